@@ -1,0 +1,59 @@
+// Type-checked lint for every app, lib and test, plus the dependency rules of the architecture:
+// apps -> libs, never apps -> apps; libs only through their index; pure libs import nothing of ours.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import prettier from 'eslint-config-prettier';
+
+const libs = ['config', 'validation', 'domain', 'persistence', 'queue', 'audit', 'signing'];
+
+/** Forbid every @app lib except `allowed`, deep imports into any lib, and imports of apps. */
+function boundaries(allowed) {
+  return {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: [
+          { group: ['@app/*/*'], message: 'Import a lib through its index only.' },
+          { group: ['**/apps/*', '../../apps/**'], message: 'Apps never import apps.' },
+          ...libs
+            .filter((l) => !allowed.includes(l))
+            .map((l) => ({ group: [`@app/${l}`], message: `This layer must not depend on @app/${l}.` })),
+        ],
+      },
+    ],
+  };
+}
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '**/*.js', '**/*.mjs'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/require-await': 'off',
+      '@typescript-eslint/no-extraneous-class': 'off',
+    },
+  },
+  { files: ['apps/**/*.ts', 'test/**/*.ts'], rules: boundaries(libs) },
+  { files: ['libs/domain/**/*.ts'], rules: boundaries(['persistence', 'queue', 'audit', 'validation', 'signing', 'config']) },
+  { files: ['libs/audit/**/*.ts'], rules: boundaries(['persistence', 'queue', 'config']) },
+  { files: ['libs/persistence/**/*.ts', 'libs/queue/**/*.ts'], rules: boundaries(['config']) },
+  { files: ['libs/validation/**/*.ts', 'libs/signing/**/*.ts', 'libs/config/**/*.ts'], rules: boundaries([]) },
+  {
+    // Tests poke at loosely typed JSON responses; the unsafe-* rules add noise there, not safety.
+    files: ['**/*.spec.ts', 'test/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
+      '@typescript-eslint/unbound-method': 'off',
+    },
+  },
+  prettier,
+);

@@ -1,0 +1,24 @@
+// Builds the project when dist/ is missing or older than any source file, so `npm start`
+// and `npm run cli` work on a fresh clone and stay fast on later runs.
+import { execSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const marker = join(root, 'dist/apps/cli/src/main.js');
+
+function newest(dir) {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) t = Math.max(t, newest(p));
+    else if (e.name.endsWith('.ts') && !e.name.endsWith('.spec.ts')) t = Math.max(t, statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+const sources = Math.max(newest(join(root, 'apps')), newest(join(root, 'libs')));
+if (!existsSync(marker) || statSync(marker).mtimeMs < sources) {
+  process.stderr.write('building…\n');
+  execSync('npm run build --silent', { cwd: root, stdio: 'inherit' });
+}
