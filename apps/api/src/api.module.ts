@@ -1,0 +1,17 @@
+import { Module } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { ConfigModule } from '@app/config';
+import { DomainModule } from '@app/domain';
+import { RedisModule } from '@app/queue';
+import { ApiKeyGuard } from './auth/api-key.guard';
+import { HealthController } from './health/health.controller';
+import { UrlRejectionAuditInterceptor } from './webhooks/url-rejection-audit.interceptor';
+import { WebhooksController } from './webhooks/webhooks.controller';
+
+/** The HTTP API: routes only; scheduled work lives in the worker. */
+@Module({
+  imports: [ConfigModule, RedisModule, DomainModule, TerminusModule.forRoot({ logger: false })],
+  controllers: [WebhooksController, HealthController],
+  providers: [ApiKeyGuard, UrlRejectionAuditInterceptor],
+})
+export class ApiModule {}

@@ -1,0 +1,62 @@
+import { Controller, Get, Inject } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  HealthCheck,
+  HealthCheckService,
+  HealthIndicatorService,
+  TypeOrmHealthIndicator,
+  type HealthCheckResult,
+  type HealthIndicatorResult,
+} from '@nestjs/terminus';
+import type Redis from 'ioredis';
+import { Database, migrationsApplied } from '@app/persistence';
+import { REDIS } from '@app/queue';
+
+/** Liveness and readiness, unauthenticated, for load balancers and orchestrators. */
+@ApiTags('health')
+@Controller('health')
+export class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly indicators: HealthIndicatorService,
+    private readonly typeorm: TypeOrmHealthIndicator,
+    private readonly db: Database,
+    @Inject(REDIS) private readonly redis: Redis,
+  ) {}
+
+  @Get('live')
+  @ApiOperation({ summary: 'The process is up' })
+  live(): { status: 'ok' } {
+    return { status: 'ok' };
+  }
+
+  @Get('ready')
+  @HealthCheck()
+  @ApiOperation({ summary: 'Postgres and Redis reachable, migrations applied; 503 otherwise' })
+  ready(): Promise<HealthCheckResult> {
+    return this.health.check([
+      () => this.typeorm.pingCheck('postgres', { timeout: 2000 }),
+      () => this.migrations(),
+      () => this.redisCheck(),
+    ]);
+  }
+
+  private async migrations(): Promise<HealthIndicatorResult> {
+    const check = this.indicators.check('migrations');
+    try {
+      return (await migrationsApplied(this.db.dataSource)) ? check.up() : check.down({ message: 'pending migrations' });
+    } catch {
+      return check.down({ message: 'cannot read migrations' });
+    }
+  }
+
+  private async redisCheck(): Promise<HealthIndicatorResult> {
+    const check = this.indicators.check('redis');
+    try {
+      await this.redis.ping();
+      return check.up();
+    } catch {
+      return check.down({ message: 'unreachable' });
+    }
+  }
+}

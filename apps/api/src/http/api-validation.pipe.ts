@@ -1,0 +1,74 @@
+import { ValidationPipe, type ArgumentMetadata, type ValidationError } from '@nestjs/common';
+import { ValidationFailedError, type ErrorDetail } from '@app/domain';
+import { checkWebhookUrl } from '@app/validation';
+
+/** class-validator constraint names mapped to the stable rule names of `details[].rule`. */
+const RULE_NAMES: Record<string, string> = {
+  whitelistValidation: 'unknown_field',
+  isDefined: 'required',
+  isString: 'type',
+  isBoolean: 'type',
+  isInt: 'type',
+  isArray: 'type',
+  arrayMinSize: 'min_items',
+  arrayMaxSize: 'max_items',
+  maxLength: 'max_length',
+  min: 'min',
+  max: 'max',
+  isWebhookEvent: 'event_catalog',
+  isIn: 'one_of',
+};
+
+/** Flattens class-validator errors into one detail per violated rule, expanding URL rules one by one. */
+export function toDetails(errors: ValidationError[], parent = ''): ErrorDetail[] {
+  const details: ErrorDetail[] = [];
+  for (const e of errors) {
+    const field = parent ? `${parent}.${e.property}` : e.property;
+    for (const [constraint, message] of Object.entries(e.constraints ?? {})) {
+      if (constraint === 'isWebhookUrl') {
+        for (const v of checkWebhookUrl(e.value).violations) details.push({ field, rule: v.rule, message: v.message });
+      } else if (constraint === 'whitelistValidation') {
+        details.push({ field, rule: 'unknown_field', message: `unknown field "${field}"` });
+      } else {
+        details.push({ field, rule: RULE_NAMES[constraint] ?? constraint, message });
+      }
+    }
+    if (e.children?.length) details.push(...toDetails(e.children, field));
+  }
+  return details;
+}
+
+/**
+ * The validation preset of every route: unknown fields are refused by name, types are never coerced, and
+ * every violated rule is reported. A body that is not a JSON object is refused before field rules run.
+ */
+export class ApiValidationPipe extends ValidationPipe {
+  constructor() {
+    super({
+      whitelist: true,
+      forbidNonWhitelisted: true,
+      forbidUnknownValues: true,
+      transform: true,
+      transformOptions: { enableImplicitConversion: false },
+      validationError: { target: false, value: true },
+      stopAtFirstError: false,
+      exceptionFactory: (errors: ValidationError[]) => {
+        const details = toDetails(errors);
+        return new ValidationFailedError(details[0]?.message ?? 'request is invalid', details);
+      },
+    });
+  }
+
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (metadata.type === 'body' && metadata.metatype && metadata.metatype !== Object) {
+      // No body at all reads as an empty object, so required fields are reported by name.
+      if (value === undefined || value === null) value = {};
+      if (typeof value !== 'object' || Array.isArray(value)) {
+        throw new ValidationFailedError('request body must be a JSON object', [
+          { field: 'body', rule: 'type', message: 'request body must be a JSON object' },
+        ]);
+      }
+    }
+    return super.transform(value, metadata);
+  }
+}

@@ -1,0 +1,17 @@
+import { isDatabaseUnavailableError } from '@app/persistence';
+
+// ioredis reports an unreachable Redis with these messages when commands cannot be sent.
+const REDIS_MESSAGES = [
+  'Connection is closed',
+  "Stream isn't writeable",
+  'Reached the max retries per request limit',
+  'connect ECONNREFUSED',
+  'Redis is unavailable',
+];
+
+/** Whether `err` means Postgres or Redis is unreachable, so the answer is a 503 and not a 500. */
+export function isDependencyUnavailable(err: unknown): boolean {
+  if (isDatabaseUnavailableError(err)) return true;
+  const message = err instanceof Error ? err.message : '';
+  return REDIS_MESSAGES.some((m) => message.includes(m));
+}

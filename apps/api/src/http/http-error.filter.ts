@@ -1,0 +1,84 @@
+import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { DomainError, RateLimitedError, ServiceUnavailableError, type ErrorCode } from '@app/domain';
+import { isDependencyUnavailable } from './dependency-errors';
+import { STATUS_BY_CODE, type ErrorBody } from './error-response';
+
+// Errors that Fastify raises before a handler runs (body parsing, limits), by their code.
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_json',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'invalid_json',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
+};
+
+/**
+ * The one exception filter: maps every error to the documented error body and status. Domain errors carry
+ * their code; unreachable dependencies become 503; anything unexpected is a 500 that is logged with the
+ * request id and never shows a stack trace, SQL or secret to the caller.
+ */
+@Catch()
+export class HttpErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('HttpErrorFilter');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const ctx = host.switchToHttp();
+    const req = ctx.getRequest<FastifyRequest>();
+    const reply = ctx.getResponse<FastifyReply>();
+    const requestId = String(req.id);
+    const { status, body, headers } = this.toResponse(exception, requestId, req);
+    if (status >= 500 && body.code === 'internal_error') {
+      this.logger.error({ err: exception, request_id: requestId, route: req.url }, 'unhandled error');
+    }
+    void reply.status(status).headers({ 'x-request-id': requestId, ...headers }).send(body);
+  }
+
+  private toResponse(
+    exception: unknown,
+    requestId: string,
+    req: FastifyRequest,
+  ): { status: number; body: ErrorBody & Record<string, unknown>; headers: Record<string, string> } {
+    const make = (code: ErrorCode, error: string, extra: Partial<ErrorBody> = {}) => ({
+      status: STATUS_BY_CODE[code],
+      body: { error, code, ...extra, request_id: requestId },
+      headers: {} as Record<string, string>,
+    });
+
+    if (exception instanceof DomainError) {
+      const res = make(exception.code, exception.message, exception.details ? { details: exception.details } : {});
+      if (exception instanceof RateLimitedError) res.headers['retry-after'] = String(exception.retryAfterSeconds);
+      if (exception instanceof ServiceUnavailableError) res.headers['retry-after'] = String(exception.retryAfterSeconds);
+      return res;
+    }
+    if (isDependencyUnavailable(exception)) {
+      const res = make('service_unavailable', 'a dependency of the service is unavailable; retry shortly');
+      res.headers['retry-after'] = '5';
+      this.logger.warn({ request_id: requestId, reason: (exception as Error).message }, 'dependency unavailable');
+      return res;
+    }
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const response = exception.getResponse();
+      if (status === 503 && typeof response === 'object' && response !== null && 'status' in response) {
+        // Readiness check (terminus): keep its per-dependency report next to the standard fields.
+        const res = make('service_unavailable', 'service is not ready');
+        Object.assign(res.body, { checks: response });
+        res.headers['retry-after'] = '5';
+        return res;
+      }
+      if (status === 404) return make('not_found', `no route ${req.method} ${req.url.split('?')[0]}`);
+      if (status === 413) return make('payload_too_large', 'request body must be at most 64 KiB');
+      if (status === 429) return make('rate_limited', 'too many requests; retry later');
+      if (status === 401) return make('unauthorized', 'a valid anchor-api-key header is required');
+      if (status === 503) return { ...make('service_unavailable', exception.message), headers: { 'retry-after': '5' } };
+      if (status >= 400 && status < 500) return { ...make('validation_failed', exception.message), status };
+    }
+    const fastifyCode = (exception as { code?: unknown } | null)?.code;
+    if (typeof fastifyCode === 'string' && fastifyCode in FASTIFY_CODES) {
+      const code = FASTIFY_CODES[fastifyCode];
+      return make(code, code === 'payload_too_large' ? 'request body must be at most 64 KiB' : 'request body is not valid JSON');
+    }
+    return make('internal_error', 'internal error; the request id identifies it in the logs');
+  }
+}

@@ -1,0 +1,29 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsDefined, IsOptional, IsString, MaxLength } from 'class-validator';
+import { EVENT_CATALOG, IsWebhookEvent, IsWebhookUrl } from '@app/validation';
+
+/** Body of `POST /v1/webhooks`. */
+export class CreateWebhookDto {
+  /** HTTPS endpoint that receives the events; must be publicly reachable (no private, loopback or internal targets). */
+  @ApiProperty({ example: 'https://hooks.example.com/anchor', maxLength: 2048 })
+  @IsDefined({ message: 'url is required' })
+  @IsString({ message: 'url must be a string' })
+  @IsWebhookUrl()
+  url!: string;
+
+  /** Event types to receive: one or more of the catalog; duplicates are removed, order kept. */
+  @ApiProperty({ enum: EVENT_CATALOG, isArray: true, example: ['task.completed', 'task.failed'] })
+  @IsDefined({ message: 'subscribed_events is required' })
+  @IsArray({ message: 'subscribed_events must be an array' })
+  @ArrayMinSize(1, { message: 'subscribed_events must list at least one event type' })
+  @ArrayMaxSize(100, { message: 'subscribed_events must list at most 100 entries' })
+  @IsWebhookEvent({ each: true })
+  subscribed_events!: string[];
+
+  /** Free text for humans, at most 256 characters. */
+  @ApiPropertyOptional({ type: String, nullable: true, maxLength: 256 })
+  @IsOptional()
+  @IsString({ message: 'description must be a string or null' })
+  @MaxLength(256, { message: 'description must be at most 256 characters' })
+  description?: string | null;
+}

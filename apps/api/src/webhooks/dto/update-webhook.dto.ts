@@ -1,0 +1,48 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsBoolean,
+  IsOptional,
+  IsString,
+  MaxLength,
+  ValidateIf,
+} from 'class-validator';
+import { EVENT_CATALOG, IsWebhookEvent, IsWebhookUrl } from '@app/validation';
+
+// Absent fields stay as they are. Only `description` may be null (it clears it); a null anywhere else is an
+// error, hence ValidateIf(!== undefined) rather than IsOptional for those.
+const present = (field: string) => (o: Record<string, unknown>) => o[field] !== undefined;
+
+/** Body of `PATCH /v1/webhooks/{id}`: any subset of the fields. */
+export class UpdateWebhookDto {
+  /** New HTTPS endpoint; the same URL rules as create. */
+  @ApiPropertyOptional({ example: 'https://hooks.example.com/anchor', maxLength: 2048 })
+  @ValidateIf(present('url'))
+  @IsString({ message: 'url must be a string' })
+  @IsWebhookUrl()
+  url?: string;
+
+  /** New description; null clears it. */
+  @ApiPropertyOptional({ type: String, nullable: true, maxLength: 256 })
+  @IsOptional()
+  @IsString({ message: 'description must be a string or null' })
+  @MaxLength(256, { message: 'description must be at most 256 characters' })
+  description?: string | null;
+
+  /** Replaces the subscribed event types. */
+  @ApiPropertyOptional({ enum: EVENT_CATALOG, isArray: true })
+  @ValidateIf(present('subscribed_events'))
+  @IsArray({ message: 'subscribed_events must be an array' })
+  @ArrayMinSize(1, { message: 'subscribed_events must list at least one event type' })
+  @ArrayMaxSize(100, { message: 'subscribed_events must list at most 100 entries' })
+  @IsWebhookEvent({ each: true })
+  subscribed_events?: string[];
+
+  /** Whether the webhook receives events. */
+  @ApiPropertyOptional()
+  @ValidateIf(present('enabled'))
+  @IsBoolean({ message: 'enabled must be true or false' })
+  enabled?: boolean;
+}

@@ -1,0 +1,2 @@
+/** A mistake in how the CLI was called; printed without a stack trace. */
+export class CliUsageError extends Error {}

@@ -1,0 +1,55 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { ConfigError, loadConfig } from '@app/config';
+import { DomainError } from '@app/domain';
+import { ensureDatabase, runMigrations } from '@app/persistence';
+import { CliModule } from './cli.module';
+import { CliUsageError } from './cli-error';
+import { apiKeysCommand } from './commands/api-keys.command';
+import { secretsCommand } from './commands/secrets.command';
+
+const USAGE = `usage: cli <command>
+  api-keys create [--project <uuid>] [--name <text>]
+  api-keys list --project <uuid>
+  api-keys revoke <api_key_id>
+  migrate
+  secrets reencrypt`;
+
+const out = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+/** Runs one admin command; returns the exit code. */
+export async function runCli(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    const config = loadConfig();
+    if (command === 'migrate') {
+      const created = await ensureDatabase(config.database.url);
+      const applied = await runMigrations(config.database.url);
+      out(JSON.stringify({ database_created: created, migrations_applied: applied }));
+      return 0;
+    }
+    const handlers: Record<string, typeof apiKeysCommand> = { 'api-keys': apiKeysCommand, secrets: secretsCommand };
+    const handler = command ? handlers[command] : undefined;
+    if (!handler) throw new CliUsageError(USAGE);
+    const app = await NestFactory.createApplicationContext(CliModule, { logger: ['error'], abortOnError: false });
+    try {
+      await handler(app, rest, out);
+    } finally {
+      await app.close();
+    }
+    return 0;
+  } catch (e) {
+    if (e instanceof ConfigError || e instanceof CliUsageError || e instanceof DomainError) {
+      process.stderr.write(`${e.message}\n`);
+    } else {
+      process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
+    }
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  void runCli(process.argv.slice(2)).then((code) => process.exit(code));
+}

@@ -1,0 +1,54 @@
+import { Injectable } from '@nestjs/common';
+import { monotonicFactory } from 'ulid';
+import type { Repositories } from '@app/persistence';
+import { AUDIT_EVENT_VERSION, type Actor, type AuditDataMap, type AuditEvent, type AuditEventType } from './audit-event.types';
+
+const ulid = monotonicFactory();
+
+/** What a caller says about a change; the recorder adds the id, version and timestamp format. */
+export interface AuditInput<T extends AuditEventType> {
+  type: T;
+  projectId: string;
+  webhookId: string | null;
+  actor: Actor;
+  requestId: string | null;
+  occurredAt: Date;
+  data: AuditDataMap[T];
+}
+
+/** Builds the versioned envelope of an audit event. */
+export function buildAuditEvent<T extends AuditEventType>(input: AuditInput<T>): AuditEvent<T> {
+  return {
+    id: `aud_${ulid(input.occurredAt.getTime())}`,
+    version: AUDIT_EVENT_VERSION,
+    type: input.type,
+    occurred_at: input.occurredAt.toISOString(),
+    project_id: input.projectId,
+    webhook_id: input.webhookId,
+    actor: input.actor,
+    request_id: input.requestId,
+    data: input.data,
+  };
+}
+
+/**
+ * Writes audit events into the outbox through the caller's transaction, so a change and its audit event
+ * commit together or not at all. The relay publishes them to the Redis stream afterwards.
+ */
+@Injectable()
+export class AuditRecorder {
+  async record<T extends AuditEventType>(tx: Repositories, input: AuditInput<T>): Promise<AuditEvent<T>> {
+    const event = buildAuditEvent(input);
+    await tx.auditEvents.append([
+      {
+        id: event.id,
+        projectId: event.project_id,
+        webhookId: event.webhook_id,
+        type: event.type,
+        occurredAt: input.occurredAt,
+        event: event as unknown as Record<string, unknown>,
+      },
+    ]);
+    return event;
+  }
+}

@@ -1,0 +1,176 @@
+import { createHash } from 'node:crypto';
+
+/** One key of the at-rest encryption key ring. */
+export interface EncryptionKey {
+  id: string;
+  key: Buffer;
+}
+
+/** The typed configuration, read once at boot from the environment. */
+export interface AppConfig {
+  nodeEnv: string;
+  http: { host: string; port: number };
+  database: { url: string };
+  redis: { url: string };
+  secrets: {
+    /** The first key encrypts; every key decrypts. */
+    keyRing: EncryptionKey[];
+    /** True when no key ring was configured and the fixed development key is in use. */
+    usingDevelopmentKey: boolean;
+    gracePeriodHours: number;
+  };
+  webhooks: { maxPerProject: number };
+  audit: { stream: string; streamMaxLen: number; retentionDays: number };
+  events: { stream: string };
+  rotation: { sweepEveryMs: number; noticeHours: number };
+  delivery: { retryScheduleSeconds: number[] };
+  /** Operator escape hatch: CIDRs that webhook URLs and deliveries may reach even though they are not public. */
+  targets: { allowCidrs: string[] };
+  admin: { token: string | null };
+  log: { level: string };
+}
+
+/** Thrown when the environment is invalid; lists every problem at once. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+// A fixed, publicly known key so that a development checkout works with no setup. It protects nothing,
+// which is why production refuses to boot without SECRETS_ENCRYPTION_KEYS.
+const DEVELOPMENT_KEY: EncryptionKey = {
+  id: 'dev',
+  key: createHash('sha256').update('webhook-secrets development key - not for production').digest(),
+};
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/**
+ * Parses and validates the environment into an {@link AppConfig}. Collects every problem and throws one
+ * {@link ConfigError} listing them all, so an operator fixes a bad deployment in one pass.
+ */
+export function loadConfig(env: Env = process.env): AppConfig {
+  const problems: string[] = [];
+  const str = (name: string, def: string): string => {
+    const v = env[name];
+    return v === undefined || v === '' ? def : v;
+  };
+  const int = (name: string, def: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return def;
+    if (!/^\d+$/.test(raw.trim()) || Number(raw) < min || Number(raw) > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
+      return def;
+    }
+    return Number(raw);
+  };
+  const url = (name: string, def: string, protocols: string[]): string => {
+    const v = str(name, def);
+    try {
+      const u = new URL(v);
+      if (!protocols.includes(u.protocol)) problems.push(`${name} must use ${protocols.join(' or ')} (got "${u.protocol}")`);
+    } catch {
+      problems.push(`${name} is not a valid URL`);
+    }
+    return v;
+  };
+
+  const nodeEnv = str('NODE_ENV', 'development');
+
+  let keyRing: EncryptionKey[] = [DEVELOPMENT_KEY];
+  let usingDevelopmentKey = true;
+  const rawKeys = env.SECRETS_ENCRYPTION_KEYS;
+  if (rawKeys && rawKeys.trim() !== '') {
+    const parsed = parseKeyRing(rawKeys, problems);
+    if (parsed.length > 0) {
+      keyRing = parsed;
+      usingDevelopmentKey = false;
+    }
+  } else if (nodeEnv === 'production') {
+    problems.push('SECRETS_ENCRYPTION_KEYS is required when NODE_ENV=production');
+  }
+
+  const retryRaw = str('DELIVERY_RETRY_SCHEDULE', '0,30,120,600,3600,21600');
+  const retryScheduleSeconds = retryRaw.split(',').map((s) => s.trim());
+  if (retryScheduleSeconds.length < 1 || retryScheduleSeconds.length > 20 || !retryScheduleSeconds.every((s) => /^\d+$/.test(s))) {
+    problems.push(`DELIVERY_RETRY_SCHEDULE must be 1 to 20 comma-separated whole seconds (got "${retryRaw}")`);
+  }
+
+  const allowCidrs = str('TARGET_ALLOW_CIDRS', '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const cidr of allowCidrs) {
+    if (!isCidr(cidr)) problems.push(`TARGET_ALLOW_CIDRS entry "${cidr}" is not a CIDR such as 10.0.0.0/8 or fd00::/8`);
+  }
+
+  const level = str('LOG_LEVEL', 'info');
+  if (!LOG_LEVELS.includes(level)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${level}")`);
+
+  const adminToken = env.ADMIN_TOKEN && env.ADMIN_TOKEN !== '' ? env.ADMIN_TOKEN : null;
+  if (adminToken !== null && adminToken.length < 16) problems.push('ADMIN_TOKEN must be at least 16 characters');
+
+  const config: AppConfig = {
+    nodeEnv,
+    http: { host: str('HOST', '0.0.0.0'), port: int('PORT', 3000, 0, 65535) },
+    database: { url: url('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/webhooks', ['postgres:', 'postgresql:']) },
+    redis: { url: url('REDIS_URL', 'redis://127.0.0.1:6379/0', ['redis:', 'rediss:']) },
+    secrets: { keyRing, usingDevelopmentKey, gracePeriodHours: int('SECRET_GRACE_PERIOD_HOURS', 24, 0, 168) },
+    webhooks: { maxPerProject: int('MAX_WEBHOOKS_PER_PROJECT', 5, 1, 1_000_000) },
+    audit: {
+      stream: str('AUDIT_STREAM', 'webhooks:audit'),
+      streamMaxLen: int('AUDIT_STREAM_MAXLEN', 1_000_000, 1000, 1_000_000_000),
+      retentionDays: int('AUDIT_RETENTION_DAYS', 365, 1, 36500),
+    },
+    events: { stream: str('EVENTS_STREAM', 'webhooks:events') },
+    rotation: {
+      sweepEveryMs: int('ROTATION_SWEEP_EVERY_MS', 10_000, 100, 86_400_000),
+      noticeHours: int('ROTATION_NOTICE_HOURS', 24, 0, 8760),
+    },
+    delivery: { retryScheduleSeconds: retryScheduleSeconds.map(Number) },
+    targets: { allowCidrs },
+    admin: { token: adminToken },
+    log: { level },
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+function parseKeyRing(raw: string, problems: string[]): EncryptionKey[] {
+  const ring: EncryptionKey[] = [];
+  const seen = new Set<string>();
+  for (const [i, entry] of raw.split(',').entries()) {
+    const sep = entry.indexOf(':');
+    const id = sep > 0 ? entry.slice(0, sep).trim() : '';
+    const b64 = sep > 0 ? entry.slice(sep + 1).trim() : '';
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(id)) {
+      problems.push(`SECRETS_ENCRYPTION_KEYS entry ${i + 1} must look like id:base64key with a short [A-Za-z0-9_-] id`);
+      continue;
+    }
+    const key = Buffer.from(b64, 'base64');
+    if (key.length !== 32 || !/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) {
+      problems.push(`SECRETS_ENCRYPTION_KEYS key "${id}" must be 32 bytes, base64-encoded`);
+      continue;
+    }
+    if (seen.has(id)) {
+      problems.push(`SECRETS_ENCRYPTION_KEYS key id "${id}" appears twice`);
+      continue;
+    }
+    seen.add(id);
+    ring.push({ id, key });
+  }
+  return ring;
+}
+
+function isCidr(text: string): boolean {
+  const m = /^(.+)\/(\d{1,3})$/.exec(text);
+  if (!m) return false;
+  const bits = Number(m[2]);
+  const ip = m[1];
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) return bits <= 32 && ip.split('.').every((o) => Number(o) <= 255);
+  return ip.includes(':') && bits <= 128 && /^[0-9a-fA-F:.]+$/.test(ip);
+}

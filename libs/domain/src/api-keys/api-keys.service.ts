@@ -1,0 +1,102 @@
+import { Injectable } from '@nestjs/common';
+import { createHash, randomBytes } from 'node:crypto';
+import { AuditRecorder, type Actor } from '@app/audit';
+import { ApiKeyEntity, Database, type ApiKeyPrincipal } from '@app/persistence';
+import { Clock } from '../clock';
+import { NotFoundError } from '../errors';
+import { newApiKeyId, newUuid } from '../ids';
+
+/** A newly minted key, shown once. */
+export interface CreatedApiKey {
+  api_key_id: string;
+  project_id: string;
+  api_key: string;
+  name: string | null;
+}
+
+/** An API key as listed: never the key, never its hash. */
+export interface ApiKeySummary {
+  api_key_id: string;
+  project_id: string;
+  name: string | null;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+// Keys are 32 random bytes; SHA-256 without a salt is the right hash for high-entropy tokens (no dictionary
+// to attack) and keeps the per-request lookup a single indexed equality.
+const hashKey = (key: string): string => createHash('sha256').update(key, 'utf8').digest('hex');
+const MAX_KEY_LENGTH = 256;
+
+/** Minting, listing, revoking and checking API keys. */
+@Injectable()
+export class ApiKeysService {
+  constructor(
+    private readonly db: Database,
+    private readonly audit: AuditRecorder,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Mints a key for `projectId` (a new project when absent). Only the key's hash is stored. */
+  async create(input: { projectId?: string; name?: string | null; actor: Actor }): Promise<CreatedApiKey> {
+    const now = this.clock.now();
+    const apiKey = `ak_${randomBytes(32).toString('base64url')}`;
+    const row = new ApiKeyEntity();
+    row.id = newApiKeyId();
+    row.projectId = input.projectId ?? newUuid();
+    row.name = input.name ?? null;
+    row.keyHash = hashKey(apiKey);
+    row.createdAt = now;
+    row.revokedAt = null;
+    await this.db.transaction(async (tx) => {
+      await tx.apiKeys.insert(row);
+      await this.audit.record(tx, {
+        type: 'api_key.created',
+        projectId: row.projectId,
+        webhookId: null,
+        actor: input.actor,
+        requestId: null,
+        occurredAt: now,
+        data: { api_key_id: row.id, name: row.name },
+      });
+    });
+    return { api_key_id: row.id, project_id: row.projectId, api_key: apiKey, name: row.name };
+  }
+
+  async list(projectId: string): Promise<ApiKeySummary[]> {
+    const rows = await this.db.repos.apiKeys.listByProject(projectId);
+    return rows.map((r) => ({
+      api_key_id: r.id,
+      project_id: r.projectId,
+      name: r.name,
+      created_at: r.createdAt.toISOString(),
+      revoked_at: r.revokedAt?.toISOString() ?? null,
+    }));
+  }
+
+  /** Revokes a key; requests with it get 401 from then on. */
+  async revoke(apiKeyId: string, actor: Actor): Promise<void> {
+    const now = this.clock.now();
+    await this.db.transaction(async (tx) => {
+      const row = await tx.apiKeys.findById(apiKeyId);
+      if (!row || !(await tx.apiKeys.revoke(apiKeyId, now))) {
+        throw new NotFoundError(`no active API key ${apiKeyId}`);
+      }
+      await this.audit.record(tx, {
+        type: 'api_key.revoked',
+        projectId: row.projectId,
+        webhookId: null,
+        actor,
+        requestId: null,
+        occurredAt: now,
+        data: { api_key_id: apiKeyId },
+      });
+    });
+  }
+
+  /** The principal of a usable key, or null for a missing, malformed, unknown or revoked one. */
+  async authenticate(apiKey: string | undefined): Promise<ApiKeyPrincipal | null> {
+    if (!apiKey || apiKey.length > MAX_KEY_LENGTH) return null;
+    return this.db.repos.apiKeys.findActiveByHash(hashKey(apiKey));
+  }
+}

@@ -1,0 +1,23 @@
+import { Module } from '@nestjs/common';
+import { AuditRecorder } from '@app/audit';
+import { PersistenceModule } from '@app/persistence';
+import { ApiKeysService } from './api-keys/api-keys.service';
+import { Clock, SystemClock } from './clock';
+import { SecretCipher } from './secrets/secret-cipher';
+import { SecretsService } from './secrets/secrets.service';
+import { WebhooksService } from './webhooks/webhooks.service';
+
+/** The use cases shared by the API, the worker and the CLI. Override {@link Clock} in tests. */
+@Module({
+  imports: [PersistenceModule],
+  providers: [
+    { provide: Clock, useClass: SystemClock },
+    AuditRecorder,
+    SecretCipher,
+    SecretsService,
+    WebhooksService,
+    ApiKeysService,
+  ],
+  exports: [Clock, AuditRecorder, SecretCipher, SecretsService, WebhooksService, ApiKeysService, PersistenceModule],
+})
+export class DomainModule {}

@@ -1,0 +1,18 @@
+import { randomUUID } from 'node:crypto';
+import { monotonicFactory } from 'ulid';
+
+const ulid = monotonicFactory();
+
+/** `wh_` + ULID. */
+export const newWebhookId = (): string => `wh_${ulid()}`;
+/** `evt_` + ULID. */
+export const newEventId = (): string => `evt_${ulid()}`;
+/** `key_` + ULID. */
+export const newApiKeyId = (): string => `key_${ulid()}`;
+/** A UUID (delivery ids, secret row ids, project ids). */
+export const newUuid = (): string => randomUUID();
+
+/** Whether `s` has the shape of a prefixed ULID id (26 Crockford base32 characters, upper case). */
+export function isPrefixedUlid(s: string, prefix: string): boolean {
+  return s.length === prefix.length + 26 && s.startsWith(prefix) && /^[0-9A-HJKMNP-TV-Z]{26}$/.test(s.slice(prefix.length));
+}

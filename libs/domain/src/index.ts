@@ -1,0 +1,24 @@
+/** Error model: every deliberate failure carries a stable code. */
+export * from './errors';
+/** The injectable time source, and a manual one for tests. */
+export { Clock, SystemClock, ManualClock } from './clock';
+/** Id generators and shape checks. */
+export { newWebhookId, newEventId, newApiKeyId, newUuid, isPrefixedUlid } from './ids';
+/** Who is asking, for which project. */
+export type { RequestContext } from './request-context';
+/** Secret material, encryption at rest and the secret lifecycle. */
+export { generateSecret, fingerprint } from './secrets/secret-material';
+export { SecretCipher, type SealedSecret } from './secrets/secret-cipher';
+export { SecretsService, type IssuedSecret, type RotateOptions } from './secrets/secrets.service';
+/** Webhook use cases. */
+export {
+  WebhooksService,
+  type CreateWebhookInput,
+  type UpdateWebhookInput,
+  type WebhookWithSecret,
+} from './webhooks/webhooks.service';
+export { redactUrl } from './webhooks/webhook-url-redaction';
+/** API key use cases. */
+export { ApiKeysService, type CreatedApiKey, type ApiKeySummary } from './api-keys/api-keys.service';
+/** The Nest module providing all of the above. */
+export { DomainModule } from './domain.module';

@@ -1,0 +1,155 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import { AuditRecorder, type Actor } from '@app/audit';
+import { Database, WebhookSecretEntity, type Repositories, type SecretTrigger, type WebhookEntity } from '@app/persistence';
+import { newUuid } from '../ids';
+import { SecretCipher } from './secret-cipher';
+import { fingerprint, generateSecret } from './secret-material';
+
+const HOUR_MS = 3_600_000;
+
+/** A freshly issued secret, in the clear: handed to the caller once and never stored like this. */
+export interface IssuedSecret {
+  secret: string;
+  fingerprint: string;
+}
+
+/** Options of one rotation. */
+export interface RotateOptions {
+  trigger: Exclude<SecretTrigger, 'created'>;
+  /** How long the outgoing secret keeps signing; defaults to SECRET_GRACE_PERIOD_HOURS. */
+  gracePeriodHours?: number;
+  actor: Actor;
+  requestId: string | null;
+  now: Date;
+}
+
+/** Issuing, rotating and destroying signing secrets. Every method runs inside the caller's transaction. */
+@Injectable()
+export class SecretsService {
+  constructor(
+    private readonly cipher: SecretCipher,
+    private readonly audit: AuditRecorder,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /** Stores a new current secret for `webhook`; claimed unless a scheduled rotation made it. */
+  async issue(tx: Repositories, webhook: WebhookEntity, trigger: SecretTrigger, now: Date): Promise<IssuedSecret> {
+    const secret = generateSecret();
+    const sealed = this.cipher.seal(secret, webhook.id);
+    const row = new WebhookSecretEntity();
+    row.id = newUuid();
+    row.webhookId = webhook.id;
+    row.state = 'current';
+    row.trigger = trigger;
+    row.claimed = trigger !== 'scheduled';
+    row.keyId = sealed.keyId;
+    row.ciphertext = sealed.ciphertext;
+    row.fingerprint = fingerprint(secret);
+    row.createdAt = now;
+    row.expiresAt = null;
+    await tx.secrets.insert(row);
+    return { secret, fingerprint: row.fingerprint };
+  }
+
+  /**
+   * Replaces the current secret of a webhook the caller has row-locked. The outgoing secret keeps signing
+   * for the grace period; an unclaimed one (made by a scheduled rotation nobody fetched) is superseded and
+   * destroyed, since no receiver can hold it. Records `webhook.secret.rotated`.
+   */
+  async rotate(tx: Repositories, webhook: WebhookEntity, opts: RotateOptions): Promise<IssuedSecret> {
+    const graceHours = opts.gracePeriodHours ?? this.config.secrets.gracePeriodHours;
+    const current = await tx.secrets.findCurrent(webhook.id);
+    let previousFingerprint: string | null = null;
+    let previousExpiresAt: Date | null = null;
+    let superseded: string | undefined;
+
+    if (current && !current.claimed) {
+      superseded = current.fingerprint;
+      await tx.secrets.deleteById(current.id);
+    } else if (current) {
+      previousFingerprint = current.fingerprint;
+      previousExpiresAt = new Date(opts.now.getTime() + graceHours * HOUR_MS);
+      if (graceHours === 0) await tx.secrets.deleteById(current.id);
+      else await tx.secrets.demoteCurrent(webhook.id, previousExpiresAt);
+    }
+
+    const issued = await this.issue(tx, webhook, opts.trigger, opts.now);
+    await tx.webhooks.touch(webhook.id, opts.now);
+    webhook.updatedAt = opts.now;
+    await this.audit.record(tx, {
+      type: 'webhook.secret.rotated',
+      projectId: webhook.projectId,
+      webhookId: webhook.id,
+      actor: opts.actor,
+      requestId: opts.requestId,
+      occurredAt: opts.now,
+      data: {
+        trigger: opts.trigger,
+        fingerprint: issued.fingerprint,
+        previous_fingerprint: previousFingerprint,
+        previous_expires_at: previousExpiresAt?.toISOString() ?? null,
+        ...(superseded ? { superseded_unclaimed_fingerprint: superseded } : {}),
+      },
+    });
+    return issued;
+  }
+
+  /** The secrets that sign a delivery at `now`, newest first, decrypted. */
+  async signingSecrets(tx: Repositories, webhookId: string, now: Date): Promise<string[]> {
+    const rows = await tx.secrets.findValid(webhookId, now);
+    return rows.map((r) => this.cipher.open(r, webhookId));
+  }
+
+  /** Destroys every secret of a webhook (on delete); returns how many. */
+  async destroyAll(tx: Repositories, webhookId: string): Promise<number> {
+    return tx.secrets.deleteAllOfWebhook(webhookId);
+  }
+
+  /**
+   * Destroys up to `limit` previous secrets whose grace period has ended, recording
+   * `webhook.secret.previous_expired` for each in the same transaction. Signing already ignores them from
+   * the exact instant of expiry; this removes the material. Returns how many were destroyed.
+   */
+  async expireDue(db: Database, now: Date, limit: number): Promise<number> {
+    return db.transaction(async (tx) => {
+      const expired = await tx.secrets.deleteExpired(now, limit);
+      if (expired.length === 0) return 0;
+      const owners = await tx.webhooks.projectsOf(expired.map((s) => s.webhookId));
+      for (const s of expired) {
+        await this.audit.record(tx, {
+          type: 'webhook.secret.previous_expired',
+          projectId: owners.get(s.webhookId) ?? '00000000-0000-0000-0000-000000000000',
+          webhookId: s.webhookId,
+          actor: { type: 'system', id: 'housekeeping' },
+          requestId: null,
+          occurredAt: now,
+          data: { fingerprint: s.fingerprint, expired_at: (s.expiresAt ?? now).toISOString() },
+        });
+      }
+      return expired.length;
+    });
+  }
+
+  /**
+   * Re-encrypts every stored secret under the first key of the ring, page by page, so an old key can be
+   * dropped from SECRETS_ENCRYPTION_KEYS afterwards. Returns how many were rewritten.
+   */
+  async reencryptAll(db: Database): Promise<number> {
+    let after: string | null = null;
+    let rewritten = 0;
+    for (;;) {
+      const page: WebhookSecretEntity[] = await db.transaction((tx) => tx.secrets.pageAfter(after, 500));
+      if (page.length === 0) return rewritten;
+      await db.transaction(async (tx) => {
+        for (const row of page) {
+          if (row.keyId === this.cipher.activeKeyId) continue;
+          const sealed = this.cipher.seal(this.cipher.open(row, row.webhookId), row.webhookId);
+          await tx.secrets.replaceCiphertext(row.id, sealed.keyId, sealed.ciphertext);
+          rewritten++;
+        }
+      });
+      after = page[page.length - 1].id;
+    }
+  }
+}

@@ -1,0 +1,199 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import { AuditRecorder, type FieldChange } from '@app/audit';
+import { Database, WebhookEntity, type WebhookChanges } from '@app/persistence';
+import { Clock } from '../clock';
+import { WebhookLimitReachedError, WebhookNotFoundError } from '../errors';
+import { newWebhookId } from '../ids';
+import type { RequestContext } from '../request-context';
+import { SecretsService } from '../secrets/secrets.service';
+import { redactUrl } from './webhook-url-redaction';
+
+/** Input of a create, already validated by the caller's DTO rules. */
+export interface CreateWebhookInput {
+  url: string;
+  subscribedEvents: string[];
+  description?: string | null;
+}
+
+/** Input of an update; absent fields stay as they are, a null description clears it. */
+export interface UpdateWebhookInput {
+  url?: string;
+  description?: string | null;
+  subscribedEvents?: string[];
+  enabled?: boolean;
+}
+
+/** A webhook with its signing secret in the clear: returned by create and rotate only. */
+export interface WebhookWithSecret {
+  webhook: WebhookEntity;
+  secret: string;
+}
+
+/** Duplicates removed, first occurrence kept. */
+const dedupe = (events: string[]): string[] => [...new Set(events)];
+
+/** Webhook use cases: every change commits with its audit event. */
+@Injectable()
+export class WebhooksService {
+  constructor(
+    private readonly db: Database,
+    private readonly secrets: SecretsService,
+    private readonly audit: AuditRecorder,
+    private readonly clock: Clock,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /** Registers a webhook and issues its first secret, within the project's live-webhook limit. */
+  async create(ctx: RequestContext, input: CreateWebhookInput): Promise<WebhookWithSecret> {
+    const now = this.clock.now();
+    const limit = this.config.webhooks.maxPerProject;
+    return this.db.transaction(async (tx) => {
+      await tx.webhooks.lockProjectForCreate(ctx.projectId);
+      if ((await tx.webhooks.countLive(ctx.projectId)) >= limit) throw new WebhookLimitReachedError(limit);
+      const webhook = new WebhookEntity();
+      webhook.id = newWebhookId();
+      webhook.projectId = ctx.projectId;
+      webhook.url = input.url;
+      webhook.description = input.description ?? null;
+      webhook.subscribedEvents = dedupe(input.subscribedEvents);
+      webhook.enabled = true;
+      webhook.createdAt = now;
+      webhook.updatedAt = now;
+      webhook.deletedAt = null;
+      await tx.webhooks.insert(webhook);
+      const issued = await this.secrets.issue(tx, webhook, 'created', now);
+      await this.audit.record(tx, {
+        type: 'webhook.created',
+        projectId: ctx.projectId,
+        webhookId: webhook.id,
+        actor: ctx.actor,
+        requestId: ctx.requestId,
+        occurredAt: now,
+        data: {
+          url: redactUrl(webhook.url),
+          description: webhook.description,
+          subscribed_events: webhook.subscribedEvents,
+          enabled: true,
+          fingerprint: issued.fingerprint,
+        },
+      });
+      return { webhook, secret: issued.secret };
+    });
+  }
+
+  /** Live webhooks of the project, oldest first. */
+  async list(ctx: RequestContext): Promise<WebhookEntity[]> {
+    return this.db.repos.webhooks.listLive(ctx.projectId);
+  }
+
+  /** One live webhook of the project; another project's is reported exactly like a missing one. */
+  async get(ctx: RequestContext, id: string): Promise<WebhookEntity> {
+    const webhook = await this.db.repos.webhooks.findLive(ctx.projectId, id);
+    if (!webhook) throw new WebhookNotFoundError();
+    return webhook;
+  }
+
+  /** Applies the fields that really change; an update that changes nothing leaves `updated_at` alone. */
+  async update(ctx: RequestContext, id: string, input: UpdateWebhookInput): Promise<WebhookEntity> {
+    const now = this.clock.now();
+    return this.db.transaction(async (tx) => {
+      const webhook = await tx.webhooks.findLiveForUpdate(ctx.projectId, id);
+      if (!webhook) throw new WebhookNotFoundError();
+      const changes: WebhookChanges = {};
+      const audited: FieldChange[] = [];
+      if (input.url !== undefined && input.url !== webhook.url) {
+        changes.url = input.url;
+        audited.push({ field: 'url', from: redactUrl(webhook.url), to: redactUrl(input.url) });
+      }
+      if (input.description !== undefined && input.description !== webhook.description) {
+        changes.description = input.description;
+        audited.push({ field: 'description', from: webhook.description, to: input.description });
+      }
+      if (input.subscribedEvents !== undefined) {
+        const events = dedupe(input.subscribedEvents);
+        if (events.join('\n') !== webhook.subscribedEvents.join('\n')) {
+          changes.subscribedEvents = events;
+          audited.push({ field: 'subscribed_events', from: webhook.subscribedEvents, to: events });
+        }
+      }
+      if (input.enabled !== undefined && input.enabled !== webhook.enabled) {
+        changes.enabled = input.enabled;
+        audited.push({ field: 'enabled', from: webhook.enabled, to: input.enabled });
+      }
+      if (audited.length === 0) return webhook;
+      await tx.webhooks.update(webhook.id, changes, now);
+      await this.audit.record(tx, {
+        type: 'webhook.updated',
+        projectId: ctx.projectId,
+        webhookId: webhook.id,
+        actor: ctx.actor,
+        requestId: ctx.requestId,
+        occurredAt: now,
+        data: { changes: audited },
+      });
+      return Object.assign(webhook, changes, { updatedAt: now });
+    });
+  }
+
+  /** Soft-deletes a webhook: it disappears, frees its slot, and its secrets are destroyed at once. */
+  async remove(ctx: RequestContext, id: string): Promise<void> {
+    const now = this.clock.now();
+    await this.db.transaction(async (tx) => {
+      const webhook = await tx.webhooks.findLiveForUpdate(ctx.projectId, id);
+      if (!webhook) throw new WebhookNotFoundError();
+      await tx.webhooks.softDelete(webhook.id, now);
+      const destroyed = await this.secrets.destroyAll(tx, webhook.id);
+      await this.audit.record(tx, {
+        type: 'webhook.deleted',
+        projectId: ctx.projectId,
+        webhookId: webhook.id,
+        actor: ctx.actor,
+        requestId: ctx.requestId,
+        occurredAt: now,
+        data: { secrets_destroyed: destroyed },
+      });
+    });
+  }
+
+  /**
+   * Issues a new secret now. Rotations of one webhook are serialised by the row lock: each returns a
+   * distinct secret and exactly one is current afterwards.
+   */
+  async rotateSecret(ctx: RequestContext, id: string, opts: { gracePeriodHours?: number } = {}): Promise<WebhookWithSecret> {
+    const now = this.clock.now();
+    return this.db.transaction(async (tx) => {
+      const webhook = await tx.webhooks.findLiveForUpdate(ctx.projectId, id);
+      if (!webhook) throw new WebhookNotFoundError();
+      const issued = await this.secrets.rotate(tx, webhook, {
+        trigger: 'manual',
+        gracePeriodHours: opts.gracePeriodHours,
+        actor: ctx.actor,
+        requestId: ctx.requestId,
+        now,
+      });
+      return { webhook, secret: issued.secret };
+    });
+  }
+
+  /** Records that a create or update was refused by a URL rule: the host and the rules, never the URL's query. */
+  async recordUrlRejected(
+    ctx: RequestContext,
+    operation: 'create' | 'update',
+    host: string | null,
+    rules: string[],
+    webhookId: string | null = null,
+  ): Promise<void> {
+    // Only name a webhook the caller's project really has; an id from the path proves nothing by itself.
+    const known = webhookId ? await this.db.repos.webhooks.findLive(ctx.projectId, webhookId) : null;
+    await this.audit.record(this.db.repos, {
+      type: 'webhook.url_rejected',
+      projectId: ctx.projectId,
+      webhookId: known?.id ?? null,
+      actor: ctx.actor,
+      requestId: ctx.requestId,
+      occurredAt: this.clock.now(),
+      data: { operation, host, rules },
+    });
+  }
+}

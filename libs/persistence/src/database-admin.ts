@@ -1,0 +1,50 @@
+import { Client } from 'pg';
+import { createDataSource } from './data-source';
+
+/** Creates the database named in `url` when it does not exist yet (connecting to the `postgres` database). */
+export async function ensureDatabase(url: string): Promise<boolean> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
+  if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new Error(`unsupported database name "${name}"`);
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new Client({ connectionString: admin.toString(), connectionTimeoutMillis: 5000 });
+  await client.connect();
+  try {
+    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (found.rowCount) return false;
+    try {
+      await client.query(`CREATE DATABASE "${name}"`);
+    } catch (e) {
+      // Another process created it between our check and our CREATE.
+      if ((e as { code?: string }).code !== '42P04') throw e;
+      return false;
+    }
+    return true;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Applies pending migrations; returns their names. Safe to run from several processes at once. */
+export async function runMigrations(url: string): Promise<string[]> {
+  const ds = createDataSource(url, 2);
+  await ds.initialize();
+  try {
+    // One migrator at a time across processes (compose's one-shot job, `npm start`, tests).
+    await ds.query('SELECT pg_advisory_lock(7301001)');
+    try {
+      const done = await ds.runMigrations({ transaction: 'each' });
+      return done.map((m) => m.name);
+    } finally {
+      await ds.query('SELECT pg_advisory_unlock(7301001)');
+    }
+  } finally {
+    await ds.destroy();
+  }
+}
+
+/** True when every migration known to the code has been applied. */
+export async function migrationsApplied(ds: import('typeorm').DataSource): Promise<boolean> {
+  return !(await ds.showMigrations());
+}

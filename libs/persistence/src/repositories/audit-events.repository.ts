@@ -1,0 +1,25 @@
+import type { EntityManager } from 'typeorm';
+import type { AuditEventEntity } from '../entities/audit-event.entity';
+
+/** A new audit event for the outbox. */
+export type NewAuditEvent = Pick<AuditEventEntity, 'id' | 'projectId' | 'webhookId' | 'type' | 'occurredAt' | 'event'>;
+
+/** The audit outbox and history. */
+export class AuditEventsRepository {
+  constructor(private readonly manager: EntityManager) {}
+
+  /** Appends events to the outbox, in order; commits with the caller's transaction. */
+  async append(events: NewAuditEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const params: unknown[] = [];
+    const rows = events.map((e) => {
+      params.push(e.id, e.projectId, e.webhookId, e.type, e.occurredAt, JSON.stringify(e.event));
+      const n = params.length;
+      return `($${n - 5}, $${n - 4}, $${n - 3}, $${n - 2}, $${n - 1}, $${n}::jsonb)`;
+    });
+    await this.manager.query(
+      `INSERT INTO audit_events (id, project_id, webhook_id, type, occurred_at, event) VALUES ${rows.join(', ')}`,
+      params,
+    );
+  }
+}

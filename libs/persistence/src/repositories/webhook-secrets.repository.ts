@@ -1,0 +1,94 @@
+import type { EntityManager } from 'typeorm';
+import { WebhookSecretEntity } from '../entities/webhook-secret.entity';
+
+/** Encrypted signing secrets of webhooks. */
+export class WebhookSecretsRepository {
+  constructor(private readonly manager: EntityManager) {}
+
+  private get repo() {
+    return this.manager.getRepository(WebhookSecretEntity);
+  }
+
+  async insert(row: WebhookSecretEntity): Promise<void> {
+    await this.repo.insert(row);
+  }
+
+  async findCurrent(webhookId: string): Promise<WebhookSecretEntity | null> {
+    return this.repo.findOneBy({ webhookId, state: 'current' });
+  }
+
+  /** The current secret and the previous ones still valid at `now`, newest first: the signing set. */
+  async findValid(webhookId: string, now: Date): Promise<WebhookSecretEntity[]> {
+    return this.repo
+      .createQueryBuilder('s')
+      .where("s.webhook_id = :webhookId AND (s.state = 'current' OR s.expires_at > :now)", { webhookId, now })
+      .orderBy('s.created_at', 'DESC')
+      .addOrderBy('s.id', 'DESC')
+      .getMany();
+  }
+
+  /** Turns the current secret into a previous one expiring at `expiresAt`. */
+  async demoteCurrent(webhookId: string, expiresAt: Date): Promise<void> {
+    await this.repo.update({ webhookId, state: 'current' }, { state: 'previous', expiresAt });
+  }
+
+  async deleteById(id: string): Promise<void> {
+    await this.repo.delete({ id });
+  }
+
+  /** Destroys every secret of a webhook; returns how many there were. */
+  async deleteAllOfWebhook(webhookId: string): Promise<number> {
+    const res = await this.repo.delete({ webhookId });
+    return res.affected ?? 0;
+  }
+
+  /** Destroys the previous secrets of a webhook (ends the grace period now); returns the destroyed rows. */
+  async deletePreviousOfWebhook(webhookId: string): Promise<WebhookSecretEntity[]> {
+    const rows: WebhookSecretEntity[] = await this.repo
+      .createQueryBuilder()
+      .delete()
+      .where("webhook_id = :webhookId AND state = 'previous'", { webhookId })
+      .returning('*')
+      .execute()
+      .then((r) => (r.raw as Record<string, unknown>[]).map(fromRaw));
+    return rows;
+  }
+
+  /** Destroys up to `limit` previous secrets whose grace period ended at or before `now`; returns them. */
+  async deleteExpired(now: Date, limit: number): Promise<WebhookSecretEntity[]> {
+    const raw: Record<string, unknown>[] = await this.manager.query(
+      `DELETE FROM webhook_secrets WHERE id IN (
+         SELECT id FROM webhook_secrets WHERE state = 'previous' AND expires_at <= $1
+         ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+       RETURNING *`,
+      [now, limit],
+    );
+    return raw.map(fromRaw);
+  }
+
+  /** A page of secrets in id order, for re-encryption under a new key. */
+  async pageAfter(afterId: string | null, limit: number): Promise<WebhookSecretEntity[]> {
+    const qb = this.repo.createQueryBuilder('s').orderBy('s.id', 'ASC').limit(limit);
+    if (afterId) qb.where('s.id > :afterId', { afterId });
+    return qb.getMany();
+  }
+
+  async replaceCiphertext(id: string, keyId: string, ciphertext: Buffer): Promise<void> {
+    await this.repo.update({ id }, { keyId, ciphertext });
+  }
+}
+
+function fromRaw(r: Record<string, unknown>): WebhookSecretEntity {
+  const e = new WebhookSecretEntity();
+  e.id = r.id as string;
+  e.webhookId = r.webhook_id as string;
+  e.state = r.state as WebhookSecretEntity['state'];
+  e.trigger = r.trigger as WebhookSecretEntity['trigger'];
+  e.claimed = r.claimed as boolean;
+  e.keyId = r.key_id as string;
+  e.ciphertext = r.ciphertext as Buffer;
+  e.fingerprint = r.fingerprint as string;
+  e.createdAt = new Date(r.created_at as string);
+  e.expiresAt = r.expires_at == null ? null : new Date(r.expires_at as string);
+  return e;
+}

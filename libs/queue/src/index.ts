@@ -1,0 +1,6 @@
+/** Frozen queue names, the hash-tagged key prefix, job names and the map from job name to payload type. */
+export { QueueName, QUEUE_PREFIX, JobName, type JobPayloads } from './queue-names';
+/** ioredis options for BullMQ and the other Redis users, built from REDIS_URL. */
+export { redisOptionsFromUrl } from './redis-connection';
+/** The shared ioredis client and its token. */
+export { RedisModule, REDIS } from './redis.module';

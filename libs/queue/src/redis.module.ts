@@ -1,0 +1,39 @@
+import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import Redis from 'ioredis';
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import { redisOptionsFromUrl } from './redis-connection';
+
+/** Injection token of the shared ioredis client (streams, rate limits, health). */
+export const REDIS = Symbol('REDIS');
+
+/**
+ * One ioredis client per process. The offline queue is off: while Redis is away, commands fail at once
+ * (the caller answers 503 or retries later) instead of piling up in memory; the client reconnects by itself.
+ */
+@Global()
+@Module({
+  providers: [
+    {
+      provide: REDIS,
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig) =>
+        new Redis({
+          ...redisOptionsFromUrl(config.redis.url),
+          enableOfflineQueue: false,
+          maxRetriesPerRequest: 1,
+          connectionName: 'webhook-secrets',
+        }),
+    },
+  ],
+  exports: [REDIS],
+})
+export class RedisModule implements OnApplicationShutdown {
+  constructor(@Inject(REDIS) private readonly redis: Redis) {
+    // Errors surface on the commands that fail; the 'error' event would otherwise crash the process.
+    this.redis.on('error', () => undefined);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.redis.disconnect();
+  }
+}
