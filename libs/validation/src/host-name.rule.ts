@@ -1,0 +1,61 @@
+import {
+  AWS_BLOCKED_SERVICE_LABELS,
+  AWS_PARTITION_SUFFIXES,
+  INTERNAL_NAME_SUFFIXES,
+  METADATA_HOST_NAMES,
+  type ReasonedName,
+} from './url-blocklists.data';
+
+/** The name rules a host name can break. */
+export type NameRule = 'single_label' | 'internal_name' | 'metadata_service' | 'aws_endpoint';
+
+interface NameIndex {
+  readonly exact: ReadonlySet<string>;
+  readonly subtree: ReadonlySet<string>;
+}
+
+function index(list: readonly ReasonedName[]): NameIndex {
+  return {
+    exact: new Set(list.map((n) => n.name)),
+    subtree: new Set(list.filter((n) => n.subtree).map((n) => n.name)),
+  };
+}
+
+const INTERNAL = index(INTERNAL_NAME_SUFFIXES);
+const METADATA = index(METADATA_HOST_NAMES);
+const AWS_PARTITIONS = index(AWS_PARTITION_SUFFIXES);
+const AWS_SERVICES: ReadonlySet<string> = new Set(AWS_BLOCKED_SERVICE_LABELS.map((s) => s.label));
+
+/**
+ * Index of the first label of the longest listed suffix of `labels`, or -1. Suffixes are built from whole labels,
+ * so `localhost.example.com` never matches `localhost` and `notsvc` never matches `svc`.
+ */
+function matchSuffix(labels: readonly string[], list: NameIndex): number {
+  for (let i = 0; i < labels.length; i++) {
+    const suffix = i === 0 ? labels.join('.') : labels.slice(i).join('.');
+    if (i === 0 ? list.exact.has(suffix) : list.subtree.has(suffix)) return i;
+  }
+  return -1;
+}
+
+/**
+ * Lists the name rules that `host` breaks. `host` must already be ASCII (IDNA-mapped), lower case, without a
+ * trailing dot, and not an IP literal.
+ */
+export function hostNameViolations(host: string): NameRule[] {
+  const out: NameRule[] = [];
+  const labels = host.split('.');
+  if (labels.length === 1) out.push('single_label');
+  if (matchSuffix(labels, INTERNAL) !== -1) out.push('internal_name');
+  if (matchSuffix(labels, METADATA) !== -1) out.push('metadata_service');
+  const partition = matchSuffix(labels, AWS_PARTITIONS);
+  if (partition > 0) {
+    for (let i = 0; i < partition; i++) {
+      if (AWS_SERVICES.has(labels[i])) {
+        out.push('aws_endpoint');
+        break;
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,32 @@
+// Pure webhook URL and event rules: no Nest, no database, no DNS. Everything public is exported here.
+
+/** Checks a webhook URL against every rule of the API contract and lists each violated rule. */
+export { checkWebhookUrl } from './webhook-url.rule';
+
+/** Result, violation, rule-name and policy types of {@link checkWebhookUrl}, and the stable rule names. */
+export {
+  URL_RULES,
+  URL_RULE_MESSAGES,
+  type UrlCheckResult,
+  type UrlPolicy,
+  type UrlRule,
+  type UrlViolation,
+} from './webhook-url.types';
+
+/** Parses the `TARGET_ALLOW_CIDRS` list (throws on a bad entry) and its types. */
+export { parseCidrList, type CidrEntry, type CidrList } from './cidr-list.parser';
+
+/** Delivery-time check of a resolved address against the same address rules as URLs. */
+export { isPublicAddress } from './ip-address.rule';
+
+/** Process-wide URL policy, set once at boot from config and used by the decorators. */
+export { getDefaultUrlPolicy, setDefaultUrlPolicy } from './url-policy.store';
+
+/** The one event catalog of the API contract and its type. */
+export { EVENT_CATALOG, type WebhookEventType } from './webhook-event.catalog';
+
+/** Event type guard, de-duplication and the "allowed values" message. */
+export { isWebhookEvent, normalizeEvents, unknownEventMessage } from './webhook-event.rule';
+
+/** class-validator decorators for DTOs and their stable constraint names. */
+export { IS_WEBHOOK_EVENT, IS_WEBHOOK_URL, IsWebhookEvent, IsWebhookUrl } from './webhook.decorators';
