@@ -14,7 +14,12 @@ import { requestIdFor } from './http/request-id';
 export async function createApiApp(config: AppConfig, configure?: (app: NestFastifyApplication) => void): Promise<NestFastifyApplication> {
   setDefaultUrlPolicy({ allowCidrs: parseCidrList(config.targets.allowCidrs.join(',')) });
   const adapter = new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES, genReqId: requestIdFor, trustProxy: true });
-  const app = await NestFactory.create<NestFastifyApplication>(ApiModule, adapter, { bufferLogs: true, abortOnError: false });
+  const app = await NestFactory.create<NestFastifyApplication>(ApiModule, adapter, {
+    bufferLogs: true,
+    abortOnError: false,
+    // Our own parser handles every body (see registerJsonBodyParser); Nest's would accept form bodies.
+    bodyParser: false,
+  });
   configure?.(app);
   const fastify = app.getHttpAdapter().getInstance();
   registerJsonBodyParser(fastify);

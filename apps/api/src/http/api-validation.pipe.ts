@@ -19,12 +19,26 @@ const RULE_NAMES: Record<string, string> = {
   isIn: 'one_of',
 };
 
+const TYPE_CONSTRAINTS = ['isString', 'isBoolean', 'isInt', 'isArray'];
+
+/**
+ * The constraints worth reporting for one field: a missing field is only "required", a value of the wrong
+ * type only "type"; the rules about its content follow only once it has the right type.
+ */
+function relevant(constraints: Record<string, string>): [string, string][] {
+  const all = Object.entries(constraints);
+  const missing = all.filter(([c]) => c === 'isDefined');
+  if (missing.length) return missing;
+  const wrongType = all.filter(([c]) => TYPE_CONSTRAINTS.includes(c));
+  return wrongType.length ? wrongType : all;
+}
+
 /** Flattens class-validator errors into one detail per violated rule, expanding URL rules one by one. */
 export function toDetails(errors: ValidationError[], parent = ''): ErrorDetail[] {
   const details: ErrorDetail[] = [];
   for (const e of errors) {
     const field = parent ? `${parent}.${e.property}` : e.property;
-    for (const [constraint, message] of Object.entries(e.constraints ?? {})) {
+    for (const [constraint, message] of relevant(e.constraints ?? {})) {
       if (constraint === 'isWebhookUrl') {
         for (const v of checkWebhookUrl(e.value).violations) details.push({ field, rule: v.rule, message: v.message });
       } else if (constraint === 'whitelistValidation') {
