@@ -205,6 +205,15 @@ describe('SsrfSafeSender over TLS', () => {
     });
   });
 
+  it('accepts a fully qualified name with a trailing dot', async () => {
+    const result = await post(
+      sender({ resolve: pinned({ [`${NAME}.`]: ['127.0.0.1'] }) }),
+      `https://${NAME}.:${tlsPort}/`,
+    );
+    expect(result).toEqual({ kind: 'response', status: 200 });
+    expect(tlsReceiver.received[0].servername).toBe(NAME);
+  });
+
   it('fails when the certificate does not name the host, even though the address is allowed', async () => {
     const other = 'other.test.example';
     const result = await post(

@@ -34,6 +34,7 @@ export type SendResult =
 /** The delivery state an attempt leads to. */
 export type DeliveryOutcome = 'succeeded' | 'retry' | 'failed';
 
+/** Dependencies and limits of {@link SsrfSafeSender}; only the address predicate is required. */
 export interface SsrfSafeSenderOptions {
   /** Every resolved address must pass, or the delivery is refused before any connection is made. */
   isAllowedAddress: AddressPredicate;
@@ -210,7 +211,8 @@ export class SsrfSafeSender {
       agent: isHttps ? this.httpsAgent : this.httpAgent,
       lookup,
       // SNI and certificate checks are for the name the customer registered, never for the address we dialled.
-      ...(isHttps && isIP(host) === 0 && { servername: host }),
+      // SNI carries no trailing dot (RFC 6066); certificate matching ignores it anyway.
+      ...(isHttps && isIP(host) === 0 && { servername: host.replace(/\.$/, '') }),
     };
 
     return new Promise<SendResult>((resolve) => {
