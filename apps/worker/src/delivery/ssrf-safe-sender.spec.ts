@@ -1,0 +1,476 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import { deliveryHeaders, verifyWebhookSignature } from '@app/signing';
+import {
+  classifyOutcome,
+  parseRetryAfter,
+  SsrfSafeSender,
+  type HostResolver,
+  type SendResult,
+} from './ssrf-safe-sender';
+
+const NAME = 'receiver.test.example';
+const SECRET = '36da51b166a69268a59a8d5ee0b32c9f5e5aaee7d301c7a5a36844318e116fc6';
+
+// A deliberately small stand-in for the validation lib's isPublicAddress: enough private ranges to test with.
+const strict = (address: string) =>
+  !/^(0\.|10\.|127\.|169\.254\.|172\.(1[6-9]|2\d|3[01])\.|192\.168\.)/.test(address) &&
+  address !== '::1' &&
+  !address.startsWith('::ffff:');
+// What TARGET_ALLOW_CIDRS=127.0.0.1/32 would do for a local test receiver.
+const allowLoopback = (address: string) => address === '127.0.0.1' || strict(address);
+
+const pinned =
+  (table: Record<string, string[]>): HostResolver =>
+  async (hostname) => {
+    const addresses = table[hostname];
+    if (!addresses)
+      throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
+    return addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
+  };
+
+interface Received {
+  method: string;
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  servername: string | false | null | undefined;
+  remoteAddress: string | undefined;
+}
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse, requestOnSocket: number) => void;
+
+/** A receiver that records what arrives and counts connections, answering with the current handler. */
+class Receiver {
+  readonly received: Received[] = [];
+  connections = 0;
+  handler: Handler = (_req, res) => res.end('ok');
+  private readonly sockets = new Set<Socket>();
+  private readonly perSocket = new WeakMap<Socket, number>();
+
+  constructor(readonly server: http.Server | https.Server) {
+    server.on('connection', (socket: Socket) => {
+      this.connections += 1;
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const socket = req.socket;
+        const count = (this.perSocket.get(socket) ?? 0) + 1;
+        this.perSocket.set(socket, count);
+        this.received.push({
+          method: req.method ?? '',
+          url: req.url ?? '',
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+          servername: (socket as TLSSocket).servername,
+          remoteAddress: socket.remoteAddress,
+        });
+        this.handler(req, res, count);
+      });
+    });
+  }
+
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  reset(): void {
+    this.received.length = 0;
+    this.connections = 0;
+    this.handler = (_req, res) => res.end('ok');
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+let dir: string;
+let cert: Buffer;
+let tlsReceiver: Receiver;
+let plainReceiver: Receiver;
+let tlsPort: number;
+let plainPort: number;
+const senders: SsrfSafeSender[] = [];
+
+function sender(options: Partial<ConstructorParameters<typeof SsrfSafeSender>[0]> = {}): SsrfSafeSender {
+  const created = new SsrfSafeSender({
+    isAllowedAddress: allowLoopback,
+    resolve: pinned({ [NAME]: ['127.0.0.1'] }),
+    tls: { ca: cert },
+    ...options,
+  });
+  senders.push(created);
+  return created;
+}
+
+const post = (target: SsrfSafeSender, url: string, timeoutMs?: number) =>
+  target.send({ url, headers: { 'Content-Type': 'application/json' }, body: '{"id":"evt_1"}', timeoutMs });
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ssrf-sender-'));
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${NAME}`,
+      '-addext',
+      `subjectAltName=DNS:${NAME}`,
+    ],
+    { stdio: 'ignore' },
+  );
+  cert = readFileSync(join(dir, 'cert.pem'));
+  tlsReceiver = new Receiver(https.createServer({ key: readFileSync(join(dir, 'key.pem')), cert }));
+  plainReceiver = new Receiver(http.createServer());
+  tlsPort = await tlsReceiver.listen();
+  plainPort = await plainReceiver.listen();
+});
+
+afterEach(() => {
+  for (const created of senders.splice(0)) created.close();
+  tlsReceiver.reset();
+  plainReceiver.reset();
+});
+
+afterAll(async () => {
+  await tlsReceiver.close();
+  await plainReceiver.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('SsrfSafeSender over TLS', () => {
+  it('connects to the vetted address of the name and verifies the certificate for the name', async () => {
+    const resolve = jest.fn(pinned({ [NAME]: ['127.0.0.1'] }));
+    const body = '{"id":"evt_1","type":"task.completed"}';
+    const timestamp = Math.floor(Date.now() / 1000);
+    const headers = deliveryHeaders({
+      eventType: 'task.completed',
+      deliveryId: 'd1',
+      timestamp,
+      body,
+      secrets: [SECRET],
+    });
+
+    const result = await sender({ resolve }).send({
+      url: `https://${NAME}:${tlsPort}/hooks?x=1#frag`,
+      headers,
+      body,
+    });
+
+    expect(result).toEqual({ kind: 'response', status: 200 });
+    expect(resolve).toHaveBeenCalledTimes(1);
+    expect(resolve).toHaveBeenCalledWith(NAME);
+    expect(tlsReceiver.received).toHaveLength(1);
+    const [got] = tlsReceiver.received;
+    expect(got).toMatchObject({
+      method: 'POST',
+      url: '/hooks?x=1',
+      body,
+      servername: NAME,
+      remoteAddress: '127.0.0.1',
+    });
+    expect(got.headers.host).toBe(`${NAME}:${tlsPort}`);
+    expect(got.headers['content-length']).toBe(String(Buffer.byteLength(body)));
+    expect(got.headers['user-agent']).toBe('Anchor-Webhooks/1.0');
+    expect(
+      verifyWebhookSignature({ headers: got.headers, rawBody: got.body, secrets: SECRET }),
+    ).toMatchObject({
+      ok: true,
+    });
+  });
+
+  it('accepts a fully qualified name with a trailing dot', async () => {
+    const result = await post(
+      sender({ resolve: pinned({ [`${NAME}.`]: ['127.0.0.1'] }) }),
+      `https://${NAME}.:${tlsPort}/`,
+    );
+    expect(result).toEqual({ kind: 'response', status: 200 });
+    expect(tlsReceiver.received[0].servername).toBe(NAME);
+  });
+
+  it('fails when the certificate does not name the host, even though the address is allowed', async () => {
+    const other = 'other.test.example';
+    const result = await post(
+      sender({ resolve: pinned({ [other]: ['127.0.0.1'] }) }),
+      `https://${other}:${tlsPort}/`,
+    );
+    expect(result.kind).toBe('network_error');
+    expect(result).toMatchObject({ error: expect.stringMatching(/altnames|does not match/i) });
+    expect(tlsReceiver.received).toHaveLength(0);
+  });
+
+  it('fails when the certificate is not trusted (production trust settings)', async () => {
+    const result = await post(sender({ tls: undefined }), `https://${NAME}:${tlsPort}/`);
+    expect(result).toMatchObject({ kind: 'network_error', error: expect.stringMatching(/self[- ]signed/i) });
+    expect(tlsReceiver.received).toHaveLength(0);
+  });
+
+  it('reuses one kept-alive connection for consecutive deliveries, resolving each time', async () => {
+    const resolve = jest.fn(pinned({ [NAME]: ['127.0.0.1'] }));
+    const target = sender({ resolve });
+    for (let i = 0; i < 5; i += 1) {
+      expect(await post(target, `https://${NAME}:${tlsPort}/`)).toEqual({ kind: 'response', status: 200 });
+    }
+    expect(tlsReceiver.connections).toBe(1);
+    expect(resolve).toHaveBeenCalledTimes(5);
+  });
+
+  it('keeps concurrent deliveries on a bounded set of connections', async () => {
+    const target = sender();
+    const results = await Promise.all(
+      Array.from({ length: 200 }, () => post(target, `https://${NAME}:${tlsPort}/`)),
+    );
+    expect(results.every((r) => r.kind === 'response' && r.status === 200)).toBe(true);
+    const more = await Promise.all(
+      Array.from({ length: 200 }, () => post(target, `https://${NAME}:${tlsPort}/`)),
+    );
+    expect(more.every((r) => r.kind === 'response' && r.status === 200)).toBe(true);
+    // The second wave rides on the connections opened by the first.
+    expect(tlsReceiver.connections).toBeLessThanOrEqual(200);
+    expect(tlsReceiver.received).toHaveLength(400);
+  });
+});
+
+describe('SsrfSafeSender address vetting', () => {
+  it.each([
+    [NAME, '127.0.0.1'],
+    ['metadata.test.example', '169.254.169.254'],
+    ['intranet.test.example', '10.1.2.3'],
+    ['v6.test.example', '::1'],
+    ['mapped.test.example', '::ffff:127.0.0.1'],
+  ])('refuses %s resolving to %s before connecting', async (host, address) => {
+    const target = sender({ isAllowedAddress: strict, resolve: pinned({ [host]: [address] }) });
+    const result = await post(target, `https://${host}:${tlsPort}/`);
+    expect(result).toEqual({
+      kind: 'refused',
+      error: `delivery refused: ${host} resolves to a non-public address ${address}`,
+    });
+    expect(classifyOutcome(result)).toBe('failed');
+    expect(tlsReceiver.connections).toBe(0);
+  });
+
+  it.each([
+    [['93.184.216.34', '10.0.0.7'], '10.0.0.7'],
+    [['127.0.0.1', '93.184.216.34'], '127.0.0.1'],
+    [['2606:2800:220:1:248:1893:25c8:1946', '192.168.1.1'], '192.168.1.1'],
+  ])('refuses a name resolving to %j because %s is private', async (addresses, bad) => {
+    const target = sender({ isAllowedAddress: strict, resolve: pinned({ [NAME]: addresses }) });
+    const result = await post(target, `https://${NAME}:${tlsPort}/`);
+    expect(result).toEqual({
+      kind: 'refused',
+      error: `delivery refused: ${NAME} resolves to a non-public address ${bad}`,
+    });
+    expect(tlsReceiver.connections).toBe(0);
+  });
+
+  it.each([
+    ['127.0.0.1', `https://127.0.0.1:${0}/`],
+    ['::1', 'https://[::1]:1/'],
+    ['169.254.169.254', 'http://169.254.169.254/latest/meta-data/'],
+  ])('refuses the IP literal %s without asking DNS', async (address, url) => {
+    const resolve = jest.fn(pinned({}));
+    const result = await post(
+      sender({ isAllowedAddress: strict, resolve }),
+      url.replace(':0/', `:${tlsPort}/`),
+    );
+    expect(result).toEqual({
+      kind: 'refused',
+      error: `delivery refused: ${address} is a non-public address`,
+    });
+    expect(resolve).not.toHaveBeenCalled();
+    expect(tlsReceiver.connections).toBe(0);
+  });
+
+  it('connects to an allowed IP literal without asking DNS', async () => {
+    const resolve = jest.fn(pinned({}));
+    const result = await post(sender({ resolve }), `http://127.0.0.1:${plainPort}/x`);
+    expect(result).toEqual({ kind: 'response', status: 200 });
+    expect(resolve).not.toHaveBeenCalled();
+  });
+
+  it('refuses a resolver answer that is not an IP address', async () => {
+    const resolve: HostResolver = async () => [{ address: 'evil.example', family: 4 }];
+    const result = await post(
+      sender({ isAllowedAddress: () => true, resolve }),
+      `https://${NAME}:${tlsPort}/`,
+    );
+    expect(result.kind).toBe('refused');
+  });
+
+  it.each([
+    ['an unsupported scheme', 'ftp://receiver.test.example/'],
+    ['a URL that does not parse', 'not a url'],
+  ])('refuses %s', async (_name, url) => {
+    expect((await post(sender(), url)).kind).toBe('refused');
+  });
+});
+
+describe('SsrfSafeSender failures', () => {
+  it('times out against a receiver that never answers', async () => {
+    plainReceiver.handler = () => undefined;
+    const started = Date.now();
+    const result = await post(sender(), `http://${NAME}:${plainPort}/`, 300);
+    expect(result).toMatchObject({ kind: 'timeout', error: expect.stringContaining('300 ms') });
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(classifyOutcome(result)).toBe('retry');
+  });
+
+  it('counts a slow resolver against the same budget', async () => {
+    const resolve: HostResolver = () => new Promise(() => undefined);
+    const result = await post(sender({ resolve }), `http://${NAME}:${plainPort}/`, 200);
+    expect(result.kind).toBe('timeout');
+  });
+
+  it('reports a refused connection as a network error', async () => {
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+
+    const result = await post(sender(), `http://${NAME}:${port}/`);
+    expect(result).toMatchObject({ kind: 'network_error', error: expect.stringContaining('ECONNREFUSED') });
+    expect(classifyOutcome(result)).toBe('retry');
+  });
+
+  const noAddresses: HostResolver = async () => [];
+  it.each([
+    ['an unknown name', pinned({})],
+    ['an empty answer', noAddresses],
+  ])('reports %s as a network error', async (_name, resolve) => {
+    const result = await post(sender({ resolve }), `https://${NAME}/`);
+    expect(result).toMatchObject({
+      kind: 'network_error',
+      error: expect.stringContaining(`could not resolve ${NAME}`),
+    });
+  });
+
+  it('does not follow redirects', async () => {
+    plainReceiver.handler = (_req, res) => {
+      res.writeHead(302, { Location: `http://${NAME}:${plainPort}/elsewhere` }).end();
+    };
+    const result = await post(sender(), `http://${NAME}:${plainPort}/start`);
+    expect(result).toEqual({ kind: 'response', status: 302 });
+    expect(plainReceiver.received.map((r) => r.url)).toEqual(['/start']);
+    expect(classifyOutcome(result)).toBe('failed');
+  });
+
+  it('passes on Retry-After as seconds or as an HTTP date', async () => {
+    const now = Date.parse('Sun, 22 Nov 2026 10:00:00 GMT');
+    const target = sender({ now: () => now });
+    plainReceiver.handler = (_req, res) => res.writeHead(429, { 'Retry-After': '120' }).end();
+    expect(await post(target, `http://${NAME}:${plainPort}/`)).toEqual({
+      kind: 'response',
+      status: 429,
+      retryAfterSeconds: 120,
+    });
+    plainReceiver.handler = (_req, res) =>
+      res.writeHead(503, { 'Retry-After': 'Sun, 22 Nov 2026 10:01:30 GMT' }).end();
+    expect(await post(target, `http://${NAME}:${plainPort}/`)).toEqual({
+      kind: 'response',
+      status: 503,
+      retryAfterSeconds: 90,
+    });
+  });
+
+  it('stops reading an oversized response and drops that connection', async () => {
+    plainReceiver.handler = (_req, res) => res.end(Buffer.alloc(4 * 1024 * 1024, 'a'));
+    const target = sender({ maxResponseBytes: 1024 });
+    expect(await post(target, `http://${NAME}:${plainPort}/`)).toEqual({ kind: 'response', status: 200 });
+    plainReceiver.handler = (_req, res) => res.end('ok');
+    expect(await post(target, `http://${NAME}:${plainPort}/`)).toEqual({ kind: 'response', status: 200 });
+    expect(plainReceiver.connections).toBe(2);
+  });
+
+  it('retries once on a fresh connection when a pooled one turns out to be closed', async () => {
+    // The second request on a connection is dropped unanswered, as when the receiver's idle timeout races us.
+    plainReceiver.handler = (req, res, requestOnSocket) => {
+      if (requestOnSocket > 1) req.socket.destroy();
+      else res.end('ok');
+    };
+    const target = sender();
+    expect(await post(target, `http://${NAME}:${plainPort}/`)).toEqual({ kind: 'response', status: 200 });
+    expect(await post(target, `http://${NAME}:${plainPort}/`)).toEqual({ kind: 'response', status: 200 });
+    expect(plainReceiver.connections).toBe(2);
+  });
+});
+
+describe('parseRetryAfter', () => {
+  const now = Date.parse('Sun, 22 Nov 2026 10:00:00 GMT');
+  it.each<[string | string[] | undefined, number | undefined]>([
+    [undefined, undefined],
+    ['0', 0],
+    ['120', 120],
+    [' 30 ', 30],
+    [['15', '99'], 15],
+    ['Sun, 22 Nov 2026 10:00:10 GMT', 10],
+    ['Sun, 22 Nov 2026 09:00:00 GMT', 0],
+    ['Sunday, 22-Nov-26 10:01:00 GMT', 60],
+    ['Sun Nov 22 10:00:05 2026', 5],
+    ['-5', undefined],
+    ['1.5', undefined],
+    ['soon', undefined],
+    ['', undefined],
+    ['2026-11-22T10:00:10Z', undefined],
+    ['99999999999999999999', undefined],
+  ])('%j -> %j', (value, expected) => {
+    expect(parseRetryAfter(value, now)).toBe(expected);
+  });
+});
+
+describe('classifyOutcome', () => {
+  const response = (status: number): SendResult => ({ kind: 'response', status });
+  it.each<[SendResult, string]>([
+    [response(200), 'succeeded'],
+    [response(201), 'succeeded'],
+    [response(204), 'succeeded'],
+    [response(299), 'succeeded'],
+    [response(301), 'failed'],
+    [response(302), 'failed'],
+    [response(304), 'failed'],
+    [response(307), 'failed'],
+    [response(400), 'failed'],
+    [response(401), 'failed'],
+    [response(404), 'failed'],
+    [response(410), 'failed'],
+    [response(408), 'retry'],
+    [response(425), 'retry'],
+    [response(429), 'retry'],
+    [response(500), 'retry'],
+    [response(502), 'retry'],
+    [response(503), 'retry'],
+    [response(599), 'retry'],
+    [response(100), 'failed'],
+    [response(600), 'failed'],
+    [{ kind: 'timeout', error: 't' }, 'retry'],
+    [{ kind: 'network_error', error: 'ECONNRESET' }, 'retry'],
+    [{ kind: 'refused', error: 'delivery refused' }, 'failed'],
+  ])('%j -> %s', (result, expected) => {
+    expect(classifyOutcome(result)).toBe(expected);
+  });
+});

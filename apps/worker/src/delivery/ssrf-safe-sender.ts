@@ -1,0 +1,377 @@
+import { promises as dns } from 'node:dns';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { isIP, type LookupFunction } from 'node:net';
+
+/** One address a host name resolved to. */
+export interface ResolvedAddress {
+  address: string;
+  family: number;
+}
+
+/** Resolves a host name to every address it has; injected so tests (and operators) can pin answers. */
+export type HostResolver = (hostname: string) => Promise<ResolvedAddress[]>;
+
+/** True when a delivery may connect to the address (the validation lib's `isPublicAddress` in production). */
+export type AddressPredicate = (address: string) => boolean;
+
+/** One delivery attempt. */
+export interface DeliveryRequest {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  /** Budget for the whole attempt: resolution, connect, TLS and response headers. Default 10 000. */
+  timeoutMs?: number;
+}
+
+/** What happened to one attempt; {@link classifyOutcome} turns it into the delivery's next state. */
+export type SendResult =
+  | { kind: 'response'; status: number; retryAfterSeconds?: number }
+  | { kind: 'timeout'; error: string }
+  | { kind: 'network_error'; error: string }
+  | { kind: 'refused'; error: string };
+
+/** The delivery state an attempt leads to. */
+export type DeliveryOutcome = 'succeeded' | 'retry' | 'failed';
+
+/** Dependencies and limits of {@link SsrfSafeSender}; only the address predicate is required. */
+export interface SsrfSafeSenderOptions {
+  /** Every resolved address must pass, or the delivery is refused before any connection is made. */
+  isAllowedAddress: AddressPredicate;
+  /** Defaults to the system resolver, all addresses, in the order it returns them. */
+  resolve?: HostResolver;
+  /**
+   * Trust settings for tests only (a self-signed receiver). Production leaves this unset so certificates are
+   * verified against the system CAs for the URL's host name.
+   */
+  tls?: { ca?: string | Buffer | Array<string | Buffer>; rejectUnauthorized?: boolean };
+  /** Concurrent connections per receiver origin. Default 256. */
+  maxSocketsPerHost?: number;
+  /** Response bytes read before the connection is dropped instead of drained. Default 64 KiB. */
+  maxResponseBytes?: number;
+  /** Idle time after which a pooled connection is closed. Default 15 000 ms. */
+  idleSocketTimeoutMs?: number;
+  /** Clock for `Retry-After` dates, in milliseconds since the epoch. */
+  now?: () => number;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024;
+const DEFAULT_MAX_SOCKETS = 256;
+const DEFAULT_IDLE_SOCKET_TIMEOUT_MS = 15_000;
+// A pooled connection the receiver has just closed fails on first write; that is not the receiver's failure.
+const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+const MAX_STALE_SOCKET_RETRIES = 2;
+
+const systemResolver: HostResolver = async (hostname) => dns.lookup(hostname, { all: true, verbatim: true });
+
+/**
+ * POSTs webhook deliveries without letting a receiver's DNS steer the worker into private networks: the host is
+ * resolved once, every address is vetted, and the connection goes to a vetted address with no second lookup,
+ * while TLS is still verified for the host name. Redirects are never followed.
+ */
+export class SsrfSafeSender {
+  private readonly isAllowedAddress: AddressPredicate;
+  private readonly resolve: HostResolver;
+  private readonly maxResponseBytes: number;
+  private readonly now: () => number;
+  private readonly httpAgent: http.Agent;
+  private readonly httpsAgent: https.Agent;
+
+  constructor(options: SsrfSafeSenderOptions) {
+    this.isAllowedAddress = options.isAllowedAddress;
+    this.resolve = options.resolve ?? systemResolver;
+    this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    this.now = options.now ?? Date.now;
+    const maxSockets = options.maxSocketsPerHost ?? DEFAULT_MAX_SOCKETS;
+    // Keep-alive is what makes ~1,000 deliveries a second possible: a TLS handshake per POST would not keep up.
+    // LIFO reuse keeps the warmest connection busy and lets idle ones age out.
+    const agentOptions: http.AgentOptions = {
+      keepAlive: true,
+      maxSockets,
+      maxFreeSockets: maxSockets,
+      scheduling: 'lifo',
+      timeout: options.idleSocketTimeoutMs ?? DEFAULT_IDLE_SOCKET_TIMEOUT_MS,
+    };
+    this.httpAgent = new http.Agent(agentOptions);
+    this.httpsAgent = new https.Agent({
+      ...agentOptions,
+      ...(options.tls?.ca !== undefined && { ca: options.tls.ca }),
+      ...(options.tls?.rejectUnauthorized !== undefined && {
+        rejectUnauthorized: options.tls.rejectUnauthorized,
+      }),
+    });
+  }
+
+  /** Makes one attempt. Never throws: every failure is a {@link SendResult}. */
+  async send(request: DeliveryRequest): Promise<SendResult> {
+    const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    let url: URL;
+    try {
+      url = new URL(request.url);
+    } catch {
+      return { kind: 'refused', error: 'delivery refused: the URL does not parse' };
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      return { kind: 'refused', error: `delivery refused: unsupported scheme ${url.protocol}` };
+    }
+    // URL keeps the brackets of an IPv6 literal; sockets and the predicate want the bare address.
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+
+    const deadline = new Deadline(timeoutMs);
+    try {
+      const resolved = await this.resolveHost(host, deadline);
+      if (resolved.kind !== 'addresses') return resolved.result;
+      return await this.post(url, host, resolved.addresses, request, deadline);
+    } finally {
+      deadline.clearUnlessHeld();
+    }
+  }
+
+  /** Closes pooled connections; call on shutdown. */
+  close(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+
+  private async resolveHost(
+    host: string,
+    deadline: Deadline,
+  ): Promise<{ kind: 'addresses'; addresses: ResolvedAddress[] } | { kind: 'result'; result: SendResult }> {
+    const literalFamily = isIP(host);
+    let addresses: ResolvedAddress[];
+    if (literalFamily !== 0) {
+      // An IP literal names its own address: looking it up would only add a chance to disagree.
+      addresses = [{ address: host, family: literalFamily }];
+    } else {
+      try {
+        const answer = await deadline.race(this.resolve(host));
+        if (answer === TIMED_OUT) {
+          return {
+            kind: 'result',
+            result: { kind: 'timeout', error: deadline.message(`resolving ${host}`) },
+          };
+        }
+        addresses = answer;
+      } catch (error) {
+        return {
+          kind: 'result',
+          result: { kind: 'network_error', error: `could not resolve ${host}: ${errorMessage(error)}` },
+        };
+      }
+      if (addresses.length === 0) {
+        return {
+          kind: 'result',
+          result: { kind: 'network_error', error: `could not resolve ${host}: no addresses` },
+        };
+      }
+    }
+    // Every address, not just the first: the connection may fall back to any of them, and a name that mixes a
+    // public address with a private one is a rebinding attempt either way.
+    for (const { address } of addresses) {
+      if (isIP(address) === 0 || !this.isAllowedAddress(address)) {
+        const error =
+          literalFamily !== 0
+            ? `delivery refused: ${host} is a non-public address`
+            : `delivery refused: ${host} resolves to a non-public address ${address}`;
+        return { kind: 'result', result: { kind: 'refused', error } };
+      }
+    }
+    return {
+      kind: 'addresses',
+      addresses: addresses.map(({ address }) => ({ address, family: isIP(address) })),
+    };
+  }
+
+  private post(
+    url: URL,
+    host: string,
+    addresses: ResolvedAddress[],
+    request: DeliveryRequest,
+    deadline: Deadline,
+  ): Promise<SendResult> {
+    const isHttps = url.protocol === 'https:';
+    const body = Buffer.from(request.body, 'utf8');
+    const headers: Record<string, string> = { ...request.headers };
+    if (!Object.keys(headers).some((name) => name.toLowerCase() === 'content-length')) {
+      headers['Content-Length'] = String(body.length);
+    }
+    // The socket layer asks this instead of DNS, so the connection can only go to an address vetted above.
+    const lookup: LookupFunction = (_hostname, options, callback) => {
+      if (options.all) callback(null, addresses);
+      else callback(null, addresses[0].address, addresses[0].family);
+    };
+    const options: https.RequestOptions = {
+      method: 'POST',
+      protocol: url.protocol,
+      hostname: host,
+      port: url.port === '' ? undefined : Number(url.port),
+      path: `${url.pathname}${url.search}`,
+      headers,
+      agent: isHttps ? this.httpsAgent : this.httpAgent,
+      lookup,
+      // SNI and certificate checks are for the name the customer registered, never for the address we dialled.
+      // SNI carries no trailing dot (RFC 6066); certificate matching ignores it anyway.
+      ...(isHttps && isIP(host) === 0 && { servername: host.replace(/\.$/, '') }),
+    };
+
+    return new Promise<SendResult>((resolve) => {
+      let settled = false;
+      let staleRetries = 0;
+      const settle = (result: SendResult) => {
+        if (settled) return;
+        settled = true;
+        resolve(result);
+      };
+
+      const attempt = () => {
+        const req = (isHttps ? https : http).request(options);
+        let responded = false;
+        deadline.onExpiry(() => {
+          req.destroy();
+          settle({ kind: 'timeout', error: deadline.message(`waiting for ${host}`) });
+        });
+
+        req.on('response', (res) => {
+          responded = true;
+          const retryAfterSeconds = parseRetryAfter(res.headers['retry-after'], this.now());
+          // Hold the timer until the body is drained, so a receiver that trickles bytes cannot pin the socket.
+          deadline.hold();
+          this.drain(res, deadline);
+          settle({
+            kind: 'response',
+            status: res.statusCode ?? 0,
+            ...(retryAfterSeconds !== undefined && { retryAfterSeconds }),
+          });
+        });
+
+        req.on('error', (error: NodeJS.ErrnoException) => {
+          if (settled) return;
+          const stale = req.reusedSocket && !responded && STALE_SOCKET_CODES.has(error.code ?? '');
+          if (stale && staleRetries < MAX_STALE_SOCKET_RETRIES && !deadline.expired) {
+            staleRetries += 1;
+            attempt();
+            return;
+          }
+          settle({ kind: 'network_error', error: errorMessage(error) });
+        });
+
+        req.end(body);
+      };
+
+      attempt();
+    });
+  }
+
+  /** Reads and discards the body so the connection can be reused, dropping it past the size limit instead. */
+  private drain(res: http.IncomingMessage, deadline: Deadline): void {
+    let received = 0;
+    res.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > this.maxResponseBytes) res.destroy();
+    });
+    // A receiver that resets mid-body has already answered; the error only ends the drain.
+    res.on('error', () => undefined);
+    res.on('close', () => deadline.clear());
+  }
+}
+
+const TIMED_OUT = Symbol('timed out');
+
+/** One timer for the whole attempt, shared by resolution, connection and the response. */
+class Deadline {
+  private readonly timer: NodeJS.Timeout;
+  private handler: (() => void) | undefined;
+  private held = false;
+  expired = false;
+
+  constructor(private readonly timeoutMs: number) {
+    this.timer = setTimeout(() => {
+      this.expired = true;
+      this.handler?.();
+    }, timeoutMs);
+  }
+
+  race<T>(promise: Promise<T>): Promise<T | typeof TIMED_OUT> {
+    if (this.expired) return Promise.resolve(TIMED_OUT);
+    return new Promise<T | typeof TIMED_OUT>((resolve, reject) => {
+      // Left in place after the race: the next stage replaces it, and resolving twice is a no-op.
+      this.handler = () => resolve(TIMED_OUT);
+      promise.then(resolve, reject);
+    });
+  }
+
+  onExpiry(handler: () => void): void {
+    if (this.expired) {
+      handler();
+      return;
+    }
+    this.handler = handler;
+  }
+
+  message(stage: string): string {
+    return `delivery timed out after ${this.timeoutMs} ms ${stage}`;
+  }
+
+  hold(): void {
+    this.held = true;
+  }
+
+  clearUnlessHeld(): void {
+    if (!this.held) this.clear();
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+    this.handler = undefined;
+  }
+}
+
+function errorMessage(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;
+  }
+  return String(error);
+}
+
+// Every HTTP-date form (IMF-fixdate, RFC 850, asctime) starts with a day name; anything else is not a date.
+const HTTP_DATE_START = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*[, ]/;
+
+/** `Retry-After` as whole seconds from now: delay-seconds, or an HTTP date (past dates give 0); else undefined. */
+export function parseRetryAfter(value: string | string[] | undefined, nowMs: number): number | undefined {
+  const raw = Array.isArray(value) ? value[0] : value;
+  if (raw === undefined) return undefined;
+  const text = raw.trim();
+  if (/^\d+$/.test(text)) {
+    const seconds = Number(text);
+    return Number.isSafeInteger(seconds) ? seconds : undefined;
+  }
+  if (!HTTP_DATE_START.test(text)) return undefined;
+  const at = Date.parse(text);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, Math.ceil((at - nowMs) / 1000));
+}
+
+/**
+ * The delivery rules of the spec: 2xx succeeds; 408, 425, 429, 5xx, timeouts and connection errors are worth
+ * another attempt; any other status (3xx included, since redirects are not followed) fails for good, and so does
+ * a refused (SSRF) delivery, because the next attempt would resolve to the same forbidden place.
+ */
+export function classifyOutcome(result: SendResult): DeliveryOutcome {
+  switch (result.kind) {
+    case 'response':
+      return classifyStatus(result.status);
+    case 'timeout':
+    case 'network_error':
+      return 'retry';
+    case 'refused':
+      return 'failed';
+  }
+}
+
+function classifyStatus(status: number): DeliveryOutcome {
+  if (status >= 200 && status <= 299) return 'succeeded';
+  if (status === 408 || status === 425 || status === 429 || (status >= 500 && status <= 599)) return 'retry';
+  return 'failed';
+}
