@@ -2,10 +2,14 @@
 const moduleNameMapper = {
   '^@app/(config|validation|domain|persistence|queue|audit|signing)$': '<rootDir>/libs/$1/src',
 };
-const transform = { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, tsconfig: '<rootDir>/tsconfig.json' }] };
+const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json' }] };
 
 /** @type {import('jest').Config} */
 module.exports = {
+  testTimeout: 60000,
+  // End-to-end suites share one database and one Redis and some stop dependencies on purpose; one test file
+  // at a time keeps them independent. On a 2-core machine parallel files would gain little anyway.
+  maxWorkers: 1,
   projects: [
     {
       displayName: 'unit',
@@ -25,9 +29,7 @@ module.exports = {
       transform,
       moduleNameMapper,
       globalSetup: '<rootDir>/test/support/global-setup.ts',
-      testTimeout: 60000,
-      // e2e suites share one database and one Redis; running them one at a time keeps them independent.
-      maxWorkers: 1,
+      setupFiles: ['<rootDir>/test/support/setup-env.ts'],
     },
   ],
 };

@@ -30,10 +30,16 @@ export async function runCli(argv: string[]): Promise<number> {
       out(JSON.stringify({ database_created: created, migrations_applied: applied }));
       return 0;
     }
-    const handlers: Record<string, typeof apiKeysCommand> = { 'api-keys': apiKeysCommand, secrets: secretsCommand };
+    const handlers: Record<string, typeof apiKeysCommand> = {
+      'api-keys': apiKeysCommand,
+      secrets: secretsCommand,
+    };
     const handler = command ? handlers[command] : undefined;
     if (!handler) throw new CliUsageError(USAGE);
-    const app = await NestFactory.createApplicationContext(CliModule, { logger: ['error'], abortOnError: false });
+    const app = await NestFactory.createApplicationContext(CliModule, {
+      logger: ['error'],
+      abortOnError: false,
+    });
     try {
       await handler(app, rest, out);
     } finally {

@@ -14,7 +14,10 @@ import { HousekeepingScheduler } from './housekeeping/housekeeping.scheduler';
     DomainModule,
     BullModule.forRootAsync({
       inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) => ({ connection: redisOptionsFromUrl(config.redis.url), prefix: QUEUE_PREFIX }),
+      useFactory: (config: AppConfig) => ({
+        connection: redisOptionsFromUrl(config.redis.url),
+        prefix: QUEUE_PREFIX,
+      }),
     }),
     BullModule.registerQueue({ name: QueueName.Housekeeping }),
   ],

@@ -1,7 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { monotonicFactory } from 'ulid';
 import type { Repositories } from '@app/persistence';
-import { AUDIT_EVENT_VERSION, type Actor, type AuditDataMap, type AuditEvent, type AuditEventType } from './audit-event.types';
+import {
+  AUDIT_EVENT_VERSION,
+  type Actor,
+  type AuditDataMap,
+  type AuditEvent,
+  type AuditEventType,
+} from './audit-event.types';
 
 const ulid = monotonicFactory();
 

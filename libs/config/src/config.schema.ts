@@ -72,7 +72,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     const v = str(name, def);
     try {
       const u = new URL(v);
-      if (!protocols.includes(u.protocol)) problems.push(`${name} must use ${protocols.join(' or ')} (got "${u.protocol}")`);
+      if (!protocols.includes(u.protocol))
+        problems.push(`${name} must use ${protocols.join(' or ')} (got "${u.protocol}")`);
     } catch {
       problems.push(`${name} is not a valid URL`);
     }
@@ -96,8 +97,14 @@ export function loadConfig(env: Env = process.env): AppConfig {
 
   const retryRaw = str('DELIVERY_RETRY_SCHEDULE', '0,30,120,600,3600,21600');
   const retryScheduleSeconds = retryRaw.split(',').map((s) => s.trim());
-  if (retryScheduleSeconds.length < 1 || retryScheduleSeconds.length > 20 || !retryScheduleSeconds.every((s) => /^\d+$/.test(s))) {
-    problems.push(`DELIVERY_RETRY_SCHEDULE must be 1 to 20 comma-separated whole seconds (got "${retryRaw}")`);
+  if (
+    retryScheduleSeconds.length < 1 ||
+    retryScheduleSeconds.length > 20 ||
+    !retryScheduleSeconds.every((s) => /^\d+$/.test(s))
+  ) {
+    problems.push(
+      `DELIVERY_RETRY_SCHEDULE must be 1 to 20 comma-separated whole seconds (got "${retryRaw}")`,
+    );
   }
 
   const allowCidrs = str('TARGET_ALLOW_CIDRS', '')
@@ -105,19 +112,24 @@ export function loadConfig(env: Env = process.env): AppConfig {
     .map((s) => s.trim())
     .filter((s) => s !== '');
   for (const cidr of allowCidrs) {
-    if (!isCidr(cidr)) problems.push(`TARGET_ALLOW_CIDRS entry "${cidr}" is not a CIDR such as 10.0.0.0/8 or fd00::/8`);
+    if (!isCidr(cidr))
+      problems.push(`TARGET_ALLOW_CIDRS entry "${cidr}" is not a CIDR such as 10.0.0.0/8 or fd00::/8`);
   }
 
   const level = str('LOG_LEVEL', 'info');
-  if (!LOG_LEVELS.includes(level)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${level}")`);
+  if (!LOG_LEVELS.includes(level))
+    problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${level}")`);
 
   const adminToken = env.ADMIN_TOKEN && env.ADMIN_TOKEN !== '' ? env.ADMIN_TOKEN : null;
-  if (adminToken !== null && adminToken.length < 16) problems.push('ADMIN_TOKEN must be at least 16 characters');
+  if (adminToken !== null && adminToken.length < 16)
+    problems.push('ADMIN_TOKEN must be at least 16 characters');
 
   const config: AppConfig = {
     nodeEnv,
     http: { host: str('HOST', '0.0.0.0'), port: int('PORT', 3000, 0, 65535) },
-    database: { url: url('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/webhooks', ['postgres:', 'postgresql:']) },
+    database: {
+      url: url('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/webhooks', ['postgres:', 'postgresql:']),
+    },
     redis: { url: url('REDIS_URL', 'redis://127.0.0.1:6379/0', ['redis:', 'rediss:']) },
     secrets: { keyRing, usingDevelopmentKey, gracePeriodHours: int('SECRET_GRACE_PERIOD_HOURS', 24, 0, 168) },
     webhooks: { maxPerProject: int('MAX_WEBHOOKS_PER_PROJECT', 5, 1, 1_000_000) },
@@ -148,7 +160,9 @@ function parseKeyRing(raw: string, problems: string[]): EncryptionKey[] {
     const id = sep > 0 ? entry.slice(0, sep).trim() : '';
     const b64 = sep > 0 ? entry.slice(sep + 1).trim() : '';
     if (!/^[A-Za-z0-9_-]{1,32}$/.test(id)) {
-      problems.push(`SECRETS_ENCRYPTION_KEYS entry ${i + 1} must look like id:base64key with a short [A-Za-z0-9_-] id`);
+      problems.push(
+        `SECRETS_ENCRYPTION_KEYS entry ${i + 1} must look like id:base64key with a short [A-Za-z0-9_-] id`,
+      );
       continue;
     }
     const key = Buffer.from(b64, 'base64');

@@ -18,6 +18,14 @@ import { WebhooksService } from './webhooks/webhooks.service';
     WebhooksService,
     ApiKeysService,
   ],
-  exports: [Clock, AuditRecorder, SecretCipher, SecretsService, WebhooksService, ApiKeysService, PersistenceModule],
+  exports: [
+    Clock,
+    AuditRecorder,
+    SecretCipher,
+    SecretsService,
+    WebhooksService,
+    ApiKeysService,
+    PersistenceModule,
+  ],
 })
 export class DomainModule {}

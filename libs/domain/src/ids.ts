@@ -14,5 +14,9 @@ export const newUuid = (): string => randomUUID();
 
 /** Whether `s` has the shape of a prefixed ULID id (26 Crockford base32 characters, upper case). */
 export function isPrefixedUlid(s: string, prefix: string): boolean {
-  return s.length === prefix.length + 26 && s.startsWith(prefix) && /^[0-9A-HJKMNP-TV-Z]{26}$/.test(s.slice(prefix.length));
+  return (
+    s.length === prefix.length + 26 &&
+    s.startsWith(prefix) &&
+    /^[0-9A-HJKMNP-TV-Z]{26}$/.test(s.slice(prefix.length))
+  );
 }

@@ -1,6 +1,14 @@
 // Errors that mean "Postgres cannot be reached right now" rather than "this query is wrong". The HTTP layer
 // answers them with 503 and a Retry-After; the pool reconnects by itself once Postgres is back.
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'EHOSTUNREACH']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'EHOSTUNREACH',
+]);
 // SQLSTATE class 08 (connection exception), 57P01..57P03 (shutdown, cannot connect now), 53300 (too many connections).
 const SQLSTATE_UNAVAILABLE = /^(08...|57P0[123]|53300)$/;
 const MESSAGES = [
@@ -15,7 +23,8 @@ const MESSAGES = [
 export function isDatabaseUnavailableError(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 4; depth++) {
     const o = e as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
-    if (typeof o.code === 'string' && (NETWORK_CODES.has(o.code) || SQLSTATE_UNAVAILABLE.test(o.code))) return true;
+    if (typeof o.code === 'string' && (NETWORK_CODES.has(o.code) || SQLSTATE_UNAVAILABLE.test(o.code)))
+      return true;
     if (typeof o.message === 'string' && MESSAGES.some((m) => (o.message as string).includes(m))) return true;
     e = o.driverError ?? o.cause;
   }

@@ -44,7 +44,9 @@ export class HealthController {
   private async migrations(): Promise<HealthIndicatorResult> {
     const check = this.indicators.check('migrations');
     try {
-      return (await migrationsApplied(this.db.dataSource)) ? check.up() : check.down({ message: 'pending migrations' });
+      return (await migrationsApplied(this.db.dataSource))
+        ? check.up()
+        : check.down({ message: 'pending migrations' });
     } catch {
       return check.down({ message: 'cannot read migrations' });
     }

@@ -40,7 +40,8 @@ export function toDetails(errors: ValidationError[], parent = ''): ErrorDetail[]
     const field = parent ? `${parent}.${e.property}` : e.property;
     for (const [constraint, message] of relevant(e.constraints ?? {})) {
       if (constraint === 'isWebhookUrl') {
-        for (const v of checkWebhookUrl(e.value).violations) details.push({ field, rule: v.rule, message: v.message });
+        for (const v of checkWebhookUrl(e.value).violations)
+          details.push({ field, rule: v.rule, message: v.message });
       } else if (constraint === 'whitelistValidation') {
         details.push({ field, rule: 'unknown_field', message: `unknown field "${field}"` });
       } else {

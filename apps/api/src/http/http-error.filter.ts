@@ -31,7 +31,10 @@ export class HttpErrorFilter implements ExceptionFilter {
     if (status >= 500 && body.code === 'internal_error') {
       this.logger.error({ err: exception, request_id: requestId, route: req.url }, 'unhandled error');
     }
-    void reply.status(status).headers({ 'x-request-id': requestId, ...headers }).send(body);
+    void reply
+      .status(status)
+      .headers({ 'x-request-id': requestId, ...headers })
+      .send(body);
   }
 
   private toResponse(
@@ -46,15 +49,24 @@ export class HttpErrorFilter implements ExceptionFilter {
     });
 
     if (exception instanceof DomainError) {
-      const res = make(exception.code, exception.message, exception.details ? { details: exception.details } : {});
-      if (exception instanceof RateLimitedError) res.headers['retry-after'] = String(exception.retryAfterSeconds);
-      if (exception instanceof ServiceUnavailableError) res.headers['retry-after'] = String(exception.retryAfterSeconds);
+      const res = make(
+        exception.code,
+        exception.message,
+        exception.details ? { details: exception.details } : {},
+      );
+      if (exception instanceof RateLimitedError)
+        res.headers['retry-after'] = String(exception.retryAfterSeconds);
+      if (exception instanceof ServiceUnavailableError)
+        res.headers['retry-after'] = String(exception.retryAfterSeconds);
       return res;
     }
     if (isDependencyUnavailable(exception)) {
       const res = make('service_unavailable', 'a dependency of the service is unavailable; retry shortly');
       res.headers['retry-after'] = '5';
-      this.logger.warn({ request_id: requestId, reason: (exception as Error).message }, 'dependency unavailable');
+      this.logger.warn(
+        { request_id: requestId, reason: (exception as Error).message },
+        'dependency unavailable',
+      );
       return res;
     }
     if (exception instanceof HttpException) {
@@ -71,13 +83,19 @@ export class HttpErrorFilter implements ExceptionFilter {
       if (status === 413) return make('payload_too_large', 'request body must be at most 64 KiB');
       if (status === 429) return make('rate_limited', 'too many requests; retry later');
       if (status === 401) return make('unauthorized', 'a valid anchor-api-key header is required');
-      if (status === 503) return { ...make('service_unavailable', exception.message), headers: { 'retry-after': '5' } };
+      if (status === 503)
+        return { ...make('service_unavailable', exception.message), headers: { 'retry-after': '5' } };
       if (status >= 400 && status < 500) return { ...make('validation_failed', exception.message), status };
     }
     const fastifyCode = (exception as { code?: unknown } | null)?.code;
     if (typeof fastifyCode === 'string' && fastifyCode in FASTIFY_CODES) {
       const code = FASTIFY_CODES[fastifyCode];
-      return make(code, code === 'payload_too_large' ? 'request body must be at most 64 KiB' : 'request body is not valid JSON');
+      return make(
+        code,
+        code === 'payload_too_large'
+          ? 'request body must be at most 64 KiB'
+          : 'request body is not valid JSON',
+      );
     }
     return make('internal_error', 'internal error; the request id identifies it in the logs');
   }

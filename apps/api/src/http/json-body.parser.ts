@@ -10,7 +10,11 @@ export const BODY_LIMIT_BYTES = 64 * 1024;
  */
 export function registerJsonBodyParser(fastify: FastifyInstance): void {
   const strict = fastify.getDefaultJsonParser('error', 'error');
-  const parse = (req: Parameters<typeof strict>[0], body: string | Buffer, done: (err: Error | null, value?: unknown) => void) => {
+  const parse = (
+    req: Parameters<typeof strict>[0],
+    body: string | Buffer,
+    done: (err: Error | null, value?: unknown) => void,
+  ) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') return done(null, undefined);
     strict(req, text, (err, value) => (err ? done(new InvalidJsonError()) : done(null, value)));

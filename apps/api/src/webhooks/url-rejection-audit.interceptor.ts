@@ -16,7 +16,9 @@ export class UrlRejectionAuditInterceptor implements NestInterceptor {
   constructor(private readonly webhooks: WebhooksService) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const req = context.switchToHttp().getRequest<AuthenticatedRequest & { params: { id?: string }; body?: unknown }>();
+    const req = context
+      .switchToHttp()
+      .getRequest<AuthenticatedRequest & { params: { id?: string }; body?: unknown }>();
     return next.handle().pipe(
       catchError((err: unknown) => {
         const urlDetails =

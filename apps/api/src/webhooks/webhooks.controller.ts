@@ -1,4 +1,15 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, UseGuards, UseInterceptors } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Param,
+  Patch,
+  Post,
+  UseGuards,
+  UseInterceptors,
+} from '@nestjs/common';
 import {
   ApiCreatedResponse,
   ApiHeader,
@@ -13,7 +24,12 @@ import { CurrentContext } from '../auth/request-context.decorator';
 import { CreateWebhookDto } from './dto/create-webhook.dto';
 import { RotateSecretDto } from './dto/rotate-secret.dto';
 import { UpdateWebhookDto } from './dto/update-webhook.dto';
-import { OkResponse, WebhookListResponse, WebhookResponse, WebhookWithSecretResponse } from './dto/webhook.response';
+import {
+  OkResponse,
+  WebhookListResponse,
+  WebhookResponse,
+  WebhookWithSecretResponse,
+} from './dto/webhook.response';
 import { UrlRejectionAuditInterceptor } from './url-rejection-audit.interceptor';
 import { presentWebhook, presentWebhookWithSecret } from './webhook.presenter';
 
@@ -31,7 +47,10 @@ export class WebhooksController {
   @UseInterceptors(UrlRejectionAuditInterceptor)
   @ApiOperation({ summary: 'Register a webhook; the response carries its signing secret, shown only here' })
   @ApiCreatedResponse({ type: WebhookWithSecretResponse })
-  async create(@CurrentContext() ctx: RequestContext, @Body() dto: CreateWebhookDto): Promise<WebhookWithSecretResponse> {
+  async create(
+    @CurrentContext() ctx: RequestContext,
+    @Body() dto: CreateWebhookDto,
+  ): Promise<WebhookWithSecretResponse> {
     const { webhook, secret } = await this.webhooks.create(ctx, {
       url: dto.url,
       subscribedEvents: dto.subscribed_events,
@@ -82,14 +101,18 @@ export class WebhooksController {
 
   @Post(':id/rotate-secret')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Issue a new signing secret; the previous one keeps signing for the grace period' })
+  @ApiOperation({
+    summary: 'Issue a new signing secret; the previous one keeps signing for the grace period',
+  })
   @ApiOkResponse({ type: WebhookWithSecretResponse })
   async rotateSecret(
     @CurrentContext() ctx: RequestContext,
     @Param('id') id: string,
     @Body() dto: RotateSecretDto,
   ): Promise<WebhookWithSecretResponse> {
-    const { webhook, secret } = await this.webhooks.rotateSecret(ctx, id, { gracePeriodHours: dto.grace_period_hours });
+    const { webhook, secret } = await this.webhooks.rotateSecret(ctx, id, {
+      gracePeriodHours: dto.grace_period_hours,
+    });
     return presentWebhookWithSecret(webhook, secret);
   }
 }

@@ -7,20 +7,38 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ADMIN = { type: 'admin' as const, id: 'cli' };
 
 /** `api-keys create|list|revoke`. */
-export async function apiKeysCommand(app: INestApplicationContext, argv: string[], out: (line: string) => void): Promise<void> {
+export async function apiKeysCommand(
+  app: INestApplicationContext,
+  argv: string[],
+  out: (line: string) => void,
+): Promise<void> {
   const [sub, ...rest] = argv;
   const keys = app.get(ApiKeysService);
   switch (sub) {
     case 'create': {
-      const { values } = parseArgs({ args: rest, options: { project: { type: 'string' }, name: { type: 'string' } } });
-      if (values.project !== undefined && !UUID.test(values.project)) throw new CliUsageError('--project must be a UUID');
-      if (values.name !== undefined && values.name.length > 200) throw new CliUsageError('--name must be at most 200 characters');
-      out(JSON.stringify(await keys.create({ projectId: values.project?.toLowerCase(), name: values.name ?? null, actor: ADMIN })));
+      const { values } = parseArgs({
+        args: rest,
+        options: { project: { type: 'string' }, name: { type: 'string' } },
+      });
+      if (values.project !== undefined && !UUID.test(values.project))
+        throw new CliUsageError('--project must be a UUID');
+      if (values.name !== undefined && values.name.length > 200)
+        throw new CliUsageError('--name must be at most 200 characters');
+      out(
+        JSON.stringify(
+          await keys.create({
+            projectId: values.project?.toLowerCase(),
+            name: values.name ?? null,
+            actor: ADMIN,
+          }),
+        ),
+      );
       return;
     }
     case 'list': {
       const { values } = parseArgs({ args: rest, options: { project: { type: 'string' } } });
-      if (!values.project || !UUID.test(values.project)) throw new CliUsageError('api-keys list needs --project <uuid>');
+      if (!values.project || !UUID.test(values.project))
+        throw new CliUsageError('api-keys list needs --project <uuid>');
       for (const key of await keys.list(values.project.toLowerCase())) out(JSON.stringify(key));
       return;
     }
@@ -32,6 +50,8 @@ export async function apiKeysCommand(app: INestApplicationContext, argv: string[
       return;
     }
     default:
-      throw new CliUsageError('usage: api-keys create [--project <uuid>] [--name <text>] | list --project <uuid> | revoke <api_key_id>');
+      throw new CliUsageError(
+        'usage: api-keys create [--project <uuid>] [--name <text>] | list --project <uuid> | revoke <api_key_id>',
+      );
   }
 }

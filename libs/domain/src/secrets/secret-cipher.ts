@@ -46,8 +46,9 @@ export class SecretCipher {
     const decipher = createDecipheriv('aes-256-gcm', key, ct.subarray(0, IV_BYTES));
     decipher.setAAD(Buffer.from(webhookId, 'utf8'));
     decipher.setAuthTag(ct.subarray(ct.length - TAG_BYTES));
-    return Buffer.concat([decipher.update(ct.subarray(IV_BYTES, ct.length - TAG_BYTES)), decipher.final()]).toString(
-      'utf8',
-    );
+    return Buffer.concat([
+      decipher.update(ct.subarray(IV_BYTES, ct.length - TAG_BYTES)),
+      decipher.final(),
+    ]).toString('utf8');
   }
 }

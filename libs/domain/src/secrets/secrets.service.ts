@@ -1,7 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { AuditRecorder, type Actor } from '@app/audit';
-import { Database, WebhookSecretEntity, type Repositories, type SecretTrigger, type WebhookEntity } from '@app/persistence';
+import {
+  Database,
+  WebhookSecretEntity,
+  type Repositories,
+  type SecretTrigger,
+  type WebhookEntity,
+} from '@app/persistence';
 import { newUuid } from '../ids';
 import { SecretCipher } from './secret-cipher';
 import { fingerprint, generateSecret } from './secret-material';
@@ -34,7 +40,12 @@ export class SecretsService {
   ) {}
 
   /** Stores a new current secret for `webhook`; claimed unless a scheduled rotation made it. */
-  async issue(tx: Repositories, webhook: WebhookEntity, trigger: SecretTrigger, now: Date): Promise<IssuedSecret> {
+  async issue(
+    tx: Repositories,
+    webhook: WebhookEntity,
+    trigger: SecretTrigger,
+    now: Date,
+  ): Promise<IssuedSecret> {
     const secret = generateSecret();
     const sealed = this.cipher.seal(secret, webhook.id);
     const row = new WebhookSecretEntity();

@@ -160,7 +160,11 @@ export class WebhooksService {
    * Issues a new secret now. Rotations of one webhook are serialised by the row lock: each returns a
    * distinct secret and exactly one is current afterwards.
    */
-  async rotateSecret(ctx: RequestContext, id: string, opts: { gracePeriodHours?: number } = {}): Promise<WebhookWithSecret> {
+  async rotateSecret(
+    ctx: RequestContext,
+    id: string,
+    opts: { gracePeriodHours?: number } = {},
+  ): Promise<WebhookWithSecret> {
     const now = this.clock.now();
     return this.db.transaction(async (tx) => {
       const webhook = await tx.webhooks.findLiveForUpdate(ctx.projectId, id);

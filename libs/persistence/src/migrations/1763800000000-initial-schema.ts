@@ -30,7 +30,9 @@ export class InitialSchema1763800000000 implements MigrationInterface {
         deleted_at        timestamptz
       )`);
     // Live webhooks of a project, oldest first: the list route and the per-project limit read this.
-    await q.query(`CREATE INDEX webhooks_project_live_idx ON webhooks (project_id, created_at, id) WHERE deleted_at IS NULL`);
+    await q.query(
+      `CREATE INDEX webhooks_project_live_idx ON webhooks (project_id, created_at, id) WHERE deleted_at IS NULL`,
+    );
 
     await q.query(`
       CREATE TABLE webhook_secrets (
@@ -47,10 +49,16 @@ export class InitialSchema1763800000000 implements MigrationInterface {
         CHECK ((state = 'current') = (expires_at IS NULL))
       )`);
     // Exactly one current secret per webhook, whatever races.
-    await q.query(`CREATE UNIQUE INDEX webhook_secrets_one_current_key ON webhook_secrets (webhook_id) WHERE state = 'current'`);
-    await q.query(`CREATE INDEX webhook_secrets_webhook_idx ON webhook_secrets (webhook_id, created_at DESC)`);
+    await q.query(
+      `CREATE UNIQUE INDEX webhook_secrets_one_current_key ON webhook_secrets (webhook_id) WHERE state = 'current'`,
+    );
+    await q.query(
+      `CREATE INDEX webhook_secrets_webhook_idx ON webhook_secrets (webhook_id, created_at DESC)`,
+    );
     // Housekeeping finds expired previous secrets through this.
-    await q.query(`CREATE INDEX webhook_secrets_expiry_idx ON webhook_secrets (expires_at) WHERE state = 'previous'`);
+    await q.query(
+      `CREATE INDEX webhook_secrets_expiry_idx ON webhook_secrets (expires_at) WHERE state = 'previous'`,
+    );
 
     await q.query(`
       CREATE TABLE audit_events (
@@ -64,9 +72,13 @@ export class InitialSchema1763800000000 implements MigrationInterface {
         published_at timestamptz
       )`);
     // The relay's queue: unpublished rows in commit order.
-    await q.query(`CREATE INDEX audit_events_unpublished_idx ON audit_events (seq) WHERE published_at IS NULL`);
+    await q.query(
+      `CREATE INDEX audit_events_unpublished_idx ON audit_events (seq) WHERE published_at IS NULL`,
+    );
     // Project history, newest first, and retention.
-    await q.query(`CREATE INDEX audit_events_project_idx ON audit_events (project_id, occurred_at DESC, seq DESC)`);
+    await q.query(
+      `CREATE INDEX audit_events_project_idx ON audit_events (project_id, occurred_at DESC, seq DESC)`,
+    );
     await q.query(`CREATE INDEX audit_events_occurred_idx ON audit_events (occurred_at)`);
   }
 

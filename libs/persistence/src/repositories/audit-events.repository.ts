@@ -2,7 +2,10 @@ import type { EntityManager } from 'typeorm';
 import type { AuditEventEntity } from '../entities/audit-event.entity';
 
 /** A new audit event for the outbox. */
-export type NewAuditEvent = Pick<AuditEventEntity, 'id' | 'projectId' | 'webhookId' | 'type' | 'occurredAt' | 'event'>;
+export type NewAuditEvent = Pick<
+  AuditEventEntity,
+  'id' | 'projectId' | 'webhookId' | 'type' | 'occurredAt' | 'event'
+>;
 
 /** The audit outbox and history. */
 export class AuditEventsRepository {

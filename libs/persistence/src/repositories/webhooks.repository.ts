@@ -2,7 +2,9 @@ import type { EntityManager } from 'typeorm';
 import { WebhookEntity } from '../entities/webhook.entity';
 
 /** Fields of a webhook that an update may change. */
-export type WebhookChanges = Partial<Pick<WebhookEntity, 'url' | 'description' | 'subscribedEvents' | 'enabled'>>;
+export type WebhookChanges = Partial<
+  Pick<WebhookEntity, 'url' | 'description' | 'subscribedEvents' | 'enabled'>
+>;
 
 /** Webhooks. "Live" means not deleted; deleted webhooks are invisible to every read here. */
 export class WebhooksRepository {

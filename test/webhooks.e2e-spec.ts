@@ -1,0 +1,509 @@
+import { startApi, type RunningApi } from './support/api-harness';
+
+const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const PUBLIC_FIELDS = [
+  'created_at',
+  'description',
+  'enabled',
+  'id',
+  'project_id',
+  'subscribed_events',
+  'updated_at',
+  'url',
+];
+
+describe('webhooks API (Anchor-compatible routes)', () => {
+  let api: RunningApi;
+  let key: string;
+  let projectId: string;
+
+  beforeAll(async () => {
+    api = await startApi();
+  });
+  afterAll(() => api.close());
+  beforeEach(async () => {
+    ({ key, projectId } = await api.newKey());
+  });
+
+  const create = (body: unknown, k = key) => api.http.post('/v1/webhooks', { key: k, body });
+  const valid = { url: 'https://hooks.example.com/anchor?x=1', subscribed_events: ['task.completed'] };
+
+  describe('POST /v1/webhooks', () => {
+    it('creates a webhook and returns its secret exactly once', async () => {
+      const res = await create({
+        ...valid,
+        description: 'prod',
+        subscribed_events: ['task.failed', 'task.completed', 'task.failed'],
+      });
+      expect(res.status).toBe(201);
+      expect(Object.keys(res.body).sort()).toEqual([...PUBLIC_FIELDS, 'secret'].sort());
+      expect(res.body.id).toMatch(/^wh_/);
+      expect(res.body.id.slice(3)).toMatch(ULID);
+      expect(res.body.project_id).toBe(projectId);
+      expect(res.body.secret).toMatch(/^[0-9a-f]{64}$/);
+      expect(res.body.subscribed_events).toEqual(['task.failed', 'task.completed']);
+      expect(res.body.description).toBe('prod');
+      expect(res.body.enabled).toBe(true);
+      expect(res.body.created_at).toMatch(ISO_MS);
+      expect(res.body.updated_at).toBe(res.body.created_at);
+      const again = await api.http.get(`/v1/webhooks/${res.body.id}`, { key });
+      expect(again.body.secret).toBeUndefined();
+      const list = await api.http.get('/v1/webhooks', { key });
+      expect(JSON.stringify(list.body)).not.toContain(res.body.secret);
+    });
+
+    it('stores the secret encrypted, never in the clear', async () => {
+      const res = await create(valid);
+      const rows: { ciphertext: Buffer; fingerprint: string }[] = await api.db.dataSource.query(
+        'SELECT ciphertext, fingerprint FROM webhook_secrets WHERE webhook_id = $1',
+        [res.body.id],
+      );
+      expect(rows).toHaveLength(1);
+      expect(rows[0].ciphertext.toString('latin1')).not.toContain(res.body.secret);
+      expect(rows[0].ciphertext.toString('hex')).not.toContain(res.body.secret);
+      const dump = JSON.stringify(
+        await api.db.dataSource.query('SELECT * FROM audit_events WHERE webhook_id = $1', [res.body.id]),
+      );
+      expect(dump).not.toContain(res.body.secret);
+    });
+
+    it('description is optional and null when absent; at most 256 characters', async () => {
+      expect((await create(valid)).body.description).toBeNull();
+      expect((await create({ ...valid, description: null })).body.description).toBeNull();
+      const long = await create({ ...valid, description: 'x'.repeat(257) });
+      expect(long.status).toBe(400);
+      expect(long.body.details).toEqual([
+        expect.objectContaining({ field: 'description', rule: 'max_length' }),
+      ]);
+      expect((await create({ ...valid, description: 'x'.repeat(256) })).status).toBe(201);
+    });
+
+    it.each([
+      ['missing url', { subscribed_events: ['task.completed'] }, 'url', 'required'],
+      ['url of wrong type', { url: 42, subscribed_events: ['task.completed'] }, 'url', 'type'],
+      [
+        'non-https url',
+        { url: 'http://hooks.example.com/', subscribed_events: ['task.completed'] },
+        'url',
+        'scheme',
+      ],
+      [
+        'loopback literal',
+        { url: 'https://127.0.0.1/', subscribed_events: ['task.completed'] },
+        'url',
+        'private_address',
+      ],
+      [
+        'credentials',
+        { url: 'https://user:pw@hooks.example.com/', subscribed_events: ['task.completed'] },
+        'url',
+        'credentials',
+      ],
+      [
+        'localhost',
+        { url: 'https://localhost/', subscribed_events: ['task.completed'] },
+        'url',
+        'internal_name',
+      ],
+      [
+        '.internal name',
+        { url: 'https://api.internal/', subscribed_events: ['task.completed'] },
+        'url',
+        'internal_name',
+      ],
+      [
+        'metadata address',
+        { url: 'https://169.254.169.254/latest', subscribed_events: ['task.completed'] },
+        'url',
+        'private_address',
+      ],
+      ['missing events', { url: 'https://hooks.example.com/' }, 'subscribed_events', 'required'],
+      [
+        'empty events',
+        { url: 'https://hooks.example.com/', subscribed_events: [] },
+        'subscribed_events',
+        'min_items',
+      ],
+      [
+        'unknown event',
+        { url: 'https://hooks.example.com/', subscribed_events: ['task.exploded'] },
+        'subscribed_events',
+        'event_catalog',
+      ],
+      [
+        'events not an array',
+        { url: 'https://hooks.example.com/', subscribed_events: 'task.completed' },
+        'subscribed_events',
+        'type',
+      ],
+      ['unknown field', { ...valid, enabeld: true }, 'enabeld', 'unknown_field'],
+      ['description of wrong type', { ...valid, description: 5 }, 'description', 'type'],
+    ])('refuses %s with 400 validation_failed naming the rule', async (_name, body, field, rule) => {
+      const res = await create(body);
+      expect(res.status).toBe(400);
+      expect(res.body.code).toBe('validation_failed');
+      expect(typeof res.body.error).toBe('string');
+      expect(res.body.request_id).toBe(res.headers.get('x-request-id'));
+      expect(res.body.details).toEqual(expect.arrayContaining([expect.objectContaining({ field, rule })]));
+    });
+
+    it('lists the allowed event types for an unknown one', async () => {
+      const res = await create({ url: valid.url, subscribed_events: ['nope'] });
+      expect(res.body.details[0].message).toContain('task.completed');
+      expect(res.body.details[0].message).toContain('identity.authentication_failed');
+    });
+
+    it('names the unknown field in the error sentence', async () => {
+      const res = await create({ ...valid, secret: 'mine' });
+      expect(res.status).toBe(400);
+      expect(res.body.error).toContain('secret');
+    });
+
+    it.each([
+      ['not JSON', 'garbage', 'application/json'],
+      ['truncated JSON', '{"url": "https://a.example.com/"', 'application/json'],
+      ['form body', 'url=https://a.example.com/', 'application/x-www-form-urlencoded'],
+      ['plain text', 'hello', 'text/plain'],
+    ])('answers a body that is %s with 400 invalid_json', async (_name, raw, type) => {
+      const res = await api.http.post('/v1/webhooks', { key, raw, headers: { 'content-type': type } });
+      expect(res.status).toBe(400);
+      expect(res.body.code).toBe('invalid_json');
+    });
+
+    it.each([['[]'], ['"a string"'], ['42'], ['null'], ['true']])(
+      'refuses a JSON body that is not an object (%s)',
+      async (raw) => {
+        const res = await api.http.post('/v1/webhooks', {
+          key,
+          raw,
+          headers: { 'content-type': 'application/json' },
+        });
+        expect(res.status).toBe(400);
+        expect(res.body.code).toBe('validation_failed');
+      },
+    );
+
+    it('refuses a body over 64 KiB with 413 payload_too_large', async () => {
+      const res = await create({ ...valid, description: 'x'.repeat(70 * 1024) });
+      expect(res.status).toBe(413);
+      expect(res.body.code).toBe('payload_too_large');
+    });
+
+    it('never answers 500 to garbage of any type', async () => {
+      const bodies: unknown[] = [
+        { url: null, subscribed_events: null },
+        { url: ['https://a.example.com'], subscribed_events: [{}] },
+        { url: { toString: 'x' }, subscribed_events: [1, 2] },
+        { url: 'https://' + 'a'.repeat(3000) + '.com', subscribed_events: ['task.completed'] },
+        { url: 'https://a.example.com', subscribed_events: ['task.completed'], description: { a: 1 } },
+        { url: 'https://a.example.com', subscribed_events: new Array(500).fill('task.completed') },
+      ];
+      for (const body of bodies) {
+        const res = await create(body);
+        expect(res.status).toBeGreaterThanOrEqual(400);
+        expect(res.status).toBeLessThan(500);
+      }
+      const proto = await api.http.post('/v1/webhooks', {
+        key,
+        raw: '{"__proto__":{"x":1},"url":"https://a.example.com","subscribed_events":["task.completed"]}',
+        headers: { 'content-type': 'application/json' },
+      });
+      expect(proto.status).toBe(400);
+    });
+
+    it('enforces the per-project limit atomically under 20 parallel creates', async () => {
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          create({ url: `https://hooks.example.com/${i}`, subscribed_events: ['task.completed'] }),
+        ),
+      );
+      const statuses = results.map((r) => r.status);
+      expect(statuses.filter((s) => s === 201)).toHaveLength(5);
+      expect(statuses.filter((s) => s === 409)).toHaveLength(15);
+      expect(results.find((r) => r.status === 409)!.body.code).toBe('webhook_limit_reached');
+      expect((await api.http.get('/v1/webhooks', { key })).body.webhooks).toHaveLength(5);
+    });
+
+    it('frees a slot when a webhook is deleted', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push((await create(valid)).body.id);
+      expect((await create(valid)).status).toBe(409);
+      await api.http.delete(`/v1/webhooks/${ids[0]}`, { key });
+      expect((await create(valid)).status).toBe(201);
+    });
+  });
+
+  describe('GET /v1/webhooks and /v1/webhooks/{id}', () => {
+    it('lists live webhooks oldest first, with exactly the public fields', async () => {
+      const a = (await create({ ...valid, description: 'a' })).body;
+      const b = (await create({ ...valid, description: 'b' })).body;
+      const c = (await create({ ...valid, description: 'c' })).body;
+      await api.http.delete(`/v1/webhooks/${b.id}`, { key });
+      const res = await api.http.get('/v1/webhooks', { key });
+      expect(res.status).toBe(200);
+      expect(res.body.webhooks.map((w: { id: string }) => w.id)).toEqual([a.id, c.id]);
+      for (const w of res.body.webhooks) expect(Object.keys(w).sort()).toEqual(PUBLIC_FIELDS);
+    });
+
+    it('gets one webhook', async () => {
+      const created = (await create(valid)).body;
+      const res = await api.http.get(`/v1/webhooks/${created.id}`, { key });
+      expect(res.status).toBe(200);
+      const { secret: _secret, ...pub } = created;
+      expect(res.body).toEqual(pub);
+    });
+
+    it('answers an unknown id with 404 webhook_not_found', async () => {
+      for (const id of ['wh_01JD4W1B6T0Q8H3X2Z5N7M9K4P', 'nope', 'x'.repeat(500)]) {
+        const res = await api.http.get(`/v1/webhooks/${id}`, { key });
+        expect(res.status).toBe(404);
+        expect(res.body.code).toBe('webhook_not_found');
+      }
+    });
+  });
+
+  describe('tenant isolation', () => {
+    it("answers another project's webhook exactly like a missing one, on every route", async () => {
+      const mine = (await create(valid)).body;
+      const other = await api.newKey();
+      const missing = 'wh_01JD4W1B6T0Q8H3X2Z5N7M9K4P';
+      const calls = (id: string) => [
+        api.http.get(`/v1/webhooks/${id}`, { key: other.key }),
+        api.http.patch(`/v1/webhooks/${id}`, { key: other.key, body: { description: 'pwned' } }),
+        api.http.post(`/v1/webhooks/${id}/rotate-secret`, { key: other.key }),
+        api.http.delete(`/v1/webhooks/${id}`, { key: other.key }),
+      ];
+      const theirs = await Promise.all(calls(mine.id));
+      const none = await Promise.all(calls(missing));
+      for (let i = 0; i < theirs.length; i++) {
+        expect(theirs[i].status).toBe(404);
+        expect(theirs[i].body.code).toBe(none[i].body.code);
+        expect(theirs[i].body.error).toBe(none[i].body.error);
+      }
+      expect((await api.http.get('/v1/webhooks', { key: other.key })).body.webhooks).toEqual([]);
+      const still = await api.http.get(`/v1/webhooks/${mine.id}`, { key });
+      expect(still.body.description).toBeNull();
+    });
+
+    it('a second key of the same project sees the same webhooks', async () => {
+      const mine = (await create(valid)).body;
+      const second = await api.newKey(projectId);
+      expect((await api.http.get(`/v1/webhooks/${mine.id}`, { key: second.key })).status).toBe(200);
+    });
+  });
+
+  describe('PATCH /v1/webhooks/{id}', () => {
+    it('returns the webhook unchanged for {} and does not bump updated_at', async () => {
+      const created = (await create(valid)).body;
+      const res = await api.http.patch(`/v1/webhooks/${created.id}`, { key, body: {} });
+      expect(res.status).toBe(200);
+      expect(res.body.updated_at).toBe(created.updated_at);
+    });
+
+    it('changes each field and bumps updated_at', async () => {
+      const created = (await create({ ...valid, description: 'old' })).body;
+      await new Promise((r) => setTimeout(r, 5));
+      const res = await api.http.patch(`/v1/webhooks/${created.id}`, {
+        key,
+        body: {
+          url: 'https://new.example.org/h',
+          description: null,
+          subscribed_events: ['batch.failed', 'batch.failed'],
+          enabled: false,
+        },
+      });
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({
+        url: 'https://new.example.org/h',
+        description: null,
+        subscribed_events: ['batch.failed'],
+        enabled: false,
+      });
+      expect(new Date(res.body.updated_at).getTime()).toBeGreaterThan(new Date(created.updated_at).getTime());
+      expect((await api.http.get(`/v1/webhooks/${created.id}`, { key })).body).toEqual(res.body);
+    });
+
+    it('a patch that sets the current values changes nothing', async () => {
+      const created = (await create(valid)).body;
+      const res = await api.http.patch(`/v1/webhooks/${created.id}`, {
+        key,
+        body: { url: valid.url, enabled: true },
+      });
+      expect(res.body.updated_at).toBe(created.updated_at);
+    });
+
+    it.each([
+      [{ url: null }, 'url', 'type'],
+      [{ url: 'https://10.0.0.1/' }, 'url', 'private_address'],
+      [{ enabled: 'yes' }, 'enabled', 'type'],
+      [{ enabled: null }, 'enabled', 'type'],
+      [{ subscribed_events: [] }, 'subscribed_events', 'min_items'],
+      [{ subscribed_events: null }, 'subscribed_events', 'type'],
+      [{ secret: 'x' }, 'secret', 'unknown_field'],
+    ])('refuses %j', async (body, field, rule) => {
+      const created = (await create(valid)).body;
+      const res = await api.http.patch(`/v1/webhooks/${created.id}`, { key, body });
+      expect(res.status).toBe(400);
+      expect(res.body.details).toEqual(expect.arrayContaining([expect.objectContaining({ field, rule })]));
+    });
+
+    it('answers 404 for an unknown webhook', async () => {
+      const res = await api.http.patch('/v1/webhooks/wh_01JD4W1B6T0Q8H3X2Z5N7M9K4P', {
+        key,
+        body: { enabled: false },
+      });
+      expect(res.status).toBe(404);
+    });
+  });
+
+  describe('DELETE /v1/webhooks/{id}', () => {
+    it('soft-deletes: gone from every route, a second delete is 404, secrets destroyed at once', async () => {
+      const created = (await create(valid)).body;
+      await api.http.post(`/v1/webhooks/${created.id}/rotate-secret`, { key });
+      const res = await api.http.delete(`/v1/webhooks/${created.id}`, { key });
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ ok: true });
+      expect((await api.http.get(`/v1/webhooks/${created.id}`, { key })).status).toBe(404);
+      expect((await api.http.patch(`/v1/webhooks/${created.id}`, { key, body: {} })).status).toBe(404);
+      expect((await api.http.post(`/v1/webhooks/${created.id}/rotate-secret`, { key })).status).toBe(404);
+      expect((await api.http.delete(`/v1/webhooks/${created.id}`, { key })).status).toBe(404);
+      const secrets = await api.db.dataSource.query(
+        'SELECT count(*)::int AS n FROM webhook_secrets WHERE webhook_id = $1',
+        [created.id],
+      );
+      expect(secrets[0].n).toBe(0);
+      const row = await api.db.dataSource.query('SELECT deleted_at FROM webhooks WHERE id = $1', [
+        created.id,
+      ]);
+      expect(row[0].deleted_at).not.toBeNull();
+    });
+  });
+
+  describe('POST /v1/webhooks/{id}/rotate-secret', () => {
+    it('issues a new secret, keeps the previous one for the grace period, bumps updated_at', async () => {
+      const created = (await create(valid)).body;
+      await new Promise((r) => setTimeout(r, 5));
+      const res = await api.http.post(`/v1/webhooks/${created.id}/rotate-secret`, { key });
+      expect(res.status).toBe(200);
+      expect(Object.keys(res.body).sort()).toEqual([...PUBLIC_FIELDS, 'secret'].sort());
+      expect(res.body.secret).toMatch(/^[0-9a-f]{64}$/);
+      expect(res.body.secret).not.toBe(created.secret);
+      expect(new Date(res.body.updated_at).getTime()).toBeGreaterThan(new Date(created.updated_at).getTime());
+      const rows: { state: string; expires_at: Date | null; created_at: Date }[] =
+        await api.db.dataSource.query(
+          'SELECT state, expires_at, created_at FROM webhook_secrets WHERE webhook_id = $1 ORDER BY created_at',
+          [created.id],
+        );
+      expect(rows.map((r) => r.state)).toEqual(['previous', 'current']);
+      const graceMs = rows[0].expires_at!.getTime() - rows[1].created_at.getTime();
+      expect(graceMs).toBe(24 * 3600 * 1000);
+    });
+
+    it('accepts an empty body with a JSON content type, and a grace period override', async () => {
+      const created = (await create(valid)).body;
+      const empty = await api.http.post(`/v1/webhooks/${created.id}/rotate-secret`, {
+        key,
+        raw: '',
+        headers: { 'content-type': 'application/json' },
+      });
+      expect(empty.status).toBe(200);
+      const custom = await api.http.post(`/v1/webhooks/${created.id}/rotate-secret`, {
+        key,
+        body: { grace_period_hours: 2 },
+      });
+      expect(custom.status).toBe(200);
+      const rows: { expires_at: Date }[] = await api.db.dataSource.query(
+        "SELECT expires_at FROM webhook_secrets WHERE webhook_id = $1 AND state = 'previous' ORDER BY created_at DESC LIMIT 1",
+        [created.id],
+      );
+      const lastPrevious = rows[0].expires_at.getTime();
+      expect(Math.abs(lastPrevious - Date.now() - 2 * 3600_000)).toBeLessThan(60_000);
+      const zero = await api.http.post(`/v1/webhooks/${created.id}/rotate-secret`, {
+        key,
+        body: { grace_period_hours: 0 },
+      });
+      expect(zero.status).toBe(200);
+    });
+
+    it.each([
+      [{ grace_period_hours: 169 }],
+      [{ grace_period_hours: -1 }],
+      [{ grace_period_hours: 1.5 }],
+      [{ grace_period_hours: '2' }],
+      [{ other: 1 }],
+    ])('refuses %j', async (body) => {
+      const created = (await create(valid)).body;
+      const res = await api.http.post(`/v1/webhooks/${created.id}/rotate-secret`, { key, body });
+      expect(res.status).toBe(400);
+      expect(res.body.code).toBe('validation_failed');
+    });
+
+    it('serialises 20 parallel rotations: 20 distinct secrets, exactly one current, each audited once', async () => {
+      const created = (await create(valid)).body;
+      const results = await Promise.all(
+        Array.from({ length: 20 }, () => api.http.post(`/v1/webhooks/${created.id}/rotate-secret`, { key })),
+      );
+      expect(results.map((r) => r.status)).toEqual(new Array(20).fill(200));
+      const secrets = new Set(results.map((r) => r.body.secret));
+      expect(secrets.size).toBe(20);
+      const current = await api.db.dataSource.query(
+        "SELECT count(*)::int AS n FROM webhook_secrets WHERE webhook_id = $1 AND state = 'current'",
+        [created.id],
+      );
+      expect(current[0].n).toBe(1);
+      const audits = await api.db.dataSource.query(
+        "SELECT count(*)::int AS n FROM audit_events WHERE webhook_id = $1 AND type = 'webhook.secret.rotated'",
+        [created.id],
+      );
+      expect(audits[0].n).toBe(20);
+    });
+  });
+
+  describe('authentication and conventions', () => {
+    it('answers 401 unauthorized without a key, with an unknown key, and with a revoked key', async () => {
+      for (const headers of [
+        {},
+        { 'anchor-api-key': 'ak_nope' },
+        { 'anchor-api-key': 'x'.repeat(5000) },
+      ] as Record<string, string>[]) {
+        const res = await api.http.get('/v1/webhooks', { headers });
+        expect(res.status).toBe(401);
+        expect(res.body.code).toBe('unauthorized');
+      }
+      const k = await api.newKey();
+      expect((await api.http.get('/v1/webhooks', { key: k.key })).status).toBe(200);
+      await api.app
+        .get((await import('@app/domain')).ApiKeysService)
+        .revoke(k.apiKeyId, { type: 'admin', id: 'test' });
+      expect((await api.http.get('/v1/webhooks', { key: k.key })).status).toBe(401);
+    });
+
+    it('checks the key before the body', async () => {
+      const res = await api.http.post('/v1/webhooks', {
+        raw: 'garbage',
+        headers: { 'content-type': 'application/json' },
+      });
+      expect([400, 401]).toContain(res.status);
+      const res2 = await api.http.post('/v1/webhooks', { body: valid });
+      expect(res2.status).toBe(401);
+    });
+
+    it('echoes a sane x-request-id and replaces an insane one', async () => {
+      const echoed = await api.http.get('/v1/webhooks', { key, headers: { 'x-request-id': 'req-123' } });
+      expect(echoed.headers.get('x-request-id')).toBe('req-123');
+      const long = await api.http.get('/v1/webhooks', { key, headers: { 'x-request-id': 'x'.repeat(500) } });
+      expect(long.headers.get('x-request-id')).not.toBe('x'.repeat(500));
+      expect(long.headers.get('x-request-id')).toBeTruthy();
+      const err = await api.http.get('/v1/webhooks/nope', { key, headers: { 'x-request-id': 'req-err' } });
+      expect(err.body.request_id).toBe('req-err');
+    });
+
+    it('answers unknown routes with 404 not_found in the error body', async () => {
+      const res = await api.http.get('/v1/nothing-here', { key });
+      expect(res.status).toBe(404);
+      expect(res.body.code).toBe('not_found');
+      expect(res.body.request_id).toBeTruthy();
+    });
+  });
+});
