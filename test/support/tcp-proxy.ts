@@ -17,7 +17,7 @@ export class TcpProxy {
   ) {}
 
   async start(): Promise<this> {
-    this.server = createServer((client) => {
+    const server = createServer((client) => {
       if (this.refusing) {
         client.destroy();
         return;
@@ -32,8 +32,9 @@ export class TcpProxy {
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server!.address() as { port: number }).port;
+    this.server = server;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    this.port = (server.address() as { port: number }).port;
     return this;
   }
 

@@ -17,7 +17,7 @@ export function registerJsonBodyParser(fastify: FastifyInstance): void {
   ) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') return done(null, undefined);
-    strict(req, text, (err, value) => (err ? done(new InvalidJsonError()) : done(null, value)));
+    void strict(req, text, (err, value) => (err ? done(new InvalidJsonError()) : done(null, value)));
   };
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, parse);
