@@ -12,11 +12,27 @@ export class Repositories {
   readonly auditEvents: AuditEventsRepository;
   readonly apiKeys: ApiKeysRepository;
 
-  constructor(readonly manager: EntityManager) {
+  /** Callbacks to run once the transaction has committed (never when it rolls back). */
+  readonly committed: (() => void)[] = [];
+
+  constructor(
+    readonly manager: EntityManager,
+    /** False for the pool-bound instance: there, every statement commits at once. */
+    readonly inTransaction = true,
+  ) {
     this.webhooks = new WebhooksRepository(manager);
     this.secrets = new WebhookSecretsRepository(manager);
     this.auditEvents = new AuditEventsRepository(manager);
     this.apiKeys = new ApiKeysRepository(manager);
+  }
+
+  /**
+   * Runs `fn` after the commit (for example: wake the audit relay, enqueue a delivery). Outside a
+   * transaction it runs at once. `fn` must not throw; it is best-effort by nature, since the commit is done.
+   */
+  afterCommit(fn: () => void): void {
+    if (this.inTransaction) this.committed.push(fn);
+    else fn();
   }
 }
 
@@ -27,12 +43,21 @@ export class Database {
   readonly repos: Repositories;
 
   constructor(readonly dataSource: DataSource) {
-    this.repos = new Repositories(dataSource.manager);
+    this.repos = new Repositories(dataSource.manager, false);
   }
 
   /** Runs `work` in one READ COMMITTED transaction: everything it writes commits together or not at all. */
   async transaction<T>(work: (tx: Repositories) => Promise<T>): Promise<T> {
-    return this.dataSource.transaction((manager) => work(new Repositories(manager)));
+    let tx: Repositories | undefined;
+    const result = await this.dataSource.transaction((manager) => work((tx = new Repositories(manager))));
+    for (const fn of tx?.committed ?? []) {
+      try {
+        fn();
+      } catch {
+        // The change is committed; an after-commit hook is an optimisation that a poller backs up.
+      }
+    }
+    return result;
   }
 
   /** Round-trips to Postgres; throws when it is unreachable. */

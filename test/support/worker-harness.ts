@@ -1,0 +1,44 @@
+import type { TestingModule } from '@nestjs/testing';
+import { Test } from '@nestjs/testing';
+import { Clock, ManualClock, SystemClock } from '@app/domain';
+import { WorkerModule } from '../../apps/worker/src/worker.module';
+
+/** A worker running in-process on the real test Postgres and Redis. */
+export interface RunningWorker {
+  module: TestingModule;
+  clock: Clock;
+  get<T>(token: abstract new (...args: any[]) => T): T;
+  close(): Promise<void>;
+}
+
+/**
+ * Boots the worker (queues, processors, schedulers) in-process. `env` overrides configuration for this
+ * instance; `clock` replaces the wall clock so time-dependent work is driven by the test, never by sleeping.
+ */
+export async function startWorker(
+  opts: { env?: Record<string, string>; clock?: ManualClock } = {},
+): Promise<RunningWorker> {
+  const overrides = opts.env ?? {};
+  const saved = Object.fromEntries(Object.keys(overrides).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, overrides);
+  try {
+    const clock = opts.clock ?? new SystemClock();
+    const module = await Test.createTestingModule({ imports: [WorkerModule] })
+      .overrideProvider(Clock)
+      .useValue(clock)
+      .compile();
+    module.useLogger(false);
+    await module.init();
+    return {
+      module,
+      clock,
+      get: (token) => module.get(token, { strict: false }),
+      close: () => module.close(),
+    };
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
