@@ -1,5 +1,7 @@
 import { WEBHOOK_URL_CASES } from '../../../test/fixtures/webhook-url-cases';
 import { checkWebhookUrl } from './webhook-url.rule';
+import { parseCidrList, type CidrList } from './cidr-list.parser';
+import { setDefaultUrlPolicy } from './url-policy.store';
 
 describe('checkWebhookUrl: case table', () => {
   it('has at least 300 cases, at least 100 of them accepted', () => {
@@ -89,3 +91,42 @@ describe('checkWebhookUrl: result shape', () => {
     expect(checkWebhookUrl(url, {}).host).toBe(host);
   });
 });
+
+describe('checkWebhookUrl: policy', () => {
+  afterEach(() => setDefaultUrlPolicy({}));
+  const allow = parseCidrList('127.0.0.1/32,10.0.0.0/8,fd00::/8,169.254.0.0/16');
+
+  it.each([
+    ['https://127.0.0.1:8443/hook', true],
+    ['https://10.1.2.3/', true],
+    ['https://[fd00::5]/', true],
+    ['https://169.254.10.10/', true],
+    ['https://127.0.0.2/', false],
+    ['https://192.168.1.1/', false],
+    ['https://169.254.169.254/', false],
+    ['https://2130706433/', false],
+    ['https://127.1/', false],
+    ['https://localhost/', false],
+    ['https://[::ffff:127.0.0.1]/', false],
+    ['http://10.1.2.3/', false],
+  ])('with TARGET_ALLOW_CIDRS %s is accepted: %s', (url, ok) => {
+    expect(checkWebhookUrl(url, { allowCidrs: allow }).ok).toBe(ok);
+  });
+
+  it('relaxes only the address rules, never the spelling or the names', () => {
+    expect(rulesOf('https://127.1/', allow)).toEqual(['ip_literal_form']);
+    expect(rulesOf('https://169.254.169.254/', allow)).toEqual(['metadata_service']);
+    expect(rulesOf('https://localhost/', allow)).toEqual(['internal_name', 'single_label']);
+  });
+
+  it('uses the process-wide policy when none is passed, and an explicit policy over it', () => {
+    expect(checkWebhookUrl('https://10.0.0.1/').ok).toBe(false);
+    setDefaultUrlPolicy({ allowCidrs: allow });
+    expect(checkWebhookUrl('https://10.0.0.1/').ok).toBe(true);
+    expect(checkWebhookUrl('https://10.0.0.1/', {}).ok).toBe(false);
+  });
+});
+
+function rulesOf(url: string, allowCidrs: CidrList): string[] {
+  return checkWebhookUrl(url, { allowCidrs }).violations.map((v) => v.rule);
+}
