@@ -52,7 +52,9 @@ function percentile(sorted, p) {
 
 /** Median and p99 cost of one checkWebhookUrl call, in microseconds, from per-batch averages. */
 export async function runValidationBench() {
-  const { checkWebhookUrl } = await import(libraryUrl);
+  const { checkWebhookUrl } = await import(libraryUrl).catch((error) => {
+    throw new Error(`cannot load ${libraryUrl}; run \`npm run build\` first`, { cause: error });
+  });
   let sink = 0; // consumed below so that no call can be optimized away
   for (let i = 0; i < WARMUP_CALLS; i++) sink += checkWebhookUrl(URLS[i % URLS.length]).violations.length;
 
