@@ -24,6 +24,8 @@ const PORT = /^\d{1,5}$/;
 // eslint-disable-next-line no-control-regex -- C0 controls and space are exactly what the WHATWG parser trims.
 const C0_EDGES = /^[\u0000-\u0020]+|[\u0000-\u0020]+$/g;
 const TAB_OR_NEWLINE = /[\t\n\r]/g;
+// Rules whose raw-text finding already explains why the WHATWG parser refused the URL.
+const PARSE_FAILURE_RULES: readonly UrlRule[] = ['form', 'zone_id', 'ip_literal_form'];
 const RULE_ORDER: ReadonlyMap<UrlRule, number> = new Map(URL_RULES.map((rule, i) => [rule, i]));
 
 /** Collects at most one violation per rule; the first message given for a rule wins. */
@@ -36,10 +38,6 @@ class Violations {
 
   has(rule: UrlRule): boolean {
     return this.byRule.has(rule);
-  }
-
-  get size(): number {
-    return this.byRule.size;
   }
 
   list(): UrlViolation[] {
@@ -90,7 +88,9 @@ export function checkWebhookUrl(url: unknown, policy?: UrlPolicy): UrlCheckResul
   }
 
   if (parsed === null) {
-    if (violations.size === 0) violations.add('form', 'url is not a valid absolute URL');
+    if (!PARSE_FAILURE_RULES.some((rule) => violations.has(rule))) {
+      violations.add('form', 'url is not a valid absolute URL');
+    }
     // Still judge the host as written, so the caller learns every rule it breaks in one round trip.
     if (raw !== null) checkHost(fallbackHost(raw), raw, allow, violations);
     return { ok: false, host: null, violations: violations.list() };
