@@ -16,17 +16,25 @@ export interface RunningWorker {
  * instance; `clock` replaces the wall clock so time-dependent work is driven by the test, never by sleeping.
  */
 export async function startWorker(
-  opts: { env?: Record<string, string>; clock?: ManualClock } = {},
+  opts: {
+    env?: Record<string, string>;
+    clock?: ManualClock;
+    /** Providers to replace (e.g. the delivery resolver), as `{ token, value }`. */
+    overrides?: { token: unknown; value: unknown }[];
+  } = {},
 ): Promise<RunningWorker> {
   const overrides = opts.env ?? {};
   const saved = Object.fromEntries(Object.keys(overrides).map((k) => [k, process.env[k]]));
   Object.assign(process.env, overrides);
   try {
     const clock = opts.clock ?? new SystemClock();
-    const module = await Test.createTestingModule({ imports: [WorkerModule] })
+    let builder = Test.createTestingModule({ imports: [WorkerModule] })
       .overrideProvider(Clock)
-      .useValue(clock)
-      .compile();
+      .useValue(clock);
+    for (const { token, value } of opts.overrides ?? []) {
+      builder = builder.overrideProvider(token).useValue(value);
+    }
+    const module = await builder.compile();
     module.useLogger(false);
     await module.init();
     return {

@@ -6,12 +6,13 @@ import { RedisModule } from '@app/queue';
 import { ApiKeyGuard } from './auth/api-key.guard';
 import { HealthController } from './health/health.controller';
 import { UrlRejectionAuditInterceptor } from './webhooks/url-rejection-audit.interceptor';
+import { WebhookEventsController } from './webhooks/webhook-events.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
 
 /** The HTTP API: routes only; scheduled work lives in the worker. */
 @Module({
   imports: [ConfigModule, RedisModule, DomainModule, TerminusModule.forRoot({ logger: false })],
-  controllers: [WebhooksController, HealthController],
+  controllers: [WebhooksController, WebhookEventsController, HealthController],
   providers: [ApiKeyGuard, UrlRejectionAuditInterceptor],
 })
 export class ApiModule {}

@@ -3,6 +3,13 @@ import { Module } from '@nestjs/common';
 import { APP_CONFIG, ConfigModule, type AppConfig } from '@app/config';
 import { DomainModule } from '@app/domain';
 import { QUEUE_PREFIX, QueueName, RedisModule, redisOptionsFromUrl } from '@app/queue';
+import { DeliveryProcessor } from './delivery/delivery.processor';
+import { deliverySenderProviders } from './delivery/delivery-sender.provider';
+import {
+  DEFAULT_EVENTS_INGEST_OPTIONS,
+  EVENTS_INGEST_OPTIONS,
+  EventsIngestor,
+} from './delivery/events.ingestor';
 import { HousekeepingProcessor } from './housekeeping/housekeeping.processor';
 import { HousekeepingScheduler } from './housekeeping/housekeeping.scheduler';
 
@@ -20,7 +27,15 @@ import { HousekeepingScheduler } from './housekeeping/housekeeping.scheduler';
       }),
     }),
     BullModule.registerQueue({ name: QueueName.Housekeeping }),
+    BullModule.registerQueue({ name: QueueName.Delivery }),
   ],
-  providers: [HousekeepingProcessor, HousekeepingScheduler],
+  providers: [
+    HousekeepingProcessor,
+    HousekeepingScheduler,
+    ...deliverySenderProviders,
+    DeliveryProcessor,
+    { provide: EVENTS_INGEST_OPTIONS, useValue: DEFAULT_EVENTS_INGEST_OPTIONS },
+    EventsIngestor,
+  ],
 })
 export class WorkerModule {}

@@ -1,7 +1,9 @@
 import { Module } from '@nestjs/common';
 import { AuditRecorder } from '@app/audit';
 import { PersistenceModule } from '@app/persistence';
+import { DeliveryQueue } from '@app/queue';
 import { ApiKeysService } from './api-keys/api-keys.service';
+import { DeliveriesService } from './deliveries/deliveries.service';
 import { Clock, SystemClock } from './clock';
 import { SecretCipher } from './secrets/secret-cipher';
 import { SecretsService } from './secrets/secrets.service';
@@ -17,6 +19,8 @@ import { WebhooksService } from './webhooks/webhooks.service';
     SecretsService,
     WebhooksService,
     ApiKeysService,
+    DeliveryQueue,
+    DeliveriesService,
   ],
   exports: [
     Clock,
@@ -25,6 +29,8 @@ import { WebhooksService } from './webhooks/webhooks.service';
     SecretsService,
     WebhooksService,
     ApiKeysService,
+    DeliveryQueue,
+    DeliveriesService,
     PersistenceModule,
   ],
 })

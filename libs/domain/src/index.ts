@@ -18,6 +18,20 @@ export {
   type WebhookWithSecret,
 } from './webhooks/webhooks.service';
 export { redactUrl } from './webhooks/webhook-url-redaction';
+/** Deliveries: test events, fan-out of published events, the delivery log and the retry schedule. */
+export {
+  DeliveriesService,
+  type PublishedEvent,
+  type DeliveryLogQuery,
+  type DeliveryLogPage,
+} from './deliveries/deliveries.service';
+export { retryDelayMs, MAX_RETRY_AFTER_SECONDS } from './deliveries/retry-schedule';
+export {
+  serializeEventBody,
+  eventIdFromStreamEntry,
+  testEventContent,
+  type EventBody,
+} from './deliveries/event-body';
 /** API key use cases. */
 export { ApiKeysService, type CreatedApiKey, type ApiKeySummary } from './api-keys/api-keys.service';
 /** The Nest module providing all of the above. */

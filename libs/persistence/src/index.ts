@@ -3,11 +3,20 @@ export { ApiKeyEntity } from './entities/api-key.entity';
 export { WebhookEntity } from './entities/webhook.entity';
 export { WebhookSecretEntity, type SecretState, type SecretTrigger } from './entities/webhook-secret.entity';
 export { AuditEventEntity } from './entities/audit-event.entity';
+export { DeliveryEntity, type DeliveryStatus } from './entities/delivery.entity';
 /** Repositories with intention-named methods. */
 export { ApiKeysRepository, type ApiKeyPrincipal } from './repositories/api-keys.repository';
 export { WebhooksRepository, type WebhookChanges } from './repositories/webhooks.repository';
 export { WebhookSecretsRepository } from './repositories/webhook-secrets.repository';
 export { AuditEventsRepository, type NewAuditEvent } from './repositories/audit-events.repository';
+export {
+  DeliveriesRepository,
+  type NewDelivery,
+  type Subscriber,
+  type ClaimedDelivery,
+  type AttemptOutcome,
+  type DeliveryLogFilter,
+} from './repositories/deliveries.repository';
 /** Transactions and the repositories bound to them. */
 export { Database, Repositories } from './database.service';
 /** The Nest module providing {@link Database}. */

@@ -4,3 +4,5 @@ export { QueueName, QUEUE_PREFIX, JobName, type JobPayloads } from './queue-name
 export { redisOptionsFromUrl } from './redis-connection';
 /** The shared ioredis client and its token. */
 export { RedisModule, REDIS } from './redis.module';
+/** Producer of delivery attempts (deterministic job ids) and the job-id helpers of the dispatcher. */
+export { DeliveryQueue, deliveryAttemptJobId, attemptOfJobId, type ScheduledAttempt } from './delivery.queue';

@@ -1,7 +1,7 @@
 import { Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
-import { Clock, SecretsService } from '@app/domain';
+import { Clock, DeliveriesService, SecretsService } from '@app/domain';
 import { Database } from '@app/persistence';
 import { JobName, QueueName } from '@app/queue';
 
@@ -16,23 +16,37 @@ export class HousekeepingProcessor extends WorkerHost {
     private readonly secrets: SecretsService,
     private readonly db: Database,
     private readonly clock: Clock,
+    private readonly deliveries: DeliveriesService,
   ) {
     super();
   }
 
-  async process(job: Job): Promise<{ destroyed: number }> {
+  async process(job: Job): Promise<{ destroyed: number } | { purged: number; rescued: number }> {
     const name = job.name as JobName;
     switch (name) {
       case JobName.SecretsExpire:
         return { destroyed: await this.expireSecrets() };
+      case JobName.DeliveriesPurge:
+        return this.maintainDeliveries();
       case JobName.RotationSweep:
       case JobName.SecretRotate:
       case JobName.AuditRelay:
       case JobName.DeliveryAttempt:
-      case JobName.DeliveriesPurge:
       case JobName.AuditPurge:
         throw new Error(`job ${name} does not belong to the ${QueueName.Housekeeping} queue`);
     }
+  }
+
+  /**
+   * Delivery log retention (7 days), and the safety net for deliveries whose queued attempt was lost: both are
+   * sweeps over the deliveries table, so they share one recurring job.
+   */
+  private async maintainDeliveries(): Promise<{ purged: number; rescued: number }> {
+    const purged = await this.deliveries.purgeExpired();
+    const rescued = await this.deliveries.rescueStranded();
+    if (purged > 0) this.logger.log({ purged }, 'deliveries past retention purged');
+    if (rescued > 0) this.logger.warn({ rescued }, 'stranded deliveries queued again');
+    return { purged, rescued };
   }
 
   /** Batches until nothing due is left, so a backlog clears in one run without holding all rows at once. */

@@ -5,6 +5,8 @@ import { JobName, QueueName } from '@app/queue';
 
 /** How often expired previous secrets are looked for. */
 const EXPIRE_EVERY_MS = 60_000;
+/** How often old deliveries are purged and stranded ones queued again. */
+const DELIVERIES_EVERY_MS = 60_000;
 
 /**
  * Registers the recurring housekeeping jobs. `upsertJobScheduler` is idempotent, so every worker replica
@@ -19,6 +21,11 @@ export class HousekeepingScheduler implements OnApplicationBootstrap {
       JobName.SecretsExpire,
       { every: EXPIRE_EVERY_MS },
       { name: JobName.SecretsExpire, data: {}, opts: { removeOnComplete: 100, removeOnFail: 500 } },
+    );
+    await this.queue.upsertJobScheduler(
+      JobName.DeliveriesPurge,
+      { every: DELIVERIES_EVERY_MS },
+      { name: JobName.DeliveriesPurge, data: {}, opts: { removeOnComplete: 100, removeOnFail: 500 } },
     );
   }
 }

@@ -112,6 +112,15 @@ export class SecretsService {
     return rows.map((r) => this.cipher.open(r, webhookId));
   }
 
+  /** {@link signingSecrets} of several webhooks at once; a webhook without secrets gets an empty list. */
+  async signingSecretsOf(tx: Repositories, webhookIds: string[], now: Date): Promise<Map<string, string[]>> {
+    const result = new Map<string, string[]>(webhookIds.map((id) => [id, []]));
+    for (const row of await tx.secrets.findValidOf(webhookIds, now)) {
+      result.get(row.webhookId)?.push(this.cipher.open(row, row.webhookId));
+    }
+    return result;
+  }
+
   /** Destroys every secret of a webhook (on delete); returns how many. */
   async destroyAll(tx: Repositories, webhookId: string): Promise<number> {
     return tx.secrets.deleteAllOfWebhook(webhookId);

@@ -76,6 +76,20 @@ export class WebhookSecretsRepository {
   async replaceCiphertext(id: string, keyId: string, ciphertext: Buffer): Promise<void> {
     await this.repo.update({ id }, { keyId, ciphertext });
   }
+
+  /** {@link findValid} for several webhooks in one round trip (the delivery dispatcher signs in batches). */
+  async findValidOf(webhookIds: string[], now: Date): Promise<WebhookSecretEntity[]> {
+    if (webhookIds.length === 0) return [];
+    return this.repo
+      .createQueryBuilder('s')
+      .where("s.webhook_id IN (:...webhookIds) AND (s.state = 'current' OR s.expires_at > :now)", {
+        webhookIds,
+        now,
+      })
+      .orderBy('s.created_at', 'DESC')
+      .addOrderBy('s.id', 'DESC')
+      .getMany();
+  }
 }
 
 function fromRaw(r: Record<string, unknown>): WebhookSecretEntity {

@@ -1,0 +1,59 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { IsIn, IsOptional, IsString, Matches } from 'class-validator';
+import { EVENT_CATALOG, IsWebhookEvent } from '@app/validation';
+
+// RFC 3339 date-time (seconds, optional fraction, Z or an offset); Date.parse then checks the calendar.
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
+const TIMESTAMP_MESSAGE = (field: string) =>
+  `${field} must be an RFC 3339 timestamp such as 2026-11-22T09:41:07.123Z`;
+
+/** Query of `GET /v1/webhooks/{id}/events`. Values arrive as strings and are checked as such (no coercion). */
+export class ListEventsQuery {
+  /** Rows per page, 1 to 100; default 25. */
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 100, default: 25 })
+  @IsOptional()
+  @IsString({ message: 'limit must be given once' })
+  @Matches(/^(100|[1-9][0-9]?)$/, { message: 'limit must be a whole number from 1 to 100' })
+  limit?: string;
+
+  /** Rows to skip, 0 or more; default 0. */
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, default: 0 })
+  @IsOptional()
+  @IsString({ message: 'offset must be given once' })
+  @Matches(/^(0|[1-9][0-9]{0,8})$/, { message: 'offset must be a whole number from 0 to 999999999' })
+  offset?: string;
+
+  /** Only deliveries in this state. */
+  @ApiPropertyOptional({ enum: ['pending', 'succeeded', 'failed', 'dead'] })
+  @IsOptional()
+  @IsIn(['pending', 'succeeded', 'failed', 'dead'], {
+    message: 'status must be one of: pending, succeeded, failed, dead',
+  })
+  status?: 'pending' | 'succeeded' | 'failed' | 'dead';
+
+  /** Only deliveries of this event type. */
+  @ApiPropertyOptional({ enum: EVENT_CATALOG })
+  @IsOptional()
+  @IsWebhookEvent()
+  event_type?: string;
+
+  /** Only deliveries scheduled at or after this time (RFC 3339). */
+  @ApiPropertyOptional({ format: 'date-time' })
+  @IsOptional()
+  @IsString({ message: 'since must be given once' })
+  @Matches(RFC3339, { message: TIMESTAMP_MESSAGE('since') })
+  since?: string;
+
+  /** Only deliveries scheduled at or before this time (RFC 3339). */
+  @ApiPropertyOptional({ format: 'date-time' })
+  @IsOptional()
+  @IsString({ message: 'until must be given once' })
+  @Matches(RFC3339, { message: TIMESTAMP_MESSAGE('until') })
+  until?: string;
+
+  /** `true` to include each delivery's event body as `payload`; default `false`. */
+  @ApiPropertyOptional({ enum: ['true', 'false'], default: 'false' })
+  @IsOptional()
+  @IsIn(['true', 'false'], { message: 'include_payload must be true or false' })
+  include_payload?: 'true' | 'false';
+}

@@ -1,0 +1,56 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import {
+  ApiAcceptedResponse,
+  ApiHeader,
+  ApiOkResponse,
+  ApiOperation,
+  ApiSecurity,
+  ApiTags,
+} from '@nestjs/swagger';
+import { DeliveriesService, type RequestContext } from '@app/domain';
+import { ApiKeyGuard } from '../auth/api-key.guard';
+import { CurrentContext } from '../auth/request-context.decorator';
+import { presentDelivery, toDeliveryLogQuery } from './delivery.presenter';
+import { DeliveryLogResponse, TestEventAcceptedResponse } from './dto/event.response';
+import { ListEventsQuery } from './dto/list-events.query';
+import { SendTestEventDto } from './dto/send-test-event.dto';
+
+/** Test events and the delivery log of a webhook (Anchor-compatible). One domain call each. */
+@ApiTags('webhooks')
+@ApiSecurity('anchor-api-key')
+@ApiHeader({ name: 'x-request-id', required: false, description: 'Echoed back; generated when absent' })
+@Controller('v1/webhooks')
+@UseGuards(ApiKeyGuard)
+export class WebhookEventsController {
+  constructor(private readonly deliveries: DeliveriesService) {}
+
+  @Post(':id/test')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Send a synthetic event through the real signing, delivery and retry path' })
+  @ApiAcceptedResponse({ type: TestEventAcceptedResponse })
+  async sendTest(
+    @CurrentContext() ctx: RequestContext,
+    @Param('id') id: string,
+    @Body() dto: SendTestEventDto,
+  ): Promise<TestEventAcceptedResponse> {
+    const sent = await this.deliveries.sendTest(ctx, id, dto.event_type);
+    return { external_event_id: sent.externalEventId, event_type: sent.eventType };
+  }
+
+  @Get(':id/events')
+  @ApiOperation({ summary: 'The delivery log of a webhook, newest first (kept 7 days)' })
+  @ApiOkResponse({ type: DeliveryLogResponse })
+  async list(
+    @CurrentContext() ctx: RequestContext,
+    @Param('id') id: string,
+    @Query() query: ListEventsQuery,
+  ): Promise<DeliveryLogResponse> {
+    const q = toDeliveryLogQuery(query);
+    const page = await this.deliveries.list(ctx, id, q);
+    const withPayload = query.include_payload === 'true';
+    return {
+      events: page.rows.map((d) => presentDelivery(d, withPayload)),
+      pagination: { limit: page.rows.length, offset: q.offset, total: page.total },
+    };
+  }
+}

@@ -1,0 +1,189 @@
+import { Processor, WorkerHost } from '@nestjs/bullmq';
+import { Inject, Logger } from '@nestjs/common';
+import type { Job } from 'bullmq';
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import { Clock, SecretsService, retryDelayMs } from '@app/domain';
+import { Database, type AttemptOutcome, type ClaimedDelivery } from '@app/persistence';
+import { DeliveryQueue, JobName, QueueName, attemptOfJobId, type JobPayloads } from '@app/queue';
+import { deliveryHeaders } from '@app/signing';
+import { MicroBatcher } from './micro-batcher';
+import { SsrfSafeSender, classifyOutcome, type SendResult } from './ssrf-safe-sender';
+
+/** Attempts in flight per worker process: sends mostly wait on the network, so many fit on one core. */
+export const DELIVERY_CONCURRENCY = 100;
+
+/** What one job did, for the queue dashboard. */
+export type AttemptSummary =
+  { skipped: true } | { status: AttemptOutcome['status']; attempt: number; responseStatus: number | null };
+
+/**
+ * Makes delivery attempts. Each job is one attempt of one delivery (its number is in the job id); the attempt is
+ * claimed in Postgres first, so a duplicated job never sends twice. The result is written to the delivery log and
+ * the next attempt, if any, is queued as a delayed job: BullMQ's own retries are not used, so the schedule is
+ * exactly DELIVERY_RETRY_SCHEDULE and every attempt is recorded.
+ */
+@Processor(QueueName.Delivery, { concurrency: DELIVERY_CONCURRENCY })
+export class DeliveryProcessor extends WorkerHost {
+  private readonly logger = new Logger(DeliveryProcessor.name);
+  private readonly schedule: readonly number[];
+
+  private readonly claims = new MicroBatcher<{ id: string; attempt: number }, ClaimedDelivery | undefined>(
+    async (keys) => {
+      const claimed = await this.db.repos.deliveries.claimAttempts(dedupe(keys), this.clock.now());
+      const byKey = new Map(claimed.map((c) => [`${c.id}/${c.attempt}`, c]));
+      // A duplicate request in the same batch gets nothing: only one caller may make an attempt.
+      return keys.map((k) => {
+        const key = `${k.id}/${k.attempt}`;
+        const found = byKey.get(key);
+        byKey.delete(key);
+        return found;
+      });
+    },
+  );
+
+  private readonly signingSecrets = new MicroBatcher<string, string[]>(async (webhookIds) => {
+    const found = await this.secrets.signingSecretsOf(
+      this.db.repos,
+      [...new Set(webhookIds)],
+      this.clock.now(),
+    );
+    return webhookIds.map((id) => found.get(id) ?? []);
+  });
+
+  private readonly outcomes = new MicroBatcher<AttemptOutcome, void>(async (outcomes) => {
+    await this.db.repos.deliveries.recordOutcomes(outcomes);
+    return outcomes.map(() => undefined);
+  });
+
+  constructor(
+    private readonly db: Database,
+    private readonly secrets: SecretsService,
+    private readonly sender: SsrfSafeSender,
+    private readonly queue: DeliveryQueue,
+    private readonly clock: Clock,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    super();
+    this.schedule = config.delivery.retryScheduleSeconds;
+  }
+
+  async process(job: Job): Promise<AttemptSummary> {
+    const name = job.name as JobName;
+    switch (name) {
+      case JobName.DeliveryAttempt:
+        return this.attempt(job.id, (job.data as JobPayloads[typeof JobName.DeliveryAttempt]).deliveryId);
+      case JobName.RotationSweep:
+      case JobName.SecretRotate:
+      case JobName.AuditRelay:
+      case JobName.SecretsExpire:
+      case JobName.DeliveriesPurge:
+      case JobName.AuditPurge:
+        throw new Error(`job ${name} does not belong to the ${QueueName.Delivery} queue`);
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.sender.close();
+  }
+
+  private async attempt(jobId: string | undefined, deliveryId: string): Promise<AttemptSummary> {
+    const attempt = attemptOfJobId(jobId);
+    if (attempt === undefined) {
+      this.logger.warn({ jobId }, 'delivery job without an attempt number ignored');
+      return { skipped: true };
+    }
+    const delivery = await this.claims.load({ id: deliveryId, attempt });
+    if (!delivery) return { skipped: true };
+
+    const outcome = await this.send(delivery);
+    await this.outcomes.load(outcome);
+    if (outcome.status === 'pending') {
+      await this.queue.schedule([
+        {
+          deliveryId,
+          attempt: attempt + 1,
+          delayMs: outcome.scheduledAt.getTime() - this.clock.now().getTime(),
+        },
+      ]);
+    }
+    return { status: outcome.status, attempt, responseStatus: outcome.responseStatus };
+  }
+
+  private async send(d: ClaimedDelivery): Promise<AttemptOutcome> {
+    const started = this.clock.now();
+    const final = (
+      status: 'succeeded' | 'failed' | 'dead',
+      responseStatus: number | null,
+      error: string | null,
+    ) => {
+      const now = this.clock.now();
+      return {
+        id: d.id,
+        attempt: d.attempt,
+        status,
+        responseStatus,
+        errorMessage: error,
+        scheduledAt: started,
+        completedAt: now,
+      };
+    };
+    // Already created deliveries still go out after a disable; a deleted webhook has no secret left to sign with.
+    if (d.webhookDeleted)
+      return final('failed', null, 'webhook was deleted; its signing secrets are destroyed');
+    // A rescued delivery whose lost attempt was its last one.
+    if (d.attempt > this.schedule.length)
+      return final('dead', null, 'no attempts left in the retry schedule');
+    const secrets = await this.signingSecrets.load(d.webhookId);
+    if (secrets.length === 0) return final('failed', null, 'webhook has no valid signing secret');
+
+    const timestamp = Math.floor(this.clock.now().getTime() / 1000);
+    const headers = deliveryHeaders({
+      eventType: d.eventType,
+      deliveryId: d.id,
+      timestamp,
+      body: d.payload,
+      secrets,
+    });
+    const result = await this.sender.send({ url: d.url, headers, body: d.payload });
+    const responseStatus = result.kind === 'response' ? result.status : null;
+    switch (classifyOutcome(result)) {
+      case 'succeeded':
+        return final('succeeded', responseStatus, null);
+      case 'failed':
+        return final('failed', responseStatus, describe(result));
+      case 'retry': {
+        const retryAfter =
+          result.kind === 'response' && (result.status === 429 || result.status === 503)
+            ? result.retryAfterSeconds
+            : undefined;
+        const delay = retryDelayMs(this.schedule, d.attempt, retryAfter);
+        if (delay === undefined) {
+          return final('dead', responseStatus, `${describe(result)}; no attempts left in the retry schedule`);
+        }
+        return {
+          id: d.id,
+          attempt: d.attempt,
+          status: 'pending',
+          responseStatus,
+          errorMessage: describe(result),
+          scheduledAt: new Date(this.clock.now().getTime() + delay),
+          completedAt: null,
+        };
+      }
+    }
+  }
+}
+
+function describe(result: SendResult): string {
+  return result.kind === 'response' ? `receiver answered HTTP ${result.status}` : result.error;
+}
+
+function dedupe(keys: { id: string; attempt: number }[]): { id: string; attempt: number }[] {
+  const seen = new Set<string>();
+  return keys.filter((k) => {
+    const key = `${k.id}/${k.attempt}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

@@ -1,0 +1,200 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import Redis from 'ioredis';
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import { DeliveriesService, eventIdFromStreamEntry, isPrefixedUlid, type PublishedEvent } from '@app/domain';
+import { redisOptionsFromUrl } from '@app/queue';
+import { isWebhookEvent } from '@app/validation';
+
+/** Tuning of the events consumer; tests shorten the reclaim idle time. */
+export interface EventsIngestOptions {
+  /** Consumer group name on EVENTS_STREAM. */
+  group: string;
+  /** Entries read per round. */
+  batchSize: number;
+  /** How long one read blocks waiting for entries (also the longest shutdown wait). */
+  blockMs: number;
+  /** Entries pending this long with another consumer are taken over (its process is presumed dead). */
+  claimMinIdleMs: number;
+  /** How often pending entries of dead consumers are looked for. */
+  claimEveryMs: number;
+}
+
+/** Token of {@link EventsIngestOptions}. */
+export const EVENTS_INGEST_OPTIONS = Symbol('EVENTS_INGEST_OPTIONS');
+
+/** Production defaults of {@link EventsIngestOptions}. */
+export const DEFAULT_EVENTS_INGEST_OPTIONS: EventsIngestOptions = {
+  group: 'deliveries',
+  batchSize: 500,
+  blockMs: 1000,
+  claimMinIdleMs: 60_000,
+  claimEveryMs: 30_000,
+};
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+type StreamEntry = [id: string, fields: string[] | null];
+
+/**
+ * Reads the events publishers add to EVENTS_STREAM, through a consumer group so replicas share the work, and
+ * fans each out to its project's webhooks. An entry is acknowledged only once its deliveries are committed and
+ * queued; an entry that cannot be an event is acknowledged and logged, never retried forever. Entries left
+ * pending by a consumer that died are taken over with XAUTOCLAIM.
+ */
+@Injectable()
+export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(EventsIngestor.name);
+  private readonly consumer = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  private readonly stream: string;
+  private redis: Redis | undefined;
+  private running = false;
+  private loopDone: Promise<void> = Promise.resolve();
+  private lastClaimAt = 0;
+
+  constructor(
+    private readonly deliveries: DeliveriesService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(EVENTS_INGEST_OPTIONS) private readonly options: EventsIngestOptions,
+  ) {
+    this.stream = config.events.stream;
+  }
+
+  onApplicationBootstrap(): void {
+    // Its own connection: a blocking read would hold up every other command on a shared one.
+    this.redis = new Redis({
+      ...redisOptionsFromUrl(this.config.redis.url),
+      connectionName: 'events-ingest',
+    });
+    this.redis.on('error', () => undefined);
+    this.running = true;
+    this.loopDone = this.loop(this.redis);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.running = false;
+    await this.loopDone;
+    this.redis?.disconnect();
+  }
+
+  private async loop(redis: Redis): Promise<void> {
+    let groupReady = false;
+    // '0' re-reads this consumer's own unacknowledged entries (after a failed round); '>' reads new ones.
+    let readFrom = '0';
+    while (this.running) {
+      try {
+        if (!groupReady) {
+          await this.ensureGroup(redis);
+          groupReady = true;
+        }
+        if (Date.now() - this.lastClaimAt >= this.options.claimEveryMs) {
+          this.lastClaimAt = Date.now();
+          await this.reclaim(redis);
+        }
+        const reply = (await redis.xreadgroup(
+          'GROUP',
+          this.options.group,
+          this.consumer,
+          'COUNT',
+          this.options.batchSize,
+          'BLOCK',
+          this.options.blockMs,
+          'STREAMS',
+          this.stream,
+          readFrom,
+        )) as [string, StreamEntry[]][] | null;
+        const entries = (reply ?? []).flatMap(([, e]) => e);
+        if (readFrom === '0' && entries.length === 0) readFrom = '>';
+        await this.handle(redis, entries);
+      } catch (error) {
+        readFrom = '0';
+        if (String(error).includes('NOGROUP')) groupReady = false;
+        this.logger.warn({ err: String(error) }, 'reading published events failed; retrying');
+        await sleep(1000);
+      }
+    }
+  }
+
+  private async ensureGroup(redis: Redis): Promise<void> {
+    try {
+      // From the start of the stream: events published before the first worker ever ran are delivered too.
+      await redis.xgroup('CREATE', this.stream, this.options.group, '0', 'MKSTREAM');
+    } catch (error) {
+      if (!String(error).includes('BUSYGROUP')) throw error;
+    }
+  }
+
+  private async reclaim(redis: Redis): Promise<void> {
+    let cursor = '0-0';
+    do {
+      const [next, entries] = (await redis.xautoclaim(
+        this.stream,
+        this.options.group,
+        this.consumer,
+        this.options.claimMinIdleMs,
+        cursor,
+        'COUNT',
+        this.options.batchSize,
+      )) as [string, StreamEntry[], ...unknown[]];
+      if (entries.length > 0) {
+        this.logger.log({ entries: entries.length }, 'took over events left pending by another consumer');
+        await this.handle(redis, entries);
+      }
+      cursor = next;
+    } while (cursor !== '0-0' && this.running);
+  }
+
+  private async handle(redis: Redis, entries: StreamEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const events: PublishedEvent[] = [];
+    for (const [id, fields] of entries) {
+      const parsed = this.parse(id, fields);
+      if (typeof parsed === 'string')
+        this.logger.warn({ entry: id, reason: parsed }, 'invalid event skipped');
+      else events.push(parsed);
+    }
+    await this.deliveries.recordPublished(events);
+    await redis.xack(this.stream, this.options.group, ...entries.map(([id]) => id));
+  }
+
+  /** The event of one stream entry, or why it is not one. */
+  private parse(entryId: string, fields: string[] | null): PublishedEvent | string {
+    if (!fields) return 'entry was deleted from the stream';
+    const at = fields.findIndex((f, i) => i % 2 === 0 && f === 'event');
+    if (at < 0 || at + 1 >= fields.length) return 'no "event" field';
+    let body: unknown;
+    try {
+      body = JSON.parse(fields[at + 1]);
+    } catch {
+      return '"event" is not JSON';
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      return '"event" is not a JSON object';
+    const e = body as Record<string, unknown>;
+    if (!isWebhookEvent(e.type)) return 'type is not an event type of the catalog';
+    if (typeof e.project_id !== 'string' || !UUID.test(e.project_id)) return 'project_id is not a UUID';
+    if (e.id !== undefined && (typeof e.id !== 'string' || !isPrefixedUlid(e.id, 'evt_'))) {
+      return 'id is not evt_ followed by a ULID';
+    }
+    if (e.text !== undefined && e.text !== null && typeof e.text !== 'string') return 'text is not a string';
+    if (!('data' in e)) return 'data is missing';
+    const ms = Number(entryId.split('-')[0]);
+    return {
+      id: typeof e.id === 'string' ? e.id : eventIdFromStreamEntry(this.stream, entryId),
+      type: e.type,
+      projectId: e.project_id.toLowerCase(),
+      text: typeof e.text === 'string' ? e.text : null,
+      data: e.data,
+      created: new Date(Number.isFinite(ms) ? ms : Date.now()),
+    };
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

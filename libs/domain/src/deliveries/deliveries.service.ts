@@ -1,0 +1,187 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import {
+  Database,
+  type DeliveryEntity,
+  type DeliveryStatus,
+  type NewDelivery,
+  type Repositories,
+} from '@app/persistence';
+import { DeliveryQueue, type ScheduledAttempt } from '@app/queue';
+import { Clock } from '../clock';
+import { WebhookDisabledError, WebhookNotFoundError } from '../errors';
+import { newEventId, newUuid } from '../ids';
+import type { RequestContext } from '../request-context';
+import { serializeEventBody, testEventContent } from './event-body';
+
+/** How long the delivery log keeps a delivery (the API contract's 7 days). */
+export const DELIVERY_RETENTION_MS = 7 * 24 * 3600 * 1000;
+/** A pending delivery this far past its due time has lost its job (an attempt never takes more than 10 s). */
+const STRANDED_AFTER_MS = 10 * 60 * 1000;
+
+/** An event read from the events stream, already validated. */
+export interface PublishedEvent {
+  id: string;
+  type: string;
+  projectId: string;
+  text: string | null;
+  data: unknown;
+  /** When the event was published (the stream entry's time). */
+  created: Date;
+}
+
+/** Filters and page of the delivery log, already validated. */
+export interface DeliveryLogQuery {
+  limit: number;
+  offset: number;
+  status?: DeliveryStatus;
+  eventType?: string;
+  since?: Date;
+  until?: Date;
+}
+
+/** One page of the delivery log. */
+export interface DeliveryLogPage {
+  rows: DeliveryEntity[];
+  total: number;
+}
+
+/**
+ * Creating deliveries (test events, fan-out of published events) and reading the delivery log. A delivery row is
+ * committed before its first attempt is queued, so nothing is ever sent that the log does not know about.
+ */
+@Injectable()
+export class DeliveriesService {
+  constructor(
+    private readonly db: Database,
+    private readonly queue: DeliveryQueue,
+    private readonly clock: Clock,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /** Sends a synthetic event of `eventType` to one enabled webhook through the real delivery path. */
+  async sendTest(
+    ctx: RequestContext,
+    webhookId: string,
+    eventType: string,
+  ): Promise<{ externalEventId: string; eventType: string }> {
+    const now = this.clock.now();
+    const externalEventId = newEventId();
+    const delivery = await this.db.transaction(async (tx) => {
+      const webhook = await tx.webhooks.findLive(ctx.projectId, webhookId);
+      if (!webhook) throw new WebhookNotFoundError();
+      if (!webhook.enabled) throw new WebhookDisabledError();
+      const { text, data } = testEventContent(eventType, webhook.id);
+      const row = this.newDelivery(webhook.id, ctx.projectId, now, {
+        id: externalEventId,
+        type: eventType,
+        projectId: ctx.projectId,
+        text,
+        data,
+        created: now,
+      });
+      await tx.deliveries.insertMany([row]);
+      return row;
+    });
+    await this.queue.schedule([this.firstAttempt(delivery.id, delivery.scheduledAt, now)]);
+    return { externalEventId, eventType };
+  }
+
+  /** A page of one webhook's delivery log, newest first. */
+  async list(ctx: RequestContext, webhookId: string, query: DeliveryLogQuery): Promise<DeliveryLogPage> {
+    const webhook = await this.db.repos.webhooks.findLive(ctx.projectId, webhookId);
+    if (!webhook) throw new WebhookNotFoundError();
+    return this.db.repos.deliveries.page(
+      {
+        webhookId: webhook.id,
+        status: query.status,
+        eventType: query.eventType,
+        since: query.since,
+        until: query.until,
+      },
+      query.limit,
+      query.offset,
+    );
+  }
+
+  /**
+   * Fans published events out to the enabled, live webhooks of their project subscribed to their type: one
+   * delivery row per (event, webhook), committed together, then the first attempts are queued. Idempotent: an
+   * event recorded before gets no second row, and its deliveries still waiting are queued again (the job ids
+   * de-duplicate). Resolves once everything is recorded and queued, so the caller may acknowledge the events.
+   */
+  async recordPublished(events: PublishedEvent[]): Promise<{ deliveries: number }> {
+    if (events.length === 0) return { deliveries: 0 };
+    const now = this.clock.now();
+    const { rows, inserted, awaiting } = await this.db.transaction(async (tx: Repositories) => {
+      const subscribers = await tx.deliveries.findSubscribers([...new Set(events.map((e) => e.projectId))]);
+      const rows: NewDelivery[] = [];
+      for (const event of events) {
+        for (const webhook of subscribers) {
+          if (webhook.projectId !== event.projectId || !webhook.subscribedEvents.includes(event.type))
+            continue;
+          rows.push(this.newDelivery(webhook.id, event.projectId, now, event));
+        }
+      }
+      const inserted = new Set(await tx.deliveries.insertMany(rows));
+      const repeats = rows.filter((r) => !inserted.has(r.id));
+      const awaiting = await tx.deliveries.findAwaitingFirstAttempt(repeats);
+      return { rows, inserted, awaiting };
+    });
+    await this.queue.schedule([
+      ...rows.filter((r) => inserted.has(r.id)).map((r) => this.firstAttempt(r.id, r.scheduledAt, now)),
+      ...awaiting.map((r) => this.firstAttempt(r.id, r.scheduledAt, now)),
+    ]);
+    return { deliveries: inserted.size };
+  }
+
+  /** Deletes deliveries older than the retention period in bounded batches; returns how many. */
+  async purgeExpired(batchSize = 1000): Promise<number> {
+    const cutoff = new Date(this.clock.now().getTime() - DELIVERY_RETENTION_MS);
+    let total = 0;
+    for (;;) {
+      const n = await this.db.repos.deliveries.purgeCreatedBefore(cutoff, batchSize);
+      total += n;
+      if (n < batchSize) return total;
+    }
+  }
+
+  /**
+   * Queues again the pending deliveries whose job was lost (Redis lost it, the enqueue after a commit failed, a
+   * worker died mid-attempt): any pending row whose due or claim time is long past. The lost attempt counts, so
+   * the next one is queued; its deterministic job id makes this a no-op when the job is merely late.
+   */
+  async rescueStranded(batchSize = 500): Promise<number> {
+    const before = new Date(this.clock.now().getTime() - STRANDED_AFTER_MS);
+    const stranded = await this.db.repos.deliveries.findStranded(before, batchSize);
+    await this.queue.schedule(
+      stranded.map((d) => ({ deliveryId: d.id, attempt: d.attempt + 1, delayMs: 0 })),
+    );
+    return stranded.length;
+  }
+
+  private newDelivery(webhookId: string, projectId: string, now: Date, event: PublishedEvent): NewDelivery {
+    const firstDelaySeconds = this.config.delivery.retryScheduleSeconds[0] ?? 0;
+    return {
+      id: newUuid(),
+      webhookId,
+      projectId,
+      externalEventId: event.id,
+      eventType: event.type,
+      payload: serializeEventBody({
+        id: event.id,
+        type: event.type,
+        created: event.created.toISOString(),
+        project_id: event.projectId,
+        text: event.text,
+        data: event.data,
+      }),
+      scheduledAt: new Date(now.getTime() + firstDelaySeconds * 1000),
+      createdAt: now,
+    };
+  }
+
+  private firstAttempt(deliveryId: string, scheduledAt: Date, now: Date): ScheduledAttempt {
+    return { deliveryId, attempt: 1, delayMs: scheduledAt.getTime() - now.getTime() };
+  }
+}

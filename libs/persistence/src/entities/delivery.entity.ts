@@ -1,0 +1,52 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+
+/** Where a delivery stands: waiting for (another) attempt, or one of the three final states. */
+export type DeliveryStatus = 'pending' | 'succeeded' | 'failed' | 'dead';
+
+/**
+ * One event for one webhook, and the record of its attempts. The id is the `Anchor-Delivery-Id`, identical
+ * across retries. `payload` is the exact body text that is signed and sent on every attempt.
+ */
+@Entity({ name: 'deliveries' })
+export class DeliveryEntity {
+  @PrimaryColumn({ type: 'uuid' })
+  id!: string;
+
+  @Column({ name: 'webhook_id', type: 'text' })
+  webhookId!: string;
+
+  @Column({ name: 'project_id', type: 'uuid' })
+  projectId!: string;
+
+  @Column({ name: 'external_event_id', type: 'text' })
+  externalEventId!: string;
+
+  @Column({ name: 'event_type', type: 'text' })
+  eventType!: string;
+
+  @Column({ type: 'text' })
+  payload!: string;
+
+  @Column({ type: 'text' })
+  status!: DeliveryStatus;
+
+  /** Attempts started so far. */
+  @Column({ type: 'integer' })
+  attempt!: number;
+
+  @Column({ name: 'response_status', type: 'integer', nullable: true })
+  responseStatus!: number | null;
+
+  @Column({ name: 'error_message', type: 'text', nullable: true })
+  errorMessage!: string | null;
+
+  /** When the next attempt is due while pending; when the last attempt started once it is running or done. */
+  @Column({ name: 'scheduled_at', type: 'timestamptz' })
+  scheduledAt!: Date;
+
+  @Column({ name: 'completed_at', type: 'timestamptz', nullable: true })
+  completedAt!: Date | null;
+
+  @Column({ name: 'created_at', type: 'timestamptz' })
+  createdAt!: Date;
+}

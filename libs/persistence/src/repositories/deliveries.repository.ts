@@ -1,0 +1,241 @@
+import type { EntityManager } from 'typeorm';
+import type { DeliveryEntity, DeliveryStatus } from '../entities/delivery.entity';
+
+/** A delivery row to create; every delivery starts pending with no attempt made. */
+export type NewDelivery = Pick<
+  DeliveryEntity,
+  'id' | 'webhookId' | 'projectId' | 'externalEventId' | 'eventType' | 'payload' | 'scheduledAt' | 'createdAt'
+>;
+
+/** A live, enabled webhook that an event of its project may be fanned out to. */
+export interface Subscriber {
+  id: string;
+  projectId: string;
+  subscribedEvents: string[];
+}
+
+/** A delivery whose attempt this caller has claimed, with what the attempt needs to know about its webhook. */
+export interface ClaimedDelivery {
+  id: string;
+  webhookId: string;
+  eventType: string;
+  payload: string;
+  attempt: number;
+  url: string;
+  webhookDeleted: boolean;
+}
+
+/** The result of one attempt, to be written back. */
+export interface AttemptOutcome {
+  id: string;
+  attempt: number;
+  status: DeliveryStatus;
+  responseStatus: number | null;
+  errorMessage: string | null;
+  /** Due time of the next attempt when still pending; the attempt's start otherwise. */
+  scheduledAt: Date;
+  completedAt: Date | null;
+}
+
+/** Filters of the delivery log. */
+export interface DeliveryLogFilter {
+  webhookId: string;
+  status?: DeliveryStatus;
+  eventType?: string;
+  since?: Date;
+  until?: Date;
+}
+
+/** The delivery log and the bookkeeping of attempts. Batch methods take arrays so hot paths make one round trip. */
+export class DeliveriesRepository {
+  constructor(private readonly manager: EntityManager) {}
+
+  /** Live, enabled webhooks of the given projects (subscription filtering is the caller's). */
+  async findSubscribers(projectIds: string[]): Promise<Subscriber[]> {
+    if (projectIds.length === 0) return [];
+    const rows: { id: string; project_id: string; subscribed_events: string[] }[] = await this.manager.query(
+      `SELECT id, project_id, subscribed_events FROM webhooks
+        WHERE project_id = ANY($1::uuid[]) AND enabled AND deleted_at IS NULL
+        ORDER BY created_at, id`,
+      [projectIds],
+    );
+    return rows.map((r) => ({ id: r.id, projectId: r.project_id, subscribedEvents: r.subscribed_events }));
+  }
+
+  /**
+   * Inserts deliveries, skipping any (event, webhook) pair that already has one. Returns the ids of the rows
+   * really inserted.
+   */
+  async insertMany(rows: NewDelivery[]): Promise<string[]> {
+    if (rows.length === 0) return [];
+    const inserted: { id: string }[] = await this.manager.query(
+      `INSERT INTO deliveries
+         (id, webhook_id, project_id, external_event_id, event_type, payload, status, attempt, scheduled_at, created_at)
+       SELECT id, webhook_id, project_id, external_event_id, event_type, payload, 'pending', 0, scheduled_at, created_at
+         FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],
+                     $8::timestamptz[])
+           AS t(id, webhook_id, project_id, external_event_id, event_type, payload, scheduled_at, created_at)
+       ON CONFLICT (external_event_id, webhook_id) DO NOTHING
+       RETURNING id`,
+      [
+        rows.map((r) => r.id),
+        rows.map((r) => r.webhookId),
+        rows.map((r) => r.projectId),
+        rows.map((r) => r.externalEventId),
+        rows.map((r) => r.eventType),
+        rows.map((r) => r.payload),
+        rows.map((r) => r.scheduledAt),
+        rows.map((r) => r.createdAt),
+      ],
+    );
+    return inserted.map((r) => r.id);
+  }
+
+  /** Existing deliveries of the given (event, webhook) pairs that still wait for their first attempt. */
+  async findAwaitingFirstAttempt(
+    pairs: { externalEventId: string; webhookId: string }[],
+  ): Promise<{ id: string; scheduledAt: Date }[]> {
+    if (pairs.length === 0) return [];
+    const rows: { id: string; scheduled_at: Date }[] = await this.manager.query(
+      `SELECT d.id, d.scheduled_at FROM deliveries d
+         JOIN unnest($1::text[], $2::text[]) AS p(external_event_id, webhook_id)
+           ON d.external_event_id = p.external_event_id AND d.webhook_id = p.webhook_id
+        WHERE d.status = 'pending' AND d.attempt = 0`,
+      [pairs.map((p) => p.externalEventId), pairs.map((p) => p.webhookId)],
+    );
+    return rows.map((r) => ({ id: r.id, scheduledAt: r.scheduled_at }));
+  }
+
+  /**
+   * Claims attempt number `attempt` of each delivery: succeeds only for a pending delivery whose previous
+   * attempt is `attempt - 1`, so a duplicated job can never send the same attempt twice.
+   */
+  async claimAttempts(claims: { id: string; attempt: number }[], now: Date): Promise<ClaimedDelivery[]> {
+    if (claims.length === 0) return [];
+    const rows: {
+      id: string;
+      webhook_id: string;
+      event_type: string;
+      payload: string;
+      attempt: number;
+      url: string;
+      webhook_deleted: boolean;
+    }[] = returned(
+      await this.manager.query(
+        `UPDATE deliveries d SET attempt = c.attempt, scheduled_at = $3
+         FROM unnest($1::uuid[], $2::int[]) AS c(id, attempt), webhooks w
+        WHERE d.id = c.id AND d.status = 'pending' AND d.attempt = c.attempt - 1 AND w.id = d.webhook_id
+       RETURNING d.id, d.webhook_id, d.event_type, d.payload, d.attempt, w.url,
+                 (w.deleted_at IS NOT NULL) AS webhook_deleted`,
+        [claims.map((c) => c.id), claims.map((c) => c.attempt), now],
+      ),
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      webhookId: r.webhook_id,
+      eventType: r.event_type,
+      payload: r.payload,
+      attempt: r.attempt,
+      url: r.url,
+      webhookDeleted: r.webhook_deleted,
+    }));
+  }
+
+  /** Writes the outcome of claimed attempts (ignored for an attempt that is no longer the latest). */
+  async recordOutcomes(outcomes: AttemptOutcome[]): Promise<void> {
+    if (outcomes.length === 0) return;
+    await this.manager.query(
+      `UPDATE deliveries d
+          SET status = o.status, response_status = o.response_status, error_message = o.error_message,
+              scheduled_at = o.scheduled_at, completed_at = o.completed_at
+         FROM unnest($1::uuid[], $2::int[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::timestamptz[])
+           AS o(id, attempt, status, response_status, error_message, scheduled_at, completed_at)
+        WHERE d.id = o.id AND d.attempt = o.attempt AND d.status = 'pending'`,
+      [
+        outcomes.map((o) => o.id),
+        outcomes.map((o) => o.attempt),
+        outcomes.map((o) => o.status),
+        outcomes.map((o) => o.responseStatus),
+        outcomes.map((o) => o.errorMessage),
+        outcomes.map((o) => o.scheduledAt),
+        outcomes.map((o) => o.completedAt),
+      ],
+    );
+  }
+
+  /** One page of a webhook's delivery log, newest first, and how many rows match in all. */
+  async page(
+    filter: DeliveryLogFilter,
+    limit: number,
+    offset: number,
+  ): Promise<{ rows: DeliveryEntity[]; total: number }> {
+    const where = ['webhook_id = $1'];
+    const params: unknown[] = [filter.webhookId];
+    const add = (sql: string, value: unknown) => {
+      params.push(value);
+      where.push(sql.replace('?', `$${params.length}`));
+    };
+    if (filter.status !== undefined) add('status = ?', filter.status);
+    if (filter.eventType !== undefined) add('event_type = ?', filter.eventType);
+    if (filter.since !== undefined) add('scheduled_at >= ?', filter.since);
+    if (filter.until !== undefined) add('scheduled_at <= ?', filter.until);
+    const clause = where.join(' AND ');
+    const counted: { n: number }[] = await this.manager.query(
+      `SELECT count(*)::int AS n FROM deliveries WHERE ${clause}`,
+      params,
+    );
+    const rows: Record<string, unknown>[] = await this.manager.query(
+      `SELECT * FROM deliveries WHERE ${clause} ORDER BY created_at DESC, id DESC
+        LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+      [...params, limit, offset],
+    );
+    return { rows: rows.map(toEntity), total: counted[0].n };
+  }
+
+  /** Deletes up to `limit` deliveries created before `cutoff`; returns how many. */
+  async purgeCreatedBefore(cutoff: Date, limit: number): Promise<number> {
+    const deleted: { id: string }[] = returned(
+      await this.manager.query(
+        `DELETE FROM deliveries WHERE id IN (
+           SELECT id FROM deliveries WHERE created_at < $1 ORDER BY created_at LIMIT $2)
+         RETURNING id`,
+        [cutoff, limit],
+      ),
+    );
+    return deleted.length;
+  }
+
+  /** Pending deliveries whose next attempt (or last claimed one) is older than `before`: their job was lost. */
+  async findStranded(before: Date, limit: number): Promise<{ id: string; attempt: number }[]> {
+    return this.manager.query(
+      `SELECT id, attempt FROM deliveries WHERE status = 'pending' AND scheduled_at < $1
+        ORDER BY scheduled_at LIMIT $2`,
+      [before, limit],
+    );
+  }
+}
+
+/** TypeORM answers UPDATE and DELETE with `[rows, affected]` but INSERT and SELECT with the rows alone. */
+function returned<T>(result: T[] | [T[], number]): T[] {
+  return result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number'
+    ? result[0]
+    : (result as T[]);
+}
+
+function toEntity(r: Record<string, unknown>): DeliveryEntity {
+  return {
+    id: r.id as string,
+    webhookId: r.webhook_id as string,
+    projectId: r.project_id as string,
+    externalEventId: r.external_event_id as string,
+    eventType: r.event_type as string,
+    payload: r.payload as string,
+    status: r.status as DeliveryStatus,
+    attempt: r.attempt as number,
+    responseStatus: r.response_status as number | null,
+    errorMessage: r.error_message as string | null,
+    scheduledAt: r.scheduled_at as Date,
+    completedAt: r.completed_at as Date | null,
+    createdAt: r.created_at as Date,
+  };
+}

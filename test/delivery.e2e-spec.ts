@@ -1,0 +1,600 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
+import Redis from 'ioredis';
+import { ManualClock } from '@app/domain';
+import { parseSignatureHeader, verifyWebhookSignature } from '@app/signing';
+import { DELIVERY_TLS, DNS_RESOLVER } from '../apps/worker/src/delivery/delivery-sender.provider';
+import {
+  DEFAULT_EVENTS_INGEST_OPTIONS,
+  EVENTS_INGEST_OPTIONS,
+} from '../apps/worker/src/delivery/events.ingestor';
+import type { HostResolver } from '../apps/worker/src/delivery/ssrf-safe-sender';
+import { startApi, type RunningApi } from './support/api-harness';
+import { eventually, HttpsReceiver } from './support/https-receiver';
+import { TEST_REDIS_URL } from './support/test-env';
+import { startWorker, type RunningWorker } from './support/worker-harness';
+
+const NAME = 'hooks.receiver-e2e.com';
+const RESOLVES: Record<string, string[]> = {
+  [NAME]: ['127.0.0.1'],
+  'loopback.receiver-e2e.com': ['127.0.0.1'],
+  'metadata.receiver-e2e.com': ['169.254.169.254'],
+  'mixed.receiver-e2e.com': ['93.184.216.34', '10.0.0.7'],
+};
+const resolver: HostResolver = async (hostname) => {
+  const addresses = RESOLVES[hostname];
+  if (!addresses) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
+  return addresses.map((address) => ({ address, family: 4 }));
+};
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const EVT = /^evt_[0-9A-HJKMNP-TV-Z]{26}$/;
+const STREAM = 'webhooks:events';
+
+let api: RunningApi;
+let clock: ManualClock;
+let receiver: HttpsReceiver;
+let key: string;
+let projectId: string;
+let redis: Redis;
+let paths = 0;
+
+/** A fresh receiver path, so every test reads only its own deliveries. */
+const newPath = () => `/hook/${++paths}`;
+
+const createWebhook = async (url: string, events = ['task.completed'], k = key) => {
+  const res = await api.http.post('/v1/webhooks', { key: k, body: { url, subscribed_events: events } });
+  expect(res.status).toBe(201);
+  return res.body as { id: string; secret: string };
+};
+const sendTest = (id: string, eventType = 'task.completed', k = key) =>
+  api.http.post(`/v1/webhooks/${id}/test`, { key: k, body: { event_type: eventType } });
+const log = async (id: string, query = '', k = key) =>
+  api.http.get(`/v1/webhooks/${id}/events${query}`, { key: k });
+const finalEntry = (id: string) =>
+  eventually(
+    async () => {
+      const res = await log(id);
+      const [row] = res.body.events;
+      return row && row.status !== 'pending' ? row : undefined;
+    },
+    15_000,
+    'a final delivery state',
+  );
+
+function workerWith(env: Record<string, string>): Promise<RunningWorker> {
+  return startWorker({
+    clock,
+    env: { DELIVERY_RETRY_SCHEDULE: '0,0,0', ...env },
+    overrides: [
+      { token: DNS_RESOLVER, value: resolver },
+      { token: DELIVERY_TLS, value: { ca: receiver.cert } },
+      {
+        token: EVENTS_INGEST_OPTIONS,
+        value: { ...DEFAULT_EVENTS_INGEST_OPTIONS, blockMs: 200, claimMinIdleMs: 500, claimEveryMs: 500 },
+      },
+    ],
+  });
+}
+
+beforeAll(async () => {
+  clock = new ManualClock(Date.parse('2026-11-22T09:00:00.000Z'));
+  api = await startApi({ clock });
+  receiver = new HttpsReceiver(NAME);
+  await receiver.listen();
+  redis = new Redis(TEST_REDIS_URL);
+});
+afterAll(async () => {
+  await api.close();
+  await receiver.close();
+  redis.disconnect();
+});
+beforeEach(async () => {
+  ({ key, projectId } = await api.newKey());
+});
+
+describe('POST /v1/webhooks/{id}/test (validation)', () => {
+  it('answers 400 for an unknown or missing event type, listing the allowed values, and for unknown fields', async () => {
+    const { id } = await createWebhook('https://hooks.example.com/x');
+    const unknown = await sendTest(id, 'task.exploded');
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.code).toBe('validation_failed');
+    expect(unknown.body.details[0]).toMatchObject({ field: 'event_type', rule: 'event_catalog' });
+    expect(unknown.body.details[0].message).toContain('task.completed');
+    expect((await api.http.post(`/v1/webhooks/${id}/test`, { key, body: {} })).status).toBe(400);
+    const extra = await api.http.post(`/v1/webhooks/${id}/test`, {
+      key,
+      body: { event_type: 'task.completed', data: {} },
+    });
+    expect(extra.status).toBe(400);
+    expect(extra.body.details).toEqual([expect.objectContaining({ field: 'data', rule: 'unknown_field' })]);
+  });
+
+  it('answers 404 for a missing, deleted or foreign webhook and 409 for a disabled one', async () => {
+    expect((await sendTest('wh_01JD4W1B6T0Q8H3X2Z5N7M9K4P')).status).toBe(404);
+    const { id } = await createWebhook('https://hooks.example.com/x');
+    const other = await api.newKey();
+    expect((await sendTest(id, 'task.completed', other.key)).status).toBe(404);
+    expect((await log(id, '', other.key)).status).toBe(404);
+    await api.http.patch(`/v1/webhooks/${id}`, { key, body: { enabled: false } });
+    const disabled = await sendTest(id);
+    expect(disabled.status).toBe(409);
+    expect(disabled.body.code).toBe('webhook_disabled');
+    await api.http.delete(`/v1/webhooks/${id}`, { key });
+    expect((await sendTest(id)).status).toBe(404);
+    expect((await log(id)).status).toBe(404);
+    expect(
+      (await api.http.post(`/v1/webhooks/${id}/test`, { body: { event_type: 'task.completed' } })).status,
+    ).toBe(401);
+  });
+});
+
+describe('GET /v1/webhooks/{id}/events', () => {
+  let webhookId: string;
+  const base = Date.parse('2026-11-20T00:00:00.000Z');
+  const at = (minutes: number) => new Date(base + minutes * 60_000);
+
+  beforeEach(async () => {
+    ({ id: webhookId } = await createWebhook('https://hooks.example.com/log'));
+    // 30 rows: statuses and types rotate; row i is created and scheduled i minutes after base.
+    const statuses = ['pending', 'succeeded', 'failed', 'dead', 'succeeded'];
+    for (let i = 0; i < 30; i++) {
+      const type = i % 3 === 0 ? 'task.failed' : 'task.completed';
+      await api.db.dataSource.query(
+        `INSERT INTO deliveries (id, webhook_id, project_id, external_event_id, event_type, payload, status, attempt,
+           response_status, error_message, scheduled_at, completed_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+        [
+          randomUUID(),
+          webhookId,
+          projectId,
+          `evt_01JD4W1B6T0Q8H3X2Z5N7M9K${String(i).padStart(2, '0')}`.replace(/[ILOU]/g, 'A'),
+          type,
+          JSON.stringify({ id: `evt_${i}`, type, n: i }),
+          statuses[i % 5],
+          i % 5 === 0 ? 0 : 1,
+          i % 5 === 1 || i % 5 === 4 ? 200 : null,
+          i % 5 === 2 ? 'receiver answered HTTP 400' : null,
+          at(i),
+          i % 5 === 0 ? null : at(i),
+          at(i),
+        ],
+      );
+    }
+  });
+
+  it('lists newest first with the documented fields and default page size', async () => {
+    const res = await log(webhookId);
+    expect(res.status).toBe(200);
+    expect(res.body.events).toHaveLength(25);
+    expect(res.body.pagination).toEqual({ limit: 25, offset: 0, total: 30 });
+    expect(Object.keys(res.body.events[0]).sort()).toEqual(
+      [
+        'attempt',
+        'completed_at',
+        'error_message',
+        'event_type',
+        'external_event_id',
+        'id',
+        'response_status',
+        'scheduled_at',
+        'status',
+      ].sort(),
+    );
+    expect(res.body.events[0].scheduled_at).toBe(at(29).toISOString());
+    expect(res.body.events[24].scheduled_at).toBe(at(5).toISOString());
+    expect(res.body.events[0].payload).toBeUndefined();
+  });
+
+  it('pages with limit and offset; limit reports the rows returned', async () => {
+    const res = await log(webhookId, '?limit=10&offset=25');
+    expect(res.body.pagination).toEqual({ limit: 5, offset: 25, total: 30 });
+    expect(res.body.events.map((e: any) => e.scheduled_at)).toEqual(
+      [4, 3, 2, 1, 0].map((m) => at(m).toISOString()),
+    );
+    const beyond = await log(webhookId, '?offset=100');
+    expect(beyond.body).toEqual({ events: [], pagination: { limit: 0, offset: 100, total: 30 } });
+  });
+
+  it('filters by status, event type and an inclusive scheduled-time window', async () => {
+    const dead = await log(webhookId, '?status=dead&limit=100');
+    expect(dead.body.pagination.total).toBe(6);
+    expect(dead.body.events.every((e: any) => e.status === 'dead')).toBe(true);
+    const failedType = await log(webhookId, '?event_type=task.failed&limit=100');
+    expect(failedType.body.pagination.total).toBe(10);
+    const window = await log(
+      webhookId,
+      `?since=${encodeURIComponent(at(10).toISOString())}&until=${encodeURIComponent(at(14).toISOString())}`,
+    );
+    expect(window.body.events.map((e: any) => e.scheduled_at)).toEqual(
+      [14, 13, 12, 11, 10].map((m) => at(m).toISOString()),
+    );
+    const combined = await log(
+      webhookId,
+      `?status=succeeded&event_type=task.completed&until=${at(9).toISOString()}`,
+    );
+    expect(combined.body.pagination.total).toBe(combined.body.events.length);
+    expect(
+      combined.body.events.every(
+        (e: any) =>
+          e.status === 'succeeded' &&
+          e.event_type === 'task.completed' &&
+          e.scheduled_at <= at(9).toISOString(),
+      ),
+    ).toBe(true);
+    const offset = await log(
+      webhookId,
+      `?since=${encodeURIComponent('2026-11-20T01:10:00+01:00')}&limit=100`,
+    );
+    expect(offset.body.pagination.total).toBe(20);
+  });
+
+  it('includes the payload only when include_payload=true', async () => {
+    const withPayload = await log(webhookId, '?include_payload=true&limit=1');
+    expect(withPayload.body.events[0].payload).toEqual({ id: 'evt_29', type: 'task.completed', n: 29 });
+    const without = await log(webhookId, '?include_payload=false&limit=1');
+    expect(without.body.events[0].payload).toBeUndefined();
+  });
+
+  it.each([
+    ['limit=0', 'limit'],
+    ['limit=101', 'limit'],
+    ['limit=abc', 'limit'],
+    ['limit=1.5', 'limit'],
+    ['limit=1&limit=2', 'limit'],
+    ['offset=-1', 'offset'],
+    ['offset=x', 'offset'],
+    ['status=done', 'status'],
+    ['event_type=task.exploded', 'event_type'],
+    ['since=yesterday', 'since'],
+    ['until=2026-13-45T99:00:00Z', 'until'],
+    ['include_payload=yes', 'include_payload'],
+    ['include_payload=TRUE', 'include_payload'],
+    ['page=2', 'page'],
+  ])('answers 400 validation_failed for %s', async (query, field) => {
+    const res = await log(webhookId, `?${query}`);
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe('validation_failed');
+    expect(res.body.details[0].field).toBe(field);
+  });
+});
+
+describe('delivery-time SSRF defence without an allow list', () => {
+  let worker: RunningWorker;
+  beforeAll(async () => {
+    worker = await workerWith({});
+  });
+  afterAll(() => worker.close());
+
+  it.each([
+    ['loopback.receiver-e2e.com', '127.0.0.1'],
+    ['metadata.receiver-e2e.com', '169.254.169.254'],
+    ['mixed.receiver-e2e.com', '10.0.0.7'],
+  ])('refuses %s (resolving to %s) and records why', async (host, address) => {
+    const path = newPath();
+    const { id } = await createWebhook(`https://${host}:${receiver.port}${path}`);
+    expect((await sendTest(id)).status).toBe(202);
+    const row = await finalEntry(id);
+    expect(row).toMatchObject({ status: 'failed', attempt: 1, response_status: null });
+    expect(row.error_message).toBe(`delivery refused: ${host} resolves to a non-public address ${address}`);
+    expect(receiver.at(path)).toHaveLength(0);
+  });
+});
+
+describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.1/32)', () => {
+  let worker: RunningWorker;
+  beforeAll(async () => {
+    worker = await workerWith({ TARGET_ALLOW_CIDRS: '127.0.0.1/32' });
+  });
+  afterAll(() => worker.close());
+
+  const verify = (r: { headers: any; body: string }, secrets: string | string[]) =>
+    verifyWebhookSignature({
+      headers: r.headers,
+      rawBody: r.body,
+      secrets,
+      now: () => clock.now().getTime(),
+    });
+
+  it('delivers a test event with the contract headers, body and a signature the verifier accepts', async () => {
+    const path = newPath();
+    const { id, secret } = await createWebhook(receiver.url(path), ['task.completed', 'session.failed']);
+    const accepted = await sendTest(id, 'session.failed');
+    expect(accepted.status).toBe(202);
+    expect(Object.keys(accepted.body).sort()).toEqual(['event_type', 'external_event_id']);
+    expect(accepted.body.event_type).toBe('session.failed');
+    expect(accepted.body.external_event_id).toMatch(EVT);
+
+    const [got] = await eventually(
+      () => receiver.at(path).length === 1 && receiver.at(path),
+      15_000,
+      'delivery',
+    );
+    expect(got.headers['content-type']).toBe('application/json');
+    expect(got.headers['user-agent']).toBe('Anchor-Webhooks/1.0');
+    expect(got.headers['anchor-event']).toBe('session.failed');
+    expect(got.headers['anchor-delivery-id']).toMatch(UUID);
+    const timestamp = got.headers['anchor-timestamp'] as string;
+    expect(Number(timestamp)).toBe(Math.floor(clock.now().getTime() / 1000));
+    const sig = got.headers['anchor-signature'] as string;
+    expect(sig).toMatch(new RegExp(`^t=${timestamp},v1=[0-9a-f]{64}$`));
+    expect(verify(got, secret)).toMatchObject({ ok: true, secretIndex: 0 });
+    expect(verify(got, 'f'.repeat(64))).toEqual({ ok: false, reason: 'no_matching_signature' });
+
+    const body = JSON.parse(got.body);
+    expect(Object.keys(body)).toEqual(['id', 'type', 'created', 'project_id', 'text', 'data']);
+    expect(body).toMatchObject({
+      id: accepted.body.external_event_id,
+      type: 'session.failed',
+      created: clock.now().toISOString(),
+      project_id: projectId,
+    });
+    expect(typeof body.text).toBe('string');
+    expect(body.data).toMatchObject({ test: true });
+
+    const row = await finalEntry(id);
+    expect(row).toMatchObject({
+      id: got.headers['anchor-delivery-id'],
+      external_event_id: accepted.body.external_event_id,
+      event_type: 'session.failed',
+      status: 'succeeded',
+      attempt: 1,
+      response_status: 200,
+      error_message: null,
+    });
+    expect(row.completed_at).toBe(clock.now().toISOString());
+    const withPayload = await log(id, '?include_payload=true');
+    expect(JSON.stringify(withPayload.body.events[0].payload)).toBe(got.body);
+  });
+
+  it('signs with both secrets during the grace period, newest first, and only the new one after expiry', async () => {
+    const path = newPath();
+    const { id, secret: oldSecret } = await createWebhook(receiver.url(path));
+    clock.advance(1000);
+    const rotated = await api.http.post(`/v1/webhooks/${id}/rotate-secret`, {
+      key,
+      body: { grace_period_hours: 1 },
+    });
+    const newSecret = rotated.body.secret as string;
+
+    await sendTest(id);
+    const [during] = await eventually(() => receiver.at(path).length === 1 && receiver.at(path));
+    const parsed = parseSignatureHeader(during.headers['anchor-signature'] as string);
+    expect(parsed?.signatures).toHaveLength(2);
+    expect(verify(during, newSecret)).toMatchObject({ ok: true });
+    expect(verify(during, oldSecret)).toMatchObject({ ok: true });
+    // Newest first: the first v1 is the new secret's.
+    expect(
+      verify(
+        {
+          ...during,
+          headers: {
+            ...during.headers,
+            'anchor-signature': `t=${parsed!.timestamp},v1=${parsed!.signatures[0]}`,
+          },
+        },
+        newSecret,
+      ),
+    ).toMatchObject({ ok: true });
+
+    clock.advance(3600_000 + 1000);
+    await sendTest(id);
+    const after = (await eventually(() => receiver.at(path).length === 2 && receiver.at(path)))[1];
+    expect(parseSignatureHeader(after.headers['anchor-signature'] as string)?.signatures).toHaveLength(1);
+    expect(verify(after, newSecret)).toMatchObject({ ok: true });
+    expect(verify(after, oldSecret)).toEqual({ ok: false, reason: 'no_matching_signature' });
+  });
+
+  it('retries 503 with the same delivery id and records success on attempt 3', async () => {
+    const path = newPath();
+    receiver.on(path, (n, _req, res) => {
+      res.statusCode = n <= 2 ? 503 : 200;
+      res.end();
+    });
+    const { id, secret } = await createWebhook(receiver.url(path));
+    await sendTest(id);
+    const row = await finalEntry(id);
+    expect(row).toMatchObject({ status: 'succeeded', attempt: 3, response_status: 200, error_message: null });
+    const got = receiver.at(path);
+    expect(got).toHaveLength(3);
+    expect(new Set(got.map((r) => r.headers['anchor-delivery-id']))).toEqual(new Set([row.id]));
+    expect(new Set(got.map((r) => r.body)).size).toBe(1);
+    for (const r of got) expect(verify(r, secret)).toMatchObject({ ok: true });
+  });
+
+  it('honours Retry-After on 429', async () => {
+    const path = newPath();
+    receiver.on(path, (n, _req, res) => {
+      res.statusCode = n === 1 ? 429 : 200;
+      if (n === 1) res.setHeader('Retry-After', '1');
+      res.end();
+    });
+    const { id } = await createWebhook(receiver.url(path));
+    await sendTest(id);
+    const first = await eventually(() => receiver.at(path).length === 1 && Date.now());
+    await eventually(() => receiver.at(path).length === 2, 15_000, 'the retry');
+    expect(Date.now() - first).toBeGreaterThanOrEqual(900);
+    expect(await finalEntry(id)).toMatchObject({ status: 'succeeded', attempt: 2 });
+  });
+
+  it('ends as failed on a 400, without retrying', async () => {
+    const path = newPath();
+    receiver.on(path, (_n, _req, res) => {
+      res.statusCode = 400;
+      res.end('bad');
+    });
+    const { id } = await createWebhook(receiver.url(path));
+    await sendTest(id);
+    const row = await finalEntry(id);
+    expect(row).toMatchObject({
+      status: 'failed',
+      attempt: 1,
+      response_status: 400,
+      error_message: 'receiver answered HTTP 400',
+    });
+    expect(row.completed_at).not.toBeNull();
+    expect(receiver.at(path)).toHaveLength(1);
+  });
+
+  it('ends as dead when the receiver stays unreachable through every attempt', async () => {
+    const closedPort = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const port = (s.address() as AddressInfo).port;
+        s.close(() => resolve(port));
+      });
+    });
+    const { id } = await createWebhook(`https://${NAME}:${closedPort}/gone`);
+    await sendTest(id);
+    const row = await finalEntry(id);
+    expect(row).toMatchObject({ status: 'dead', attempt: 3, response_status: null });
+    expect(row.error_message).toContain('ECONNREFUSED');
+  });
+
+  it('still delivers a test event created before the webhook was disabled', async () => {
+    const path = newPath();
+    const { id } = await createWebhook(receiver.url(path));
+    await worker.close();
+    try {
+      await sendTest(id);
+      await api.http.patch(`/v1/webhooks/${id}`, { key, body: { enabled: false } });
+    } finally {
+      worker = await workerWith({ TARGET_ALLOW_CIDRS: '127.0.0.1/32' });
+    }
+    expect(await finalEntry(id)).toMatchObject({ status: 'succeeded', attempt: 1 });
+  });
+
+  it('records a delivery of a webhook deleted before its attempt as failed', async () => {
+    const path = newPath();
+    const { id } = await createWebhook(receiver.url(path));
+    await worker.close();
+    try {
+      await sendTest(id);
+      await api.http.delete(`/v1/webhooks/${id}`, { key });
+    } finally {
+      worker = await workerWith({ TARGET_ALLOW_CIDRS: '127.0.0.1/32' });
+    }
+    const rows = await eventually(async () => {
+      const r: any[] = await api.db.dataSource.query('SELECT * FROM deliveries WHERE webhook_id = $1', [id]);
+      return r[0]?.status !== 'pending' && r;
+    });
+    expect(rows[0]).toMatchObject({ status: 'failed', attempt: 1 });
+    expect(rows[0].error_message).toContain('deleted');
+    expect(receiver.at(path)).toHaveLength(0);
+  });
+
+  describe('published events (EVENTS_STREAM)', () => {
+    const publish = (event: unknown) => redis.xadd(STREAM, '*', 'event', JSON.stringify(event));
+
+    it('reach exactly the subscribed, enabled webhooks of the project, once each, across a worker restart', async () => {
+      const paths = { a: newPath(), b: newPath(), c: newPath(), d: newPath(), e: newPath(), f: newPath() };
+      const a = await createWebhook(receiver.url(paths.a), ['task.completed']);
+      const b = await createWebhook(receiver.url(paths.b), ['task.failed']);
+      const c = await createWebhook(receiver.url(paths.c), ['task.completed']);
+      const d = await createWebhook(receiver.url(paths.d), ['task.completed', 'task.failed']);
+      const e = await createWebhook(receiver.url(paths.e), ['task.failed', 'task.completed']);
+      await api.http.patch(`/v1/webhooks/${c.id}`, { key, body: { enabled: false } });
+      await api.http.delete(`/v1/webhooks/${d.id}`, { key });
+      const other = await api.newKey();
+      const f = await createWebhook(receiver.url(paths.f), ['task.completed'], other.key);
+
+      // Garbage first: it must be acknowledged and skipped, never stall the consumer.
+      await redis.xadd(STREAM, '*', 'event', 'not json');
+      await redis.xadd(STREAM, '*', 'other', 'x');
+      await publish({ type: 'task.exploded', project_id: projectId, data: {} });
+
+      const N = 150;
+      const explicitId = 'evt_01JD4W1B6T0Q8H3X2Z5N7M9K4P';
+      await publish({
+        id: explicitId,
+        type: 'task.completed',
+        project_id: projectId,
+        text: 'hello',
+        data: { n: -1 },
+      });
+      for (let i = 0; i < N; i++) {
+        await publish({ type: 'task.completed', project_id: projectId, text: `done ${i}`, data: { n: i } });
+        if (i === N / 2) {
+          await eventually(() => receiver.at(paths.a).length > 0, 15_000, 'first deliveries');
+          await worker.close();
+          worker = await workerWith({ TARGET_ALLOW_CIDRS: '127.0.0.1/32' });
+        }
+      }
+      await publish({ type: 'task.failed', project_id: projectId, data: { n: 'f' } });
+
+      await eventually(
+        () => receiver.at(paths.a).length >= N + 1 && receiver.at(paths.e).length >= N + 2,
+        30_000,
+        'every delivery',
+      );
+      // Let any duplicate show up before counting.
+      await new Promise((r) => setTimeout(r, 500));
+      const ids = (p: string) => receiver.at(p).map((r) => JSON.parse(r.body).id as string);
+      expect(receiver.at(paths.a)).toHaveLength(N + 1);
+      expect(new Set(ids(paths.a)).size).toBe(N + 1);
+      expect(ids(paths.a)).toContain(explicitId);
+      expect(receiver.at(paths.e)).toHaveLength(N + 2);
+      expect(new Set(ids(paths.e))).toEqual(new Set([...ids(paths.a), ...ids(paths.b)]));
+      expect(receiver.at(paths.b)).toHaveLength(1);
+      expect(receiver.at(paths.c)).toHaveLength(0);
+      expect(receiver.at(paths.d)).toHaveLength(0);
+      expect(receiver.at(paths.f)).toHaveLength(0);
+      for (const id of ids(paths.a)) expect(id).toMatch(EVT);
+      const first = JSON.parse(receiver.at(paths.a).find((r) => JSON.parse(r.body).id === explicitId)!.body);
+      expect(first).toMatchObject({
+        type: 'task.completed',
+        project_id: projectId,
+        text: 'hello',
+        data: { n: -1 },
+      });
+
+      const counts: { webhook_id: string; n: number; ok: number }[] = await api.db.dataSource.query(
+        `SELECT webhook_id, count(*)::int AS n, count(*) FILTER (WHERE status = 'succeeded')::int AS ok
+           FROM deliveries WHERE webhook_id = ANY($1) GROUP BY webhook_id`,
+        [[a.id, b.id, c.id, d.id, e.id, f.id]],
+      );
+      expect(Object.fromEntries(counts.map((r) => [r.webhook_id, [r.n, r.ok]]))).toEqual({
+        [a.id]: [N + 1, N + 1],
+        [b.id]: [1, 1],
+        [e.id]: [N + 2, N + 2],
+      });
+      await eventually(
+        async () => {
+          const [count] = (await redis.xpending(STREAM, 'deliveries')) as [number];
+          return count === 0;
+        },
+        10_000,
+        'every entry acknowledged',
+      );
+    });
+
+    it('derives the same event id when an unacknowledged entry is read again', async () => {
+      const path = newPath();
+      await createWebhook(receiver.url(path), ['batch.completed']);
+      await worker.close();
+      try {
+        const entryId = await publish({ type: 'batch.completed', project_id: projectId, data: {} });
+        // Another consumer reads the entry and dies without acknowledging it.
+        await redis.xreadgroup(
+          'GROUP',
+          'deliveries',
+          'crashed-consumer',
+          'COUNT',
+          1000,
+          'STREAMS',
+          STREAM,
+          '>',
+        );
+        expect(entryId).toBeTruthy();
+      } finally {
+        worker = await workerWith({ TARGET_ALLOW_CIDRS: '127.0.0.1/32' });
+      }
+      const [got] = await eventually(
+        () => receiver.at(path).length === 1 && receiver.at(path),
+        15_000,
+        'reclaim',
+      );
+      expect(JSON.parse(got.body).id).toMatch(EVT);
+      await new Promise((r) => setTimeout(r, 700));
+      expect(receiver.at(path)).toHaveLength(1);
+    });
+  });
+});
