@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import Redis from 'ioredis';
-import { ManualClock } from '@app/domain';
+import { DeliveriesService, ManualClock } from '@app/domain';
 import { parseSignatureHeader, verifyWebhookSignature } from '@app/signing';
 import { DELIVERY_TLS, DNS_RESOLVER } from '../apps/worker/src/delivery/delivery-sender.provider';
 import {
@@ -479,6 +479,38 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
     expect(rows[0]).toMatchObject({ status: 'failed', attempt: 1 });
     expect(rows[0].error_message).toContain('deleted');
     expect(receiver.at(path)).toHaveLength(0);
+  });
+
+  it('housekeeping queues a delivery whose job was lost, and purges rows past the 7-day retention', async () => {
+    const path = newPath();
+    const { id } = await createWebhook(receiver.url(path));
+    const insert = (deliveryId: string, eventId: string, scheduledAt: Date, createdAt: Date) =>
+      api.db.dataSource.query(
+        `INSERT INTO deliveries (id, webhook_id, project_id, external_event_id, event_type, payload, status, attempt,
+           scheduled_at, created_at)
+         VALUES ($1, $2, $3, $4, 'task.completed', $5, 'pending', 0, $6, $7)`,
+        [deliveryId, id, projectId, eventId, JSON.stringify({ id: eventId }), scheduledAt, createdAt],
+      );
+    const now = clock.now().getTime();
+    const lost = randomUUID();
+    await insert(lost, 'evt_LOST', new Date(now - 3600_000), new Date(now - 3600_000));
+    const deliveries = worker.get(DeliveriesService);
+    expect(await deliveries.rescueStranded()).toBe(1);
+    await eventually(() => receiver.at(path).length === 1, 15_000, 'the rescued delivery');
+    expect(receiver.at(path)[0].headers['anchor-delivery-id']).toBe(lost);
+    // Already queued: a second sweep adds nothing.
+    expect(await deliveries.rescueStranded()).toBe(0);
+
+    const old = randomUUID();
+    const recent = randomUUID();
+    await insert(old, 'evt_OLD', new Date(now - 8 * 86_400_000), new Date(now - 8 * 86_400_000));
+    await insert(recent, 'evt_RECENT', new Date(now + 86_400_000), new Date(now - 6 * 86_400_000));
+    expect(await deliveries.purgeExpired(1)).toBeGreaterThanOrEqual(1);
+    const left: { id: string }[] = await api.db.dataSource.query(
+      'SELECT id FROM deliveries WHERE id = ANY($1)',
+      [[old, recent]],
+    );
+    expect(left.map((r) => r.id)).toEqual([recent]);
   });
 
   describe('published events (EVENTS_STREAM)', () => {

@@ -61,6 +61,11 @@ export class DeliveryQueue implements OnApplicationShutdown {
     );
   }
 
+  /** Whether the job of this attempt is still in the queue (waiting, delayed or running). */
+  async isQueued(deliveryId: string, attempt: number): Promise<boolean> {
+    return (await this.client().getJob(deliveryAttemptJobId(deliveryId, attempt))) !== undefined;
+  }
+
   async onApplicationShutdown(): Promise<void> {
     await this.queue?.close();
   }

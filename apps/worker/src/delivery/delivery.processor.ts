@@ -10,7 +10,7 @@ import { MicroBatcher } from './micro-batcher';
 import { SsrfSafeSender, classifyOutcome, type SendResult } from './ssrf-safe-sender';
 
 /** Attempts in flight per worker process: sends mostly wait on the network, so many fit on one core. */
-export const DELIVERY_CONCURRENCY = 100;
+export const DELIVERY_CONCURRENCY = 200;
 
 /** What one job did, for the queue dashboard. */
 export type AttemptSummary =
@@ -29,7 +29,7 @@ export class DeliveryProcessor extends WorkerHost {
 
   private readonly claims = new MicroBatcher<{ id: string; attempt: number }, ClaimedDelivery | undefined>(
     async (keys) => {
-      const claimed = await this.db.repos.deliveries.claimAttempts(dedupe(keys), this.clock.now());
+      const claimed = await this.db.repos.deliveries.claimAttempts(dedupe(keys));
       const byKey = new Map(claimed.map((c) => [`${c.id}/${c.attempt}`, c]));
       // A duplicate request in the same batch gets nothing: only one caller may make an attempt.
       return keys.map((k) => {

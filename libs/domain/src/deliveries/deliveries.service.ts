@@ -148,16 +148,20 @@ export class DeliveriesService {
 
   /**
    * Queues again the pending deliveries whose job was lost (Redis lost it, the enqueue after a commit failed, a
-   * worker died mid-attempt): any pending row whose due or claim time is long past. The lost attempt counts, so
-   * the next one is queued; its deterministic job id makes this a no-op when the job is merely late.
+   * worker died mid-attempt): pending rows long past their due time whose attempt job is no longer in the queue.
+   * A lost attempt counts as made, so the next one is queued.
    */
   async rescueStranded(batchSize = 500): Promise<number> {
     const before = new Date(this.clock.now().getTime() - STRANDED_AFTER_MS);
-    const stranded = await this.db.repos.deliveries.findStranded(before, batchSize);
-    await this.queue.schedule(
-      stranded.map((d) => ({ deliveryId: d.id, attempt: d.attempt + 1, delayMs: 0 })),
-    );
-    return stranded.length;
+    const lost: ScheduledAttempt[] = [];
+    for (const d of await this.db.repos.deliveries.findStranded(before, batchSize)) {
+      // Merely late (a backlog) or running right now: leave it alone, or the attempt could go out twice.
+      if (await this.queue.isQueued(d.id, d.attempt)) continue;
+      if (await this.queue.isQueued(d.id, d.attempt + 1)) continue;
+      lost.push({ deliveryId: d.id, attempt: d.attempt + 1, delayMs: 0 });
+    }
+    await this.queue.schedule(lost);
+    return lost.length;
   }
 
   private newDelivery(webhookId: string, projectId: string, now: Date, event: PublishedEvent): NewDelivery {

@@ -40,7 +40,7 @@ export class DeliveryEntity {
   @Column({ name: 'error_message', type: 'text', nullable: true })
   errorMessage!: string | null;
 
-  /** When the next attempt is due while pending; when the last attempt started once it is running or done. */
+  /** When the next attempt is due while pending (or the running attempt was due); when the last attempt started once done. */
   @Column({ name: 'scheduled_at', type: 'timestamptz' })
   scheduledAt!: Date;
 

@@ -108,9 +108,10 @@ export class DeliveriesRepository {
 
   /**
    * Claims attempt number `attempt` of each delivery: succeeds only for a pending delivery whose previous
-   * attempt is `attempt - 1`, so a duplicated job can never send the same attempt twice.
+   * attempt is `attempt - 1`, so a duplicated job can never send the same attempt twice. Only `attempt` changes
+   * (no indexed column), so Postgres can update the row in place (HOT) on this hot path.
    */
-  async claimAttempts(claims: { id: string; attempt: number }[], now: Date): Promise<ClaimedDelivery[]> {
+  async claimAttempts(claims: { id: string; attempt: number }[]): Promise<ClaimedDelivery[]> {
     if (claims.length === 0) return [];
     const rows: {
       id: string;
@@ -122,12 +123,12 @@ export class DeliveriesRepository {
       webhook_deleted: boolean;
     }[] = returned(
       await this.manager.query(
-        `UPDATE deliveries d SET attempt = c.attempt, scheduled_at = $3
+        `UPDATE deliveries d SET attempt = c.attempt
          FROM unnest($1::uuid[], $2::int[]) AS c(id, attempt), webhooks w
         WHERE d.id = c.id AND d.status = 'pending' AND d.attempt = c.attempt - 1 AND w.id = d.webhook_id
        RETURNING d.id, d.webhook_id, d.event_type, d.payload, d.attempt, w.url,
                  (w.deleted_at IS NOT NULL) AS webhook_deleted`,
-        [claims.map((c) => c.id), claims.map((c) => c.attempt), now],
+        [claims.map((c) => c.id), claims.map((c) => c.attempt)],
       ),
     );
     return rows.map((r) => ({
