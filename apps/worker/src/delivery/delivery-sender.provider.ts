@@ -1,4 +1,4 @@
-import type { Provider } from '@nestjs/common';
+import { Logger, type Provider } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { isPublicAddress, parseCidrList } from '@app/validation';
 import { SsrfSafeSender, type HostResolver, type SsrfSafeSenderOptions } from './ssrf-safe-sender';
@@ -21,6 +21,11 @@ export const deliverySenderProviders: Provider[] = [
       tls: SsrfSafeSenderOptions['tls'] | null,
     ): SsrfSafeSender => {
       const allow = parseCidrList(config.targets.allowCidrs.join(','));
+      if (config.targets.allowCidrs.length > 0) {
+        new Logger('delivery').warn(
+          `TARGET_ALLOW_CIDRS lets deliveries reach non-public ranges: ${config.targets.allowCidrs.join(', ')}`,
+        );
+      }
       return new SsrfSafeSender({
         isAllowedAddress: (address) => isPublicAddress(address, allow),
         ...(resolve && { resolve }),
