@@ -83,6 +83,8 @@ export class DeliveryProcessor extends WorkerHost {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    // Let the attempts in flight finish before their connections go (closing twice is harmless).
+    await this.worker.close();
     this.sender.close();
   }
 
