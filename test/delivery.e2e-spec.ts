@@ -598,6 +598,34 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       );
     });
 
+    it('records an event read twice only once per webhook', async () => {
+      const path = newPath();
+      const { id } = await createWebhook(receiver.url(path), ['task.healed']);
+      const deliveries = worker.get(DeliveriesService);
+      const event = {
+        id: 'evt_01JD4W1B6T0Q8H3X2Z5N7M9K5Q',
+        type: 'task.healed',
+        projectId,
+        text: null,
+        data: { x: 1 },
+        created: clock.now(),
+      };
+      const [first, second] = await Promise.all([
+        deliveries.recordPublished([event]),
+        deliveries.recordPublished([event, event]),
+      ]);
+      expect(first.deliveries + second.deliveries).toBe(1);
+      await eventually(() => receiver.at(path).length === 1, 15_000, 'the delivery');
+      expect(await deliveries.recordPublished([event])).toEqual({ deliveries: 0 });
+      await new Promise((r) => setTimeout(r, 500));
+      expect(receiver.at(path)).toHaveLength(1);
+      const rows: unknown[] = await api.db.dataSource.query(
+        'SELECT id FROM deliveries WHERE webhook_id = $1',
+        [id],
+      );
+      expect(rows).toHaveLength(1);
+    });
+
     it('derives the same event id when an unacknowledged entry is read again', async () => {
       const path = newPath();
       await createWebhook(receiver.url(path), ['batch.completed']);
