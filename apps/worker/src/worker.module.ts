@@ -3,6 +3,7 @@ import { Module } from '@nestjs/common';
 import { APP_CONFIG, ConfigModule, type AppConfig } from '@app/config';
 import { DomainModule } from '@app/domain';
 import { QUEUE_PREFIX, QueueName, RedisModule, redisOptionsFromUrl } from '@app/queue';
+import { WorkerHeartbeat } from './health/worker-heartbeat.service';
 import { HousekeepingProcessor } from './housekeeping/housekeeping.processor';
 import { HousekeepingScheduler } from './housekeeping/housekeeping.scheduler';
 
@@ -21,6 +22,6 @@ import { HousekeepingScheduler } from './housekeeping/housekeeping.scheduler';
     }),
     BullModule.registerQueue({ name: QueueName.Housekeeping }),
   ],
-  providers: [HousekeepingProcessor, HousekeepingScheduler],
+  providers: [HousekeepingProcessor, HousekeepingScheduler, WorkerHeartbeat],
 })
 export class WorkerModule {}
