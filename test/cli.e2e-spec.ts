@@ -132,7 +132,7 @@ describe('admin CLI', () => {
           usingDevelopmentKey: false,
           gracePeriodHours: 24,
         },
-      } as never);
+      });
       expect(onlyNew.open({ keyId: rows[0].key_id, ciphertext: rows[0].ciphertext }, created.body.id)).toBe(
         created.body.secret,
       );
