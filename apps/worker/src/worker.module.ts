@@ -5,6 +5,8 @@ import { DomainModule } from '@app/domain';
 import { QUEUE_PREFIX, QueueName, RedisModule, redisOptionsFromUrl } from '@app/queue';
 import { HousekeepingProcessor } from './housekeeping/housekeeping.processor';
 import { HousekeepingScheduler } from './housekeeping/housekeeping.scheduler';
+import { RotationProcessor } from './rotation/rotation.processor';
+import { RotationScheduler } from './rotation/rotation.scheduler';
 
 /** The worker: queues and scheduled work, no HTTP port. */
 @Module({
@@ -20,7 +22,8 @@ import { HousekeepingScheduler } from './housekeeping/housekeeping.scheduler';
       }),
     }),
     BullModule.registerQueue({ name: QueueName.Housekeeping }),
+    BullModule.registerQueue({ name: QueueName.Rotation }),
   ],
-  providers: [HousekeepingProcessor, HousekeepingScheduler],
+  providers: [HousekeepingProcessor, HousekeepingScheduler, RotationProcessor, RotationScheduler],
 })
 export class WorkerModule {}
