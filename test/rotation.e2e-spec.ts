@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { fingerprint, ManualClock, RotationSweepService, SecretsService } from '@app/domain';
-import { RotationRepository } from '@app/persistence';
+import { Database, RotationRepository } from '@app/persistence';
 import { startApi, type RunningApi } from './support/api-harness';
 import { seedDueWebhooks } from './support/rotation-seed';
 import { startWorker, type RunningWorker } from './support/worker-harness';
@@ -44,7 +44,7 @@ describe('scheduled rotation', () => {
   const createWebhook = async (k = key) => {
     const res = await api.http.post('/v1/webhooks', { key: k, body: valid });
     expect(res.status).toBe(201);
-    return res.body as { id: string; secret: string; updated_at: string };
+    return res.body as { id: string; secret: string; updated_at: string; project_id: string };
   };
   const status = async (id: string, k = key) => {
     const res = await api.http.get(`/v1/webhooks/${id}/secret-status`, { key: k });
@@ -56,6 +56,7 @@ describe('scheduled rotation', () => {
       'SELECT event FROM audit_events WHERE webhook_id = $1 AND type = $2 ORDER BY seq',
       [webhookId, type],
     );
+  const projectOf = (wh: { project_id?: string }) => wh.project_id;
   const signing = (id: string) => api.app.get(SecretsService).signingSecrets(api.db.repos, id, clock.now());
 
   describe('policy routes', () => {
@@ -263,6 +264,31 @@ describe('scheduled rotation', () => {
       clock.set(rotatedAt.getTime() + 2 * HOUR);
       expect(await signing(wh.id)).toEqual([claim.body.secret]);
       expect((await status(wh.id)).previous).toEqual([]);
+    });
+
+    it('housekeeping destroys a previous secret once expired and records it', async () => {
+      const wh = await createWebhook();
+      await api.http.post(`/v1/webhooks/${wh.id}/rotate-secret`, { key, body: { grace_period_hours: 1 } });
+      const expiresAt = clock.now().getTime() + HOUR;
+      const expire = () => worker.get(SecretsService).expireDue(worker.get(Database), clock.now(), 500);
+      clock.set(expiresAt - 1);
+      await expire();
+      const count = async () =>
+        (
+          await api.db.dataSource.query(
+            "SELECT count(*)::int AS n FROM webhook_secrets WHERE webhook_id = $1 AND state = 'previous'",
+            [wh.id],
+          )
+        )[0].n;
+      expect(await count()).toBe(1);
+      clock.set(expiresAt);
+      await expire();
+      expect(await count()).toBe(0);
+      const expired = await audits(wh.id, 'webhook.secret.previous_expired');
+      expect(expired.map((e) => e.event.data)).toEqual([
+        { fingerprint: fingerprint(wh.secret), expired_at: new Date(expiresAt).toISOString() },
+      ]);
+      expect(expired[0].event.project_id).toBe(projectOf(wh));
     });
 
     it('a claim with nothing scheduled is 409', async () => {

@@ -56,13 +56,14 @@ export class WebhookSecretsRepository {
 
   /** Destroys up to `limit` previous secrets whose grace period ended at or before `now`; returns them. */
   async deleteExpired(now: Date, limit: number): Promise<WebhookSecretEntity[]> {
-    const raw: Record<string, unknown>[] = await this.manager.query(
+    // TypeORM answers a DELETE with [rows, rowCount]: the RETURNING rows are the first element.
+    const [raw] = (await this.manager.query(
       `DELETE FROM webhook_secrets WHERE id IN (
          SELECT id FROM webhook_secrets WHERE state = 'previous' AND expires_at <= $1
          ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
        RETURNING *`,
       [now, limit],
-    );
+    )) as [Record<string, unknown>[], number];
     return raw.map(fromRaw);
   }
 
