@@ -57,13 +57,13 @@ export class WebhookSecretsRepository {
   /** Destroys up to `limit` previous secrets whose grace period ended at or before `now`; returns them. */
   async deleteExpired(now: Date, limit: number): Promise<WebhookSecretEntity[]> {
     // TypeORM answers a DELETE with [rows, rowCount]: the RETURNING rows are the first element.
-    const [raw] = (await this.manager.query(
+    const [raw] = await this.manager.query<[Record<string, unknown>[], number]>(
       `DELETE FROM webhook_secrets WHERE id IN (
          SELECT id FROM webhook_secrets WHERE state = 'previous' AND expires_at <= $1
          ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
        RETURNING *`,
       [now, limit],
-    )) as [Record<string, unknown>[], number];
+    );
     return raw.map(fromRaw);
   }
 
