@@ -64,7 +64,7 @@ export class AuditRecorder {
     inputs: AuditInput<T>[],
   ): Promise<AuditEvent<T>[]> {
     const events = inputs.map((input) => buildAuditEvent(input));
-    await tx.auditEvents.append(
+    await tx.auditEvents.appendMany(
       events.map((event, i) => ({
         id: event.id,
         projectId: event.project_id,

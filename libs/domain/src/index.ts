@@ -27,7 +27,12 @@ export {
   type RotationPolicyView,
   type SecretStatusView,
 } from './rotation/rotation.service';
-export { RotationSweepService, SWEEP_BATCH, type SweepResult } from './rotation/rotation-sweep.service';
+export {
+  RotationSweepService,
+  SWEEP_BATCH,
+  SWEEP_LANES,
+  type SweepResult,
+} from './rotation/rotation-sweep.service';
 export {
   rotationAnchor,
   nextRotationAt,

@@ -10,6 +10,11 @@ import { noticeHorizon } from './rotation-schedule';
 
 /** Rotations per transaction: large enough to amortise round trips, small enough to keep memory and locks short. */
 export const SWEEP_BATCH = 1000;
+/**
+ * Batch transactions a sweep runs side by side. Two keep both a Postgres backend and this process busy
+ * (one batch is being written while the next is being prepared); SKIP LOCKED keeps their batches disjoint.
+ */
+export const SWEEP_LANES = 2;
 /** Advance notices per transaction. */
 const NOTICE_BATCH = 1000;
 
@@ -42,18 +47,31 @@ export class RotationSweepService {
 
   /**
    * Sends the advance notices that are due, then rotates batch after batch until nothing is due. Memory is
-   * bounded by one batch, whatever the backlog.
+   * bounded by `lanes` batches, whatever the backlog.
    */
-  async sweep(batchSize = SWEEP_BATCH): Promise<SweepResult> {
+  async sweep(batchSize = SWEEP_BATCH, lanes = SWEEP_LANES): Promise<SweepResult> {
     const notices = await this.sendNotices();
     let rotated = 0;
     let batches = 0;
-    for (;;) {
-      const n = await this.rotateBatch(this.clock.now(), batchSize);
-      if (n === 0) break;
-      rotated += n;
-      batches++;
-    }
+    let failed = false;
+    const lane = async (): Promise<void> => {
+      while (!failed) {
+        try {
+          const n = await this.rotateBatch(this.clock.now(), batchSize);
+          if (n === 0) return;
+          rotated += n;
+          batches++;
+        } catch (e) {
+          failed = true;
+          throw e;
+        }
+      }
+    };
+    // A failing lane stops the others after their current batch; the sweep then fails as a whole, and the
+    // rolled-back batch is due again for the next sweep.
+    const outcomes = await Promise.allSettled(Array.from({ length: lanes }, lane));
+    const rejected = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (rejected) throw rejected.reason;
     return { rotated, notices, batches };
   }
 

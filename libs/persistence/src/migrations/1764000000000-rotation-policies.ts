@@ -43,8 +43,8 @@ export class RotationPolicies1764000000000 implements MigrationInterface {
     await q.query(
       `CREATE INDEX rotation_schedules_notice_idx ON rotation_schedules (next_rotation_at) WHERE notice_sent_for IS NULL`,
     );
-    // Project-wide recomputation (default policy set or removed, project default GET).
-    await q.query(`CREATE INDEX rotation_schedules_project_idx ON rotation_schedules (project_id)`);
+    // No index on project_id: the rare project-wide statements reach their rows through the project's live
+    // webhooks (webhooks_project_live_idx), and every index here costs the sweep one entry per rotation.
   }
 
   async down(q: QueryRunner): Promise<void> {

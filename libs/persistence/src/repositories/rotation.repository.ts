@@ -156,9 +156,11 @@ export class RotationRepository {
 
   /** Stops the schedules that followed the project default. */
   async deleteProjectDefaultSchedules(projectId: string): Promise<void> {
-    await this.manager.query(`DELETE FROM rotation_schedules WHERE project_id = $1 AND scope = 'project'`, [
-      projectId,
-    ]);
+    await this.manager.query(
+      `DELETE FROM rotation_schedules WHERE scope = 'project' AND webhook_id IN (
+         SELECT id FROM webhooks WHERE project_id = $1 AND deleted_at IS NULL)`,
+      [projectId],
+    );
   }
 
   /** A rotation restarts the webhook's clock (no-op without a schedule). */
@@ -210,7 +212,8 @@ export class RotationRepository {
               max(s.created_at) FILTER (WHERE s.trigger <> 'created') AS last
        FROM rotation_schedules rs
        LEFT JOIN webhook_secrets s ON s.webhook_id = rs.webhook_id AND s.state = 'current'
-       WHERE rs.project_id = $1 AND rs.scope = 'project'`,
+       WHERE rs.scope = 'project' AND rs.webhook_id IN (
+         SELECT id FROM webhooks WHERE project_id = $1 AND deleted_at IS NULL)`,
       [projectId],
     );
     const r = rows[0];
@@ -295,37 +298,28 @@ export class RotationRepository {
     gracePeriodHours: number[],
     now: Date,
   ): Promise<OutgoingSecret[]> {
-    const destroyed = await returned<{ webhook_id: string; fingerprint: string; claimed: boolean }>(
-      this.manager.query(
-        `DELETE FROM webhook_secrets s USING unnest($1::text[], $2::int[]) AS g(webhook_id, grace)
-       WHERE s.webhook_id = g.webhook_id AND s.state = 'current' AND (NOT s.claimed OR g.grace = 0)
-       RETURNING s.webhook_id, s.fingerprint, s.claimed`,
-        [webhookIds, gracePeriodHours],
-      ),
-    );
-    const demoted = await returned<{ webhook_id: string; fingerprint: string; expires_at: Date }>(
-      this.manager.query(
-        `UPDATE webhook_secrets s SET state = 'previous', expires_at = $3::timestamptz + g.grace * ${HOUR}
-       FROM unnest($1::text[], $2::int[]) AS g(webhook_id, grace)
-       WHERE s.webhook_id = g.webhook_id AND s.state = 'current'
-       RETURNING s.webhook_id, s.fingerprint, s.expires_at`,
+    // One round trip: both statements see the same snapshot, and a row matches exactly one of them.
+    const rows: { webhook_id: string; fingerprint: string; claimed: boolean; expires_at: Date | null }[] =
+      await this.manager.query(
+        `WITH g AS (SELECT * FROM unnest($1::text[], $2::int[]) AS g(webhook_id, grace)),
+         destroyed AS (
+           DELETE FROM webhook_secrets s USING g
+           WHERE s.webhook_id = g.webhook_id AND s.state = 'current' AND (NOT s.claimed OR g.grace = 0)
+           RETURNING s.webhook_id, s.fingerprint, s.claimed, NULL::timestamptz AS expires_at),
+         demoted AS (
+           UPDATE webhook_secrets s SET state = 'previous', expires_at = $3::timestamptz + g.grace * ${HOUR}
+           FROM g
+           WHERE s.webhook_id = g.webhook_id AND s.state = 'current' AND s.claimed AND g.grace > 0
+           RETURNING s.webhook_id, s.fingerprint, true AS claimed, s.expires_at)
+         SELECT * FROM destroyed UNION ALL SELECT * FROM demoted`,
         [webhookIds, gracePeriodHours, now],
-      ),
-    );
-    return [
-      ...destroyed.map((r) => ({
-        webhookId: r.webhook_id,
-        fingerprint: r.fingerprint,
-        claimed: r.claimed,
-        expiresAt: null,
-      })),
-      ...demoted.map((r) => ({
-        webhookId: r.webhook_id,
-        fingerprint: r.fingerprint,
-        claimed: true,
-        expiresAt: new Date(r.expires_at),
-      })),
-    ];
+      );
+    return rows.map((r) => ({
+      webhookId: r.webhook_id,
+      fingerprint: r.fingerprint,
+      claimed: r.claimed,
+      expiresAt: r.expires_at === null ? null : new Date(r.expires_at),
+    }));
   }
 
   /** Inserts the new current secrets of a batch: made by the scheduler, unclaimed until the project fetches them. */
@@ -349,16 +343,13 @@ export class RotationRepository {
   /** Restarts the clocks of rotated webhooks and bumps their `updated_at`, like a manual rotation does. */
   async completeRotations(webhookIds: string[], now: Date): Promise<void> {
     await this.manager.query(
-      `UPDATE rotation_schedules SET anchor_at = $2::timestamptz,
-         next_rotation_at = $2::timestamptz + interval_days * 24 * ${HOUR},
-         notice_sent_for = NULL
-       WHERE webhook_id = ANY($1::text[])`,
+      `WITH schedules AS (
+         UPDATE rotation_schedules SET anchor_at = $2::timestamptz,
+           next_rotation_at = $2::timestamptz + interval_days * 24 * ${HOUR}, notice_sent_for = NULL
+         WHERE webhook_id = ANY($1::text[]))
+       UPDATE webhooks SET updated_at = $2::timestamptz WHERE id = ANY($1::text[])`,
       [webhookIds, now],
     );
-    await this.manager.query(`UPDATE webhooks SET updated_at = $2::timestamptz WHERE id = ANY($1::text[])`, [
-      webhookIds,
-      now,
-    ]);
   }
 
   // ---- advance notices --------------------------------------------------------------------------------
