@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { getQueueToken } from '@nestjs/bullmq';
+import type { Queue } from 'bullmq';
 import { fingerprint, ManualClock, RotationSweepService, SecretsService } from '@app/domain';
 import { Database, RotationRepository } from '@app/persistence';
+import { JobName, QueueName } from '@app/queue';
 import { startApi, type RunningApi } from './support/api-harness';
 import { seedDueWebhooks } from './support/rotation-seed';
 import { startWorker, type RunningWorker } from './support/worker-harness';
@@ -289,6 +292,34 @@ describe('scheduled rotation', () => {
         { fingerprint: fingerprint(wh.secret), expired_at: new Date(expiresAt).toISOString() },
       ]);
       expect(expired[0].event.project_id).toBe(projectOf(wh));
+    });
+
+    it('the worker runs rotation.sweep and secret.rotate jobs from its queue', async () => {
+      const wh = await createWebhook();
+      const other = await createWebhook();
+      for (const id of [wh.id, other.id]) {
+        await api.http.put(`/v1/webhooks/${id}/rotation-policy`, { key, body: { interval_days: 1 } });
+      }
+      const due = new Date(clock.now().getTime() + DAY);
+      clock.set(due);
+      const queue = worker.get<Queue>(getQueueToken(QueueName.Rotation) as never);
+      const dueAt = due.toISOString();
+      await queue.add(
+        JobName.SecretRotate,
+        { webhookId: other.id, dueAt },
+        { jobId: `rotate-${other.id}-${due.getTime()}` },
+      );
+      await queue.add(JobName.RotationSweep, {}, { jobId: `sweep-test-${Date.now()}` });
+      const deadline = Date.now() + 15_000;
+      while (
+        (await status(wh.id)).current.trigger !== 'scheduled' ||
+        (await status(other.id)).current.trigger !== 'scheduled'
+      ) {
+        if (Date.now() > deadline) throw new Error('the worker did not rotate the due webhooks');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(await audits(wh.id, 'webhook.secret.rotated')).toHaveLength(1);
+      expect(await audits(other.id, 'webhook.secret.rotated')).toHaveLength(1);
     });
 
     it('a claim with nothing scheduled is 409', async () => {
