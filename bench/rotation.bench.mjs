@@ -138,7 +138,7 @@ export default async function run({ root, log }) {
     name: 'rotation',
     metrics: [
       {
-        name: 'sweep rotations/s (100k due, audit included)',
+        name: `sweep rotations/s (${WEBHOOKS / 1000}k due, audit included)`,
         value: perSecond,
         unit: '/s',
         target: `>= ${TARGET_PER_SECOND}`,
