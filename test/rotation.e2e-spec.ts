@@ -199,6 +199,10 @@ describe('scheduled rotation', () => {
       expect((await status(after.id)).next_rotation_at).toBeNull();
       expect((await api.http.get('/v1/rotation-policy', { key })).body.code).toBe('not_found');
       expect((await api.http.delete('/v1/rotation-policy', { key })).body.code).toBe('not_found');
+      // Removed means no rotation, however long we wait.
+      clock.advance(30 * DAY);
+      await sweeper.sweep();
+      for (const wh of [before, after]) expect(await audits(wh.id, 'webhook.secret.rotated')).toHaveLength(0);
     });
   });
 
