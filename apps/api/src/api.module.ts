@@ -5,13 +5,14 @@ import { DomainModule } from '@app/domain';
 import { RedisModule } from '@app/queue';
 import { ApiKeyGuard } from './auth/api-key.guard';
 import { HealthController } from './health/health.controller';
+import { RotationController } from './rotation/rotation.controller';
 import { UrlRejectionAuditInterceptor } from './webhooks/url-rejection-audit.interceptor';
 import { WebhooksController } from './webhooks/webhooks.controller';
 
 /** The HTTP API: routes only; scheduled work lives in the worker. */
 @Module({
   imports: [ConfigModule, RedisModule, DomainModule, TerminusModule.forRoot({ logger: false })],
-  controllers: [WebhooksController, HealthController],
+  controllers: [WebhooksController, RotationController, HealthController],
   providers: [ApiKeyGuard, UrlRejectionAuditInterceptor],
 })
 export class ApiModule {}

@@ -6,6 +6,8 @@ import { QUEUE_PREFIX, QueueName, RedisModule, redisOptionsFromUrl } from '@app/
 import { WorkerHeartbeat } from './health/worker-heartbeat.service';
 import { HousekeepingProcessor } from './housekeeping/housekeeping.processor';
 import { HousekeepingScheduler } from './housekeeping/housekeeping.scheduler';
+import { RotationProcessor } from './rotation/rotation.processor';
+import { RotationScheduler } from './rotation/rotation.scheduler';
 
 /** The worker: queues and scheduled work, no HTTP port. */
 @Module({
@@ -21,7 +23,14 @@ import { HousekeepingScheduler } from './housekeeping/housekeeping.scheduler';
       }),
     }),
     BullModule.registerQueue({ name: QueueName.Housekeeping }),
+    BullModule.registerQueue({ name: QueueName.Rotation }),
   ],
-  providers: [HousekeepingProcessor, HousekeepingScheduler, WorkerHeartbeat],
+  providers: [
+    HousekeepingProcessor,
+    HousekeepingScheduler,
+    RotationProcessor,
+    RotationScheduler,
+    WorkerHeartbeat,
+  ],
 })
 export class WorkerModule {}

@@ -2,6 +2,8 @@ import { Module } from '@nestjs/common';
 import { AuditRecorder } from '@app/audit';
 import { PersistenceModule } from '@app/persistence';
 import { ApiKeysService } from './api-keys/api-keys.service';
+import { RotationSweepService } from './rotation/rotation-sweep.service';
+import { RotationService } from './rotation/rotation.service';
 import { Clock, SystemClock } from './clock';
 import { SecretCipher } from './secrets/secret-cipher';
 import { SecretsService } from './secrets/secrets.service';
@@ -17,6 +19,8 @@ import { WebhooksService } from './webhooks/webhooks.service';
     SecretsService,
     WebhooksService,
     ApiKeysService,
+    RotationService,
+    RotationSweepService,
   ],
   exports: [
     Clock,
@@ -25,6 +29,8 @@ import { WebhooksService } from './webhooks/webhooks.service';
     SecretsService,
     WebhooksService,
     ApiKeysService,
+    RotationService,
+    RotationSweepService,
     PersistenceModule,
   ],
 })

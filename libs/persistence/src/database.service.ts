@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { ApiKeysRepository } from './repositories/api-keys.repository';
 import { AuditEventsRepository } from './repositories/audit-events.repository';
+import { RotationRepository } from './repositories/rotation.repository';
 import { WebhookSecretsRepository } from './repositories/webhook-secrets.repository';
 import { WebhooksRepository } from './repositories/webhooks.repository';
 
@@ -11,6 +12,7 @@ export class Repositories {
   readonly secrets: WebhookSecretsRepository;
   readonly auditEvents: AuditEventsRepository;
   readonly apiKeys: ApiKeysRepository;
+  readonly rotation: RotationRepository;
 
   /** Callbacks to run once the transaction has committed (never when it rolls back). */
   readonly committed: (() => void)[] = [];
@@ -24,6 +26,7 @@ export class Repositories {
     this.secrets = new WebhookSecretsRepository(manager);
     this.auditEvents = new AuditEventsRepository(manager);
     this.apiKeys = new ApiKeysRepository(manager);
+    this.rotation = new RotationRepository(manager);
   }
 
   /**
