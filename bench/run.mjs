@@ -36,7 +36,14 @@ const rows = [['benchmark', 'metric', 'value', 'unit', 'target', 'ok']];
 for (const r of results) {
   if (r.error) rows.push([r.name, 'ERROR', r.error.slice(0, 60), '', '', 'no']);
   for (const m of r.metrics) {
-    rows.push([r.name, m.name, String(m.value), m.unit ?? '', m.target ?? '', m.pass === undefined ? '' : m.pass ? 'yes' : 'NO']);
+    rows.push([
+      r.name,
+      m.name,
+      String(m.value),
+      m.unit ?? '',
+      m.target ?? '',
+      m.pass === undefined ? '' : m.pass ? 'yes' : 'NO',
+    ]);
   }
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
@@ -48,12 +55,20 @@ for (const r of results) for (const n of r.notes ?? []) console.log(`note (${r.n
 
 const report = {
   at: new Date().toISOString(),
-  machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+  machine: {
+    cpus: os.cpus().length,
+    cpu: os.cpus()[0]?.model,
+    memory_gb: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+  },
   results,
 };
 mkdirSync(join(here, 'results'), { recursive: true });
 writeFileSync(join(here, 'results', 'latest.json'), JSON.stringify(report, null, 2));
-writeFileSync(join(here, 'results', `${report.at.replace(/[:.]/g, '-')}.json`), JSON.stringify(report, null, 2));
+writeFileSync(
+  join(here, 'results', `${report.at.replace(/[:.]/g, '-')}.json`),
+  JSON.stringify(report, null, 2),
+);
 console.log(`\nwritten: bench/results/latest.json`);
 const failed = results.some((r) => r.error || r.metrics.some((m) => m.pass === false));
 process.exitCode = failed ? 1 : 0;

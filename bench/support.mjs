@@ -4,7 +4,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 
 /** A fresh database (dropped first) on the local Postgres; returns its URL. */
-export async function freshDatabase(name, base = process.env.BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432') {
+export async function freshDatabase(
+  name,
+  base = process.env.BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432',
+) {
   if (!/^[a-z0-9_]+$/.test(name)) throw new Error(`bad database name ${name}`);
   const admin = new pg.Client({ connectionString: `${base}/postgres` });
   await admin.connect();
@@ -16,7 +19,11 @@ export async function freshDatabase(name, base = process.env.BENCH_PG ?? 'postgr
 
 /** Runs a compiled entry point of this project with `env`; resolves when `readyUrl` answers 200. */
 export async function startProcess(root, entry, env, readyUrl, log) {
-  const child = spawn(process.execPath, [entry], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [entry], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
   if (readyUrl) {
@@ -46,7 +53,10 @@ export async function startProcess(root, entry, env, readyUrl, log) {
 
 /** Runs the project's CLI and returns its one JSON line. */
 export function cli(root, args, env) {
-  const out = execFileSync(process.execPath, ['dist/apps/cli/src/main.js', ...args], { cwd: root, env: { ...process.env, ...env } });
+  const out = execFileSync(process.execPath, ['dist/apps/cli/src/main.js', ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+  });
   return JSON.parse(out.toString().trim().split('\n').pop());
 }
 

@@ -495,11 +495,14 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
     const lost = randomUUID();
     await insert(lost, 'evt_LOST', new Date(now - 3600_000), new Date(now - 3600_000));
     const deliveries = worker.get(DeliveriesService);
-    expect(await deliveries.rescueStranded()).toBe(1);
+    // Other suites' pending rows may be swept too; only this one's outcome is checked.
+    expect(await deliveries.rescueStranded()).toBeGreaterThanOrEqual(1);
     await eventually(() => receiver.at(path).length === 1, 15_000, 'the rescued delivery');
     expect(receiver.at(path)[0].headers['anchor-delivery-id']).toBe(lost);
-    // Already queued: a second sweep adds nothing.
-    expect(await deliveries.rescueStranded()).toBe(0);
+    // A second sweep finds it delivered (or still queued) and sends nothing more.
+    await deliveries.rescueStranded();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(receiver.at(path)).toHaveLength(1);
 
     const old = randomUUID();
     const recent = randomUUID();

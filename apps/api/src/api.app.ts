@@ -14,7 +14,7 @@ export function apiAdapter(): FastifyAdapter {
     genReqId: requestIdFor,
     trustProxy: true,
     // A long id is just an unknown webhook (404), not a 414.
-    maxParamLength: 2048,
+    routerOptions: { maxParamLength: 2048 },
   });
 }
 

@@ -5,6 +5,7 @@ import { DomainModule } from '@app/domain';
 import { RedisModule } from '@app/queue';
 import { ApiKeyGuard } from './auth/api-key.guard';
 import { HealthController } from './health/health.controller';
+import { RotationController } from './rotation/rotation.controller';
 import { UrlRejectionAuditInterceptor } from './webhooks/url-rejection-audit.interceptor';
 import { WebhookEventsController } from './webhooks/webhook-events.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
@@ -12,7 +13,7 @@ import { WebhooksController } from './webhooks/webhooks.controller';
 /** The HTTP API: routes only; scheduled work lives in the worker. */
 @Module({
   imports: [ConfigModule, RedisModule, DomainModule, TerminusModule.forRoot({ logger: false })],
-  controllers: [WebhooksController, WebhookEventsController, HealthController],
+  controllers: [WebhooksController, WebhookEventsController, RotationController, HealthController],
   providers: [ApiKeyGuard, UrlRejectionAuditInterceptor],
 })
 export class ApiModule {}

@@ -10,8 +10,11 @@ import {
   EVENTS_INGEST_OPTIONS,
   EventsIngestor,
 } from './delivery/events.ingestor';
+import { WorkerHeartbeat } from './health/worker-heartbeat.service';
 import { HousekeepingProcessor } from './housekeeping/housekeeping.processor';
 import { HousekeepingScheduler } from './housekeeping/housekeeping.scheduler';
+import { RotationProcessor } from './rotation/rotation.processor';
+import { RotationScheduler } from './rotation/rotation.scheduler';
 
 /** The worker: queues and scheduled work, no HTTP port. */
 @Module({
@@ -28,6 +31,7 @@ import { HousekeepingScheduler } from './housekeeping/housekeeping.scheduler';
     }),
     BullModule.registerQueue({ name: QueueName.Housekeeping }),
     BullModule.registerQueue({ name: QueueName.Delivery }),
+    BullModule.registerQueue({ name: QueueName.Rotation }),
   ],
   providers: [
     HousekeepingProcessor,
@@ -36,6 +40,9 @@ import { HousekeepingScheduler } from './housekeeping/housekeeping.scheduler';
     DeliveryProcessor,
     { provide: EVENTS_INGEST_OPTIONS, useValue: DEFAULT_EVENTS_INGEST_OPTIONS },
     EventsIngestor,
+    RotationProcessor,
+    RotationScheduler,
+    WorkerHeartbeat,
   ],
 })
 export class WorkerModule {}

@@ -32,6 +32,8 @@ export interface AuditDataMap {
     previous_fingerprint: string | null;
     previous_expires_at: string | null;
     superseded_unclaimed_fingerprint?: string;
+    /** Scheduled rotations: the due time this rotation served (each due time is served exactly once). */
+    due_at?: string;
   };
   'webhook.secret.claimed': { fingerprint: string };
   'webhook.secret.previous_expired': { fingerprint: string; expired_at: string };
@@ -41,7 +43,8 @@ export interface AuditDataMap {
     scope: 'webhook' | 'project';
     interval_days: number;
     grace_period_hours: number;
-    next_rotation_at: string;
+    /** Null for a project default that no webhook follows yet. */
+    next_rotation_at: string | null;
   };
   'webhook.rotation_policy.removed': { scope: 'webhook' | 'project' };
   'webhook.url_rejected': { operation: 'create' | 'update'; host: string | null; rules: string[] };

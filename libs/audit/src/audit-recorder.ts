@@ -57,4 +57,23 @@ export class AuditRecorder {
     ]);
     return event;
   }
+
+  /** Like {@link record} for many events in one statement (set-based work such as a rotation sweep batch). */
+  async recordMany<T extends AuditEventType>(
+    tx: Repositories,
+    inputs: AuditInput<T>[],
+  ): Promise<AuditEvent<T>[]> {
+    const events = inputs.map((input) => buildAuditEvent(input));
+    await tx.auditEvents.appendMany(
+      events.map((event, i) => ({
+        id: event.id,
+        projectId: event.project_id,
+        webhookId: event.webhook_id,
+        type: event.type,
+        occurredAt: inputs[i].occurredAt,
+        event: event as unknown as Record<string, unknown>,
+      })),
+    );
+    return events;
+  }
 }

@@ -28,6 +28,8 @@ export interface AppConfig {
   targets: { allowCidrs: string[] };
   admin: { token: string | null };
   log: { level: string };
+  /** File the worker touches while healthy; its container health check reads the file's age. */
+  worker: { heartbeatFile: string };
 }
 
 /** Thrown when the environment is invalid; lists every problem at once. */
@@ -42,7 +44,7 @@ type Env = Record<string, string | undefined>;
 
 // A fixed, publicly known key so that a development checkout works with no setup. It protects nothing,
 // which is why production refuses to boot without SECRETS_ENCRYPTION_KEYS.
-const DEVELOPMENT_KEY: EncryptionKey = {
+export const DEVELOPMENT_KEY: EncryptionKey = {
   id: 'dev',
   key: createHash('sha256').update('webhook-secrets development key - not for production').digest(),
 };
@@ -147,6 +149,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     targets: { allowCidrs },
     admin: { token: adminToken },
     log: { level },
+    worker: { heartbeatFile: str('WORKER_HEARTBEAT_FILE', '/tmp/webhook-secrets-worker.alive') },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -4,6 +4,8 @@ import { PersistenceModule } from '@app/persistence';
 import { DeliveryQueue } from '@app/queue';
 import { ApiKeysService } from './api-keys/api-keys.service';
 import { DeliveriesService } from './deliveries/deliveries.service';
+import { RotationSweepService } from './rotation/rotation-sweep.service';
+import { RotationService } from './rotation/rotation.service';
 import { Clock, SystemClock } from './clock';
 import { SecretCipher } from './secrets/secret-cipher';
 import { SecretsService } from './secrets/secrets.service';
@@ -21,6 +23,8 @@ import { WebhooksService } from './webhooks/webhooks.service';
     ApiKeysService,
     DeliveryQueue,
     DeliveriesService,
+    RotationService,
+    RotationSweepService,
   ],
   exports: [
     Clock,
@@ -31,6 +35,8 @@ import { WebhooksService } from './webhooks/webhooks.service';
     ApiKeysService,
     DeliveryQueue,
     DeliveriesService,
+    RotationService,
+    RotationSweepService,
     PersistenceModule,
   ],
 })

@@ -34,5 +34,25 @@ export {
 } from './deliveries/event-body';
 /** API key use cases. */
 export { ApiKeysService, type CreatedApiKey, type ApiKeySummary } from './api-keys/api-keys.service';
+/** Rotation policies, claim/status/revoke of secrets, the scheduled sweep and its pure date rules. */
+export {
+  RotationService,
+  type SetRotationPolicyInput,
+  type RotationPolicyView,
+  type SecretStatusView,
+} from './rotation/rotation.service';
+export {
+  RotationSweepService,
+  SWEEP_BATCH,
+  SWEEP_LANES,
+  type SweepResult,
+} from './rotation/rotation-sweep.service';
+export {
+  rotationAnchor,
+  nextRotationAt,
+  isRotationDue,
+  previousExpiresAt,
+  noticeHorizon,
+} from './rotation/rotation-schedule';
 /** The Nest module providing all of the above. */
 export { DomainModule } from './domain.module';

@@ -2,15 +2,28 @@ import { DataSource, type DataSourceOptions } from 'typeorm';
 import { ApiKeyEntity } from './entities/api-key.entity';
 import { AuditEventEntity } from './entities/audit-event.entity';
 import { DeliveryEntity } from './entities/delivery.entity';
+import { RotationPolicyEntity } from './entities/rotation-policy.entity';
 import { WebhookSecretEntity } from './entities/webhook-secret.entity';
 import { WebhookEntity } from './entities/webhook.entity';
 import { InitialSchema1763800000000 } from './migrations/1763800000000-initial-schema';
+import { RotationPolicies1764000000000 } from './migrations/1764000000000-rotation-policies';
 import { Deliveries1764100000000 } from './migrations/1764100000000-deliveries';
 
 /** Every entity, listed explicitly (no globs: the same list works from ts-jest, ts-node and compiled JS). */
-export const ENTITIES = [ApiKeyEntity, WebhookEntity, WebhookSecretEntity, AuditEventEntity, DeliveryEntity];
+export const ENTITIES = [
+  ApiKeyEntity,
+  WebhookEntity,
+  WebhookSecretEntity,
+  AuditEventEntity,
+  RotationPolicyEntity,
+  DeliveryEntity,
+];
 /** Every migration, in order. */
-export const MIGRATIONS = [InitialSchema1763800000000, Deliveries1764100000000];
+export const MIGRATIONS = [
+  InitialSchema1763800000000,
+  RotationPolicies1764000000000,
+  Deliveries1764100000000,
+];
 
 /** Options for a data source on `url`. Schema changes only ever come from migrations. */
 export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions {

@@ -3,6 +3,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { ApiKeysRepository } from './repositories/api-keys.repository';
 import { AuditEventsRepository } from './repositories/audit-events.repository';
 import { DeliveriesRepository } from './repositories/deliveries.repository';
+import { RotationRepository } from './repositories/rotation.repository';
 import { WebhookSecretsRepository } from './repositories/webhook-secrets.repository';
 import { WebhooksRepository } from './repositories/webhooks.repository';
 
@@ -13,6 +14,7 @@ export class Repositories {
   readonly auditEvents: AuditEventsRepository;
   readonly apiKeys: ApiKeysRepository;
   readonly deliveries: DeliveriesRepository;
+  readonly rotation: RotationRepository;
 
   /** Callbacks to run once the transaction has committed (never when it rolls back). */
   readonly committed: (() => void)[] = [];
@@ -27,6 +29,7 @@ export class Repositories {
     this.auditEvents = new AuditEventsRepository(manager);
     this.apiKeys = new ApiKeysRepository(manager);
     this.deliveries = new DeliveriesRepository(manager);
+    this.rotation = new RotationRepository(manager);
   }
 
   /**

@@ -4,6 +4,7 @@ export { WebhookEntity } from './entities/webhook.entity';
 export { WebhookSecretEntity, type SecretState, type SecretTrigger } from './entities/webhook-secret.entity';
 export { AuditEventEntity } from './entities/audit-event.entity';
 export { DeliveryEntity, type DeliveryStatus } from './entities/delivery.entity';
+export { RotationPolicyEntity } from './entities/rotation-policy.entity';
 /** Repositories with intention-named methods. */
 export { ApiKeysRepository, type ApiKeyPrincipal } from './repositories/api-keys.repository';
 export { WebhooksRepository, type WebhookChanges } from './repositories/webhooks.repository';
@@ -17,6 +18,15 @@ export {
   type AttemptOutcome,
   type DeliveryLogFilter,
 } from './repositories/deliveries.repository';
+export {
+  RotationRepository,
+  type PolicyScope,
+  type RotationSchedule,
+  type DueRotation,
+  type OutgoingSecret,
+  type NewScheduledSecret,
+  type GovernedWebhook,
+} from './repositories/rotation.repository';
 /** Transactions and the repositories bound to them. */
 export { Database, Repositories } from './database.service';
 /** The Nest module providing {@link Database}. */

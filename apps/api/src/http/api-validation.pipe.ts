@@ -54,6 +54,21 @@ export function toDetails(errors: ValidationError[], parent = ''): ErrorDetail[]
 }
 
 /**
+ * The first string inside `value` that Postgres cannot store as text (a NUL character, or an unpaired UTF-16
+ * surrogate, which has no UTF-8 form), with its path; undefined when there is none.
+ */
+export function findUnstorableText(value: unknown, path: string, depth = 0): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') || !value.isWellFormed() ? path : undefined;
+  if (depth > 32 || value === null || typeof value !== 'object') return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const keyPath = Array.isArray(value) ? `${path}[${k}]` : path ? `${path}.${k}` : k;
+    const bad = findUnstorableText(k, keyPath, depth + 1) ?? findUnstorableText(v, keyPath, depth + 1);
+    if (bad !== undefined) return bad;
+  }
+  return undefined;
+}
+
+/**
  * The validation preset of every route: unknown fields are refused by name, types are never coerced, and
  * every violated rule is reported. A body that is not a JSON object is refused before field rules run.
  */
@@ -75,6 +90,12 @@ export class ApiValidationPipe extends ValidationPipe {
   }
 
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    const bad = findUnstorableText(value, metadata.type === 'body' ? '' : (metadata.data ?? metadata.type));
+    if (bad !== undefined) {
+      const field = bad || metadata.type;
+      const message = `${field} must not contain NUL characters or unpaired surrogates`;
+      throw new ValidationFailedError(message, [{ field, rule: 'text', message }]);
+    }
     if (metadata.type === 'body' && metadata.metatype && metadata.metatype !== Object) {
       // No body at all reads as an empty object, so required fields are reported by name.
       if (value === undefined || value === null) value = {};

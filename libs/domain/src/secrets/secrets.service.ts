@@ -86,6 +86,8 @@ export class SecretsService {
     }
 
     const issued = await this.issue(tx, webhook, opts.trigger, opts.now);
+    // Every rotation restarts the webhook's rotation clock (no-op without a policy).
+    await tx.rotation.restartClock(webhook.id, opts.now);
     await tx.webhooks.touch(webhook.id, opts.now);
     webhook.updatedAt = opts.now;
     await this.audit.record(tx, {

@@ -63,6 +63,8 @@ export class WebhooksService {
       webhook.deletedAt = null;
       await tx.webhooks.insert(webhook);
       const issued = await this.secrets.issue(tx, webhook, 'created', now);
+      // A project default rotation policy applies to webhooks created after it too.
+      await tx.rotation.adoptProjectDefault(webhook.id, ctx.projectId, now);
       await this.audit.record(tx, {
         type: 'webhook.created',
         projectId: ctx.projectId,
@@ -143,6 +145,9 @@ export class WebhooksService {
       const webhook = await tx.webhooks.findLiveForUpdate(ctx.projectId, id);
       if (!webhook) throw new WebhookNotFoundError();
       await tx.webhooks.softDelete(webhook.id, now);
+      // A deleted webhook never rotates again; its own policy goes with it.
+      await tx.rotation.deleteSchedule(webhook.id);
+      await tx.rotation.deletePolicy(ctx.projectId, webhook.id);
       const destroyed = await this.secrets.destroyAll(tx, webhook.id);
       await this.audit.record(tx, {
         type: 'webhook.deleted',

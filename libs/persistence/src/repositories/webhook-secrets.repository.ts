@@ -56,14 +56,14 @@ export class WebhookSecretsRepository {
 
   /** Destroys up to `limit` previous secrets whose grace period ended at or before `now`; returns them. */
   async deleteExpired(now: Date, limit: number): Promise<WebhookSecretEntity[]> {
-    const raw: Record<string, unknown>[] = await this.manager.query(
+    const result: unknown = await this.manager.query(
       `DELETE FROM webhook_secrets WHERE id IN (
          SELECT id FROM webhook_secrets WHERE state = 'previous' AND expires_at <= $1
          ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
        RETURNING *`,
       [now, limit],
     );
-    return raw.map(fromRaw);
+    return returnedRows(result).map(fromRaw);
   }
 
   /** A page of secrets in id order, for re-encryption under a new key. */
@@ -90,6 +90,22 @@ export class WebhookSecretsRepository {
       .addOrderBy('s.id', 'DESC')
       .getMany();
   }
+}
+
+/**
+ * The rows of a `RETURNING` statement run through `EntityManager.query`: TypeORM answers UPDATE and DELETE
+ * with `[rows, affectedCount]` but INSERT and SELECT with the rows alone.
+ */
+export function returnedRows(result: unknown): Record<string, unknown>[] {
+  if (
+    Array.isArray(result) &&
+    result.length === 2 &&
+    Array.isArray(result[0]) &&
+    typeof result[1] === 'number'
+  ) {
+    return result[0] as Record<string, unknown>[];
+  }
+  return result as Record<string, unknown>[];
 }
 
 function fromRaw(r: Record<string, unknown>): WebhookSecretEntity {

@@ -1,0 +1,123 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, UseGuards } from '@nestjs/common';
+import { ApiHeader, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { RotationService, type RequestContext } from '@app/domain';
+import { ApiKeyGuard } from '../auth/api-key.guard';
+import { CurrentContext } from '../auth/request-context.decorator';
+import { OkResponse, WebhookWithSecretResponse } from '../webhooks/dto/webhook.response';
+import { presentWebhookWithSecret } from '../webhooks/webhook.presenter';
+import {
+  RevokedPreviousResponse,
+  RotationPolicyResponse,
+  SecretStatusResponse,
+} from './dto/rotation.response';
+import { SetRotationPolicyDto } from './dto/set-rotation-policy.dto';
+import { presentRotationPolicy, presentSecretStatus } from './rotation.presenter';
+
+/** Scheduled rotation (ext): policies, claiming the scheduled secret, secret status, ending a grace period. */
+@ApiTags('rotation')
+@ApiSecurity('anchor-api-key')
+@ApiHeader({ name: 'x-request-id', required: false, description: 'Echoed back; generated when absent' })
+@Controller('v1')
+@UseGuards(ApiKeyGuard)
+export class RotationController {
+  constructor(private readonly rotation: RotationService) {}
+
+  @Put('webhooks/:id/rotation-policy')
+  @ApiOperation({ summary: 'Set the webhook’s own rotation policy (overrides the project default)' })
+  @ApiOkResponse({ type: RotationPolicyResponse })
+  async setWebhookPolicy(
+    @CurrentContext() ctx: RequestContext,
+    @Param('id') id: string,
+    @Body() dto: SetRotationPolicyDto,
+  ): Promise<RotationPolicyResponse> {
+    return presentRotationPolicy(
+      await this.rotation.setPolicy(ctx, id, {
+        intervalDays: dto.interval_days,
+        gracePeriodHours: dto.grace_period_hours,
+      }),
+    );
+  }
+
+  @Get('webhooks/:id/rotation-policy')
+  @ApiOperation({ summary: 'Get the webhook’s own rotation policy' })
+  @ApiOkResponse({ type: RotationPolicyResponse })
+  async getWebhookPolicy(
+    @CurrentContext() ctx: RequestContext,
+    @Param('id') id: string,
+  ): Promise<RotationPolicyResponse> {
+    return presentRotationPolicy(await this.rotation.getPolicy(ctx, id));
+  }
+
+  @Delete('webhooks/:id/rotation-policy')
+  @ApiOperation({ summary: 'Remove the webhook’s own policy (the project default applies again, if any)' })
+  @ApiOkResponse({ type: OkResponse })
+  async removeWebhookPolicy(
+    @CurrentContext() ctx: RequestContext,
+    @Param('id') id: string,
+  ): Promise<OkResponse> {
+    await this.rotation.removePolicy(ctx, id);
+    return { ok: true };
+  }
+
+  @Put('rotation-policy')
+  @ApiOperation({ summary: 'Set the project default rotation policy, for webhooks without their own' })
+  @ApiOkResponse({ type: RotationPolicyResponse })
+  async setProjectPolicy(
+    @CurrentContext() ctx: RequestContext,
+    @Body() dto: SetRotationPolicyDto,
+  ): Promise<RotationPolicyResponse> {
+    return presentRotationPolicy(
+      await this.rotation.setPolicy(ctx, null, {
+        intervalDays: dto.interval_days,
+        gracePeriodHours: dto.grace_period_hours,
+      }),
+    );
+  }
+
+  @Get('rotation-policy')
+  @ApiOperation({ summary: 'Get the project default rotation policy' })
+  @ApiOkResponse({ type: RotationPolicyResponse })
+  async getProjectPolicy(@CurrentContext() ctx: RequestContext): Promise<RotationPolicyResponse> {
+    return presentRotationPolicy(await this.rotation.getPolicy(ctx, null));
+  }
+
+  @Delete('rotation-policy')
+  @ApiOperation({ summary: 'Remove the project default rotation policy' })
+  @ApiOkResponse({ type: OkResponse })
+  async removeProjectPolicy(@CurrentContext() ctx: RequestContext): Promise<OkResponse> {
+    await this.rotation.removePolicy(ctx, null);
+    return { ok: true };
+  }
+
+  @Post('webhooks/:id/secret/claim')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Fetch the secret of a scheduled rotation; answers once, then 409' })
+  @ApiOkResponse({ type: WebhookWithSecretResponse })
+  async claim(
+    @CurrentContext() ctx: RequestContext,
+    @Param('id') id: string,
+  ): Promise<WebhookWithSecretResponse> {
+    const { webhook, secret } = await this.rotation.claim(ctx, id);
+    return presentWebhookWithSecret(webhook, secret);
+  }
+
+  @Get('webhooks/:id/secret-status')
+  @ApiOperation({ summary: 'Fingerprints and dates of the current and still-signing previous secrets' })
+  @ApiOkResponse({ type: SecretStatusResponse })
+  async status(
+    @CurrentContext() ctx: RequestContext,
+    @Param('id') id: string,
+  ): Promise<SecretStatusResponse> {
+    return presentSecretStatus(await this.rotation.status(ctx, id));
+  }
+
+  @Delete('webhooks/:id/previous-secrets')
+  @ApiOperation({ summary: 'End the grace period now: previous secrets stop signing' })
+  @ApiOkResponse({ type: RevokedPreviousResponse })
+  async revokePrevious(
+    @CurrentContext() ctx: RequestContext,
+    @Param('id') id: string,
+  ): Promise<RevokedPreviousResponse> {
+    return { ok: true, revoked: await this.rotation.revokePrevious(ctx, id) };
+  }
+}

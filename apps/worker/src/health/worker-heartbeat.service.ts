@@ -1,0 +1,59 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import type Redis from 'ioredis';
+import { utimes, writeFile } from 'node:fs/promises';
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import { Database } from '@app/persistence';
+import { REDIS } from '@app/queue';
+
+const BEAT_EVERY_MS = 10_000;
+
+/**
+ * The worker has no HTTP port, so its liveness is a file it touches every 10 s while Postgres and Redis
+ * answer. The container health check fails when the file grows stale: a stuck event loop or a lost
+ * dependency both show.
+ */
+@Injectable()
+export class WorkerHeartbeat implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(WorkerHeartbeat.name);
+  private timer: NodeJS.Timeout | undefined;
+  private healthy = true;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly db: Database,
+    @Inject(REDIS) private readonly redis: Redis,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    void this.beat();
+    this.timer = setInterval(() => void this.beat(), BEAT_EVERY_MS);
+    this.timer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Touches the heartbeat file when both dependencies answer; returns whether they did. */
+  async beat(): Promise<boolean> {
+    try {
+      await Promise.all([this.db.ping(), this.redis.ping()]);
+      const file = this.config.worker.heartbeatFile;
+      const now = new Date();
+      await utimes(file, now, now).catch(() => writeFile(file, `${process.pid}\n`));
+      if (!this.healthy) this.logger.log('dependencies answer again');
+      this.healthy = true;
+      return true;
+    } catch (e) {
+      if (this.healthy) this.logger.warn({ reason: (e as Error).message }, 'a dependency does not answer');
+      this.healthy = false;
+      return false;
+    }
+  }
+}

@@ -1,0 +1,284 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import { AuditRecorder } from '@app/audit';
+import {
+  Database,
+  RotationPolicyEntity,
+  type PolicyScope,
+  type Repositories,
+  type RotationSchedule,
+  type SecretTrigger,
+  type WebhookEntity,
+} from '@app/persistence';
+import { Clock } from '../clock';
+import { NoUnclaimedSecretError, NotFoundError, WebhookNotFoundError } from '../errors';
+import { newUuid } from '../ids';
+import type { RequestContext } from '../request-context';
+import { SecretCipher } from '../secrets/secret-cipher';
+import type { WebhookWithSecret } from '../webhooks/webhooks.service';
+import { nextRotationAt, rotationAnchor } from './rotation-schedule';
+
+/** Input of a policy PUT, already validated. */
+export interface SetRotationPolicyInput {
+  intervalDays: number;
+  /** Defaults to SECRET_GRACE_PERIOD_HOURS. */
+  gracePeriodHours?: number;
+}
+
+/** A policy with the state of the rotations it drives. */
+export interface RotationPolicyView {
+  policy: RotationPolicyEntity;
+  /** For a webhook: its next rotation. For the project default: the earliest among the webhooks following it. */
+  nextRotationAt: Date | null;
+  /** The last rotation (manual or scheduled): of the webhook, or the latest among those following the default. */
+  lastRotatedAt: Date | null;
+}
+
+/** The secrets of a webhook as `secret-status` shows them: fingerprints and dates, never material. */
+export interface SecretStatusView {
+  current: { createdAt: Date; fingerprint: string; trigger: SecretTrigger; claimed: boolean };
+  previous: { createdAt: Date; expiresAt: Date; fingerprint: string }[];
+  nextRotationAt: Date | null;
+}
+
+const scopeOf = (webhookId: string | null): PolicyScope => (webhookId === null ? 'project' : 'webhook');
+
+/**
+ * Rotation policies (a webhook's own, or the project default) and the secret lifecycle around scheduled
+ * rotation: claim the unclaimed secret, inspect the secrets, end the grace period early. Every change
+ * commits with its audit event and keeps the webhook's denormalised schedule in step.
+ */
+@Injectable()
+export class RotationService {
+  constructor(
+    private readonly db: Database,
+    private readonly cipher: SecretCipher,
+    private readonly audit: AuditRecorder,
+    private readonly clock: Clock,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /** The webhook's own policy (`webhookId`), or the project default (`null`); not_found when there is none. */
+  async getPolicy(ctx: RequestContext, webhookId: string | null): Promise<RotationPolicyView> {
+    return this.db.transaction(async (tx) => {
+      if (webhookId !== null) await this.liveWebhook(tx, ctx, webhookId, false);
+      const policy = await tx.rotation.findPolicy(ctx.projectId, webhookId);
+      if (!policy) throw policyNotFound(webhookId);
+      return this.view(tx, policy);
+    });
+  }
+
+  /** Creates or replaces a policy and reschedules the webhooks it governs. */
+  async setPolicy(
+    ctx: RequestContext,
+    webhookId: string | null,
+    input: SetRotationPolicyInput,
+  ): Promise<RotationPolicyView> {
+    const now = this.clock.now();
+    return this.db.transaction(async (tx) => {
+      if (webhookId !== null) await this.liveWebhook(tx, ctx, webhookId, true);
+      const draft = new RotationPolicyEntity();
+      draft.id = newUuid();
+      draft.projectId = ctx.projectId;
+      draft.webhookId = webhookId;
+      draft.intervalDays = input.intervalDays;
+      draft.gracePeriodHours = input.gracePeriodHours ?? this.config.secrets.gracePeriodHours;
+      draft.createdAt = now;
+      draft.updatedAt = now;
+      const policy = await tx.rotation.upsertPolicy(draft);
+      await this.reschedule(tx, policy);
+      const view = await this.view(tx, policy);
+      await this.audit.record(tx, {
+        type: 'webhook.rotation_policy.set',
+        projectId: ctx.projectId,
+        webhookId,
+        actor: ctx.actor,
+        requestId: ctx.requestId,
+        occurredAt: now,
+        data: {
+          scope: scopeOf(webhookId),
+          interval_days: policy.intervalDays,
+          grace_period_hours: policy.gracePeriodHours,
+          next_rotation_at: view.nextRotationAt?.toISOString() ?? null,
+        },
+      });
+      return view;
+    });
+  }
+
+  /**
+   * Removes a policy: future rotations stop. A webhook losing its own policy falls back to the project
+   * default when there is one.
+   */
+  async removePolicy(ctx: RequestContext, webhookId: string | null): Promise<void> {
+    const now = this.clock.now();
+    await this.db.transaction(async (tx) => {
+      if (webhookId !== null) await this.liveWebhook(tx, ctx, webhookId, true);
+      if (!(await tx.rotation.deletePolicy(ctx.projectId, webhookId))) throw policyNotFound(webhookId);
+      if (webhookId === null) {
+        await tx.rotation.deleteProjectDefaultSchedules(ctx.projectId);
+      } else {
+        const fallback = await tx.rotation.findPolicy(ctx.projectId, null);
+        if (fallback) await this.scheduleOne(tx, webhookId, fallback);
+        else await tx.rotation.deleteSchedule(webhookId);
+      }
+      await this.audit.record(tx, {
+        type: 'webhook.rotation_policy.removed',
+        projectId: ctx.projectId,
+        webhookId,
+        actor: ctx.actor,
+        requestId: ctx.requestId,
+        occurredAt: now,
+        data: { scope: scopeOf(webhookId) },
+      });
+    });
+  }
+
+  /** Hands out the secret a scheduled rotation made, exactly once; no_unclaimed_secret otherwise. */
+  async claim(ctx: RequestContext, webhookId: string): Promise<WebhookWithSecret> {
+    const now = this.clock.now();
+    return this.db.transaction(async (tx) => {
+      const webhook = await this.liveWebhook(tx, ctx, webhookId, true);
+      const current = await tx.secrets.findCurrent(webhook.id);
+      if (!current || current.claimed || !(await tx.rotation.markCurrentClaimed(current.id))) {
+        throw new NoUnclaimedSecretError();
+      }
+      const secret = this.cipher.open(current, webhook.id);
+      await this.audit.record(tx, {
+        type: 'webhook.secret.claimed',
+        projectId: ctx.projectId,
+        webhookId: webhook.id,
+        actor: ctx.actor,
+        requestId: ctx.requestId,
+        occurredAt: now,
+        data: { fingerprint: current.fingerprint },
+      });
+      return { webhook, secret };
+    });
+  }
+
+  /** The current secret, the previous ones still signing, and the next scheduled rotation. */
+  async status(ctx: RequestContext, webhookId: string): Promise<SecretStatusView> {
+    const now = this.clock.now();
+    return this.db.transaction(async (tx) => {
+      const webhook = await this.liveWebhook(tx, ctx, webhookId, false);
+      const valid = await tx.secrets.findValid(webhook.id, now);
+      const current = valid.find((s) => s.state === 'current');
+      // A live webhook always has a current secret; its absence is a broken invariant, not a client error.
+      if (!current) throw new Error(`webhook ${webhook.id} has no current secret`);
+      const schedule = await tx.rotation.findSchedule(webhook.id);
+      return {
+        current: {
+          createdAt: current.createdAt,
+          fingerprint: current.fingerprint,
+          trigger: current.trigger,
+          claimed: current.claimed,
+        },
+        previous: valid
+          .filter((s) => s.state === 'previous' && s.expiresAt !== null)
+          .map((s) => ({
+            createdAt: s.createdAt,
+            expiresAt: s.expiresAt as Date,
+            fingerprint: s.fingerprint,
+          })),
+        nextRotationAt: schedule?.nextRotationAt ?? null,
+      };
+    });
+  }
+
+  /** Ends the grace period now: the previous secrets still signing are destroyed. Returns how many. */
+  async revokePrevious(ctx: RequestContext, webhookId: string): Promise<number> {
+    const now = this.clock.now();
+    return this.db.transaction(async (tx) => {
+      const webhook = await this.liveWebhook(tx, ctx, webhookId, true);
+      const fingerprints = await tx.rotation.destroyValidPrevious(webhook.id, now);
+      if (fingerprints.length > 0) {
+        await this.audit.record(tx, {
+          type: 'webhook.secret.previous_revoked',
+          projectId: ctx.projectId,
+          webhookId: webhook.id,
+          actor: ctx.actor,
+          requestId: ctx.requestId,
+          occurredAt: now,
+          data: { fingerprints, revoked: fingerprints.length },
+        });
+      }
+      return fingerprints.length;
+    });
+  }
+
+  private async liveWebhook(
+    tx: Repositories,
+    ctx: RequestContext,
+    id: string,
+    lock: boolean,
+  ): Promise<WebhookEntity> {
+    const webhook = lock
+      ? await tx.webhooks.findLiveForUpdate(ctx.projectId, id)
+      : await tx.webhooks.findLive(ctx.projectId, id);
+    if (!webhook) throw new WebhookNotFoundError();
+    return webhook;
+  }
+
+  /** Recomputes the schedules a policy governs: its webhook, or every webhook following the default. */
+  private async reschedule(tx: Repositories, policy: RotationPolicyEntity): Promise<void> {
+    if (policy.webhookId !== null) {
+      await this.scheduleOne(tx, policy.webhookId, policy);
+      return;
+    }
+    const governed = await tx.rotation.lockWebhooksFollowingDefault(policy.projectId);
+    await tx.rotation.upsertSchedules(
+      governed.map((w) => scheduleFor(w.webhookId, w.secretIssuedAt, policy)),
+    );
+  }
+
+  /** Schedules one (row-locked) webhook under `policy`. */
+  private async scheduleOne(
+    tx: Repositories,
+    webhookId: string,
+    policy: RotationPolicyEntity,
+  ): Promise<void> {
+    const current = await tx.secrets.findCurrent(webhookId);
+    if (!current) throw new Error(`webhook ${webhookId} has no current secret`);
+    await tx.rotation.upsertSchedules([scheduleFor(webhookId, current.createdAt, policy)]);
+  }
+
+  private async view(tx: Repositories, policy: RotationPolicyEntity): Promise<RotationPolicyView> {
+    if (policy.webhookId === null) {
+      const summary = await tx.rotation.projectDefaultSummary(policy.projectId);
+      return { policy, ...summary };
+    }
+    const schedule = await tx.rotation.findSchedule(policy.webhookId);
+    const current = await tx.secrets.findCurrent(policy.webhookId);
+    return {
+      policy,
+      nextRotationAt: schedule?.nextRotationAt ?? null,
+      lastRotatedAt: current && current.trigger !== 'created' ? current.createdAt : null,
+    };
+  }
+}
+
+function scheduleFor(
+  webhookId: string,
+  secretIssuedAt: Date,
+  policy: RotationPolicyEntity,
+): RotationSchedule {
+  const anchorAt = rotationAnchor(secretIssuedAt, policy.createdAt);
+  return {
+    webhookId,
+    projectId: policy.projectId,
+    scope: scopeOf(policy.webhookId),
+    intervalDays: policy.intervalDays,
+    gracePeriodHours: policy.gracePeriodHours,
+    anchorAt,
+    nextRotationAt: nextRotationAt(anchorAt, policy.intervalDays),
+  };
+}
+
+function policyNotFound(webhookId: string | null): NotFoundError {
+  return new NotFoundError(
+    webhookId === null
+      ? 'this project has no default rotation policy'
+      : 'this webhook has no rotation policy of its own',
+  );
+}

@@ -1,0 +1,159 @@
+import { createHash } from 'node:crypto';
+import { DEVELOPMENT_KEY } from '@app/config';
+import { SecretCipher } from '@app/domain';
+import { runCli } from '../apps/cli/src/main';
+import { startApi, type RunningApi } from './support/api-harness';
+
+const keyOf = (id: string) => createHash('sha256').update(`cli-test-${id}`).digest().toString('base64');
+
+/** Runs the CLI in-process and captures what it prints. */
+async function cli(args: string[], env: Record<string, string> = {}) {
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  const out: string[] = [];
+  const err: string[] = [];
+  const o = jest.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
+  const e = jest.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
+  try {
+    const code = await runCli(args);
+    return { code, stdout: out.join(''), stderr: err.join('') };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
+describe('admin CLI', () => {
+  let api: RunningApi;
+  beforeAll(async () => {
+    api = await startApi();
+  });
+  afterAll(() => api.close());
+
+  it('api-keys create prints one JSON line, and the key works against the API', async () => {
+    const res = await cli(['api-keys', 'create', '--name', 'ci']);
+    expect(res.code).toBe(0);
+    const lines = res.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const created = JSON.parse(lines[0]);
+    expect(Object.keys(created).sort()).toEqual(['api_key', 'api_key_id', 'name', 'project_id']);
+    expect(created.api_key_id).toMatch(/^key_[0-9A-HJKMNP-TV-Z]{26}$/);
+    expect(created.project_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(created.name).toBe('ci');
+    expect((await api.http.get('/v1/webhooks', { key: created.api_key })).status).toBe(200);
+    const stored = await api.db.dataSource.query('SELECT key_hash FROM api_keys WHERE id = $1', [
+      created.api_key_id,
+    ]);
+    expect(stored[0].key_hash).not.toContain(created.api_key);
+    expect(JSON.stringify(await api.db.dataSource.query('SELECT * FROM api_keys'))).not.toContain(
+      created.api_key,
+    );
+  });
+
+  it('api-keys create --project adds a key to an existing project; list shows both, without the keys', async () => {
+    const first = JSON.parse((await cli(['api-keys', 'create'])).stdout);
+    const second = JSON.parse((await cli(['api-keys', 'create', '--project', first.project_id])).stdout);
+    expect(second.project_id).toBe(first.project_id);
+    const listed = await cli(['api-keys', 'list', '--project', first.project_id]);
+    expect(listed.code).toBe(0);
+    const rows = listed.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(rows.map((r) => r.api_key_id)).toEqual([first.api_key_id, second.api_key_id]);
+    expect(listed.stdout).not.toContain(first.api_key);
+  });
+
+  it('api-keys revoke: the key gets 401 at once; revoking again fails', async () => {
+    const k = JSON.parse((await cli(['api-keys', 'create'])).stdout);
+    expect((await api.http.get('/v1/webhooks', { key: k.api_key })).status).toBe(200);
+    expect((await cli(['api-keys', 'revoke', k.api_key_id])).code).toBe(0);
+    expect((await api.http.get('/v1/webhooks', { key: k.api_key })).status).toBe(401);
+    const again = await cli(['api-keys', 'revoke', k.api_key_id]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(k.api_key_id);
+  });
+
+  it.each([
+    [['api-keys', 'create', '--project', 'not-a-uuid']],
+    [['api-keys', 'list']],
+    [['api-keys', 'revoke']],
+    [['api-keys', 'frobnicate']],
+    [['nonsense']],
+    [[]],
+    [['secrets', 'shred']],
+  ])('refuses %j with exit code 1 and a message on stderr', async (args) => {
+    const res = await cli(args);
+    expect(res.code).toBe(1);
+    expect(res.stdout).toBe('');
+    expect(res.stderr.length).toBeGreaterThan(0);
+  });
+
+  it('reports invalid configuration on stderr with exit code 1', async () => {
+    const res = await cli(['api-keys', 'create'], { MAX_WEBHOOKS_PER_PROJECT: 'many' });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain('MAX_WEBHOOKS_PER_PROJECT');
+  });
+
+  it('migrate is idempotent', async () => {
+    const res = await cli(['migrate']);
+    expect(res.code).toBe(0);
+    expect(JSON.parse(res.stdout)).toEqual({ database_created: false, migrations_applied: [] });
+  });
+
+  it('secrets reencrypt moves every secret to the first key of the ring', async () => {
+    const oldRing = `old:${keyOf('old')}`;
+    // Every key still in use must stay in the ring; other suites' secrets use the development key.
+    const devKey = `${DEVELOPMENT_KEY.id}:${DEVELOPMENT_KEY.key.toString('base64')}`;
+    const newRing = `new:${keyOf('new')},${oldRing},${devKey}`;
+    const local = await startApi({ env: { SECRETS_ENCRYPTION_KEYS: oldRing } });
+    try {
+      const { key } = await local.newKey();
+      const created = await local.http.post('/v1/webhooks', {
+        key,
+        body: { url: 'https://hooks.example.com/re', subscribed_events: ['task.completed'] },
+      });
+      expect(created.status).toBe(201);
+      const res = await cli(['secrets', 'reencrypt'], { SECRETS_ENCRYPTION_KEYS: newRing });
+      expect(res.code).toBe(0);
+      expect(JSON.parse(res.stdout).reencrypted).toBeGreaterThanOrEqual(1);
+      const rows: { key_id: string; ciphertext: Buffer }[] = await local.db.dataSource.query(
+        'SELECT key_id, ciphertext FROM webhook_secrets WHERE webhook_id = $1',
+        [created.body.id],
+      );
+      expect(rows[0].key_id).toBe('new');
+      const onlyNew = new SecretCipher({
+        secrets: {
+          keyRing: [{ id: 'new', key: Buffer.from(keyOf('new'), 'base64') }],
+          usingDevelopmentKey: false,
+          gracePeriodHours: 24,
+        },
+      });
+      expect(onlyNew.open({ keyId: rows[0].key_id, ciphertext: rows[0].ciphertext }, created.body.id)).toBe(
+        created.body.secret,
+      );
+    } finally {
+      await local.close();
+    }
+  });
+
+  it('secrets reencrypt refuses, naming the key, when a key in use is missing from the ring', async () => {
+    const local = await startApi({ env: { SECRETS_ENCRYPTION_KEYS: `gone:${keyOf('gone')}` } });
+    try {
+      const { key } = await local.newKey();
+      await local.http.post('/v1/webhooks', {
+        key,
+        body: { url: 'https://hooks.example.com/x', subscribed_events: ['task.completed'] },
+      });
+      const res = await cli(['secrets', 'reencrypt'], { SECRETS_ENCRYPTION_KEYS: `other:${keyOf('other')}` });
+      expect(res.code).toBe(1);
+      expect(res.stderr).toMatch(/not in the key ring/);
+    } finally {
+      await local.close();
+    }
+  });
+});

@@ -1,0 +1,87 @@
+import { startApi, type RunningApi } from './support/api-harness';
+import { TcpProxy } from './support/tcp-proxy';
+import { TEST_DATABASE_URL, TEST_REDIS_URL } from './support/test-env';
+
+/** Polls `probe` until it returns true or the deadline passes. */
+async function eventually(probe: () => Promise<boolean>, ms = 15000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await probe()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('condition not met in time');
+}
+
+describe('dependencies down and back', () => {
+  let pgProxy: TcpProxy;
+  let redisProxy: TcpProxy;
+  let api: RunningApi;
+  let key: string;
+
+  beforeAll(async () => {
+    const pg = new URL(TEST_DATABASE_URL);
+    const redis = new URL(TEST_REDIS_URL);
+    pgProxy = await new TcpProxy(pg.hostname, Number(pg.port || 5432)).start();
+    redisProxy = await new TcpProxy(redis.hostname, Number(redis.port || 6379)).start();
+    api = await startApi({
+      env: {
+        DATABASE_URL: pgProxy.rewrite(TEST_DATABASE_URL),
+        REDIS_URL: redisProxy.rewrite(TEST_REDIS_URL),
+      },
+    });
+    ({ key } = await api.newKey());
+  });
+  afterAll(async () => {
+    pgProxy.restore();
+    redisProxy.restore();
+    await api.close();
+    await pgProxy.stop();
+    await redisProxy.stop();
+  });
+
+  it('answers 503 service_unavailable while Postgres is unreachable, and recovers by itself', async () => {
+    const created = await api.http.post('/v1/webhooks', {
+      key,
+      body: { url: 'https://hooks.example.com/a', subscribed_events: ['task.completed'] },
+    });
+    expect(created.status).toBe(201);
+
+    pgProxy.cut();
+    for (const call of [
+      () => api.http.get('/v1/webhooks', { key }),
+      () =>
+        api.http.post('/v1/webhooks', {
+          key,
+          body: { url: 'https://hooks.example.com/b', subscribed_events: ['task.failed'] },
+        }),
+      () => api.http.post(`/v1/webhooks/${created.body.id}/rotate-secret`, { key }),
+    ]) {
+      const res = await call();
+      expect(res.status).toBe(503);
+      expect(res.body.code).toBe('service_unavailable');
+      expect(res.headers.get('retry-after')).toBeTruthy();
+      expect(res.text).not.toMatch(/at .*\.(ts|js):\d+|SELECT|INSERT|ECONNREFUSED|stack/i);
+    }
+    const ready = await api.http.get('/health/ready');
+    expect(ready.status).toBe(503);
+    expect((await api.http.get('/health/live')).status).toBe(200);
+
+    pgProxy.restore();
+    await eventually(async () => (await api.http.get('/v1/webhooks', { key })).status === 200);
+    const list = await api.http.get('/v1/webhooks', { key });
+    expect(list.body.webhooks.map((w: { id: string }) => w.id)).toEqual([created.body.id]);
+    await eventually(async () => (await api.http.get('/health/ready')).status === 200);
+  });
+
+  it('reports not ready while Redis is unreachable, keeps committing changes, and recovers', async () => {
+    redisProxy.cut();
+    await eventually(async () => (await api.http.get('/health/ready')).status === 503);
+    const res = await api.http.post('/v1/webhooks', {
+      key,
+      body: { url: 'https://hooks.example.com/c', subscribed_events: ['task.completed'] },
+    });
+    expect(res.status).toBe(201);
+    redisProxy.restore();
+    await eventually(async () => (await api.http.get('/health/ready')).status === 200);
+  });
+});

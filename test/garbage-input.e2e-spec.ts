@@ -1,0 +1,129 @@
+import fc from 'fast-check';
+import { startApi, type RunningApi } from './support/api-harness';
+
+// Whatever a client sends, the answer is a deliberate 2xx or 4xx with the error body, never a 500.
+describe('garbage input never produces a 500', () => {
+  let api: RunningApi;
+  let key: string;
+  let webhookId: string;
+
+  beforeAll(async () => {
+    api = await startApi({ env: { MAX_WEBHOOKS_PER_PROJECT: '1000' } });
+    ({ key } = await api.newKey());
+    const created = await api.http.post('/v1/webhooks', {
+      key,
+      body: { url: 'https://hooks.example.com/fuzz', subscribed_events: ['task.completed'] },
+    });
+    webhookId = created.body.id;
+  });
+  afterAll(() => api.close());
+
+  const fieldValue = fc.oneof(
+    fc.jsonValue(),
+    fc.constantFrom(
+      'https://hooks.example.com/x',
+      'task.completed',
+      ['task.completed'],
+      'https://10.0.0.1/',
+      '',
+    ),
+    fc.string({ maxLength: 3000 }),
+    // Full UTF-16, unpaired surrogates and NUL included: Postgres text cannot store some of these.
+    fc.string({ unit: 'binary', maxLength: 40 }),
+    fc.string({ unit: fc.constantFrom('\u0000', '\ud800', '\udfff', 'a', '\u{1F600}'), maxLength: 10 }),
+  );
+  const body = fc.oneof(
+    fc.jsonValue(),
+    fc.record(
+      {
+        url: fieldValue,
+        subscribed_events: fieldValue,
+        description: fieldValue,
+        enabled: fieldValue,
+        grace_period_hours: fieldValue,
+      },
+      { requiredKeys: [] },
+    ),
+    fc.dictionary(fc.string({ maxLength: 20 }), fieldValue, { maxKeys: 6 }),
+  );
+
+  const expectDeliberate = (res: { status: number; body: any }) => {
+    expect(res.status).toBeLessThan(500);
+    if (res.status >= 400) {
+      expect(typeof res.body.error).toBe('string');
+      expect(typeof res.body.code).toBe('string');
+    }
+  };
+
+  it('POST /v1/webhooks', async () => {
+    await fc.assert(
+      fc.asyncProperty(body, async (b) =>
+        expectDeliberate(await api.http.post('/v1/webhooks', { key, body: b })),
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('PATCH /v1/webhooks/{id}', async () => {
+    await fc.assert(
+      fc.asyncProperty(body, async (b) =>
+        expectDeliberate(await api.http.patch(`/v1/webhooks/${webhookId}`, { key, body: b })),
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('POST /v1/webhooks/{id}/rotate-secret', async () => {
+    await fc.assert(
+      fc.asyncProperty(body, async (b) =>
+        expectDeliberate(await api.http.post(`/v1/webhooks/${webhookId}/rotate-secret`, { key, body: b })),
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('NUL and unpaired surrogates are refused by name, in bodies and paths', async () => {
+    const res = await api.http.post('/v1/webhooks', {
+      key,
+      raw: '{"url":"https://hooks.example.com/x","subscribed_events":["task.completed"],"description":"a\\u0000b"}',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.details).toEqual([expect.objectContaining({ field: 'description', rule: 'text' })]);
+    const lone = await api.http.patch(`/v1/webhooks/${webhookId}`, {
+      key,
+      raw: '{"description":"\\ud800"}',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(lone.status).toBe(400);
+    expect((await api.http.get('/v1/webhooks/wh_%00', { key })).status).toBe(400);
+  });
+
+  it('raw bytes as a body, and odd ids in the path', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ maxLength: 512 }),
+        fc.string({ unit: 'binary', minLength: 1, maxLength: 80 }),
+        async (bytes, id) => {
+          const path = `/v1/webhooks/${encodeURIComponent(id)}`;
+          expectDeliberate(
+            await api.http.post('/v1/webhooks', {
+              key,
+              raw: Buffer.from(bytes),
+              headers: { 'content-type': 'application/json' },
+            }),
+          );
+          expectDeliberate(await api.http.get(path, { key }));
+          expectDeliberate(
+            await api.http.patch(path, {
+              key,
+              raw: Buffer.from(bytes),
+              headers: { 'content-type': 'application/json' },
+            }),
+          );
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+});

@@ -1,0 +1,527 @@
+import { randomUUID } from 'node:crypto';
+import { getQueueToken } from '@nestjs/bullmq';
+import type { Queue } from 'bullmq';
+import { fingerprint, ManualClock, RotationSweepService, SecretsService } from '@app/domain';
+import { Database, RotationRepository } from '@app/persistence';
+import { JobName, QueueName } from '@app/queue';
+import { startApi, type RunningApi } from './support/api-harness';
+import { seedDueWebhooks } from './support/rotation-seed';
+import { startWorker, type RunningWorker } from './support/worker-harness';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const POLICY_FIELDS = [
+  'created_at',
+  'grace_period_hours',
+  'interval_days',
+  'last_rotated_at',
+  'next_rotation_at',
+  'updated_at',
+  'webhook_id',
+].sort();
+// The recurring sweep stays out of the way: tests drive sweeps themselves, time comes from the manual clock.
+const WORKER_ENV = { ROTATION_SWEEP_EVERY_MS: '86400000', ROTATION_NOTICE_HOURS: '24' };
+
+describe('scheduled rotation', () => {
+  const clock = new ManualClock(new Date('2026-06-01T00:00:00.000Z'));
+  let api: RunningApi;
+  let worker: RunningWorker;
+  let sweeper: RotationSweepService;
+  let key: string;
+
+  beforeAll(async () => {
+    api = await startApi({ clock });
+    worker = await startWorker({ clock, env: WORKER_ENV });
+    sweeper = worker.get(RotationSweepService);
+  });
+  afterAll(async () => {
+    await worker.close();
+    await api.close();
+  });
+  beforeEach(async () => {
+    ({ key } = await api.newKey());
+  });
+
+  const valid = { url: 'https://hooks.example.com/anchor', subscribed_events: ['task.completed'] };
+  const createWebhook = async (k = key) => {
+    const res = await api.http.post('/v1/webhooks', { key: k, body: valid });
+    expect(res.status).toBe(201);
+    return res.body as { id: string; secret: string; updated_at: string; project_id: string };
+  };
+  const status = async (id: string, k = key) => {
+    const res = await api.http.get(`/v1/webhooks/${id}/secret-status`, { key: k });
+    expect(res.status).toBe(200);
+    return res.body;
+  };
+  const audits = (webhookId: string, type: string): Promise<{ event: any }[]> =>
+    api.db.dataSource.query(
+      'SELECT event FROM audit_events WHERE webhook_id = $1 AND type = $2 ORDER BY seq',
+      [webhookId, type],
+    );
+  const projectOf = (wh: { project_id?: string }) => wh.project_id;
+  const signing = (id: string) => api.app.get(SecretsService).signingSecrets(api.db.repos, id, clock.now());
+
+  describe('policy routes', () => {
+    it('sets, reads and removes a webhook policy; next rotation = creation + interval', async () => {
+      const wh = await createWebhook();
+      clock.advance(1000);
+      const put = await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, {
+        key,
+        body: { interval_days: 30 },
+      });
+      expect(put.status).toBe(200);
+      expect(Object.keys(put.body).sort()).toEqual(POLICY_FIELDS);
+      expect(put.body).toMatchObject({
+        webhook_id: wh.id,
+        interval_days: 30,
+        grace_period_hours: 24,
+        last_rotated_at: null,
+        next_rotation_at: new Date(clock.now().getTime() + 30 * DAY).toISOString(),
+      });
+      expect(put.body.created_at).toMatch(ISO_MS);
+      expect(put.body.updated_at).toBe(put.body.created_at);
+
+      clock.advance(1000);
+      const replaced = await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, {
+        key,
+        body: { interval_days: 7, grace_period_hours: 2 },
+      });
+      expect(replaced.status).toBe(200);
+      // The policy's creation still anchors the clock; only the interval changed.
+      expect(replaced.body.created_at).toBe(put.body.created_at);
+      expect(replaced.body.updated_at).not.toBe(put.body.updated_at);
+      expect(replaced.body.next_rotation_at).toBe(
+        new Date(new Date(put.body.created_at).getTime() + 7 * DAY).toISOString(),
+      );
+      const got = await api.http.get(`/v1/webhooks/${wh.id}/rotation-policy`, { key });
+      expect(got.status).toBe(200);
+      expect(got.body).toEqual(replaced.body);
+      expect((await status(wh.id)).next_rotation_at).toBe(replaced.body.next_rotation_at);
+
+      const del = await api.http.delete(`/v1/webhooks/${wh.id}/rotation-policy`, { key });
+      expect(del.status).toBe(200);
+      expect(del.body).toEqual({ ok: true });
+      const gone = await api.http.get(`/v1/webhooks/${wh.id}/rotation-policy`, { key });
+      expect(gone.status).toBe(404);
+      expect(gone.body.code).toBe('not_found');
+      expect((await api.http.delete(`/v1/webhooks/${wh.id}/rotation-policy`, { key })).body.code).toBe(
+        'not_found',
+      );
+      expect((await status(wh.id)).next_rotation_at).toBeNull();
+      expect(await audits(wh.id, 'webhook.rotation_policy.set')).toHaveLength(2);
+      const [removed] = await audits(wh.id, 'webhook.rotation_policy.removed');
+      expect(removed.event.data).toEqual({ scope: 'webhook' });
+    });
+
+    it.each([
+      [{}, 'interval_days', 'required'],
+      [{ interval_days: 0 }, 'interval_days', 'min'],
+      [{ interval_days: 366 }, 'interval_days', 'max'],
+      [{ interval_days: 1.5 }, 'interval_days', 'type'],
+      [{ interval_days: '30' }, 'interval_days', 'type'],
+      [{ interval_days: 30, grace_period_hours: 169 }, 'grace_period_hours', 'max'],
+      [{ interval_days: 30, grace_period_hours: -1 }, 'grace_period_hours', 'min'],
+      [{ interval_days: 30, grace_period_hours: null }, 'grace_period_hours', 'type'],
+      [{ interval_days: 30, grace_hours: 2 }, 'grace_hours', 'unknown_field'],
+    ])('refuses %j', async (body, field, rule) => {
+      const wh = await createWebhook();
+      for (const path of [`/v1/webhooks/${wh.id}/rotation-policy`, '/v1/rotation-policy']) {
+        const res = await api.http.put(path, { key, body });
+        expect(res.status).toBe(400);
+        expect(res.body.code).toBe('validation_failed');
+        expect(res.body.details).toEqual([expect.objectContaining({ field, rule })]);
+      }
+    });
+
+    it('accepts the bounds', async () => {
+      const wh = await createWebhook();
+      for (const body of [
+        { interval_days: 1, grace_period_hours: 0 },
+        { interval_days: 365, grace_period_hours: 168 },
+      ]) {
+        expect((await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body })).status).toBe(200);
+        expect((await api.http.put('/v1/rotation-policy', { key, body })).status).toBe(200);
+      }
+    });
+
+    it('answers a webhook of another project exactly like a missing one, on every route', async () => {
+      const wh = await createWebhook();
+      const other = await api.newKey();
+      const routes: [string, string, unknown?][] = [
+        ['PUT', `/v1/webhooks/${wh.id}/rotation-policy`, { interval_days: 3 }],
+        ['GET', `/v1/webhooks/${wh.id}/rotation-policy`],
+        ['DELETE', `/v1/webhooks/${wh.id}/rotation-policy`],
+        ['POST', `/v1/webhooks/${wh.id}/secret/claim`],
+        ['GET', `/v1/webhooks/${wh.id}/secret-status`],
+        ['DELETE', `/v1/webhooks/${wh.id}/previous-secrets`],
+      ];
+      for (const [method, path, body] of routes) {
+        const foreign = await api.http.request(method, path, { key: other.key, body });
+        const missing = await api.http.request(method, path.replace(wh.id, 'wh_01JD4W1B6T0Q8H3X2Z5N7M9K4P'), {
+          key,
+          body,
+        });
+        expect([foreign.status, foreign.body.code]).toEqual([404, 'webhook_not_found']);
+        expect([missing.status, missing.body.code]).toEqual([404, 'webhook_not_found']);
+        expect((await api.http.request(method, path, { body })).status).toBe(401);
+      }
+      // The other project's default is its own business.
+      await api.http.put('/v1/rotation-policy', { key, body: { interval_days: 5 } });
+      expect((await api.http.get('/v1/rotation-policy', { key: other.key })).status).toBe(404);
+      expect((await status(wh.id)).next_rotation_at).not.toBeNull();
+    });
+
+    it('project default: applies to existing and new webhooks; an own policy overrides it; removal stops it', async () => {
+      const before = await createWebhook();
+      expect((await api.http.get('/v1/rotation-policy', { key })).body.code).toBe('not_found');
+      const setAt = clock.now().getTime();
+      const put = await api.http.put('/v1/rotation-policy', { key, body: { interval_days: 10 } });
+      expect(put.status).toBe(200);
+      expect(put.body.webhook_id).toBeNull();
+      expect(put.body.next_rotation_at).toBe(new Date(setAt + 10 * DAY).toISOString());
+      expect((await status(before.id)).next_rotation_at).toBe(new Date(setAt + 10 * DAY).toISOString());
+
+      clock.advance(HOUR);
+      const after = await createWebhook();
+      expect((await status(after.id)).next_rotation_at).toBe(new Date(setAt + HOUR + 10 * DAY).toISOString());
+      // A webhook's own policy has no GET of its own while only the default applies.
+      expect((await api.http.get(`/v1/webhooks/${after.id}/rotation-policy`, { key })).status).toBe(404);
+
+      await api.http.put(`/v1/webhooks/${after.id}/rotation-policy`, { key, body: { interval_days: 2 } });
+      expect((await status(after.id)).next_rotation_at).toBe(new Date(setAt + HOUR + 2 * DAY).toISOString());
+      await api.http.delete(`/v1/webhooks/${after.id}/rotation-policy`, { key });
+      expect((await status(after.id)).next_rotation_at).toBe(new Date(setAt + HOUR + 10 * DAY).toISOString());
+
+      const del = await api.http.delete('/v1/rotation-policy', { key });
+      expect(del.body).toEqual({ ok: true });
+      expect((await status(before.id)).next_rotation_at).toBeNull();
+      expect((await status(after.id)).next_rotation_at).toBeNull();
+      expect((await api.http.get('/v1/rotation-policy', { key })).body.code).toBe('not_found');
+      expect((await api.http.delete('/v1/rotation-policy', { key })).body.code).toBe('not_found');
+      // Removed means no rotation, however long we wait.
+      clock.advance(30 * DAY);
+      await sweeper.sweep();
+      for (const wh of [before, after]) expect(await audits(wh.id, 'webhook.secret.rotated')).toHaveLength(0);
+    });
+  });
+
+  describe('the sweep', () => {
+    it('rotates a due webhook once; the secret is unclaimed until claimed, exactly once', async () => {
+      const wh = await createWebhook();
+      await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, {
+        key,
+        body: { interval_days: 1, grace_period_hours: 2 },
+      });
+      clock.advance(DAY - 1);
+      await sweeper.sweep();
+      expect((await status(wh.id)).current.trigger).toBe('created');
+
+      clock.advance(1);
+      const rotatedAt = clock.now();
+      await sweeper.sweep();
+      await sweeper.sweep();
+      const st = await status(wh.id);
+      expect(Object.keys(st).sort()).toEqual(['current', 'next_rotation_at', 'previous']);
+      expect(Object.keys(st.current).sort()).toEqual(['claimed', 'created_at', 'fingerprint', 'trigger']);
+      expect(st.current).toMatchObject({
+        trigger: 'scheduled',
+        claimed: false,
+        created_at: rotatedAt.toISOString(),
+      });
+      expect(st.previous).toEqual([
+        {
+          created_at: expect.stringMatching(ISO_MS),
+          expires_at: new Date(rotatedAt.getTime() + 2 * HOUR).toISOString(),
+          fingerprint: fingerprint(wh.secret),
+        },
+      ]);
+      expect(st.next_rotation_at).toBe(new Date(rotatedAt.getTime() + DAY).toISOString());
+      const policy = await api.http.get(`/v1/webhooks/${wh.id}/rotation-policy`, { key });
+      expect(policy.body.last_rotated_at).toBe(rotatedAt.toISOString());
+
+      const [rotated, ...more] = await audits(wh.id, 'webhook.secret.rotated');
+      expect(more).toHaveLength(0);
+      expect(rotated.event.actor.type).toBe('scheduler');
+      expect(rotated.event.data).toMatchObject({
+        trigger: 'scheduled',
+        fingerprint: st.current.fingerprint,
+        previous_fingerprint: fingerprint(wh.secret),
+        previous_expires_at: new Date(rotatedAt.getTime() + 2 * HOUR).toISOString(),
+      });
+
+      const claim = await api.http.post(`/v1/webhooks/${wh.id}/secret/claim`, { key });
+      expect(claim.status).toBe(200);
+      expect(claim.body.id).toBe(wh.id);
+      expect(claim.body.secret).toMatch(/^[0-9a-f]{64}$/);
+      expect(fingerprint(claim.body.secret)).toBe(st.current.fingerprint);
+      const again = await api.http.post(`/v1/webhooks/${wh.id}/secret/claim`, { key });
+      expect(again.status).toBe(409);
+      expect(again.body.code).toBe('no_unclaimed_secret');
+      expect((await status(wh.id)).current.claimed).toBe(true);
+      const claimed = await audits(wh.id, 'webhook.secret.claimed');
+      expect(claimed.map((a) => a.event.data)).toEqual([{ fingerprint: st.current.fingerprint }]);
+      expect(JSON.stringify(await audits(wh.id, 'webhook.secret.claimed'))).not.toContain(claim.body.secret);
+
+      // Both secrets sign during the grace period, the old one until exactly its expiry.
+      expect(await signing(wh.id)).toEqual([claim.body.secret, wh.secret]);
+      clock.set(rotatedAt.getTime() + 2 * HOUR - 1);
+      expect(await signing(wh.id)).toEqual([claim.body.secret, wh.secret]);
+      expect((await status(wh.id)).previous).toHaveLength(1);
+      clock.set(rotatedAt.getTime() + 2 * HOUR);
+      expect(await signing(wh.id)).toEqual([claim.body.secret]);
+      expect((await status(wh.id)).previous).toEqual([]);
+    });
+
+    it('housekeeping destroys a previous secret once expired and records it', async () => {
+      const wh = await createWebhook();
+      await api.http.post(`/v1/webhooks/${wh.id}/rotate-secret`, { key, body: { grace_period_hours: 1 } });
+      const expiresAt = clock.now().getTime() + HOUR;
+      const expire = () => worker.get(SecretsService).expireDue(worker.get(Database), clock.now(), 500);
+      clock.set(expiresAt - 1);
+      await expire();
+      const count = async () =>
+        (
+          await api.db.dataSource.query(
+            "SELECT count(*)::int AS n FROM webhook_secrets WHERE webhook_id = $1 AND state = 'previous'",
+            [wh.id],
+          )
+        )[0].n;
+      expect(await count()).toBe(1);
+      clock.set(expiresAt);
+      await expire();
+      expect(await count()).toBe(0);
+      const expired = await audits(wh.id, 'webhook.secret.previous_expired');
+      expect(expired.map((e) => e.event.data)).toEqual([
+        { fingerprint: fingerprint(wh.secret), expired_at: new Date(expiresAt).toISOString() },
+      ]);
+      expect(expired[0].event.project_id).toBe(projectOf(wh));
+    });
+
+    it('the worker runs rotation.sweep and secret.rotate jobs from its queue', async () => {
+      const wh = await createWebhook();
+      const other = await createWebhook();
+      for (const id of [wh.id, other.id]) {
+        await api.http.put(`/v1/webhooks/${id}/rotation-policy`, { key, body: { interval_days: 1 } });
+      }
+      const due = new Date(clock.now().getTime() + DAY);
+      clock.set(due);
+      const queue = worker.get<Queue>(getQueueToken(QueueName.Rotation) as never);
+      const dueAt = due.toISOString();
+      await queue.add(
+        JobName.SecretRotate,
+        { webhookId: other.id, dueAt },
+        { jobId: `rotate-${other.id}-${due.getTime()}` },
+      );
+      await queue.add(JobName.RotationSweep, {}, { jobId: `sweep-test-${Date.now()}` });
+      const deadline = Date.now() + 15_000;
+      while (
+        (await status(wh.id)).current.trigger !== 'scheduled' ||
+        (await status(other.id)).current.trigger !== 'scheduled'
+      ) {
+        if (Date.now() > deadline) throw new Error('the worker did not rotate the due webhooks');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(await audits(wh.id, 'webhook.secret.rotated')).toHaveLength(1);
+      expect(await audits(other.id, 'webhook.secret.rotated')).toHaveLength(1);
+    });
+
+    it('a claim with nothing scheduled is 409', async () => {
+      const wh = await createWebhook();
+      const res = await api.http.post(`/v1/webhooks/${wh.id}/secret/claim`, { key });
+      expect([res.status, res.body.code]).toEqual([409, 'no_unclaimed_secret']);
+    });
+
+    it('a manual rotation supersedes an unclaimed secret and restarts the clock', async () => {
+      const wh = await createWebhook();
+      await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 3 } });
+      clock.advance(3 * DAY);
+      await sweeper.sweep();
+      const scheduled = (await status(wh.id)).current;
+      expect(scheduled.claimed).toBe(false);
+
+      clock.advance(HOUR);
+      const manual = await api.http.post(`/v1/webhooks/${wh.id}/rotate-secret`, { key });
+      expect(manual.status).toBe(200);
+      const st = await status(wh.id);
+      expect(st.current).toMatchObject({
+        trigger: 'manual',
+        claimed: true,
+        fingerprint: fingerprint(manual.body.secret),
+      });
+      // The unclaimed secret is gone (nobody can hold it); the original one still signs for its grace.
+      expect(st.previous.map((p: { fingerprint: string }) => p.fingerprint)).toEqual([
+        fingerprint(wh.secret),
+      ]);
+      expect(st.next_rotation_at).toBe(new Date(clock.now().getTime() + 3 * DAY).toISOString());
+      expect((await api.http.post(`/v1/webhooks/${wh.id}/secret/claim`, { key })).status).toBe(409);
+      const rotations = await audits(wh.id, 'webhook.secret.rotated');
+      expect(rotations.map((r) => r.event.data.trigger)).toEqual(['scheduled', 'manual']);
+      expect(rotations[1].event.data.superseded_unclaimed_fingerprint).toBe(scheduled.fingerprint);
+    });
+
+    it('previous-secrets ends the grace period now', async () => {
+      const wh = await createWebhook();
+      const manual = await api.http.post(`/v1/webhooks/${wh.id}/rotate-secret`, { key });
+      expect(await signing(wh.id)).toHaveLength(2);
+      const res = await api.http.delete(`/v1/webhooks/${wh.id}/previous-secrets`, { key });
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ ok: true, revoked: 1 });
+      expect(await signing(wh.id)).toEqual([manual.body.secret]);
+      expect((await status(wh.id)).previous).toEqual([]);
+      expect((await api.http.delete(`/v1/webhooks/${wh.id}/previous-secrets`, { key })).body).toEqual({
+        ok: true,
+        revoked: 0,
+      });
+      const revoked = await audits(wh.id, 'webhook.secret.previous_revoked');
+      expect(revoked.map((r) => r.event.data)).toEqual([
+        { fingerprints: [fingerprint(wh.secret)], revoked: 1 },
+      ]);
+    });
+
+    it('a deleted webhook never rotates', async () => {
+      const wh = await createWebhook();
+      await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 1 } });
+      await api.http.delete(`/v1/webhooks/${wh.id}`, { key });
+      clock.advance(2 * DAY);
+      await sweeper.sweep();
+      expect(await audits(wh.id, 'webhook.secret.rotated')).toHaveLength(0);
+      const rows = await api.db.dataSource.query(
+        'SELECT count(*)::int AS n FROM webhook_secrets WHERE webhook_id = $1',
+        [wh.id],
+      );
+      expect(rows[0].n).toBe(0);
+    });
+
+    it('sends the advance notice once per due rotation, ROTATION_NOTICE_HOURS ahead', async () => {
+      const wh = await createWebhook();
+      await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 3 } });
+      const due = new Date(clock.now().getTime() + 3 * DAY);
+      clock.set(due.getTime() - 24 * HOUR - 1);
+      await sweeper.sweep();
+      expect(await audits(wh.id, 'webhook.secret.rotation_due')).toHaveLength(0);
+      clock.set(due.getTime() - 24 * HOUR);
+      await sweeper.sweep();
+      await sweeper.sweep();
+      const notices = await audits(wh.id, 'webhook.secret.rotation_due');
+      expect(notices.map((n) => n.event.data)).toEqual([{ due_at: due.toISOString(), policy: 'webhook' }]);
+      expect(notices[0].event.actor.type).toBe('scheduler');
+      clock.set(due.getTime());
+      await sweeper.sweep();
+      expect(await audits(wh.id, 'webhook.secret.rotation_due')).toHaveLength(1);
+      clock.set(due.getTime() + 2 * DAY);
+      await sweeper.sweep();
+      const next = await audits(wh.id, 'webhook.secret.rotation_due');
+      expect(next.map((n) => n.event.data.due_at)).toEqual([
+        due.toISOString(),
+        new Date(due.getTime() + 3 * DAY).toISOString(),
+      ]);
+    });
+
+    it('a secret.rotate job is idempotent: it rotates only a rotation still due at that due time', async () => {
+      const wh = await createWebhook();
+      await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 1 } });
+      const due = new Date(clock.now().getTime() + DAY);
+      clock.set(due);
+      expect(await sweeper.rotateIfDue(wh.id, new Date(due.getTime() - 1))).toBe(false);
+      expect(await sweeper.rotateIfDue(wh.id, due)).toBe(true);
+      expect(await sweeper.rotateIfDue(wh.id, due)).toBe(false);
+      expect(await audits(wh.id, 'webhook.secret.rotated')).toHaveLength(1);
+    });
+  });
+
+  describe('exactly once at scale', () => {
+    const countFor = async (project: string) => {
+      const [secrets] = await api.db.dataSource.query(
+        `SELECT count(*) FILTER (WHERE s.trigger = 'scheduled')::int AS scheduled,
+                count(*) FILTER (WHERE s.state = 'previous')::int AS previous,
+                count(DISTINCT s.webhook_id) FILTER (WHERE s.trigger = 'scheduled')::int AS webhooks
+         FROM webhook_secrets s JOIN webhooks w ON w.id = s.webhook_id WHERE w.project_id = $1`,
+        [project],
+      );
+      const [events] = await api.db.dataSource.query(
+        `SELECT count(*)::int AS n, count(DISTINCT webhook_id)::int AS webhooks FROM audit_events
+         WHERE project_id = $1 AND type = 'webhook.secret.rotated'`,
+        [project],
+      );
+      const [due] = await api.db.dataSource.query(
+        'SELECT count(*)::int AS n FROM rotation_schedules WHERE project_id = $1 AND next_rotation_at <= $2',
+        [project, clock.now()],
+      );
+      return { ...secrets, events: events.n, eventWebhooks: events.webhooks, due: due.n };
+    };
+
+    it('three workers sweeping at once over 2,000 due webhooks rotate each exactly once', async () => {
+      const project = randomUUID();
+      const now = clock.now();
+      await seedDueWebhooks(api.db.dataSource, {
+        projectId: project,
+        count: 2000,
+        createdAt: new Date(now.getTime() - 31 * DAY),
+        dueAt: new Date(now.getTime() - DAY),
+        idPrefix: 'THREE',
+      });
+      const more = await Promise.all([
+        startWorker({ clock, env: WORKER_ENV }),
+        startWorker({ clock, env: WORKER_ENV }),
+      ]);
+      try {
+        const sweepers = [sweeper, ...more.map((w) => w.get(RotationSweepService))];
+        const results = await Promise.all(sweepers.map((s) => s.sweep(50)));
+        expect(results.reduce((n, r) => n + r.rotated, 0)).toBeGreaterThanOrEqual(2000);
+        expect(await countFor(project)).toEqual({
+          scheduled: 2000,
+          previous: 2000,
+          webhooks: 2000,
+          events: 2000,
+          eventWebhooks: 2000,
+          due: 0,
+        });
+      } finally {
+        await Promise.all(more.map((w) => w.close()));
+      }
+    });
+
+    it('a sweep that dies mid-way leaves no half rotation; the next sweep finishes without doubles', async () => {
+      const project = randomUUID();
+      const now = clock.now();
+      await seedDueWebhooks(api.db.dataSource, {
+        projectId: project,
+        count: 1000,
+        createdAt: new Date(now.getTime() - 31 * DAY),
+        dueAt: new Date(now.getTime() - HOUR),
+        idPrefix: 'CRASH',
+      });
+      const original = RotationRepository.prototype.completeRotations;
+      let calls = 0;
+      const spy = jest
+        .spyOn(RotationRepository.prototype, 'completeRotations')
+        .mockImplementation(async function (this: RotationRepository, ids, at) {
+          // The fourth batch dies after replacing its secrets, before committing: a crash mid-batch.
+          if (++calls === 4) throw new Error('worker killed');
+          return original.call(this, ids, at);
+        });
+      try {
+        await expect(sweeper.sweep(100)).rejects.toThrow('worker killed');
+      } finally {
+        spy.mockRestore();
+      }
+      // Whole batches only: the three or four that committed (two lanes), never a part of the failed one.
+      const partial = await countFor(project);
+      expect([300, 400]).toContain(partial.scheduled);
+      expect(partial.events).toBe(partial.scheduled);
+      expect(partial.webhooks).toBe(partial.scheduled);
+      expect(partial.due).toBe(1000 - partial.scheduled);
+
+      await sweeper.sweep(100);
+      expect(await countFor(project)).toEqual({
+        scheduled: 1000,
+        previous: 1000,
+        webhooks: 1000,
+        events: 1000,
+        eventWebhooks: 1000,
+        due: 0,
+      });
+    });
+  });
+});
