@@ -1,10 +1,34 @@
 import { createHash } from 'node:crypto';
-import { DEVELOPMENT_KEY } from '@app/config';
 import { SecretCipher } from '@app/domain';
+import { Client } from 'pg';
+import { runMigrations } from '@app/persistence';
 import { runCli } from '../apps/cli/src/main';
 import { startApi, type RunningApi } from './support/api-harness';
+import { TEST_DATABASE_URL, assertTestDatabase } from './support/test-env';
 
 const keyOf = (id: string) => createHash('sha256').update(`cli-test-${id}`).digest().toString('base64');
+
+/**
+ * A fresh, migrated database of its own: re-encryption touches every secret of a database, so it must not see
+ * what other suites stored (some seed rows under placeholder keys).
+ */
+async function freshDatabase(name: string): Promise<string> {
+  const url = new URL(TEST_DATABASE_URL);
+  url.pathname = `/${name}`;
+  assertTestDatabase(url.toString());
+  const admin = new URL(TEST_DATABASE_URL);
+  admin.pathname = '/postgres';
+  const client = new Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await client.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await client.end();
+  }
+  await runMigrations(url.toString());
+  return url.toString();
+}
 
 /** Runs the CLI in-process and captures what it prints. */
 async function cli(args: string[], env: Record<string, string> = {}) {
@@ -107,10 +131,9 @@ describe('admin CLI', () => {
 
   it('secrets reencrypt moves every secret to the first key of the ring', async () => {
     const oldRing = `old:${keyOf('old')}`;
-    // Every key still in use must stay in the ring; other suites' secrets use the development key.
-    const devKey = `${DEVELOPMENT_KEY.id}:${DEVELOPMENT_KEY.key.toString('base64')}`;
-    const newRing = `new:${keyOf('new')},${oldRing},${devKey}`;
-    const local = await startApi({ env: { SECRETS_ENCRYPTION_KEYS: oldRing } });
+    const newRing = `new:${keyOf('new')},${oldRing}`;
+    const DATABASE_URL = await freshDatabase('webhooks_reencrypt_test');
+    const local = await startApi({ env: { SECRETS_ENCRYPTION_KEYS: oldRing, DATABASE_URL } });
     try {
       const { key } = await local.newKey();
       const created = await local.http.post('/v1/webhooks', {
@@ -118,8 +141,8 @@ describe('admin CLI', () => {
         body: { url: 'https://hooks.example.com/re', subscribed_events: ['task.completed'] },
       });
       expect(created.status).toBe(201);
-      const res = await cli(['secrets', 'reencrypt'], { SECRETS_ENCRYPTION_KEYS: newRing });
-      expect(res.code).toBe(0);
+      const res = await cli(['secrets', 'reencrypt'], { SECRETS_ENCRYPTION_KEYS: newRing, DATABASE_URL });
+      expect({ code: res.code, stderr: res.stderr }).toEqual({ code: 0, stderr: '' });
       expect(JSON.parse(res.stdout).reencrypted).toBeGreaterThanOrEqual(1);
       const rows: { key_id: string; ciphertext: Buffer }[] = await local.db.dataSource.query(
         'SELECT key_id, ciphertext FROM webhook_secrets WHERE webhook_id = $1',
@@ -142,14 +165,18 @@ describe('admin CLI', () => {
   });
 
   it('secrets reencrypt refuses, naming the key, when a key in use is missing from the ring', async () => {
-    const local = await startApi({ env: { SECRETS_ENCRYPTION_KEYS: `gone:${keyOf('gone')}` } });
+    const DATABASE_URL = await freshDatabase('webhooks_reencrypt_test');
+    const local = await startApi({ env: { SECRETS_ENCRYPTION_KEYS: `gone:${keyOf('gone')}`, DATABASE_URL } });
     try {
       const { key } = await local.newKey();
       await local.http.post('/v1/webhooks', {
         key,
         body: { url: 'https://hooks.example.com/x', subscribed_events: ['task.completed'] },
       });
-      const res = await cli(['secrets', 'reencrypt'], { SECRETS_ENCRYPTION_KEYS: `other:${keyOf('other')}` });
+      const res = await cli(['secrets', 'reencrypt'], {
+        SECRETS_ENCRYPTION_KEYS: `other:${keyOf('other')}`,
+        DATABASE_URL,
+      });
       expect(res.code).toBe(1);
       expect(res.stderr).toMatch(/not in the key ring/);
     } finally {

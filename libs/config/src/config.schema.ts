@@ -44,7 +44,7 @@ type Env = Record<string, string | undefined>;
 
 // A fixed, publicly known key so that a development checkout works with no setup. It protects nothing,
 // which is why production refuses to boot without SECRETS_ENCRYPTION_KEYS.
-export const DEVELOPMENT_KEY: EncryptionKey = {
+const DEVELOPMENT_KEY: EncryptionKey = {
   id: 'dev',
   key: createHash('sha256').update('webhook-secrets development key - not for production').digest(),
 };
