@@ -56,7 +56,8 @@ export class WebhookSecretsRepository {
 
   /** Destroys up to `limit` previous secrets whose grace period ended at or before `now`; returns them. */
   async deleteExpired(now: Date, limit: number): Promise<WebhookSecretEntity[]> {
-    const raw: Record<string, unknown>[] = await this.manager.query(
+    // TypeORM answers a DELETE with [rows, rowCount], not with the rows alone.
+    const [raw]: [Record<string, unknown>[], number] = await this.manager.query(
       `DELETE FROM webhook_secrets WHERE id IN (
          SELECT id FROM webhook_secrets WHERE state = 'previous' AND expires_at <= $1
          ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
