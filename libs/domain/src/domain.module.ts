@@ -1,7 +1,8 @@
 import { Module } from '@nestjs/common';
-import { AuditRecorder } from '@app/audit';
+import { AuditRecorder, AuditRelaySignal } from '@app/audit';
 import { PersistenceModule } from '@app/persistence';
 import { ApiKeysService } from './api-keys/api-keys.service';
+import { AuditHistoryService } from './audit/audit-history.service';
 import { Clock, SystemClock } from './clock';
 import { SecretCipher } from './secrets/secret-cipher';
 import { SecretsService } from './secrets/secrets.service';
@@ -12,11 +13,13 @@ import { WebhooksService } from './webhooks/webhooks.service';
   imports: [PersistenceModule],
   providers: [
     { provide: Clock, useClass: SystemClock },
+    AuditRelaySignal,
     AuditRecorder,
     SecretCipher,
     SecretsService,
     WebhooksService,
     ApiKeysService,
+    AuditHistoryService,
   ],
   exports: [
     Clock,
@@ -25,6 +28,7 @@ import { WebhooksService } from './webhooks/webhooks.service';
     SecretsService,
     WebhooksService,
     ApiKeysService,
+    AuditHistoryService,
     PersistenceModule,
   ],
 })
