@@ -1,8 +1,13 @@
 import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
 import { APP_CONFIG, ConfigModule, type AppConfig } from '@app/config';
+import { AuditStreamPublisher } from '@app/audit';
 import { DomainModule } from '@app/domain';
 import { QUEUE_PREFIX, QueueName, RedisModule, redisOptionsFromUrl } from '@app/queue';
+import { AuditRelayProcessor } from './audit/audit-relay.processor';
+import { AuditRelay } from './audit/audit-relay.service';
+import { AuditRetention } from './audit/audit-retention.service';
+import { AuditScheduler } from './audit/audit.scheduler';
 import { HousekeepingProcessor } from './housekeeping/housekeeping.processor';
 import { HousekeepingScheduler } from './housekeeping/housekeeping.scheduler';
 
@@ -20,7 +25,16 @@ import { HousekeepingScheduler } from './housekeeping/housekeeping.scheduler';
       }),
     }),
     BullModule.registerQueue({ name: QueueName.Housekeeping }),
+    BullModule.registerQueue({ name: QueueName.Audit }),
   ],
-  providers: [HousekeepingProcessor, HousekeepingScheduler],
+  providers: [
+    HousekeepingProcessor,
+    HousekeepingScheduler,
+    AuditStreamPublisher,
+    AuditRelay,
+    AuditRelayProcessor,
+    AuditRetention,
+    AuditScheduler,
+  ],
 })
 export class WorkerModule {}

@@ -4,6 +4,7 @@ import type { Job } from 'bullmq';
 import { Clock, SecretsService } from '@app/domain';
 import { Database } from '@app/persistence';
 import { JobName, QueueName } from '@app/queue';
+import { AuditRetention } from '../audit/audit-retention.service';
 
 const EXPIRE_BATCH = 500;
 
@@ -16,21 +17,23 @@ export class HousekeepingProcessor extends WorkerHost {
     private readonly secrets: SecretsService,
     private readonly db: Database,
     private readonly clock: Clock,
+    private readonly auditRetention: AuditRetention,
   ) {
     super();
   }
 
-  async process(job: Job): Promise<{ destroyed: number }> {
+  async process(job: Job): Promise<Record<string, number>> {
     const name = job.name as JobName;
     switch (name) {
       case JobName.SecretsExpire:
         return { destroyed: await this.expireSecrets() };
+      case JobName.AuditPurge:
+        return { purged: await this.auditRetention.purge() };
       case JobName.RotationSweep:
       case JobName.SecretRotate:
       case JobName.AuditRelay:
       case JobName.DeliveryAttempt:
       case JobName.DeliveriesPurge:
-      case JobName.AuditPurge:
         throw new Error(`job ${name} does not belong to the ${QueueName.Housekeeping} queue`);
     }
   }
