@@ -20,5 +20,12 @@ export {
 export { redactUrl } from './webhooks/webhook-url-redaction';
 /** API key use cases. */
 export { ApiKeysService, type CreatedApiKey, type ApiKeySummary } from './api-keys/api-keys.service';
+/** The project's audit history with opaque, tamper-evident cursors. */
+export {
+  AuditHistoryService,
+  type AuditHistoryInput,
+  type AuditHistoryPage,
+} from './audit/audit-history.service';
+export { AuditCursorCodec, type AuditCursorPosition, type AuditCursorScope } from './audit/audit-cursor';
 /** The Nest module providing all of the above. */
 export { DomainModule } from './domain.module';
