@@ -57,7 +57,9 @@ export class AuditEventsRepository {
 
   /**
    * Takes the relay lane for the current transaction without waiting; false when another relay holds it.
-   * Only meaningful inside a transaction.
+   * Only meaningful inside a transaction. Deliberately its own statement, before {@link unpublished}: under
+   * READ COMMITTED a statement's snapshot is taken when it starts, so a lock taken inside the same SELECT
+   * could be granted just after the previous holder committed, yet read that holder's rows as unpublished.
    */
   async tryLockRelayLane(): Promise<boolean> {
     const rows: { locked: boolean }[] = await this.manager.query(
