@@ -1,6 +1,7 @@
 // Audit relay lag at a steady change rate: the compiled API and worker on a fresh database, a paced loop of
 // PATCHes (each one a real change, so each one an audit event), and the lag of every event from its
 // `occurred_at` to the moment its stream entry was created (the millisecond part of the XADD id).
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import pg from 'pg';
@@ -14,6 +15,16 @@ const MAX_IN_FLIGHT = Number(process.env.BENCH_AUDIT_MAX_IN_FLIGHT ?? 64);
 const PORT = 4400;
 const REDIS_URL = 'redis://127.0.0.1:6379/11';
 const TARGET_P99_MS = 250;
+
+/** CPU seconds (user + system) a process has used so far (Linux /proc, 100 ticks a second). */
+function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
 
 export default async function run({ root, log }) {
   const databaseUrl = await freshDatabase('bench_audit_relay');
@@ -60,6 +71,7 @@ export default async function run({ root, log }) {
     // Let the worker drain the setup events, so the measurement sees the steady state only.
     await sleep(1500);
     const measuredFrom = new Date();
+    const cpuBefore = { api: cpuSeconds(api.child.pid), worker: cpuSeconds(worker.child.pid) };
 
     // Paced open loop: request i is due at start + i / RATE, whatever the previous ones are doing.
     log(`driving ${RATE} changes/s for ${SECONDS} s over ${hooks.length} webhooks`);
@@ -110,6 +122,10 @@ export default async function run({ root, log }) {
     }
     await Promise.all(pending);
     const elapsed = (performance.now() - started) / 1000;
+    const cpu = {
+      api: Math.round((100 * (cpuSeconds(api.child.pid) - cpuBefore.api)) / elapsed),
+      worker: Math.round((100 * (cpuSeconds(worker.child.pid) - cpuBefore.worker)) / elapsed),
+    };
     log(
       `sent ${sent} (ok ${ok}, failed ${failed} ${JSON.stringify(statuses)}, skipped ${skipped}) in ${elapsed.toFixed(1)} s`,
     );
@@ -177,7 +193,11 @@ export default async function run({ root, log }) {
         { name: 'failed changes', value: failed, unit: 'requests', target: '0', pass: failed === 0 },
       ],
       notes: [
-        `${expected.size} events over ${elapsed.toFixed(1)} s; lag = XADD id time - occurred_at (commit to stream entry, including the transaction); RSS api ${rss.api} MB, worker ${rss.worker} MB`,
+        `${expected.size} events over ${elapsed.toFixed(1)} s; lag = XADD id time - occurred_at (commit to stream entry, including the transaction); RSS api ${rss.api} MB, worker ${rss.worker} MB; CPU during the load: api ${cpu.api}%, worker ${cpu.worker}% of one core`,
+        `machine load average at the end: ${(await import('node:os'))
+          .loadavg()
+          .map((l) => l.toFixed(1))
+          .join(' ')} (${(await import('node:os')).cpus().length} cores, shared with whatever else runs)`,
       ],
     };
   } finally {

@@ -19,7 +19,7 @@ export const RELAY_BATCH = 500;
  * published by one transaction instead of one each (a busy relay coalesces by itself: nudges during a run
  * make it go round once more). A few milliseconds of lag buy a large cut in Postgres round trips.
  */
-const WAKE_COALESCE_MS = 5;
+const WAKE_COALESCE_MS = 10;
 /** After a failed run (Redis or Postgres away), try again this soon, on top of the 1 s poller. */
 const RETRY_AFTER_MS = 1000;
 

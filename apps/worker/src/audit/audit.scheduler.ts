@@ -1,5 +1,5 @@
 import { InjectQueue } from '@nestjs/bullmq';
-import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import { JobName, QueueName } from '@app/queue';
 
@@ -14,10 +14,16 @@ const AUDIT_PURGE_PATTERN = '17 3 * * *';
  */
 @Injectable()
 export class AuditScheduler implements OnApplicationBootstrap {
+  private readonly logger = new Logger(AuditScheduler.name);
+
   constructor(
     @InjectQueue(QueueName.Audit) private readonly audit: Queue,
     @InjectQueue(QueueName.Housekeeping) private readonly housekeeping: Queue,
-  ) {}
+  ) {
+    // Without a listener BullMQ prints every reconnect failure with console.error. The relay already reports an
+    // outage once, at warn level; the queue's own connection errors are only worth a debug line.
+    this.audit.on('error', (e: Error) => this.logger.debug(`audit queue connection: ${e.message}`));
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     await this.audit.upsertJobScheduler(
