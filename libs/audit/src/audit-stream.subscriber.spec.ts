@@ -121,4 +121,33 @@ describe('AuditStreamSubscriber', () => {
     await expect(sub.ensureGroup()).resolves.toBeUndefined();
     expect((redis.call as jest.Mock).mock.calls[0]).toEqual(['XGROUP', 'CREATE', 's', 'g', '0', 'MKSTREAM']);
   });
+
+  it('run() survives a Redis failure: it reports it, backs off, recreates the group and goes on', async () => {
+    const { redis, acked } = fakeRedis([['1-0', fields(event('aud_1'))]]);
+    const call = redis.call as unknown as jest.Mock;
+    const real = call.getMockImplementation()!;
+    let failed = false;
+    call.mockImplementation(async (...args: unknown[]) => {
+      if (args[0] === 'XGROUP' && !failed) {
+        failed = true;
+        throw new Error('Connection is closed.');
+      }
+      return real(...args);
+    });
+    const errors: unknown[] = [];
+    const sub = new AuditStreamSubscriber(redis, {
+      stream: 's',
+      group: 'g',
+      consumer: 'c',
+      blockMs: 10,
+      onError: (e) => errors.push(e),
+    });
+    await sub.run((e) => {
+      expect(e.id).toBe('aud_1');
+      sub.stop();
+    });
+    expect(errors).toEqual([new Error('Connection is closed.')]);
+    expect(acked).toEqual(['1-0']);
+    expect(call.mock.calls.filter((c: unknown[]) => c[0] === 'XGROUP')).toHaveLength(2);
+  });
 });

@@ -36,8 +36,8 @@ export interface AuditSubscriberOptions {
    * window is acknowledged without calling the handler again. 0 turns de-duplication off.
    */
   dedupeWindow?: number;
-  /** Told about handler failures and malformed entries; the subscriber itself never logs. */
-  onError?: (error: unknown, entry: AuditStreamEntry) => void;
+  /** Told about handler failures, malformed entries (with the entry) and Redis errors (without); it never logs. */
+  onError?: (error: unknown, entry?: AuditStreamEntry) => void;
 }
 
 /** Remembers the last `capacity` ids, oldest forgotten first. */
@@ -151,16 +151,31 @@ export class AuditStreamSubscriber {
 
   /**
    * Reads until {@link stop}: first this consumer's own pending entries (a restart under the same name),
-   * then new entries, reclaiming other consumers' stale pending entries every `claimEveryMs`.
+   * then new entries, reclaiming other consumers' stale pending entries every `claimEveryMs`. Survives Redis
+   * outages (errors go to `onError`, then it backs off and resumes); returns only once stopped.
    */
   async run(handler: AuditEventHandler): Promise<void> {
     this.stopped = false;
-    await this.ensureGroup();
-    await this.drainOwnPending(handler);
+    let started = false;
+    let failures = 0;
     while (!this.stopped) {
-      if (Date.now() - this.lastClaimAt >= this.opts.claimEveryMs) await this.reclaim(handler);
-      if (this.stopped) break;
-      await this.readNew(handler);
+      try {
+        if (!started) {
+          await this.ensureGroup();
+          await this.drainOwnPending(handler);
+          started = true;
+        }
+        if (Date.now() - this.lastClaimAt >= this.opts.claimEveryMs) await this.reclaim(handler);
+        if (!this.stopped) await this.readNew(handler);
+        failures = 0;
+      } catch (e) {
+        if (this.stopped) break;
+        // Redis away, or the group deleted under us: report, back off, and start over (recreating the group).
+        this.opts.onError?.(e);
+        started = false;
+        failures++;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(200 * 2 ** failures, 5000)));
+      }
     }
   }
 

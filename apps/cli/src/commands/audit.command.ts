@@ -9,6 +9,8 @@ import { CliUsageError } from '../cli-error';
 
 const USAGE = 'usage: audit tail [--group <name>] [--from-start]';
 const GROUP_NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
+/** Longest wait of one read: bounds how long SIGINT takes to end the tail. */
+const BLOCK_MS = 1000;
 
 /**
  * `audit tail`: a real consumer-group subscriber printing one JSON event per line until SIGINT/SIGTERM.
@@ -50,9 +52,16 @@ export async function auditCommand(
     // Stable across restarts on one host for a named group, so a restarted tail resumes its pending entries.
     consumer: ephemeral ? 'tail' : `${hostname()}-tail`,
     startId: values['from-start'] ? '0' : '$',
+    blockMs: BLOCK_MS,
     onError: (e) => process.stderr.write(`audit tail: ${e instanceof Error ? e.message : String(e)}\n`),
   });
-  const stop = (): void => subscriber.stop();
+  let forced: NodeJS.Timeout | undefined;
+  const stop = (): void => {
+    subscriber.stop();
+    // A read waiting on a Redis that is away would never return: give the current read its time, then cut.
+    forced ??= setTimeout(() => redis.disconnect(), BLOCK_MS + 1000);
+    forced.unref();
+  };
   signals.once('SIGINT', stop);
   signals.once('SIGTERM', stop);
   // A closed pipe (`| head`) ends the tail instead of crashing it.
@@ -63,6 +72,7 @@ export async function auditCommand(
     signals.removeListener('SIGINT', stop);
     signals.removeListener('SIGTERM', stop);
     process.stdout.removeListener('error', stop);
+    if (forced) clearTimeout(forced);
     if (ephemeral) await subscriber.destroyGroup().catch(() => undefined);
     await redis.quit().catch(() => redis.disconnect());
   }
