@@ -235,6 +235,12 @@ describe('audit trail', () => {
       expect(created.status).toBe(201);
       secretsSeen.add(created.body.secret);
       const id = created.body.id as string;
+      const refused = await api.http.post('/v1/webhooks', {
+        key,
+        body: { ...valid, url: 'https://localhost/hook?token=refused' },
+        headers: { 'x-request-id': 'req-refused' },
+      });
+      expect(refused.status).toBe(400);
       const patched = await api.http.patch(`/v1/webhooks/${id}`, {
         key,
         body: { description: 'second', enabled: false },
@@ -273,6 +279,7 @@ describe('audit trail', () => {
       const expected = [
         'api_key.created',
         'webhook.created',
+        'webhook.url_rejected',
         'webhook.updated',
         'webhook.secret.rotated',
         'webhook.url_rejected',
@@ -356,6 +363,14 @@ describe('audit trail', () => {
         data: { operation: 'update', host: '127.0.0.1', rules: ['private_address'] },
       });
       expect(JSON.stringify(byType['webhook.url_rejected'])).not.toContain('topsecret');
+      expect(got[2].event).toMatchObject({
+        type: 'webhook.url_rejected',
+        webhook_id: null,
+        actor: apiKeyActor,
+        request_id: 'req-refused',
+        data: { operation: 'create', host: 'localhost', rules: ['internal_name', 'single_label'] },
+      });
+      expect(JSON.stringify(got[2].event)).not.toContain('token=refused');
       expect(byType['webhook.secret.previous_expired']).toMatchObject({
         webhook_id: id,
         actor: { type: 'system', id: 'housekeeping' },
