@@ -10,8 +10,8 @@ import { cli, freshDatabase, percentile, rssMb, sleep, startProcess } from './su
 
 const RATE = Number(process.env.BENCH_AUDIT_RATE ?? 500); // changes per second
 const SECONDS = Number(process.env.BENCH_AUDIT_SECONDS ?? 20);
-const PROJECTS = 10;
-const HOOKS_PER_PROJECT = 5;
+const PROJECTS = 4;
+const HOOKS_PER_PROJECT = 40;
 const MAX_IN_FLIGHT = Number(process.env.BENCH_AUDIT_MAX_IN_FLIGHT ?? 64);
 const PORT = 4400;
 const REDIS_URL = 'redis://127.0.0.1:6379/11';
@@ -69,6 +69,8 @@ export default async function run({ root, log }) {
     PORT: String(PORT),
     HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
+    // Many webhooks, so that the PATCHes in flight rarely queue on the same row lock.
+    MAX_WEBHOOKS_PER_PROJECT: String(HOOKS_PER_PROJECT),
     NODE_ENV: 'development',
   };
   cli(root, ['migrate'], env);
