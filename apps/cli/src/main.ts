@@ -6,6 +6,7 @@ import { ensureDatabase, runMigrations } from '@app/persistence';
 import { CliModule } from './cli.module';
 import { CliUsageError } from './cli-error';
 import { apiKeysCommand } from './commands/api-keys.command';
+import { auditCommand } from './commands/audit.command';
 import { secretsCommand } from './commands/secrets.command';
 
 const USAGE = `usage: cli <command>
@@ -13,6 +14,7 @@ const USAGE = `usage: cli <command>
   api-keys list --project <uuid>
   api-keys revoke <api_key_id>
   migrate
+  audit tail [--group <name>] [--from-start]
   secrets reencrypt`;
 
 const out = (line: string): void => {
@@ -28,6 +30,11 @@ export async function runCli(argv: string[]): Promise<number> {
       const created = await ensureDatabase(config.database.url);
       const applied = await runMigrations(config.database.url);
       out(JSON.stringify({ database_created: created, migrations_applied: applied }));
+      return 0;
+    }
+    if (command === 'audit') {
+      // Needs Redis only, not the Nest application.
+      await auditCommand(config, rest, out);
       return 0;
     }
     const handlers: Record<string, typeof apiKeysCommand> = {

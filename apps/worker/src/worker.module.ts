@@ -1,6 +1,7 @@
 import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
 import { APP_CONFIG, ConfigModule, type AppConfig } from '@app/config';
+import { AuditStreamPublisher } from '@app/audit';
 import { DomainModule } from '@app/domain';
 import { QUEUE_PREFIX, QueueName, RedisModule, redisOptionsFromUrl } from '@app/queue';
 import { DeliveryProcessor } from './delivery/delivery.processor';
@@ -11,6 +12,10 @@ import {
   EventsIngestor,
 } from './delivery/events.ingestor';
 import { WorkerHeartbeat } from './health/worker-heartbeat.service';
+import { AuditRelayProcessor } from './audit/audit-relay.processor';
+import { AuditRelay } from './audit/audit-relay.service';
+import { AuditRetention } from './audit/audit-retention.service';
+import { AuditScheduler } from './audit/audit.scheduler';
 import { HousekeepingProcessor } from './housekeeping/housekeeping.processor';
 import { HousekeepingScheduler } from './housekeeping/housekeeping.scheduler';
 import { RotationProcessor } from './rotation/rotation.processor';
@@ -32,6 +37,7 @@ import { RotationScheduler } from './rotation/rotation.scheduler';
     BullModule.registerQueue({ name: QueueName.Housekeeping }),
     BullModule.registerQueue({ name: QueueName.Delivery }),
     BullModule.registerQueue({ name: QueueName.Rotation }),
+    BullModule.registerQueue({ name: QueueName.Audit }),
   ],
   providers: [
     HousekeepingProcessor,
@@ -43,6 +49,11 @@ import { RotationScheduler } from './rotation/rotation.scheduler';
     RotationProcessor,
     RotationScheduler,
     WorkerHeartbeat,
+    AuditStreamPublisher,
+    AuditRelay,
+    AuditRelayProcessor,
+    AuditRetention,
+    AuditScheduler,
   ],
 })
 export class WorkerModule {}

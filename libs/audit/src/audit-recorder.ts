@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { monotonicFactory } from 'ulid';
 import type { Repositories } from '@app/persistence';
 import {
@@ -8,6 +8,7 @@ import {
   type AuditEvent,
   type AuditEventType,
 } from './audit-event.types';
+import { AuditRelaySignal } from './audit-relay.signal';
 
 const ulid = monotonicFactory();
 
@@ -39,10 +40,13 @@ export function buildAuditEvent<T extends AuditEventType>(input: AuditInput<T>):
 
 /**
  * Writes audit events into the outbox through the caller's transaction, so a change and its audit event
- * commit together or not at all. The relay publishes them to the Redis stream afterwards.
+ * commit together or not at all. The relay publishes them to the Redis stream afterwards, woken right after
+ * the commit (never before it: a rolled-back change must not wake anything, and the relay could not see it).
  */
 @Injectable()
 export class AuditRecorder {
+  constructor(@Optional() private readonly signal?: AuditRelaySignal) {}
+
   async record<T extends AuditEventType>(tx: Repositories, input: AuditInput<T>): Promise<AuditEvent<T>> {
     const event = buildAuditEvent(input);
     await tx.auditEvents.append([
@@ -55,6 +59,8 @@ export class AuditRecorder {
         event: event as unknown as Record<string, unknown>,
       },
     ]);
+    const signal = this.signal;
+    if (signal) tx.afterCommit(() => signal.nudge());
     return event;
   }
 
@@ -74,6 +80,8 @@ export class AuditRecorder {
         event: event as unknown as Record<string, unknown>,
       })),
     );
+    const signal = this.signal;
+    if (signal && events.length > 0) tx.afterCommit(() => signal.nudge());
     return events;
   }
 }

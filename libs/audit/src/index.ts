@@ -10,3 +10,20 @@ export {
 } from './audit-event.types';
 /** The outbox writer and the envelope builder. */
 export { AuditRecorder, buildAuditEvent, type AuditInput } from './audit-recorder';
+/** The stored envelope restored to its documented field order. */
+export { toAuditEvent } from './audit-envelope';
+/** The after-commit wake-up of the relay, and the channel it travels on. */
+export { AuditRelaySignal, auditRelayChannel } from './audit-relay.signal';
+/** Appends events to the audit Redis stream (used by the relay). */
+export { AuditStreamPublisher } from './audit-stream.publisher';
+/** The consumer-group subscriber of the audit stream, and its reply parsers. */
+export {
+  AuditStreamSubscriber,
+  RecentIds,
+  decodeEntry,
+  entriesOfReadReply,
+  parseAutoClaimReply,
+  type AuditEventHandler,
+  type AuditStreamEntry,
+  type AuditSubscriberOptions,
+} from './audit-stream.subscriber';

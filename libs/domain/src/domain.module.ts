@@ -1,11 +1,12 @@
 import { Module } from '@nestjs/common';
-import { AuditRecorder } from '@app/audit';
+import { AuditRecorder, AuditRelaySignal } from '@app/audit';
 import { PersistenceModule } from '@app/persistence';
 import { DeliveryQueue } from '@app/queue';
 import { ApiKeysService } from './api-keys/api-keys.service';
 import { DeliveriesService } from './deliveries/deliveries.service';
 import { RotationSweepService } from './rotation/rotation-sweep.service';
 import { RotationService } from './rotation/rotation.service';
+import { AuditHistoryService } from './audit/audit-history.service';
 import { Clock, SystemClock } from './clock';
 import { SecretCipher } from './secrets/secret-cipher';
 import { SecretsService } from './secrets/secrets.service';
@@ -16,6 +17,7 @@ import { WebhooksService } from './webhooks/webhooks.service';
   imports: [PersistenceModule],
   providers: [
     { provide: Clock, useClass: SystemClock },
+    AuditRelaySignal,
     AuditRecorder,
     SecretCipher,
     SecretsService,
@@ -25,6 +27,7 @@ import { WebhooksService } from './webhooks/webhooks.service';
     DeliveriesService,
     RotationService,
     RotationSweepService,
+    AuditHistoryService,
   ],
   exports: [
     Clock,
@@ -37,6 +40,7 @@ import { WebhooksService } from './webhooks/webhooks.service';
     DeliveriesService,
     RotationService,
     RotationSweepService,
+    AuditHistoryService,
     PersistenceModule,
   ],
 })

@@ -54,5 +54,12 @@ export {
   previousExpiresAt,
   noticeHorizon,
 } from './rotation/rotation-schedule';
+/** The project's audit history with opaque, tamper-evident cursors. */
+export {
+  AuditHistoryService,
+  type AuditHistoryInput,
+  type AuditHistoryPage,
+} from './audit/audit-history.service';
+export { AuditCursorCodec, type AuditCursorPosition, type AuditCursorScope } from './audit/audit-cursor';
 /** The Nest module providing all of the above. */
 export { DomainModule } from './domain.module';

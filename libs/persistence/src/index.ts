@@ -9,7 +9,6 @@ export { RotationPolicyEntity } from './entities/rotation-policy.entity';
 export { ApiKeysRepository, type ApiKeyPrincipal } from './repositories/api-keys.repository';
 export { WebhooksRepository, type WebhookChanges } from './repositories/webhooks.repository';
 export { WebhookSecretsRepository } from './repositories/webhook-secrets.repository';
-export { AuditEventsRepository, type NewAuditEvent } from './repositories/audit-events.repository';
 export {
   DeliveriesRepository,
   type NewDelivery,
@@ -27,6 +26,13 @@ export {
   type NewScheduledSecret,
   type GovernedWebhook,
 } from './repositories/rotation.repository';
+export {
+  AuditEventsRepository,
+  type NewAuditEvent,
+  type UnpublishedAuditEvent,
+  type AuditHistoryQuery,
+  type AuditHistoryRow,
+} from './repositories/audit-events.repository';
 /** Transactions and the repositories bound to them. */
 export { Database, Repositories } from './database.service';
 /** The Nest module providing {@link Database}. */

@@ -4,6 +4,7 @@ import type { Job } from 'bullmq';
 import { Clock, DeliveriesService, SecretsService } from '@app/domain';
 import { Database } from '@app/persistence';
 import { JobName, QueueName } from '@app/queue';
+import { AuditRetention } from '../audit/audit-retention.service';
 
 const EXPIRE_BATCH = 500;
 
@@ -17,22 +18,24 @@ export class HousekeepingProcessor extends WorkerHost {
     private readonly db: Database,
     private readonly clock: Clock,
     private readonly deliveries: DeliveriesService,
+    private readonly auditRetention: AuditRetention,
   ) {
     super();
   }
 
-  async process(job: Job): Promise<{ destroyed: number } | { purged: number; rescued: number }> {
+  async process(job: Job): Promise<Record<string, number>> {
     const name = job.name as JobName;
     switch (name) {
       case JobName.SecretsExpire:
         return { destroyed: await this.expireSecrets() };
       case JobName.DeliveriesPurge:
         return this.maintainDeliveries();
+      case JobName.AuditPurge:
+        return { purged: await this.auditRetention.purge() };
       case JobName.RotationSweep:
       case JobName.SecretRotate:
       case JobName.AuditRelay:
       case JobName.DeliveryAttempt:
-      case JobName.AuditPurge:
         throw new Error(`job ${name} does not belong to the ${QueueName.Housekeeping} queue`);
     }
   }

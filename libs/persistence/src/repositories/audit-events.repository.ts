@@ -7,6 +7,35 @@ export type NewAuditEvent = Pick<
   'id' | 'projectId' | 'webhookId' | 'type' | 'occurredAt' | 'event'
 >;
 
+/** An outbox row waiting for the relay. */
+export interface UnpublishedAuditEvent {
+  seq: string;
+  event: Record<string, unknown>;
+}
+
+/** Filters and position of one page of project history, newest first. */
+export interface AuditHistoryQuery {
+  projectId: string;
+  webhookId?: string;
+  type?: string;
+  since?: Date;
+  until?: Date;
+  /** Rows strictly older than this (occurred_at, seq) position; absent for the first page. */
+  before?: { occurredAt: Date; seq: string };
+  limit: number;
+}
+
+/** One row of project history. */
+export interface AuditHistoryRow {
+  seq: string;
+  occurredAt: Date;
+  event: Record<string, unknown>;
+}
+
+// One relay at a time per database: the outbox has a single lane, published in seq order. A transaction-scoped
+// advisory lock is released by the commit or the rollback, and by the server if the relay's connection dies.
+const RELAY_LOCK_KEY = 7_345_112_001;
+
 /** The audit outbox and history. */
 export class AuditEventsRepository {
   constructor(private readonly manager: EntityManager) {}
@@ -51,5 +80,87 @@ export class AuditEventsRepository {
         ),
       ],
     );
+  }
+
+  /**
+   * Takes the relay lane for the current transaction without waiting; false when another relay holds it.
+   * Only meaningful inside a transaction. Deliberately its own statement, before {@link unpublished}: under
+   * READ COMMITTED a statement's snapshot is taken when it starts, so a lock taken inside the same SELECT
+   * could be granted just after the previous holder committed, yet read that holder's rows as unpublished.
+   */
+  async tryLockRelayLane(): Promise<boolean> {
+    const rows: { locked: boolean }[] = await this.manager.query(
+      'SELECT pg_try_advisory_xact_lock($1) AS locked',
+      [RELAY_LOCK_KEY],
+    );
+    return rows[0]?.locked === true;
+  }
+
+  /** The oldest unpublished events, in commit (seq) order. */
+  async unpublished(limit: number): Promise<UnpublishedAuditEvent[]> {
+    return this.manager.query(
+      'SELECT seq, event FROM audit_events WHERE published_at IS NULL ORDER BY seq LIMIT $1',
+      [limit],
+    );
+  }
+
+  /** Marks events as relayed to the stream. */
+  async markPublished(seqs: string[], at: Date): Promise<void> {
+    if (seqs.length === 0) return;
+    await this.manager.query('UPDATE audit_events SET published_at = $2 WHERE seq = ANY($1::bigint[])', [
+      seqs,
+      at,
+    ]);
+  }
+
+  /** How many events wait for the relay, and since when the oldest has waited (for metrics and alerts). */
+  async backlogStats(): Promise<{ unpublished: number; oldestUnpublishedAt: Date | null }> {
+    const rows: { unpublished: string; oldest: Date | null }[] = await this.manager.query(
+      'SELECT count(*) AS unpublished, min(occurred_at) AS oldest FROM audit_events WHERE published_at IS NULL',
+    );
+    return { unpublished: Number(rows[0]?.unpublished ?? 0), oldestUnpublishedAt: rows[0]?.oldest ?? null };
+  }
+
+  /** One page of a project's history, newest first (occurred_at, then seq, both descending). */
+  async history(q: AuditHistoryQuery): Promise<AuditHistoryRow[]> {
+    const params: unknown[] = [q.projectId];
+    const where = ['project_id = $1'];
+    const add = (sql: (n: number) => string, value: unknown): void => {
+      params.push(value);
+      where.push(sql(params.length));
+    };
+    if (q.webhookId !== undefined) add((n) => `webhook_id = $${n}`, q.webhookId);
+    if (q.type !== undefined) add((n) => `type = $${n}`, q.type);
+    if (q.since !== undefined) add((n) => `occurred_at >= $${n}`, q.since);
+    if (q.until !== undefined) add((n) => `occurred_at <= $${n}`, q.until);
+    if (q.before !== undefined) {
+      params.push(q.before.occurredAt, q.before.seq);
+      where.push(`(occurred_at, seq) < ($${params.length - 1}, $${params.length}::bigint)`);
+    }
+    params.push(q.limit);
+    const rows: { seq: string; occurred_at: Date; event: Record<string, unknown> }[] =
+      await this.manager.query(
+        `SELECT seq, occurred_at, event FROM audit_events WHERE ${where.join(' AND ')}
+         ORDER BY occurred_at DESC, seq DESC LIMIT $${params.length}`,
+        params,
+      );
+    return rows.map((r) => ({ seq: r.seq, occurredAt: r.occurred_at, event: r.event }));
+  }
+
+  /**
+   * Deletes up to `limit` published events that occurred before `cutoff`; returns how many. Unpublished rows
+   * are never deleted, however old: they are still owed to the stream.
+   */
+  async purgePublishedBefore(cutoff: Date, limit: number): Promise<number> {
+    // TypeORM answers a DELETE with [rows, rowCount].
+    const [, deleted]: [unknown[], number] = await this.manager.query(
+      `DELETE FROM audit_events WHERE seq IN (
+         SELECT seq FROM audit_events
+         WHERE occurred_at < $1 AND published_at IS NOT NULL
+         ORDER BY occurred_at LIMIT $2)
+       RETURNING seq`,
+      [cutoff, limit],
+    );
+    return deleted;
   }
 }

@@ -1,0 +1,79 @@
+import Redis from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { AuditStreamSubscriber } from '@app/audit';
+import type { AppConfig } from '@app/config';
+import { redisOptionsFromUrl } from '@app/queue';
+import { CliUsageError } from '../cli-error';
+
+const USAGE = 'usage: audit tail [--group <name>] [--from-start]';
+const GROUP_NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
+/** Longest wait of one read: bounds how long SIGINT takes to end the tail. */
+const BLOCK_MS = 1000;
+
+/**
+ * `audit tail`: a real consumer-group subscriber printing one JSON event per line until SIGINT/SIGTERM.
+ * With `--group`, a durable group (several tails share its entries; a restarted tail resumes its own pending
+ * ones). Without it, a throwaway group of its own that starts at new events (or at the oldest with
+ * `--from-start`) and is destroyed on exit.
+ */
+export async function auditCommand(
+  config: AppConfig,
+  argv: string[],
+  out: (line: string) => void,
+  signals: NodeJS.EventEmitter = process,
+): Promise<void> {
+  const [sub, ...rest] = argv;
+  if (sub !== 'tail') throw new CliUsageError(USAGE);
+  let values: { group?: string; 'from-start'?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      options: { group: { type: 'string' }, 'from-start': { type: 'boolean' } },
+    }));
+  } catch (e) {
+    throw new CliUsageError(`${e instanceof Error ? e.message : String(e)}\n${USAGE}`);
+  }
+  if (values.group !== undefined && !GROUP_NAME.test(values.group))
+    throw new CliUsageError('--group must be 1 to 100 characters of [A-Za-z0-9_.:-]');
+  const ephemeral = values.group === undefined;
+  const group = values.group ?? `tail-${randomUUID()}`;
+
+  // A connection of its own: the blocking reads hold it. Commands queue while it (re)connects.
+  const redis = new Redis({
+    ...redisOptionsFromUrl(config.redis.url),
+    connectionName: 'webhook-secrets:audit-tail',
+  });
+  redis.on('error', () => undefined);
+  const subscriber = new AuditStreamSubscriber(redis, {
+    stream: config.audit.stream,
+    group,
+    // Stable across restarts on one host for a named group, so a restarted tail resumes its pending entries.
+    consumer: ephemeral ? 'tail' : `${hostname()}-tail`,
+    startId: values['from-start'] ? '0' : '$',
+    blockMs: BLOCK_MS,
+    onError: (e) => process.stderr.write(`audit tail: ${e instanceof Error ? e.message : String(e)}\n`),
+  });
+  let forced: NodeJS.Timeout | undefined;
+  const stop = (): void => {
+    subscriber.stop();
+    // A read waiting on a Redis that is away would never return: give the current read its time, then cut.
+    forced ??= setTimeout(() => redis.disconnect(), BLOCK_MS + 1000);
+    forced.unref();
+  };
+  signals.once('SIGINT', stop);
+  signals.once('SIGTERM', stop);
+  // A closed pipe (`| head`) ends the tail instead of crashing it.
+  process.stdout.on('error', stop);
+  try {
+    await subscriber.run((event) => out(JSON.stringify(event)));
+  } finally {
+    signals.removeListener('SIGINT', stop);
+    signals.removeListener('SIGTERM', stop);
+    process.stdout.removeListener('error', stop);
+    if (forced) clearTimeout(forced);
+    if (ephemeral) await subscriber.destroyGroup().catch(() => undefined);
+    await redis.quit().catch(() => redis.disconnect());
+  }
+}

@@ -1,0 +1,33 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import { Clock } from '@app/domain';
+import { Database } from '@app/persistence';
+
+/** Rows deleted per statement: short transactions, no long lock on a big table. */
+export const PURGE_BATCH = 1000;
+const DAY_MS = 86_400_000;
+
+/** Audit retention: deletes published audit events older than `AUDIT_RETENTION_DAYS`. */
+@Injectable()
+export class AuditRetention {
+  private readonly logger = new Logger(AuditRetention.name);
+
+  constructor(
+    private readonly db: Database,
+    private readonly clock: Clock,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /** Deletes in bounded batches until none is left; unpublished events are kept whatever their age. */
+  async purge(): Promise<number> {
+    const cutoff = new Date(this.clock.now().getTime() - this.config.audit.retentionDays * DAY_MS);
+    let total = 0;
+    for (;;) {
+      const n = await this.db.repos.auditEvents.purgePublishedBefore(cutoff, PURGE_BATCH);
+      total += n;
+      if (n < PURGE_BATCH) break;
+    }
+    if (total > 0) this.logger.log(`purged ${total} audit events older than ${cutoff.toISOString()}`);
+    return total;
+  }
+}

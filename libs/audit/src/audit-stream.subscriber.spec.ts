@@ -1,0 +1,153 @@
+import type Redis from 'ioredis';
+import {
+  AuditStreamSubscriber,
+  RecentIds,
+  decodeEntry,
+  entriesOfReadReply,
+  parseAutoClaimReply,
+} from './audit-stream.subscriber';
+import type { AuditEvent } from './audit-event.types';
+
+const event = (id: string): AuditEvent =>
+  ({ id, version: 1, type: 'webhook.deleted', data: { secrets_destroyed: 1 } }) as unknown as AuditEvent;
+const fields = (e: AuditEvent): string[] => ['type', e.type, 'project_id', 'p', 'event', JSON.stringify(e)];
+
+describe('reply parsing', () => {
+  it('reads the entries of an XREADGROUP reply, and nothing from a timeout', () => {
+    expect(entriesOfReadReply(null)).toEqual([]);
+    expect(entriesOfReadReply([['s', [['1-0', ['event', '{}']]]]])).toEqual([['1-0', ['event', '{}']]]);
+  });
+
+  it('reads the cursor and entries of an XAUTOCLAIM reply (Redis 6.2 and 7 shapes)', () => {
+    expect(parseAutoClaimReply(['0-0', [['1-0', ['a', 'b']]]])).toEqual({
+      cursor: '0-0',
+      entries: [['1-0', ['a', 'b']]],
+    });
+    expect(parseAutoClaimReply(['5-0', [], ['3-0']])).toEqual({ cursor: '5-0', entries: [] });
+    expect(parseAutoClaimReply(null)).toEqual({ cursor: '0-0', entries: [] });
+  });
+
+  it('decodes the event field; trimmed or malformed entries carry no event', () => {
+    const e = event('aud_1');
+    expect(decodeEntry(['1-0', fields(e)])).toEqual({ entryId: '1-0', event: e, reclaimed: false });
+    expect(decodeEntry(['1-0', null], true)).toEqual({ entryId: '1-0', event: null, reclaimed: true });
+    expect(decodeEntry(['1-0', ['event', 'not json']]).event).toBeNull();
+    expect(decodeEntry(['1-0', ['event', '{"no":"id"}']]).event).toBeNull();
+    expect(decodeEntry(['1-0', ['type', 'x']]).event).toBeNull();
+  });
+});
+
+describe('RecentIds', () => {
+  it('forgets the oldest id beyond its capacity', () => {
+    const ids = new RecentIds(2);
+    ids.add('a');
+    ids.add('b');
+    ids.add('a');
+    ids.add('c');
+    expect([ids.has('a'), ids.has('b'), ids.has('c')]).toEqual([false, true, true]);
+  });
+
+  it('remembers nothing with capacity 0', () => {
+    const ids = new RecentIds(0);
+    ids.add('a');
+    expect(ids.has('a')).toBe(false);
+  });
+});
+
+describe('AuditStreamSubscriber', () => {
+  // A fake connection: answers XREADGROUP '>' with the queued entries once, and records XACKs.
+  function fakeRedis(entries: [string, string[] | null][]) {
+    const acked: string[] = [];
+    const calls: unknown[][] = [];
+    const redis = {
+      call: jest.fn(async (...args: unknown[]) => {
+        calls.push(args);
+        switch (args[0]) {
+          case 'XREADGROUP':
+            return args[args.length - 1] === '>' && entries.length ? [['s', entries.splice(0)]] : null;
+          case 'XACK':
+            acked.push(String(args[3]));
+            return 1;
+          default:
+            return 'OK';
+        }
+      }),
+    };
+    return { redis: redis as unknown as Redis, acked, calls };
+  }
+
+  it('acknowledges only after the handler succeeds', async () => {
+    const { redis, acked } = fakeRedis([
+      ['1-0', fields(event('aud_1'))],
+      ['2-0', fields(event('aud_2'))],
+    ]);
+    const errors: unknown[] = [];
+    const sub = new AuditStreamSubscriber(redis, {
+      stream: 's',
+      group: 'g',
+      consumer: 'c',
+      onError: (e) => errors.push(e),
+    });
+    const handled: string[] = [];
+    await sub.readNew((e) => {
+      if (e.id === 'aud_2') throw new Error('boom');
+      handled.push(e.id);
+    });
+    expect(handled).toEqual(['aud_1']);
+    expect(acked).toEqual(['1-0']);
+    expect(errors).toHaveLength(1);
+  });
+
+  it('skips and acknowledges a republished event it has already handled', async () => {
+    const { redis, acked } = fakeRedis([
+      ['1-0', fields(event('aud_1'))],
+      ['2-0', fields(event('aud_1'))],
+      ['3-0', null],
+    ]);
+    const sub = new AuditStreamSubscriber(redis, { stream: 's', group: 'g', consumer: 'c' });
+    const handled: string[] = [];
+    await sub.readNew((e) => void handled.push(e.id));
+    expect(handled).toEqual(['aud_1']);
+    expect(acked).toEqual(['1-0', '2-0', '3-0']);
+  });
+
+  it('treats an existing group as success and creates the stream with the group', async () => {
+    const redis = {
+      call: jest.fn(async () => {
+        throw new Error('BUSYGROUP Consumer Group name already exists');
+      }),
+    } as unknown as Redis;
+    const sub = new AuditStreamSubscriber(redis, { stream: 's', group: 'g', consumer: 'c', startId: '0' });
+    await expect(sub.ensureGroup()).resolves.toBeUndefined();
+    expect((redis.call as jest.Mock).mock.calls[0]).toEqual(['XGROUP', 'CREATE', 's', 'g', '0', 'MKSTREAM']);
+  });
+
+  it('run() survives a Redis failure: it reports it, backs off, recreates the group and goes on', async () => {
+    const { redis, acked } = fakeRedis([['1-0', fields(event('aud_1'))]]);
+    const call = redis.call as unknown as jest.Mock;
+    const real = call.getMockImplementation()!;
+    let failed = false;
+    call.mockImplementation(async (...args: unknown[]) => {
+      if (args[0] === 'XGROUP' && !failed) {
+        failed = true;
+        throw new Error('Connection is closed.');
+      }
+      return real(...args);
+    });
+    const errors: unknown[] = [];
+    const sub = new AuditStreamSubscriber(redis, {
+      stream: 's',
+      group: 'g',
+      consumer: 'c',
+      blockMs: 10,
+      onError: (e) => errors.push(e),
+    });
+    await sub.run((e) => {
+      expect(e.id).toBe('aud_1');
+      sub.stop();
+    });
+    expect(errors).toEqual([new Error('Connection is closed.')]);
+    expect(acked).toEqual(['1-0']);
+    expect(call.mock.calls.filter((c: unknown[]) => c[0] === 'XGROUP')).toHaveLength(2);
+  });
+});

@@ -1,0 +1,277 @@
+import type Redis from 'ioredis';
+import type { AuditEvent } from './audit-event.types';
+
+/** One entry read from the audit stream. */
+export interface AuditStreamEntry {
+  /** The stream entry id (`<ms>-<n>`); differs between two publications of the same event. */
+  entryId: string;
+  /** The event, or null when the entry carries no parsable `event` field. */
+  event: AuditEvent | null;
+  /** True when the entry was delivered before (this consumer's own pending entries, or taken over from another). */
+  reclaimed: boolean;
+}
+
+/** Called once per event; the entry is acknowledged only after it resolves. */
+export type AuditEventHandler = (event: AuditEvent, entry: AuditStreamEntry) => Promise<void> | void;
+
+/** How a subscriber reads. */
+export interface AuditSubscriberOptions {
+  stream: string;
+  /** The consumer group: each entry goes to one consumer of the group; every group sees every entry. */
+  group: string;
+  /** This consumer's name within the group; reuse it across restarts to resume one's own pending entries. */
+  consumer: string;
+  /** Where a group created now starts: `$` (new entries only, the default) or `0` (the whole stream). */
+  startId?: '$' | '0';
+  /** Entries per read. */
+  count?: number;
+  /** How long one read waits for new entries; bounds how quickly {@link AuditStreamSubscriber.stop} is seen. */
+  blockMs?: number;
+  /** An entry pending (delivered, not acknowledged) longer than this is taken over from its consumer. */
+  minIdleMs?: number;
+  /** How often pending entries of other consumers are looked for. */
+  claimEveryMs?: number;
+  /**
+   * How many recent event ids to remember: a republished event (same `id`, new entry) seen within this
+   * window is acknowledged without calling the handler again. 0 turns de-duplication off.
+   */
+  dedupeWindow?: number;
+  /** Told about handler failures, malformed entries (with the entry) and Redis errors (without); it never logs. */
+  onError?: (error: unknown, entry?: AuditStreamEntry) => void;
+}
+
+/** Remembers the last `capacity` ids, oldest forgotten first. */
+export class RecentIds {
+  private readonly ids = new Set<string>();
+  constructor(private readonly capacity: number) {}
+
+  has(id: string): boolean {
+    return this.ids.has(id);
+  }
+
+  add(id: string): void {
+    if (this.capacity <= 0 || this.ids.has(id)) return;
+    this.ids.add(id);
+    if (this.ids.size > this.capacity) {
+      const oldest = this.ids.values().next().value;
+      if (oldest !== undefined) this.ids.delete(oldest);
+    }
+  }
+}
+
+type RawEntry = [string, string[] | null];
+
+/** The entries of one stream in an XREADGROUP reply (`[[stream, [[id, [k, v, ...]], ...]]]` or null). */
+export function entriesOfReadReply(reply: unknown): RawEntry[] {
+  if (!Array.isArray(reply) || reply.length === 0) return [];
+  const first = reply[0] as [string, RawEntry[]] | undefined;
+  return Array.isArray(first?.[1]) ? first[1] : [];
+}
+
+/** The next cursor and the claimed entries of an XAUTOCLAIM reply (`[cursor, entries, deleted?]`). */
+export function parseAutoClaimReply(reply: unknown): { cursor: string; entries: RawEntry[] } {
+  if (!Array.isArray(reply) || reply.length < 2) return { cursor: '0-0', entries: [] };
+  return { cursor: String(reply[0]), entries: Array.isArray(reply[1]) ? (reply[1] as RawEntry[]) : [] };
+}
+
+/** Decodes one raw entry; an entry deleted from the stream (trimmed) or without a JSON `event` yields null. */
+export function decodeEntry([entryId, fields]: RawEntry, reclaimed = false): AuditStreamEntry {
+  let event: AuditEvent | null = null;
+  if (Array.isArray(fields)) {
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      if (fields[i] !== 'event') continue;
+      try {
+        const parsed = JSON.parse(fields[i + 1]) as unknown;
+        if (parsed && typeof parsed === 'object' && typeof (parsed as AuditEvent).id === 'string')
+          event = parsed as AuditEvent;
+      } catch {
+        event = null;
+      }
+    }
+  }
+  return { entryId, event, reclaimed };
+}
+
+/**
+ * A consumer-group subscriber of the audit stream. Entries are acknowledged (`XACK`) only after the handler
+ * succeeds, so a consumer that crashes mid-way leaves them pending; another consumer of the group takes them
+ * over (`XAUTOCLAIM`) once they have been idle for `minIdleMs`. Delivery is therefore at least once: the
+ * event `id` is the de-duplication key, and recent ids are remembered to skip republished events.
+ *
+ * Give it a connection of its own: a blocking read holds the connection for up to `blockMs`.
+ */
+export class AuditStreamSubscriber {
+  private readonly opts: Required<Omit<AuditSubscriberOptions, 'onError'>> &
+    Pick<AuditSubscriberOptions, 'onError'>;
+  private readonly seen: RecentIds;
+  private stopped = false;
+  private lastClaimAt = 0;
+
+  constructor(
+    private readonly redis: Redis,
+    options: AuditSubscriberOptions,
+  ) {
+    this.opts = {
+      startId: '$',
+      count: 100,
+      blockMs: 1000,
+      minIdleMs: 30_000,
+      claimEveryMs: 5_000,
+      dedupeWindow: 10_000,
+      ...options,
+    };
+    this.seen = new RecentIds(this.opts.dedupeWindow);
+  }
+
+  /** Creates the group (and the stream) if missing; an existing group keeps its position. */
+  async ensureGroup(): Promise<void> {
+    try {
+      await this.redis.call(
+        'XGROUP',
+        'CREATE',
+        this.opts.stream,
+        this.opts.group,
+        this.opts.startId,
+        'MKSTREAM',
+      );
+    } catch (e) {
+      if (!(e instanceof Error && e.message.startsWith('BUSYGROUP'))) throw e;
+    }
+  }
+
+  /** Removes the group with its pending entries (for ephemeral groups). */
+  async destroyGroup(): Promise<void> {
+    await this.redis.call('XGROUP', 'DESTROY', this.opts.stream, this.opts.group);
+  }
+
+  /** Makes {@link run} return after the read in progress (at most `blockMs`). */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /**
+   * Reads until {@link stop}: first this consumer's own pending entries (a restart under the same name),
+   * then new entries, reclaiming other consumers' stale pending entries every `claimEveryMs`. Survives Redis
+   * outages (errors go to `onError`, then it backs off and resumes); returns only once stopped.
+   */
+  async run(handler: AuditEventHandler): Promise<void> {
+    this.stopped = false;
+    let started = false;
+    let failures = 0;
+    while (!this.stopped) {
+      try {
+        if (!started) {
+          await this.ensureGroup();
+          await this.drainOwnPending(handler);
+          started = true;
+        }
+        if (Date.now() - this.lastClaimAt >= this.opts.claimEveryMs) await this.reclaim(handler);
+        if (!this.stopped) await this.readNew(handler);
+        failures = 0;
+      } catch (e) {
+        if (this.stopped) break;
+        // Redis away, or the group deleted under us: report, back off, and start over (recreating the group).
+        this.opts.onError?.(e);
+        started = false;
+        failures++;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(200 * 2 ** failures, 5000)));
+      }
+    }
+  }
+
+  /** Handles entries delivered to this consumer before and never acknowledged. Returns how many were seen. */
+  async drainOwnPending(handler: AuditEventHandler): Promise<number> {
+    let from = '0';
+    let total = 0;
+    while (!this.stopped) {
+      const reply = await this.redis.call(
+        'XREADGROUP',
+        'GROUP',
+        this.opts.group,
+        this.opts.consumer,
+        'COUNT',
+        this.opts.count,
+        'STREAMS',
+        this.opts.stream,
+        from,
+      );
+      const entries = entriesOfReadReply(reply);
+      if (entries.length === 0) break;
+      for (const raw of entries) await this.handle(decodeEntry(raw, true), handler);
+      total += entries.length;
+      from = entries[entries.length - 1][0];
+    }
+    return total;
+  }
+
+  /** Takes over entries other consumers left pending for `minIdleMs` and handles them. Returns how many. */
+  async reclaim(handler: AuditEventHandler): Promise<number> {
+    this.lastClaimAt = Date.now();
+    let cursor = '0-0';
+    let total = 0;
+    // Bounded: one sweep over the pending list per call, so new entries are not starved by a huge backlog.
+    for (let round = 0; round < 100 && !this.stopped; round++) {
+      const reply = await this.redis.call(
+        'XAUTOCLAIM',
+        this.opts.stream,
+        this.opts.group,
+        this.opts.consumer,
+        this.opts.minIdleMs,
+        cursor,
+        'COUNT',
+        this.opts.count,
+      );
+      const { cursor: next, entries } = parseAutoClaimReply(reply);
+      for (const raw of entries) await this.handle(decodeEntry(raw, true), handler);
+      total += entries.length;
+      cursor = next;
+      if (cursor === '0-0') break;
+    }
+    return total;
+  }
+
+  /** One blocking read of new entries. Returns how many were handled. */
+  async readNew(handler: AuditEventHandler): Promise<number> {
+    const reply = await this.redis.call(
+      'XREADGROUP',
+      'GROUP',
+      this.opts.group,
+      this.opts.consumer,
+      'COUNT',
+      this.opts.count,
+      'BLOCK',
+      this.opts.blockMs,
+      'STREAMS',
+      this.opts.stream,
+      '>',
+    );
+    const entries = entriesOfReadReply(reply);
+    for (const raw of entries) await this.handle(decodeEntry(raw), handler);
+    return entries.length;
+  }
+
+  private async handle(entry: AuditStreamEntry, handler: AuditEventHandler): Promise<void> {
+    const { event } = entry;
+    if (event === null) {
+      // Trimmed away or malformed: nothing to hand over, and retrying will not fix it.
+      this.opts.onError?.(new Error(`audit stream entry ${entry.entryId} carries no event`), entry);
+      await this.ack(entry.entryId);
+      return;
+    }
+    if (!this.seen.has(event.id)) {
+      try {
+        await handler(event, entry);
+      } catch (e) {
+        // Left pending: this or another consumer retries it once it has been idle for minIdleMs.
+        this.opts.onError?.(e, entry);
+        return;
+      }
+      this.seen.add(event.id);
+    }
+    await this.ack(entry.entryId);
+  }
+
+  private async ack(entryId: string): Promise<void> {
+    await this.redis.call('XACK', this.opts.stream, this.opts.group, entryId);
+  }
+}

@@ -1,0 +1,68 @@
+import { AuditCursorCodec, type AuditCursorScope } from './audit-cursor';
+import { ValidationFailedError } from '../errors';
+
+describe('AuditCursorCodec', () => {
+  const codec = new AuditCursorCodec(Buffer.alloc(32, 7));
+  const scope: AuditCursorScope = {
+    projectId: '6f1c2a1e-0000-4000-8000-000000000001',
+    type: 'webhook.updated',
+  };
+  const position = { occurredAt: new Date('2026-11-22T09:41:07.123Z'), seq: '9007199254740993' };
+
+  const rejects = (cursor: string, s: AuditCursorScope = scope) => {
+    let error: unknown;
+    try {
+      codec.decode(cursor, s);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ValidationFailedError);
+    expect((error as ValidationFailedError).details).toEqual([
+      expect.objectContaining({ field: 'cursor', rule: 'invalid_cursor' }),
+    ]);
+  };
+
+  it('round-trips a position, seq beyond 2^53 included, as base64url', () => {
+    const cursor = codec.encode(position, scope);
+    expect(cursor).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(codec.decode(cursor, scope)).toEqual(position);
+  });
+
+  it('refuses any edited character', () => {
+    const cursor = codec.encode(position, scope);
+    for (let i = 0; i < cursor.length; i++) {
+      const c = cursor[i] === 'A' ? 'B' : 'A';
+      const edited = cursor.slice(0, i) + c + cursor.slice(i + 1);
+      // Base64url can encode the same byte two ways only in the last character's unused bits.
+      if (
+        i === cursor.length - 1 &&
+        Buffer.from(edited, 'base64url').equals(Buffer.from(cursor, 'base64url'))
+      )
+        continue;
+      rejects(edited);
+    }
+  });
+
+  it('refuses a re-encoded payload with another position', () => {
+    const decoded = JSON.parse(Buffer.from(codec.encode(position, scope), 'base64url').toString()) as object;
+    rejects(Buffer.from(JSON.stringify({ ...decoded, s: '1' })).toString('base64url'));
+    rejects(Buffer.from(JSON.stringify({ ...decoded, t: '2026-11-22T09:41:07.124Z' })).toString('base64url'));
+  });
+
+  it('binds a cursor to its project and filters', () => {
+    const cursor = codec.encode(position, scope);
+    rejects(cursor, { ...scope, projectId: '6f1c2a1e-0000-4000-8000-000000000002' });
+    rejects(cursor, { ...scope, type: undefined });
+    rejects(cursor, { ...scope, webhookId: 'wh_X' });
+    rejects(cursor, { ...scope, since: '2026-01-01T00:00:00Z' });
+  });
+
+  it('refuses a cursor from another key', () => {
+    rejects(new AuditCursorCodec(Buffer.alloc(32, 8)).encode(position, scope));
+  });
+
+  it.each(['', '!!!', 'a'.repeat(600), 'bnVsbA', Buffer.from('[1,2]').toString('base64url'), 'e30'])(
+    'refuses garbage %j',
+    (cursor) => rejects(cursor),
+  );
+});

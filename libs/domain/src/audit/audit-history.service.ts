@@ -1,0 +1,73 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { createHmac } from 'node:crypto';
+import { toAuditEvent, type AuditEvent, type AuditEventType } from '@app/audit';
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import { Database } from '@app/persistence';
+import type { RequestContext } from '../request-context';
+import { AuditCursorCodec, type AuditCursorScope } from './audit-cursor';
+
+/** Filters of the audit history, already validated by the caller. Timestamps are RFC 3339 strings. */
+export interface AuditHistoryInput {
+  webhookId?: string;
+  type?: AuditEventType;
+  since?: string;
+  until?: string;
+  /** 1..200; 50 when absent. */
+  limit?: number;
+  cursor?: string;
+}
+
+/** One page of history and the cursor of the next one (null on the last page). */
+export interface AuditHistoryPage {
+  events: AuditEvent[];
+  nextCursor: string | null;
+}
+
+const DEFAULT_LIMIT = 50;
+
+/** The project's audit history, read from the Postgres outbox/history table. */
+@Injectable()
+export class AuditHistoryService {
+  private readonly cursors: AuditCursorCodec;
+
+  constructor(
+    private readonly db: Database,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    // A key of its own, derived from the first at-rest key: cursors are then unforgeable without any new
+    // setting. Rotating that key only invalidates cursors in flight, which clients restart from page one.
+    const cursorKey = createHmac('sha256', config.secrets.keyRing[0].key).update('audit-cursor/v1').digest();
+    this.cursors = new AuditCursorCodec(cursorKey);
+  }
+
+  /** Newest first, only the caller's project; filters combine with AND; `since`/`until` are inclusive. */
+  async list(ctx: RequestContext, input: AuditHistoryInput): Promise<AuditHistoryPage> {
+    const limit = input.limit ?? DEFAULT_LIMIT;
+    const scope: AuditCursorScope = {
+      projectId: ctx.projectId,
+      webhookId: input.webhookId,
+      type: input.type,
+      since: input.since,
+      until: input.until,
+    };
+    const before = input.cursor !== undefined ? this.cursors.decode(input.cursor, scope) : undefined;
+    const rows = await this.db.repos.auditEvents.history({
+      projectId: ctx.projectId,
+      webhookId: input.webhookId,
+      type: input.type,
+      since: input.since !== undefined ? new Date(input.since) : undefined,
+      until: input.until !== undefined ? new Date(input.until) : undefined,
+      before,
+      limit: limit + 1,
+    });
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      events: page.map((r) => toAuditEvent(r.event)),
+      nextCursor:
+        rows.length > limit && last
+          ? this.cursors.encode({ occurredAt: last.occurredAt, seq: last.seq }, scope)
+          : null,
+    };
+  }
+}

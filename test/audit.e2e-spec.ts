@@ -1,0 +1,976 @@
+import type { LoggerService } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Test, type TestingModule } from '@nestjs/testing';
+import Redis from 'ioredis';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { AuditStreamPublisher, AuditStreamSubscriber, type AuditEvent } from '@app/audit';
+import { APP_CONFIG, loadConfig, type AppConfig } from '@app/config';
+import { ApiKeysService, ManualClock, SecretsService } from '@app/domain';
+import { Database } from '@app/persistence';
+import { REDIS } from '@app/queue';
+import { API_APP_OPTIONS, apiAdapter, configureApiApp } from '../apps/api/src/api.app';
+import { ApiModule } from '../apps/api/src/api.module';
+import { runCli } from '../apps/cli/src/main';
+import { auditCommand } from '../apps/cli/src/commands/audit.command';
+import { AuditRelay } from '../apps/worker/src/audit/audit-relay.service';
+import { AuditRetention } from '../apps/worker/src/audit/audit-retention.service';
+import { WorkerModule } from '../apps/worker/src/worker.module';
+import { HttpClient } from './support/http-client';
+import { TcpProxy } from './support/tcp-proxy';
+import { TEST_REDIS_URL } from './support/test-env';
+
+// Every log line of every process booted here, scanned for secrets and keys at the end.
+const logLines: string[] = [];
+const captureLogger: LoggerService = {
+  log: (...a: unknown[]) => void logLines.push(JSON.stringify(a)),
+  error: (...a: unknown[]) => void logLines.push(JSON.stringify(a)),
+  warn: (...a: unknown[]) => void logLines.push(JSON.stringify(a)),
+  debug: (...a: unknown[]) => void logLines.push(JSON.stringify(a)),
+  verbose: (...a: unknown[]) => void logLines.push(JSON.stringify(a)),
+  fatal: (...a: unknown[]) => void logLines.push(JSON.stringify(a)),
+};
+// Every secret and API key any test saw; none may appear in a stream entry, an audit row or a log line.
+const secretsSeen = new Set<string>();
+const streamsUsed = new Set<string>();
+
+const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+const valid = { url: 'https://hooks.example.com/anchor?token=abc', subscribed_events: ['task.completed'] };
+
+function withEnv<T>(env: Record<string, string>, fn: () => T): T {
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  const restore = (): void => {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+  Object.assign(process.env, env);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    restore();
+    throw e;
+  }
+  // An async body keeps the environment until it settles (Nest reads the config while compiling).
+  if (result instanceof Promise) return result.finally(restore) as T;
+  restore();
+  return result;
+}
+
+interface Api {
+  app: NestFastifyApplication;
+  http: HttpClient;
+  db: Database;
+  config: AppConfig;
+  newKey(projectId?: string): Promise<{ key: string; projectId: string; apiKeyId: string }>;
+  close(): Promise<void>;
+}
+
+async function bootApi(env: Record<string, string>): Promise<Api> {
+  const { moduleRef, config } = await withEnv(env, async () => ({
+    config: loadConfig(),
+    moduleRef: await Test.createTestingModule({ imports: [ApiModule] }).compile(),
+  }));
+  const app = moduleRef.createNestApplication<NestFastifyApplication>(apiAdapter(), {
+    ...API_APP_OPTIONS,
+    logger: captureLogger,
+  });
+  configureApiApp(app, config);
+  await app.listen(0, '127.0.0.1');
+  const { port } = app.getHttpServer().address() as { port: number };
+  const keys = app.get(ApiKeysService);
+  return {
+    app,
+    http: new HttpClient(`http://127.0.0.1:${port}`),
+    db: app.get(Database),
+    config,
+    async newKey(projectId?: string) {
+      const k = await keys.create({ projectId, name: 'test', actor: { type: 'admin', id: 'test' } });
+      secretsSeen.add(k.api_key);
+      return { key: k.api_key, projectId: k.project_id, apiKeyId: k.api_key_id };
+    },
+    close: () => app.close(),
+  };
+}
+
+async function bootWorker(
+  env: Record<string, string>,
+  publisher?: (redis: Redis, config: AppConfig) => AuditStreamPublisher,
+): Promise<TestingModule> {
+  const module = await withEnv(env, async () => {
+    let builder = Test.createTestingModule({ imports: [WorkerModule] });
+    if (publisher) {
+      builder = builder
+        .overrideProvider(AuditStreamPublisher)
+        .useFactory({ factory: publisher, inject: [REDIS, APP_CONFIG] });
+    }
+    return builder.compile();
+  });
+  module.useLogger(captureLogger);
+  await module.init();
+  return module;
+}
+
+/** Publishes for real, then fails `crashes` times: a relay dying between its XADDs and marking them. */
+class CrashingPublisher extends AuditStreamPublisher {
+  calls = 0;
+  constructor(
+    redis: Redis,
+    config: AppConfig,
+    private crashes: number,
+  ) {
+    super(redis, config);
+  }
+  override async publish(events: AuditEvent[]): Promise<string[]> {
+    this.calls++;
+    const ids = await super.publish(events);
+    if (this.crashes > 0) {
+      this.crashes--;
+      throw new Error('simulated crash after XADD, before marking published');
+    }
+    return ids;
+  }
+}
+
+interface StreamEntry {
+  entryId: string;
+  type: string;
+  projectId: string;
+  event: AuditEvent;
+  raw: string[];
+}
+
+describe('audit trail', () => {
+  const redis = new Redis(TEST_REDIS_URL);
+  const newStream = (): string => {
+    const s = `audit-e2e:${randomUUID()}`;
+    streamsUsed.add(s);
+    return s;
+  };
+
+  afterAll(async () => {
+    await redis.quit();
+  });
+
+  async function entries(stream: string, projectId?: string): Promise<StreamEntry[]> {
+    const raw = (await redis.xrange(stream, '-', '+')) as [string, string[]][];
+    return raw
+      .map(([entryId, fields]) => {
+        const f: Record<string, string> = {};
+        for (let i = 0; i < fields.length; i += 2) f[fields[i]] = fields[i + 1];
+        return {
+          entryId,
+          type: f.type,
+          projectId: f.project_id,
+          event: JSON.parse(f.event) as AuditEvent,
+          raw: fields,
+        };
+      })
+      .filter((e) => projectId === undefined || e.projectId === projectId);
+  }
+
+  async function waitFor<T>(
+    read: () => Promise<T>,
+    done: (v: T) => boolean,
+    what: string,
+    timeoutMs = 20_000,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const v = await read();
+      if (done(v)) return v;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async function dbEvents(db: Database, projectId: string): Promise<AuditEvent[]> {
+    const rows: { event: AuditEvent }[] = await db.dataSource.query(
+      'SELECT event FROM audit_events WHERE project_id = $1 ORDER BY seq',
+      [projectId],
+    );
+    return rows.map((r) => r.event);
+  }
+
+  async function cli(args: string[]): Promise<Record<string, unknown>> {
+    const lines: string[] = [];
+    const spy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: unknown) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      expect(await runCli(args)).toBe(0);
+    } finally {
+      spy.mockRestore();
+    }
+    return JSON.parse(lines.join('').trim().split('\n').pop()!) as Record<string, unknown>;
+  }
+
+  describe('events of every state-changing route, on the stream', () => {
+    let api: Api;
+    let worker: TestingModule;
+    const stream = newStream();
+
+    beforeAll(async () => {
+      api = await bootApi({ AUDIT_STREAM: stream });
+      worker = await bootWorker({ AUDIT_STREAM: stream });
+    });
+    afterAll(async () => {
+      await worker.close();
+      await api.close();
+    });
+
+    it('emits exactly the documented events, with actor, request id and data, in order', async () => {
+      const { key, projectId, apiKeyId } = await api.newKey();
+      const created = await api.http.post('/v1/webhooks', {
+        key,
+        body: { ...valid, description: 'first' },
+        headers: { 'x-request-id': 'req-create' },
+      });
+      expect(created.status).toBe(201);
+      secretsSeen.add(created.body.secret);
+      const id = created.body.id as string;
+      const refused = await api.http.post('/v1/webhooks', {
+        key,
+        body: { ...valid, url: 'https://localhost/hook?token=refused' },
+        headers: { 'x-request-id': 'req-refused' },
+      });
+      expect(refused.status).toBe(400);
+      const patched = await api.http.patch(`/v1/webhooks/${id}`, {
+        key,
+        body: { description: 'second', enabled: false },
+        headers: { 'x-request-id': 'req-patch' },
+      });
+      expect(patched.status).toBe(200);
+      // A patch that changes nothing records nothing.
+      expect(
+        (await api.http.patch(`/v1/webhooks/${id}`, { key, body: { description: 'second' } })).status,
+      ).toBe(200);
+      const rotated = await api.http.post(`/v1/webhooks/${id}/rotate-secret`, {
+        key,
+        body: { grace_period_hours: 1 },
+        headers: { 'x-request-id': 'req-rotate' },
+      });
+      expect(rotated.status).toBe(200);
+      secretsSeen.add(rotated.body.secret);
+      const rejected = await api.http.patch(`/v1/webhooks/${id}`, {
+        key,
+        body: { url: 'https://127.0.0.1/hook?sig=topsecret' },
+        headers: { 'x-request-id': 'req-reject' },
+      });
+      expect(rejected.status).toBe(400);
+      // Housekeeping destroys the previous secret once its grace period is over.
+      const expired = await worker
+        .get(SecretsService)
+        .expireDue(worker.get(Database), new Date(Date.now() + 2 * 3600_000), 500);
+      expect(expired).toBeGreaterThanOrEqual(1);
+      const deleted = await api.http.delete(`/v1/webhooks/${id}`, {
+        key,
+        headers: { 'x-request-id': 'req-delete' },
+      });
+      expect(deleted.status).toBe(200);
+
+      const fingerprints: { fingerprint: string }[] = [];
+      const expected = [
+        'api_key.created',
+        'webhook.created',
+        'webhook.url_rejected',
+        'webhook.updated',
+        'webhook.secret.rotated',
+        'webhook.url_rejected',
+        'webhook.secret.previous_expired',
+        'webhook.deleted',
+      ];
+      const got = await waitFor(
+        () => entries(stream, projectId),
+        (e) => e.length >= expected.length,
+        'the events on the stream',
+      );
+      expect(got.map((e) => e.type)).toEqual(expected);
+      const byType = Object.fromEntries(got.map((e) => [e.type, e.event])) as Record<string, AuditEvent>;
+      const apiKeyActor = { type: 'api_key', id: apiKeyId };
+
+      for (const e of got) {
+        expect(Object.keys(e.event)).toEqual([
+          'id',
+          'version',
+          'type',
+          'occurred_at',
+          'project_id',
+          'webhook_id',
+          'actor',
+          'request_id',
+          'data',
+        ]);
+        expect(e.event.id).toMatch(/^aud_/);
+        expect(e.event.id.slice(4)).toMatch(ULID);
+        expect(e.event.version).toBe(1);
+        expect(e.event.type).toBe(e.type);
+        expect(e.event.project_id).toBe(projectId);
+        expect(e.event.occurred_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+        expect(e.raw.filter((_, i) => i % 2 === 0)).toEqual(['type', 'project_id', 'event']);
+      }
+      expect(byType['api_key.created']).toMatchObject({
+        webhook_id: null,
+        actor: { type: 'admin', id: 'test' },
+        request_id: null,
+        data: { api_key_id: apiKeyId, name: 'test' },
+      });
+      expect(byType['webhook.created']).toMatchObject({
+        webhook_id: id,
+        actor: apiKeyActor,
+        request_id: 'req-create',
+        data: {
+          url: expect.not.stringContaining('token=abc'),
+          description: 'first',
+          subscribed_events: ['task.completed'],
+          enabled: true,
+          fingerprint: expect.stringMatching(/^sha256:[0-9a-f]{16}$/),
+        },
+      });
+      fingerprints.push(byType['webhook.created'].data as { fingerprint: string });
+      expect(byType['webhook.updated']).toMatchObject({
+        webhook_id: id,
+        actor: apiKeyActor,
+        request_id: 'req-patch',
+        data: {
+          changes: [
+            { field: 'description', from: 'first', to: 'second' },
+            { field: 'enabled', from: true, to: false },
+          ],
+        },
+      });
+      expect(byType['webhook.secret.rotated']).toMatchObject({
+        webhook_id: id,
+        actor: apiKeyActor,
+        request_id: 'req-rotate',
+        data: {
+          trigger: 'manual',
+          fingerprint: expect.stringMatching(/^sha256:/),
+          previous_fingerprint: fingerprints[0].fingerprint,
+          previous_expires_at: expect.any(String),
+        },
+      });
+      expect(byType['webhook.url_rejected']).toMatchObject({
+        webhook_id: id,
+        actor: apiKeyActor,
+        request_id: 'req-reject',
+        data: { operation: 'update', host: '127.0.0.1', rules: ['private_address'] },
+      });
+      expect(JSON.stringify(byType['webhook.url_rejected'])).not.toContain('topsecret');
+      expect(got[2].event).toMatchObject({
+        type: 'webhook.url_rejected',
+        webhook_id: null,
+        actor: apiKeyActor,
+        request_id: 'req-refused',
+        data: { operation: 'create', host: 'localhost', rules: ['internal_name', 'single_label'] },
+      });
+      expect(JSON.stringify(got[2].event)).not.toContain('token=refused');
+      expect(byType['webhook.secret.previous_expired']).toMatchObject({
+        webhook_id: id,
+        actor: { type: 'system', id: 'housekeeping' },
+        data: { fingerprint: fingerprints[0].fingerprint },
+      });
+      expect(byType['webhook.deleted']).toMatchObject({
+        webhook_id: id,
+        actor: apiKeyActor,
+        request_id: 'req-delete',
+        data: { secrets_destroyed: 1 },
+      });
+
+      // The stream carries exactly what Postgres holds, and every row is marked published.
+      expect(got.map((e) => e.event)).toEqual(
+        (await dbEvents(api.db, projectId)).map((e) => expect.objectContaining({ ...e })),
+      );
+      const unpublished = await api.db.dataSource.query(
+        'SELECT count(*)::int AS n FROM audit_events WHERE project_id = $1 AND published_at IS NULL',
+        [projectId],
+      );
+      expect(unpublished[0].n).toBe(0);
+    });
+
+    it('records api_key.created and api_key.revoked with the admin actor for the CLI', async () => {
+      const projectId = randomUUID();
+      const created = await withEnv({ AUDIT_STREAM: stream }, () =>
+        cli(['api-keys', 'create', '--project', projectId, '--name', 'ci']),
+      );
+      secretsSeen.add(String(created.api_key));
+      await withEnv({ AUDIT_STREAM: stream }, () => cli(['api-keys', 'revoke', String(created.api_key_id)]));
+      // The CLI has no Redis: its events go out with the relay's poller.
+      const got = await waitFor(
+        () => entries(stream, projectId),
+        (e) => e.length >= 2,
+        'the CLI key events',
+      );
+      expect(got.map((e) => [e.type, e.event.actor, e.event.data])).toEqual([
+        ['api_key.created', { type: 'admin', id: 'cli' }, { api_key_id: created.api_key_id, name: 'ci' }],
+        ['api_key.revoked', { type: 'admin', id: 'cli' }, { api_key_id: created.api_key_id }],
+      ]);
+    });
+
+    it('is woken by the commit, not by the poller: the lag is far below the 1 s poll interval', async () => {
+      const { key, projectId } = await api.newKey();
+      const created = await api.http.post('/v1/webhooks', { key, body: valid });
+      secretsSeen.add(created.body.secret);
+      const lags: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        await api.http.patch(`/v1/webhooks/${created.body.id}`, { key, body: { description: `d${i}` } });
+      }
+      const got = await waitFor(
+        () => entries(stream, projectId),
+        (e) => e.length >= 22,
+        'the patches',
+      );
+      for (const e of got) lags.push(Number(e.entryId.split('-')[0]) - Date.parse(e.event.occurred_at));
+      lags.sort((a, b) => a - b);
+      expect(lags[Math.floor(lags.length / 2)]).toBeLessThan(300);
+    });
+
+    it('audit tail prints one JSON event per line and stops cleanly on SIGINT', async () => {
+      const lines: string[] = [];
+      const signals = new EventEmitter();
+      const config = withEnv({ AUDIT_STREAM: stream }, () => loadConfig());
+      const tail = auditCommand(config, ['tail', '--from-start'], (l) => lines.push(l), signals);
+      const { key, projectId } = await api.newKey();
+      await waitFor(
+        async () => lines.map((l) => JSON.parse(l) as AuditEvent).filter((e) => e.project_id === projectId),
+        (e) => e.length === 1,
+        'the tail to print the new key event',
+      );
+      expect(lines.length).toBeGreaterThan(1);
+      for (const l of lines) expect(() => JSON.parse(l)).not.toThrow();
+      signals.emit('SIGINT');
+      await tail;
+      // The throwaway group is gone.
+      const groups = (await redis.xinfo('GROUPS', stream)) as unknown[];
+      expect(groups).toHaveLength(0);
+      secretsSeen.add(key);
+    });
+  });
+
+  describe('Redis unavailable while 200 changes are made', () => {
+    it('keeps answering, then delivers all 200 events in order per webhook once Redis is back', async () => {
+      const stream = newStream();
+      const u = new URL(TEST_REDIS_URL);
+      const proxy = await new TcpProxy(u.hostname, Number(u.port || 6379)).start();
+      const env = { AUDIT_STREAM: stream, REDIS_URL: proxy.rewrite(TEST_REDIS_URL) };
+      const api = await bootApi(env);
+      const worker = await bootWorker(env);
+      try {
+        const { key, projectId } = await api.newKey();
+        const ids: string[] = [];
+        for (let i = 0; i < 5; i++) {
+          const res = await api.http.post('/v1/webhooks', { key, body: valid });
+          expect(res.status).toBe(201);
+          secretsSeen.add(res.body.secret);
+          ids.push(res.body.id);
+        }
+        await waitFor(
+          () => entries(stream, projectId),
+          (e) => e.length === 6,
+          'the creates',
+        );
+
+        proxy.cut();
+        const statuses = await Promise.all(
+          ids.map(async (id) => {
+            const s: number[] = [];
+            for (let n = 0; n < 40; n++) {
+              const res = await api.http.patch(`/v1/webhooks/${id}`, { key, body: { description: `v${n}` } });
+              s.push(res.status);
+            }
+            return s;
+          }),
+        );
+        expect(statuses.flat()).toEqual(new Array(200).fill(200));
+        // Nothing reached the stream; everything waits in the outbox.
+        expect(await entries(stream, projectId)).toHaveLength(6);
+        const backlog = await api.db.repos.auditEvents.backlogStats();
+        expect(backlog.unpublished).toBeGreaterThanOrEqual(200);
+        expect(backlog.oldestUnpublishedAt).toBeInstanceOf(Date);
+
+        proxy.restore();
+        const got = await waitFor(
+          () => entries(stream, projectId),
+          (e) => e.length >= 206,
+          'the backlog after Redis returned',
+          30_000,
+        );
+        const updates = got.filter((e) => e.type === 'webhook.updated');
+        expect(updates).toHaveLength(200);
+        expect(new Set(updates.map((e) => e.event.id)).size).toBe(200);
+        for (const id of ids) {
+          const seen = updates
+            .filter((e) => e.event.webhook_id === id)
+            .map((e) => (e.event.data as { changes: { to: string }[] }).changes[0].to);
+          expect(seen).toEqual(Array.from({ length: 40 }, (_, n) => `v${n}`));
+        }
+      } finally {
+        await worker.close();
+        await api.close();
+        await proxy.stop();
+      }
+    });
+  });
+
+  describe('a relay that dies between XADD and marking published', () => {
+    it('republishes after the restart: nothing missing, duplicates carry the same id', async () => {
+      const stream = newStream();
+      const api = await bootApi({ AUDIT_STREAM: stream });
+      try {
+        const { key, projectId } = await api.newKey();
+        const created = await api.http.post('/v1/webhooks', { key, body: valid });
+        secretsSeen.add(created.body.secret);
+        for (let n = 0; n < 30; n++) {
+          await api.http.patch(`/v1/webhooks/${created.body.id}`, { key, body: { description: `c${n}` } });
+        }
+        // The first relay run publishes and "crashes" before marking; the module is torn down like a killed
+        // process, and a fresh worker takes over.
+        let crashing: CrashingPublisher | undefined;
+        const first = await bootWorker(
+          { AUDIT_STREAM: stream },
+          (r, c) => (crashing = new CrashingPublisher(r, c, 1000)),
+        );
+        await waitFor(
+          async () => crashing?.calls ?? 0,
+          (n) => n >= 1,
+          'the first relay attempt',
+        );
+        await first.close();
+        const dupes = await entries(stream, projectId);
+        expect(dupes.length).toBeGreaterThanOrEqual(32);
+
+        const second = await bootWorker({ AUDIT_STREAM: stream });
+        try {
+          const all = await waitFor(
+            async () => ({
+              stream: await entries(stream, projectId),
+              unpublished: (
+                await api.db.dataSource.query(
+                  'SELECT count(*)::int AS n FROM audit_events WHERE project_id = $1 AND published_at IS NULL',
+                  [projectId],
+                )
+              )[0].n as number,
+            }),
+            (s) => s.unpublished === 0,
+            'the restarted relay',
+          );
+          const rows = await dbEvents(api.db, projectId);
+          const byId = new Map<string, string>();
+          for (const e of all.stream) {
+            const json = JSON.stringify(e.event);
+            if (byId.has(e.event.id)) expect(json).toBe(byId.get(e.event.id));
+            byId.set(e.event.id, json);
+          }
+          expect([...byId.keys()].sort()).toEqual(rows.map((r) => r.id).sort());
+          expect(all.stream.length).toBeGreaterThan(rows.length);
+          // Order per webhook holds for the first occurrence of each id.
+          const firstSeen = [...byId.keys()];
+          expect(firstSeen).toEqual(rows.map((r) => r.id));
+        } finally {
+          await second.close();
+        }
+      } finally {
+        await api.close();
+      }
+    });
+
+    // The compiled worker, killed for real. Runs when `npm run build` has produced it.
+    const compiledWorker = join(__dirname, '..', 'dist/apps/worker/src/main.js');
+    (existsSync(compiledWorker) ? it : it.skip)(
+      'a worker killed with SIGKILL mid-relay: after a restart nothing is missing, duplicates share their id',
+      async () => {
+        const stream = newStream();
+        const api = await bootApi({ AUDIT_STREAM: stream });
+        const spawnWorker = (): ChildProcess => {
+          const child = spawn(process.execPath, [compiledWorker], {
+            env: { ...process.env, AUDIT_STREAM: stream, LOG_LEVEL: 'info' },
+            stdio: ['ignore', 'pipe', 'pipe'],
+          });
+          child.stdout?.on('data', (d: Buffer) => logLines.push(d.toString()));
+          child.stderr?.on('data', (d: Buffer) => logLines.push(d.toString()));
+          return child;
+        };
+        const exited = (child: ChildProcess) =>
+          new Promise<void>((resolve) =>
+            child.exitCode !== null ? resolve() : child.once('exit', () => resolve()),
+          );
+        try {
+          const projectId = randomUUID();
+          // A deep outbox, so the kill lands while batches are in flight.
+          await api.db.dataSource.query(
+            `INSERT INTO audit_events (id, project_id, webhook_id, type, occurred_at, event)
+             SELECT 'aud_K' || lpad(n::text, 25, '0'), $1::uuid, 'wh_KILL', 'webhook.updated', now(),
+                    jsonb_build_object('id', 'aud_K' || lpad(n::text, 25, '0'), 'version', 1,
+                      'type', 'webhook.updated', 'occurred_at', to_char(now() AT TIME ZONE 'UTC',
+                      'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 'project_id', $1::text, 'webhook_id', 'wh_KILL',
+                      'actor', jsonb_build_object('type', 'system', 'id', 'test'), 'request_id', null,
+                      'data', jsonb_build_object('changes', jsonb_build_array(
+                        jsonb_build_object('field', 'description', 'from', null, 'to', n::text))))
+             FROM generate_series(1, 30000) AS n`,
+            [projectId],
+          );
+          const first = spawnWorker();
+          await waitFor(
+            async () => redis.xlen(stream).catch(() => 0),
+            (n) => n > 0,
+            'the relay to start publishing',
+            30_000,
+          );
+          first.kill('SIGKILL');
+          await exited(first);
+          const unpublishedAfterKill = (
+            await api.db.dataSource.query(
+              'SELECT count(*)::int AS n FROM audit_events WHERE project_id = $1 AND published_at IS NULL',
+              [projectId],
+            )
+          )[0].n as number;
+          expect(unpublishedAfterKill).toBeGreaterThan(0);
+
+          const second = spawnWorker();
+          try {
+            await waitFor(
+              async () =>
+                (
+                  await api.db.dataSource.query(
+                    'SELECT count(*)::int AS n FROM audit_events WHERE project_id = $1 AND published_at IS NULL',
+                    [projectId],
+                  )
+                )[0].n as number,
+              (n) => n === 0,
+              'the restarted worker to drain the outbox',
+              60_000,
+            );
+          } finally {
+            second.kill('SIGTERM');
+            await exited(second);
+          }
+          const got = await entries(stream, projectId);
+          const firstJson = new Map<string, string>();
+          for (const e of got) {
+            const json = JSON.stringify(e.event);
+            if (firstJson.has(e.event.id)) expect(json).toBe(firstJson.get(e.event.id));
+            else firstJson.set(e.event.id, json);
+          }
+          // Nothing missing, and the first publication of each event is in commit order.
+          const ids = [...firstJson.keys()];
+          expect(ids).toHaveLength(30000);
+          expect(ids).toEqual([...ids].sort());
+        } finally {
+          await api.close();
+        }
+      },
+      120_000,
+    );
+
+    it('several relays at once neither duplicate nor reorder', async () => {
+      const stream = newStream();
+      const api = await bootApi({ AUDIT_STREAM: stream });
+      const workers = await Promise.all([1, 2, 3].map(() => bootWorker({ AUDIT_STREAM: stream })));
+      try {
+        const { key, projectId } = await api.newKey();
+        const ids: string[] = [];
+        for (let i = 0; i < 3; i++) {
+          const res = await api.http.post('/v1/webhooks', { key, body: valid });
+          secretsSeen.add(res.body.secret);
+          ids.push(res.body.id);
+        }
+        await Promise.all(
+          ids.map(async (id) => {
+            for (let n = 0; n < 30; n++)
+              await api.http.patch(`/v1/webhooks/${id}`, { key, body: { description: `p${n}` } });
+          }),
+        );
+        // Every relay is asked at once too.
+        await Promise.all(workers.map((w) => w.get(AuditRelay).drain()));
+        const got = await waitFor(
+          () => entries(stream, projectId),
+          (e) => e.length >= 94,
+          'all events',
+        );
+        const rows = await dbEvents(api.db, projectId);
+        expect(got.map((e) => e.event.id).sort()).toEqual(rows.map((r) => r.id).sort());
+        // Commit order within each webhook (rows of different webhooks may interleave either way).
+        for (const id of ids) {
+          expect(got.filter((e) => e.event.webhook_id === id).map((e) => e.event.id)).toEqual(
+            rows.filter((r) => r.webhook_id === id).map((r) => r.id),
+          );
+        }
+      } finally {
+        await Promise.all(workers.map((w) => w.close()));
+        await api.close();
+      }
+    });
+  });
+
+  describe('subscriber', () => {
+    it('acknowledges after the handler; a crashed consumer’s pending entries are reclaimed by another', async () => {
+      const stream = newStream();
+      const api = await bootApi({ AUDIT_STREAM: stream });
+      const worker = await bootWorker({ AUDIT_STREAM: stream });
+      const connA = new Redis(TEST_REDIS_URL);
+      const connB = new Redis(TEST_REDIS_URL);
+      try {
+        const group = 'compliance';
+        const a = new AuditStreamSubscriber(connA, {
+          stream,
+          group,
+          consumer: 'a',
+          startId: '0',
+          blockMs: 100,
+        });
+        const b = new AuditStreamSubscriber(connB, {
+          stream,
+          group,
+          consumer: 'b',
+          startId: '0',
+          blockMs: 100,
+          minIdleMs: 0,
+        });
+        await a.ensureGroup();
+        const { projectId } = await api.newKey();
+        await api.newKey(projectId);
+        await waitFor(
+          () => entries(stream, projectId),
+          (e) => e.length === 2,
+          'two events',
+        );
+
+        // Consumer a reads and dies before acknowledging (its handler never succeeds).
+        const seenByA: string[] = [];
+        await a.readNew((e) => {
+          seenByA.push(e.id);
+          throw new Error('consumer a crashed');
+        });
+        expect(seenByA.length).toBeGreaterThanOrEqual(2);
+        const pending = (await redis.xpending(stream, group)) as [number, ...unknown[]];
+        expect(pending[0]).toBe(seenByA.length);
+
+        // Consumer b takes them over and acknowledges them.
+        const seenByB: AuditEvent[] = [];
+        expect(await b.reclaim((e) => void seenByB.push(e))).toBe(seenByA.length);
+        expect(seenByB.map((e) => e.id)).toEqual(seenByA);
+        expect(((await redis.xpending(stream, group)) as [number])[0]).toBe(0);
+
+        // A republished event (same id, new entry) is acknowledged without a second handler call.
+        const [again] = await entries(stream, projectId);
+        await redis.xadd(
+          stream,
+          '*',
+          'type',
+          again.type,
+          'project_id',
+          projectId,
+          'event',
+          JSON.stringify(again.event),
+        );
+        const dup: AuditEvent[] = [];
+        await b.readNew((e) => void dup.push(e));
+        expect(dup).toEqual([]);
+        expect(((await redis.xpending(stream, group)) as [number])[0]).toBe(0);
+      } finally {
+        connA.disconnect();
+        connB.disconnect();
+        await worker.close();
+        await api.close();
+      }
+    });
+  });
+
+  describe('GET /v1/audit-events', () => {
+    let api: Api;
+    let key: string;
+    let projectId: string;
+    let hookA: string;
+    let hookB: string;
+
+    beforeAll(async () => {
+      api = await bootApi({ AUDIT_STREAM: newStream() });
+      ({ key, projectId } = await api.newKey());
+      for (const description of ['a', 'b']) {
+        const res = await api.http.post('/v1/webhooks', { key, body: { ...valid, description } });
+        secretsSeen.add(res.body.secret);
+        if (description === 'a') hookA = res.body.id;
+        else hookB = res.body.id;
+      }
+      for (let n = 0; n < 10; n++) {
+        await api.http.patch(`/v1/webhooks/${n % 2 ? hookB : hookA}`, {
+          key,
+          body: { description: `n${n}` },
+        });
+      }
+      const rot = await api.http.post(`/v1/webhooks/${hookA}/rotate-secret`, { key });
+      secretsSeen.add(rot.body.secret);
+    });
+    afterAll(() => api.close());
+
+    const list = (query: string, k = key) => api.http.get(`/v1/audit-events${query}`, { key: k });
+
+    it('lists the project’s events newest first, exactly as stored', async () => {
+      const res = await list('');
+      expect(res.status).toBe(200);
+      expect(Object.keys(res.body).sort()).toEqual(['events', 'next_cursor']);
+      expect(res.body.next_cursor).toBeNull();
+      const rows = await dbEvents(api.db, projectId);
+      expect(res.body.events).toEqual([...rows].reverse());
+      expect(res.body.events[0].type).toBe('webhook.secret.rotated');
+      expect(res.body.events.at(-1).type).toBe('api_key.created');
+    });
+
+    it('pages with an opaque cursor, without gaps or repeats', async () => {
+      const all = (await list('')).body.events.map((e: AuditEvent) => e.id);
+      const paged: string[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const res: { status: number; body: { events: AuditEvent[]; next_cursor: string | null } } =
+          await list(`?limit=4${cursor ? `&cursor=${cursor}` : ''}`);
+        expect(res.status).toBe(200);
+        expect(res.body.events.length).toBeLessThanOrEqual(4);
+        paged.push(...res.body.events.map((e) => e.id));
+        cursor = res.body.next_cursor;
+        if (cursor) expect(cursor).toMatch(/^[A-Za-z0-9_-]+$/);
+        pages++;
+      } while (cursor);
+      expect(paged).toEqual(all);
+      expect(pages).toBe(Math.ceil(all.length / 4));
+    });
+
+    it('filters by webhook, type and time range (inclusive)', async () => {
+      const byHook = (await list(`?webhook_id=${hookB}`)).body.events as AuditEvent[];
+      expect(byHook.length).toBe(6);
+      expect(byHook.every((e) => e.webhook_id === hookB)).toBe(true);
+      const updates = (await list('?type=webhook.updated')).body.events as AuditEvent[];
+      expect(updates).toHaveLength(10);
+      const both = (await list(`?type=webhook.updated&webhook_id=${hookA}`)).body.events as AuditEvent[];
+      expect(both).toHaveLength(5);
+      const all = (await list('')).body.events as AuditEvent[];
+      const mid = all[5].occurred_at;
+      const since = (await list(`?since=${mid}`)).body.events as AuditEvent[];
+      expect(since.every((e) => e.occurred_at >= mid)).toBe(true);
+      expect(since.map((e) => e.id)).toContain(all[5].id);
+      const until = (await list(`?until=${encodeURIComponent(mid)}`)).body.events as AuditEvent[];
+      expect(until.every((e) => e.occurred_at <= mid)).toBe(true);
+      expect(until.map((e) => e.id)).toContain(all[5].id);
+      // An offset form of the same instant means the same thing.
+      const offset = new Date(Date.parse(mid)).toISOString().replace('Z', '+00:00');
+      expect((await list(`?since=${encodeURIComponent(offset)}`)).body.events).toEqual(since);
+      expect((await list('?since=2999-01-01T00:00:00Z')).body.events).toEqual([]);
+    });
+
+    it.each([
+      ['?type=webhook.exploded', 'type', 'one_of'],
+      ['?type=webhook.updated&type=webhook.created', 'type', 'type'],
+      ['?since=yesterday', 'since', 'rfc3339'],
+      ['?since=2026-11-22', 'since', 'rfc3339'],
+      ['?until=2026-11-22T10:00:00', 'until', 'rfc3339'],
+      ['?until=2026-02-30T10:00:00Z', 'until', 'rfc3339'],
+      ['?limit=0', 'limit', 'min'],
+      ['?limit=201', 'limit', 'max'],
+      ['?limit=ten', 'limit', 'type'],
+      ['?limit=1.5', 'limit', 'type'],
+      ['?cursor=%%%', 'cursor', 'invalid_cursor'],
+      ['?cursor=eyJ0IjoiMjAyNiJ9', 'cursor', 'invalid_cursor'],
+      ['?page=2', 'page', 'unknown_field'],
+    ])('answers %s with 400 naming %s', async (query, field, rule) => {
+      const res = await list(query);
+      expect(res.status).toBe(400);
+      expect(res.body.code).toBe('validation_failed');
+      expect(res.body.details).toEqual(expect.arrayContaining([expect.objectContaining({ field, rule })]));
+    });
+
+    it('refuses a tampered cursor, and a cursor reused with other filters', async () => {
+      const first = await list('?limit=2');
+      const cursor = first.body.next_cursor as string;
+      const decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as { s: string };
+      const forged = Buffer.from(JSON.stringify({ ...decoded, s: String(Number(decoded.s) + 1) })).toString(
+        'base64url',
+      );
+      expect((await list(`?limit=2&cursor=${forged}`)).status).toBe(400);
+      const flipped = cursor.slice(0, -2) + (cursor.at(-2) === 'A' ? 'B' : 'A') + cursor.at(-1);
+      expect((await list(`?limit=2&cursor=${flipped}`)).status).toBe(400);
+      expect((await list(`?limit=2&type=webhook.updated&cursor=${cursor}`)).status).toBe(400);
+      expect((await list(`?limit=2&cursor=${cursor}`)).status).toBe(200);
+    });
+
+    it('shows only the caller’s project, and needs a key', async () => {
+      const other = await api.newKey();
+      const res = await list('', other.key);
+      expect(res.status).toBe(200);
+      expect(res.body.events.map((e: AuditEvent) => e.type)).toEqual(['api_key.created']);
+      expect((await list(`?webhook_id=${hookA}`, other.key)).body.events).toEqual([]);
+      // A cursor of one project is refused for another.
+      const cursor = (await list('?limit=1')).body.next_cursor as string;
+      expect((await list(`?limit=1&cursor=${cursor}`, other.key)).status).toBe(400);
+      expect((await api.http.get('/v1/audit-events')).status).toBe(401);
+    });
+  });
+
+  describe('retention', () => {
+    it('purges published events past the retention period in batches, never unpublished ones', async () => {
+      const api = await bootApi({ AUDIT_RETENTION_DAYS: '30' });
+      try {
+        const projectId = randomUUID();
+        const old = new Date(Date.now() - 31 * 86_400_000);
+        const recent = new Date(Date.now() - 29 * 86_400_000);
+        const insert = (n: number, at: Date, published: boolean) =>
+          api.db.dataSource.query(
+            `INSERT INTO audit_events (id, project_id, webhook_id, type, occurred_at, event, published_at)
+             SELECT 'aud_' || md5(random()::text), $1, NULL, 'api_key.created', $2, '{}'::jsonb, $3
+             FROM generate_series(1, $4)`,
+            [projectId, at, published ? at : null, n],
+          );
+        await insert(2300, old, true);
+        await insert(3, old, false);
+        await insert(4, recent, true);
+        const config = withEnv({ AUDIT_RETENTION_DAYS: '30' }, () => loadConfig());
+        const retention = new AuditRetention(api.db, new ManualClock(), config);
+        expect(await retention.purge()).toBe(2300);
+        const left: { published: boolean; n: number }[] = await api.db.dataSource.query(
+          `SELECT published_at IS NOT NULL AS published, count(*)::int AS n FROM audit_events
+           WHERE project_id = $1 GROUP BY 1 ORDER BY 1`,
+          [projectId],
+        );
+        expect(left).toEqual([
+          { published: false, n: 3 },
+          { published: true, n: 4 },
+        ]);
+      } finally {
+        await api.close();
+      }
+    });
+  });
+
+  describe('no secret or API key anywhere', () => {
+    it('scans every stream entry, every audit row and every log line', async () => {
+      expect(secretsSeen.size).toBeGreaterThan(10);
+      const dump: string[] = [];
+      for (const stream of streamsUsed) {
+        if ((await redis.exists(stream)) === 0) continue;
+        for (const [, fields] of (await redis.xrange(stream, '-', '+')) as [string, string[]][])
+          dump.push(fields.join('\n'));
+      }
+      const api = await bootApi({});
+      try {
+        const rows: { row: string }[] = await api.db.dataSource.query(
+          'SELECT row_to_json(a)::text AS row FROM audit_events a',
+        );
+        dump.push(...rows.map((r) => r.row));
+      } finally {
+        await api.close();
+      }
+      dump.push(...logLines);
+      expect(dump.length).toBeGreaterThan(300);
+      const text = dump.join('\n');
+      for (const s of secretsSeen) expect(text.includes(s)).toBe(false);
+      // No key-shaped or secret-shaped token at all, whatever test produced it.
+      expect(text).not.toMatch(/ak_[A-Za-z0-9_-]{43}/);
+      expect(text).not.toMatch(/(^|[^0-9a-f])[0-9a-f]{64}([^0-9a-f]|$)/);
+    });
+  });
+});
