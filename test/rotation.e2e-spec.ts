@@ -62,6 +62,23 @@ describe('scheduled rotation', () => {
   const projectOf = (wh: { project_id?: string }) => wh.project_id;
   const signing = (id: string) => api.app.get(SecretsService).signingSecrets(api.db.repos, id, clock.now());
 
+  describe('a project default set while webhooks are being created', () => {
+    it('reaches every webhook, whichever commits first', async () => {
+      for (let round = 0; round < 5; round++) {
+        const { key: k } = await api.newKey();
+        const [policy, ...created] = await Promise.all([
+          api.http.put('/v1/rotation-policy', { key: k, body: { interval_days: 7 } }),
+          ...Array.from({ length: 4 }, () => api.http.post('/v1/webhooks', { key: k, body: valid })),
+        ]);
+        expect(policy.status).toBe(200);
+        for (const res of created) {
+          expect(res.status).toBe(201);
+          expect((await status(res.body.id, k)).next_rotation_at).not.toBeNull();
+        }
+      }
+    });
+  });
+
   describe('policy routes', () => {
     it('sets, reads and removes a webhook policy; next rotation = creation + interval', async () => {
       const wh = await createWebhook();

@@ -1,6 +1,6 @@
 import { Injectable, Optional } from '@nestjs/common';
 import { monotonicFactory } from 'ulid';
-import type { Repositories } from '@app/persistence';
+import type { NewAuditEvent, Repositories } from '@app/persistence';
 import {
   AUDIT_EVENT_VERSION,
   type Actor,
@@ -48,20 +48,28 @@ export class AuditRecorder {
   constructor(@Optional() private readonly signal?: AuditRelaySignal) {}
 
   async record<T extends AuditEventType>(tx: Repositories, input: AuditInput<T>): Promise<AuditEvent<T>> {
+    const row = this.prepare(tx, input);
+    await tx.auditEvents.append([row]);
+    return row.event as unknown as AuditEvent<T>;
+  }
+
+  /**
+   * The outbox row of an event, for a caller that writes it itself within a larger statement of the same
+   * transaction (the hot paths fold it into one round trip). Wakes the relay after the commit, like
+   * {@link record}.
+   */
+  prepare<T extends AuditEventType>(tx: Repositories, input: AuditInput<T>): NewAuditEvent {
     const event = buildAuditEvent(input);
-    await tx.auditEvents.append([
-      {
-        id: event.id,
-        projectId: event.project_id,
-        webhookId: event.webhook_id,
-        type: event.type,
-        occurredAt: input.occurredAt,
-        event: event as unknown as Record<string, unknown>,
-      },
-    ]);
     const signal = this.signal;
     if (signal) tx.afterCommit(() => signal.nudge());
-    return event;
+    return {
+      id: event.id,
+      projectId: event.project_id,
+      webhookId: event.webhook_id,
+      type: event.type,
+      occurredAt: input.occurredAt,
+      event: event as unknown as Record<string, unknown>,
+    };
   }
 
   /** Like {@link record} for many events in one statement (set-based work such as a rotation sweep batch). */

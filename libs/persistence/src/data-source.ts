@@ -6,6 +6,7 @@ import { RotationPolicyEntity } from './entities/rotation-policy.entity';
 import { WebhookSecretEntity } from './entities/webhook-secret.entity';
 import { WebhookEntity } from './entities/webhook.entity';
 import { InitialSchema1763800000000 } from './migrations/1763800000000-initial-schema';
+import { ProjectQuotas1764300000000 } from './migrations/1764300000000-project-quotas';
 import { RotationPolicies1764000000000 } from './migrations/1764000000000-rotation-policies';
 import { Deliveries1764100000000 } from './migrations/1764100000000-deliveries';
 
@@ -23,6 +24,7 @@ export const MIGRATIONS = [
   InitialSchema1763800000000,
   RotationPolicies1764000000000,
   Deliveries1764100000000,
+  ProjectQuotas1764300000000,
 ];
 
 /** Options for a data source on `url`. Schema changes only ever come from migrations. */

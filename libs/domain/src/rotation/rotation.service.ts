@@ -76,6 +76,9 @@ export class RotationService {
   ): Promise<RotationPolicyView> {
     const now = this.clock.now();
     return this.db.transaction(async (tx) => {
+      // A project default must reach every webhook, including one being created right now: creates of the
+      // project wait on this lock, and a create that got it first is visible to the next statements.
+      if (webhookId === null) await tx.webhooks.lockProjectCreates(ctx.projectId);
       if (webhookId !== null) await this.liveWebhook(tx, ctx, webhookId, true);
       const draft = new RotationPolicyEntity();
       draft.id = newUuid();

@@ -4,7 +4,10 @@ import { AuditRecorder, type Actor } from '@app/audit';
 import {
   Database,
   WebhookSecretEntity,
+  type CurrentSecretState,
+  type NewSecretRow,
   type Repositories,
+  type RetireAction,
   type SecretTrigger,
   type WebhookEntity,
 } from '@app/persistence';
@@ -39,58 +42,54 @@ export class SecretsService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  /** Stores a new current secret for `webhook`; claimed unless a scheduled rotation made it. */
-  async issue(
-    tx: Repositories,
-    webhook: WebhookEntity,
-    trigger: SecretTrigger,
-    now: Date,
-  ): Promise<IssuedSecret> {
+  /** A new secret for `webhook`, in the clear and sealed for storage; claimed unless a schedule made it. */
+  newSecret(webhookId: string, trigger: SecretTrigger): { issued: IssuedSecret; row: NewSecretRow } {
     const secret = generateSecret();
-    const sealed = this.cipher.seal(secret, webhook.id);
-    const row = new WebhookSecretEntity();
-    row.id = newUuid();
-    row.webhookId = webhook.id;
-    row.state = 'current';
-    row.trigger = trigger;
-    row.claimed = trigger !== 'scheduled';
-    row.keyId = sealed.keyId;
-    row.ciphertext = sealed.ciphertext;
-    row.fingerprint = fingerprint(secret);
-    row.createdAt = now;
-    row.expiresAt = null;
-    await tx.secrets.insert(row);
-    return { secret, fingerprint: row.fingerprint };
+    const sealed = this.cipher.seal(secret, webhookId);
+    const fp = fingerprint(secret);
+    return {
+      issued: { secret, fingerprint: fp },
+      row: {
+        id: newUuid(),
+        trigger,
+        claimed: trigger !== 'scheduled',
+        keyId: sealed.keyId,
+        ciphertext: sealed.ciphertext,
+        fingerprint: fp,
+      },
+    };
   }
 
   /**
-   * Replaces the current secret of a webhook the caller has row-locked. The outgoing secret keeps signing
-   * for the grace period; an unclaimed one (made by a scheduled rotation nobody fetched) is superseded and
-   * destroyed, since no receiver can hold it. Records `webhook.secret.rotated`.
+   * Replaces the current secret of a webhook the caller has row-locked (with its current secret's state).
+   * The outgoing secret keeps signing for the grace period; an unclaimed one (made by a scheduled rotation
+   * nobody fetched) is superseded and destroyed, since no receiver can hold it. Restarts the rotation clock
+   * and records `webhook.secret.rotated`, all in one statement.
    */
-  async rotate(tx: Repositories, webhook: WebhookEntity, opts: RotateOptions): Promise<IssuedSecret> {
+  async rotate(
+    tx: Repositories,
+    webhook: WebhookEntity,
+    current: CurrentSecretState | null,
+    opts: RotateOptions,
+  ): Promise<IssuedSecret> {
     const graceHours = opts.gracePeriodHours ?? this.config.secrets.gracePeriodHours;
-    const current = await tx.secrets.findCurrent(webhook.id);
+    let retire: RetireAction = { kind: 'none' };
     let previousFingerprint: string | null = null;
     let previousExpiresAt: Date | null = null;
     let superseded: string | undefined;
-
     if (current && !current.claimed) {
       superseded = current.fingerprint;
-      await tx.secrets.deleteById(current.id);
+      retire = { kind: 'destroy', id: current.id };
     } else if (current) {
       previousFingerprint = current.fingerprint;
       previousExpiresAt = new Date(opts.now.getTime() + graceHours * HOUR_MS);
-      if (graceHours === 0) await tx.secrets.deleteById(current.id);
-      else await tx.secrets.demoteCurrent(webhook.id, previousExpiresAt);
+      retire =
+        graceHours === 0
+          ? { kind: 'destroy', id: current.id }
+          : { kind: 'demote', id: current.id, expiresAt: previousExpiresAt };
     }
-
-    const issued = await this.issue(tx, webhook, opts.trigger, opts.now);
-    // Every rotation restarts the webhook's rotation clock (no-op without a policy).
-    await tx.rotation.restartClock(webhook.id, opts.now);
-    await tx.webhooks.touch(webhook.id, opts.now);
-    webhook.updatedAt = opts.now;
-    await this.audit.record(tx, {
+    const { issued, row } = this.newSecret(webhook.id, opts.trigger);
+    const audit = this.audit.prepare(tx, {
       type: 'webhook.secret.rotated',
       projectId: webhook.projectId,
       webhookId: webhook.id,
@@ -105,6 +104,8 @@ export class SecretsService {
         ...(superseded ? { superseded_unclaimed_fingerprint: superseded } : {}),
       },
     });
+    await tx.secrets.rotateCurrent(webhook.id, retire, row, audit, opts.now);
+    webhook.updatedAt = opts.now;
     return issued;
   }
 

@@ -48,24 +48,22 @@ export class WebhooksService {
   async create(ctx: RequestContext, input: CreateWebhookInput): Promise<WebhookWithSecret> {
     const now = this.clock.now();
     const limit = this.config.webhooks.maxPerProject;
+    const webhook = new WebhookEntity();
+    webhook.id = newWebhookId();
+    webhook.projectId = ctx.projectId;
+    webhook.url = input.url;
+    webhook.description = input.description ?? null;
+    webhook.subscribedEvents = dedupe(input.subscribedEvents);
+    webhook.enabled = true;
+    webhook.createdAt = now;
+    webhook.updatedAt = now;
+    webhook.deletedAt = null;
+    const { issued, row } = this.secrets.newSecret(webhook.id, 'created');
+    // Two statements in the transaction: the slot (which queues this project's creates), then everything
+    // else at once, including the project default rotation policy when there is one.
     return this.db.transaction(async (tx) => {
-      await tx.webhooks.lockProjectForCreate(ctx.projectId);
-      if ((await tx.webhooks.countLive(ctx.projectId)) >= limit) throw new WebhookLimitReachedError(limit);
-      const webhook = new WebhookEntity();
-      webhook.id = newWebhookId();
-      webhook.projectId = ctx.projectId;
-      webhook.url = input.url;
-      webhook.description = input.description ?? null;
-      webhook.subscribedEvents = dedupe(input.subscribedEvents);
-      webhook.enabled = true;
-      webhook.createdAt = now;
-      webhook.updatedAt = now;
-      webhook.deletedAt = null;
-      await tx.webhooks.insert(webhook);
-      const issued = await this.secrets.issue(tx, webhook, 'created', now);
-      // A project default rotation policy applies to webhooks created after it too.
-      await tx.rotation.adoptProjectDefault(webhook.id, ctx.projectId, now);
-      await this.audit.record(tx, {
+      if (!(await tx.webhooks.reserveSlot(ctx.projectId, limit))) throw new WebhookLimitReachedError(limit);
+      const audit = this.audit.prepare(tx, {
         type: 'webhook.created',
         projectId: ctx.projectId,
         webhookId: webhook.id,
@@ -80,6 +78,7 @@ export class WebhooksService {
           fingerprint: issued.fingerprint,
         },
       });
+      await tx.webhooks.insertCreated(webhook, row, audit);
       return { webhook, secret: issued.secret };
     });
   }
@@ -142,9 +141,12 @@ export class WebhooksService {
   async remove(ctx: RequestContext, id: string): Promise<void> {
     const now = this.clock.now();
     await this.db.transaction(async (tx) => {
+      // Lock order everywhere: the project's counter, then the webhook row (no deadlock with policy changes).
+      await tx.webhooks.lockProjectCreates(ctx.projectId);
       const webhook = await tx.webhooks.findLiveForUpdate(ctx.projectId, id);
       if (!webhook) throw new WebhookNotFoundError();
       await tx.webhooks.softDelete(webhook.id, now);
+      await tx.webhooks.releaseSlot(ctx.projectId);
       // A deleted webhook never rotates again; its own policy goes with it.
       await tx.rotation.deleteSchedule(webhook.id);
       await tx.rotation.deletePolicy(ctx.projectId, webhook.id);
@@ -172,9 +174,10 @@ export class WebhooksService {
   ): Promise<WebhookWithSecret> {
     const now = this.clock.now();
     return this.db.transaction(async (tx) => {
-      const webhook = await tx.webhooks.findLiveForUpdate(ctx.projectId, id);
-      if (!webhook) throw new WebhookNotFoundError();
-      const issued = await this.secrets.rotate(tx, webhook, {
+      const locked = await tx.webhooks.lockLiveWithCurrentSecret(ctx.projectId, id);
+      if (!locked) throw new WebhookNotFoundError();
+      const { webhook, current } = locked;
+      const issued = await this.secrets.rotate(tx, webhook, current, {
         trigger: 'manual',
         gracePeriodHours: opts.gracePeriodHours,
         actor: ctx.actor,

@@ -174,18 +174,6 @@ export class RotationRepository {
     );
   }
 
-  /** Gives a new webhook the project default's schedule, when the project has a default; clock starts `at`. */
-  async adoptProjectDefault(webhookId: string, projectId: string, at: Date): Promise<void> {
-    await this.manager.query(
-      `INSERT INTO rotation_schedules
-         (webhook_id, project_id, scope, interval_days, grace_period_hours, anchor_at, next_rotation_at)
-       SELECT $1, p.project_id, 'project', p.interval_days, p.grace_period_hours, GREATEST($3::timestamptz, p.created_at),
-              GREATEST($3::timestamptz, p.created_at) + p.interval_days * 24 * ${HOUR}
-       FROM rotation_policies p WHERE p.project_id = $2 AND p.webhook_id IS NULL`,
-      [webhookId, projectId, at],
-    );
-  }
-
   /**
    * Row-locks the live webhooks of a project that have no policy of their own (in id order, so concurrent
    * callers cannot deadlock), with the time their current secret was issued.

@@ -1,5 +1,29 @@
 import type { EntityManager } from 'typeorm';
 import { WebhookEntity } from '../entities/webhook.entity';
+import type { NewAuditEvent } from './audit-events.repository';
+import type { NewSecretRow } from './webhook-secrets.repository';
+
+/** What a rotation needs to know of the current secret. */
+export interface CurrentSecretState {
+  id: string;
+  claimed: boolean;
+  fingerprint: string;
+}
+
+/** A webhook from a raw `SELECT w.*` row. */
+export function webhookFromRow(r: Record<string, unknown>): WebhookEntity {
+  const w = new WebhookEntity();
+  w.id = r.id as string;
+  w.projectId = r.project_id as string;
+  w.url = r.url as string;
+  w.description = (r.description as string | null) ?? null;
+  w.subscribedEvents = r.subscribed_events as string[];
+  w.enabled = r.enabled as boolean;
+  w.createdAt = new Date(r.created_at as string);
+  w.updatedAt = new Date(r.updated_at as string);
+  w.deletedAt = r.deleted_at == null ? null : new Date(r.deleted_at as string);
+  return w;
+}
 
 /** Fields of a webhook that an update may change. */
 export type WebhookChanges = Partial<
@@ -15,19 +39,106 @@ export class WebhooksRepository {
   }
 
   /**
-   * Serialises creates of one project until the transaction ends, so that counting live webhooks and
-   * inserting one is atomic however many creates race.
+   * Takes one of the project's `limit` live-webhook slots, or returns false when all are taken. The upsert
+   * row-locks the project's counter until the transaction ends, so creates of one project queue here and
+   * the limit holds however many race; the condition is re-checked on the latest row version.
    */
-  async lockProjectForCreate(projectId: string): Promise<void> {
-    await this.manager.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 7301))', [projectId]);
+  async reserveSlot(projectId: string, limit: number): Promise<boolean> {
+    const rows: unknown[] = await this.manager.query(
+      `INSERT INTO project_quotas (project_id, live_webhooks) VALUES ($1, 1)
+       ON CONFLICT (project_id) DO UPDATE SET live_webhooks = project_quotas.live_webhooks + 1
+       WHERE project_quotas.live_webhooks < $2
+       RETURNING live_webhooks`,
+      [projectId, limit],
+    );
+    return rows.length === 1;
   }
 
-  async countLive(projectId: string): Promise<number> {
-    const rows: { n: number }[] = await this.manager.query(
-      'SELECT count(*)::int AS n FROM webhooks WHERE project_id = $1 AND deleted_at IS NULL',
+  /** Gives a slot back (on delete). */
+  async releaseSlot(projectId: string): Promise<void> {
+    await this.manager.query(
+      'UPDATE project_quotas SET live_webhooks = live_webhooks - 1 WHERE project_id = $1 AND live_webhooks > 0',
       [projectId],
     );
-    return rows[0].n;
+  }
+
+  /**
+   * Holds back the project's creates until the transaction ends (they wait on the same counter row), for
+   * changes that must see every webhook of the project, such as setting a project default policy.
+   */
+  async lockProjectCreates(projectId: string): Promise<void> {
+    await this.manager.query(
+      `INSERT INTO project_quotas (project_id, live_webhooks) VALUES ($1, 0)
+       ON CONFLICT (project_id) DO UPDATE SET live_webhooks = project_quotas.live_webhooks`,
+      [projectId],
+    );
+  }
+
+  /**
+   * Inserts a new webhook with its first secret and its audit event in one statement, and gives it the
+   * project's default rotation schedule when there is one. Run after {@link reserveSlot} in the same
+   * transaction: this statement's snapshot is taken after the slot's lock, so it sees a default policy set
+   * by anyone who held that lock before.
+   */
+  async insertCreated(webhook: WebhookEntity, secret: NewSecretRow, audit: NewAuditEvent): Promise<void> {
+    await this.manager.query(
+      `WITH w AS (
+         INSERT INTO webhooks (id, project_id, url, description, subscribed_events, enabled, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+       ), s AS (
+         INSERT INTO webhook_secrets (id, webhook_id, state, trigger, claimed, key_id, ciphertext, fingerprint, created_at)
+         VALUES ($8, $1, 'current', $9, $10, $11, $12, $13, $7)
+       ), r AS (
+         INSERT INTO rotation_schedules
+           (webhook_id, project_id, scope, interval_days, grace_period_hours, anchor_at, next_rotation_at)
+         SELECT $1, p.project_id, 'project', p.interval_days, p.grace_period_hours, GREATEST($7::timestamptz, p.created_at),
+                GREATEST($7::timestamptz, p.created_at) + p.interval_days * 24 * interval '1 hour'
+         FROM rotation_policies p WHERE p.project_id = $2 AND p.webhook_id IS NULL
+       )
+       INSERT INTO audit_events (id, project_id, webhook_id, type, occurred_at, event)
+       VALUES ($14, $2, $1, $15, $16, $17::jsonb)`,
+      [
+        webhook.id,
+        webhook.projectId,
+        webhook.url,
+        webhook.description,
+        webhook.subscribedEvents,
+        webhook.enabled,
+        webhook.createdAt,
+        secret.id,
+        secret.trigger,
+        secret.claimed,
+        secret.keyId,
+        secret.ciphertext,
+        secret.fingerprint,
+        audit.id,
+        audit.type,
+        audit.occurredAt,
+        JSON.stringify(audit.event),
+      ],
+    );
+  }
+
+  /**
+   * Row-locks a live webhook of the project, then reads its current secret's state: the start of a rotation
+   * (concurrent rotations of one webhook queue on the lock). Two statements on purpose: after waiting for
+   * the lock, Postgres re-checks only the locked row, so a secret joined into the locking statement would
+   * come from before the previous holder's commit; the second statement's snapshot sees it.
+   */
+  async lockLiveWithCurrentSecret(
+    projectId: string,
+    id: string,
+  ): Promise<{ webhook: WebhookEntity; current: CurrentSecretState | null } | null> {
+    const rows: Record<string, unknown>[] = await this.manager.query(
+      'SELECT * FROM webhooks WHERE id = $1 AND project_id = $2 AND deleted_at IS NULL FOR UPDATE',
+      [id, projectId],
+    );
+    if (rows.length === 0) return null;
+    const secrets: CurrentSecretState[] = await this.manager.query(
+      "SELECT id, claimed, fingerprint FROM webhook_secrets WHERE webhook_id = $1 AND state = 'current'",
+      [id],
+    );
+    return { webhook: webhookFromRow(rows[0]), current: secrets[0] ?? null };
   }
 
   async insert(row: WebhookEntity): Promise<void> {

@@ -1,0 +1,26 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+
+/**
+ * One row per project counting its live webhooks. Creating a webhook increments it with a conditional
+ * upsert (`… WHERE live_webhooks < limit`), which Postgres re-checks on the latest row version under
+ * contention: the per-project limit holds however many creates race, and the row lock lasts only for the
+ * short create transaction instead of a count over the project's webhooks under an advisory lock.
+ */
+export class ProjectQuotas1764300000000 implements MigrationInterface {
+  name = 'ProjectQuotas1764300000000';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`
+      CREATE TABLE project_quotas (
+        project_id    uuid PRIMARY KEY,
+        live_webhooks integer NOT NULL CHECK (live_webhooks >= 0)
+      )`);
+    await q.query(`
+      INSERT INTO project_quotas (project_id, live_webhooks)
+      SELECT project_id, count(*) FROM webhooks WHERE deleted_at IS NULL GROUP BY project_id`);
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query(`DROP TABLE project_quotas`);
+  }
+}
