@@ -59,9 +59,17 @@ export class AuditRecorder {
    * {@link record}.
    */
   prepare<T extends AuditEventType>(tx: Repositories, input: AuditInput<T>): NewAuditEvent {
-    const event = buildAuditEvent(input);
     const signal = this.signal;
     if (signal) tx.afterCommit(() => signal.nudge());
+    return this.rowOf(input);
+  }
+
+  /**
+   * The outbox row of an event, for a caller that commits it in a single statement of its own; that caller
+   * calls {@link committed} once the statement has succeeded.
+   */
+  rowOf<T extends AuditEventType>(input: AuditInput<T>): NewAuditEvent {
+    const event = buildAuditEvent(input);
     return {
       id: event.id,
       projectId: event.project_id,
@@ -70,6 +78,11 @@ export class AuditRecorder {
       occurredAt: input.occurredAt,
       event: event as unknown as Record<string, unknown>,
     };
+  }
+
+  /** Wakes the relay for events committed outside a transaction (see {@link rowOf}). */
+  committed(): void {
+    this.signal?.nudge();
   }
 
   /** Like {@link record} for many events in one statement (set-based work such as a rotation sweep batch). */

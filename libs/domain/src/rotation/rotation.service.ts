@@ -77,7 +77,8 @@ export class RotationService {
     const now = this.clock.now();
     return this.db.transaction(async (tx) => {
       // A project default must reach every webhook, including one being created right now: creates of the
-      // project wait on this lock, and a create that got it first is visible to the next statements.
+      // project wait on this lock; one that got it first is visible to the next statements, one that comes
+      // after reads the default recorded below.
       if (webhookId === null) await tx.webhooks.lockProjectCreates(ctx.projectId);
       if (webhookId !== null) await this.liveWebhook(tx, ctx, webhookId, true);
       const draft = new RotationPolicyEntity();
@@ -89,6 +90,7 @@ export class RotationService {
       draft.createdAt = now;
       draft.updatedAt = now;
       const policy = await tx.rotation.upsertPolicy(draft);
+      if (webhookId === null) await tx.webhooks.setCreateDefaultPolicy(ctx.projectId, policy);
       await this.reschedule(tx, policy);
       const view = await this.view(tx, policy);
       await this.audit.record(tx, {
@@ -116,9 +118,11 @@ export class RotationService {
   async removePolicy(ctx: RequestContext, webhookId: string | null): Promise<void> {
     const now = this.clock.now();
     await this.db.transaction(async (tx) => {
+      if (webhookId === null) await tx.webhooks.lockProjectCreates(ctx.projectId);
       if (webhookId !== null) await this.liveWebhook(tx, ctx, webhookId, true);
       if (!(await tx.rotation.deletePolicy(ctx.projectId, webhookId))) throw policyNotFound(webhookId);
       if (webhookId === null) {
+        await tx.webhooks.setCreateDefaultPolicy(ctx.projectId, null);
         await tx.rotation.deleteProjectDefaultSchedules(ctx.projectId);
       } else {
         const fallback = await tx.rotation.findPolicy(ctx.projectId, null);

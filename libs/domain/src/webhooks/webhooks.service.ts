@@ -59,28 +59,27 @@ export class WebhooksService {
     webhook.updatedAt = now;
     webhook.deletedAt = null;
     const { issued, row } = this.secrets.newSecret(webhook.id, 'created');
-    // Two statements in the transaction: the slot (which queues this project's creates), then everything
-    // else at once, including the project default rotation policy when there is one.
-    return this.db.transaction(async (tx) => {
-      if (!(await tx.webhooks.reserveSlot(ctx.projectId, limit))) throw new WebhookLimitReachedError(limit);
-      const audit = this.audit.prepare(tx, {
-        type: 'webhook.created',
-        projectId: ctx.projectId,
-        webhookId: webhook.id,
-        actor: ctx.actor,
-        requestId: ctx.requestId,
-        occurredAt: now,
-        data: {
-          url: redactUrl(webhook.url),
-          description: webhook.description,
-          subscribed_events: webhook.subscribedEvents,
-          enabled: true,
-          fingerprint: issued.fingerprint,
-        },
-      });
-      await tx.webhooks.insertCreated(webhook, row, audit);
-      return { webhook, secret: issued.secret };
+    const audit = this.audit.rowOf({
+      type: 'webhook.created',
+      projectId: ctx.projectId,
+      webhookId: webhook.id,
+      actor: ctx.actor,
+      requestId: ctx.requestId,
+      occurredAt: now,
+      data: {
+        url: redactUrl(webhook.url),
+        description: webhook.description,
+        subscribed_events: webhook.subscribedEvents,
+        enabled: true,
+        fingerprint: issued.fingerprint,
+      },
     });
+    // One statement, atomic on its own: the slot, the rows and the audit event commit together or not at all.
+    if (!(await this.db.repos.webhooks.insertWithinLimit(webhook, limit, row, audit))) {
+      throw new WebhookLimitReachedError(limit);
+    }
+    this.audit.committed();
+    return { webhook, secret: issued.secret };
   }
 
   /** Live webhooks of the project, oldest first. */

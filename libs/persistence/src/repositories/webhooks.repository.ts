@@ -38,22 +38,6 @@ export class WebhooksRepository {
     return this.manager.getRepository(WebhookEntity);
   }
 
-  /**
-   * Takes one of the project's `limit` live-webhook slots, or returns false when all are taken. The upsert
-   * row-locks the project's counter until the transaction ends, so creates of one project queue here and
-   * the limit holds however many race; the condition is re-checked on the latest row version.
-   */
-  async reserveSlot(projectId: string, limit: number): Promise<boolean> {
-    const rows: unknown[] = await this.manager.query(
-      `INSERT INTO project_quotas (project_id, live_webhooks) VALUES ($1, 1)
-       ON CONFLICT (project_id) DO UPDATE SET live_webhooks = project_quotas.live_webhooks + 1
-       WHERE project_quotas.live_webhooks < $2
-       RETURNING live_webhooks`,
-      [projectId, limit],
-    );
-    return rows.length === 1;
-  }
-
   /** Gives a slot back (on delete). */
   async releaseSlot(projectId: string): Promise<void> {
     await this.manager.query(
@@ -75,28 +59,58 @@ export class WebhooksRepository {
   }
 
   /**
-   * Inserts a new webhook with its first secret and its audit event in one statement, and gives it the
-   * project's default rotation schedule when there is one. Run after {@link reserveSlot} in the same
-   * transaction: this statement's snapshot is taken after the slot's lock, so it sees a default policy set
-   * by anyone who held that lock before.
+   * Records the project default rotation policy (or its removal, with null) where creates read it. Call
+   * after {@link lockProjectCreates} in the transaction that changes the policy.
    */
-  async insertCreated(webhook: WebhookEntity, secret: NewSecretRow, audit: NewAuditEvent): Promise<void> {
+  async setCreateDefaultPolicy(
+    projectId: string,
+    policy: { intervalDays: number; gracePeriodHours: number; createdAt: Date } | null,
+  ): Promise<void> {
     await this.manager.query(
-      `WITH w AS (
+      `UPDATE project_quotas SET default_interval_days = $2, default_grace_period_hours = $3, default_created_at = $4
+       WHERE project_id = $1`,
+      [projectId, policy?.intervalDays ?? null, policy?.gracePeriodHours ?? null, policy?.createdAt ?? null],
+    );
+  }
+
+  /**
+   * Creates a webhook in one statement, within the project's limit: takes one of its `limit` live slots
+   * (the upsert row-locks the project's counter, so the limit holds however many creates race, and re-checks
+   * the condition on the latest row version), inserts the webhook, its first secret, its schedule under the
+   * project default policy read from that same latest version, and its audit event. Returns false, having
+   * changed nothing, when the project is at its limit.
+   */
+  async insertWithinLimit(
+    webhook: WebhookEntity,
+    limit: number,
+    secret: NewSecretRow,
+    audit: NewAuditEvent,
+  ): Promise<boolean> {
+    const rows: { created: number }[] = await this.manager.query(
+      `WITH slot AS (
+         INSERT INTO project_quotas (project_id, live_webhooks) VALUES ($2, 1)
+         ON CONFLICT (project_id) DO UPDATE SET live_webhooks = project_quotas.live_webhooks + 1
+         WHERE project_quotas.live_webhooks < $18
+         RETURNING default_interval_days, default_grace_period_hours, default_created_at
+       ), w AS (
          INSERT INTO webhooks (id, project_id, url, description, subscribed_events, enabled, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $7 FROM slot
+         RETURNING id
        ), s AS (
          INSERT INTO webhook_secrets (id, webhook_id, state, trigger, claimed, key_id, ciphertext, fingerprint, created_at)
-         VALUES ($8, $1, 'current', $9, $10, $11, $12, $13, $7)
+         SELECT $8, w.id, 'current', $9, $10, $11, $12, $13, $7 FROM w
        ), r AS (
          INSERT INTO rotation_schedules
            (webhook_id, project_id, scope, interval_days, grace_period_hours, anchor_at, next_rotation_at)
-         SELECT $1, p.project_id, 'project', p.interval_days, p.grace_period_hours, GREATEST($7::timestamptz, p.created_at),
-                GREATEST($7::timestamptz, p.created_at) + p.interval_days * 24 * interval '1 hour'
-         FROM rotation_policies p WHERE p.project_id = $2 AND p.webhook_id IS NULL
+         SELECT w.id, $2, 'project', slot.default_interval_days, slot.default_grace_period_hours,
+                GREATEST($7::timestamptz, slot.default_created_at),
+                GREATEST($7::timestamptz, slot.default_created_at) + slot.default_interval_days * 24 * interval '1 hour'
+         FROM slot, w WHERE slot.default_interval_days IS NOT NULL
+       ), a AS (
+         INSERT INTO audit_events (id, project_id, webhook_id, type, occurred_at, event)
+         SELECT $14, $2, w.id, $15, $16, $17::jsonb FROM w
        )
-       INSERT INTO audit_events (id, project_id, webhook_id, type, occurred_at, event)
-       VALUES ($14, $2, $1, $15, $16, $17::jsonb)`,
+       SELECT count(*)::int AS created FROM w`,
       [
         webhook.id,
         webhook.projectId,
@@ -115,8 +129,10 @@ export class WebhooksRepository {
         audit.type,
         audit.occurredAt,
         JSON.stringify(audit.event),
+        limit,
       ],
     );
+    return rows[0]?.created === 1;
   }
 
   /**
