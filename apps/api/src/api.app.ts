@@ -1,11 +1,16 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
-import type { AppConfig } from '@app/config';
+import { Logger as PinoLogger } from 'nestjs-pino';
+import { ROUTE_OF_REQUEST, type AppConfig } from '@app/config';
 import { parseCidrList, setDefaultUrlPolicy } from '@app/validation';
 import { ApiValidationPipe } from './http/api-validation.pipe';
 import { HttpErrorFilter } from './http/http-error.filter';
 import { BODY_LIMIT_BYTES, registerJsonBodyParser } from './http/json-body.parser';
 import { requestIdFor } from './http/request-id';
+import { MetricsService } from './observability/metrics.service';
+import { MonitoredQueues } from './observability/monitored-queues.provider';
+import { setupOpenApi } from './observability/openapi';
+import { registerQueueBoard } from './observability/queue-board';
 
 /** Fastify options of the API: body limit, request ids from `x-request-id`, proxies trusted for client IPs. */
 export function apiAdapter(): FastifyAdapter {
@@ -15,6 +20,8 @@ export function apiAdapter(): FastifyAdapter {
     trustProxy: true,
     // A long id is just an unknown webhook (404), not a 414.
     maxParamLength: 2048,
+    // Keep-alive sockets of a stopping replica are closed once their in-flight request is answered.
+    forceCloseConnections: 'idle',
   });
 }
 
@@ -29,14 +36,29 @@ export const API_APP_OPTIONS = {
 /** Wires the HTTP conventions onto a created API application; shared by `main` and the end-to-end tests. */
 export function configureApiApp(app: NestFastifyApplication, config: AppConfig): NestFastifyApplication {
   setDefaultUrlPolicy({ allowCidrs: parseCidrList(config.targets.allowCidrs.join(',')) });
+  app.useLogger(app.get(PinoLogger));
   const fastify = app.getHttpAdapter().getInstance();
   registerJsonBodyParser(fastify);
+  const metrics = app.get(MetricsService);
   fastify.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-request-id', req.id);
+    // The log line and the metrics name the route template, never the raw path (ids would explode both).
+    (req.raw as unknown as Record<symbol, unknown>)[ROUTE_OF_REQUEST] = req.routeOptions.url ?? 'unmatched';
+    done();
+  });
+  fastify.addHook('onResponse', (req, reply, done) => {
+    metrics.observeRequest(
+      req.method,
+      req.routeOptions.url ?? 'unmatched',
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
     done();
   });
   app.useGlobalFilters(new HttpErrorFilter());
   app.useGlobalPipes(new ApiValidationPipe());
+  setupOpenApi(app);
+  if (config.admin.token) registerQueueBoard(fastify, app.get(MonitoredQueues).queues, config.admin.token);
   app.enableShutdownHooks();
   return app;
 }

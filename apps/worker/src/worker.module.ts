@@ -1,6 +1,6 @@
 import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
-import { APP_CONFIG, ConfigModule, type AppConfig } from '@app/config';
+import { APP_CONFIG, ConfigModule, LoggingModule, type AppConfig } from '@app/config';
 import { DomainModule } from '@app/domain';
 import { QUEUE_PREFIX, QueueName, RedisModule, redisOptionsFromUrl } from '@app/queue';
 import { HousekeepingProcessor } from './housekeeping/housekeeping.processor';
@@ -10,6 +10,7 @@ import { HousekeepingScheduler } from './housekeeping/housekeeping.scheduler';
 @Module({
   imports: [
     ConfigModule,
+    LoggingModule,
     RedisModule,
     DomainModule,
     BullModule.forRootAsync({

@@ -28,6 +28,8 @@ export interface AppConfig {
   targets: { allowCidrs: string[] };
   admin: { token: string | null };
   log: { level: string };
+  /** Requests per minute and API key, counted in Redis across replicas; 0 turns rate limiting off. */
+  rateLimit: { perMinute: number };
 }
 
 /** Thrown when the environment is invalid; lists every problem at once. */
@@ -147,6 +149,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     targets: { allowCidrs },
     admin: { token: adminToken },
     log: { level },
+    rateLimit: { perMinute: int('RATE_LIMIT_PER_MINUTE', 6000, 0, 100_000_000) },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

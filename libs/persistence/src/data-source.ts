@@ -4,11 +4,12 @@ import { AuditEventEntity } from './entities/audit-event.entity';
 import { WebhookSecretEntity } from './entities/webhook-secret.entity';
 import { WebhookEntity } from './entities/webhook.entity';
 import { InitialSchema1763800000000 } from './migrations/1763800000000-initial-schema';
+import { IdempotencyAndMetrics1764200000000 } from './migrations/1764200000000-idempotency-and-metrics';
 
 /** Every entity, listed explicitly (no globs: the same list works from ts-jest, ts-node and compiled JS). */
 export const ENTITIES = [ApiKeyEntity, WebhookEntity, WebhookSecretEntity, AuditEventEntity];
 /** Every migration, in order. */
-export const MIGRATIONS = [InitialSchema1763800000000];
+export const MIGRATIONS = [InitialSchema1763800000000, IdempotencyAndMetrics1764200000000];
 
 /** Options for a data source on `url`. Schema changes only ever come from migrations. */
 export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions {

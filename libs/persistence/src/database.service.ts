@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { ApiKeysRepository } from './repositories/api-keys.repository';
 import { AuditEventsRepository } from './repositories/audit-events.repository';
+import { IdempotencyKeysRepository } from './repositories/idempotency-keys.repository';
+import { MetricsRepository } from './repositories/metrics.repository';
 import { WebhookSecretsRepository } from './repositories/webhook-secrets.repository';
 import { WebhooksRepository } from './repositories/webhooks.repository';
 
@@ -11,6 +13,8 @@ export class Repositories {
   readonly secrets: WebhookSecretsRepository;
   readonly auditEvents: AuditEventsRepository;
   readonly apiKeys: ApiKeysRepository;
+  readonly idempotencyKeys: IdempotencyKeysRepository;
+  readonly metrics: MetricsRepository;
 
   /** Callbacks to run once the transaction has committed (never when it rolls back). */
   readonly committed: (() => void)[] = [];
@@ -24,6 +28,8 @@ export class Repositories {
     this.secrets = new WebhookSecretsRepository(manager);
     this.auditEvents = new AuditEventsRepository(manager);
     this.apiKeys = new ApiKeysRepository(manager);
+    this.idempotencyKeys = new IdempotencyKeysRepository(manager);
+    this.metrics = new MetricsRepository(manager);
   }
 
   /**

@@ -8,6 +8,11 @@ export { ApiKeysRepository, type ApiKeyPrincipal } from './repositories/api-keys
 export { WebhooksRepository, type WebhookChanges } from './repositories/webhooks.repository';
 export { WebhookSecretsRepository } from './repositories/webhook-secrets.repository';
 export { AuditEventsRepository, type NewAuditEvent } from './repositories/audit-events.repository';
+export {
+  IdempotencyKeysRepository,
+  type IdempotencyRecord,
+} from './repositories/idempotency-keys.repository';
+export { MetricsRepository, type OutboxBacklog } from './repositories/metrics.repository';
 /** Transactions and the repositories bound to them. */
 export { Database, Repositories } from './database.service';
 /** The Nest module providing {@link Database}. */
