@@ -19,7 +19,7 @@ export function apiAdapter(): FastifyAdapter {
     genReqId: requestIdFor,
     trustProxy: true,
     // A long id is just an unknown webhook (404), not a 414.
-    maxParamLength: 2048,
+    routerOptions: { maxParamLength: 2048 },
     // Keep-alive sockets of a stopping replica are closed once their in-flight request is answered.
     forceCloseConnections: 'idle',
   });
