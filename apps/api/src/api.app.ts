@@ -55,10 +55,20 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
     );
     done();
   });
+  // While stopping, answers that were in flight close their keep-alive connection, so that the server's
+  // close does not wait for clients to hang up (the load balancer retries on another replica).
+  let closing = false;
+  fastify.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  fastify.addHook('onSend', (_req, reply, payload, done) => {
+    if (closing) void reply.header('connection', 'close');
+    done(null, payload);
+  });
   app.useGlobalFilters(new HttpErrorFilter());
   app.useGlobalPipes(new ApiValidationPipe());
   setupOpenApi(app);
   if (config.admin.token) registerQueueBoard(fastify, app.get(MonitoredQueues).queues, config.admin.token);
-  app.enableShutdownHooks();
   return app;
 }
