@@ -1,5 +1,8 @@
 import { ManualClock } from '@app/domain';
+import type { Job } from 'bullmq';
+import { HousekeepingProcessor } from '../apps/worker/src/housekeeping/housekeeping.processor';
 import { startApi, type RunningApi } from './support/api-harness';
+import { startWorker } from './support/worker-harness';
 
 describe('Idempotency-Key', () => {
   const clock = new ManualClock();
@@ -102,6 +105,27 @@ describe('Idempotency-Key', () => {
     const later = await create('k-6');
     expect(later.status).toBe(201);
     expect(later.body.id).not.toBe(first.body.id);
+  });
+
+  it('has expired keys purged by the worker housekeeping', async () => {
+    await create('k-7');
+    const stored = () =>
+      api.db.dataSource.query('SELECT 1 FROM idempotency_keys WHERE project_id = $1 AND key = $2', [
+        projectId,
+        'k-7',
+      ]);
+    expect(await stored()).toHaveLength(1);
+    clock.advance(24 * 3600_000 + 1000);
+    const worker = await startWorker({ clock });
+    try {
+      const result = await worker
+        .get(HousekeepingProcessor)
+        .process({ name: 'secrets.expire', data: {} } as Job);
+      expect(result.idempotencyKeysPurged).toBeGreaterThanOrEqual(1);
+      expect(await stored()).toHaveLength(0);
+    } finally {
+      await worker.close();
+    }
   });
 
   it('rejects a malformed key', async () => {

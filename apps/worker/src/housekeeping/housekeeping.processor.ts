@@ -6,6 +6,7 @@ import { Database } from '@app/persistence';
 import { JobName, QueueName } from '@app/queue';
 
 const EXPIRE_BATCH = 500;
+const PURGE_BATCH = 5000;
 
 /** Housekeeping jobs: destroy expired previous secrets (and, as features arrive, purge old rows). */
 @Processor(QueueName.Housekeeping)
@@ -20,11 +21,15 @@ export class HousekeepingProcessor extends WorkerHost {
     super();
   }
 
-  async process(job: Job): Promise<{ destroyed: number }> {
+  async process(job: Job): Promise<{ destroyed: number; idempotencyKeysPurged?: number }> {
     const name = job.name as JobName;
     switch (name) {
       case JobName.SecretsExpire:
-        return { destroyed: await this.expireSecrets() };
+        // Expired Idempotency-Key responses hold (encrypted) secrets too: they go on the same beat.
+        return {
+          destroyed: await this.expireSecrets(),
+          idempotencyKeysPurged: await this.purgeIdempotencyKeys(),
+        };
       case JobName.RotationSweep:
       case JobName.SecretRotate:
       case JobName.AuditRelay:
@@ -33,6 +38,18 @@ export class HousekeepingProcessor extends WorkerHost {
       case JobName.AuditPurge:
         throw new Error(`job ${name} does not belong to the ${QueueName.Housekeeping} queue`);
     }
+  }
+
+  /** Stored Idempotency-Key responses past their 24 hours, in batches. */
+  private async purgeIdempotencyKeys(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await this.db.repos.idempotencyKeys.purgeExpired(this.clock.now(), PURGE_BATCH);
+      total += n;
+      if (n < PURGE_BATCH) break;
+    }
+    if (total > 0) this.logger.log({ purged: total }, 'expired idempotency keys purged');
+    return total;
   }
 
   /** Batches until nothing due is left, so a backlog clears in one run without holding all rows at once. */
