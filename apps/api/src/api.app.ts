@@ -69,6 +69,9 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
   app.useGlobalFilters(new HttpErrorFilter());
   app.useGlobalPipes(new ApiValidationPipe());
   setupOpenApi(app);
-  if (config.admin.token) registerQueueBoard(fastify, app.get(MonitoredQueues).queues, config.admin.token);
+  if (config.admin.token) {
+    const monitored = app.get(MonitoredQueues);
+    registerQueueBoard(fastify, () => monitored.queues(), config.admin.token);
+  }
   return app;
 }

@@ -1,5 +1,4 @@
 import { Injectable, Logger } from '@nestjs/common';
-import type { JobType } from 'bullmq';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Clock } from '@app/domain';
 import { Database } from '@app/persistence';
@@ -7,15 +6,6 @@ import { MonitoredQueues } from './monitored-queues.provider';
 
 // Scrapes from several Prometheus replicas within this window share one round of SQL and Redis reads.
 const SCRAPE_CACHE_MS = 2000;
-const JOB_STATES: JobType[] = [
-  'waiting',
-  'active',
-  'delayed',
-  'failed',
-  'completed',
-  'prioritized',
-  'waiting-children',
-];
 
 /**
  * The Prometheus registry of the API. Per-process series (HTTP traffic, process metrics) are counted here;
@@ -146,10 +136,7 @@ export class MetricsService {
 
   private async readQueues(): Promise<void> {
     try {
-      const counts = await Promise.all(
-        this.monitored.queues.map(async (q) => [q.name, await q.getJobCounts(...JOB_STATES)] as const),
-      );
-      for (const [queue, byState] of counts) {
+      for (const [queue, byState] of await this.monitored.depths()) {
         for (const [state, n] of Object.entries(byState)) this.queueJobs.set({ queue, state }, n);
       }
     } catch (e) {

@@ -1,6 +1,3 @@
-import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import type { Queue } from 'bullmq';
@@ -30,11 +27,21 @@ export function adminAuthorized(header: string | undefined, token: string): bool
  * Bull Board over every queue at {@link QUEUE_BOARD_PATH}, behind ADMIN_TOKEN. Registered only when a token is
  * configured: without one the path does not exist (404), so an unconfigured deployment exposes nothing.
  */
-export function registerQueueBoard(fastify: FastifyInstance, queues: Queue[], token: string): void {
-  const serverAdapter = new FastifyAdapter();
-  createBullBoard({ queues: queues.map((q) => new BullMQAdapter(q)), serverAdapter });
-  serverAdapter.setBasePath(QUEUE_BOARD_PATH);
+export function registerQueueBoard(
+  fastify: FastifyInstance,
+  queues: () => Promise<Queue[]>,
+  token: string,
+): void {
   void fastify.register(async (scope) => {
+    // Loaded only when the dashboard is on: Bull Board and BullMQ cost tens of MB the API otherwise saves.
+    const [{ createBullBoard }, { BullMQAdapter }, { FastifyAdapter }] = await Promise.all([
+      import('@bull-board/api'),
+      import('@bull-board/api/bullMQAdapter'),
+      import('@bull-board/fastify'),
+    ]);
+    const serverAdapter = new FastifyAdapter();
+    createBullBoard({ queues: (await queues()).map((q) => new BullMQAdapter(q)), serverAdapter });
+    serverAdapter.setBasePath(QUEUE_BOARD_PATH);
     scope.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
       if (!adminAuthorized(req.headers.authorization, token)) {
         await reply
