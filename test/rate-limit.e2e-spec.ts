@@ -1,3 +1,4 @@
+import Redis from 'ioredis';
 import { ManualClock } from '@app/domain';
 import { startApi, type RunningApi } from './support/api-harness';
 import { TcpProxy } from './support/tcp-proxy';
@@ -36,6 +37,32 @@ describe('rate limiting per API key', () => {
     expect((await api.http.get('/v1/webhooks', { key })).body.webhooks).toEqual([]);
   });
 
+  it('shares the count through Redis with the other replicas', async () => {
+    const { key, apiKeyId } = await api.newKey();
+    expect((await api.http.get('/v1/webhooks', { key })).status).toBe(200);
+    const window = Math.floor(clock.now().getTime() / 60_000);
+    const redis = new Redis(TEST_REDIS_URL);
+    try {
+      const counter = `ratelimit:${apiKeyId}:${window}`;
+      const deadline = Date.now() + 5000;
+      while ((await redis.get(counter)) !== '1' && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(await redis.get(counter)).toBe('1');
+      // Another replica spent the rest of the budget: once synced, this one refuses too.
+      await redis.incrby(counter, 2);
+      await api.http.get('/v1/webhooks', { key }).then((r) => expect(r.status).toBe(200));
+      const until = Date.now() + 5000;
+      let status = 200;
+      while (status !== 429 && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 50));
+        status = (await api.http.get('/v1/webhooks', { key })).status;
+      }
+      expect(status).toBe(429);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
   it('counts each key separately, and gives a new budget in the next minute', async () => {
     const a = await api.newKey();
     const b = await api.newKey();
@@ -65,17 +92,18 @@ describe('rate limiting while Redis is unreachable', () => {
     await proxy.stop();
   });
 
-  it('fails open: routes that only need Postgres keep working, without RateLimit headers', async () => {
+  it('keeps the routes that only need Postgres working, counting on this replica alone', async () => {
     const { key } = await api.newKey();
     proxy.cut();
-    for (let i = 0; i < 5; i++) {
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
       const res = await api.http.post('/v1/webhooks', {
         key,
         body: { url: `https://hooks.example.com/${i}`, subscribed_events: ['task.completed'] },
       });
-      expect(res.status).toBe(201);
-      expect(res.headers.get('ratelimit-limit')).toBeNull();
+      statuses.push(res.status);
     }
+    expect(statuses).toEqual([201, 201, 201, 429]);
     proxy.restore();
   });
 });

@@ -1,7 +1,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Logger as PinoLogger } from 'nestjs-pino';
-import { ROUTE_OF_REQUEST, type AppConfig } from '@app/config';
+import type { AppConfig } from '@app/config';
 import { parseCidrList, setDefaultUrlPolicy } from '@app/validation';
 import { ApiValidationPipe } from './http/api-validation.pipe';
 import { HttpErrorFilter } from './http/http-error.filter';
@@ -11,6 +11,7 @@ import { MetricsService } from './observability/metrics.service';
 import { MonitoredQueues } from './observability/monitored-queues.provider';
 import { setupOpenApi } from './observability/openapi';
 import { registerQueueBoard } from './observability/queue-board';
+import { logRequest } from './observability/request-log';
 
 /** Fastify options of the API: body limit, request ids from `x-request-id`, proxies trusted for client IPs. */
 export function apiAdapter(): FastifyAdapter {
@@ -42,17 +43,13 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
   const metrics = app.get(MetricsService);
   fastify.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-request-id', req.id);
-    // The log line and the metrics name the route template, never the raw path (ids would explode both).
-    (req.raw as unknown as Record<symbol, unknown>)[ROUTE_OF_REQUEST] = req.routeOptions.url ?? 'unmatched';
     done();
   });
   fastify.addHook('onResponse', (req, reply, done) => {
-    metrics.observeRequest(
-      req.method,
-      req.routeOptions.url ?? 'unmatched',
-      reply.statusCode,
-      reply.elapsedTime / 1000,
-    );
+    // The log line and the metrics name the route template, never the raw path (ids would explode both).
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.observeRequest(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
+    logRequest(req, reply, route);
     done();
   });
   // While stopping, answers that were in flight close their keep-alive connection, so that the server's

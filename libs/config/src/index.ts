@@ -3,4 +3,4 @@ export { loadConfig, ConfigError, type AppConfig, type EncryptionKey } from './c
 /** Nest module and injection token that provide the configuration. */
 export { ConfigModule, APP_CONFIG } from './config.module';
 /** Structured logging (pino) shared by the API and the worker, with redaction of secrets and keys. */
-export { LoggingModule, LOG_DESTINATION, REDACTED_LOG_PATHS, ROUTE_OF_REQUEST } from './logging.module';
+export { LoggingModule, LOG_DESTINATION, REDACTED_LOG_PATHS } from './logging.module';

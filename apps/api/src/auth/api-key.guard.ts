@@ -29,7 +29,7 @@ export class ApiKeyGuard implements CanActivate {
     if (this.rateLimiter.enabled) {
       const reply = context.switchToHttp().getResponse<FastifyReply>();
       try {
-        const state = await this.rateLimiter.consume(principal.apiKeyId);
+        const state = this.rateLimiter.consume(principal.apiKeyId);
         if (state) void reply.headers(rateLimitHeaders(state));
       } catch (e) {
         if (e instanceof RateLimitExceeded) void reply.headers(rateLimitHeaders(e.state));
