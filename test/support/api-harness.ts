@@ -1,6 +1,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
-import { loadConfig } from '@app/config';
+import type { Writable } from 'node:stream';
+import { LOG_DESTINATION, loadConfig } from '@app/config';
 import { ApiKeysService, Clock, ManualClock, SystemClock } from '@app/domain';
 import { Database } from '@app/persistence';
 import { API_APP_OPTIONS, apiAdapter, configureApiApp } from '../../apps/api/src/api.app';
@@ -21,9 +22,10 @@ export interface RunningApi {
 /**
  * Boots the API in-process and listens on 127.0.0.1. `env` overrides configuration for this instance only;
  * `clock` replaces the wall clock (time-dependent rules are then driven by the test, never by sleeping).
+ * `logDestination` receives the JSON log lines (set LOG_LEVEL in `env` too: tests default to silent).
  */
 export async function startApi(
-  opts: { env?: Record<string, string>; clock?: ManualClock } = {},
+  opts: { env?: Record<string, string>; clock?: ManualClock; logDestination?: Writable } = {},
 ): Promise<RunningApi> {
   const overrides = opts.env ?? {};
   const saved = Object.fromEntries(Object.keys(overrides).map((k) => [k, process.env[k]]));
@@ -34,6 +36,8 @@ export async function startApi(
     const moduleRef = await Test.createTestingModule({ imports: [ApiModule] })
       .overrideProvider(Clock)
       .useValue(clock)
+      .overrideProvider(LOG_DESTINATION)
+      .useValue(opts.logDestination ?? process.stdout)
       .compile();
     const app = moduleRef.createNestApplication<NestFastifyApplication>(apiAdapter(), {
       ...API_APP_OPTIONS,

@@ -1,11 +1,17 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { Logger as PinoLogger } from 'nestjs-pino';
 import type { AppConfig } from '@app/config';
 import { parseCidrList, setDefaultUrlPolicy } from '@app/validation';
 import { ApiValidationPipe } from './http/api-validation.pipe';
 import { HttpErrorFilter } from './http/http-error.filter';
 import { BODY_LIMIT_BYTES, registerJsonBodyParser } from './http/json-body.parser';
 import { requestIdFor } from './http/request-id';
+import { MetricsService } from './observability/metrics.service';
+import { MonitoredQueues } from './observability/monitored-queues.provider';
+import { setupOpenApi } from './observability/openapi';
+import { registerQueueBoard } from './observability/queue-board';
+import { logRequest } from './observability/request-log';
 
 /** Fastify options of the API: body limit, request ids from `x-request-id`, proxies trusted for client IPs. */
 export function apiAdapter(): FastifyAdapter {
@@ -15,6 +21,8 @@ export function apiAdapter(): FastifyAdapter {
     trustProxy: true,
     // A long id is just an unknown webhook (404), not a 414.
     routerOptions: { maxParamLength: 2048 },
+    // Keep-alive sockets of a stopping replica are closed once their in-flight request is answered.
+    forceCloseConnections: 'idle',
   });
 }
 
@@ -29,14 +37,38 @@ export const API_APP_OPTIONS = {
 /** Wires the HTTP conventions onto a created API application; shared by `main` and the end-to-end tests. */
 export function configureApiApp(app: NestFastifyApplication, config: AppConfig): NestFastifyApplication {
   setDefaultUrlPolicy({ allowCidrs: parseCidrList(config.targets.allowCidrs.join(',')) });
+  app.useLogger(app.get(PinoLogger));
   const fastify = app.getHttpAdapter().getInstance();
   registerJsonBodyParser(fastify);
+  const metrics = app.get(MetricsService);
   fastify.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-request-id', req.id);
     done();
   });
+  fastify.addHook('onResponse', (req, reply, done) => {
+    // The log line and the metrics name the route template, never the raw path (ids would explode both).
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.observeRequest(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
+    logRequest(req, reply, route);
+    done();
+  });
+  // While stopping, answers that were in flight close their keep-alive connection, so that the server's
+  // close does not wait for clients to hang up (the load balancer retries on another replica).
+  let closing = false;
+  fastify.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  fastify.addHook('onSend', (_req, reply, payload, done) => {
+    if (closing) void reply.header('connection', 'close');
+    done(null, payload);
+  });
   app.useGlobalFilters(new HttpErrorFilter());
   app.useGlobalPipes(new ApiValidationPipe());
-  app.enableShutdownHooks();
+  setupOpenApi(app);
+  if (config.admin.token) {
+    const monitored = app.get(MonitoredQueues);
+    registerQueueBoard(fastify, () => monitored.queues(), config.admin.token);
+  }
   return app;
 }

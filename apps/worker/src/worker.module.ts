@@ -1,6 +1,6 @@
 import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
-import { APP_CONFIG, ConfigModule, type AppConfig } from '@app/config';
+import { APP_CONFIG, ConfigModule, LoggingModule, type AppConfig } from '@app/config';
 import { AuditStreamPublisher } from '@app/audit';
 import { DomainModule } from '@app/domain';
 import { QUEUE_PREFIX, QueueName, RedisModule, redisOptionsFromUrl } from '@app/queue';
@@ -25,6 +25,7 @@ import { RotationScheduler } from './rotation/rotation.scheduler';
 @Module({
   imports: [
     ConfigModule,
+    LoggingModule,
     RedisModule,
     DomainModule,
     BullModule.forRootAsync({

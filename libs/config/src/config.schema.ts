@@ -30,6 +30,8 @@ export interface AppConfig {
   log: { level: string };
   /** File the worker touches while healthy; its container health check reads the file's age. */
   worker: { heartbeatFile: string };
+  /** Requests per minute and API key, counted in Redis across replicas; 0 turns rate limiting off. */
+  rateLimit: { perMinute: number };
 }
 
 /** Thrown when the environment is invalid; lists every problem at once. */
@@ -150,6 +152,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     admin: { token: adminToken },
     log: { level },
     worker: { heartbeatFile: str('WORKER_HEARTBEAT_FILE', '/tmp/webhook-secrets-worker.alive') },
+    rateLimit: { perMinute: int('RATE_LIMIT_PER_MINUTE', 6000, 0, 100_000_000) },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

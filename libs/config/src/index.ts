@@ -3,3 +3,5 @@ export { loadConfig, ConfigError, type AppConfig, type EncryptionKey } from './c
 
 /** Nest module and injection token that provide the configuration. */
 export { ConfigModule, APP_CONFIG } from './config.module';
+/** Structured logging (pino) shared by the API and the worker, with redaction of secrets and keys. */
+export { LoggingModule, LOG_DESTINATION, REDACTED_LOG_PATHS } from './logging.module';

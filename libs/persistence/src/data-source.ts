@@ -9,6 +9,7 @@ import { InitialSchema1763800000000 } from './migrations/1763800000000-initial-s
 import { ProjectQuotas1764300000000 } from './migrations/1764300000000-project-quotas';
 import { RotationPolicies1764000000000 } from './migrations/1764000000000-rotation-policies';
 import { Deliveries1764100000000 } from './migrations/1764100000000-deliveries';
+import { IdempotencyAndMetrics1764200000000 } from './migrations/1764200000000-idempotency-and-metrics';
 
 /** Every entity, listed explicitly (no globs: the same list works from ts-jest, ts-node and compiled JS). */
 export const ENTITIES = [
@@ -24,6 +25,7 @@ export const MIGRATIONS = [
   InitialSchema1763800000000,
   RotationPolicies1764000000000,
   Deliveries1764100000000,
+  IdempotencyAndMetrics1764200000000,
   ProjectQuotas1764300000000,
 ];
 

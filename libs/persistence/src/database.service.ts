@@ -4,6 +4,8 @@ import { ApiKeysRepository } from './repositories/api-keys.repository';
 import { AuditEventsRepository } from './repositories/audit-events.repository';
 import { DeliveriesRepository } from './repositories/deliveries.repository';
 import { RotationRepository } from './repositories/rotation.repository';
+import { IdempotencyKeysRepository } from './repositories/idempotency-keys.repository';
+import { MetricsRepository } from './repositories/metrics.repository';
 import { WebhookSecretsRepository } from './repositories/webhook-secrets.repository';
 import { WebhooksRepository } from './repositories/webhooks.repository';
 
@@ -15,6 +17,8 @@ export class Repositories {
   readonly apiKeys: ApiKeysRepository;
   readonly deliveries: DeliveriesRepository;
   readonly rotation: RotationRepository;
+  readonly idempotencyKeys: IdempotencyKeysRepository;
+  readonly metrics: MetricsRepository;
 
   /** Callbacks to run once the transaction has committed (never when it rolls back). */
   readonly committed: (() => void)[] = [];
@@ -30,6 +34,8 @@ export class Repositories {
     this.apiKeys = new ApiKeysRepository(manager);
     this.deliveries = new DeliveriesRepository(manager);
     this.rotation = new RotationRepository(manager);
+    this.idempotencyKeys = new IdempotencyKeysRepository(manager);
+    this.metrics = new MetricsRepository(manager);
   }
 
   /**

@@ -42,6 +42,11 @@ export {
   type AuditHistoryQuery,
   type AuditHistoryRow,
 } from './repositories/audit-events.repository';
+export {
+  IdempotencyKeysRepository,
+  type IdempotencyRecord,
+} from './repositories/idempotency-keys.repository';
+export { MetricsRepository, type OutboxBacklog } from './repositories/metrics.repository';
 /** Transactions and the repositories bound to them. */
 export { Database, Repositories } from './database.service';
 /** The Nest module providing {@link Database}. */

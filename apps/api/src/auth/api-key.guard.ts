@@ -1,17 +1,24 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiKeysService, UnauthorizedError } from '@app/domain';
 import type { ApiKeyPrincipal } from '@app/persistence';
+import { RateLimitExceeded, RateLimiter, rateLimitHeaders } from '../rate-limit/rate-limiter.service';
 
 /** The request, once the API key guard has authenticated it. */
 export interface AuthenticatedRequest extends FastifyRequest {
   principal?: ApiKeyPrincipal;
 }
 
-/** Every `/v1` route: the `anchor-api-key` header decides the project. Missing, unknown or revoked: 401. */
+/**
+ * Every `/v1` route: the `anchor-api-key` header decides the project. Missing, unknown or revoked: 401.
+ * An authenticated key then spends one request of its per-minute budget (429 `rate_limited` beyond it).
+ */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
-  constructor(private readonly apiKeys: ApiKeysService) {}
+  constructor(
+    private readonly apiKeys: ApiKeysService,
+    private readonly rateLimiter: RateLimiter,
+  ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const req = context.switchToHttp().getRequest<AuthenticatedRequest>();
@@ -19,6 +26,16 @@ export class ApiKeyGuard implements CanActivate {
     const principal = await this.apiKeys.authenticate(typeof header === 'string' ? header : undefined);
     if (!principal) throw new UnauthorizedError();
     req.principal = principal;
+    if (this.rateLimiter.enabled) {
+      const reply = context.switchToHttp().getResponse<FastifyReply>();
+      try {
+        const state = this.rateLimiter.consume(principal.apiKeyId);
+        if (state) void reply.headers(rateLimitHeaders(state));
+      } catch (e) {
+        if (e instanceof RateLimitExceeded) void reply.headers(rateLimitHeaders(e.state));
+        throw e;
+      }
+    }
     return true;
   }
 }

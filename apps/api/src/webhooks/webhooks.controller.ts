@@ -21,6 +21,7 @@ import {
 import { WebhooksService, type RequestContext } from '@app/domain';
 import { ApiKeyGuard } from '../auth/api-key.guard';
 import { CurrentContext } from '../auth/request-context.decorator';
+import { Idempotent } from '../idempotency/idempotency.interceptor';
 import { CreateWebhookDto } from './dto/create-webhook.dto';
 import { RotateSecretDto } from './dto/rotate-secret.dto';
 import { UpdateWebhookDto } from './dto/update-webhook.dto';
@@ -45,6 +46,7 @@ export class WebhooksController {
   @Post()
   @HttpCode(201)
   @UseInterceptors(UrlRejectionAuditInterceptor)
+  @Idempotent()
   @ApiOperation({ summary: 'Register a webhook; the response carries its signing secret, shown only here' })
   @ApiCreatedResponse({ type: WebhookWithSecretResponse })
   async create(
@@ -101,6 +103,7 @@ export class WebhooksController {
 
   @Post(':id/rotate-secret')
   @HttpCode(200)
+  @Idempotent()
   @ApiOperation({
     summary: 'Issue a new signing secret; the previous one keeps signing for the grace period',
   })

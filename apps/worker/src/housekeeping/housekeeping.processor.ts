@@ -7,6 +7,7 @@ import { JobName, QueueName } from '@app/queue';
 import { AuditRetention } from '../audit/audit-retention.service';
 
 const EXPIRE_BATCH = 500;
+const PURGE_BATCH = 5000;
 
 /** Housekeeping jobs: destroy expired previous secrets (and, as features arrive, purge old rows). */
 @Processor(QueueName.Housekeeping)
@@ -27,7 +28,11 @@ export class HousekeepingProcessor extends WorkerHost {
     const name = job.name as JobName;
     switch (name) {
       case JobName.SecretsExpire:
-        return { destroyed: await this.expireSecrets() };
+        // Expired Idempotency-Key responses hold (encrypted) secrets too: they go on the same beat.
+        return {
+          destroyed: await this.expireSecrets(),
+          idempotencyKeysPurged: await this.purgeIdempotencyKeys(),
+        };
       case JobName.DeliveriesPurge:
         return this.maintainDeliveries();
       case JobName.AuditPurge:
@@ -50,6 +55,18 @@ export class HousekeepingProcessor extends WorkerHost {
     if (purged > 0) this.logger.log({ purged }, 'deliveries past retention purged');
     if (rescued > 0) this.logger.warn({ rescued }, 'stranded deliveries queued again');
     return { purged, rescued };
+  }
+
+  /** Stored Idempotency-Key responses past their 24 hours, in batches. */
+  private async purgeIdempotencyKeys(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await this.db.repos.idempotencyKeys.purgeExpired(this.clock.now(), PURGE_BATCH);
+      total += n;
+      if (n < PURGE_BATCH) break;
+    }
+    if (total > 0) this.logger.log({ purged: total }, 'expired idempotency keys purged');
+    return total;
   }
 
   /** Batches until nothing due is left, so a backlog clears in one run without holding all rows at once. */

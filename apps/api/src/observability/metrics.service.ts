@@ -1,0 +1,147 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Clock } from '@app/domain';
+import { Database } from '@app/persistence';
+import { MonitoredQueues } from './monitored-queues.provider';
+
+// Scrapes from several Prometheus replicas within this window share one round of SQL and Redis reads.
+const SCRAPE_CACHE_MS = 2000;
+
+/**
+ * The Prometheus registry of the API. Per-process series (HTTP traffic, process metrics) are counted here;
+ * cross-process facts (rotations, the audit outbox, queues, deliveries) are read at scrape time from
+ * Postgres and Redis, because the worker that produces most of them has no HTTP port.
+ */
+@Injectable()
+export class MetricsService {
+  readonly registry = new Registry();
+  private readonly logger = new Logger(MetricsService.name);
+  private readonly requests: Counter<'method' | 'route' | 'status'>;
+  private readonly latency: Histogram<'method' | 'route' | 'status'>;
+  private readonly rotations: Gauge<'trigger'>;
+  private readonly outboxPending: Gauge;
+  private readonly relayLag: Gauge;
+  private readonly queueJobs: Gauge<'queue' | 'state'>;
+  private readonly deliveries: Gauge<'status'>;
+  private readonly scrapeErrors: Counter<'source'>;
+  private lastRefresh = 0;
+  private refreshing: Promise<void> | null = null;
+
+  constructor(
+    private readonly db: Database,
+    private readonly monitored: MonitoredQueues,
+    private readonly clock: Clock,
+  ) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.requests = new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests by method, route template and status',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    });
+    this.latency = new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request latency by method, route template and status',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.rotations = new Gauge({
+      name: 'webhook_secret_rotations',
+      help: 'Secret rotations in the retained audit history, by trigger (manual, scheduled); use increase()',
+      labelNames: ['trigger'],
+      registers,
+    });
+    this.outboxPending = new Gauge({
+      name: 'audit_outbox_pending',
+      help: 'Audit events committed but not yet relayed to the stream',
+      registers,
+    });
+    this.relayLag = new Gauge({
+      name: 'audit_relay_lag_seconds',
+      help: 'Age of the oldest unrelayed audit event (0 when the outbox is empty)',
+      registers,
+    });
+    this.queueJobs = new Gauge({
+      name: 'queue_jobs',
+      help: 'BullMQ jobs by queue and state',
+      labelNames: ['queue', 'state'],
+      registers,
+    });
+    this.deliveries = new Gauge({
+      name: 'webhook_deliveries',
+      help: 'Delivery rows in the retained log, by status (pending, succeeded, failed, dead)',
+      labelNames: ['status'],
+      registers,
+    });
+    this.scrapeErrors = new Counter({
+      name: 'metrics_scrape_errors_total',
+      help: 'Scrape-time reads that failed, by source (postgres, redis)',
+      labelNames: ['source'],
+      registers,
+    });
+  }
+
+  /** Counts one finished HTTP request; `route` is the template (`/v1/webhooks/:id`), never the raw path. */
+  observeRequest(method: string, route: string, status: number, seconds: number): void {
+    const labels = { method, route, status: String(status) };
+    this.requests.inc(labels);
+    this.latency.observe(labels, seconds);
+  }
+
+  /** The exposition text, after refreshing the scrape-time series. */
+  async render(): Promise<string> {
+    await this.refresh();
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  private async refresh(): Promise<void> {
+    if (Date.now() - this.lastRefresh < SCRAPE_CACHE_MS) return;
+    this.refreshing ??= Promise.all([this.readDatabase(), this.readQueues()]).then(() => {
+      this.lastRefresh = Date.now();
+      this.refreshing = null;
+    });
+    await this.refreshing;
+  }
+
+  private async readDatabase(): Promise<void> {
+    try {
+      const m = this.db.repos.metrics;
+      const [backlog, rotations, deliveries] = await Promise.all([
+        m.outboxBacklog(),
+        m.rotationsByTrigger(),
+        m.deliveryOutcomes(),
+      ]);
+      this.outboxPending.set(backlog.pending);
+      this.relayLag.set(
+        backlog.oldestOccurredAt
+          ? Math.max(0, (this.clock.now().getTime() - backlog.oldestOccurredAt.getTime()) / 1000)
+          : 0,
+      );
+      this.rotations.reset();
+      for (const trigger of ['manual', 'scheduled']) this.rotations.set({ trigger }, 0);
+      for (const [trigger, n] of rotations) this.rotations.set({ trigger }, n);
+      this.deliveries.reset();
+      for (const [status, n] of deliveries ?? []) this.deliveries.set({ status }, n);
+    } catch (e) {
+      this.scrapeErrors.inc({ source: 'postgres' });
+      this.logger.warn(`metrics: cannot read Postgres: ${(e as Error).message}`);
+    }
+  }
+
+  private async readQueues(): Promise<void> {
+    try {
+      for (const [queue, byState] of await this.monitored.depths()) {
+        for (const [state, n] of Object.entries(byState)) this.queueJobs.set({ queue, state }, n);
+      }
+    } catch (e) {
+      this.scrapeErrors.inc({ source: 'redis' });
+      this.logger.warn(`metrics: cannot read queue depths: ${(e as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,59 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { timingSafeEqual } from 'node:crypto';
+import type { Queue } from 'bullmq';
+
+/** Where the dashboard is served. */
+export const QUEUE_BOARD_PATH = '/admin/queues';
+
+const sameToken = (given: string, expected: string): boolean => {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+};
+
+/** `Authorization: Bearer <token>`, or basic auth with the token as password (any user): what browsers can do. */
+export function adminAuthorized(header: string | undefined, token: string): boolean {
+  if (!header) return false;
+  const [scheme, value = ''] = header.split(' ', 2);
+  if (/^bearer$/i.test(scheme)) return sameToken(value.trim(), token);
+  if (/^basic$/i.test(scheme)) {
+    const decoded = Buffer.from(value.trim(), 'base64').toString('utf8');
+    return sameToken(decoded.slice(decoded.indexOf(':') + 1), token);
+  }
+  return false;
+}
+
+/**
+ * Bull Board over every queue at {@link QUEUE_BOARD_PATH}, behind ADMIN_TOKEN. Registered only when a token is
+ * configured: without one the path does not exist (404), so an unconfigured deployment exposes nothing.
+ */
+export function registerQueueBoard(
+  fastify: FastifyInstance,
+  queues: () => Promise<Queue[]>,
+  token: string,
+): void {
+  void fastify.register(async (scope) => {
+    // Loaded only when the dashboard is on: Bull Board and BullMQ cost tens of MB the API otherwise saves.
+    const [{ createBullBoard }, { BullMQAdapter }, { FastifyAdapter }] = await Promise.all([
+      import('@bull-board/api'),
+      import('@bull-board/api/bullMQAdapter'),
+      import('@bull-board/fastify'),
+    ]);
+    const serverAdapter = new FastifyAdapter();
+    createBullBoard({ queues: (await queues()).map((q) => new BullMQAdapter(q)), serverAdapter });
+    serverAdapter.setBasePath(QUEUE_BOARD_PATH);
+    scope.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+      if (!adminAuthorized(req.headers.authorization, token)) {
+        await reply
+          .code(401)
+          .header('www-authenticate', 'Basic realm="queues"')
+          .send({
+            error: 'a valid ADMIN_TOKEN is required',
+            code: 'unauthorized',
+            request_id: String(req.id),
+          });
+      }
+    });
+    await scope.register(serverAdapter.registerPlugin(), { prefix: QUEUE_BOARD_PATH });
+  });
+}

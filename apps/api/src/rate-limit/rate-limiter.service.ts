@@ -1,0 +1,145 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type Redis from 'ioredis';
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import { Clock, RateLimitedError } from '@app/domain';
+import { REDIS } from '@app/queue';
+
+const WINDOW_MS = 60_000;
+// How often each replica adds its local counts to the shared ones (and learns the others').
+const SYNC_EVERY_MS = 100;
+// Warn about an unreachable Redis at most this often: the warning is per outage, not per request.
+const WARN_EVERY_MS = 10_000;
+
+// INCRBY and set the expiry in one step: a counter without expiry would stay in Redis forever.
+const ADD_SCRIPT = `
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+if n == tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return n`;
+
+type RedisWithRateLimit = Redis & { rateLimitAdd(key: string, n: number, ttlMs: number): Promise<number> };
+
+/** What the caller is told about its budget (the RateLimit-* headers). */
+export interface RateLimitState {
+  limit: number;
+  remaining: number;
+  resetSeconds: number;
+}
+
+/** One API key's minute, as this replica knows it. */
+interface KeyWindow {
+  window: number;
+  /** The shared count at the last sync (every replica's requests, this one's included). */
+  shared: number;
+  /** This replica's requests since the last sync. */
+  pending: number;
+}
+
+/**
+ * Requests per minute and API key, shared by every API replica through one Redis counter per key and minute
+ * (fixed window). Requests are counted in process and added to the shared counter every 100 ms, so a request
+ * costs no Redis round trip; each replica decides on `shared + its own pending`. Across replicas the limit is
+ * therefore approximate: a burst may overshoot by what the other replicas admitted within the last sync
+ * interval. One replica alone counts exactly. Single-key commands only: works on Redis Cluster unchanged.
+ *
+ * While Redis is unreachable, counts stay local (each replica enforces the limit on its own traffic) and a
+ * warning is logged: rate limiting protects capacity, and its outage must not take down the routes that only
+ * need Postgres.
+ */
+@Injectable()
+export class RateLimiter {
+  private readonly logger = new Logger(RateLimiter.name);
+  private readonly perMinute: number;
+  private readonly windows = new Map<string, KeyWindow>();
+  private syncTimer: NodeJS.Timeout | null = null;
+  private lastWarning = 0;
+
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(APP_CONFIG) config: AppConfig,
+    private readonly clock: Clock,
+  ) {
+    this.perMinute = config.rateLimit.perMinute;
+    this.redis.defineCommand('rateLimitAdd', { numberOfKeys: 1, lua: ADD_SCRIPT });
+  }
+
+  get enabled(): boolean {
+    return this.perMinute > 0;
+  }
+
+  /**
+   * Counts one request of `apiKeyId`; throws {@link RateLimitExceeded} over the budget (a refused request is
+   * not counted). Returns the state for the response headers, or null when limiting is off.
+   */
+  consume(apiKeyId: string): RateLimitState | null {
+    if (!this.enabled) return null;
+    const now = this.clock.now().getTime();
+    const window = Math.floor(now / WINDOW_MS);
+    const resetSeconds = Math.max(1, Math.ceil(((window + 1) * WINDOW_MS - now) / 1000));
+    let w = this.windows.get(apiKeyId);
+    if (!w || w.window !== window) {
+      w = { window, shared: 0, pending: 0 };
+      this.windows.set(apiKeyId, w);
+    }
+    const used = w.shared + w.pending + 1;
+    const state = { limit: this.perMinute, remaining: Math.max(0, this.perMinute - used), resetSeconds };
+    if (used > this.perMinute) throw new RateLimitExceeded({ ...state, remaining: 0 });
+    w.pending += 1;
+    this.syncTimer ??= setTimeout(() => void this.sync(), SYNC_EVERY_MS);
+    return state;
+  }
+
+  /** Adds the pending counts to the shared counters and learns the totals. */
+  private async sync(): Promise<void> {
+    this.syncTimer = null;
+    const current = Math.floor(this.clock.now().getTime() / WINDOW_MS);
+    const batch: [string, KeyWindow, number][] = [];
+    for (const [id, w] of this.windows) {
+      if (w.pending > 0) {
+        batch.push([id, w, w.pending]);
+        w.pending = 0;
+      } else if (w.window < current) {
+        this.windows.delete(id);
+      }
+    }
+    await Promise.all(
+      batch.map(async ([id, w, sent]) => {
+        try {
+          w.shared = await (this.redis as RedisWithRateLimit).rateLimitAdd(
+            `ratelimit:${id}:${w.window}`,
+            sent,
+            WINDOW_MS + 1000,
+          );
+        } catch (e) {
+          w.pending += sent;
+          this.warn(e as Error);
+        }
+      }),
+    );
+    if (this.windows.size > 0 && batch.some(([, w]) => w.pending > 0)) {
+      this.syncTimer ??= setTimeout(() => void this.sync(), SYNC_EVERY_MS);
+    }
+  }
+
+  private warn(e: Error): void {
+    const now = Date.now();
+    if (now - this.lastWarning < WARN_EVERY_MS) return;
+    this.lastWarning = now;
+    this.logger.warn(`rate limits are counted per replica while Redis is unreachable: ${e.message}`);
+  }
+}
+
+/** Over the budget: the 429 carries the same RateLimit-* headers as a successful response. */
+export class RateLimitExceeded extends RateLimitedError {
+  constructor(readonly state: RateLimitState) {
+    super(state.resetSeconds);
+  }
+}
+
+/** The IETF draft RateLimit headers (the form most clients and gateways read today). */
+export function rateLimitHeaders(state: RateLimitState): Record<string, string> {
+  return {
+    'ratelimit-limit': String(state.limit),
+    'ratelimit-remaining': String(state.remaining),
+    'ratelimit-reset': String(state.resetSeconds),
+  };
+}

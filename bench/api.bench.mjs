@@ -1,0 +1,244 @@
+// The API side by side with the thin reference stack (../shared/bench/baseline-server.mjs, node:http + pg) in
+// one run on this machine: create and rotate-secret throughput and p99 (the reference's own load driver, 8 s at
+// 32 connections, one stack after the other), GET one / GET list p99 at 32 connections, and the API's resident
+// memory sampled during a minute of mixed load. Ports 4700-4799, databases bench_prod_*, Redis db 14 unless
+// BENCH_REDIS_URL says otherwise.
+import autocannon from 'autocannon';
+import { execFile } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { cli, freshDatabase, rssMb, sleep, startProcess } from './support.mjs';
+
+const BASELINE_PORT = 4701;
+const API_PORT = 4702;
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/14';
+const SHARED = process.env.BENCH_SHARED ?? '/work/shared/bench';
+const LOAD_SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 8);
+const RSS_SECONDS = Number(process.env.BENCH_RSS_SECONDS ?? 60);
+const CONNECTIONS = 32;
+
+const run = promisify(execFile);
+
+/** Resolves when something listens on the port. */
+async function listening(port) {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      s.on('connect', () => (s.destroy(), resolve(true)));
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(100);
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+/** The reference's load driver: {create:{rps,p50,p99,non2xx}, rotate:{...}}. */
+async function load(refDir, base, keys) {
+  const { stdout } = await run(
+    process.execPath,
+    [join(refDir, 'load.mjs'), base, keys.join(','), String(LOAD_SECONDS), String(CONNECTIONS)],
+    {
+      maxBuffer: 1 << 24,
+    },
+  );
+  return JSON.parse(stdout.trim().split('\n').pop());
+}
+
+function cannon(opts) {
+  return new Promise((resolve, reject) =>
+    autocannon({ connections: CONNECTIONS, ...opts }, (err, r) => (err ? reject(err) : resolve(r))),
+  );
+}
+
+const ratio = (a, b) => (b ? Math.round((a / b) * 100) / 100 : null);
+
+export default async function runBench({ root, log }) {
+  // /work/shared has no node_modules: run the reference from a git-ignored copy so pg and autocannon resolve here.
+  const refDir = join(root, 'bench/results/ref');
+  mkdirSync(refDir, { recursive: true });
+  for (const f of ['baseline-server.mjs', 'load.mjs']) {
+    if (!existsSync(join(SHARED, f))) throw new Error(`${join(SHARED, f)} not found (set BENCH_SHARED)`);
+    copyFileSync(join(SHARED, f), join(refDir, f));
+  }
+  const baselineDb = await freshDatabase('bench_prod_baseline');
+  const productDb = await freshDatabase('bench_prod_product');
+  const env = {
+    DATABASE_URL: productDb,
+    REDIS_URL,
+    PORT: String(API_PORT),
+    HOST: '127.0.0.1',
+    NODE_ENV: 'production',
+    SECRETS_ENCRYPTION_KEYS: `bench:${Buffer.alloc(32, 7).toString('base64')}`,
+    MAX_WEBHOOKS_PER_PROJECT: '1000000',
+    // On, but out of reach: the benchmark pays for the Redis round trip of the limiter, as production does.
+    RATE_LIMIT_PER_MINUTE: '100000000',
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
+  };
+  const notes = [];
+  const procs = [];
+  try {
+    // Reference stack.
+    const baselineChild = await startProcess(
+      root,
+      join(refDir, 'baseline-server.mjs'),
+      { PORT: String(BASELINE_PORT), DATABASE_URL: baselineDb },
+      null,
+      log,
+    );
+    procs.push(baselineChild);
+    await listening(BASELINE_PORT);
+    const baseUrl = `http://127.0.0.1:${BASELINE_PORT}`;
+    const baseKeys = [];
+    for (let i = 0; i < 4; i++)
+      baseKeys.push((await (await fetch(`${baseUrl}/admin/api-keys`, { method: 'POST' })).json()).key);
+    log(`baseline load (${LOAD_SECONDS} s x 2 at ${CONNECTIONS} connections)`);
+    const baseline = await load(refDir, baseUrl, baseKeys);
+    await baselineChild.stop();
+
+    // Product.
+    cli(root, ['migrate'], env);
+    const apiKeys = [];
+    for (let i = 0; i < 4; i++)
+      apiKeys.push(cli(root, ['api-keys', 'create', '--name', `bench-${i}`], env).api_key);
+    const readKey = cli(root, ['api-keys', 'create', '--name', 'bench-read'], env).api_key;
+    const api = await startProcess(
+      root,
+      'dist/apps/api/src/main.js',
+      env,
+      `http://127.0.0.1:${API_PORT}/health/ready`,
+      log,
+    );
+    procs.push(api);
+    const apiUrl = `http://127.0.0.1:${API_PORT}`;
+    log(`product load (${LOAD_SECONDS} s x 2 at ${CONNECTIONS} connections)`);
+    const product = await load(refDir, apiUrl, apiKeys);
+
+    // Reads: one project with five webhooks (the default live limit).
+    const ids = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await fetch(`${apiUrl}/v1/webhooks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'anchor-api-key': readKey },
+        body: JSON.stringify({
+          url: `https://read${i}.example.com/hook`,
+          subscribed_events: ['task.completed'],
+        }),
+      });
+      ids.push((await r.json()).id);
+    }
+    const headers = { 'anchor-api-key': readKey };
+    const getOne = await cannon({ url: `${apiUrl}/v1/webhooks/${ids[0]}`, headers, duration: LOAD_SECONDS });
+    const getList = await cannon({ url: `${apiUrl}/v1/webhooks`, headers, duration: LOAD_SECONDS });
+
+    // Memory: a minute of mixed load (reads, creates, rotations), RSS sampled every second.
+    log(`memory: ${RSS_SECONDS} s of mixed load`);
+    const rss = [];
+    const sampler = setInterval(() => rss.push(rssMb(api.child.pid)), 1000);
+    let n = 0;
+    await cannon({
+      url: apiUrl,
+      duration: RSS_SECONDS,
+      requests: [
+        {
+          setupRequest: (req) => {
+            const i = n++;
+            const key = apiKeys[i % apiKeys.length];
+            if (i % 4 === 0)
+              return {
+                ...req,
+                method: 'POST',
+                path: '/v1/webhooks',
+                headers: { 'content-type': 'application/json', 'anchor-api-key': key },
+                body: JSON.stringify({
+                  url: `https://mem${i % 89}.example.com/h/${i}`,
+                  subscribed_events: ['task.completed'],
+                }),
+              };
+            if (i % 4 === 1)
+              return {
+                ...req,
+                method: 'POST',
+                path: `/v1/webhooks/${ids[i % ids.length]}/rotate-secret`,
+                headers,
+                body: undefined,
+              };
+            return {
+              ...req,
+              method: 'GET',
+              path: `/v1/webhooks/${ids[i % ids.length]}`,
+              headers,
+              body: undefined,
+            };
+          },
+        },
+      ],
+    });
+    clearInterval(sampler);
+    const rssFinal = rssMb(api.child.pid);
+    const rssMax = Math.max(...rss.filter((v) => v !== null));
+
+    const createRps = ratio(product.create.rps, baseline.create.rps);
+    const rotateRps = ratio(product.rotate?.rps, baseline.rotate?.rps);
+    const createP99 = ratio(product.create.p99, baseline.create.p99);
+    const rotateP99 = ratio(product.rotate?.p99, baseline.rotate?.p99);
+    notes.push(`baseline: ${JSON.stringify(baseline)}`);
+    notes.push(`product:  ${JSON.stringify(product)}`);
+    notes.push(
+      `GET one non2xx=${getOne.non2xx} errors=${getOne.errors}; GET list non2xx=${getList.non2xx} errors=${getList.errors}`,
+    );
+    return {
+      name: 'api',
+      metrics: [
+        { name: 'baseline create rps', value: baseline.create.rps, unit: 'req/s' },
+        { name: 'product create rps', value: product.create.rps, unit: 'req/s' },
+        { name: 'create rps ratio', value: createRps, unit: 'x', target: '>= 0.8', pass: createRps >= 0.8 },
+        { name: 'baseline create p99', value: baseline.create.p99, unit: 'ms' },
+        { name: 'product create p99', value: product.create.p99, unit: 'ms' },
+        { name: 'create p99 ratio', value: createP99, unit: 'x', target: '<= 1.5', pass: createP99 <= 1.5 },
+        { name: 'baseline rotate rps', value: baseline.rotate?.rps ?? null, unit: 'req/s' },
+        { name: 'product rotate rps', value: product.rotate?.rps ?? null, unit: 'req/s' },
+        { name: 'rotate rps ratio', value: rotateRps, unit: 'x', target: '>= 0.8', pass: rotateRps >= 0.8 },
+        { name: 'baseline rotate p99', value: baseline.rotate?.p99 ?? null, unit: 'ms' },
+        { name: 'product rotate p99', value: product.rotate?.p99 ?? null, unit: 'ms' },
+        { name: 'rotate p99 ratio', value: rotateP99, unit: 'x', target: '<= 1.5', pass: rotateP99 <= 1.5 },
+        {
+          name: 'non-2xx (product create+rotate)',
+          value: product.create.non2xx + (product.rotate?.non2xx ?? 0),
+          unit: '',
+          target: '0',
+          pass: product.create.non2xx + (product.rotate?.non2xx ?? 0) === 0,
+        },
+        { name: 'GET /v1/webhooks/{id} rps', value: Math.round(getOne.requests.average), unit: 'req/s' },
+        {
+          name: 'GET /v1/webhooks/{id} p99',
+          value: getOne.latency.p99,
+          unit: 'ms',
+          target: '< 10',
+          pass: getOne.latency.p99 < 10 && getOne.non2xx === 0,
+        },
+        { name: 'GET /v1/webhooks (5) rps', value: Math.round(getList.requests.average), unit: 'req/s' },
+        {
+          name: 'GET /v1/webhooks (5) p99',
+          value: getList.latency.p99,
+          unit: 'ms',
+          target: '< 10',
+          pass: getList.latency.p99 < 10 && getList.non2xx === 0,
+        },
+        {
+          name: `API RSS max over ${RSS_SECONDS} s`,
+          value: rssMax,
+          unit: 'MB',
+          target: '< 200',
+          pass: rssMax < 200,
+        },
+        { name: 'API RSS after load', value: rssFinal, unit: 'MB', target: '< 200', pass: rssFinal < 200 },
+      ],
+      notes,
+    };
+  } finally {
+    for (const p of procs) await p.stop();
+  }
+}

@@ -1,0 +1,106 @@
+import type { EntityManager } from 'typeorm';
+
+/** A claimed or completed Idempotency-Key. */
+export interface IdempotencyRecord {
+  requestHash: string;
+  state: 'pending' | 'done';
+  status: number | null;
+  keyId: string | null;
+  response: Buffer | null;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+type Row = {
+  request_hash: string;
+  state: 'pending' | 'done';
+  status: number | null;
+  key_id: string | null;
+  response: Buffer | null;
+  created_at: Date;
+  expires_at: Date;
+};
+
+const toRecord = (r: Row): IdempotencyRecord => ({
+  requestHash: r.request_hash,
+  state: r.state,
+  status: r.status,
+  keyId: r.key_id,
+  response: r.response,
+  createdAt: r.created_at,
+  expiresAt: r.expires_at,
+});
+
+/** Idempotency keys per project: claim first, run, then store the (encrypted) response. */
+export class IdempotencyKeysRepository {
+  constructor(private readonly manager: EntityManager) {}
+
+  /**
+   * Claims `key` for a request, atomically: true when this caller may run the request. An expired row, or a
+   * pending one older than `staleBefore` (its process died mid-request), is taken over.
+   */
+  async claim(input: {
+    projectId: string;
+    key: string;
+    requestHash: string;
+    now: Date;
+    expiresAt: Date;
+    staleBefore: Date;
+  }): Promise<boolean> {
+    const rows: unknown[] = await this.manager.query(
+      `INSERT INTO idempotency_keys (project_id, key, request_hash, state, created_at, expires_at)
+       VALUES ($1, $2, $3, 'pending', $4, $5)
+       ON CONFLICT (project_id, key) DO UPDATE
+         SET request_hash = EXCLUDED.request_hash, state = 'pending', status = NULL, key_id = NULL,
+             response = NULL, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+         WHERE idempotency_keys.expires_at <= EXCLUDED.created_at
+            OR (idempotency_keys.state = 'pending' AND idempotency_keys.created_at < $6
+                AND idempotency_keys.request_hash = EXCLUDED.request_hash)
+       RETURNING 1`,
+      [input.projectId, input.key, input.requestHash, input.now, input.expiresAt, input.staleBefore],
+    );
+    return rows.length > 0;
+  }
+
+  async find(projectId: string, key: string): Promise<IdempotencyRecord | null> {
+    const rows: Row[] = await this.manager.query(
+      `SELECT request_hash, state, status, key_id, response, created_at, expires_at
+         FROM idempotency_keys WHERE project_id = $1 AND key = $2`,
+      [projectId, key],
+    );
+    return rows.length === 0 ? null : toRecord(rows[0]);
+  }
+
+  /** Stores the first response of a claimed key. */
+  async complete(input: {
+    projectId: string;
+    key: string;
+    status: number;
+    keyId: string;
+    response: Buffer;
+  }): Promise<void> {
+    await this.manager.query(
+      `UPDATE idempotency_keys SET state = 'done', status = $3, key_id = $4, response = $5
+        WHERE project_id = $1 AND key = $2 AND state = 'pending'`,
+      [input.projectId, input.key, input.status, input.keyId, input.response],
+    );
+  }
+
+  /** Gives a claimed key back (the request failed), so that a retry runs it again. */
+  async release(projectId: string, key: string): Promise<void> {
+    await this.manager.query(
+      `DELETE FROM idempotency_keys WHERE project_id = $1 AND key = $2 AND state = 'pending'`,
+      [projectId, key],
+    );
+  }
+
+  /** Deletes up to `batch` expired rows; returns how many went. */
+  async purgeExpired(now: Date, batch = 5000): Promise<number> {
+    const res: [unknown[], number] = await this.manager.query(
+      `DELETE FROM idempotency_keys WHERE ctid IN (
+         SELECT ctid FROM idempotency_keys WHERE expires_at <= $1 LIMIT $2)`,
+      [now, batch],
+    );
+    return res[1];
+  }
+}

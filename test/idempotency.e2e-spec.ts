@@ -1,0 +1,142 @@
+import { ManualClock } from '@app/domain';
+import type { Job } from 'bullmq';
+import { HousekeepingProcessor } from '../apps/worker/src/housekeeping/housekeeping.processor';
+import { startApi, type RunningApi } from './support/api-harness';
+import { startWorker } from './support/worker-harness';
+
+describe('Idempotency-Key', () => {
+  const clock = new ManualClock();
+  let api: RunningApi;
+  let key: string;
+  let projectId: string;
+
+  beforeAll(async () => {
+    api = await startApi({ clock, env: { MAX_WEBHOOKS_PER_PROJECT: '50' } });
+  });
+  afterAll(() => api.close());
+  beforeEach(async () => {
+    ({ key, projectId } = await api.newKey());
+  });
+
+  const body = { url: 'https://hooks.example.com/idem', subscribed_events: ['task.completed'] };
+  const create = (idem: string, b: unknown = body, k = key) =>
+    api.http.post('/v1/webhooks', { key: k, body: b, headers: { 'idempotency-key': idem } });
+  const live = async (k = key) => (await api.http.get('/v1/webhooks', { key: k })).body.webhooks as unknown[];
+  const rotations = async (webhookId: string) =>
+    Number(
+      (
+        await api.db.dataSource.query(
+          `SELECT count(*) AS n FROM audit_events WHERE webhook_id = $1 AND type = 'webhook.secret.rotated'`,
+          [webhookId],
+        )
+      )[0].n,
+    );
+
+  it('returns the first response again, status and body, for the same key and body', async () => {
+    const first = await create('k-1');
+    expect(first.status).toBe(201);
+    const again = await create('k-1', { subscribed_events: ['task.completed'], url: body.url });
+    expect(again.status).toBe(201);
+    expect(again.body).toEqual(first.body);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(await live()).toHaveLength(1);
+  });
+
+  it('answers 409 idempotency_key_reused for the same key with another body', async () => {
+    expect((await create('k-2')).status).toBe(201);
+    const other = await create('k-2', { ...body, description: 'changed' });
+    expect(other.status).toBe(409);
+    expect(other.body.code).toBe('idempotency_key_reused');
+    expect(await live()).toHaveLength(1);
+  });
+
+  it('scopes keys to the project', async () => {
+    const other = await api.newKey();
+    const a = await create('shared-key');
+    const b = await create('shared-key', body, other.key);
+    expect(b.status).toBe(201);
+    expect(b.body.id).not.toBe(a.body.id);
+    expect(b.body.project_id).toBe(other.projectId);
+    expect(a.body.project_id).toBe(projectId);
+  });
+
+  it('never runs concurrent duplicates twice', async () => {
+    const results = await Promise.all(Array.from({ length: 8 }, () => create('k-race')));
+    expect(results.map((r) => r.status)).toEqual(Array(8).fill(201));
+    expect(new Set(results.map((r) => r.body.id)).size).toBe(1);
+    expect(new Set(results.map((r) => r.body.secret)).size).toBe(1);
+    expect(await live()).toHaveLength(1);
+  });
+
+  it('makes rotate-secret idempotent: one rotation, the same secret again', async () => {
+    const { id } = (await create('k-3')).body;
+    const rotate = (idem: string) =>
+      api.http.post(`/v1/webhooks/${id}/rotate-secret`, { key, headers: { 'idempotency-key': idem } });
+    const results = await Promise.all([rotate('r-1'), rotate('r-1'), rotate('r-1')]);
+    expect(results.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(new Set(results.map((r) => r.body.secret)).size).toBe(1);
+    expect(await rotations(id)).toBe(1);
+    const later = await rotate('r-2');
+    expect(later.body.secret).not.toBe(results[0].body.secret);
+    expect(await rotations(id)).toBe(2);
+  });
+
+  it('does not keep failures: a retry after an error runs again', async () => {
+    const bad = { ...body, url: 'https://127.0.0.1/x' };
+    expect((await create('k-4', bad)).status).toBe(400);
+    expect((await create('k-4', bad)).status).toBe(400);
+    expect((await create('k-4')).status).toBe(201);
+  });
+
+  it('stores the first response encrypted, never the secret in the clear', async () => {
+    const first = await create('k-5');
+    const rows: { response: Buffer; key_id: string }[] = await api.db.dataSource.query(
+      'SELECT response, key_id FROM idempotency_keys WHERE project_id = $1 AND key = $2',
+      [projectId, 'k-5'],
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0].response.toString('latin1')).not.toContain(first.body.secret);
+    expect(rows[0].response.toString('latin1')).not.toContain(first.body.id);
+  });
+
+  it('forgets a key after 24 hours', async () => {
+    const first = await create('k-6');
+    clock.advance(24 * 3600_000 + 1000);
+    const later = await create('k-6');
+    expect(later.status).toBe(201);
+    expect(later.body.id).not.toBe(first.body.id);
+  });
+
+  it('has expired keys purged by the worker housekeeping', async () => {
+    await create('k-7');
+    const stored = () =>
+      api.db.dataSource.query('SELECT 1 FROM idempotency_keys WHERE project_id = $1 AND key = $2', [
+        projectId,
+        'k-7',
+      ]);
+    expect(await stored()).toHaveLength(1);
+    clock.advance(24 * 3600_000 + 1000);
+    const worker = await startWorker({ clock });
+    try {
+      const result = await worker
+        .get(HousekeepingProcessor)
+        .process({ name: 'secrets.expire', data: {} } as Job);
+      expect(result.idempotencyKeysPurged).toBeGreaterThanOrEqual(1);
+      expect(await stored()).toHaveLength(0);
+    } finally {
+      await worker.close();
+    }
+  });
+
+  it('rejects a malformed key', async () => {
+    const res = await create('x'.repeat(300));
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe('validation_failed');
+  });
+
+  it('leaves requests without the header alone', async () => {
+    const a = await api.http.post('/v1/webhooks', { key, body });
+    const b = await api.http.post('/v1/webhooks', { key, body });
+    expect(a.body.id).not.toBe(b.body.id);
+  });
+});

@@ -1,0 +1,103 @@
+import { startApi, type RunningApi } from './support/api-harness';
+
+const ADMIN_TOKEN = 'admin-token-for-tests-0123456789';
+
+describe('GET /metrics', () => {
+  let api: RunningApi;
+
+  beforeAll(async () => {
+    api = await startApi({ env: { ADMIN_TOKEN } });
+  });
+  afterAll(() => api.close());
+
+  const value = (text: string, series: string): number | undefined => {
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    return line === undefined ? undefined : Number(line.slice(series.length + 1));
+  };
+
+  it('exposes process, HTTP, rotation, outbox and queue series without authentication', async () => {
+    const { key } = await api.newKey();
+    const created = await api.http.post('/v1/webhooks', {
+      key,
+      body: { url: 'https://hooks.example.com/m', subscribed_events: ['task.completed'] },
+    });
+    await api.http.post(`/v1/webhooks/${created.body.id}/rotate-secret`, { key });
+    await api.http.get(`/v1/webhooks/${'x'.repeat(600)}`, { key });
+    // Scrape-time reads are cached for two seconds; wait past that so this scrape sees the rotation.
+    await new Promise((r) => setTimeout(r, 2100));
+
+    const res = await api.http.get('/metrics');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = res.text;
+    expect(
+      value(text, 'http_requests_total{method="POST",route="/v1/webhooks",status="201"}'),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      value(text, 'http_requests_total{method="GET",route="/v1/webhooks/:id",status="404"}'),
+    ).toBeGreaterThanOrEqual(1);
+    expect(text).toContain(
+      'http_request_duration_seconds_bucket{le="0.05",method="POST",route="/v1/webhooks/:id/rotate-secret",status="200"}',
+    );
+    expect(value(text, 'webhook_secret_rotations{trigger="manual"}')).toBeGreaterThanOrEqual(1);
+    expect(value(text, 'webhook_secret_rotations{trigger="scheduled"}')).toBeGreaterThanOrEqual(0);
+    // Nothing relays the outbox in this test (no worker): the events just written are pending.
+    expect(value(text, 'audit_outbox_pending')).toBeGreaterThanOrEqual(2);
+    expect(value(text, 'audit_relay_lag_seconds')).toBeGreaterThanOrEqual(0);
+    for (const queue of ['rotation', 'audit', 'delivery', 'housekeeping']) {
+      expect(value(text, `queue_jobs{queue="${queue}",state="waiting"}`)).toBeGreaterThanOrEqual(0);
+    }
+    expect(value(text, 'process_resident_memory_bytes')).toBeGreaterThan(0);
+    // Raw paths never become labels.
+    expect(text).not.toContain('xxxxxxxx');
+  });
+});
+
+describe('queue dashboard (/admin/queues)', () => {
+  it('does not exist without ADMIN_TOKEN', async () => {
+    const api = await startApi();
+    try {
+      expect((await api.http.get('/admin/queues')).status).toBe(404);
+    } finally {
+      await api.close();
+    }
+  });
+
+  describe('with ADMIN_TOKEN', () => {
+    let api: RunningApi;
+    beforeAll(async () => {
+      api = await startApi({ env: { ADMIN_TOKEN } });
+    });
+    afterAll(() => api.close());
+
+    it('refuses requests without the token', async () => {
+      for (const authorization of [
+        undefined,
+        'Bearer wrong-token-wrong-token',
+        `Basic ${btoa('admin:nope')}`,
+      ]) {
+        const res = await api.http.get('/admin/queues', authorization ? { headers: { authorization } } : {});
+        expect(res.status).toBe(401);
+        expect(res.body.code).toBe('unauthorized');
+      }
+    });
+
+    it('shows every queue to a bearer or basic-auth admin', async () => {
+      const page = await api.http.get('/admin/queues', {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      });
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toMatch(/text\/html/);
+      const list = await api.http.get('/admin/queues/api/queues', {
+        headers: { authorization: `Basic ${btoa(`ops:${ADMIN_TOKEN}`)}` },
+      });
+      expect(list.status).toBe(200);
+      expect(list.body.queues.map((q: { name: string }) => q.name).sort()).toEqual([
+        'audit',
+        'delivery',
+        'housekeeping',
+        'rotation',
+      ]);
+    });
+  });
+});

@@ -1,0 +1,96 @@
+import { startApi, type RunningApi } from './support/api-harness';
+
+// Every route of ../shared/spec/api.md, both tables (Anchor-compatible and ext), as method + path.
+const SPEC_ROUTES = [
+  'POST /v1/webhooks',
+  'GET /v1/webhooks',
+  'GET /v1/webhooks/{id}',
+  'PATCH /v1/webhooks/{id}',
+  'DELETE /v1/webhooks/{id}',
+  'POST /v1/webhooks/{id}/rotate-secret',
+  'POST /v1/webhooks/{id}/test',
+  'GET /v1/webhooks/{id}/events',
+  'PUT /v1/webhooks/{id}/rotation-policy',
+  'GET /v1/webhooks/{id}/rotation-policy',
+  'DELETE /v1/webhooks/{id}/rotation-policy',
+  'PUT /v1/rotation-policy',
+  'GET /v1/rotation-policy',
+  'DELETE /v1/rotation-policy',
+  'POST /v1/webhooks/{id}/secret/claim',
+  'GET /v1/webhooks/{id}/secret-status',
+  'DELETE /v1/webhooks/{id}/previous-secrets',
+  'GET /v1/audit-events',
+];
+
+// Path parameters compare by position, whatever their name.
+const normalise = (route: string) => route.replace(/\{[^}]+\}/g, '{}');
+
+describe('OpenAPI description', () => {
+  let api: RunningApi;
+  let doc: any;
+
+  beforeAll(async () => {
+    api = await startApi();
+    const res = await api.http.get('/openapi.json');
+    expect(res.status).toBe(200);
+    doc = res.body;
+  });
+  afterAll(() => api.close());
+
+  const documented = (): Set<string> =>
+    new Set(
+      Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) =>
+        Object.keys(ops).map((method) => normalise(`${method.toUpperCase()} ${path}`)),
+      ),
+    );
+
+  it.each(SPEC_ROUTES)('documents %s', (route) => {
+    expect([...documented()]).toContain(normalise(route));
+  });
+
+  it('declares the anchor-api-key scheme and requires it on the /v1 routes', () => {
+    expect(doc.components.securitySchemes['anchor-api-key']).toEqual({
+      type: 'apiKey',
+      in: 'header',
+      name: 'anchor-api-key',
+    });
+    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
+      if (!path.startsWith('/v1/')) continue;
+      for (const op of Object.values(ops)) {
+        expect(op.security).toEqual(expect.arrayContaining([{ 'anchor-api-key': [] }]));
+      }
+    }
+  });
+
+  it('describes the error body on every operation', () => {
+    const schema = doc.components.schemas.ErrorResponse;
+    expect(schema.required).toEqual(expect.arrayContaining(['error', 'code', 'request_id']));
+    expect(schema.properties.code.enum).toContain('rate_limited');
+    for (const ops of Object.values(doc.paths as Record<string, Record<string, any>>)) {
+      for (const op of Object.values(ops)) {
+        expect(op.responses.default.content['application/json'].schema).toEqual({
+          $ref: '#/components/schemas/ErrorResponse',
+        });
+      }
+    }
+  });
+
+  it('documents the Idempotency-Key header on create and rotate', () => {
+    for (const [path, method] of [
+      ['/v1/webhooks', 'post'],
+      ['/v1/webhooks/{id}/rotate-secret', 'post'],
+    ]) {
+      const params = doc.paths[path][method].parameters as { name: string; in: string }[];
+      expect(params).toEqual(
+        expect.arrayContaining([expect.objectContaining({ name: 'Idempotency-Key', in: 'header' })]),
+      );
+    }
+  });
+
+  it('serves the UI at /docs', async () => {
+    const res = await api.http.get('/docs');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/text\/html/);
+    expect(res.text).toMatch(/swagger/i);
+  });
+});

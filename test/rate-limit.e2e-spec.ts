@@ -1,0 +1,109 @@
+import Redis from 'ioredis';
+import { ManualClock } from '@app/domain';
+import { startApi, type RunningApi } from './support/api-harness';
+import { TcpProxy } from './support/tcp-proxy';
+import { TEST_REDIS_URL } from './support/test-env';
+
+describe('rate limiting per API key', () => {
+  // 20 s into a minute: the window resets 40 s later.
+  const clock = new ManualClock(Date.UTC(2031, 0, 1, 12, 0, 20) + Math.floor(Math.random() * 1e6) * 60_000);
+  let api: RunningApi;
+
+  beforeAll(async () => {
+    api = await startApi({ env: { RATE_LIMIT_PER_MINUTE: '3' }, clock });
+  });
+  afterAll(() => api.close());
+
+  it('answers 429 rate_limited with Retry-After and RateLimit headers beyond the budget', async () => {
+    const { key } = await api.newKey();
+    for (const remaining of ['2', '1', '0']) {
+      const res = await api.http.get('/v1/webhooks', { key });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('ratelimit-limit')).toBe('3');
+      expect(res.headers.get('ratelimit-remaining')).toBe(remaining);
+      expect(res.headers.get('ratelimit-reset')).toBe('40');
+    }
+    const limited = await api.http.post('/v1/webhooks', {
+      key,
+      body: { url: 'https://hooks.example.com/x', subscribed_events: ['task.completed'] },
+    });
+    expect(limited.status).toBe(429);
+    expect(limited.body).toMatchObject({ code: 'rate_limited', request_id: expect.any(String) });
+    expect(limited.headers.get('retry-after')).toBe('40');
+    expect(limited.headers.get('ratelimit-remaining')).toBe('0');
+    expect(limited.headers.get('ratelimit-limit')).toBe('3');
+    // Nothing was created by the refused request.
+    clock.advance(60_000);
+    expect((await api.http.get('/v1/webhooks', { key })).body.webhooks).toEqual([]);
+  });
+
+  it('shares the count through Redis with the other replicas', async () => {
+    const { key, apiKeyId } = await api.newKey();
+    expect((await api.http.get('/v1/webhooks', { key })).status).toBe(200);
+    const window = Math.floor(clock.now().getTime() / 60_000);
+    const redis = new Redis(TEST_REDIS_URL);
+    try {
+      const counter = `ratelimit:${apiKeyId}:${window}`;
+      const deadline = Date.now() + 5000;
+      while ((await redis.get(counter)) !== '1' && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(await redis.get(counter)).toBe('1');
+      // Another replica spent the rest of the budget: once synced, this one refuses too.
+      await redis.incrby(counter, 2);
+      await api.http.get('/v1/webhooks', { key }).then((r) => expect(r.status).toBe(200));
+      const until = Date.now() + 5000;
+      let status = 200;
+      while (status !== 429 && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 50));
+        status = (await api.http.get('/v1/webhooks', { key })).status;
+      }
+      expect(status).toBe(429);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('counts each key separately, and gives a new budget in the next minute', async () => {
+    const a = await api.newKey();
+    const b = await api.newKey();
+    for (let i = 0; i < 3; i++) expect((await api.http.get('/v1/webhooks', { key: a.key })).status).toBe(200);
+    expect((await api.http.get('/v1/webhooks', { key: a.key })).status).toBe(429);
+    expect((await api.http.get('/v1/webhooks', { key: b.key })).status).toBe(200);
+    clock.advance(60_000);
+    expect((await api.http.get('/v1/webhooks', { key: a.key })).status).toBe(200);
+  });
+
+  it('does not count unauthenticated requests against anyone', async () => {
+    expect((await api.http.get('/v1/webhooks', { key: 'nope' })).status).toBe(401);
+  });
+});
+
+describe('rate limiting while Redis is unreachable', () => {
+  let api: RunningApi;
+  let proxy: TcpProxy;
+
+  beforeAll(async () => {
+    const redis = new URL(TEST_REDIS_URL);
+    proxy = await new TcpProxy(redis.hostname, Number(redis.port || 6379)).start();
+    api = await startApi({ env: { RATE_LIMIT_PER_MINUTE: '3', REDIS_URL: proxy.rewrite(TEST_REDIS_URL) } });
+  });
+  afterAll(async () => {
+    await api.close();
+    await proxy.stop();
+  });
+
+  it('keeps the routes that only need Postgres working, counting on this replica alone', async () => {
+    const { key } = await api.newKey();
+    proxy.cut();
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await api.http.post('/v1/webhooks', {
+        key,
+        body: { url: `https://hooks.example.com/${i}`, subscribed_events: ['task.completed'] },
+      });
+      statuses.push(res.status);
+    }
+    expect(statuses).toEqual([201, 201, 201, 429]);
+    proxy.restore();
+  });
+});

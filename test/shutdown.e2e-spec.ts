@@ -1,0 +1,158 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { TEST_DATABASE_URL, TEST_REDIS_URL } from './support/test-env';
+
+// These tests send a real SIGTERM, so they run the compiled processes (built here when dist/ is stale).
+const root = join(__dirname, '..');
+const env = {
+  ...process.env,
+  NODE_ENV: 'test',
+  DATABASE_URL: TEST_DATABASE_URL,
+  REDIS_URL: TEST_REDIS_URL,
+  LOG_LEVEL: 'info',
+};
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+
+/** Starts a compiled entry point; resolves once `ready` appears in its output. */
+function start(entry: string, extraEnv: Record<string, string>, ready: RegExp) {
+  const child = spawn(process.execPath, [join(root, entry)], {
+    cwd: root,
+    env: { ...env, ...extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const up = new Promise<void>((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      output += d.toString();
+      if (ready.test(output)) resolve();
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    void exited.then((code) => reject(new Error(`${entry} exited with ${code}: ${output}`)));
+  });
+  return { child, up, exited, output: () => output };
+}
+
+/** True when a new TCP connection to the port is refused. */
+const refused = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.on('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.on('error', () => resolve(true));
+  });
+
+async function until(check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('graceful shutdown (SIGTERM)', () => {
+  let children: ChildProcess[] = [];
+
+  beforeAll(() => {
+    execFileSync(process.execPath, [join(root, 'scripts/build-if-needed.mjs')], {
+      cwd: root,
+      stdio: 'ignore',
+    });
+  }, 180_000);
+  afterEach(() => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    children = [];
+  });
+
+  it('the API stops accepting, finishes its in-flight rotations, and exits 0', async () => {
+    const port = await freePort();
+    const api = start('dist/apps/api/src/main.js', { PORT: String(port), HOST: '127.0.0.1' }, /listening on/);
+    children.push(api.child);
+    await api.up;
+    const base = `http://127.0.0.1:${port}`;
+    const out = execFileSync(
+      process.execPath,
+      [join(root, 'dist/apps/cli/src/main.js'), 'api-keys', 'create'],
+      {
+        cwd: root,
+        env,
+      },
+    );
+    const key = JSON.parse(out.toString().trim().split('\n').pop()!).api_key as string;
+    const headers = { 'anchor-api-key': key, 'content-type': 'application/json' };
+    const created = await fetch(`${base}/v1/webhooks`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ url: 'https://hooks.example.com/s', subscribed_events: ['task.completed'] }),
+    });
+    const { id } = (await created.json()) as { id: string };
+
+    // Hold the webhook's row lock so that rotations are in flight (blocked inside their transaction).
+    const blocker = new Client({ connectionString: TEST_DATABASE_URL });
+    await blocker.connect();
+    await blocker.query('BEGIN');
+    await blocker.query('SELECT id FROM webhooks WHERE id = $1 FOR UPDATE', [id]);
+    const rotations = [1, 2, 3].map(() =>
+      fetch(`${base}/v1/webhooks/${id}/rotate-secret`, { method: 'POST', headers }).then(async (r) => ({
+        status: r.status,
+        body: (await r.json()) as { secret: string },
+      })),
+    );
+    // (Its own session would see one frozen snapshot of pg_stat_activity: ask from the pool of another.)
+    const monitor = new Client({ connectionString: TEST_DATABASE_URL });
+    await monitor.connect();
+    await until(async () => {
+      const rows = await monitor.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`,
+      );
+      return rows.rows[0].n >= 3;
+    });
+    await monitor.end();
+
+    api.child.kill('SIGTERM');
+    // New connections are refused while the in-flight requests still wait.
+    await until(() => refused(port));
+    expect(api.child.exitCode).toBeNull();
+
+    await blocker.query('COMMIT');
+    const results = await Promise.all(rotations);
+    expect(results.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(new Set(results.map((r) => r.body.secret)).size).toBe(3);
+    expect(await api.exited).toBe(0);
+    expect(api.output()).toMatch(/"msg":"stopped"/);
+
+    // Each rotation committed whole: audited once, and exactly one current secret remains.
+    const audited = await blocker.query(
+      `SELECT count(*)::int AS n FROM audit_events WHERE webhook_id = $1 AND type = 'webhook.secret.rotated'`,
+      [id],
+    );
+    expect(audited.rows[0].n).toBe(3);
+    const current = await blocker.query(
+      `SELECT count(*)::int AS n FROM webhook_secrets WHERE webhook_id = $1 AND state = 'current'`,
+      [id],
+    );
+    expect(current.rows[0].n).toBe(1);
+    await blocker.end();
+  });
+
+  it('the worker closes its queues and exits 0', async () => {
+    const worker = start('dist/apps/worker/src/main.js', {}, /worker started/);
+    children.push(worker.child);
+    await worker.up;
+    worker.child.kill('SIGTERM');
+    expect(await worker.exited).toBe(0);
+    expect(worker.output()).toMatch(/SIGTERM: shutting down[\s\S]*"msg":"stopped"/);
+  });
+});
