@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { Clock, RateLimitedError } from '@app/domain';
@@ -46,11 +46,12 @@ interface KeyWindow {
  * need Postgres.
  */
 @Injectable()
-export class RateLimiter {
+export class RateLimiter implements OnApplicationShutdown {
   private readonly logger = new Logger(RateLimiter.name);
   private readonly perMinute: number;
   private readonly windows = new Map<string, KeyWindow>();
   private syncTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
   private lastWarning = 0;
 
   constructor(
@@ -84,7 +85,7 @@ export class RateLimiter {
     const state = { limit: this.perMinute, remaining: Math.max(0, this.perMinute - used), resetSeconds };
     if (used > this.perMinute) throw new RateLimitExceeded({ ...state, remaining: 0 });
     w.pending += 1;
-    this.syncTimer ??= setTimeout(() => void this.sync(), SYNC_EVERY_MS);
+    this.scheduleSync();
     return state;
   }
 
@@ -115,9 +116,21 @@ export class RateLimiter {
         }
       }),
     );
-    if (this.windows.size > 0 && batch.some(([, w]) => w.pending > 0)) {
-      this.syncTimer ??= setTimeout(() => void this.sync(), SYNC_EVERY_MS);
-    }
+    if (this.windows.size > 0 && batch.some(([, w]) => w.pending > 0)) this.scheduleSync();
+  }
+
+  /** One sync at a time, never after shutdown, and never what keeps the process alive. */
+  private scheduleSync(): void {
+    if (this.stopped || this.syncTimer) return;
+    this.syncTimer = setTimeout(() => void this.sync(), SYNC_EVERY_MS);
+    this.syncTimer.unref();
+  }
+
+  /** Stops syncing: a stopping replica's last 100 ms of counts are not worth delaying its exit. */
+  onApplicationShutdown(): void {
+    this.stopped = true;
+    if (this.syncTimer) clearTimeout(this.syncTimer);
+    this.syncTimer = null;
   }
 
   private warn(e: Error): void {
