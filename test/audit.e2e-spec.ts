@@ -581,30 +581,30 @@ describe('audit trail', () => {
 
     // The compiled worker, killed for real; built first when the checkout has not been built yet.
     const compiledWorker = join(__dirname, '..', 'dist/apps/worker/src/main.js');
-    it(
-      'a worker killed with SIGKILL mid-relay: after a restart nothing is missing, duplicates share their id',
-      async () => {
-        execFileSync(process.execPath, [join(__dirname, '..', 'scripts/build-if-needed.mjs')], { stdio: 'inherit' });
-        const stream = newStream();
-        const api = await bootApi({ AUDIT_STREAM: stream });
-        const spawnWorker = (): ChildProcess => {
-          const child = spawn(process.execPath, [compiledWorker], {
-            env: { ...process.env, AUDIT_STREAM: stream, LOG_LEVEL: 'info' },
-            stdio: ['ignore', 'pipe', 'pipe'],
-          });
-          child.stdout?.on('data', (d: Buffer) => logLines.push(d.toString()));
-          child.stderr?.on('data', (d: Buffer) => logLines.push(d.toString()));
-          return child;
-        };
-        const exited = (child: ChildProcess) =>
-          new Promise<void>((resolve) =>
-            child.exitCode !== null ? resolve() : child.once('exit', () => resolve()),
-          );
-        try {
-          const projectId = randomUUID();
-          // A deep outbox, so the kill lands while batches are in flight.
-          await api.db.dataSource.query(
-            `INSERT INTO audit_events (id, project_id, webhook_id, type, occurred_at, event)
+    it('a worker killed with SIGKILL mid-relay: after a restart nothing is missing, duplicates share their id', async () => {
+      execFileSync(process.execPath, [join(__dirname, '..', 'scripts/build-if-needed.mjs')], {
+        stdio: 'inherit',
+      });
+      const stream = newStream();
+      const api = await bootApi({ AUDIT_STREAM: stream });
+      const spawnWorker = (): ChildProcess => {
+        const child = spawn(process.execPath, [compiledWorker], {
+          env: { ...process.env, AUDIT_STREAM: stream, LOG_LEVEL: 'info' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        child.stdout?.on('data', (d: Buffer) => logLines.push(d.toString()));
+        child.stderr?.on('data', (d: Buffer) => logLines.push(d.toString()));
+        return child;
+      };
+      const exited = (child: ChildProcess) =>
+        new Promise<void>((resolve) =>
+          child.exitCode !== null ? resolve() : child.once('exit', () => resolve()),
+        );
+      try {
+        const projectId = randomUUID();
+        // A deep outbox, so the kill lands while batches are in flight.
+        await api.db.dataSource.query(
+          `INSERT INTO audit_events (id, project_id, webhook_id, type, occurred_at, event)
              SELECT 'aud_K' || lpad(n::text, 25, '0'), $1::uuid, 'wh_KILL', 'webhook.updated', now(),
                     jsonb_build_object('id', 'aud_K' || lpad(n::text, 25, '0'), 'version', 1,
                       'type', 'webhook.updated', 'occurred_at', to_char(now() AT TIME ZONE 'UTC',
@@ -613,60 +613,58 @@ describe('audit trail', () => {
                       'data', jsonb_build_object('changes', jsonb_build_array(
                         jsonb_build_object('field', 'description', 'from', null, 'to', n::text))))
              FROM generate_series(1, 30000) AS n`,
+          [projectId],
+        );
+        const first = spawnWorker();
+        await waitFor(
+          async () => redis.xlen(stream).catch(() => 0),
+          (n) => n > 0,
+          'the relay to start publishing',
+          30_000,
+        );
+        first.kill('SIGKILL');
+        await exited(first);
+        const unpublishedAfterKill = (
+          await api.db.dataSource.query(
+            'SELECT count(*)::int AS n FROM audit_events WHERE project_id = $1 AND published_at IS NULL',
             [projectId],
-          );
-          const first = spawnWorker();
-          await waitFor(
-            async () => redis.xlen(stream).catch(() => 0),
-            (n) => n > 0,
-            'the relay to start publishing',
-            30_000,
-          );
-          first.kill('SIGKILL');
-          await exited(first);
-          const unpublishedAfterKill = (
-            await api.db.dataSource.query(
-              'SELECT count(*)::int AS n FROM audit_events WHERE project_id = $1 AND published_at IS NULL',
-              [projectId],
-            )
-          )[0].n as number;
-          expect(unpublishedAfterKill).toBeGreaterThan(0);
+          )
+        )[0].n as number;
+        expect(unpublishedAfterKill).toBeGreaterThan(0);
 
-          const second = spawnWorker();
-          try {
-            await waitFor(
-              async () =>
-                (
-                  await api.db.dataSource.query(
-                    'SELECT count(*)::int AS n FROM audit_events WHERE project_id = $1 AND published_at IS NULL',
-                    [projectId],
-                  )
-                )[0].n as number,
-              (n) => n === 0,
-              'the restarted worker to drain the outbox',
-              60_000,
-            );
-          } finally {
-            second.kill('SIGTERM');
-            await exited(second);
-          }
-          const got = await entries(stream, projectId);
-          const firstJson = new Map<string, string>();
-          for (const e of got) {
-            const json = JSON.stringify(e.event);
-            if (firstJson.has(e.event.id)) expect(json).toBe(firstJson.get(e.event.id));
-            else firstJson.set(e.event.id, json);
-          }
-          // Nothing missing, and the first publication of each event is in commit order.
-          const ids = [...firstJson.keys()];
-          expect(ids).toHaveLength(30000);
-          expect(ids).toEqual([...ids].sort());
+        const second = spawnWorker();
+        try {
+          await waitFor(
+            async () =>
+              (
+                await api.db.dataSource.query(
+                  'SELECT count(*)::int AS n FROM audit_events WHERE project_id = $1 AND published_at IS NULL',
+                  [projectId],
+                )
+              )[0].n as number,
+            (n) => n === 0,
+            'the restarted worker to drain the outbox',
+            60_000,
+          );
         } finally {
-          await api.close();
+          second.kill('SIGTERM');
+          await exited(second);
         }
-      },
-      120_000,
-    );
+        const got = await entries(stream, projectId);
+        const firstJson = new Map<string, string>();
+        for (const e of got) {
+          const json = JSON.stringify(e.event);
+          if (firstJson.has(e.event.id)) expect(json).toBe(firstJson.get(e.event.id));
+          else firstJson.set(e.event.id, json);
+        }
+        // Nothing missing, and the first publication of each event is in commit order.
+        const ids = [...firstJson.keys()];
+        expect(ids).toHaveLength(30000);
+        expect(ids).toEqual([...ids].sort());
+      } finally {
+        await api.close();
+      }
+    }, 120_000);
 
     it('several relays at once neither duplicate nor reorder', async () => {
       const stream = newStream();

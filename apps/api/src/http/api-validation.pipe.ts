@@ -90,12 +90,6 @@ export class ApiValidationPipe extends ValidationPipe {
   }
 
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
-    const bad = findUnstorableText(value, metadata.type === 'body' ? '' : (metadata.data ?? metadata.type));
-    if (bad !== undefined) {
-      const field = bad || metadata.type;
-      const message = `${field} must not contain NUL characters or unpaired surrogates`;
-      throw new ValidationFailedError(message, [{ field, rule: 'text', message }]);
-    }
     if (metadata.type === 'body' && metadata.metatype && metadata.metatype !== Object) {
       // No body at all reads as an empty object, so required fields are reported by name.
       if (value === undefined || value === null) value = {};
@@ -105,6 +99,14 @@ export class ApiValidationPipe extends ValidationPipe {
         ]);
       }
     }
-    return super.transform(value, metadata);
+    // Field rules first (a URL with a NUL in it breaks a URL rule); then nothing Postgres cannot store may pass.
+    const result: unknown = await super.transform(value, metadata);
+    const bad = findUnstorableText(value, metadata.type === 'body' ? '' : (metadata.data ?? metadata.type));
+    if (bad !== undefined) {
+      const field = bad || metadata.type;
+      const message = `${field} must not contain NUL characters or unpaired surrogates`;
+      throw new ValidationFailedError(message, [{ field, rule: 'text', message }]);
+    }
+    return result;
   }
 }
