@@ -10,7 +10,7 @@ import { Database } from './database.service';
     TypeOrmModule.forRootAsync({
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) => ({
-        ...dataSourceOptions(config.database.url, 10),
+        ...dataSourceOptions(config.database.url, config.database.poolSize),
         // Boot waits for a database that is still starting (compose, CI) instead of failing at once.
         retryAttempts: 20,
         retryDelay: 1500,
