@@ -5,3 +5,6 @@ export { loadConfig, ConfigError, type AppConfig, type EncryptionKey } from './c
 export { ConfigModule, APP_CONFIG } from './config.module';
 /** Structured logging (pino) shared by the API and the worker, with redaction of secrets and keys. */
 export { LoggingModule, LOG_DESTINATION, REDACTED_LOG_PATHS } from './logging.module';
+
+/** Closes a Nest application on SIGTERM/SIGINT within a deadline, then exits. */
+export { exitOnSignals } from './graceful-exit';
