@@ -122,8 +122,8 @@ export class WebhooksService {
         audited.push({ field: 'enabled', from: webhook.enabled, to: input.enabled });
       }
       if (audited.length === 0) return webhook;
-      await tx.webhooks.update(webhook.id, changes, now);
-      await this.audit.record(tx, {
+      const updated = Object.assign(webhook, changes, { updatedAt: now });
+      const audit = this.audit.prepare(tx, {
         type: 'webhook.updated',
         projectId: ctx.projectId,
         webhookId: webhook.id,
@@ -132,7 +132,8 @@ export class WebhooksService {
         occurredAt: now,
         data: { changes: audited },
       });
-      return Object.assign(webhook, changes, { updatedAt: now });
+      await tx.webhooks.updateWithAudit(updated, audit);
+      return updated;
     });
   }
 

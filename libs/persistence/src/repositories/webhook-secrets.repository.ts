@@ -20,10 +20,6 @@ export class WebhookSecretsRepository {
     return this.manager.getRepository(WebhookSecretEntity);
   }
 
-  async insert(row: WebhookSecretEntity): Promise<void> {
-    await this.repo.insert(row);
-  }
-
   /**
    * One rotation of a row-locked webhook, in one statement: retires the outgoing secret (destroyed, or kept
    * as previous until `expiresAt`), inserts the new current one, restarts the rotation clock (the same
@@ -92,15 +88,6 @@ export class WebhookSecretsRepository {
       .orderBy('s.created_at', 'DESC')
       .addOrderBy('s.id', 'DESC')
       .getMany();
-  }
-
-  /** Turns the current secret into a previous one expiring at `expiresAt`. */
-  async demoteCurrent(webhookId: string, expiresAt: Date): Promise<void> {
-    await this.repo.update({ webhookId, state: 'current' }, { state: 'previous', expiresAt });
-  }
-
-  async deleteById(id: string): Promise<void> {
-    await this.repo.delete({ id });
   }
 
   /** Destroys every secret of a webhook; returns how many there were. */

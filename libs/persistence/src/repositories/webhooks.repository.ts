@@ -157,10 +157,6 @@ export class WebhooksRepository {
     return { webhook: webhookFromRow(rows[0]), current: secrets[0] ?? null };
   }
 
-  async insert(row: WebhookEntity): Promise<void> {
-    await this.repo.insert(row);
-  }
-
   async findLive(projectId: string, id: string): Promise<WebhookEntity | null> {
     return this.repo
       .createQueryBuilder('w')
@@ -170,11 +166,36 @@ export class WebhooksRepository {
 
   /** Like {@link findLive}, and row-locks the webhook until the transaction ends (serialises rotations). */
   async findLiveForUpdate(projectId: string, id: string): Promise<WebhookEntity | null> {
-    return this.repo
-      .createQueryBuilder('w')
-      .setLock('pessimistic_write')
-      .where('w.id = :id AND w.project_id = :projectId AND w.deleted_at IS NULL', { id, projectId })
-      .getOne();
+    const rows: Record<string, unknown>[] = await this.manager.query(
+      'SELECT * FROM webhooks WHERE id = $1 AND project_id = $2 AND deleted_at IS NULL FOR UPDATE',
+      [id, projectId],
+    );
+    return rows.length === 0 ? null : webhookFromRow(rows[0]);
+  }
+
+  /** Writes a (row-locked) webhook's new field values and its audit event in one statement. */
+  async updateWithAudit(webhook: WebhookEntity, audit: NewAuditEvent): Promise<void> {
+    await this.manager.query(
+      `WITH u AS (
+         UPDATE webhooks SET url = $2, description = $3, subscribed_events = $4, enabled = $5, updated_at = $6
+         WHERE id = $1
+       )
+       INSERT INTO audit_events (id, project_id, webhook_id, type, occurred_at, event)
+       VALUES ($7, $8, $1, $9, $10, $11::jsonb)`,
+      [
+        webhook.id,
+        webhook.url,
+        webhook.description,
+        webhook.subscribedEvents,
+        webhook.enabled,
+        webhook.updatedAt,
+        audit.id,
+        audit.projectId,
+        audit.type,
+        audit.occurredAt,
+        JSON.stringify(audit.event),
+      ],
+    );
   }
 
   /** Live webhooks of a project, oldest first. */
@@ -195,14 +216,6 @@ export class WebhooksRepository {
       [ids],
     );
     return new Map(rows.map((r) => [r.id, r.project_id]));
-  }
-
-  async update(id: string, changes: WebhookChanges, updatedAt: Date): Promise<void> {
-    await this.repo.update({ id }, { ...changes, updatedAt });
-  }
-
-  async touch(id: string, updatedAt: Date): Promise<void> {
-    await this.repo.update({ id }, { updatedAt });
   }
 
   async softDelete(id: string, at: Date): Promise<void> {
