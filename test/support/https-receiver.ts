@@ -1,10 +1,7 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { selfSignedCertificate } from './self-signed-certificate';
 
 /** One request the receiver got. */
 export interface ReceivedDelivery {
@@ -17,7 +14,7 @@ export interface ReceivedDelivery {
 export type ReceiverHandler = (n: number, req: IncomingMessage, res: ServerResponse) => void;
 
 /**
- * A local HTTPS receiver with a self-signed certificate for `name`, made at test time with openssl. Records every
+ * A local HTTPS receiver with a self-signed certificate for `name`, made at test time. Records every
  * request by path; each path answers 200 unless told otherwise.
  */
 export class HttpsReceiver {
@@ -26,36 +23,12 @@ export class HttpsReceiver {
   private readonly handlers = new Map<string, ReceiverHandler>();
   private readonly sockets = new Set<Socket>();
   private readonly server: https.Server;
-  private readonly dir: string;
   port = 0;
 
   constructor(readonly name: string) {
-    this.dir = mkdtempSync(join(tmpdir(), 'receiver-'));
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        join(this.dir, 'key.pem'),
-        '-out',
-        join(this.dir, 'cert.pem'),
-        '-days',
-        '2',
-        '-subj',
-        `/CN=${name}`,
-        '-addext',
-        `subjectAltName=DNS:${name}`,
-      ],
-      { stdio: 'ignore' },
-    );
-    this.cert = readFileSync(join(this.dir, 'cert.pem'));
-    this.server = https.createServer({ key: readFileSync(join(this.dir, 'key.pem')), cert: this.cert });
+    const { key, cert } = selfSignedCertificate(name);
+    this.cert = cert;
+    this.server = https.createServer({ key, cert });
     this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
@@ -96,7 +69,6 @@ export class HttpsReceiver {
   async close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 

@@ -12,36 +12,24 @@ import { SecretCipher } from './secrets/secret-cipher';
 import { SecretsService } from './secrets/secrets.service';
 import { WebhooksService } from './webhooks/webhooks.service';
 
+/** What the apps use: provided here and exported. */
+const SHARED = [
+  AuditRecorder,
+  SecretCipher,
+  SecretsService,
+  WebhooksService,
+  ApiKeysService,
+  DeliveryQueue,
+  DeliveriesService,
+  RotationService,
+  RotationSweepService,
+  AuditHistoryService,
+];
+
 /** The use cases shared by the API, the worker and the CLI. Override {@link Clock} in tests. */
 @Module({
   imports: [PersistenceModule],
-  providers: [
-    { provide: Clock, useClass: SystemClock },
-    AuditRelaySignal,
-    AuditRecorder,
-    SecretCipher,
-    SecretsService,
-    WebhooksService,
-    ApiKeysService,
-    DeliveryQueue,
-    DeliveriesService,
-    RotationService,
-    RotationSweepService,
-    AuditHistoryService,
-  ],
-  exports: [
-    Clock,
-    AuditRecorder,
-    SecretCipher,
-    SecretsService,
-    WebhooksService,
-    ApiKeysService,
-    DeliveryQueue,
-    DeliveriesService,
-    RotationService,
-    RotationSweepService,
-    AuditHistoryService,
-    PersistenceModule,
-  ],
+  providers: [{ provide: Clock, useClass: SystemClock }, AuditRelaySignal, ...SHARED],
+  exports: [Clock, ...SHARED, PersistenceModule],
 })
 export class DomainModule {}

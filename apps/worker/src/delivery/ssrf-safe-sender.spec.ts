@@ -1,12 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { deliveryHeaders, verifyWebhookSignature } from '@app/signing';
+import { selfSignedCertificate } from '../../../../test/support/self-signed-certificate';
 import {
   classifyOutcome,
   parseRetryAfter,
@@ -98,7 +95,6 @@ class Receiver {
   }
 }
 
-let dir: string;
 let cert: Buffer;
 let tlsReceiver: Receiver;
 let plainReceiver: Receiver;
@@ -121,32 +117,9 @@ const post = (target: SsrfSafeSender, url: string, timeoutMs?: number) =>
   target.send({ url, headers: { 'Content-Type': 'application/json' }, body: '{"id":"evt_1"}', timeoutMs });
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'ssrf-sender-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${NAME}`,
-      '-addext',
-      `subjectAltName=DNS:${NAME}`,
-    ],
-    { stdio: 'ignore' },
-  );
-  cert = readFileSync(join(dir, 'cert.pem'));
-  tlsReceiver = new Receiver(https.createServer({ key: readFileSync(join(dir, 'key.pem')), cert }));
+  const made = selfSignedCertificate(NAME);
+  cert = made.cert;
+  tlsReceiver = new Receiver(https.createServer({ key: made.key, cert }));
   plainReceiver = new Receiver(http.createServer());
   tlsPort = await tlsReceiver.listen();
   plainPort = await plainReceiver.listen();
@@ -161,7 +134,6 @@ afterEach(() => {
 afterAll(async () => {
   await tlsReceiver.close();
   await plainReceiver.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('SsrfSafeSender over TLS', () => {
