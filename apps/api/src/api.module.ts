@@ -2,8 +2,10 @@ import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { ConfigModule, LoggingModule } from '@app/config';
 import { DomainModule } from '@app/domain';
+import { ApiKeyChangeListener } from '@app/persistence';
 import { RedisModule } from '@app/queue';
 import { AuditEventsController } from './audit/audit-events.controller';
+import { ApiKeyCache } from './auth/api-key-cache';
 import { ApiKeyGuard } from './auth/api-key.guard';
 import { HealthController } from './health/health.controller';
 import { RotationController } from './rotation/rotation.controller';
@@ -34,6 +36,8 @@ import { WebhooksController } from './webhooks/webhooks.controller';
     MetricsController,
   ],
   providers: [
+    ApiKeyChangeListener,
+    ApiKeyCache,
     ApiKeyGuard,
     UrlRejectionAuditInterceptor,
     IdempotencyInterceptor,

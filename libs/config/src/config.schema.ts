@@ -32,6 +32,11 @@ export interface AppConfig {
   worker: { heartbeatFile: string };
   /** Requests per minute and API key, counted in Redis across replicas; 0 turns rate limiting off. */
   rateLimit: { perMinute: number };
+  /**
+   * How long an API replica may reuse a key lookup; changes reach it at once through Postgres notifications,
+   * this bounds what a silently broken notification feed could miss. 0 looks every request up.
+   */
+  apiKeyCache: { ttlSeconds: number };
 }
 
 /** Thrown when the environment is invalid; lists every problem at once. */
@@ -154,6 +159,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     log: { level },
     worker: { heartbeatFile: str('WORKER_HEARTBEAT_FILE', '/tmp/webhook-secrets-worker.alive') },
     rateLimit: { perMinute: int('RATE_LIMIT_PER_MINUTE', 6000, 0, 100_000_000) },
+    apiKeyCache: { ttlSeconds: int('API_KEY_CACHE_SECONDS', 60, 0, 3600) },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -33,7 +33,12 @@ export {
   type EventBody,
 } from './deliveries/event-body';
 /** API key use cases. */
-export { ApiKeysService, type CreatedApiKey, type ApiKeySummary } from './api-keys/api-keys.service';
+export {
+  ApiKeysService,
+  type CreatedApiKey,
+  type ApiKeySummary,
+  type ApiKeyChangeObserver,
+} from './api-keys/api-keys.service';
 /** Rotation policies, claim/status/revoke of secrets, the scheduled sweep and its pure date rules. */
 export {
   RotationService,

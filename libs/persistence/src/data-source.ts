@@ -9,6 +9,7 @@ import { InitialSchema1763800000000 } from './migrations/1763800000000-initial-s
 import { ProjectQuotas1764300000000 } from './migrations/1764300000000-project-quotas';
 import { RotationPolicies1764000000000 } from './migrations/1764000000000-rotation-policies';
 import { Deliveries1764100000000 } from './migrations/1764100000000-deliveries';
+import { ApiKeyChangeNotifications1764400000000 } from './migrations/1764400000000-api-key-change-notifications';
 import { IdempotencyAndMetrics1764200000000 } from './migrations/1764200000000-idempotency-and-metrics';
 
 /** Every entity, listed explicitly (no globs: the same list works from ts-jest, ts-node and compiled JS). */
@@ -27,6 +28,7 @@ export const MIGRATIONS = [
   Deliveries1764100000000,
   IdempotencyAndMetrics1764200000000,
   ProjectQuotas1764300000000,
+  ApiKeyChangeNotifications1764400000000,
 ];
 
 /** Options for a data source on `url`. Schema changes only ever come from migrations. */

@@ -57,3 +57,9 @@ export { dataSourceOptions, createDataSource, ENTITIES, MIGRATIONS } from './dat
 export { ensureDatabase, runMigrations, migrationsApplied } from './database-admin';
 /** Classifies errors that mean Postgres is unreachable. */
 export { isDatabaseUnavailableError } from './unavailable';
+/** The feed of API key changes (Postgres LISTEN), for caches of key lookups. */
+export {
+  ApiKeyChangeListener,
+  API_KEY_CHANGED_CHANNEL,
+  type ApiKeyChangeHandler,
+} from './notifications/api-key-change.listener';

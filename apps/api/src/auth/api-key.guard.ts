@@ -1,7 +1,8 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ApiKeysService, UnauthorizedError } from '@app/domain';
+import { UnauthorizedError } from '@app/domain';
 import type { ApiKeyPrincipal } from '@app/persistence';
+import { ApiKeyCache } from './api-key-cache';
 import { RateLimitExceeded, RateLimiter, rateLimitHeaders } from '../rate-limit/rate-limiter.service';
 
 /** The request, once the API key guard has authenticated it. */
@@ -16,7 +17,7 @@ export interface AuthenticatedRequest extends FastifyRequest {
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
   constructor(
-    private readonly apiKeys: ApiKeysService,
+    private readonly apiKeys: ApiKeyCache,
     private readonly rateLimiter: RateLimiter,
   ) {}
 

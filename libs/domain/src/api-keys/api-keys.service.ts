@@ -28,9 +28,14 @@ export interface ApiKeySummary {
 const hashKey = (key: string): string => createHash('sha256').update(key, 'utf8').digest('hex');
 const MAX_KEY_LENGTH = 256;
 
+/** Told, after the commit, that the key with this hash changed in this process (see {@link ApiKeysService.onChange}). */
+export type ApiKeyChangeObserver = (keyHash: string) => void;
+
 /** Minting, listing, revoking and checking API keys. */
 @Injectable()
 export class ApiKeysService {
+  private readonly observers: ApiKeyChangeObserver[] = [];
+
   constructor(
     private readonly db: Database,
     private readonly audit: AuditRecorder,
@@ -74,6 +79,14 @@ export class ApiKeysService {
     }));
   }
 
+  /**
+   * Observes keys changed by this process, right after the commit: a cache in the same process forgets them
+   * at once, before the database's change notification (which tells every other process) has arrived.
+   */
+  onChange(observer: ApiKeyChangeObserver): void {
+    this.observers.push(observer);
+  }
+
   /** Revokes a key; requests with it get 401 from then on. */
   async revoke(apiKeyId: string, actor: Actor): Promise<void> {
     const now = this.clock.now();
@@ -82,6 +95,9 @@ export class ApiKeysService {
       if (!row || !(await tx.apiKeys.revoke(apiKeyId, now))) {
         throw new NotFoundError(`no active API key ${apiKeyId}`);
       }
+      tx.afterCommit(() => {
+        for (const observe of this.observers) observe(row.keyHash);
+      });
       await this.audit.record(tx, {
         type: 'api_key.revoked',
         projectId: row.projectId,
@@ -96,7 +112,18 @@ export class ApiKeysService {
 
   /** The principal of a usable key, or null for a missing, malformed, unknown or revoked one. */
   async authenticate(apiKey: string | undefined): Promise<ApiKeyPrincipal | null> {
+    const keyHash = this.hashOf(apiKey);
+    return keyHash === null ? null : this.principalOf(keyHash);
+  }
+
+  /** The lookup hash of a key, or null when there is no key or it cannot be one (too long). */
+  hashOf(apiKey: string | undefined): string | null {
     if (!apiKey || apiKey.length > MAX_KEY_LENGTH) return null;
-    return this.db.repos.apiKeys.findActiveByHash(hashKey(apiKey));
+    return hashKey(apiKey);
+  }
+
+  /** The principal of the usable key with this hash (see {@link hashOf}), or null. Always asks Postgres. */
+  async principalOf(keyHash: string): Promise<ApiKeyPrincipal | null> {
+    return this.db.repos.apiKeys.findActiveByHash(keyHash);
   }
 }

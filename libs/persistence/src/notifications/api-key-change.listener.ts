@@ -1,0 +1,129 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Client } from 'pg';
+import { APP_CONFIG, type AppConfig } from '@app/config';
+
+/** The channel the `api_keys` triggers notify on (see the ApiKeyChangeNotifications migration). */
+export const API_KEY_CHANGED_CHANNEL = 'api_key_changed';
+
+/**
+ * Told about API key changes: `keyHash` is the hash of a key that changed (revoked, deleted), or null when
+ * any key may have changed unseen (the feed started, dropped or came back, or the table was truncated).
+ */
+export type ApiKeyChangeHandler = (keyHash: string | null) => void;
+
+const RETRY_MIN_MS = 250;
+const RETRY_MAX_MS = 5_000;
+// A connection that died without a FIN or RST (a partition) is found by this ping, not by waiting for TCP.
+const PING_EVERY_MS = 15_000;
+const PING_TIMEOUT_MS = 5_000;
+const CONNECT_TIMEOUT_MS = 3_000;
+
+/**
+ * One dedicated Postgres connection that LISTENs for API key changes, so that API key lookups can be cached
+ * in process and a revocation still takes effect on every replica within milliseconds. {@link live} is true
+ * only while the LISTEN is in place: a cache must not serve anything while it is false, because changes made
+ * then are not seen. It reconnects by itself (with backoff) when Postgres goes away and comes back.
+ */
+@Injectable()
+export class ApiKeyChangeListener implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(ApiKeyChangeListener.name);
+  private readonly handlers: ApiKeyChangeHandler[] = [];
+  private client: Client | null = null;
+  private retryMs = RETRY_MIN_MS;
+  private timer: NodeJS.Timeout | null = null;
+  private pinger: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private wasLive = false;
+  /** True while the LISTEN is in place on a working connection. */
+  live = false;
+
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+
+  /** Registers a handler for changes. */
+  onChange(handler: ApiKeyChangeHandler): void {
+    this.handlers.push(handler);
+  }
+
+  onModuleInit(): void {
+    // Boot does not wait for it: until the LISTEN is in place, lookups simply go to Postgres.
+    void this.connect();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    this.clearTimers();
+    const client = this.client;
+    this.client = null;
+    this.live = false;
+    await client?.end().catch(() => undefined);
+  }
+
+  private async connect(): Promise<void> {
+    this.timer = null;
+    if (this.stopped) return;
+    const client = new Client({
+      connectionString: this.config.database.url,
+      application_name: 'webhook-secrets-listener',
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      query_timeout: PING_TIMEOUT_MS,
+      keepAlive: true,
+    });
+    this.client = client;
+    client.on('notification', (msg) => {
+      if (client === this.client && msg.channel === API_KEY_CHANGED_CHANNEL) this.emit(msg.payload || null);
+    });
+    client.on('error', (e) => this.lost(client, e));
+    client.on('end', () => this.lost(client, null));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${API_KEY_CHANGED_CHANNEL}`);
+    } catch (e) {
+      this.lost(client, e as Error);
+      return;
+    }
+    if (client !== this.client || this.stopped) return;
+    // Changes made while no LISTEN was in place were missed: forget everything, then serve again.
+    this.emit(null);
+    this.live = true;
+    this.retryMs = RETRY_MIN_MS;
+    if (!this.wasLive) this.logger.log('listening for API key changes');
+    this.wasLive = true;
+    this.pinger = setInterval(() => {
+      client.query('SELECT 1').catch((e: Error) => this.lost(client, e));
+    }, PING_EVERY_MS);
+    this.pinger.unref();
+  }
+
+  /** The connection failed or ended: stop serving from caches, and reconnect after a backoff. */
+  private lost(client: Client, error: Error | null): void {
+    if (client !== this.client) return;
+    this.client = null;
+    this.live = false;
+    this.clearTimers();
+    this.emit(null);
+    client.removeAllListeners('notification');
+    client.on('error', () => undefined);
+    void client.end().catch(() => undefined);
+    if (this.stopped) return;
+    if (this.wasLive) {
+      this.logger.warn(
+        `API key change feed lost, lookups go to Postgres until it is back: ${error?.message ?? 'connection ended'}`,
+      );
+      this.wasLive = false;
+    }
+    this.timer = setTimeout(() => void this.connect(), this.retryMs);
+    this.timer.unref();
+    this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
+  }
+
+  private emit(keyHash: string | null): void {
+    for (const h of this.handlers) h(keyHash);
+  }
+
+  private clearTimers(): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.pinger) clearInterval(this.pinger);
+    this.timer = null;
+    this.pinger = null;
+  }
+}
