@@ -1,5 +1,4 @@
 import { Injectable, Optional } from '@nestjs/common';
-import { monotonicFactory } from 'ulid';
 import type { NewAuditEvent, Repositories } from '@app/persistence';
 import {
   AUDIT_EVENT_VERSION,
@@ -9,8 +8,9 @@ import {
   type AuditEventType,
 } from './audit-event.types';
 import { AuditRelaySignal } from './audit-relay.signal';
+import { ulidGenerator } from './ulid';
 
-const ulid = monotonicFactory();
+const newUlid = ulidGenerator();
 
 /** What a caller says about a change; the recorder adds the id, version and timestamp format. */
 export interface AuditInput<T extends AuditEventType> {
@@ -26,7 +26,7 @@ export interface AuditInput<T extends AuditEventType> {
 /** Builds the versioned envelope of an audit event. */
 export function buildAuditEvent<T extends AuditEventType>(input: AuditInput<T>): AuditEvent<T> {
   return {
-    id: `aud_${ulid(input.occurredAt.getTime())}`,
+    id: `aud_${newUlid(input.occurredAt.getTime())}`,
     version: AUDIT_EVENT_VERSION,
     type: input.type,
     occurred_at: input.occurredAt.toISOString(),

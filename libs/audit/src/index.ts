@@ -12,6 +12,8 @@ export {
 export { AuditRecorder, buildAuditEvent, type AuditInput } from './audit-recorder';
 /** The stored envelope restored to its documented field order. */
 export { toAuditEvent } from './audit-envelope';
+/** Monotonic ULID generators with a pooled cryptographic random source (every prefixed id of the service). */
+export { ulidGenerator } from './ulid';
 /** The after-commit wake-up of the relay, and the channel it travels on. */
 export { AuditRelaySignal, auditRelayChannel } from './audit-relay.signal';
 /** Appends events to the audit Redis stream (used by the relay). */

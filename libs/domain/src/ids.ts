@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { monotonicFactory } from 'ulid';
+import { ulidGenerator } from '@app/audit';
 
-const ulid = monotonicFactory();
+const ulid = ulidGenerator();
 
 /** `wh_` + ULID. */
 export const newWebhookId = (): string => `wh_${ulid()}`;
