@@ -377,6 +377,150 @@ describe('scheduled rotation', () => {
       expect(rotations[1].event.data.superseded_unclaimed_fingerprint).toBe(scheduled.fingerprint);
     });
 
+    it('a manual rotation that waited behind a claim keeps the claimed secret signing', async () => {
+      const wh = await createWebhook();
+      await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 3 } });
+      clock.advance(3 * DAY);
+      await sweeper.sweep();
+      const scheduled = (await status(wh.id)).current;
+      expect(scheduled.claimed).toBe(false);
+
+      // Another transaction holds the webhook's row lock, as a claim does, and claims the secret only once the
+      // rotation is waiting for that lock: the rotation must decide on the secret as claimed, not as it was
+      // when it started.
+      const holder = api.db.dataSource.createQueryRunner();
+      await holder.connect();
+      try {
+        await holder.startTransaction();
+        await holder.query('SELECT 1 FROM webhooks WHERE id = $1 FOR UPDATE', [wh.id]);
+        const rotation = api.http.post(`/v1/webhooks/${wh.id}/rotate-secret`, {
+          key,
+          body: { grace_period_hours: 5 },
+        });
+        const deadline = Date.now() + 10_000;
+        for (;;) {
+          // Asked outside the holder's transaction, which would keep seeing its first snapshot of the view.
+          const [waiting] = await api.db.dataSource.query(
+            `SELECT count(*)::int AS n FROM pg_stat_activity
+             WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT * FROM rotate_webhook_secret(%'`,
+          );
+          if (waiting.n > 0) break;
+          if (Date.now() > deadline) throw new Error('the rotation never waited for the row lock');
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        await holder.query(
+          "UPDATE webhook_secrets SET claimed = true WHERE webhook_id = $1 AND state = 'current'",
+          [wh.id],
+        );
+        await holder.commitTransaction();
+        const manual = await rotation;
+        expect(manual.status).toBe(200);
+
+        const expiresAt = new Date(clock.now().getTime() + 5 * HOUR).toISOString();
+        const st = await status(wh.id);
+        expect(st.current.fingerprint).toBe(fingerprint(manual.body.secret));
+        expect(st.previous).toEqual(
+          expect.arrayContaining([
+            { created_at: scheduled.created_at, expires_at: expiresAt, fingerprint: scheduled.fingerprint },
+          ]),
+        );
+        const rotations = await audits(wh.id, 'webhook.secret.rotated');
+        expect(rotations.map((r) => r.event.data)).toEqual([
+          expect.objectContaining({ trigger: 'scheduled' }),
+          {
+            trigger: 'manual',
+            fingerprint: fingerprint(manual.body.secret),
+            previous_fingerprint: scheduled.fingerprint,
+            previous_expires_at: expiresAt,
+          },
+        ]);
+      } finally {
+        if (holder.isTransactionActive) await holder.rollbackTransaction();
+        await holder.release();
+      }
+    });
+
+    it('a manual rotation with no grace period destroys the claimed secret at once', async () => {
+      const wh = await createWebhook();
+      const manual = await api.http.post(`/v1/webhooks/${wh.id}/rotate-secret`, {
+        key,
+        body: { grace_period_hours: 0 },
+      });
+      expect(manual.status).toBe(200);
+      expect(await signing(wh.id)).toEqual([manual.body.secret]);
+      const [rotated] = await audits(wh.id, 'webhook.secret.rotated');
+      expect(rotated.event.data).toEqual({
+        trigger: 'manual',
+        fingerprint: fingerprint(manual.body.secret),
+        previous_fingerprint: fingerprint(wh.secret),
+        previous_expires_at: clock.now().toISOString(),
+      });
+    });
+
+    it('concurrent claims, manual rotations, updates and signing keep one unbroken chain of secrets', async () => {
+      const wh = await createWebhook();
+      await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 1 } });
+      for (let round = 0; round < 6; round++) {
+        clock.advance(DAY);
+        await sweeper.sweep();
+        const scheduled = (await status(wh.id)).current;
+        expect(scheduled).toMatchObject({ trigger: 'scheduled', claimed: false });
+        const seen = (await audits(wh.id, 'webhook.secret.rotated')).length;
+
+        const rotate = () => api.http.post(`/v1/webhooks/${wh.id}/rotate-secret`, { key });
+        const signingSets = Promise.all([signing(wh.id), signing(wh.id)]);
+        const [claim, ...others] = await Promise.all([
+          api.http.post(`/v1/webhooks/${wh.id}/secret/claim`, { key }),
+          rotate(),
+          rotate(),
+          api.http.patch(`/v1/webhooks/${wh.id}`, { key, body: { description: `round ${round}` } }),
+          rotate(),
+          api.http.get(`/v1/webhooks/${wh.id}/secret-status`, { key }),
+          rotate(),
+        ]);
+        expect(others.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+        expect([200, 409]).toContain(claim.status);
+        for (const set of await signingSets) expect(set.length).toBeGreaterThan(0);
+        const secrets = [others[0], others[1], others[3], others[5]].map((r) => r.body.secret as string);
+        expect(new Set(secrets).size).toBe(4);
+
+        // A claim that succeeded came before every rotation of the round (each of them issues a claimed
+        // secret): the first rotation then kept the scheduled secret as previous; otherwise it superseded it.
+        const events = (await audits(wh.id, 'webhook.secret.rotated')).slice(seen).map((a) => a.event.data);
+        expect(events).toHaveLength(4);
+        expect(new Set(events.map((e) => e.fingerprint))).toEqual(
+          new Set(secrets.map((x) => fingerprint(x))),
+        );
+        if (claim.status === 200) {
+          expect(fingerprint(claim.body.secret)).toBe(scheduled.fingerprint);
+          expect(events[0].previous_fingerprint).toBe(scheduled.fingerprint);
+          expect(events[0]).not.toHaveProperty('superseded_unclaimed_fingerprint');
+        } else {
+          expect(claim.body.code).toBe('no_unclaimed_secret');
+          expect(events[0]).toMatchObject({
+            previous_fingerprint: null,
+            previous_expires_at: null,
+            superseded_unclaimed_fingerprint: scheduled.fingerprint,
+          });
+        }
+        for (let i = 1; i < events.length; i++) {
+          expect(events[i].previous_fingerprint).toBe(events[i - 1].fingerprint);
+          expect(events[i]).not.toHaveProperty('superseded_unclaimed_fingerprint');
+        }
+        const st = await status(wh.id);
+        expect(st.current).toMatchObject({
+          trigger: 'manual',
+          claimed: true,
+          fingerprint: events[3].fingerprint,
+        });
+        const [current] = await api.db.dataSource.query(
+          "SELECT count(*)::int AS n FROM webhook_secrets WHERE webhook_id = $1 AND state = 'current'",
+          [wh.id],
+        );
+        expect(current.n).toBe(1);
+      }
+    });
+
     it('previous-secrets ends the grace period now', async () => {
       const wh = await createWebhook();
       const manual = await api.http.post(`/v1/webhooks/${wh.id}/rotate-secret`, { key });

@@ -1,3 +1,4 @@
+import { fingerprint } from '@app/domain';
 import { startApi, type RunningApi } from './support/api-harness';
 
 const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
@@ -452,11 +453,28 @@ describe('webhooks API (Anchor-compatible routes)', () => {
         [created.id],
       );
       expect(current[0].n).toBe(1);
-      const audits = await api.db.dataSource.query(
-        "SELECT count(*)::int AS n FROM audit_events WHERE webhook_id = $1 AND type = 'webhook.secret.rotated'",
+      const audits: { event: { data: Record<string, unknown> } }[] = await api.db.dataSource.query(
+        "SELECT event FROM audit_events WHERE webhook_id = $1 AND type = 'webhook.secret.rotated' ORDER BY seq",
         [created.id],
       );
-      expect(audits[0].n).toBe(20);
+      expect(audits).toHaveLength(20);
+      // In lock order (the events are inserted under the lock), each rotation retired the secret the one
+      // before it returned: every rotation read the current secret as of after the lock, never before it.
+      const returned = new Set(results.map((r) => fingerprint(r.body.secret)));
+      let before = fingerprint(created.secret);
+      for (const { data } of audits.map((a) => a.event)) {
+        expect(returned.has(data.fingerprint as string)).toBe(true);
+        expect(data.previous_fingerprint).toBe(before);
+        expect(data.previous_expires_at).toMatch(ISO_MS);
+        expect(data).not.toHaveProperty('superseded_unclaimed_fingerprint');
+        before = data.fingerprint as string;
+      }
+      expect(new Set(audits.map((a) => a.event.data.fingerprint)).size).toBe(20);
+      const previous = await api.db.dataSource.query(
+        "SELECT count(*)::int AS n FROM webhook_secrets WHERE webhook_id = $1 AND state = 'previous'",
+        [created.id],
+      );
+      expect(previous[0].n).toBe(20);
     });
   });
 

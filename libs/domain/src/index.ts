@@ -9,7 +9,7 @@ export type { RequestContext } from './request-context';
 /** Secret material, encryption at rest and the secret lifecycle. */
 export { generateSecret, fingerprint } from './secrets/secret-material';
 export { SecretCipher, type SealedSecret } from './secrets/secret-cipher';
-export { SecretsService, type IssuedSecret, type RotateOptions } from './secrets/secrets.service';
+export { SecretsService, type IssuedSecret } from './secrets/secrets.service';
 /** Webhook use cases. */
 export {
   WebhooksService,

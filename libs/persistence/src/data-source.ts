@@ -10,6 +10,8 @@ import { ProjectQuotas1764300000000 } from './migrations/1764300000000-project-q
 import { RotationPolicies1764000000000 } from './migrations/1764000000000-rotation-policies';
 import { Deliveries1764100000000 } from './migrations/1764100000000-deliveries';
 import { ApiKeyChangeNotifications1764400000000 } from './migrations/1764400000000-api-key-change-notifications';
+import { ProjectQuotaShards1764500000000 } from './migrations/1764500000000-project-quota-shards';
+import { RotateSecretFunction1764600000000 } from './migrations/1764600000000-rotate-secret-function';
 import { IdempotencyAndMetrics1764200000000 } from './migrations/1764200000000-idempotency-and-metrics';
 
 /** Every entity, listed explicitly (no globs: the same list works from ts-jest, ts-node and compiled JS). */
@@ -29,6 +31,8 @@ export const MIGRATIONS = [
   IdempotencyAndMetrics1764200000000,
   ProjectQuotas1764300000000,
   ApiKeyChangeNotifications1764400000000,
+  ProjectQuotaShards1764500000000,
+  RotateSecretFunction1764600000000,
 ];
 
 /** Options for a data source on `url`. Schema changes only ever come from migrations. */

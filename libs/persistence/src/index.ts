@@ -7,17 +7,8 @@ export { DeliveryEntity, type DeliveryStatus } from './entities/delivery.entity'
 export { RotationPolicyEntity } from './entities/rotation-policy.entity';
 /** Repositories with intention-named methods. */
 export { ApiKeysRepository, type ApiKeyPrincipal } from './repositories/api-keys.repository';
-export {
-  WebhooksRepository,
-  webhookFromRow,
-  type WebhookChanges,
-  type CurrentSecretState,
-} from './repositories/webhooks.repository';
-export {
-  WebhookSecretsRepository,
-  type NewSecretRow,
-  type RetireAction,
-} from './repositories/webhook-secrets.repository';
+export { WebhooksRepository, webhookFromRow, type WebhookChanges } from './repositories/webhooks.repository';
+export { WebhookSecretsRepository, type NewSecretRow } from './repositories/webhook-secrets.repository';
 export {
   DeliveriesRepository,
   type NewDelivery,

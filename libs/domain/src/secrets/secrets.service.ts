@@ -1,21 +1,15 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { APP_CONFIG, type AppConfig } from '@app/config';
-import { AuditRecorder, type Actor } from '@app/audit';
+import { Injectable } from '@nestjs/common';
+import { AuditRecorder } from '@app/audit';
 import {
   Database,
   WebhookSecretEntity,
-  type CurrentSecretState,
   type NewSecretRow,
   type Repositories,
-  type RetireAction,
   type SecretTrigger,
-  type WebhookEntity,
 } from '@app/persistence';
 import { newUuid } from '../ids';
 import { SecretCipher } from './secret-cipher';
 import { fingerprint, generateSecret } from './secret-material';
-
-const HOUR_MS = 3_600_000;
 
 /** A freshly issued secret, in the clear: handed to the caller once and never stored like this. */
 export interface IssuedSecret {
@@ -23,23 +17,12 @@ export interface IssuedSecret {
   fingerprint: string;
 }
 
-/** Options of one rotation. */
-export interface RotateOptions {
-  trigger: Exclude<SecretTrigger, 'created'>;
-  /** How long the outgoing secret keeps signing; defaults to SECRET_GRACE_PERIOD_HOURS. */
-  gracePeriodHours?: number;
-  actor: Actor;
-  requestId: string | null;
-  now: Date;
-}
-
-/** Issuing, rotating and destroying signing secrets. Every method runs inside the caller's transaction. */
+/** Issuing, reading, expiring, re-encrypting and destroying signing secrets. */
 @Injectable()
 export class SecretsService {
   constructor(
     private readonly cipher: SecretCipher,
     private readonly audit: AuditRecorder,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   /** A new secret for `webhook`, in the clear and sealed for storage; claimed unless a schedule made it. */
@@ -58,55 +41,6 @@ export class SecretsService {
         fingerprint: fp,
       },
     };
-  }
-
-  /**
-   * Replaces the current secret of a webhook the caller has row-locked (with its current secret's state).
-   * The outgoing secret keeps signing for the grace period; an unclaimed one (made by a scheduled rotation
-   * nobody fetched) is superseded and destroyed, since no receiver can hold it. Restarts the rotation clock
-   * and records `webhook.secret.rotated`, all in one statement.
-   */
-  async rotate(
-    tx: Repositories,
-    webhook: WebhookEntity,
-    current: CurrentSecretState | null,
-    opts: RotateOptions,
-  ): Promise<IssuedSecret> {
-    const graceHours = opts.gracePeriodHours ?? this.config.secrets.gracePeriodHours;
-    let retire: RetireAction = { kind: 'none' };
-    let previousFingerprint: string | null = null;
-    let previousExpiresAt: Date | null = null;
-    let superseded: string | undefined;
-    if (current && !current.claimed) {
-      superseded = current.fingerprint;
-      retire = { kind: 'destroy', id: current.id };
-    } else if (current) {
-      previousFingerprint = current.fingerprint;
-      previousExpiresAt = new Date(opts.now.getTime() + graceHours * HOUR_MS);
-      retire =
-        graceHours === 0
-          ? { kind: 'destroy', id: current.id }
-          : { kind: 'demote', id: current.id, expiresAt: previousExpiresAt };
-    }
-    const { issued, row } = this.newSecret(webhook.id, opts.trigger);
-    const audit = this.audit.prepare(tx, {
-      type: 'webhook.secret.rotated',
-      projectId: webhook.projectId,
-      webhookId: webhook.id,
-      actor: opts.actor,
-      requestId: opts.requestId,
-      occurredAt: opts.now,
-      data: {
-        trigger: opts.trigger,
-        fingerprint: issued.fingerprint,
-        previous_fingerprint: previousFingerprint,
-        previous_expires_at: previousExpiresAt?.toISOString() ?? null,
-        ...(superseded ? { superseded_unclaimed_fingerprint: superseded } : {}),
-      },
-    });
-    await tx.secrets.rotateCurrent(webhook.id, retire, row, audit, opts.now);
-    webhook.updatedAt = opts.now;
-    return issued;
   }
 
   /** The secrets that sign a delivery at `now`, newest first, decrypted. */

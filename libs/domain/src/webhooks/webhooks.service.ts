@@ -164,8 +164,14 @@ export class WebhooksService {
   }
 
   /**
-   * Issues a new secret now. Rotations of one webhook are serialised by the row lock: each returns a
-   * distinct secret and exactly one is current afterwards.
+   * Issues a new secret now, in one round trip to Postgres (the rotation is a database function, its own
+   * transaction). The outgoing current secret is retired by one rule: an unclaimed one (made by a scheduled
+   * rotation nobody fetched) is destroyed, since no receiver can hold it, and reported as
+   * `superseded_unclaimed_fingerprint`; a claimed one keeps signing as previous until now + the grace period
+   * (reported as `previous_fingerprint` and `previous_expires_at`), or is destroyed at once when the grace
+   * period is 0. Restarts the rotation clock and records `webhook.secret.rotated`. Rotations of one webhook
+   * are serialised by its row lock, and each decides on the secret that is current once it holds the lock:
+   * each returns a distinct secret and exactly one is current afterwards.
    */
   async rotateSecret(
     ctx: RequestContext,
@@ -173,19 +179,34 @@ export class WebhooksService {
     opts: { gracePeriodHours?: number } = {},
   ): Promise<WebhookWithSecret> {
     const now = this.clock.now();
-    return this.db.transaction(async (tx) => {
-      const locked = await tx.webhooks.lockLiveWithCurrentSecret(ctx.projectId, id);
-      if (!locked) throw new WebhookNotFoundError();
-      const { webhook, current } = locked;
-      const issued = await this.secrets.rotate(tx, webhook, current, {
+    const { issued, row } = this.secrets.newSecret(id, 'manual');
+    const audit = this.audit.rowOf({
+      type: 'webhook.secret.rotated',
+      projectId: ctx.projectId,
+      webhookId: id,
+      actor: ctx.actor,
+      requestId: ctx.requestId,
+      occurredAt: now,
+      data: {
         trigger: 'manual',
-        gracePeriodHours: opts.gracePeriodHours,
-        actor: ctx.actor,
-        requestId: ctx.requestId,
-        now,
-      });
-      return { webhook, secret: issued.secret };
+        fingerprint: issued.fingerprint,
+        // Filled in by the database from the secret it retires, which only it knows once it holds the lock.
+        previous_fingerprint: null,
+        previous_expires_at: null,
+      },
     });
+    const gracePeriodHours = opts.gracePeriodHours ?? this.config.secrets.gracePeriodHours;
+    const webhook = await this.db.repos.webhooks.rotateSecret(
+      ctx.projectId,
+      id,
+      gracePeriodHours,
+      row,
+      audit,
+      now,
+    );
+    if (!webhook) throw new WebhookNotFoundError();
+    this.audit.committed();
+    return { webhook, secret: issued.secret };
   }
 
   /** Records that a create or update was refused by a URL rule: the host and the rules, never the URL's query. */

@@ -1,6 +1,5 @@
 import type { EntityManager } from 'typeorm';
 import { WebhookSecretEntity } from '../entities/webhook-secret.entity';
-import type { NewAuditEvent } from './audit-events.repository';
 
 /** A new current secret, encrypted. */
 export type NewSecretRow = Pick<
@@ -8,72 +7,12 @@ export type NewSecretRow = Pick<
   'id' | 'trigger' | 'claimed' | 'keyId' | 'ciphertext' | 'fingerprint'
 >;
 
-/** What happens to the outgoing current secret in a rotation. */
-export type RetireAction =
-  { kind: 'none' } | { kind: 'destroy'; id: string } | { kind: 'demote'; id: string; expiresAt: Date };
-
 /** Encrypted signing secrets of webhooks. */
 export class WebhookSecretsRepository {
   constructor(private readonly manager: EntityManager) {}
 
   private get repo() {
     return this.manager.getRepository(WebhookSecretEntity);
-  }
-
-  /**
-   * One rotation of a row-locked webhook, in one statement: retires the outgoing secret (destroyed, or kept
-   * as previous until `expiresAt`), inserts the new current one, restarts the rotation clock (the same
-   * update as `RotationRepository.restartClock`), bumps the webhook's `updated_at` and writes the audit event.
-   */
-  async rotateCurrent(
-    webhookId: string,
-    retire: RetireAction,
-    secret: NewSecretRow,
-    audit: NewAuditEvent,
-    now: Date,
-  ): Promise<void> {
-    const retireId = retire.kind === 'none' ? null : retire.id;
-    const demoteUntil = retire.kind === 'demote' ? retire.expiresAt : null;
-    await this.manager.query(
-      `WITH gone AS (
-         DELETE FROM webhook_secrets WHERE id = $2 AND $3::timestamptz IS NULL
-         RETURNING id
-       ), kept AS (
-         UPDATE webhook_secrets SET state = 'previous', expires_at = $3 WHERE id = $2 AND $3::timestamptz IS NOT NULL
-         RETURNING id
-       ), fresh AS (
-         INSERT INTO webhook_secrets (id, webhook_id, state, trigger, claimed, key_id, ciphertext, fingerprint, created_at)
-         SELECT $4, $1, 'current', $5, $6, $7, $8, $9, $10
-         -- reading both makes them run first: the old current row must leave that state before the new one
-         -- appears (the partial unique index allows one current secret per webhook)
-         FROM (SELECT count(*) FROM gone) g, (SELECT count(*) FROM kept) k
-       ), clock AS (
-         UPDATE rotation_schedules SET anchor_at = $10::timestamptz,
-           next_rotation_at = $10::timestamptz + interval_days * 24 * interval '1 hour', notice_sent_for = NULL
-         WHERE webhook_id = $1
-       ), touched AS (
-         UPDATE webhooks SET updated_at = $10 WHERE id = $1
-       )
-       INSERT INTO audit_events (id, project_id, webhook_id, type, occurred_at, event)
-       VALUES ($11, $12, $1, $13, $14, $15::jsonb)`,
-      [
-        webhookId,
-        retireId,
-        demoteUntil,
-        secret.id,
-        secret.trigger,
-        secret.claimed,
-        secret.keyId,
-        secret.ciphertext,
-        secret.fingerprint,
-        now,
-        audit.id,
-        audit.projectId,
-        audit.type,
-        audit.occurredAt,
-        JSON.stringify(audit.event),
-      ],
-    );
   }
 
   async findCurrent(webhookId: string): Promise<WebhookSecretEntity | null> {

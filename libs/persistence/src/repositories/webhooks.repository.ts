@@ -3,11 +3,16 @@ import { WebhookEntity } from '../entities/webhook.entity';
 import type { NewAuditEvent } from './audit-events.repository';
 import type { NewSecretRow } from './webhook-secrets.repository';
 
-/** What a rotation needs to know of the current secret. */
-export interface CurrentSecretState {
-  id: string;
-  claimed: boolean;
-  fingerprint: string;
+// Projects whose limit is at least this large count their live webhooks in QUOTA_SHARDS rows, so that their
+// creates do not queue on one row lock; smaller limits are reached long before that queue could matter.
+const SHARDED_FROM_LIMIT = 1024;
+const QUOTA_SHARDS = 16;
+
+/** The SQLSTATE of a Postgres error, as TypeORM wraps it. */
+function sqlState(e: unknown): string | undefined {
+  const err = e as { code?: unknown; driverError?: { code?: unknown } };
+  const code = err?.driverError?.code ?? err?.code;
+  return typeof code === 'string' ? code : undefined;
 }
 
 /** A webhook from a raw `SELECT w.*` row. */
@@ -38,24 +43,23 @@ export class WebhooksRepository {
     return this.manager.getRepository(WebhookEntity);
   }
 
-  /** Gives a slot back (on delete). */
+  /** Gives a slot back (on delete). Call after {@link lockProjectCreates} in the same transaction. */
   async releaseSlot(projectId: string): Promise<void> {
     await this.manager.query(
-      'UPDATE project_quotas SET live_webhooks = live_webhooks - 1 WHERE project_id = $1 AND live_webhooks > 0',
+      `UPDATE project_quotas SET live_webhooks = live_webhooks - 1
+       WHERE project_id = $1 AND shard = (
+         SELECT shard FROM project_quotas WHERE project_id = $1 AND live_webhooks > 0 ORDER BY shard LIMIT 1)`,
       [projectId],
     );
   }
 
   /**
-   * Holds back the project's creates until the transaction ends (they wait on the same counter row), for
-   * changes that must see every webhook of the project, such as setting a project default policy.
+   * Holds back the project's creates until the transaction ends (it locks every shard of the project's
+   * counter, head first, and creates wait on them), for changes that must see every webhook of the project,
+   * such as setting a project default policy or deleting a webhook.
    */
   async lockProjectCreates(projectId: string): Promise<void> {
-    await this.manager.query(
-      `INSERT INTO project_quotas (project_id, live_webhooks) VALUES ($1, 0)
-       ON CONFLICT (project_id) DO UPDATE SET live_webhooks = project_quotas.live_webhooks`,
-      [projectId],
-    );
+    await this.manager.query('SELECT lock_project_quota($1)', [projectId]);
   }
 
   /**
@@ -68,17 +72,17 @@ export class WebhooksRepository {
   ): Promise<void> {
     await this.manager.query(
       `UPDATE project_quotas SET default_interval_days = $2, default_grace_period_hours = $3, default_created_at = $4
-       WHERE project_id = $1`,
+       WHERE project_id = $1 AND shard = 0`,
       [projectId, policy?.intervalDays ?? null, policy?.gracePeriodHours ?? null, policy?.createdAt ?? null],
     );
   }
 
   /**
-   * Creates a webhook in one statement, within the project's limit: takes one of its `limit` live slots
-   * (the upsert row-locks the project's counter, so the limit holds however many creates race, and re-checks
-   * the condition on the latest row version), inserts the webhook, its first secret, its schedule under the
-   * project default policy read from that same latest version, and its audit event. Returns false, having
-   * changed nothing, when the project is at its limit.
+   * Creates a webhook in one round trip, within the project's limit: takes one of its `limit` live slots,
+   * inserts the webhook, its first secret, its schedule under the project default policy, and its audit
+   * event, all in one transaction (the `create_webhook_within_limit` function; the slot protocol is
+   * described in the ProjectQuotaShards migration). The limit holds however many creates race. Returns
+   * false, having changed nothing, when the project is at its limit.
    */
   async insertWithinLimit(
     webhook: WebhookEntity,
@@ -86,75 +90,79 @@ export class WebhooksRepository {
     secret: NewSecretRow,
     audit: NewAuditEvent,
   ): Promise<boolean> {
-    const rows: { created: number }[] = await this.manager.query(
-      `WITH slot AS (
-         INSERT INTO project_quotas (project_id, live_webhooks) VALUES ($2, 1)
-         ON CONFLICT (project_id) DO UPDATE SET live_webhooks = project_quotas.live_webhooks + 1
-         WHERE project_quotas.live_webhooks < $18
-         RETURNING default_interval_days, default_grace_period_hours, default_created_at
-       ), w AS (
-         INSERT INTO webhooks (id, project_id, url, description, subscribed_events, enabled, created_at, updated_at)
-         SELECT $1, $2, $3, $4, $5, $6, $7, $7 FROM slot
-         RETURNING id
-       ), s AS (
-         INSERT INTO webhook_secrets (id, webhook_id, state, trigger, claimed, key_id, ciphertext, fingerprint, created_at)
-         SELECT $8, w.id, 'current', $9, $10, $11, $12, $13, $7 FROM w
-       ), r AS (
-         INSERT INTO rotation_schedules
-           (webhook_id, project_id, scope, interval_days, grace_period_hours, anchor_at, next_rotation_at)
-         SELECT w.id, $2, 'project', slot.default_interval_days, slot.default_grace_period_hours,
-                GREATEST($7::timestamptz, slot.default_created_at),
-                GREATEST($7::timestamptz, slot.default_created_at) + slot.default_interval_days * 24 * interval '1 hour'
-         FROM slot, w WHERE slot.default_interval_days IS NOT NULL
-       ), a AS (
-         INSERT INTO audit_events (id, project_id, webhook_id, type, occurred_at, event)
-         SELECT $14, $2, w.id, $15, $16, $17::jsonb FROM w
-       )
-       SELECT count(*)::int AS created FROM w`,
+    const shards = limit >= SHARDED_FROM_LIMIT ? QUOTA_SHARDS : 1;
+    const run = async (exact: boolean): Promise<boolean> => {
+      const rows: { created: boolean }[] = await this.manager.query(
+        `SELECT create_webhook_within_limit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+           $16, $17, $18, $19, $20::jsonb) AS created`,
+        [
+          limit,
+          shards,
+          exact,
+          webhook.id,
+          webhook.projectId,
+          webhook.url,
+          webhook.description,
+          webhook.subscribedEvents,
+          webhook.enabled,
+          webhook.createdAt,
+          secret.id,
+          secret.trigger,
+          secret.claimed,
+          secret.keyId,
+          secret.ciphertext,
+          secret.fingerprint,
+          audit.id,
+          audit.type,
+          audit.occurredAt,
+          JSON.stringify(audit.event),
+        ],
+      );
+      return rows[0]?.created === true;
+    };
+    try {
+      return await run(false);
+    } catch (e) {
+      // Too close to the limit for a sharded slot (nothing was written): take it exactly.
+      if (sqlState(e) === 'WQ001') return run(true);
+      throw e;
+    }
+  }
+
+  /**
+   * Rotates the secret of a live webhook of the project now, in one round trip: the database function
+   * `rotate_webhook_secret` (migration 1764600000000, which documents the retire rule) row-locks the webhook,
+   * reads its current secret after the lock, retires it, makes `secret` current, restarts the rotation clock,
+   * bumps `updated_at` and writes the audit event, whose `data` it completes with what it retired. Outside a
+   * transaction the call is one on its own. Returns the updated webhook, or null, having changed nothing,
+   * when the project has no such live webhook.
+   */
+  async rotateSecret(
+    projectId: string,
+    id: string,
+    gracePeriodHours: number,
+    secret: NewSecretRow,
+    audit: NewAuditEvent,
+    now: Date,
+  ): Promise<WebhookEntity | null> {
+    const rows: Record<string, unknown>[] = await this.manager.query(
+      `SELECT * FROM rotate_webhook_secret($1::uuid, $2::text, $3::timestamptz, $4::int, $5::uuid, $6::text,
+         $7::boolean, $8::text, $9::bytea, $10::text, $11::jsonb)`,
       [
-        webhook.id,
-        webhook.projectId,
-        webhook.url,
-        webhook.description,
-        webhook.subscribedEvents,
-        webhook.enabled,
-        webhook.createdAt,
+        projectId,
+        id,
+        now,
+        gracePeriodHours,
         secret.id,
         secret.trigger,
         secret.claimed,
         secret.keyId,
         secret.ciphertext,
         secret.fingerprint,
-        audit.id,
-        audit.type,
-        audit.occurredAt,
         JSON.stringify(audit.event),
-        limit,
       ],
     );
-    return rows[0]?.created === 1;
-  }
-
-  /**
-   * Row-locks a live webhook of the project, then reads its current secret's state: the start of a rotation
-   * (concurrent rotations of one webhook queue on the lock). Two statements on purpose: after waiting for
-   * the lock, Postgres re-checks only the locked row, so a secret joined into the locking statement would
-   * come from before the previous holder's commit; the second statement's snapshot sees it.
-   */
-  async lockLiveWithCurrentSecret(
-    projectId: string,
-    id: string,
-  ): Promise<{ webhook: WebhookEntity; current: CurrentSecretState | null } | null> {
-    const rows: Record<string, unknown>[] = await this.manager.query(
-      'SELECT * FROM webhooks WHERE id = $1 AND project_id = $2 AND deleted_at IS NULL FOR UPDATE',
-      [id, projectId],
-    );
-    if (rows.length === 0) return null;
-    const secrets: CurrentSecretState[] = await this.manager.query(
-      "SELECT id, claimed, fingerprint FROM webhook_secrets WHERE webhook_id = $1 AND state = 'current'",
-      [id],
-    );
-    return { webhook: webhookFromRow(rows[0]), current: secrets[0] ?? null };
+    return rows.length === 0 ? null : webhookFromRow(rows[0]);
   }
 
   async findLive(projectId: string, id: string): Promise<WebhookEntity | null> {

@@ -1,0 +1,104 @@
+import { startApi, type RunningApi } from './support/api-harness';
+
+// Large per-project limits count live webhooks in several counter rows (shards), so that one busy project's
+// creates do not queue on a single row lock. These tests hold that path to the same guarantees as the
+// single-row one: the limit is exact under races, deletes free slots, and a project default rotation
+// policy set during creates reaches every new webhook.
+const LIMIT = 2000;
+const SHARDS = 16;
+
+describe('per-project limit with a sharded counter', () => {
+  let api: RunningApi;
+  let key: string;
+  let projectId: string;
+
+  beforeAll(async () => {
+    api = await startApi({ env: { MAX_WEBHOOKS_PER_PROJECT: String(LIMIT) } });
+  });
+  afterAll(() => api.close());
+  beforeEach(async () => {
+    ({ key, projectId } = await api.newKey());
+  });
+
+  const create = (i: number, k = key) =>
+    api.http.post('/v1/webhooks', {
+      key: k,
+      body: { url: `https://hooks.example.com/${i}`, subscribed_events: ['task.completed'] },
+    });
+  const shards = async (): Promise<number[]> =>
+    (
+      await api.db.dataSource.query(
+        'SELECT live_webhooks FROM project_quotas WHERE project_id = $1 ORDER BY shard',
+        [projectId],
+      )
+    ).map((r: { live_webhooks: number }) => r.live_webhooks);
+  const liveCount = async (): Promise<number> =>
+    Number(
+      (
+        await api.db.dataSource.query(
+          'SELECT count(*) AS n FROM webhooks WHERE project_id = $1 AND deleted_at IS NULL',
+          [projectId],
+        )
+      )[0].n,
+    );
+  /** Pretends `n` more webhooks are live, spread over the shards (the counters are all the limit reads). */
+  const fill = async (n: number) => {
+    await api.db.dataSource.query(
+      `UPDATE project_quotas SET live_webhooks = live_webhooks + ($2::int / $3::int) + CASE WHEN shard < $2::int % $3::int THEN 1 ELSE 0 END
+       WHERE project_id = $1`,
+      [projectId, n, SHARDS],
+    );
+  };
+
+  it('spreads creates far from the limit over the shards, counting each exactly once', async () => {
+    expect((await create(0)).status).toBe(201);
+    expect(await shards()).toHaveLength(SHARDS);
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => create(i + 1)));
+    expect(results.map((r) => r.status)).toEqual(Array(40).fill(201));
+    const counts = await shards();
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(41);
+    expect(counts.filter((c) => c > 0).length).toBeGreaterThan(1);
+    expect(await liveCount()).toBe(41);
+  });
+
+  // From 50 free slots the first creates take sharded slots and the last ones must count exactly; in between,
+  // a sharded create that finds the project too close after all is retried exactly.
+  it.each([30, 50])('holds the limit exactly when 100 creates race for the last %i slots', async (free) => {
+    expect((await create(0)).status).toBe(201);
+    await fill(LIMIT - 1 - free);
+    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => create(i + 1)));
+    const statuses = results.map((r) => r.status);
+    expect(statuses.filter((s) => s === 201)).toHaveLength(free);
+    expect(statuses.filter((s) => s === 409)).toHaveLength(100 - free);
+    expect(results.find((r) => r.status === 409)!.body.code).toBe('webhook_limit_reached');
+    expect((await shards()).reduce((a, b) => a + b, 0)).toBe(LIMIT);
+    expect(await liveCount()).toBe(1 + free);
+  });
+
+  it('frees a slot when a webhook is deleted at the limit', async () => {
+    const first = (await create(0)).body as { id: string };
+    await fill(LIMIT - 1);
+    expect((await create(1)).status).toBe(409);
+    expect((await api.http.delete(`/v1/webhooks/${first.id}`, { key })).status).toBe(200);
+    expect((await shards()).reduce((a, b) => a + b, 0)).toBe(LIMIT - 1);
+    expect((await create(2)).status).toBe(201);
+    expect((await create(3)).status).toBe(409);
+  });
+
+  it('a project default policy set while sharded creates race reaches every new webhook', async () => {
+    for (let round = 0; round < 5; round++) {
+      const k = (await api.newKey()).key;
+      expect((await create(0, k)).status).toBe(201);
+      const [policy, ...created] = await Promise.all([
+        api.http.put('/v1/rotation-policy', { key: k, body: { interval_days: 7 } }),
+        ...Array.from({ length: 8 }, (_, i) => create(i + 1, k)),
+      ]);
+      expect(policy.status).toBe(200);
+      for (const res of [...created]) {
+        expect(res.status).toBe(201);
+        const status = await api.http.get(`/v1/webhooks/${res.body.id}/secret-status`, { key: k });
+        expect(status.body.next_rotation_at).not.toBeNull();
+      }
+    }
+  });
+});
