@@ -2,6 +2,8 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** A fresh database (dropped first) on the local Postgres; returns its URL. */
 export async function freshDatabase(
@@ -17,9 +19,12 @@ export async function freshDatabase(
   return `${base}/${name}`;
 }
 
-/** Runs a compiled entry point of this project with `env`; resolves when `readyUrl` answers 200. */
-export async function startProcess(root, entry, env, readyUrl, log) {
-  const child = spawn(process.execPath, [entry], {
+/**
+ * Runs a compiled entry point of this project with `env` (and node flags `nodeArgs`); resolves when `readyUrl`
+ * answers 200.
+ */
+export async function startProcess(root, entry, env, readyUrl, log, nodeArgs = []) {
+  const child = spawn(process.execPath, [...nodeArgs, entry], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -49,6 +54,18 @@ export async function startProcess(root, entry, env, readyUrl, log) {
       if (child.exitCode === null) child.kill('SIGKILL');
     },
   };
+}
+
+/**
+ * The node flags and entry point of a package.json start script (`node [flags] entry`), so that a benchmark
+ * runs a process exactly as it is deployed.
+ */
+export function startScript(root, name) {
+  const script = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts[name];
+  const words = script.trim().split(/\s+/);
+  if (words[0] !== 'node' || words.length < 2)
+    throw new Error(`${name} is not "node [flags] entry": ${script}`);
+  return { nodeArgs: words.slice(1, -1), entry: words[words.length - 1] };
 }
 
 /** Runs the project's CLI and returns its one JSON line. */
