@@ -4,12 +4,7 @@ export { loadConfig, ConfigError, type AppConfig, type EncryptionKey } from './c
 /** Nest module and injection token that provide the configuration. */
 export { ConfigModule, APP_CONFIG } from './config.module';
 /** Structured logging (pino) shared by the API and the worker, with redaction of secrets and keys. */
-export {
-  LoggingModule,
-  LOG_DESTINATION,
-  REDACTED_LOG_PATHS,
-  REQUEST_LOG_REDACTED_PATHS,
-} from './logging.module';
+export { LoggingModule, LOG_DESTINATION, REDACTED_LOG_PATHS, CREDENTIAL_HEADERS } from './logging.module';
 
 /** Closes a Nest application on SIGTERM/SIGINT within a deadline, then exits. */
 export { exitOnSignals } from './graceful-exit';

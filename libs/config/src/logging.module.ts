@@ -13,16 +13,20 @@ export const LOG_DESTINATION = Symbol('LOG_DESTINATION');
  * calls never nest secrets deeper, and none of them passes a secret on purpose: this is the safety net).
  */
 /**
- * The credential and signature headers of the API's one line per request. That line has a fixed shape (see
- * the API's request log) in which nothing else can hold a secret, so it is redacted by these exact paths only:
- * the wildcard safety net below costs more per line than the rest of the request's logging together.
+ * Request headers that carry credentials or signatures: never logged. The API's one line per request blanks
+ * them itself (see the API's request log), since that line has a fixed shape in which nothing else can hold a
+ * secret; every other line goes through the paths below, wildcard safety net included.
  */
-export const REQUEST_LOG_REDACTED_PATHS = [
-  'req.headers["anchor-api-key"]',
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'req.headers["anchor-signature"]',
-  'req.headers["idempotency-key"]',
+export const CREDENTIAL_HEADERS = [
+  'anchor-api-key',
+  'authorization',
+  'cookie',
+  'anchor-signature',
+  'idempotency-key',
+];
+
+const REQUEST_LOG_REDACTED_PATHS = [
+  ...CREDENTIAL_HEADERS.map((h) => `req.headers[${JSON.stringify(h)}]`),
   'res.headers["set-cookie"]',
 ];
 

@@ -1,27 +1,33 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { PinoLogger } from 'nestjs-pino';
 import type { Logger } from 'pino';
-import { REQUEST_LOG_REDACTED_PATHS } from '@app/config';
+import { CREDENTIAL_HEADERS } from '@app/config';
 
 // Probes and scrapes every few seconds would drown the useful lines.
 const QUIET_ROUTES = /^\/(health|metrics)(\/|$)/;
 
+const CENSOR = '[redacted]';
+const CREDENTIALS = new Set(CREDENTIAL_HEADERS);
+
 let child: { root: Logger; logger: Logger } | null = null;
 
 /**
- * The application's pino logger (level, serializers, destination) redacting the request line's credential
- * headers by their exact paths instead of the root's wildcard safety net (see REQUEST_LOG_REDACTED_PATHS).
+ * The application's pino logger (level, serializers, destination) without its path redaction: the request
+ * line blanks its credential headers itself ({@link loggableHeaders}), and pino's redaction, which clones what
+ * it redacts, cost more per request than the rest of the line.
  */
 function requestLogger(): Logger | undefined {
   const root = PinoLogger.root as Logger | undefined;
   if (!root) return undefined;
-  if (child?.root !== root) {
-    child = {
-      root,
-      logger: root.child({}, { redact: { paths: REQUEST_LOG_REDACTED_PATHS, censor: '[redacted]' } }),
-    };
-  }
+  if (child?.root !== root) child = { root, logger: root.child({}, { redact: [] }) };
   return child.logger;
+}
+
+/** The request headers with every credential or signature header (CREDENTIAL_HEADERS) blanked. */
+export function loggableHeaders(headers: FastifyRequest['headers']): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const name in headers) out[name] = CREDENTIALS.has(name) ? CENSOR : headers[name];
+  return out;
 }
 
 /**
@@ -38,7 +44,7 @@ export function logRequest(req: FastifyRequest, reply: FastifyReply, route: stri
   if (!root.isLevelEnabled(level)) return;
   root[level](
     {
-      req: { id: req.id, method: req.method, url: req.url, headers: req.headers },
+      req: { id: req.id, method: req.method, url: req.url, headers: loggableHeaders(req.headers) },
       route,
       // The raw response: pino-http's serializer reads its status once the headers are sent.
       res: reply.raw,
