@@ -1,17 +1,8 @@
 import { ApiKeyChangeListener } from '@app/persistence';
 import { startApi, type RunningApi } from './support/api-harness';
+import { eventually } from './support/eventually';
 import { TcpProxy } from './support/tcp-proxy';
 import { TEST_DATABASE_URL } from './support/test-env';
-
-/** Polls `probe` until it returns true; fails after `ms`. */
-async function eventually(probe: () => Promise<boolean>, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await probe()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error('condition not met in time');
-}
 
 // API key lookups are cached per replica; these tests change keys behind the API's back (plain SQL, as
 // another replica or an operator would) and check that the cache never lets a revoked key through.

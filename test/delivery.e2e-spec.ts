@@ -10,7 +10,8 @@ import {
 } from '../apps/worker/src/delivery/events.ingestor';
 import type { HostResolver } from '../apps/worker/src/delivery/ssrf-safe-sender';
 import { startApi, type RunningApi } from './support/api-harness';
-import { eventually, HttpsReceiver } from './support/https-receiver';
+import { eventually } from './support/eventually';
+import { HttpsReceiver } from './support/https-receiver';
 import { TEST_REDIS_URL } from './support/test-env';
 import { startWorker, type RunningWorker } from './support/worker-harness';
 

@@ -1,16 +1,7 @@
 import { startApi, type RunningApi } from './support/api-harness';
+import { eventually } from './support/eventually';
 import { TcpProxy } from './support/tcp-proxy';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from './support/test-env';
-
-/** Polls `probe` until it returns true or the deadline passes. */
-async function eventually(probe: () => Promise<boolean>, ms = 15000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await probe()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('condition not met in time');
-}
 
 describe('dependencies down and back', () => {
   let pgProxy: TcpProxy;

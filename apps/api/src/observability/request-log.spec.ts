@@ -8,10 +8,10 @@ describe('loggableHeaders', () => {
       ...headers,
       'user-agent': 'curl/8',
       'x-request-id': 'r1',
-      accept: ['a', 'b'],
+      'set-cookie': ['a', 'b'],
     });
     for (const h of CREDENTIAL_HEADERS) expect(out[h]).toBe('[redacted]');
-    expect(out).toMatchObject({ 'user-agent': 'curl/8', 'x-request-id': 'r1', accept: ['a', 'b'] });
+    expect(out).toMatchObject({ 'user-agent': 'curl/8', 'x-request-id': 'r1', 'set-cookie': ['a', 'b'] });
     expect(JSON.stringify(out)).not.toContain('secret-');
   });
 });
