@@ -138,7 +138,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     http: { host: str('HOST', '0.0.0.0'), port: int('PORT', 3000, 0, 65535) },
     database: {
       url: url('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/webhooks', ['postgres:', 'postgresql:']),
-      poolSize: int('DATABASE_POOL_SIZE', 20, 1, 500),
+      poolSize: int('DATABASE_POOL_SIZE', 10, 1, 500),
     },
     redis: { url: url('REDIS_URL', 'redis://127.0.0.1:6379/0', ['redis:', 'rediss:']) },
     secrets: { keyRing, usingDevelopmentKey, gracePeriodHours: int('SECRET_GRACE_PERIOD_HOURS', 24, 0, 168) },
