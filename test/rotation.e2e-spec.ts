@@ -349,13 +349,19 @@ describe('scheduled rotation', () => {
       expect([res.status, res.body.code]).toEqual([409, 'no_unclaimed_secret']);
     });
 
-    it('a manual rotation supersedes an unclaimed secret and restarts the clock', async () => {
+    /** A webhook on a 3-day policy whose scheduled rotation has run: its current secret is unclaimed. */
+    const withUnclaimedScheduledSecret = async () => {
       const wh = await createWebhook();
       await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 3 } });
       clock.advance(3 * DAY);
       await sweeper.sweep();
       const scheduled = (await status(wh.id)).current;
       expect(scheduled.claimed).toBe(false);
+      return { wh, scheduled };
+    };
+
+    it('a manual rotation supersedes an unclaimed secret and restarts the clock', async () => {
+      const { wh, scheduled } = await withUnclaimedScheduledSecret();
 
       clock.advance(HOUR);
       const manual = await api.http.post(`/v1/webhooks/${wh.id}/rotate-secret`, { key });
@@ -378,12 +384,7 @@ describe('scheduled rotation', () => {
     });
 
     it('a manual rotation that waited behind a claim keeps the claimed secret signing', async () => {
-      const wh = await createWebhook();
-      await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 3 } });
-      clock.advance(3 * DAY);
-      await sweeper.sweep();
-      const scheduled = (await status(wh.id)).current;
-      expect(scheduled.claimed).toBe(false);
+      const { wh, scheduled } = await withUnclaimedScheduledSecret();
 
       // Another transaction holds the webhook's row lock, as a claim does, and claims the secret only once the
       // rotation is waiting for that lock: the rotation must decide on the secret as claimed, not as it was
