@@ -15,6 +15,11 @@ function sqlState(e: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
+/** A new secret row as the database functions take it: id, trigger, claimed, key id, ciphertext, fingerprint. */
+function secretParams(secret: NewSecretRow): unknown[] {
+  return [secret.id, secret.trigger, secret.claimed, secret.keyId, secret.ciphertext, secret.fingerprint];
+}
+
 /** A webhook from a raw `SELECT w.*` row. */
 export function webhookFromRow(r: Record<string, unknown>): WebhookEntity {
   const w = new WebhookEntity();
@@ -106,12 +111,7 @@ export class WebhooksRepository {
           webhook.subscribedEvents,
           webhook.enabled,
           webhook.createdAt,
-          secret.id,
-          secret.trigger,
-          secret.claimed,
-          secret.keyId,
-          secret.ciphertext,
-          secret.fingerprint,
+          ...secretParams(secret),
           audit.id,
           audit.type,
           audit.occurredAt,
@@ -148,19 +148,7 @@ export class WebhooksRepository {
     const rows: Record<string, unknown>[] = await this.manager.query(
       `SELECT * FROM rotate_webhook_secret($1::uuid, $2::text, $3::timestamptz, $4::int, $5::uuid, $6::text,
          $7::boolean, $8::text, $9::bytea, $10::text, $11::jsonb)`,
-      [
-        projectId,
-        id,
-        now,
-        gracePeriodHours,
-        secret.id,
-        secret.trigger,
-        secret.claimed,
-        secret.keyId,
-        secret.ciphertext,
-        secret.fingerprint,
-        JSON.stringify(audit.event),
-      ],
+      [projectId, id, now, gracePeriodHours, ...secretParams(secret), JSON.stringify(audit.event)],
     );
     return rows.length === 0 ? null : webhookFromRow(rows[0]);
   }
