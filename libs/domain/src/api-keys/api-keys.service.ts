@@ -110,12 +110,6 @@ export class ApiKeysService {
     });
   }
 
-  /** The principal of a usable key, or null for a missing, malformed, unknown or revoked one. */
-  async authenticate(apiKey: string | undefined): Promise<ApiKeyPrincipal | null> {
-    const keyHash = this.hashOf(apiKey);
-    return keyHash === null ? null : this.principalOf(keyHash);
-  }
-
   /** The lookup hash of a key, or null when there is no key or it cannot be one (too long). */
   hashOf(apiKey: string | undefined): string | null {
     if (!apiKey || apiKey.length > MAX_KEY_LENGTH) return null;
