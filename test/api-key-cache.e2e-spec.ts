@@ -50,8 +50,7 @@ describe('API key lookup cache', () => {
     let proxy: TcpProxy;
     let api: RunningApi;
     beforeAll(async () => {
-      const pg = new URL(TEST_DATABASE_URL);
-      proxy = await new TcpProxy(pg.hostname, Number(pg.port || 5432)).start();
+      proxy = await TcpProxy.inFrontOf(TEST_DATABASE_URL);
       api = await startApi({ env: { DATABASE_URL: proxy.rewrite(TEST_DATABASE_URL) } });
       await eventually(async () => api.app.get(ApiKeyChangeListener).live);
     });

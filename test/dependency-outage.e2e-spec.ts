@@ -10,10 +10,8 @@ describe('dependencies down and back', () => {
   let key: string;
 
   beforeAll(async () => {
-    const pg = new URL(TEST_DATABASE_URL);
-    const redis = new URL(TEST_REDIS_URL);
-    pgProxy = await new TcpProxy(pg.hostname, Number(pg.port || 5432)).start();
-    redisProxy = await new TcpProxy(redis.hostname, Number(redis.port || 6379)).start();
+    pgProxy = await TcpProxy.inFrontOf(TEST_DATABASE_URL);
+    redisProxy = await TcpProxy.inFrontOf(TEST_REDIS_URL);
     api = await startApi({
       env: {
         DATABASE_URL: pgProxy.rewrite(TEST_DATABASE_URL),

@@ -83,8 +83,7 @@ describe('rate limiting while Redis is unreachable', () => {
   let proxy: TcpProxy;
 
   beforeAll(async () => {
-    const redis = new URL(TEST_REDIS_URL);
-    proxy = await new TcpProxy(redis.hostname, Number(redis.port || 6379)).start();
+    proxy = await TcpProxy.inFrontOf(TEST_REDIS_URL);
     api = await startApi({ env: { RATE_LIMIT_PER_MINUTE: '3', REDIS_URL: proxy.rewrite(TEST_REDIS_URL) } });
   });
   afterAll(async () => {

@@ -16,6 +16,13 @@ export class TcpProxy {
     private readonly targetPort: number,
   ) {}
 
+  /** A started proxy in front of the server of a `postgres://` or `redis://` URL (default ports assumed). */
+  static async inFrontOf(url: string): Promise<TcpProxy> {
+    const u = new URL(url);
+    const port = Number(u.port || (u.protocol.startsWith('redis') ? 6379 : 5432));
+    return new TcpProxy(u.hostname, port).start();
+  }
+
   async start(): Promise<this> {
     const server = createServer((client) => {
       if (this.refusing) {
