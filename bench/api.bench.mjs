@@ -1,7 +1,7 @@
 // The API side by side with the thin reference stack (../shared/bench/baseline-server.mjs, node:http + pg) in
 // one run on this machine: create and rotate-secret throughput and p99 (the reference's own load driver, 8 s at
-// 32 connections, one stack after the other), GET one / GET list p99 at 32 connections, and the API's resident
-// memory sampled during a minute of mixed load. Ports 4700-4799, databases bench_prod_*, Redis db 14 unless
+// 32 connections, one stack after the other) with the CPU each stack and Postgres spent per request, GET one /
+// GET list p99 at 32 connections, and the API's resident memory sampled during a minute of mixed load. Ports 4700-4799, databases bench_prod_*, Redis db 14 unless
 // BENCH_REDIS_URL says otherwise.
 import autocannon from 'autocannon';
 import { execFile } from 'node:child_process';
@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { cli, freshDatabase, rssMb, sleep, startProcess, startScript } from './support.mjs';
+import { cli, cpuPerRequest, freshDatabase, rssMb, sleep, startProcess, startScript } from './support.mjs';
 
 const BASELINE_PORT = 4701;
 const API_PORT = 4702;
@@ -37,6 +37,9 @@ async function listening(port) {
   }
   throw new Error(`nothing listens on ${port}`);
 }
+
+/** Requests one run of the load driver made (creates and rotations). */
+const requestsOf = (r) => r.create.total + (r.rotate?.total ?? 0);
 
 /** The reference's load driver: {create:{rps,p50,p99,non2xx}, rotate:{...}}. */
 async function load(refDir, base, keys, seconds = LOAD_SECONDS) {
@@ -101,7 +104,14 @@ export default async function runBench({ root, log }) {
       `baseline warm-up (${WARMUP_SECONDS} s x 2), then load (${LOAD_SECONDS} s x 2 at ${CONNECTIONS} connections)`,
     );
     if (WARMUP_SECONDS > 0) await load(refDir, baseUrl, baseKeys, WARMUP_SECONDS);
-    const baseline = await load(refDir, baseUrl, baseKeys);
+    // CPU per request as well as throughput: on a machine the load saturates, the stack that spends less CPU
+    // per request (in its process and in Postgres) gets more requests through.
+    const baselineCpu = await cpuPerRequest(
+      baselineChild.child.pid,
+      () => load(refDir, baseUrl, baseKeys),
+      requestsOf,
+    );
+    const baseline = baselineCpu.result;
     await baselineChild.stop();
 
     // Product.
@@ -126,7 +136,8 @@ export default async function runBench({ root, log }) {
       `product warm-up (${WARMUP_SECONDS} s x 2), then load (${LOAD_SECONDS} s x 2 at ${CONNECTIONS} connections)`,
     );
     if (WARMUP_SECONDS > 0) await load(refDir, apiUrl, apiKeys, WARMUP_SECONDS);
-    const product = await load(refDir, apiUrl, apiKeys);
+    const productCpu = await cpuPerRequest(api.child.pid, () => load(refDir, apiUrl, apiKeys), requestsOf);
+    const product = productCpu.result;
 
     // Reads: one project with five webhooks (the default live limit).
     const ids = [];
@@ -216,6 +227,10 @@ export default async function runBench({ root, log }) {
         { name: 'baseline rotate p99', value: baseline.rotate?.p99 ?? null, unit: 'ms' },
         { name: 'product rotate p99', value: product.rotate?.p99 ?? null, unit: 'ms' },
         { name: 'rotate p99 ratio', value: rotateP99, unit: 'x', target: '<= 1.5', pass: rotateP99 <= 1.5 },
+        { name: 'baseline process CPU per request', value: baselineCpu.processUs, unit: 'µs' },
+        { name: 'product API CPU per request', value: productCpu.processUs, unit: 'µs' },
+        { name: 'Postgres CPU per baseline request', value: baselineCpu.postgresUs, unit: 'µs' },
+        { name: 'Postgres CPU per product request', value: productCpu.postgresUs, unit: 'µs' },
         {
           name: 'non-2xx (product create+rotate)',
           value: product.create.non2xx + (product.rotate?.non2xx ?? 0),

@@ -2,7 +2,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** A fresh database (dropped first) on the local Postgres; returns its URL. */
@@ -86,6 +86,60 @@ export function rssMb(pid) {
   } catch {
     return null;
   }
+}
+
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat; null when it is gone. */
+export function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may hold spaces: utime is the 14th field.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU seconds used so far by every running process named `postgres` (the server and its backends). */
+export function postgresCpuSeconds() {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue;
+    } catch {
+      continue;
+    }
+    total += cpuSeconds(entry) ?? 0;
+  }
+  return total;
+}
+
+/**
+ * CPU spent by a process and by Postgres while `work` runs, per request: `work` resolves to its result, and
+ * `count(result)` says how many requests it made. Postgres backends that exit meanwhile are not counted (the
+ * pools keep theirs).
+ */
+export async function cpuPerRequest(pid, work, count) {
+  const proc0 = cpuSeconds(pid);
+  const pg0 = postgresCpuSeconds();
+  const result = await work();
+  const n = count(result);
+  const us = (seconds) => (n > 0 && seconds !== null ? Math.round((seconds * 1e6) / n) : null);
+  const proc1 = cpuSeconds(pid);
+  return {
+    result,
+    processUs: us(proc0 === null || proc1 === null ? null : proc1 - proc0),
+    postgresUs: us(postgresCpuSeconds() - pg0),
+  };
 }
 
 /** The p-th percentile (0..100) of numbers. */
