@@ -7,6 +7,7 @@ import { ApiValidationPipe } from './http/api-validation.pipe';
 import { HttpErrorFilter } from './http/http-error.filter';
 import { BODY_LIMIT_BYTES, registerJsonBodyParser } from './http/json-body.parser';
 import { requestIdFor } from './http/request-id';
+import { IdempotencyService } from './idempotency/idempotency.service';
 import { MetricsService } from './observability/metrics.service';
 import { MonitoredQueues } from './observability/monitored-queues.provider';
 import { setupOpenApi } from './observability/openapi';
@@ -62,6 +63,13 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
   fastify.addHook('onSend', (_req, reply, payload, done) => {
     if (closing) void reply.header('connection', 'close');
     done(null, payload);
+  });
+  // The second half of Idempotency-Key (the first is the routes' guard): the response that goes out is stored
+  // for replays, or the key given back when the request failed. Awaited, so a replay never misses it.
+  const idempotency = app.get(IdempotencyService);
+  fastify.addHook('onSend', async (req, reply, payload) => {
+    await idempotency.finish(req, reply.statusCode, typeof payload === 'string' ? payload : null);
+    return payload;
   });
   app.useGlobalFilters(new HttpErrorFilter());
   app.useGlobalPipes(new ApiValidationPipe());

@@ -9,12 +9,13 @@ import { ApiKeyCache } from './auth/api-key-cache';
 import { ApiKeyGuard } from './auth/api-key.guard';
 import { HealthController } from './health/health.controller';
 import { RotationController } from './rotation/rotation.controller';
-import { IdempotencyInterceptor } from './idempotency/idempotency.interceptor';
+import { IdempotencyGuard } from './idempotency/idempotency.guard';
+import { IdempotencyService } from './idempotency/idempotency.service';
 import { MetricsController } from './observability/metrics.controller';
 import { MetricsService } from './observability/metrics.service';
 import { MonitoredQueues } from './observability/monitored-queues.provider';
 import { RateLimiter } from './rate-limit/rate-limiter.service';
-import { UrlRejectionAuditInterceptor } from './webhooks/url-rejection-audit.interceptor';
+import { UrlRejectionAuditFilter } from './webhooks/url-rejection-audit.filter';
 import { WebhookEventsController } from './webhooks/webhook-events.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
 
@@ -39,8 +40,9 @@ import { WebhooksController } from './webhooks/webhooks.controller';
     ApiKeyChangeListener,
     ApiKeyCache,
     ApiKeyGuard,
-    UrlRejectionAuditInterceptor,
-    IdempotencyInterceptor,
+    UrlRejectionAuditFilter,
+    IdempotencyService,
+    IdempotencyGuard,
     RateLimiter,
     MetricsService,
     MonitoredQueues,

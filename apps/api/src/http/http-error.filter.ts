@@ -1,6 +1,7 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, RateLimitedError, ServiceUnavailableError, type ErrorCode } from '@app/domain';
+import { IdempotentReplay } from '../idempotency/idempotency.service';
 import { isDependencyUnavailable } from './dependency-errors';
 import { STATUS_BY_CODE, type ErrorBody } from './error-response';
 
@@ -27,6 +28,18 @@ export class HttpErrorFilter implements ExceptionFilter {
     const req = ctx.getRequest<FastifyRequest>();
     const reply = ctx.getResponse<FastifyReply>();
     const requestId = String(req.id);
+    if (exception instanceof IdempotentReplay) {
+      // Not an error: the first response of this Idempotency-Key, again.
+      void reply
+        .status(exception.status)
+        .headers({
+          'x-request-id': requestId,
+          'idempotent-replayed': 'true',
+          'content-type': 'application/json; charset=utf-8',
+        })
+        .send(exception.body);
+      return;
+    }
     const { status, body, headers } = this.toResponse(exception, requestId, req);
     if (status >= 500 && body.code === 'internal_error') {
       this.logger.error({ err: exception, request_id: requestId, route: req.url }, 'unhandled error');

@@ -10,6 +10,7 @@ import {
 import { DeliveriesService, type RequestContext } from '@app/domain';
 import { ApiKeyGuard } from '../auth/api-key.guard';
 import { CurrentContext } from '../auth/request-context.decorator';
+import { Idempotent } from '../idempotency/idempotency.guard';
 import { presentDelivery, toDeliveryLogQuery } from './delivery.presenter';
 import { DeliveryLogResponse, TestEventAcceptedResponse } from './dto/event.response';
 import { ListEventsQuery } from './dto/list-events.query';
@@ -26,6 +27,7 @@ export class WebhookEventsController {
 
   @Post(':id/test')
   @HttpCode(202)
+  @Idempotent()
   @ApiOperation({ summary: 'Send a synthetic event through the real signing, delivery and retry path' })
   @ApiAcceptedResponse({ type: TestEventAcceptedResponse })
   async sendTest(

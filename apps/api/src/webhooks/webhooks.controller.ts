@@ -7,8 +7,8 @@ import {
   Param,
   Patch,
   Post,
+  UseFilters,
   UseGuards,
-  UseInterceptors,
 } from '@nestjs/common';
 import {
   ApiCreatedResponse,
@@ -21,7 +21,7 @@ import {
 import { WebhooksService, type RequestContext } from '@app/domain';
 import { ApiKeyGuard } from '../auth/api-key.guard';
 import { CurrentContext } from '../auth/request-context.decorator';
-import { Idempotent } from '../idempotency/idempotency.interceptor';
+import { Idempotent } from '../idempotency/idempotency.guard';
 import { CreateWebhookDto } from './dto/create-webhook.dto';
 import { RotateSecretDto } from './dto/rotate-secret.dto';
 import { UpdateWebhookDto } from './dto/update-webhook.dto';
@@ -31,7 +31,7 @@ import {
   WebhookResponse,
   WebhookWithSecretResponse,
 } from './dto/webhook.response';
-import { UrlRejectionAuditInterceptor } from './url-rejection-audit.interceptor';
+import { UrlRejectionAuditFilter } from './url-rejection-audit.filter';
 import { presentWebhook, presentWebhookWithSecret } from './webhook.presenter';
 
 /** The Anchor-compatible webhook routes. One domain call each. */
@@ -45,7 +45,7 @@ export class WebhooksController {
 
   @Post()
   @HttpCode(201)
-  @UseInterceptors(UrlRejectionAuditInterceptor)
+  @UseFilters(UrlRejectionAuditFilter)
   @Idempotent()
   @ApiOperation({ summary: 'Register a webhook; the response carries its signing secret, shown only here' })
   @ApiCreatedResponse({ type: WebhookWithSecretResponse })
@@ -76,7 +76,7 @@ export class WebhooksController {
   }
 
   @Patch(':id')
-  @UseInterceptors(UrlRejectionAuditInterceptor)
+  @UseFilters(UrlRejectionAuditFilter)
   @ApiOperation({ summary: 'Change any of url, description, subscribed_events, enabled' })
   @ApiOkResponse({ type: WebhookResponse })
   async update(
