@@ -67,9 +67,12 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
   // The second half of Idempotency-Key (the first is the routes' guard): the response that goes out is stored
   // for replays, or the key given back when the request failed. Awaited, so a replay never misses it.
   const idempotency = app.get(IdempotencyService);
-  fastify.addHook('onSend', async (req, reply, payload) => {
-    await idempotency.finish(req, reply.statusCode, typeof payload === 'string' ? payload : null);
-    return payload;
+  fastify.addHook('onSend', (req, reply, payload, done) => {
+    if (!idempotency.holdsClaim(req)) return done(null, payload);
+    void idempotency
+      .finish(req, reply.statusCode, typeof payload === 'string' ? payload : null)
+      .catch(() => undefined) // finish logs its own failures; the response goes out regardless
+      .then(() => done(null, payload));
   });
   app.useGlobalFilters(new HttpErrorFilter());
   app.useGlobalPipes(new ApiValidationPipe());

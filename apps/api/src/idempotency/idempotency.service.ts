@@ -110,6 +110,11 @@ export class IdempotencyService {
     this.claims.set(req, { projectId: ctx.projectId, key, requestId: ctx.requestId, aad });
   }
 
+  /** Whether the request has claimed a key that {@link finish} has yet to settle. */
+  holdsClaim(req: object): boolean {
+    return this.claims.has(req);
+  }
+
   /**
    * Stores the response of a request that claimed a key (a success), or gives the key back (a failure, or a
    * body that is not JSON text). Never throws: the change is done either way, and the caller gets its response.
