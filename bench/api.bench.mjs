@@ -1,8 +1,8 @@
 // The API side by side with the thin reference stack (../shared/bench/baseline-server.mjs, node:http + pg) in
 // one run on this machine: create and rotate-secret throughput and p99 (the reference's own load driver, 8 s at
 // 32 connections, one stack after the other) with the CPU each stack and Postgres spent per request, GET one /
-// GET list p99 at 32 connections, and the API's resident memory sampled during a minute of mixed load. Ports 4700-4799, databases bench_prod_*, Redis db 14 unless
-// BENCH_REDIS_URL says otherwise.
+// GET list p99 at 32 connections, and the API's resident memory sampled during a minute of mixed load. Ports
+// 4700-4799, databases bench_prod_*, Redis db 14 unless BENCH_REDIS_URL says otherwise.
 import autocannon from 'autocannon';
 import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';

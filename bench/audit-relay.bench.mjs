@@ -1,12 +1,11 @@
 // Audit relay lag at a steady change rate: the compiled API and worker on a fresh database, a paced loop of
 // PATCHes (each one a real change, so each one an audit event), and the lag of every event from its
 // `occurred_at` to the moment its stream entry was created (the millisecond part of the XADD id).
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import pg from 'pg';
-import { cli, freshDatabase, percentile, rssMb, sleep, startProcess } from './support.mjs';
+import { cli, cpuSeconds, freshDatabase, percentile, rssMb, sleep, startProcess } from './support.mjs';
 
 const RATE = Number(process.env.BENCH_AUDIT_RATE ?? 500); // changes per second
 const SECONDS = Number(process.env.BENCH_AUDIT_SECONDS ?? 20);
@@ -47,16 +46,6 @@ function patch(hook, body) {
     req.on('error', reject);
     req.end(payload);
   });
-}
-
-/** CPU seconds (user + system) a process has used so far (Linux /proc, 100 ticks a second). */
-function cpuSeconds(pid) {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return null;
-  }
 }
 
 export default async function run({ root, log }) {

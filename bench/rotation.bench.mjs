@@ -3,19 +3,7 @@
 // Build first (`npm run build`); `node bench/run.mjs rotation` runs it alone.
 import Redis from 'ioredis';
 import pg from 'pg';
-import { readFileSync } from 'node:fs';
-import { cli, freshDatabase, sleep, startProcess } from './support.mjs';
-
-/** Resident memory in MB, read straight from /proc (no child process per sample: the machine has 2 cores). */
-function rssOf(pid) {
-  try {
-    return Math.round(
-      Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024,
-    );
-  } catch {
-    return null;
-  }
-}
+import { cli, freshDatabase, rssMb, sleep, startProcess } from './support.mjs';
 
 const WEBHOOKS = Number(process.env.BENCH_ROTATION_WEBHOOKS ?? 100_000);
 const REDIS_URL = process.env.BENCH_ROTATION_REDIS ?? 'redis://127.0.0.1:6379/12';
@@ -83,7 +71,7 @@ export default async function run({ root, log }) {
     // work on the same 2 cores). The sweep starts when the job scheduler fires and is over when nothing is due.
     for (;;) {
       if (worker.child.exitCode !== null) throw new Error('worker exited during the sweep');
-      const rss = rssOf(worker.child.pid);
+      const rss = rssMb(worker.child.pid);
       if (rss !== null) samples.push({ at: Date.now(), rss, sweeping: firstSeen !== null });
       if (++tick % 5 === 0 || firstSeen === null) {
         const left = await due();

@@ -77,11 +77,13 @@ export function cli(root, args, env) {
   return JSON.parse(out.toString().trim().split('\n').pop());
 }
 
-/** Resident memory of a process in MB (Linux /proc). */
+/**
+ * Resident memory of a process in MB, read straight from /proc (no child process per sample: samplers call it
+ * often on a 2-core machine); null when it is gone.
+ */
 export function rssMb(pid) {
   try {
-    const status = execFileSync('cat', [`/proc/${pid}/status`]).toString();
-    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
     return Math.round(kb / 1024);
   } catch {
     return null;
