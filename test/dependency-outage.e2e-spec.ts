@@ -73,4 +73,38 @@ describe('dependencies down and back', () => {
     redisProxy.restore();
     await eventually(async () => (await api.http.get('/health/ready')).status === 200);
   });
+
+  it('answers a test event 503 while Redis is unreachable, recording nothing, whether or not its queue ever connected', async () => {
+    const created = await api.http.post('/v1/webhooks', {
+      key,
+      body: { url: 'https://hooks.example.com/d', subscribed_events: ['task.completed'] },
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    const sendTest = () =>
+      api.http.post(`/v1/webhooks/${id}/test`, { key, body: { event_type: 'task.completed' } });
+    const expectUnavailable = async () => {
+      const res = await sendTest();
+      expect(res.status).toBe(503);
+      expect(res.body.code).toBe('service_unavailable');
+      expect(res.headers.get('retry-after')).toBeTruthy();
+    };
+
+    // The delivery queue has not connected yet in this process: BullMQ alone would wait for Redis.
+    redisProxy.cut();
+    await expectUnavailable();
+    redisProxy.restore();
+    await eventually(async () => (await sendTest()).status === 202);
+
+    // Connected once, then Redis goes away (and the API has noticed).
+    redisProxy.cut();
+    await eventually(async () => (await api.http.get('/health/ready')).status === 503);
+    await expectUnavailable();
+    redisProxy.restore();
+    await eventually(async () => (await api.http.get('/health/ready')).status === 200);
+
+    const log = await api.http.get(`/v1/webhooks/${id}/events`, { key });
+    expect(log.status).toBe(200);
+    expect(log.body.pagination.total).toBe(1);
+  });
 });

@@ -1,4 +1,5 @@
-import { attemptOfJobId, deliveryAttemptJobId } from './delivery.queue';
+import type { AppConfig } from '@app/config';
+import { DeliveryQueue, attemptOfJobId, deliveryAttemptJobId } from './delivery.queue';
 
 describe('delivery attempt job ids', () => {
   const id = '0b5c7e1e-6d4b-4bd0-9c1e-1a2b3c4d5e6f';
@@ -16,5 +17,25 @@ describe('delivery attempt job ids', () => {
     expect(attemptOfJobId('42')).toBeUndefined();
     expect(attemptOfJobId(id)).toBeUndefined();
     expect(attemptOfJobId(`${id}-x`)).toBeUndefined();
+  });
+});
+
+describe('DeliveryQueue while Redis is unreachable', () => {
+  // Without the connect wait, each call would hang until Redis came back (and this test until jest's timeout).
+  it('fails within the connect wait with an error answered as 503, instead of waiting for Redis', async () => {
+    // Nothing listens on port 1: BullMQ alone would wait for a first connection for as long as that lasts.
+    const config = { redis: { url: 'redis://127.0.0.1:1/0' } } as AppConfig;
+    const queue = new DeliveryQueue(config, 300);
+    try {
+      await expect(queue.ensureConnected()).rejects.toThrow(/Redis is unavailable/);
+      await expect(
+        queue.schedule([{ deliveryId: '0b5c7e1e-6d4b-4bd0-9c1e-1a2b3c4d5e6f', attempt: 1, delayMs: 0 }]),
+      ).rejects.toThrow(/Redis is unavailable/);
+      await expect(queue.isQueued('0b5c7e1e-6d4b-4bd0-9c1e-1a2b3c4d5e6f', 1)).rejects.toThrow(
+        /Redis is unavailable/,
+      );
+    } finally {
+      await queue.onApplicationShutdown();
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Optional, type OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { JobName, QUEUE_PREFIX, QueueName, type JobPayloads } from './queue-names';
@@ -27,21 +27,45 @@ export function attemptOfJobId(jobId: string | undefined): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/** Injection token overriding {@link QUEUE_CONNECT_WAIT_MS} (tests). */
+export const QUEUE_CONNECT_WAIT = Symbol('QUEUE_CONNECT_WAIT');
+
+/** How long a call waits for the queue's Redis connection before it reports Redis unavailable. */
+export const QUEUE_CONNECT_WAIT_MS = 2000;
+
 /**
  * Producer side of the delivery queue, for the API (test events) and the worker (fan-out, retries). The BullMQ
  * client is created on first use, so processes that never deliver (the CLI) open no Redis connection for it.
+ *
+ * Every call fails within {@link QUEUE_CONNECT_WAIT_MS} while Redis is away, with an error the API answers as
+ * 503: BullMQ itself would wait for its first connection for as long as Redis stays down, and a request with
+ * it. Once connected, commands fail at once while Redis is away (no offline queue).
  */
 @Injectable()
 export class DeliveryQueue implements OnApplicationShutdown {
   private queue: Queue | undefined;
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Optional() @Inject(QUEUE_CONNECT_WAIT) private readonly connectWaitMs: number = QUEUE_CONNECT_WAIT_MS,
+  ) {}
+
+  /**
+   * Resolves once the queue can take jobs; rejects with "Redis is unavailable" after the connect wait. For a
+   * caller that should not commit work it cannot queue (the work would still be queued later by the rescue
+   * sweep, but the caller would have answered an error for it).
+   */
+  async ensureConnected(): Promise<void> {
+    await this.connected();
+  }
 
   /** Adds one job per attempt, in one round trip. */
   async schedule(attempts: ScheduledAttempt[]): Promise<void> {
     if (attempts.length === 0) return;
     const data = (deliveryId: string): JobPayloads[typeof JobName.DeliveryAttempt] => ({ deliveryId });
-    await this.client().addBulk(
+    await (
+      await this.connected()
+    ).addBulk(
       attempts.map((a) => ({
         name: JobName.DeliveryAttempt,
         data: data(a.deliveryId),
@@ -63,11 +87,38 @@ export class DeliveryQueue implements OnApplicationShutdown {
 
   /** Whether the job of this attempt is still in the queue (waiting, delayed or running). */
   async isQueued(deliveryId: string, attempt: number): Promise<boolean> {
-    return (await this.client().getJob(deliveryAttemptJobId(deliveryId, attempt))) !== undefined;
+    return (await (await this.connected()).getJob(deliveryAttemptJobId(deliveryId, attempt))) !== undefined;
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.queue?.close();
+    const queue = this.queue;
+    // Closing sends QUIT, which fails while Redis is away: then the client just stops reconnecting (BullMQ's
+    // own disconnect would wait for an end event that a reconnecting client never emits).
+    await queue?.close().catch(async () => (await queue.client).disconnect());
+  }
+
+  /** The queue once its connection is ready, or a rejection after the connect wait. */
+  private async connected(): Promise<Queue> {
+    const queue = this.client();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        queue.waitUntilReady(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error('Redis is unavailable: the delivery queue is not connected')),
+            this.connectWaitMs,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+    // BullMQ keeps calling its connection ready once it has been: ask the client itself.
+    if ((await queue.client).status !== 'ready') {
+      throw new Error('Redis is unavailable: the delivery queue is reconnecting');
+    }
+    return queue;
   }
 
   private client(): Queue {

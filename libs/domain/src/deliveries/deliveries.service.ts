@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import {
   Database,
@@ -52,6 +52,8 @@ export interface DeliveryLogPage {
  */
 @Injectable()
 export class DeliveriesService {
+  private readonly logger = new Logger('Deliveries');
+
   constructor(
     private readonly db: Database,
     private readonly queue: DeliveryQueue,
@@ -65,6 +67,9 @@ export class DeliveriesService {
     webhookId: string,
     eventType: string,
   ): Promise<{ externalEventId: string; eventType: string }> {
+    // Nothing is recorded while the event could not be queued: the caller gets a 503 and retries, and no
+    // second test event goes out later for the refused call.
+    await this.queue.ensureConnected();
     const now = this.clock.now();
     const externalEventId = newEventId();
     const delivery = await this.db.transaction(async (tx) => {
@@ -83,7 +88,16 @@ export class DeliveriesService {
       await tx.deliveries.insertMany([row]);
       return row;
     });
-    await this.queue.schedule([this.firstAttempt(delivery.id, delivery.scheduledAt, now)]);
+    try {
+      await this.queue.schedule([this.firstAttempt(delivery.id, delivery.scheduledAt, now)]);
+    } catch (e) {
+      // Redis went away between the check and here. The delivery is recorded (pending in the log), and the
+      // worker's rescue sweep queues it once its job is found missing: accepted all the same.
+      this.logger.warn(
+        { delivery_id: delivery.id, reason: (e as Error).message },
+        'test event recorded but not queued; the rescue sweep will queue it',
+      );
+    }
     return { externalEventId, eventType };
   }
 
