@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { SecretCipher } from '@app/domain';
+import { SecretCipher, idempotentResponseAad } from '@app/domain';
 import { Client } from 'pg';
 import { runMigrations } from '@app/persistence';
 import { runCli } from '../apps/cli/src/main';
@@ -136,14 +136,16 @@ describe('admin CLI', () => {
     const local = await startApi({ env: { SECRETS_ENCRYPTION_KEYS: oldRing, DATABASE_URL } });
     try {
       const { key } = await local.newKey();
+      // With an Idempotency-Key: its stored first response holds the secret, sealed under the ring too.
       const created = await local.http.post('/v1/webhooks', {
         key,
+        headers: { 'idempotency-key': 'reencrypt-1' },
         body: { url: 'https://hooks.example.com/re', subscribed_events: ['task.completed'] },
       });
       expect(created.status).toBe(201);
       const res = await cli(['secrets', 'reencrypt'], { SECRETS_ENCRYPTION_KEYS: newRing, DATABASE_URL });
       expect({ code: res.code, stderr: res.stderr }).toEqual({ code: 0, stderr: '' });
-      expect(JSON.parse(res.stdout).reencrypted).toBeGreaterThanOrEqual(1);
+      expect(JSON.parse(res.stdout)).toEqual({ reencrypted: 1, idempotent_responses: 1 });
       const rows: { key_id: string; ciphertext: Buffer }[] = await local.db.dataSource.query(
         'SELECT key_id, ciphertext FROM webhook_secrets WHERE webhook_id = $1',
         [created.body.id],
@@ -159,6 +161,19 @@ describe('admin CLI', () => {
       expect(onlyNew.open({ keyId: rows[0].key_id, ciphertext: rows[0].ciphertext }, created.body.id)).toBe(
         created.body.secret,
       );
+      const stored: { project_id: string; key_id: string; response: Buffer }[] =
+        await local.db.dataSource.query(
+          `SELECT project_id, key_id, response FROM idempotency_keys WHERE key = 'reencrypt-1'`,
+        );
+      expect(stored[0].key_id).toBe('new');
+      const replay = onlyNew.open(
+        { keyId: stored[0].key_id, ciphertext: stored[0].response },
+        idempotentResponseAad(stored[0].project_id, 'reencrypt-1'),
+      );
+      expect(JSON.parse(replay)).toEqual(created.body);
+      // Nothing is left under the old key: a second run rewrites nothing.
+      const again = await cli(['secrets', 'reencrypt'], { SECRETS_ENCRYPTION_KEYS: newRing, DATABASE_URL });
+      expect(JSON.parse(again.stdout)).toEqual({ reencrypted: 0, idempotent_responses: 0 });
     } finally {
       await local.close();
     }

@@ -8,8 +8,8 @@ export { newWebhookId, newEventId, newApiKeyId, newUuid, isPrefixedUlid } from '
 export type { RequestContext } from './request-context';
 /** Secret material, encryption at rest and the secret lifecycle. */
 export { generateSecret, fingerprint } from './secrets/secret-material';
-export { SecretCipher, type SealedSecret } from './secrets/secret-cipher';
-export { SecretsService, type IssuedSecret } from './secrets/secrets.service';
+export { SecretCipher, idempotentResponseAad, type SealedSecret } from './secrets/secret-cipher';
+export { SecretsService, type IssuedSecret, type ReencryptResult } from './secrets/secrets.service';
 /** Webhook use cases. */
 export {
   WebhooksService,

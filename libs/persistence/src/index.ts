@@ -35,6 +35,7 @@ export {
 } from './repositories/audit-events.repository';
 export {
   IdempotencyKeysRepository,
+  type SealedResponse,
   type IdempotencyRecord,
 } from './repositories/idempotency-keys.repository';
 export { MetricsRepository, type OutboxBacklog } from './repositories/metrics.repository';

@@ -1,6 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { Clock, IdempotencyKeyReusedError, SecretCipher, ValidationFailedError } from '@app/domain';
+import {
+  Clock,
+  IdempotencyKeyReusedError,
+  SecretCipher,
+  ValidationFailedError,
+  idempotentResponseAad,
+} from '@app/domain';
 import { Database } from '@app/persistence';
 import type { AuthenticatedRequest } from '../auth/api-key.guard';
 import { requestContextOf } from '../auth/request-context.decorator';
@@ -78,7 +84,7 @@ export class IdempotencyService {
     }
     const requestHash = hashRequest(req);
     const repo = this.db.repos.idempotencyKeys;
-    const aad = `idempotency:${ctx.projectId}:${key}`;
+    const aad = idempotentResponseAad(ctx.projectId, key);
     const deadline = Date.now() + WAIT_FOR_FIRST_MS;
     for (;;) {
       const now = this.clock.now();

@@ -5,6 +5,14 @@ import { APP_CONFIG, type AppConfig, type EncryptionKey } from '@app/config';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
+/**
+ * The additional authenticated data of a stored idempotent response (which may hold a webhook secret): bound
+ * to the project and the key, so a response copied onto another key's row fails to open.
+ */
+export function idempotentResponseAad(projectId: string, key: string): string {
+  return `idempotency:${projectId}:${key}`;
+}
+
 /** A secret encrypted at rest. */
 export interface SealedSecret {
   keyId: string;

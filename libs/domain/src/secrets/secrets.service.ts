@@ -5,11 +5,18 @@ import {
   WebhookSecretEntity,
   type NewSecretRow,
   type Repositories,
+  type SealedResponse,
   type SecretTrigger,
 } from '@app/persistence';
 import { newUuid } from '../ids';
-import { SecretCipher } from './secret-cipher';
+import { SecretCipher, idempotentResponseAad } from './secret-cipher';
 import { fingerprint, generateSecret } from './secret-material';
+
+/** What {@link SecretsService.reencryptAll} rewrote. */
+export interface ReencryptResult {
+  secrets: number;
+  idempotentResponses: number;
+}
 
 /** A freshly issued secret, in the clear: handed to the caller once and never stored like this. */
 export interface IssuedSecret {
@@ -89,10 +96,19 @@ export class SecretsService {
   }
 
   /**
-   * Re-encrypts every stored secret under the first key of the ring, page by page, so an old key can be
-   * dropped from SECRETS_ENCRYPTION_KEYS afterwards. Returns how many were rewritten.
+   * Re-encrypts everything stored under the key ring that is not under its first key, page by page, so an old
+   * key can be dropped from SECRETS_ENCRYPTION_KEYS afterwards: the webhook secrets, and the stored first
+   * responses of Idempotency-Keys (a create or rotate response holds a secret). Fails, naming the key, when
+   * something is under a key the ring no longer has.
    */
-  async reencryptAll(db: Database): Promise<number> {
+  async reencryptAll(db: Database): Promise<ReencryptResult> {
+    return {
+      secrets: await this.reencryptSecrets(db),
+      idempotentResponses: await this.reencryptResponses(db),
+    };
+  }
+
+  private async reencryptSecrets(db: Database): Promise<number> {
     let after: string | null = null;
     let rewritten = 0;
     for (;;) {
@@ -107,6 +123,27 @@ export class SecretsService {
         }
       });
       after = page[page.length - 1].id;
+    }
+  }
+
+  private async reencryptResponses(db: Database): Promise<number> {
+    let after: SealedResponse | null = null;
+    let rewritten = 0;
+    for (;;) {
+      const page: SealedResponse[] = await db.repos.idempotencyKeys.pageSealedAfter(after, 500);
+      if (page.length === 0) return rewritten;
+      for (const row of page) {
+        if (row.keyId === this.cipher.activeKeyId) continue;
+        const aad = idempotentResponseAad(row.projectId, row.key);
+        const sealed = this.cipher.seal(
+          this.cipher.open({ keyId: row.keyId, ciphertext: row.response }, aad),
+          aad,
+        );
+        // A row that changed meanwhile was claimed again, and its new response is sealed with the first key.
+        if (await db.repos.idempotencyKeys.replaceSealedResponse(row, sealed.keyId, sealed.ciphertext))
+          rewritten++;
+      }
+      after = page[page.length - 1];
     }
   }
 }

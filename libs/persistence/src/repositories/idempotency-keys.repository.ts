@@ -31,6 +31,14 @@ const toRecord = (r: Row): IdempotencyRecord => ({
   expiresAt: r.expires_at,
 });
 
+/** A stored (encrypted) first response, as re-encryption pages through them. */
+export interface SealedResponse {
+  projectId: string;
+  key: string;
+  keyId: string;
+  response: Buffer;
+}
+
 /** Idempotency keys per project: claim first, run, then store the (encrypted) response. */
 export class IdempotencyKeysRepository {
   constructor(private readonly manager: EntityManager) {}
@@ -92,6 +100,35 @@ export class IdempotencyKeysRepository {
       `DELETE FROM idempotency_keys WHERE project_id = $1 AND key = $2 AND state = 'pending'`,
       [projectId, key],
     );
+  }
+
+  /** A page of stored responses in (project, key) order, after `after` (exclusive), for re-encryption. */
+  async pageSealedAfter(
+    after: { projectId: string; key: string } | null,
+    limit: number,
+  ): Promise<SealedResponse[]> {
+    const rows: { project_id: string; key: string; key_id: string; response: Buffer }[] =
+      await this.manager.query(
+        `SELECT project_id, key, key_id, response FROM idempotency_keys
+          WHERE state = 'done' AND response IS NOT NULL
+            AND ($1::uuid IS NULL OR (project_id, key) > ($1::uuid, $2::text))
+          ORDER BY project_id, key LIMIT $3`,
+        [after?.projectId ?? null, after?.key ?? null, limit],
+      );
+    return rows.map((r) => ({ projectId: r.project_id, key: r.key, keyId: r.key_id, response: r.response }));
+  }
+
+  /**
+   * Replaces a stored response with its re-encryption, unless the row changed since it was read (expired and
+   * claimed again meanwhile). Returns whether it was replaced.
+   */
+  async replaceSealedResponse(previous: SealedResponse, keyId: string, response: Buffer): Promise<boolean> {
+    const [, updated]: [unknown[], number] = await this.manager.query(
+      `UPDATE idempotency_keys SET key_id = $4, response = $5
+        WHERE project_id = $1 AND key = $2 AND state = 'done' AND response = $3`,
+      [previous.projectId, previous.key, previous.response, keyId, response],
+    );
+    return updated === 1;
   }
 
   /** Deletes up to `batch` expired rows; returns how many went. */
