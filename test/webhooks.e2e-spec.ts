@@ -213,6 +213,55 @@ describe('webhooks API (Anchor-compatible routes)', () => {
       expect(proto.status).toBe(400);
     });
 
+    it('names unknown fields that every object inherits, and prototype-poisoning keys, instead of dropping them', async () => {
+      for (const field of ['constructor', 'toString', 'valueOf', 'hasOwnProperty', '__defineGetter__']) {
+        const res = await create({ ...valid, [field]: 1 });
+        expect({ field, status: res.status, code: res.body.code }).toEqual({
+          field,
+          status: 400,
+          code: 'validation_failed',
+        });
+        expect(res.body.details).toContainEqual(expect.objectContaining({ field, rule: 'unknown_field' }));
+      }
+      for (const [raw, field] of [
+        [
+          '{"__proto__":{"enabled":false},"url":"https://a.example.com","subscribed_events":["task.completed"]}',
+          '__proto__',
+        ],
+        [
+          '{"constructor":{"prototype":{}},"url":"https://a.example.com","subscribed_events":["task.completed"]}',
+          'constructor',
+        ],
+      ]) {
+        const res = await api.http.post('/v1/webhooks', {
+          key,
+          raw,
+          headers: { 'content-type': 'application/json' },
+        });
+        expect({ status: res.status, code: res.body.code }).toEqual({
+          status: 400,
+          code: 'validation_failed',
+        });
+        expect(res.body.details).toEqual([
+          { field, rule: 'unknown_field', message: `unknown field "${field}"` },
+        ]);
+      }
+      // The same on the other routes with a body, and in query strings.
+      const id = (await create(valid)).body.id as string;
+      for (const res of [
+        await api.http.patch(`/v1/webhooks/${id}`, { key, body: { toString: 'x' } }),
+        await api.http.post(`/v1/webhooks/${id}/rotate-secret`, { key, body: { valueOf: 1 } }),
+        await api.http.get(`/v1/webhooks/${id}/events?constructor=1`, { key }),
+      ]) {
+        expect({ status: res.status, code: res.body.code }).toEqual({
+          status: 400,
+          code: 'validation_failed',
+        });
+        expect(res.body.details[0].rule).toBe('unknown_field');
+      }
+      expect((await api.http.get('/v1/webhooks', { key })).body.webhooks).toHaveLength(1);
+    });
+
     it('enforces the per-project limit atomically under 20 parallel creates', async () => {
       const results = await Promise.all(
         Array.from({ length: 20 }, (_, i) =>

@@ -69,6 +69,22 @@ export function findUnstorableText(value: unknown, path: string, depth = 0): str
 }
 
 /**
+ * Refuses fields named like the members every object inherits (`constructor`, `toString`, `valueOf`…): none
+ * is a field of any request, and the transformation would drop them without a word (it takes them for the
+ * class's own methods), so a typo of that shape would pass silently.
+ */
+function refuseInheritedNames(value: object): void {
+  const fields = Object.keys(value).filter((k) => k in Object.prototype);
+  if (fields.length === 0) return;
+  const details = fields.map((field) => ({
+    field,
+    rule: 'unknown_field',
+    message: `unknown field "${field}"`,
+  }));
+  throw new ValidationFailedError(details[0].message, details);
+}
+
+/**
  * The validation preset of every route: unknown fields are refused by name, types are never coerced, and
  * every violated rule is reported. A body that is not a JSON object is refused before field rules run.
  */
@@ -98,6 +114,13 @@ export class ApiValidationPipe extends ValidationPipe {
           { field: 'body', rule: 'type', message: 'request body must be a JSON object' },
         ]);
       }
+    }
+    if (
+      (metadata.type === 'body' || metadata.type === 'query') &&
+      value !== null &&
+      typeof value === 'object'
+    ) {
+      refuseInheritedNames(value);
     }
     // Field rules first (a URL with a NUL in it breaks a URL rule); then nothing Postgres cannot store may pass.
     const result: unknown = await super.transform(value, metadata);

@@ -1,12 +1,29 @@
 import type { FastifyInstance } from 'fastify';
-import { InvalidJsonError } from '@app/domain';
+import { InvalidJsonError, ValidationFailedError } from '@app/domain';
 
 /** Largest accepted request body: 64 KiB. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
 /**
+ * The path of the first prototype-poisoning key in parsed JSON (`__proto__`, or `constructor` holding a
+ * `prototype`), or undefined. `JSON.parse` makes such keys plain own properties, so walking them is safe.
+ */
+export function findPoisoningKey(value: unknown, path = '', depth = 0): string | undefined {
+  if (depth > 64 || value === null || typeof value !== 'object') return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const keyPath = Array.isArray(value) ? `${path}[${k}]` : path ? `${path}.${k}` : k;
+    if (k === '__proto__') return keyPath;
+    if (k === 'constructor' && v !== null && typeof v === 'object' && 'prototype' in v) return keyPath;
+    const inner = findPoisoningKey(v, keyPath, depth + 1);
+    if (inner !== undefined) return inner;
+  }
+  return undefined;
+}
+
+/**
  * Every body is parsed as JSON whatever its content type (a body that is not JSON is a 400, never a 415),
- * an empty body reads as no body (so `rotate-secret` needs none), and prototype-poisoning keys are refused.
+ * an empty body reads as no body (so `rotate-secret` needs none), and prototype-poisoning keys are refused:
+ * valid JSON all the same, so they are reported as the unknown fields they are, by name.
  */
 export function registerJsonBodyParser(fastify: FastifyInstance): void {
   const strict = fastify.getDefaultJsonParser('error', 'error');
@@ -17,8 +34,23 @@ export function registerJsonBodyParser(fastify: FastifyInstance): void {
   ) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') return done(null, undefined);
-    void strict(req, text, (err, value) => (err ? done(new InvalidJsonError()) : done(null, value)));
+    void strict(req, text, (err, value) => {
+      if (!err) return done(null, value);
+      const field = poisoningKeyOf(text);
+      if (field === undefined) return done(new InvalidJsonError());
+      const message = `unknown field "${field}"`;
+      done(new ValidationFailedError(message, [{ field, rule: 'unknown_field', message }]));
+    });
   };
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, parse);
+}
+
+/** {@link findPoisoningKey} of a body the strict parser refused; undefined when it is not JSON at all. */
+function poisoningKeyOf(text: string): string | undefined {
+  try {
+    return findPoisoningKey(JSON.parse(text));
+  } catch {
+    return undefined;
+  }
 }
