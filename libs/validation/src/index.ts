@@ -30,3 +30,6 @@ export { isWebhookEvent, normalizeEvents, unknownEventMessage } from './webhook-
 
 /** class-validator decorators for DTOs and their stable constraint names. */
 export { IS_WEBHOOK_EVENT, IS_WEBHOOK_URL, IsWebhookEvent, IsWebhookUrl } from './webhook.decorators';
+
+/** RFC 3339 timestamps that name a real instant, and their class-validator decorator. */
+export { IS_RFC3339, IsRfc3339, isRfc3339 } from './rfc3339.rule';

@@ -1,9 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Matches } from 'class-validator';
-import { EVENT_CATALOG, IsWebhookEvent } from '@app/validation';
-
-// RFC 3339 date-time (seconds, optional fraction, Z or an offset); Date.parse then checks the calendar.
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
+import { EVENT_CATALOG, IsRfc3339, IsWebhookEvent } from '@app/validation';
 const TIMESTAMP_MESSAGE = (field: string) =>
   `${field} must be an RFC 3339 timestamp such as 2026-11-22T09:41:07.123Z`;
 
@@ -41,14 +38,14 @@ export class ListEventsQuery {
   @ApiPropertyOptional({ format: 'date-time' })
   @IsOptional()
   @IsString({ message: 'since must be given once' })
-  @Matches(RFC3339, { message: TIMESTAMP_MESSAGE('since') })
+  @IsRfc3339({ message: TIMESTAMP_MESSAGE('since') })
   since?: string;
 
   /** Only deliveries scheduled at or before this time (RFC 3339). */
   @ApiPropertyOptional({ format: 'date-time' })
   @IsOptional()
   @IsString({ message: 'until must be given once' })
-  @Matches(RFC3339, { message: TIMESTAMP_MESSAGE('until') })
+  @IsRfc3339({ message: TIMESTAMP_MESSAGE('until') })
   until?: string;
 
   /** `true` to include each delivery's event body as `payload`; default `false`. */

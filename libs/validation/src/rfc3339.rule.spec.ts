@@ -1,4 +1,4 @@
-import { isRfc3339 } from './list-audit-events.query';
+import { isRfc3339 } from './rfc3339.rule';
 
 describe('isRfc3339', () => {
   it.each([
