@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { SecretCipher, idempotentResponseAad } from '@app/domain';
 import { Client } from 'pg';
-import { runMigrations } from '@app/persistence';
+import { ensureDatabase, runMigrations } from '@app/persistence';
 import { runCli } from '../apps/cli/src/main';
 import { startApi, type RunningApi } from './support/api-harness';
 import { TEST_DATABASE_URL, assertTestDatabase } from './support/test-env';
@@ -121,6 +121,34 @@ describe('admin CLI', () => {
     const res = await cli(['api-keys', 'create'], { MAX_WEBHOOKS_PER_PROJECT: 'many' });
     expect(res.code).toBe(1);
     expect(res.stderr).toContain('MAX_WEBHOOKS_PER_PROJECT');
+  });
+
+  it('migrate creates a missing database once however many run at once', async () => {
+    const url = new URL(TEST_DATABASE_URL);
+    url.pathname = '/webhooks_concurrent_migrate_test';
+    assertTestDatabase(url.toString());
+    const admin = new URL(TEST_DATABASE_URL);
+    admin.pathname = '/postgres';
+    const client = new Client({ connectionString: admin.toString() });
+    await client.connect();
+    try {
+      await client.query('DROP DATABASE IF EXISTS "webhooks_concurrent_migrate_test" WITH (FORCE)');
+      // What `migrate` does, four times at once (as replicas starting together would).
+      const runs = await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          const created = await ensureDatabase(url.toString());
+          await runMigrations(url.toString());
+          return created;
+        }),
+      );
+      expect(runs.filter(Boolean)).toHaveLength(1);
+      expect((await cli(['migrate'], { DATABASE_URL: url.toString() })).stdout).toContain(
+        '"migrations_applied":[]',
+      );
+    } finally {
+      await client.query('DROP DATABASE IF EXISTS "webhooks_concurrent_migrate_test" WITH (FORCE)');
+      await client.end();
+    }
   });
 
   it('migrate is idempotent', async () => {

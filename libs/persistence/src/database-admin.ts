@@ -16,8 +16,10 @@ export async function ensureDatabase(url: string): Promise<boolean> {
     try {
       await client.query(`CREATE DATABASE "${name}"`);
     } catch (e) {
-      // Another process created it between our check and our CREATE.
-      if ((e as { code?: string }).code !== '42P04') throw e;
+      // Another process created it between our check and our CREATE: duplicate_database once it committed,
+      // unique_violation on the catalog while both CREATEs are still in flight.
+      const code = (e as { code?: string }).code;
+      if (code !== '42P04' && code !== '23505') throw e;
       return false;
     }
     return true;
