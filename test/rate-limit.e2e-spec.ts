@@ -1,5 +1,7 @@
 import Redis from 'ioredis';
+import type { AppConfig } from '@app/config';
 import { ManualClock } from '@app/domain';
+import { RateLimitExceeded, RateLimiter } from '../apps/api/src/rate-limit/rate-limiter.service';
 import { startApi, type RunningApi } from './support/api-harness';
 import { TcpProxy } from './support/tcp-proxy';
 import { TEST_REDIS_URL } from './support/test-env';
@@ -104,5 +106,32 @@ describe('rate limiting while Redis is unreachable', () => {
     }
     expect(statuses).toEqual([201, 201, 201, 429]);
     proxy.restore();
+  });
+});
+
+describe('rate limiting while a sync with Redis is in flight', () => {
+  it('still counts the requests on their way to the shared counter', async () => {
+    const clock = new ManualClock(Date.UTC(2032, 0, 1, 12, 0, 20) + Math.floor(Math.random() * 1e6) * 60_000);
+    const redis = new Redis(TEST_REDIS_URL);
+    const admin = new Redis(TEST_REDIS_URL);
+    const limiter = new RateLimiter(redis, { rateLimit: { perMinute: 3 } } as AppConfig, clock);
+    const keyId = `key_inflight_${Date.now()}`;
+    try {
+      await redis.ping();
+      expect(limiter.consume(keyId)?.remaining).toBe(2);
+      expect(limiter.consume(keyId)?.remaining).toBe(1);
+      // Redis holds every command for a while: the sync of the first two requests is sent and not answered.
+      await admin.client('PAUSE', 400, 'ALL');
+      // The limiter syncs 100 ms after a count (a real timer, not the clock); by 200 ms its sync is waiting on
+      // Redis. Should the machine be slower than that, the counts are still pending and the test still holds.
+      await new Promise((r) => setTimeout(r, 200));
+      expect(limiter.consume(keyId)?.remaining).toBe(0);
+      expect(() => limiter.consume(keyId)).toThrow(RateLimitExceeded);
+    } finally {
+      limiter.onApplicationShutdown();
+      await admin.client('UNPAUSE');
+      redis.disconnect();
+      admin.disconnect();
+    }
   });
 });

@@ -30,6 +30,8 @@ interface KeyWindow {
   window: number;
   /** The shared count at the last sync (every replica's requests, this one's included). */
   shared: number;
+  /** This replica's requests on their way to the shared count (a sync in flight): in neither of the others. */
+  sending: number;
   /** This replica's requests since the last sync. */
   pending: number;
 }
@@ -78,10 +80,10 @@ export class RateLimiter implements OnApplicationShutdown {
     const resetSeconds = Math.max(1, Math.ceil(((window + 1) * WINDOW_MS - now) / 1000));
     let w = this.windows.get(apiKeyId);
     if (!w || w.window !== window) {
-      w = { window, shared: 0, pending: 0 };
+      w = { window, shared: 0, sending: 0, pending: 0 };
       this.windows.set(apiKeyId, w);
     }
-    const used = w.shared + w.pending + 1;
+    const used = w.shared + w.sending + w.pending + 1;
     const state = { limit: this.perMinute, remaining: Math.max(0, this.perMinute - used), resetSeconds };
     if (used > this.perMinute) throw new RateLimitExceeded({ ...state, remaining: 0 });
     w.pending += 1;
@@ -97,8 +99,9 @@ export class RateLimiter implements OnApplicationShutdown {
     for (const [id, w] of this.windows) {
       if (w.pending > 0) {
         batch.push([id, w, w.pending]);
+        w.sending += w.pending;
         w.pending = 0;
-      } else if (w.window < current) {
+      } else if (w.window < current && w.sending === 0) {
         this.windows.delete(id);
       }
     }
@@ -113,6 +116,8 @@ export class RateLimiter implements OnApplicationShutdown {
         } catch (e) {
           w.pending += sent;
           this.warn(e as Error);
+        } finally {
+          w.sending -= sent;
         }
       }),
     );
