@@ -2,7 +2,15 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { exitOnSignals, ConfigError, loadConfig, type AppConfig } from '@app/config';
+import {
+  bootLogger,
+  configWarnings,
+  exitOnSignals,
+  ConfigError,
+  loadConfig,
+  runMain,
+  type AppConfig,
+} from '@app/config';
 import { API_APP_OPTIONS, apiAdapter, configureApiApp } from './api.app';
 import { ApiModule } from './api.module';
 
@@ -17,21 +25,16 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const logger = new Logger('api');
-  if (config.secrets.usingDevelopmentKey) {
-    logger.warn(
-      'SECRETS_ENCRYPTION_KEYS is not set: secrets are encrypted with the fixed DEVELOPMENT key. Never run production like this.',
-    );
-  }
-  if (config.targets.allowCidrs.length > 0) {
-    logger.warn(
-      `TARGET_ALLOW_CIDRS lets webhooks reach non-public ranges: ${config.targets.allowCidrs.join(', ')}`,
-    );
-  }
   const app = configureApiApp(
-    await NestFactory.create<NestFastifyApplication>(ApiModule, apiAdapter(), API_APP_OPTIONS),
+    await NestFactory.create<NestFastifyApplication>(ApiModule, apiAdapter(), {
+      ...API_APP_OPTIONS,
+      logger: bootLogger(),
+    }),
     config,
   );
+  // After configureApiApp: through the application's pino logger, as JSON like every other line.
+  const logger = new Logger('api');
+  for (const warning of configWarnings(config)) logger.warn(warning);
   // SIGTERM: the server stops accepting connections and answers 503 on kept-alive ones, in-flight requests
   // finish, then the Postgres and Redis pools close.
   exitOnSignals(app, logger);
@@ -39,4 +42,4 @@ async function main(): Promise<void> {
   logger.log(`listening on ${config.http.host}:${config.http.port}`);
 }
 
-if (require.main === module) void main();
+if (require.main === module) runMain('api', main);

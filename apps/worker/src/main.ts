@@ -2,12 +2,21 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Logger as PinoLogger } from 'nestjs-pino';
-import { exitOnSignals, ConfigError, loadConfig } from '@app/config';
+import {
+  bootLogger,
+  configWarnings,
+  exitOnSignals,
+  ConfigError,
+  loadConfig,
+  runMain,
+  type AppConfig,
+} from '@app/config';
 import { WorkerModule } from './worker.module';
 
 async function main(): Promise<void> {
+  let config: AppConfig;
   try {
-    loadConfig();
+    config = loadConfig();
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`${e.message}\n`);
@@ -15,13 +24,17 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const app = await NestFactory.createApplicationContext(WorkerModule, { bufferLogs: true });
+  const app = await NestFactory.createApplicationContext(WorkerModule, {
+    bufferLogs: true,
+    logger: bootLogger(),
+  });
   app.useLogger(app.get(PinoLogger));
   const logger = new Logger('worker');
+  for (const warning of configWarnings(config)) logger.warn(warning);
   // SIGTERM: every BullMQ worker stops taking jobs and waits for its running ones (a job cut short by a crash
   // returns to the queue once its lock expires, and every job is idempotent), schedulers stop, pools close.
   exitOnSignals(app, logger);
   logger.log('worker started');
 }
 
-if (require.main === module) void main();
+if (require.main === module) runMain('worker', main);

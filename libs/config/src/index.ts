@@ -8,3 +8,6 @@ export { LoggingModule, LOG_DESTINATION, REDACTED_LOG_PATHS, CREDENTIAL_HEADERS 
 
 /** Closes a Nest application on SIGTERM/SIGINT within a deadline, then exits. */
 export { exitOnSignals } from './graceful-exit';
+
+/** The JSON logger of a starting process, and the configuration warnings every process logs at boot. */
+export { bootLogger, configWarnings, runMain, DEVELOPMENT_KEY_WARNING } from './boot-logging';

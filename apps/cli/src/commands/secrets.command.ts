@@ -1,4 +1,5 @@
 import type { INestApplicationContext } from '@nestjs/common';
+import { APP_CONFIG, DEVELOPMENT_KEY_WARNING, type AppConfig } from '@app/config';
 import { SecretsService } from '@app/domain';
 import { Database } from '@app/persistence';
 import { CliUsageError } from '../cli-error';
@@ -13,6 +14,10 @@ export async function secretsCommand(
   out: (line: string) => void,
 ): Promise<void> {
   if (argv[0] !== 'reencrypt' || argv.length !== 1) throw new CliUsageError('usage: secrets reencrypt');
+  // The one command that encrypts: re-encrypting under the development key must not go unnoticed.
+  if (app.get<AppConfig>(APP_CONFIG).secrets.usingDevelopmentKey) {
+    process.stderr.write(`warning: ${DEVELOPMENT_KEY_WARNING}\n`);
+  }
   const rewritten = await app.get(SecretsService).reencryptAll(app.get(Database));
   out(
     JSON.stringify({ reencrypted: rewritten.secrets, idempotent_responses: rewritten.idempotentResponses }),

@@ -1,4 +1,4 @@
-import { Logger, type Provider } from '@nestjs/common';
+import type { Provider } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { isPublicAddress, parseCidrList } from '@app/validation';
 import { SsrfSafeSender, type HostResolver, type SsrfSafeSenderOptions } from './ssrf-safe-sender';
@@ -20,12 +20,8 @@ export const deliverySenderProviders: Provider[] = [
       resolve: HostResolver | null,
       tls: SsrfSafeSenderOptions['tls'] | null,
     ): SsrfSafeSender => {
+      // The worker logs TARGET_ALLOW_CIDRS at boot, with the other configuration warnings.
       const allow = parseCidrList(config.targets.allowCidrs.join(','));
-      if (config.targets.allowCidrs.length > 0) {
-        new Logger('delivery').warn(
-          `TARGET_ALLOW_CIDRS lets deliveries reach non-public ranges: ${config.targets.allowCidrs.join(', ')}`,
-        );
-      }
       return new SsrfSafeSender({
         isAllowedAddress: (address) => isPublicAddress(address, allow),
         ...(resolve && { resolve }),

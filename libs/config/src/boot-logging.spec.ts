@@ -1,0 +1,16 @@
+import { randomBytes } from 'node:crypto';
+import { configWarnings, DEVELOPMENT_KEY_WARNING } from './boot-logging';
+import { loadConfig } from './config.schema';
+
+describe('configWarnings', () => {
+  it('warns about the development key and about TARGET_ALLOW_CIDRS, and about nothing else', () => {
+    expect(configWarnings(loadConfig({}))).toEqual([DEVELOPMENT_KEY_WARNING]);
+    const keys = `k1:${randomBytes(32).toString('base64')}`;
+    expect(configWarnings(loadConfig({ SECRETS_ENCRYPTION_KEYS: keys }))).toEqual([]);
+    expect(
+      configWarnings(loadConfig({ SECRETS_ENCRYPTION_KEYS: keys, TARGET_ALLOW_CIDRS: '10.0.0.0/8,::1/128' })),
+    ).toEqual([
+      'TARGET_ALLOW_CIDRS lets webhooks and deliveries reach non-public ranges: 10.0.0.0/8, ::1/128',
+    ]);
+  });
+});

@@ -1,0 +1,41 @@
+import { ConsoleLogger, type LoggerService } from '@nestjs/common';
+import type { AppConfig } from './config.schema';
+
+/**
+ * The logger a process starts with, until the application's pino logger takes over: JSON lines too, so that
+ * what is logged before that (or instead of it, when the application cannot start, e.g. Postgres is
+ * unreachable) is as structured as everything else.
+ */
+export function bootLogger(): LoggerService {
+  return new ConsoleLogger({ json: true, colors: false });
+}
+
+/** Logged by every process that would encrypt or decrypt secrets under the development key. */
+export const DEVELOPMENT_KEY_WARNING =
+  'SECRETS_ENCRYPTION_KEYS is not set: secrets are encrypted with the fixed DEVELOPMENT key. Never run production like this.';
+
+/** The configuration choices an operator must not miss, one warning each. */
+export function configWarnings(config: AppConfig): string[] {
+  const warnings: string[] = [];
+  if (config.secrets.usingDevelopmentKey) {
+    warnings.push(DEVELOPMENT_KEY_WARNING);
+  }
+  if (config.targets.allowCidrs.length > 0) {
+    warnings.push(
+      `TARGET_ALLOW_CIDRS lets webhooks and deliveries reach non-public ranges: ${config.targets.allowCidrs.join(', ')}`,
+    );
+  }
+  return warnings;
+}
+
+/**
+ * Runs a process's `main`; when it fails (e.g. Postgres unreachable for longer than the start-up retries) the
+ * reason is logged as one JSON line and the process exits 1, instead of Node's raw unhandled-rejection dump.
+ */
+export function runMain(name: string, main: () => Promise<void>): void {
+  main().catch((e: unknown) => {
+    const err = e instanceof Error ? e : new Error(String(e));
+    bootLogger().error(`${name} cannot start: ${err.message}`, err.stack, name);
+    process.exit(1);
+  });
+}
