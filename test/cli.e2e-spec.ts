@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import { SecretCipher, idempotentResponseAad } from '@app/domain';
+import { Queue } from 'bullmq';
 import { Client } from 'pg';
+import { JobName, QUEUE_PREFIX, QueueName, redisOptionsFromUrl } from '@app/queue';
 import { ensureDatabase, runMigrations } from '@app/persistence';
 import { runCli } from '../apps/cli/src/main';
 import { startApi, type RunningApi } from './support/api-harness';
-import { TEST_DATABASE_URL, assertTestDatabase } from './support/test-env';
+import { TEST_DATABASE_URL, TEST_REDIS_URL, assertTestDatabase } from './support/test-env';
 
 const keyOf = (id: string) => createHash('sha256').update(`cli-test-${id}`).digest().toString('base64');
 
@@ -149,6 +151,58 @@ describe('admin CLI', () => {
       await client.query('DROP DATABASE IF EXISTS "webhooks_concurrent_migrate_test" WITH (FORCE)');
       await client.end();
     }
+  });
+
+  it('rotation rotate queues the targeted re-run of an overdue scheduled rotation, and only that', async () => {
+    const { key } = await api.newKey();
+    const created = await api.http.post('/v1/webhooks', {
+      key,
+      body: { url: 'https://hooks.example.com/rot', subscribed_events: ['task.completed'] },
+    });
+    const id = created.body.id as string;
+    expect(
+      (await api.http.put(`/v1/webhooks/${id}/rotation-policy`, { key, body: { interval_days: 7 } })).status,
+    ).toBe(200);
+
+    const notDue = await cli(['rotation', 'rotate', id]);
+    expect(notDue.code).toBe(0);
+    expect(JSON.parse(notDue.stdout)).toEqual({
+      queued: false,
+      webhook_id: id,
+      next_rotation_at: expect.any(String),
+    });
+
+    const dueAt = new Date(Date.now() - 3_600_000);
+    await api.db.dataSource.query(
+      'UPDATE rotation_schedules SET next_rotation_at = $2 WHERE webhook_id = $1',
+      [id, dueAt],
+    );
+    const queued = await cli(['rotation', 'rotate', id]);
+    expect({ code: queued.code, stderr: queued.stderr }).toEqual({ code: 0, stderr: '' });
+    const out = JSON.parse(queued.stdout);
+    expect(out).toEqual({
+      queued: true,
+      webhook_id: id,
+      due_at: dueAt.toISOString(),
+      job_id: `rotate-${id}-${dueAt.getTime()}`,
+    });
+    const queue = new Queue(QueueName.Rotation, {
+      connection: redisOptionsFromUrl(TEST_REDIS_URL),
+      prefix: QUEUE_PREFIX,
+    });
+    try {
+      const job = await queue.getJob(out.job_id);
+      expect(job?.name).toBe(JobName.SecretRotate);
+      expect(job?.data).toEqual({ webhookId: id, dueAt: dueAt.toISOString() });
+      await job?.remove().catch(() => undefined); // the worker is not running here; leave no job behind
+    } finally {
+      await queue.close();
+    }
+
+    const unknown = await cli(['rotation', 'rotate', 'wh_nope']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/no rotation schedule/);
+    expect((await cli(['rotation', 'spin', id])).stderr).toMatch(/usage: rotation rotate/);
   });
 
   it('migrate is idempotent', async () => {

@@ -7,6 +7,7 @@ import { CliModule } from './cli.module';
 import { CliUsageError } from './cli-error';
 import { apiKeysCommand } from './commands/api-keys.command';
 import { auditCommand } from './commands/audit.command';
+import { rotationCommand } from './commands/rotation.command';
 import { secretsCommand } from './commands/secrets.command';
 
 const USAGE = `usage: cli <command>
@@ -15,7 +16,8 @@ const USAGE = `usage: cli <command>
   api-keys revoke <api_key_id>
   migrate
   audit tail [--group <name>] [--from-start]
-  secrets reencrypt`;
+  secrets reencrypt
+  rotation rotate <webhook_id>`;
 
 const out = (line: string): void => {
   process.stdout.write(`${line}\n`);
@@ -40,6 +42,7 @@ export async function runCli(argv: string[]): Promise<number> {
     const handlers: Record<string, typeof apiKeysCommand> = {
       'api-keys': apiKeysCommand,
       secrets: secretsCommand,
+      rotation: rotationCommand,
     };
     const handler = command ? handlers[command] : undefined;
     if (!handler) throw new CliUsageError(USAGE);

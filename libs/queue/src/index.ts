@@ -1,8 +1,11 @@
 /** Frozen queue names, the hash-tagged key prefix, job names and the map from job name to payload type. */
-export { QueueName, QUEUE_PREFIX, JobName, type JobPayloads } from './queue-names';
+export { QueueName, QUEUE_PREFIX, JobName, secretRotateJobId, type JobPayloads } from './queue-names';
 /** ioredis options for BullMQ and the other Redis users, built from REDIS_URL. */
 export { redisOptionsFromUrl } from './redis-connection';
 /** The shared ioredis client and its token. */
 export { RedisModule, REDIS } from './redis.module';
 /** Producer of delivery attempts (deterministic job ids) and the job-id helpers of the dispatcher. */
 export { DeliveryQueue, deliveryAttemptJobId, attemptOfJobId, type ScheduledAttempt } from './delivery.queue';
+
+/** Queues the targeted rotation of one webhook (`secret.rotate`), for one-off callers such as the CLI. */
+export { queueSecretRotation } from './rotation-jobs';

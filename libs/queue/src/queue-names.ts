@@ -41,3 +41,11 @@ export interface JobPayloads {
   [JobName.DeliveriesPurge]: Record<string, never>;
   [JobName.AuditPurge]: Record<string, never>;
 }
+
+/**
+ * Job id of the targeted rotation of one webhook at one due time. Deterministic, so queueing the same rotation
+ * twice adds nothing while the first job exists; no `:` (BullMQ refuses it in custom ids).
+ */
+export function secretRotateJobId(webhookId: string, dueAt: Date): string {
+  return `rotate-${webhookId}-${dueAt.getTime()}`;
+}

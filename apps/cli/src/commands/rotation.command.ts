@@ -1,0 +1,45 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import { Clock } from '@app/domain';
+import { Database } from '@app/persistence';
+import { queueSecretRotation } from '@app/queue';
+import { CliUsageError } from '../cli-error';
+
+const USAGE = 'usage: rotation rotate <webhook_id>';
+
+/**
+ * `rotation rotate <webhook_id>`: re-runs one overdue scheduled rotation now, as a `secret.rotate` job for the
+ * worker, instead of waiting for the next sweep. Prints `{"queued": true, "webhook_id", "due_at", "job_id"}`,
+ * or `{"queued": false, "webhook_id", "next_rotation_at"}` when the rotation is not due yet.
+ */
+export async function rotationCommand(
+  app: INestApplicationContext,
+  argv: string[],
+  out: (line: string) => void,
+): Promise<void> {
+  const [sub, webhookId, ...extra] = argv;
+  if (sub !== 'rotate' || !webhookId || extra.length > 0) throw new CliUsageError(USAGE);
+  const schedule = await app.get(Database).repos.rotation.findSchedule(webhookId);
+  if (!schedule)
+    throw new CliUsageError(`webhook ${webhookId} has no rotation schedule (no policy applies to it)`);
+  if (schedule.nextRotationAt > app.get(Clock).now()) {
+    out(
+      JSON.stringify({
+        queued: false,
+        webhook_id: webhookId,
+        next_rotation_at: schedule.nextRotationAt.toISOString(),
+      }),
+    );
+    return;
+  }
+  const config = app.get<AppConfig>(APP_CONFIG);
+  const jobId = await queueSecretRotation(config.redis.url, webhookId, schedule.nextRotationAt);
+  out(
+    JSON.stringify({
+      queued: true,
+      webhook_id: webhookId,
+      due_at: schedule.nextRotationAt.toISOString(),
+      job_id: jobId,
+    }),
+  );
+}
