@@ -23,6 +23,7 @@ export class WorkerHeartbeat implements OnApplicationBootstrap, OnApplicationShu
   private readonly logger = new Logger(WorkerHeartbeat.name);
   private timer: NodeJS.Timeout | undefined;
   private healthy = true;
+  private beats = 0;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -31,7 +32,10 @@ export class WorkerHeartbeat implements OnApplicationBootstrap, OnApplicationShu
   ) {}
 
   onApplicationBootstrap(): void {
-    void this.beat();
+    // Redis' offline queue is off, so a ping before its first connection fails: the first beat waits for it
+    // (or for the interval, should Redis not come up), instead of reporting a dependency down at every boot.
+    if (this.redis.status === 'ready') void this.beat();
+    else this.redis.once('ready', () => void this.beat());
     this.timer = setInterval(() => void this.beat(), BEAT_EVERY_MS);
     this.timer.unref();
   }
@@ -46,7 +50,9 @@ export class WorkerHeartbeat implements OnApplicationBootstrap, OnApplicationShu
       await Promise.all([this.db.ping(), this.redis.ping()]);
       const file = this.config.worker.heartbeatFile;
       const now = new Date();
-      await utimes(file, now, now).catch(() => writeFile(file, `${process.pid}\n`));
+      // The first beat of this process writes its pid; later ones only touch the file.
+      if (this.beats++ === 0) await writeFile(file, `${process.pid}\n`);
+      else await utimes(file, now, now).catch(() => writeFile(file, `${process.pid}\n`));
       if (!this.healthy) this.logger.log('dependencies answer again');
       this.healthy = true;
       return true;
