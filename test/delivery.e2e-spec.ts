@@ -602,6 +602,9 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
         10_000,
         'every entry acknowledged',
       );
+      // The worker stopped for the restart left the group: only the running one is a consumer.
+      const consumers = (await redis.xinfo('CONSUMERS', STREAM, 'deliveries')) as unknown[];
+      expect(consumers).toHaveLength(1);
     });
 
     it('records an event read twice only once per webhook', async () => {

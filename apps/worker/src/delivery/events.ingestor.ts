@@ -81,7 +81,23 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
   async onApplicationShutdown(): Promise<void> {
     this.running = false;
     await this.loopDone;
+    if (this.redis) await this.leaveGroup(this.redis);
     this.redis?.disconnect();
+  }
+
+  /**
+   * Removes this process's consumer from the group when it holds no pending entry, so that restarts do not
+   * pile up dead consumers. One that still holds entries stays, for another replica to take them over: deleting
+   * it would drop them from the group's pending list.
+   */
+  private async leaveGroup(redis: Redis): Promise<void> {
+    try {
+      const pending = await redis.xpending(this.stream, this.options.group, '-', '+', 1, this.consumer);
+      if (pending.length === 0)
+        await redis.xgroup('DELCONSUMER', this.stream, this.options.group, this.consumer);
+    } catch {
+      // Redis away or the group gone: nothing to tidy, and nothing lost.
+    }
   }
 
   private async loop(redis: Redis): Promise<void> {
