@@ -2,6 +2,7 @@ import { Inject, Injectable, Optional, type OnApplicationShutdown } from '@nestj
 import { Queue } from 'bullmq';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { JobName, QUEUE_PREFIX, QueueName, type JobPayloads } from './queue-names';
+import { closeQueue, queueReady } from './queue-connection';
 import { redisOptionsFromUrl } from './redis-connection';
 
 /** One delivery attempt to schedule. */
@@ -91,33 +92,13 @@ export class DeliveryQueue implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    const queue = this.queue;
-    // Closing sends QUIT, which fails while Redis is away: then the client just stops reconnecting (BullMQ's
-    // own disconnect would wait for an end event that a reconnecting client never emits).
-    await queue?.close().catch(async () => (await queue.client).disconnect());
+    if (this.queue) await closeQueue(this.queue);
   }
 
   /** The queue once its connection is ready, or a rejection after the connect wait. */
   private async connected(): Promise<Queue> {
     const queue = this.client();
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        queue.waitUntilReady(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error('Redis is unavailable: the delivery queue is not connected')),
-            this.connectWaitMs,
-          );
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
-    // BullMQ keeps calling its connection ready once it has been: ask the client itself.
-    if ((await queue.client).status !== 'ready') {
-      throw new Error('Redis is unavailable: the delivery queue is reconnecting');
-    }
+    await queueReady(queue, this.connectWaitMs, 'the delivery queue');
     return queue;
   }
 

@@ -1,5 +1,6 @@
 import { Queue } from 'bullmq';
 import { JobName, QUEUE_PREFIX, QueueName, secretRotateJobId, type JobPayloads } from './queue-names';
+import { closeQueue, queueReady } from './queue-connection';
 import { redisOptionsFromUrl } from './redis-connection';
 
 /** How long {@link queueSecretRotation} waits for Redis before it reports it unavailable. */
@@ -17,14 +18,8 @@ export async function queueSecretRotation(redisUrl: string, webhookId: string, d
     prefix: QUEUE_PREFIX,
   });
   queue.on('error', () => undefined);
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      queue.waitUntilReady(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error('Redis is unavailable')), CONNECT_WAIT_MS);
-      }),
-    ]);
+    await queueReady(queue, CONNECT_WAIT_MS, 'the rotation queue');
     const jobId = secretRotateJobId(webhookId, dueAt);
     const data: JobPayloads[typeof JobName.SecretRotate] = { webhookId, dueAt: dueAt.toISOString() };
     await queue.add(JobName.SecretRotate, data, {
@@ -36,7 +31,6 @@ export async function queueSecretRotation(redisUrl: string, webhookId: string, d
     });
     return jobId;
   } finally {
-    clearTimeout(timer);
-    await queue.close().catch(async () => (await queue.client).disconnect());
+    await closeQueue(queue);
   }
 }
