@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import Redis from 'ioredis';
@@ -602,9 +603,13 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
         10_000,
         'every entry acknowledged',
       );
-      // The worker stopped for the restart left the group: only the running one is a consumer.
-      const consumers = (await redis.xinfo('CONSUMERS', STREAM, 'deliveries')) as unknown[];
-      expect(consumers).toHaveLength(1);
+      // The worker stopped for the restart left the group: of this process's consumers (the workers of this
+      // file run in it; other files' worker processes may have been killed on purpose), only the running one is.
+      const consumers = (await redis.xinfo('CONSUMERS', STREAM, 'deliveries')) as string[][];
+      const ours = consumers
+        .map((c) => c[1])
+        .filter((name) => name.startsWith(`${hostname()}-${process.pid}-`));
+      expect(ours).toHaveLength(1);
     });
 
     it('records an event read twice only once per webhook', async () => {
