@@ -15,21 +15,32 @@ const keyOf = (id: string) => createHash('sha256').update(`cli-test-${id}`).dige
  * what other suites stored (some seed rows under placeholder keys).
  */
 async function freshDatabase(name: string): Promise<string> {
+  const url = await droppedDatabase(name);
+  await withAdmin((admin) => admin.query(`CREATE DATABASE "${name}"`));
+  await runMigrations(url);
+  return url;
+}
+
+/** The URL of test database `name`, which is dropped first (so it does not exist). */
+async function droppedDatabase(name: string): Promise<string> {
   const url = new URL(TEST_DATABASE_URL);
   url.pathname = `/${name}`;
   assertTestDatabase(url.toString());
+  await withAdmin((admin) => admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+  return url.toString();
+}
+
+/** Runs `work` on a connection to the server's `postgres` database. */
+async function withAdmin<T>(work: (admin: Client) => Promise<T>): Promise<T> {
   const admin = new URL(TEST_DATABASE_URL);
   admin.pathname = '/postgres';
   const client = new Client({ connectionString: admin.toString() });
   await client.connect();
   try {
-    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await client.query(`CREATE DATABASE "${name}"`);
+    return await work(client);
   } finally {
     await client.end();
   }
-  await runMigrations(url.toString());
-  return url.toString();
 }
 
 /** Runs the CLI in-process and captures what it prints. */
@@ -126,30 +137,20 @@ describe('admin CLI', () => {
   });
 
   it('migrate creates a missing database once however many run at once', async () => {
-    const url = new URL(TEST_DATABASE_URL);
-    url.pathname = '/webhooks_concurrent_migrate_test';
-    assertTestDatabase(url.toString());
-    const admin = new URL(TEST_DATABASE_URL);
-    admin.pathname = '/postgres';
-    const client = new Client({ connectionString: admin.toString() });
-    await client.connect();
+    const url = await droppedDatabase('webhooks_concurrent_migrate_test');
     try {
-      await client.query('DROP DATABASE IF EXISTS "webhooks_concurrent_migrate_test" WITH (FORCE)');
       // What `migrate` does, four times at once (as replicas starting together would).
       const runs = await Promise.all(
         Array.from({ length: 4 }, async () => {
-          const created = await ensureDatabase(url.toString());
-          await runMigrations(url.toString());
+          const created = await ensureDatabase(url);
+          await runMigrations(url);
           return created;
         }),
       );
       expect(runs.filter(Boolean)).toHaveLength(1);
-      expect((await cli(['migrate'], { DATABASE_URL: url.toString() })).stdout).toContain(
-        '"migrations_applied":[]',
-      );
+      expect((await cli(['migrate'], { DATABASE_URL: url })).stdout).toContain('"migrations_applied":[]');
     } finally {
-      await client.query('DROP DATABASE IF EXISTS "webhooks_concurrent_migrate_test" WITH (FORCE)');
-      await client.end();
+      await droppedDatabase('webhooks_concurrent_migrate_test');
     }
   });
 

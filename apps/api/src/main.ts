@@ -2,29 +2,11 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import {
-  bootLogger,
-  configWarnings,
-  exitOnSignals,
-  ConfigError,
-  loadConfig,
-  runMain,
-  type AppConfig,
-} from '@app/config';
+import { bootLogger, configWarnings, exitOnSignals, runMain, type AppConfig } from '@app/config';
 import { API_APP_OPTIONS, apiAdapter, configureApiApp } from './api.app';
 import { ApiModule } from './api.module';
 
-async function main(): Promise<void> {
-  let config: AppConfig;
-  try {
-    config = loadConfig();
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      process.stderr.write(`${e.message}\n`);
-      process.exit(1);
-    }
-    throw e;
-  }
+async function main(config: AppConfig): Promise<void> {
   const app = configureApiApp(
     await NestFactory.create<NestFastifyApplication>(ApiModule, apiAdapter(), {
       ...API_APP_OPTIONS,

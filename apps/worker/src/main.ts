@@ -2,28 +2,10 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Logger as PinoLogger } from 'nestjs-pino';
-import {
-  bootLogger,
-  configWarnings,
-  exitOnSignals,
-  ConfigError,
-  loadConfig,
-  runMain,
-  type AppConfig,
-} from '@app/config';
+import { bootLogger, configWarnings, exitOnSignals, runMain, type AppConfig } from '@app/config';
 import { WorkerModule } from './worker.module';
 
-async function main(): Promise<void> {
-  let config: AppConfig;
-  try {
-    config = loadConfig();
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      process.stderr.write(`${e.message}\n`);
-      process.exit(1);
-    }
-    throw e;
-  }
+async function main(config: AppConfig): Promise<void> {
   const app = await NestFactory.createApplicationContext(WorkerModule, {
     bufferLogs: true,
     logger: bootLogger(),

@@ -1,5 +1,5 @@
 import { ConsoleLogger, type LoggerService } from '@nestjs/common';
-import type { AppConfig } from './config.schema';
+import { ConfigError, loadConfig, type AppConfig } from './config.schema';
 
 /**
  * The logger a process starts with, until the application's pino logger takes over: JSON lines too, so that
@@ -29,11 +29,22 @@ export function configWarnings(config: AppConfig): string[] {
 }
 
 /**
- * Runs a process's `main`; when it fails (e.g. Postgres unreachable for longer than the start-up retries) the
- * reason is logged as one JSON line and the process exits 1, instead of Node's raw unhandled-rejection dump.
+ * Runs a process's `main` with its configuration. Invalid configuration is listed on stderr and the process
+ * exits 1; when `main` fails (e.g. Postgres unreachable for longer than the start-up retries) the reason is
+ * logged as one JSON line and the process exits 1, instead of Node's raw unhandled-rejection dump.
  */
-export function runMain(name: string, main: () => Promise<void>): void {
-  main().catch((e: unknown) => {
+export function runMain(name: string, main: (config: AppConfig) => Promise<void>): void {
+  let config: AppConfig;
+  try {
+    config = loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.message}\n`);
+      process.exit(1);
+    }
+    throw e;
+  }
+  main(config).catch((e: unknown) => {
     const err = e instanceof Error ? e : new Error(String(e));
     bootLogger().error(`${name} cannot start: ${err.message}`, err.stack, name);
     process.exit(1);
