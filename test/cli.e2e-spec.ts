@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { SecretCipher, idempotentResponseAad } from '@app/domain';
 import { Queue } from 'bullmq';
-import { Client } from 'pg';
 import { JobName, QUEUE_PREFIX, QueueName, redisOptionsFromUrl } from '@app/queue';
-import { ensureDatabase, runMigrations } from '@app/persistence';
+import { ApiKeyChangeListener, ensureDatabase, runMigrations } from '@app/persistence';
 import { runCli } from '../apps/cli/src/main';
+import { withAdmin } from './support/admin-database';
 import { startApi, type RunningApi } from './support/api-harness';
+import { eventually } from './support/eventually';
 import { TEST_DATABASE_URL, TEST_REDIS_URL, assertTestDatabase } from './support/test-env';
 
 const keyOf = (id: string) => createHash('sha256').update(`cli-test-${id}`).digest().toString('base64');
@@ -28,19 +29,6 @@ async function droppedDatabase(name: string): Promise<string> {
   assertTestDatabase(url.toString());
   await withAdmin((admin) => admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
   return url.toString();
-}
-
-/** Runs `work` on a connection to the server's `postgres` database. */
-async function withAdmin<T>(work: (admin: Client) => Promise<T>): Promise<T> {
-  const admin = new URL(TEST_DATABASE_URL);
-  admin.pathname = '/postgres';
-  const client = new Client({ connectionString: admin.toString() });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
 }
 
 /** Runs the CLI in-process and captures what it prints. */
@@ -107,8 +95,15 @@ describe('admin CLI', () => {
 
   it('api-keys revoke: the key gets 401 at once; revoking again fails', async () => {
     const k = JSON.parse((await cli(['api-keys', 'create'])).stdout);
+    // The API caches key lookups while its change feed is up: the revocation must get past that cache.
+    await eventually(async () => api.app.get(ApiKeyChangeListener).live);
     expect((await api.http.get('/v1/webhooks', { key: k.api_key })).status).toBe(200);
-    expect((await cli(['api-keys', 'revoke', k.api_key_id])).code).toBe(0);
+    expect((await api.http.get('/v1/webhooks', { key: k.api_key })).status).toBe(200);
+    const revoked = await cli(['api-keys', 'revoke', k.api_key_id]);
+    expect(revoked.code).toBe(0);
+    const printed = JSON.parse(revoked.stdout);
+    expect(printed).toMatchObject({ api_key_id: k.api_key_id, revoked: true, replicas_unconfirmed: 0 });
+    expect(printed.replicas_confirmed).toBeGreaterThanOrEqual(1);
     expect((await api.http.get('/v1/webhooks', { key: k.api_key })).status).toBe(401);
     const again = await cli(['api-keys', 'revoke', k.api_key_id]);
     expect(again.code).toBe(1);

@@ -1,7 +1,7 @@
 import Redis from 'ioredis';
-import { Client } from 'pg';
 // Jest loads global setup outside its module mapper, hence the relative import.
 import { runMigrations } from '../../libs/persistence/src/database-admin';
+import { withAdmin } from './admin-database';
 import { TEST_DATABASE_URL, TEST_REDIS_URL, applyTestEnv, assertTestDatabase } from './test-env';
 
 /** Creates the test database from scratch, migrates it, and empties the test Redis database. */
@@ -9,16 +9,10 @@ export default async function globalSetup(): Promise<void> {
   assertTestDatabase(TEST_DATABASE_URL);
   applyTestEnv();
   const name = new URL(TEST_DATABASE_URL).pathname.slice(1);
-  const admin = new URL(TEST_DATABASE_URL);
-  admin.pathname = '/postgres';
-  const client = new Client({ connectionString: admin.toString() });
-  await client.connect();
-  try {
-    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await client.query(`CREATE DATABASE "${name}"`);
-  } finally {
-    await client.end();
-  }
+  await withAdmin(async (admin) => {
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE "${name}"`);
+  });
   await runMigrations(TEST_DATABASE_URL);
   const redis = new Redis(TEST_REDIS_URL);
   await redis.flushdb();

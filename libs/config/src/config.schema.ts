@@ -36,7 +36,7 @@ export interface AppConfig {
    * How long an API replica may reuse a key lookup; changes reach it at once through Postgres notifications,
    * this bounds what a silently broken notification feed could miss. 0 looks every request up.
    */
-  apiKeyCache: { ttlSeconds: number };
+  apiKeyCache: { ttlSeconds: number; confirmSeconds: number };
 }
 
 /** Thrown when the environment is invalid; lists every problem at once. */
@@ -159,7 +159,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
     log: { level },
     worker: { heartbeatFile: str('WORKER_HEARTBEAT_FILE', '/tmp/webhook-secrets-worker.alive') },
     rateLimit: { perMinute: int('RATE_LIMIT_PER_MINUTE', 6000, 0, 100_000_000) },
-    apiKeyCache: { ttlSeconds: int('API_KEY_CACHE_SECONDS', 60, 0, 3600) },
+    apiKeyCache: {
+      ttlSeconds: int('API_KEY_CACHE_SECONDS', 60, 0, 3600),
+      confirmSeconds: int('API_KEY_CONFIRM_SECONDS', 5, 0, 300),
+    },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -55,3 +55,10 @@ export {
   API_KEY_CHANGED_CHANNEL,
   type ApiKeyChangeHandler,
 } from './notifications/api-key-change.listener';
+/** Waits, after an API key change, until every API replica has applied it. */
+export {
+  ApiKeyChangeBarrier,
+  API_KEY_CHANGE_APPLIED_CHANNEL,
+  API_KEY_LISTENER_APPLICATION,
+  type KeyChangeConfirmation,
+} from './notifications/api-key-change.barrier';

@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { dataSourceOptions } from './data-source';
 import { Database } from './database.service';
+import { ApiKeyChangeBarrier } from './notifications/api-key-change.barrier';
 
 /** Postgres through TypeORM: the data source and the {@link Database} entry point. */
 @Module({
@@ -17,7 +18,7 @@ import { Database } from './database.service';
       }),
     }),
   ],
-  providers: [Database],
-  exports: [Database],
+  providers: [Database, ApiKeyChangeBarrier],
+  exports: [Database, ApiKeyChangeBarrier],
 })
 export class PersistenceModule {}

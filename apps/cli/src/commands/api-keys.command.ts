@@ -45,8 +45,22 @@ export async function apiKeysCommand(
     case 'revoke': {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });
       if (positionals.length !== 1) throw new CliUsageError('usage: api-keys revoke <api_key_id>');
-      await keys.revoke(positionals[0], ADMIN);
-      out(JSON.stringify({ api_key_id: positionals[0], revoked: true }));
+      const { confirmed, unconfirmed } = await keys.revoke(positionals[0], ADMIN);
+      if (unconfirmed.length > 0) {
+        process.stderr.write(
+          `warning: ${unconfirmed.length} API replica(s) did not confirm within API_KEY_CONFIRM_SECONDS that ` +
+            `they dropped the key (feed connection pids ${unconfirmed.join(', ')}); they refuse it once ` +
+            `their feed catches up or reconnects, and at the latest after API_KEY_CACHE_SECONDS\n`,
+        );
+      }
+      out(
+        JSON.stringify({
+          api_key_id: positionals[0],
+          revoked: true,
+          replicas_confirmed: confirmed,
+          replicas_unconfirmed: unconfirmed.length,
+        }),
+      );
       return;
     }
     default:

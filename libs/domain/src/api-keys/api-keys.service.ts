@@ -1,7 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { createHash, randomBytes } from 'node:crypto';
 import { AuditRecorder, type Actor } from '@app/audit';
-import { ApiKeyEntity, Database, type ApiKeyPrincipal } from '@app/persistence';
+import {
+  ApiKeyChangeBarrier,
+  ApiKeyEntity,
+  Database,
+  type ApiKeyPrincipal,
+  type KeyChangeConfirmation,
+} from '@app/persistence';
 import { Clock } from '../clock';
 import { NotFoundError } from '../errors';
 import { newApiKeyId, newUuid } from '../ids';
@@ -40,6 +46,7 @@ export class ApiKeysService {
     private readonly db: Database,
     private readonly audit: AuditRecorder,
     private readonly clock: Clock,
+    private readonly barrier: ApiKeyChangeBarrier,
   ) {}
 
   /** Mints a key for `projectId` (a new project when absent). Only the key's hash is stored. */
@@ -87,27 +94,34 @@ export class ApiKeysService {
     this.observers.push(observer);
   }
 
-  /** Revokes a key; requests with it get 401 from then on. */
-  async revoke(apiKeyId: string, actor: Actor): Promise<void> {
+  /**
+   * Revokes a key. Returns once every API replica has dropped the key from its lookup cache (see
+   * {@link ApiKeyChangeBarrier}), so requests sent from then on get 401; replicas that did not confirm within
+   * the bounded wait are reported.
+   */
+  async revoke(apiKeyId: string, actor: Actor): Promise<KeyChangeConfirmation> {
     const now = this.clock.now();
-    await this.db.transaction(async (tx) => {
-      const row = await tx.apiKeys.findById(apiKeyId);
-      if (!row || !(await tx.apiKeys.revoke(apiKeyId, now))) {
-        throw new NotFoundError(`no active API key ${apiKeyId}`);
-      }
-      tx.afterCommit(() => {
-        for (const observe of this.observers) observe(row.keyHash);
-      });
-      await this.audit.record(tx, {
-        type: 'api_key.revoked',
-        projectId: row.projectId,
-        webhookId: null,
-        actor,
-        requestId: null,
-        occurredAt: now,
-        data: { api_key_id: apiKeyId },
-      });
-    });
+    return this.barrier.around(() =>
+      this.db.transaction(async (tx) => {
+        const row = await tx.apiKeys.findById(apiKeyId);
+        if (!row || !(await tx.apiKeys.revoke(apiKeyId, now))) {
+          throw new NotFoundError(`no active API key ${apiKeyId}`);
+        }
+        tx.afterCommit(() => {
+          for (const observe of this.observers) observe(row.keyHash);
+        });
+        await this.audit.record(tx, {
+          type: 'api_key.revoked',
+          projectId: row.projectId,
+          webhookId: null,
+          actor,
+          requestId: null,
+          occurredAt: now,
+          data: { api_key_id: apiKeyId },
+        });
+        return row.keyHash;
+      }),
+    );
   }
 
   /** The lookup hash of a key, or null when there is no key or it cannot be one (too long). */

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { Client } from 'pg';
 import { APP_CONFIG, type AppConfig } from '@app/config';
+import { API_KEY_CHANGE_APPLIED_CHANNEL, API_KEY_LISTENER_APPLICATION } from './api-key-change.barrier';
 
 /** The channel the `api_keys` triggers notify on (see the ApiKeyChangeNotifications migration). */
 export const API_KEY_CHANGED_CHANNEL = 'api_key_changed';
@@ -63,14 +64,16 @@ export class ApiKeyChangeListener implements OnModuleInit, OnApplicationShutdown
     if (this.stopped) return;
     const client = new Client({
       connectionString: this.config.database.url,
-      application_name: 'webhook-secrets-listener',
+      application_name: API_KEY_LISTENER_APPLICATION,
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       query_timeout: PING_TIMEOUT_MS,
       keepAlive: true,
     });
     this.client = client;
     client.on('notification', (msg) => {
-      if (client === this.client && msg.channel === API_KEY_CHANGED_CHANNEL) this.emit(msg.payload || null);
+      if (client !== this.client || msg.channel !== API_KEY_CHANGED_CHANNEL) return;
+      this.emit(msg.payload || null);
+      this.confirm(client, msg.payload || '*');
     });
     client.on('error', (e) => this.lost(client, e));
     client.on('end', () => this.lost(client, null));
@@ -84,6 +87,7 @@ export class ApiKeyChangeListener implements OnModuleInit, OnApplicationShutdown
     if (client !== this.client || this.stopped) return;
     // Changes made while no LISTEN was in place were missed: forget everything, then serve again.
     this.emit(null);
+    this.confirm(client, '*');
     this.live = true;
     this.retryMs = RETRY_MIN_MS;
     if (!this.wasLive) this.logger.log('listening for API key changes');
@@ -114,6 +118,16 @@ export class ApiKeyChangeListener implements OnModuleInit, OnApplicationShutdown
     this.timer = setTimeout(() => void this.connect(), this.retryMs);
     this.timer.unref();
     this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
+  }
+
+  /**
+   * Tells whoever made a change (see ApiKeyChangeBarrier) that this process has applied it: sent on this
+   * connection, so the sender is identified by this connection's backend pid.
+   */
+  private confirm(client: Client, payload: string): void {
+    client.query('SELECT pg_notify($1, $2)', [API_KEY_CHANGE_APPLIED_CHANNEL, payload]).catch((e: Error) => {
+      this.lost(client, e);
+    });
   }
 
   private emit(keyHash: string | null): void {
