@@ -81,6 +81,37 @@ describe('Idempotency-Key', () => {
     expect(await rotations(id)).toBe(2);
   });
 
+  it("never gives out a deleted webhook's secret again: the replay of its create is 404", async () => {
+    const first = await create('k-deleted');
+    expect(first.status).toBe(201);
+    expect((await api.http.delete(`/v1/webhooks/${first.body.id}`, { key })).status).toBe(200);
+    const again = await create('k-deleted');
+    expect(again.status).toBe(404);
+    expect(again.body.code).toBe('webhook_not_found');
+    expect(JSON.stringify(again.body)).not.toContain(first.body.secret);
+    expect(await live()).toHaveLength(0);
+  });
+
+  it('replays a rotation while its secret still signs, and never once it is retired', async () => {
+    const { id } = (await create('k-retire')).body;
+    const rotate = (idem: string) =>
+      api.http.post(`/v1/webhooks/${id}/rotate-secret`, { key, headers: { 'idempotency-key': idem } });
+    const first = await rotate('r-retire');
+    expect(first.status).toBe(200);
+    // A later rotation makes it the previous secret, which still signs during the grace period.
+    expect((await rotate('r-later')).status).toBe(200);
+    const during = await rotate('r-retire');
+    expect(during.status).toBe(200);
+    expect(during.body.secret).toBe(first.body.secret);
+    // Ending the grace period destroys it: the stored copy is not handed out either.
+    expect((await api.http.delete(`/v1/webhooks/${id}/previous-secrets`, { key })).status).toBe(200);
+    const after = await rotate('r-retire');
+    expect(after.status).toBe(409);
+    expect(after.body.code).toBe('idempotency_key_reused');
+    expect(JSON.stringify(after.body)).not.toContain(first.body.secret);
+    expect(await rotations(id)).toBe(2);
+  });
+
   it('makes test events idempotent: one event, the same answer again', async () => {
     const { id } = (await api.http.post('/v1/webhooks', { key, body })).body;
     const send = (idem: string) =>

@@ -5,6 +5,8 @@ import {
   IdempotencyKeyReusedError,
   SecretCipher,
   ValidationFailedError,
+  WebhookNotFoundError,
+  fingerprint,
   idempotentResponseAad,
 } from '@app/domain';
 import { Database } from '@app/persistence';
@@ -101,10 +103,9 @@ export class IdempotencyService {
       if (!record) continue; // released or purged in between: claim again
       if (record.requestHash !== requestHash) throw new IdempotencyKeyReusedError();
       if (record.state === 'done' && record.response && record.keyId && record.status) {
-        throw new IdempotentReplay(
-          record.status,
-          this.cipher.open({ keyId: record.keyId, ciphertext: record.response }, aad),
-        );
+        const body = this.cipher.open({ keyId: record.keyId, ciphertext: record.response }, aad);
+        await this.assertSecretStillLive(ctx.projectId, body);
+        throw new IdempotentReplay(record.status, body);
       }
       if (Date.now() > deadline) {
         throw new IdempotencyKeyReusedError(
@@ -114,6 +115,36 @@ export class IdempotencyService {
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
     this.claims.set(req, { projectId: ctx.projectId, key, requestId: ctx.requestId, aad });
+  }
+
+  /**
+   * A first response that handed out a secret (create, rotate-secret) is replayed only while that secret is
+   * still live: one destroyed since (its webhook deleted, a later rotation's grace period over, previous
+   * secrets revoked) is never given out again, from this copy either.
+   */
+  private async assertSecretStillLive(projectId: string, body: string): Promise<void> {
+    let first: unknown;
+    try {
+      first = JSON.parse(body);
+    } catch {
+      return;
+    }
+    const { id, secret } = (first ?? {}) as { id?: unknown; secret?: unknown };
+    if (typeof id !== 'string' || typeof secret !== 'string') return;
+    const repos = this.db.repos;
+    if (!(await repos.webhooks.findLive(projectId, id))) {
+      throw new WebhookNotFoundError(
+        'the webhook of the first response to this Idempotency-Key has since been deleted, with its secrets',
+      );
+    }
+    const fp = fingerprint(secret);
+    const live = await repos.secrets.findValid(id, this.clock.now());
+    if (!live.some((s) => s.fingerprint === fp)) {
+      throw new IdempotencyKeyReusedError(
+        'the secret in the first response to this Idempotency-Key has since been retired and is not given out ' +
+          'again; send the request with a new key',
+      );
+    }
   }
 
   /** Whether the request has claimed a key that {@link finish} has yet to settle. */
