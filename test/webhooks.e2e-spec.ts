@@ -262,6 +262,46 @@ describe('webhooks API (Anchor-compatible routes)', () => {
       expect((await api.http.get('/v1/webhooks', { key })).body.webhooks).toHaveLength(1);
     });
 
+    it('refuses fields on the routes that take no body, by name, before anything happens', async () => {
+      const id = (await create(valid)).body.id as string;
+      const routes: [string, string][] = [
+        ['DELETE', `/v1/webhooks/${id}`],
+        ['POST', `/v1/webhooks/${id}/secret/claim`],
+        ['DELETE', `/v1/webhooks/${id}/previous-secrets`],
+        ['DELETE', `/v1/webhooks/${id}/rotation-policy`],
+        ['DELETE', '/v1/rotation-policy'],
+      ];
+      for (const [method, path] of routes) {
+        const typo = await api.http.request(method, path, { key, body: { grace_period_hour: 0, x: 1 } });
+        expect({ path, status: typo.status, details: typo.body.details }).toEqual({
+          path,
+          status: 400,
+          details: [
+            {
+              field: 'grace_period_hour',
+              rule: 'unknown_field',
+              message: 'unknown field "grace_period_hour"',
+            },
+            { field: 'x', rule: 'unknown_field', message: 'unknown field "x"' },
+          ],
+        });
+        const notObject = await api.http.request(method, path, { key, body: [1] });
+        expect({ path, status: notObject.status, rule: notObject.body.details?.[0]?.rule }).toEqual({
+          path,
+          status: 400,
+          rule: 'type',
+        });
+        // Still authentication first.
+        expect((await api.http.request(method, path, { body: { x: 1 } })).status).toBe(401);
+      }
+      expect((await api.http.get(`/v1/webhooks/${id}`, { key })).status).toBe(200);
+      // An empty object or no body at all is no field.
+      expect((await api.http.delete(`/v1/webhooks/${id}/previous-secrets`, { key, body: {} })).status).toBe(
+        200,
+      );
+      expect((await api.http.delete(`/v1/webhooks/${id}`, { key, body: {} })).status).toBe(200);
+    });
+
     it('enforces the per-project limit atomically under 20 parallel creates', async () => {
       const results = await Promise.all(
         Array.from({ length: 20 }, (_, i) =>

@@ -3,6 +3,7 @@ import { ApiHeader, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@n
 import { RotationService, type RequestContext } from '@app/domain';
 import { ApiKeyGuard } from '../auth/api-key.guard';
 import { CurrentContext } from '../auth/request-context.decorator';
+import { NoBody } from '../http/no-body.guard';
 import { OkResponse, WebhookWithSecretResponse } from '../webhooks/dto/webhook.response';
 import { presentWebhookWithSecret } from '../webhooks/webhook.presenter';
 import {
@@ -49,6 +50,7 @@ export class RotationController {
   }
 
   @Delete('webhooks/:id/rotation-policy')
+  @NoBody()
   @ApiOperation({ summary: 'Remove the webhook’s own policy (the project default applies again, if any)' })
   @ApiOkResponse({ type: OkResponse })
   async removeWebhookPolicy(
@@ -82,6 +84,7 @@ export class RotationController {
   }
 
   @Delete('rotation-policy')
+  @NoBody()
   @ApiOperation({ summary: 'Remove the project default rotation policy' })
   @ApiOkResponse({ type: OkResponse })
   async removeProjectPolicy(@CurrentContext() ctx: RequestContext): Promise<OkResponse> {
@@ -90,6 +93,7 @@ export class RotationController {
   }
 
   @Post('webhooks/:id/secret/claim')
+  @NoBody()
   @HttpCode(200)
   @ApiOperation({ summary: 'Fetch the secret of a scheduled rotation; answers once, then 409' })
   @ApiOkResponse({ type: WebhookWithSecretResponse })
@@ -112,6 +116,7 @@ export class RotationController {
   }
 
   @Delete('webhooks/:id/previous-secrets')
+  @NoBody()
   @ApiOperation({ summary: 'End the grace period now: previous secrets stop signing' })
   @ApiOkResponse({ type: RevokedPreviousResponse })
   async revokePrevious(

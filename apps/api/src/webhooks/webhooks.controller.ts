@@ -21,6 +21,7 @@ import {
 import { WebhooksService, type RequestContext } from '@app/domain';
 import { ApiKeyGuard } from '../auth/api-key.guard';
 import { CurrentContext } from '../auth/request-context.decorator';
+import { NoBody } from '../http/no-body.guard';
 import { Idempotent } from '../idempotency/idempotency.guard';
 import { CreateWebhookDto } from './dto/create-webhook.dto';
 import { RotateSecretDto } from './dto/rotate-secret.dto';
@@ -94,6 +95,7 @@ export class WebhooksController {
   }
 
   @Delete(':id')
+  @NoBody()
   @ApiOperation({ summary: 'Delete a webhook; its secrets are destroyed at once' })
   @ApiOkResponse({ type: OkResponse })
   async remove(@CurrentContext() ctx: RequestContext, @Param('id') id: string): Promise<OkResponse> {

@@ -1,0 +1,30 @@
+import { Injectable, UseGuards, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { ValidationFailedError } from '@app/domain';
+
+/**
+ * Refuses a body on a route that takes none, by the same rules as every other route: no body, `{}` or `null`
+ * pass; each field is an unknown field, named (a typo such as `{"grace_period_hour": 0}` on a claim or a
+ * delete must not pass silently while the action runs); anything but an object is not a body at all.
+ */
+@Injectable()
+export class NoBodyGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    const body: unknown = context.switchToHttp().getRequest<{ body?: unknown }>().body;
+    if (body === undefined || body === null) return true;
+    if (typeof body !== 'object' || Array.isArray(body)) {
+      const message = 'request body must be a JSON object';
+      throw new ValidationFailedError(message, [{ field: 'body', rule: 'type', message }]);
+    }
+    const fields = Object.keys(body);
+    if (fields.length === 0) return true;
+    const details = fields.map((field) => ({
+      field,
+      rule: 'unknown_field',
+      message: `unknown field "${field}"`,
+    }));
+    throw new ValidationFailedError(details[0].message, details);
+  }
+}
+
+/** Marks a route that takes no request body (see {@link NoBodyGuard}); runs after authentication. */
+export const NoBody = (): MethodDecorator & ClassDecorator => UseGuards(NoBodyGuard);
