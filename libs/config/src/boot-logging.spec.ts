@@ -3,7 +3,7 @@ import { configWarnings, DEVELOPMENT_KEY_WARNING } from './boot-logging';
 import { loadConfig } from './config.schema';
 
 describe('configWarnings', () => {
-  it('warns about the development key and about TARGET_ALLOW_CIDRS, and about nothing else', () => {
+  it('warns about the development key, TARGET_ALLOW_CIDRS and a short ADMIN_TOKEN, and about nothing else', () => {
     expect(configWarnings(loadConfig({}))).toEqual([DEVELOPMENT_KEY_WARNING]);
     const keys = `k1:${randomBytes(32).toString('base64')}`;
     expect(configWarnings(loadConfig({ SECRETS_ENCRYPTION_KEYS: keys }))).toEqual([]);
@@ -12,5 +12,11 @@ describe('configWarnings', () => {
     ).toEqual([
       'TARGET_ALLOW_CIDRS lets webhooks and deliveries reach non-public ranges: 10.0.0.0/8, ::1/128',
     ]);
+    expect(
+      configWarnings(loadConfig({ SECRETS_ENCRYPTION_KEYS: keys, ADMIN_TOKEN: 'x'.repeat(16) })),
+    ).toEqual([]);
+    expect(
+      configWarnings(loadConfig({ SECRETS_ENCRYPTION_KEYS: keys, ADMIN_TOKEN: 'x'.repeat(15) })),
+    ).toEqual([expect.stringContaining('ADMIN_TOKEN is shorter than 16 characters')]);
   });
 });

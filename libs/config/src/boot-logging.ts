@@ -14,6 +14,9 @@ export function bootLogger(): LoggerService {
 export const DEVELOPMENT_KEY_WARNING =
   'SECRETS_ENCRYPTION_KEYS is not set: secrets are encrypted with the fixed DEVELOPMENT key. Never run production like this.';
 
+/** Below this length the queue dashboard's token is warned about at boot. */
+export const MIN_ADMIN_TOKEN_LENGTH = 16;
+
 /** The configuration choices an operator must not miss, one warning each. */
 export function configWarnings(config: AppConfig): string[] {
   const warnings: string[] = [];
@@ -23,6 +26,11 @@ export function configWarnings(config: AppConfig): string[] {
   if (config.targets.allowCidrs.length > 0) {
     warnings.push(
       `TARGET_ALLOW_CIDRS lets webhooks and deliveries reach non-public ranges: ${config.targets.allowCidrs.join(', ')}`,
+    );
+  }
+  if (config.admin.token !== null && config.admin.token.length < MIN_ADMIN_TOKEN_LENGTH) {
+    warnings.push(
+      `ADMIN_TOKEN is shorter than ${MIN_ADMIN_TOKEN_LENGTH} characters: a short bearer token for the queue dashboard can be guessed`,
     );
   }
   return warnings;

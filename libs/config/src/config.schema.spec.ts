@@ -39,12 +39,13 @@ describe('loadConfig', () => {
         TARGET_ALLOW_CIDRS: '10.0.0.0/8,not-a-cidr',
         LOG_LEVEL: 'loud',
         SECRET_GRACE_PERIOD_HOURS: '500',
+        HOST: '999.1.1.1',
       });
     } catch (e) {
       error = e as ConfigError;
     }
     expect(error).toBeInstanceOf(ConfigError);
-    expect(error!.problems).toHaveLength(8);
+    expect(error!.problems).toHaveLength(9);
     for (const name of [
       'PORT',
       'DATABASE_URL',
@@ -54,9 +55,30 @@ describe('loadConfig', () => {
       'TARGET_ALLOW_CIDRS',
       'LOG_LEVEL',
       'SECRET_GRACE_PERIOD_HOURS',
+      'HOST',
     ]) {
       expect(error!.message).toContain(name);
     }
+  });
+
+  it('takes an IP address or a host name for HOST, nothing else', () => {
+    for (const host of [
+      '0.0.0.0',
+      '127.0.0.1',
+      '::',
+      '::1',
+      'localhost',
+      'api.internal',
+      'api-1.example.com.',
+    ])
+      expect(loadConfig({ HOST: host }).http.host).toBe(host);
+    for (const host of ['999.1.1.1', '1.2.3', 'a b', 'http://x', '-x.example', 'x_y.example', 'a'.repeat(64)])
+      expect(() => loadConfig({ HOST: host })).toThrow(/HOST must be/);
+  });
+
+  it('takes any non-empty ADMIN_TOKEN; empty turns the dashboard off', () => {
+    expect(loadConfig({ ADMIN_TOKEN: 'short' }).admin.token).toBe('short');
+    expect(loadConfig({ ADMIN_TOKEN: '' }).admin.token).toBeNull();
   });
 
   it('requires a key ring in production', () => {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
 
 /** One key of the at-rest encryption key ring. */
 export interface EncryptionKey {
@@ -129,13 +130,16 @@ export function loadConfig(env: Env = process.env): AppConfig {
   if (!LOG_LEVELS.includes(level))
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${level}")`);
 
+  // Any non-empty token turns the dashboard on; a short one is warned about at boot (see configWarnings).
   const adminToken = env.ADMIN_TOKEN && env.ADMIN_TOKEN !== '' ? env.ADMIN_TOKEN : null;
-  if (adminToken !== null && adminToken.length < 16)
-    problems.push('ADMIN_TOKEN must be at least 16 characters');
+
+  const host = str('HOST', '0.0.0.0');
+  if (!isListenHost(host))
+    problems.push(`HOST must be an IPv4 or IPv6 address or a host name (got "${host}")`);
 
   const config: AppConfig = {
     nodeEnv,
-    http: { host: str('HOST', '0.0.0.0'), port: int('PORT', 3000, 0, 65535) },
+    http: { host, port: int('PORT', 3000, 0, 65535) },
     database: {
       url: url('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/webhooks', ['postgres:', 'postgresql:']),
       poolSize: int('DATABASE_POOL_SIZE', 10, 1, 500),
@@ -203,4 +207,13 @@ function isCidr(text: string): boolean {
   const ip = m[1];
   if (/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) return bits <= 32 && ip.split('.').every((o) => Number(o) <= 255);
   return ip.includes(':') && bits <= 128 && /^[0-9a-fA-F:.]+$/.test(ip);
+}
+
+/** An address or a name the API can listen on: an IP literal, or a DNS name (not an all-numeric look-alike). */
+function isListenHost(host: string): boolean {
+  if (isIP(host) !== 0) return true;
+  if (/^[\d.]+$/.test(host)) return false;
+  return /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i.test(
+    host,
+  );
 }
