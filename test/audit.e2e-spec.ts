@@ -458,6 +458,21 @@ describe('audit trail', () => {
     });
   });
 
+  describe('audit tail without Redis', () => {
+    it('fails with a clear error instead of waiting silently', async () => {
+      const proxy = await TcpProxy.inFrontOf(TEST_REDIS_URL);
+      proxy.cut();
+      try {
+        const config = withEnv({ REDIS_URL: proxy.rewrite(TEST_REDIS_URL) }, () => loadConfig());
+        await expect(auditCommand(config, ['tail'], () => undefined, new EventEmitter())).rejects.toThrow(
+          /Redis is unavailable/,
+        );
+      } finally {
+        await proxy.stop();
+      }
+    });
+  });
+
   describe('Redis unavailable while 200 changes are made', () => {
     it('keeps answering, then delivers all 200 events in order per webhook once Redis is back', async () => {
       const stream = newStream();

@@ -11,6 +11,24 @@ const USAGE = 'usage: audit tail [--group <name>] [--from-start]';
 const GROUP_NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
 /** Longest wait of one read: bounds how long SIGINT takes to end the tail. */
 const BLOCK_MS = 1000;
+/** How long the tail waits for Redis at start before it fails (once running, it rides out outages). */
+const CONNECT_WAIT_MS = 5000;
+
+/** Resolves once the client is connected, or rejects after `waitMs`. */
+function ready(redis: Redis, waitMs: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      redis.removeListener('ready', onReady);
+      reject(new Error('timed out'));
+    }, waitMs);
+    const onReady = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    redis.once('ready', onReady);
+  });
+}
 
 /**
  * `audit tail`: a real consumer-group subscriber printing one JSON event per line until SIGINT/SIGTERM.
@@ -45,7 +63,16 @@ export async function auditCommand(
     ...redisOptionsFromUrl(config.redis.url),
     connectionName: 'webhook-secrets:audit-tail',
   });
-  redis.on('error', () => undefined);
+  let lastError: Error | undefined;
+  redis.on('error', (e: Error) => (lastError = e));
+  try {
+    await ready(redis, CONNECT_WAIT_MS);
+  } catch {
+    redis.disconnect();
+    throw new Error(
+      `Redis is unavailable (${lastError?.message ?? 'no connection'}); nothing to tail until it answers`,
+    );
+  }
   const subscriber = new AuditStreamSubscriber(redis, {
     stream: config.audit.stream,
     group,
