@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { request } from 'node:http';
 import { startApi, type RunningApi } from './support/api-harness';
 
 // Whatever a client sends, the answer is a deliberate 2xx or 4xx with the error body, never a 500.
@@ -125,5 +126,85 @@ describe('garbage input never produces a 500', () => {
       ),
       { numRuns: 100 },
     );
+  });
+
+  /** One raw HTTP exchange, for what fetch will not send (a GET body, a chunked body, a malformed path). */
+  const raw = (
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    chunks: Buffer[] = [],
+  ): Promise<{ status: number; headers: Record<string, unknown>; body: any }> =>
+    new Promise((resolve, reject) => {
+      const url = new URL(api.http.baseUrl);
+      const req = request({ host: url.hostname, port: url.port, method, path, headers }, (res) => {
+        const got: Buffer[] = [];
+        res.on('data', (c: Buffer) => got.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: JSON.parse(Buffer.concat(got).toString() || 'null'),
+          }),
+        );
+      });
+      req.on('error', reject);
+      for (const c of chunks) req.write(c);
+      req.end();
+    });
+
+  it('a body that is not valid UTF-8 is invalid JSON, with or without a Content-Length', async () => {
+    const bytes = Buffer.concat([
+      Buffer.from('{"url":"https://a.example.com","subscribed_events":["task.failed"],"description":"'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('"}'),
+    ]);
+    const json = { 'anchor-api-key': key, 'content-type': 'application/json' };
+    for (const headers of [
+      { ...json, 'content-length': String(bytes.length) },
+      { ...json, 'transfer-encoding': 'chunked' },
+    ]) {
+      const res = await raw('POST', '/v1/webhooks', headers, [bytes.subarray(0, 10), bytes.subarray(10)]);
+      expect({ status: res.status, code: res.body.code, error: res.body.error }).toEqual({
+        status: 400,
+        code: 'invalid_json',
+        error: 'request body is not valid UTF-8',
+      });
+    }
+  });
+
+  it('a path that is not valid percent-encoding gets the error body and a request id', async () => {
+    const res = await raw('GET', '/v1/webhooks/%ZZ', { 'anchor-api-key': key, 'x-request-id': 'bad-path-1' });
+    expect(res.status).toBe(400);
+    expect(res.headers['x-request-id']).toBe('bad-path-1');
+    expect(res.body).toEqual({
+      error: 'the request path is not valid percent-encoding',
+      code: 'validation_failed',
+      details: [{ field: 'path', rule: 'form', message: 'the request path is not valid percent-encoding' }],
+      request_id: 'bad-path-1',
+    });
+  });
+
+  it('an id of any length is just an unknown webhook', async () => {
+    const res = await api.http.get(`/v1/webhooks/wh_${'A'.repeat(6000)}`, { key });
+    expect({ status: res.status, code: res.body.code }).toEqual({ status: 404, code: 'webhook_not_found' });
+  });
+
+  it('a declared body over 64 KiB is a 413 on every route, also where no body is read', async () => {
+    const big = Buffer.alloc(70 * 1024, 0x20);
+    for (const [method, path] of [
+      ['GET', '/v1/webhooks'],
+      ['GET', `/v1/webhooks/${webhookId}`],
+      ['POST', '/v1/webhooks'],
+    ]) {
+      const res = await raw(method, path, { 'anchor-api-key': key, 'content-length': String(big.length) }, [
+        big,
+      ]);
+      expect({ path, status: res.status, code: res.body.code }).toEqual({
+        path,
+        status: 413,
+        code: 'payload_too_large',
+      });
+    }
   });
 });

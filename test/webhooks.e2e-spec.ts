@@ -54,6 +54,15 @@ describe('webhooks API (Anchor-compatible routes)', () => {
       expect(JSON.stringify(list.body)).not.toContain(res.body.secret);
     });
 
+    it('removes duplicates however many there are (the body limit bounds the list)', async () => {
+      const res = await create({
+        ...valid,
+        subscribed_events: [...Array(300).fill('task.failed'), 'task.completed', 'task.failed'],
+      });
+      expect(res.status).toBe(201);
+      expect(res.body.subscribed_events).toEqual(['task.failed', 'task.completed']);
+    });
+
     it('stores the secret encrypted, never in the clear', async () => {
       const res = await create(valid);
       const rows: { ciphertext: Buffer; fingerprint: string }[] = await api.db.dataSource.query(
@@ -198,7 +207,7 @@ describe('webhooks API (Anchor-compatible routes)', () => {
         { url: { toString: 'x' }, subscribed_events: [1, 2] },
         { url: 'https://' + 'a'.repeat(3000) + '.com', subscribed_events: ['task.completed'] },
         { url: 'https://a.example.com', subscribed_events: ['task.completed'], description: { a: 1 } },
-        { url: 'https://a.example.com', subscribed_events: new Array(500).fill('task.completed') },
+        { url: 'https://a.example.com', subscribed_events: new Array(500).fill('task.unknown') },
       ];
       for (const body of bodies) {
         const res = await create(body);

@@ -1,5 +1,6 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { errorCodes, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import type { AppConfig } from '@app/config';
 import { parseCidrList, setDefaultUrlPolicy } from '@app/validation';
@@ -20,11 +21,35 @@ export function apiAdapter(): FastifyAdapter {
     bodyLimit: BODY_LIMIT_BYTES,
     genReqId: requestIdFor,
     trustProxy: true,
-    // A long id is just an unknown webhook (404), not a 414.
-    routerOptions: { maxParamLength: 2048 },
+    // A long id is just an unknown webhook (404), not a 414: Node's 16 KiB header limit bounds the path first.
+    routerOptions: { maxParamLength: 16 * 1024 },
+    frameworkErrors: answerRouterError,
     // Keep-alive sockets of a stopping replica are closed once their in-flight request is answered.
     forceCloseConnections: 'idle',
   });
+}
+
+const BodyTooLarge = errorCodes.FST_ERR_CTP_BODY_TOO_LARGE;
+
+/**
+ * Errors the router raises before any hook or route runs (a path that is not valid percent-encoding): answered
+ * in the documented error body, with the request id, like every other error.
+ */
+function answerRouterError(error: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  const message =
+    error.code === 'FST_ERR_BAD_URL' ? 'the request path is not valid percent-encoding' : error.message;
+  void reply
+    .code(400)
+    .header('x-request-id', req.id)
+    .header('content-type', 'application/json; charset=utf-8')
+    .send(
+      JSON.stringify({
+        error: message,
+        code: 'validation_failed',
+        details: [{ field: 'path', rule: 'form', message }],
+        request_id: req.id,
+      }),
+    );
 }
 
 /** Options for creating the API application: our own body parser instead of Nest's. */
@@ -44,6 +69,8 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
   const metrics = app.get(MetricsService);
   fastify.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-request-id', req.id);
+    // Every route, also those whose body is never read (GET): a declared body over the limit is a 413.
+    if (Number(req.headers['content-length']) > BODY_LIMIT_BYTES) return done(new BodyTooLarge());
     done();
   });
   fastify.addHook('onResponse', (req, reply, done) => {

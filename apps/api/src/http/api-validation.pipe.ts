@@ -11,7 +11,6 @@ const RULE_NAMES: Record<string, string> = {
   isInt: 'type',
   isArray: 'type',
   arrayMinSize: 'min_items',
-  arrayMaxSize: 'max_items',
   maxLength: 'max_length',
   min: 'min',
   max: 'max',

@@ -1,6 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { InvalidJsonError, ValidationFailedError } from '@app/domain';
 
+/** Strict: a body that is not valid UTF-8 is refused, never repaired with replacement characters. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /** Largest accepted request body: 64 KiB. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
@@ -21,9 +24,10 @@ export function findPoisoningKey(value: unknown, path = '', depth = 0): string |
 }
 
 /**
- * Every body is parsed as JSON whatever its content type (a body that is not JSON is a 400, never a 415),
- * an empty body reads as no body (so `rotate-secret` needs none), and prototype-poisoning keys are refused:
- * valid JSON all the same, so they are reported as the unknown fields they are, by name.
+ * Every body is parsed as JSON whatever its content type (a body that is not JSON is a 400, never a 415) and
+ * must be valid UTF-8 (else 400 `invalid_json`); an empty body reads as no body (so `rotate-secret` needs
+ * none), and prototype-poisoning keys are refused: valid JSON all the same, so they are reported as the
+ * unknown fields they are, by name.
  */
 export function registerJsonBodyParser(fastify: FastifyInstance): void {
   const strict = fastify.getDefaultJsonParser('error', 'error');
@@ -32,7 +36,12 @@ export function registerJsonBodyParser(fastify: FastifyInstance): void {
     body: string | Buffer,
     done: (err: Error | null, value?: unknown) => void,
   ) => {
-    const text = typeof body === 'string' ? body : body.toString('utf8');
+    let text: string;
+    try {
+      text = typeof body === 'string' ? body : UTF8.decode(body);
+    } catch {
+      return done(new InvalidJsonError('request body is not valid UTF-8'));
+    }
     if (text.trim() === '') return done(null, undefined);
     void strict(req, text, (err, value) => {
       if (!err) return done(null, value);
@@ -43,7 +52,8 @@ export function registerJsonBodyParser(fastify: FastifyInstance): void {
     });
   };
   fastify.removeAllContentTypeParsers();
-  fastify.addContentTypeParser('*', { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, parse);
+  // Read as bytes: decoding to a string first would turn invalid UTF-8 into U+FFFD and pass it on.
+  fastify.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: BODY_LIMIT_BYTES }, parse);
 }
 
 /** {@link findPoisoningKey} of a body the strict parser refused; undefined when it is not JSON at all. */

@@ -1,6 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {
-  ArrayMaxSize,
   ArrayMinSize,
   IsArray,
   IsDefined,
@@ -24,7 +23,6 @@ export class CreateWebhookDto {
   @IsDefined({ message: 'subscribed_events is required' })
   @IsArray({ message: 'subscribed_events must be an array' })
   @ArrayMinSize(1, { message: 'subscribed_events must list at least one event type' })
-  @ArrayMaxSize(100, { message: 'subscribed_events must list at most 100 entries' })
   @IsWebhookEvent({ each: true })
   subscribed_events!: string[];
 

@@ -1,6 +1,5 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import {
-  ArrayMaxSize,
   ArrayMinSize,
   IsArray,
   IsBoolean,
@@ -36,7 +35,6 @@ export class UpdateWebhookDto {
   @ValidateIf(present('subscribed_events'))
   @IsArray({ message: 'subscribed_events must be an array' })
   @ArrayMinSize(1, { message: 'subscribed_events must list at least one event type' })
-  @ArrayMaxSize(100, { message: 'subscribed_events must list at most 100 entries' })
   @IsWebhookEvent({ each: true })
   subscribed_events?: string[];
 
