@@ -1,12 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import {
-  ArrayMinSize,
-  IsArray,
-  IsDefined,
-  IsOptional,
-  IsString,
-  MaxLength,
-} from 'class-validator';
+import { ArrayMinSize, IsArray, IsDefined, IsOptional, IsString, MaxLength } from 'class-validator';
 import { EVENT_CATALOG, IsWebhookEvent, IsWebhookUrl } from '@app/validation';
 
 /** Body of `POST /v1/webhooks`. */
