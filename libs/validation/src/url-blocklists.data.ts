@@ -117,6 +117,19 @@ export const METADATA_HOST_NAMES: readonly ReasonedName[] = [
     subtree: true,
     reason: 'Packet (now Equinix Metal) legacy metadata service',
   },
+  // These three serve nothing public; they are in the common SSRF blocklists as names of the providers'
+  // metadata services (which answer on 169.254.169.254, refused by address), so they are refused by name too.
+  { name: 'metadata.azure.com', subtree: true, reason: 'Azure instance metadata name in SSRF blocklists' },
+  {
+    name: 'metadata.oraclecloud.com',
+    subtree: true,
+    reason: 'Oracle Cloud instance metadata name in SSRF blocklists',
+  },
+  {
+    name: 'metadata.digitalocean.com',
+    subtree: true,
+    reason: 'DigitalOcean droplet metadata name in SSRF blocklists',
+  },
   { name: 'rancher-metadata', subtree: false, reason: 'Rancher 1.x metadata service short name' },
   { name: 'rancher-metadata.rancher.internal', subtree: true, reason: 'Rancher 1.x metadata service' },
 ];
