@@ -110,6 +110,15 @@ describe('admin CLI', () => {
     expect(again.stderr).toContain(k.api_key_id);
   });
 
+  it('fails at once, naming the reason, when Postgres is unreachable', async () => {
+    const res = await cli(['api-keys', 'create'], {
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:1/webhooks_test',
+    });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/^error: Postgres is unreachable: .*ECONNREFUSED/);
+    expect(res.stdout).toBe('');
+  });
+
   it.each([
     [['api-keys', 'create', '--project', 'not-a-uuid']],
     [['api-keys', 'list']],

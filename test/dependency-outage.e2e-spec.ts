@@ -107,4 +107,30 @@ describe('dependencies down and back', () => {
     expect(log.status).toBe(200);
     expect(log.body.pagination.total).toBe(1);
   });
+
+  describe('Postgres unreachable when the API starts', () => {
+    it('starts anyway: live, not ready, 503 on the routes; connects by itself once Postgres answers', async () => {
+      const proxy = await TcpProxy.inFrontOf(TEST_DATABASE_URL);
+      proxy.cut();
+      const late = await startApi({ env: { DATABASE_URL: proxy.rewrite(TEST_DATABASE_URL) } });
+      try {
+        expect((await late.http.get('/health/live')).status).toBe(200);
+        expect((await late.http.get('/health/ready')).status).toBe(503);
+        const res = await late.http.get('/v1/webhooks', { key: 'ak_anything' });
+        expect({ status: res.status, code: res.body.code }).toEqual({
+          status: 503,
+          code: 'service_unavailable',
+        });
+        expect(res.headers.get('retry-after')).toBeTruthy();
+        proxy.restore();
+        await eventually(async () => (await late.http.get('/health/ready')).status === 200, 30_000);
+        const k = await late.newKey();
+        expect((await late.http.get('/v1/webhooks', { key: k.key })).status).toBe(200);
+      } finally {
+        proxy.restore();
+        await late.close();
+        await proxy.stop();
+      }
+    });
+  });
 });

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { ConfigError, loadConfig } from '@app/config';
 import { DomainError } from '@app/domain';
-import { ensureDatabase, runMigrations } from '@app/persistence';
+import { DatabaseConnector, ensureDatabase, runMigrations } from '@app/persistence';
 import { CliModule } from './cli.module';
 import { CliUsageError } from './cli-error';
 import { apiKeysCommand } from './commands/api-keys.command';
@@ -51,6 +51,8 @@ export async function runCli(argv: string[]): Promise<number> {
       abortOnError: false,
     });
     try {
+      // Every such command needs Postgres now; the services would otherwise keep retrying in the background.
+      app.get(DatabaseConnector).assertConnected();
       await handler(app, rest, out);
     } finally {
       await app.close();

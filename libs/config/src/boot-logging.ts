@@ -38,8 +38,9 @@ export function configWarnings(config: AppConfig): string[] {
 
 /**
  * Runs a process's `main` with its configuration. Invalid configuration is listed on stderr and the process
- * exits 1; when `main` fails (e.g. Postgres unreachable for longer than the start-up retries) the reason is
- * logged as one JSON line and the process exits 1, instead of Node's raw unhandled-rejection dump.
+ * exits 1; when `main` fails (e.g. the port is taken) the reason is logged as one JSON line and the process
+ * exits 1, instead of Node's raw unhandled-rejection dump. (Postgres or Redis being unreachable is not such a
+ * failure: the processes start, report not ready, and connect when they answer.)
  */
 export function runMain(name: string, main: (config: AppConfig) => Promise<void>): void {
   let config: AppConfig;

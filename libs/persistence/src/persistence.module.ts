@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { dataSourceOptions } from './data-source';
+import { DatabaseConnector } from './database-connector';
 import { Database } from './database.service';
 import { ApiKeyChangeBarrier } from './notifications/api-key-change.barrier';
 
@@ -12,13 +13,12 @@ import { ApiKeyChangeBarrier } from './notifications/api-key-change.barrier';
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) => ({
         ...dataSourceOptions(config.database.url, config.database.poolSize),
-        // Boot waits for a database that is still starting (compose, CI) instead of failing at once.
-        retryAttempts: 20,
-        retryDelay: 1500,
+        // Connected by DatabaseConnector, so that boot does not wait for (or fail without) Postgres.
+        manualInitialization: true,
       }),
     }),
   ],
-  providers: [Database, ApiKeyChangeBarrier],
-  exports: [Database, ApiKeyChangeBarrier],
+  providers: [Database, DatabaseConnector, ApiKeyChangeBarrier],
+  exports: [Database, DatabaseConnector, ApiKeyChangeBarrier],
 })
 export class PersistenceModule {}

@@ -17,6 +17,8 @@ const MESSAGES = [
   'Client has encountered a connection error',
   'Connection is not established',
   'the database system is',
+  // TypeORM before the data source has connected (see DatabaseConnector).
+  'Driver not Connected',
 ];
 
 /** Whether `err` (a pg or TypeORM error) means the database is unreachable. */

@@ -1,0 +1,74 @@
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 10_000;
+
+/**
+ * Connects the data source without making the process's start depend on Postgres. Boot tries once (bounded
+ * by the pool's connect timeout); when Postgres is unreachable the process starts anyway: the API listens
+ * (`/health/live` 200, `/health/ready` and every route needing Postgres 503 with Retry-After), the worker
+ * starts without a heartbeat, and this keeps trying in the background with backoff until Postgres answers,
+ * with no restart needed. Before that, queries fail with TypeORM's "Driver not Connected", which the error
+ * model counts as Postgres being unavailable.
+ */
+@Injectable()
+export class DatabaseConnector implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Database');
+  private timer: NodeJS.Timeout | null = null;
+  private retryMs = RETRY_MIN_MS;
+  private stopped = false;
+  private lastFailure: string | null = null;
+
+  constructor(private readonly dataSource: DataSource) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (!(await this.attempt())) this.schedule();
+  }
+
+  onApplicationShutdown(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  /** For one-shot commands, which cannot wait: throws, with the reason, while Postgres is unreachable. */
+  assertConnected(): void {
+    if (!this.dataSource.isInitialized) {
+      throw new Error(`Postgres is unreachable: ${this.lastFailure ?? 'not connected yet'}`);
+    }
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.attempt().then((ok) => ok || this.schedule());
+    }, this.retryMs);
+    this.timer.unref();
+    this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
+  }
+
+  private async attempt(): Promise<boolean> {
+    if (this.dataSource.isInitialized) return true;
+    try {
+      await this.dataSource.initialize();
+    } catch (e) {
+      const reason = (e as Error).message;
+      // One line per distinct reason, not one per attempt.
+      if (reason !== this.lastFailure) {
+        this.logger.warn(`Postgres is unreachable, answering 503 and retrying in the background: ${reason}`);
+      }
+      this.lastFailure = reason;
+      return false;
+    }
+    if (this.stopped) {
+      // Shutdown began while connecting: nothing else will close this pool.
+      await this.dataSource.destroy().catch(() => undefined);
+      return true;
+    }
+    if (this.lastFailure !== null) this.logger.log('connected to Postgres');
+    this.lastFailure = null;
+    return true;
+  }
+}
