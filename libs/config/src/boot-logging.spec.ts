@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { configWarnings, DEVELOPMENT_KEY_WARNING } from './boot-logging';
+import { bootLogger, configWarnings, DEVELOPMENT_KEY_WARNING } from './boot-logging';
 import { loadConfig } from './config.schema';
 
 describe('configWarnings', () => {
@@ -18,5 +18,21 @@ describe('configWarnings', () => {
     expect(
       configWarnings(loadConfig({ SECRETS_ENCRYPTION_KEYS: keys, ADMIN_TOKEN: 'x'.repeat(15) })),
     ).toEqual([expect.stringContaining('ADMIN_TOKEN is shorter than 16 characters')]);
+  });
+});
+
+describe('bootLogger', () => {
+  it('writes pino lines like the application logger: context, level, and the stack of errors', () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = bootLogger({ write: (line: string) => void lines.push(JSON.parse(line)) });
+    logger.log('Starting Nest application...', 'NestFactory');
+    logger.warn('careful');
+    logger.error('api cannot start: boom', 'Error: boom\n    at x', 'api');
+    expect(lines.map(({ level, context, msg, stack }) => ({ level, context, msg, stack }))).toEqual([
+      { level: 30, context: 'NestFactory', msg: 'Starting Nest application...', stack: undefined },
+      { level: 40, context: undefined, msg: 'careful', stack: undefined },
+      { level: 50, context: 'api', msg: 'api cannot start: boom', stack: 'Error: boom\n    at x' },
+    ]);
+    for (const line of lines) expect(line).toEqual(expect.objectContaining({ pid: process.pid }));
   });
 });

@@ -1,13 +1,37 @@
-import { ConsoleLogger, type LoggerService } from '@nestjs/common';
+import type { LoggerService } from '@nestjs/common';
+import pino, { type DestinationStream, type Logger } from 'pino';
 import { ConfigError, loadConfig, type AppConfig } from './config.schema';
 
+type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
+/** Nest's calls put the context last (and, for errors, the stack before it): `log(message, context)`. */
+function emit(logger: Logger, level: Level, message: unknown, params: unknown[]): void {
+  const rest = [...params];
+  const context = rest.length > 0 && typeof rest[rest.length - 1] === 'string' ? rest.pop() : undefined;
+  const stack = level === 'error' && typeof rest[0] === 'string' ? rest[0] : undefined;
+  const fields = { ...(context ? { context } : {}), ...(stack ? { stack } : {}) };
+  if (message instanceof Error) logger[level]({ ...fields, err: message }, message.message);
+  else if (typeof message === 'object' && message !== null) logger[level]({ ...fields, ...message });
+  else logger[level](fields, String(message));
+}
+
 /**
- * The logger a process starts with, until the application's pino logger takes over: JSON lines too, so that
- * what is logged before that (or instead of it, when the application cannot start, e.g. Postgres is
- * unreachable) is as structured as everything else.
+ * The logger a process starts with, until the application's pino logger takes over: pino too, on stdout and
+ * in the same line format, so that what is logged before that (or instead of it, when the application cannot
+ * start) reads like everything else.
  */
-export function bootLogger(): LoggerService {
-  return new ConsoleLogger({ json: true, colors: false });
+export function bootLogger(
+  destination: DestinationStream = pino.destination({ dest: 1, sync: true }),
+): LoggerService {
+  const logger = pino({ level: 'info' }, destination);
+  return {
+    log: (message: unknown, ...params: unknown[]) => emit(logger, 'info', message, params),
+    error: (message: unknown, ...params: unknown[]) => emit(logger, 'error', message, params),
+    warn: (message: unknown, ...params: unknown[]) => emit(logger, 'warn', message, params),
+    debug: (message: unknown, ...params: unknown[]) => emit(logger, 'debug', message, params),
+    verbose: (message: unknown, ...params: unknown[]) => emit(logger, 'trace', message, params),
+    fatal: (message: unknown, ...params: unknown[]) => emit(logger, 'fatal', message, params),
+  };
 }
 
 /** Logged by every process that would encrypt or decrypt secrets under the development key. */

@@ -8,11 +8,6 @@ import type { AppConfig } from './config.schema';
 export const LOG_DESTINATION = Symbol('LOG_DESTINATION');
 
 /**
- * Paths pino blanks out wherever they appear. Headers carrying credentials or signatures, and any field named
- * like a secret or an API key, one and two levels deep (pino redaction has no recursive wildcard; our log
- * calls never nest secrets deeper, and none of them passes a secret on purpose: this is the safety net).
- */
-/**
  * Request headers that carry credentials or signatures: never logged. The API's one line per request blanks
  * them itself (see the API's request log), since that line has a fixed shape in which nothing else can hold a
  * secret; every other line goes through the paths below, wildcard safety net included.
@@ -30,6 +25,11 @@ const REQUEST_LOG_REDACTED_PATHS = [
   'res.headers["set-cookie"]',
 ];
 
+/**
+ * Paths pino blanks out wherever they appear. Headers carrying credentials or signatures, and any field named
+ * like a secret or an API key, one and two levels deep (pino redaction has no recursive wildcard; our log
+ * calls never nest secrets deeper, and none of them passes a secret on purpose: this is the safety net).
+ */
 export const REDACTED_LOG_PATHS = [
   ...REQUEST_LOG_REDACTED_PATHS,
   'headers["anchor-api-key"]',
