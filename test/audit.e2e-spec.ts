@@ -365,7 +365,12 @@ describe('audit trail', () => {
         webhook_id: id,
         actor: apiKeyActor,
         request_id: 'req-reject',
-        data: { operation: 'update', host: '127.0.0.1', rules: ['private_address'] },
+        data: {
+          operation: 'update',
+          host: '127.0.0.1',
+          rule: 'private_address',
+          rules: ['private_address'],
+        },
       });
       expect(JSON.stringify(byType['webhook.url_rejected'])).not.toContain('topsecret');
       expect(got[2].event).toMatchObject({
@@ -373,7 +378,12 @@ describe('audit trail', () => {
         webhook_id: null,
         actor: apiKeyActor,
         request_id: 'req-refused',
-        data: { operation: 'create', host: 'localhost', rules: ['internal_name', 'single_label'] },
+        data: {
+          operation: 'create',
+          host: 'localhost',
+          rule: 'internal_name',
+          rules: ['internal_name', 'single_label'],
+        },
       });
       expect(JSON.stringify(got[2].event)).not.toContain('token=refused');
       expect(byType['webhook.secret.previous_expired']).toMatchObject({

@@ -127,6 +127,7 @@ describe('admin CLI', () => {
     [['nonsense']],
     [[]],
     [['secrets', 'shred']],
+    [['migrate', 'now']],
   ])('refuses %j with exit code 1 and a message on stderr', async (args) => {
     const res = await cli(args);
     expect(res.code).toBe(1);

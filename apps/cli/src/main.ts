@@ -29,6 +29,7 @@ export async function runCli(argv: string[]): Promise<number> {
   try {
     const config = loadConfig();
     if (command === 'migrate') {
+      if (rest.length > 0) throw new CliUsageError(`migrate takes no arguments\n${USAGE}`);
       const created = await ensureDatabase(config.database.url);
       const applied = await runMigrations(config.database.url);
       out(JSON.stringify({ database_created: created, migrations_applied: applied }));

@@ -47,7 +47,13 @@ export interface AuditDataMap {
     next_rotation_at: string | null;
   };
   'webhook.rotation_policy.removed': { scope: 'webhook' | 'project' };
-  'webhook.url_rejected': { operation: 'create' | 'update'; host: string | null; rules: string[] };
+  // `rule` is the first of `rules` (every rule the URL broke), for consumers that read one.
+  'webhook.url_rejected': {
+    operation: 'create' | 'update';
+    host: string | null;
+    rule: string;
+    rules: string[];
+  };
   'api_key.created': { api_key_id: string; name: string | null };
   'api_key.revoked': { api_key_id: string };
 }

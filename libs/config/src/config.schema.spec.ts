@@ -76,6 +76,12 @@ describe('loadConfig', () => {
       expect(() => loadConfig({ HOST: host })).toThrow(/HOST must be/);
   });
 
+  it('refuses one stream for both audit events and published events', () => {
+    expect(() => loadConfig({ AUDIT_STREAM: 'shared', EVENTS_STREAM: 'shared' })).toThrow(
+      /AUDIT_STREAM and EVENTS_STREAM must be different/,
+    );
+  });
+
   it('takes any non-empty ADMIN_TOKEN; empty turns the dashboard off', () => {
     expect(loadConfig({ ADMIN_TOKEN: 'short' }).admin.token).toBe('short');
     expect(loadConfig({ ADMIN_TOKEN: '' }).admin.token).toBeNull();

@@ -168,6 +168,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
       confirmSeconds: int('API_KEY_CONFIRM_SECONDS', 5, 0, 300),
     },
   };
+  if (config.audit.stream === config.events.stream)
+    problems.push(
+      `AUDIT_STREAM and EVENTS_STREAM must be different streams (both are "${config.events.stream}"): the worker would read audit events as events to deliver`,
+    );
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }

@@ -226,7 +226,7 @@ export class WebhooksService {
       actor: ctx.actor,
       requestId: ctx.requestId,
       occurredAt: this.clock.now(),
-      data: { operation, host, rules },
+      data: { operation, host, rule: rules[0] ?? 'form', rules },
     });
   }
 }
