@@ -1,5 +1,6 @@
 import { parseCidrList } from './cidr-list.parser';
-import { isPublicAddress } from './ip-address.rule';
+import ipaddr from 'ipaddr.js';
+import { addressViolations, isPublicAddress } from './ip-address.rule';
 import { setDefaultUrlPolicy } from './url-policy.store';
 
 describe('isPublicAddress', () => {
@@ -79,5 +80,18 @@ describe('isPublicAddress', () => {
       expect(isPublicAddress('10.0.0.1')).toBe(true);
       expect(isPublicAddress('10.0.0.1', [])).toBe(false);
     });
+  });
+});
+
+describe('addressViolations', () => {
+  it.each([
+    ['::', ['private_address']],
+    ['::1', ['private_address']],
+    ['::0.0.0.1', ['private_address']],
+    ['::1.2.3.4', ['private_address', 'ipv4_embedded']],
+    ['::ffff:127.0.0.1', ['private_address', 'ipv4_embedded']],
+    ['2606:4700:4700::1111', []],
+  ])('%s breaks %j', (address, expected) => {
+    expect(addressViolations(ipaddr.parse(address), [])).toEqual(expected);
   });
 });

@@ -58,6 +58,10 @@ export function addressViolations(address: ipaddr.IPv4 | ipaddr.IPv6, allow: Cid
 
 /** The IPv4 addresses an IPv6 address carries, by the transition mechanisms of the data file. */
 export function embeddedIpv4(v6: ipaddr.IPv6): ipaddr.IPv4[] {
+  // The unspecified and loopback addresses sit inside ::/96 but are their own kinds, not IPv4-compatible ones
+  // (RFC 4291 section 2.5.5.1 wants a global IPv4 address there); they are private, and reported as that only.
+  const range = v6.range();
+  if (range === 'unspecified' || range === 'loopback') return [];
   const p = v6.parts;
   const v4 = (hi: number, lo: number) => new ipaddr.IPv4([hi >> 8, hi & 0xff, lo >> 8, lo & 0xff]);
   for (const [network, bits, embedding] of IPV6_EMBEDDING) {
