@@ -122,8 +122,12 @@ describe('dependencies down and back', () => {
           code: 'service_unavailable',
         });
         expect(res.headers.get('retry-after')).toBeTruthy();
+        const sourceUp = async () =>
+          /^metrics_source_up\{source="postgres"\} (\d)$/m.exec((await late.http.get('/metrics')).text)?.[1];
+        expect(await sourceUp()).toBe('0');
         proxy.restore();
         await eventually(async () => (await late.http.get('/health/ready')).status === 200, 30_000);
+        await eventually(async () => (await sourceUp()) === '1');
         const k = await late.newKey();
         expect((await late.http.get('/v1/webhooks', { key: k.key })).status).toBe(200);
       } finally {

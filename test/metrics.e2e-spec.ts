@@ -48,6 +48,8 @@ describe('GET /metrics', () => {
       expect(value(text, `queue_jobs{queue="${queue}",state="waiting"}`)).toBeGreaterThanOrEqual(0);
     }
     expect(value(text, 'process_resident_memory_bytes')).toBeGreaterThan(0);
+    expect(value(text, 'metrics_source_up{source="postgres"}')).toBe(1);
+    expect(value(text, 'metrics_source_up{source="redis"}')).toBe(1);
     // Raw paths never become labels.
     expect(text).not.toContain('xxxxxxxx');
   });

@@ -24,6 +24,7 @@ export class MetricsService {
   private readonly queueJobs: Gauge<'queue' | 'state'>;
   private readonly deliveries: Gauge<'status'>;
   private readonly scrapeErrors: Counter<'source'>;
+  private readonly sourceUp: Gauge<'source'>;
   private lastRefresh = 0;
   private refreshing: Promise<void> | null = null;
 
@@ -73,6 +74,12 @@ export class MetricsService {
       name: 'webhook_deliveries',
       help: 'Delivery rows in the retained log, by status (pending, succeeded, failed, dead)',
       labelNames: ['status'],
+      registers,
+    });
+    this.sourceUp = new Gauge({
+      name: 'metrics_source_up',
+      help: 'Whether the last scrape-time read of a source (postgres, redis) worked; while 0, its series are stale',
+      labelNames: ['source'],
       registers,
     });
     this.scrapeErrors = new Counter({
@@ -128,7 +135,9 @@ export class MetricsService {
       for (const [trigger, n] of rotations) this.rotations.set({ trigger }, n);
       this.deliveries.reset();
       for (const [status, n] of deliveries ?? []) this.deliveries.set({ status }, n);
+      this.sourceUp.set({ source: 'postgres' }, 1);
     } catch (e) {
+      this.sourceUp.set({ source: 'postgres' }, 0);
       this.scrapeErrors.inc({ source: 'postgres' });
       this.logger.warn(`metrics: cannot read Postgres: ${(e as Error).message}`);
     }
@@ -139,7 +148,9 @@ export class MetricsService {
       for (const [queue, byState] of await this.monitored.depths()) {
         for (const [state, n] of Object.entries(byState)) this.queueJobs.set({ queue, state }, n);
       }
+      this.sourceUp.set({ source: 'redis' }, 1);
     } catch (e) {
+      this.sourceUp.set({ source: 'redis' }, 0);
       this.scrapeErrors.inc({ source: 'redis' });
       this.logger.warn(`metrics: cannot read queue depths: ${(e as Error).message}`);
     }
