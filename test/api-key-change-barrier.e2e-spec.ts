@@ -88,6 +88,43 @@ describe('API key change barrier', () => {
       expect(result).toEqual({ confirmed: 0, unconfirmed: [pid] });
     });
 
+    it('does not take a reconnecting feed\'s "*" from before the commit; takes one from after it', async () => {
+      const early = await feed(url, false);
+      clients.push(early);
+      const result = await barrierFor(url, 1).around(async () => {
+        // Forgot everything, but before this change committed: it could have cached the key since.
+        await early.query('SELECT pg_notify($1, $2)', [API_KEY_CHANGE_APPLIED_CHANNEL, '*']);
+        return notifyChange(url, 'f'.repeat(64))();
+      });
+      expect(result).toEqual({ confirmed: 0, unconfirmed: [await pidOf(early)] });
+
+      const late = await feed(url, false);
+      clients.push(late);
+      late.on('notification', (n) => {
+        if (n.channel === API_KEY_CHANGED_CHANNEL)
+          void late.query('SELECT pg_notify($1, $2)', [API_KEY_CHANGE_APPLIED_CHANNEL, '*']);
+      });
+      await early.end();
+      const after = await barrierFor(url, 30).around(notifyChange(url, '0'.repeat(64)));
+      expect(after).toEqual({ confirmed: 1, unconfirmed: [] });
+    });
+
+    it('still makes the change when it cannot run itself, and says so', async () => {
+      let made = false;
+      const result = await barrierFor('postgres://postgres@127.0.0.1:1/webhooks_barrier_test', 30).around(
+        async () => {
+          made = true;
+          return '1'.repeat(64);
+        },
+      );
+      expect(made).toBe(true);
+      expect(result).toEqual({
+        confirmed: 0,
+        unconfirmed: [],
+        unchecked: expect.stringContaining('ECONNREFUSED'),
+      });
+    });
+
     it('reports a feed connection that neither confirms nor goes away, after the bounded wait', async () => {
       const silent = await feed(url, false);
       clients.push(silent, await feed(url, true));
@@ -97,6 +134,7 @@ describe('API key change barrier', () => {
 
     it('stops waiting for a feed connection that goes away (its replica no longer serves from a cache)', async () => {
       const silent = await feed(url, false);
+      clients.push(silent);
       const result = await barrierFor(url, 50).around(async () => {
         const hash = await notifyChange(url, 'e'.repeat(64))();
         setTimeout(() => void silent.end(), 300);

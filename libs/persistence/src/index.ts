@@ -52,14 +52,11 @@ export { ensureDatabase, runMigrations, migrationsApplied } from './database-adm
 /** Classifies errors that mean Postgres is unreachable. */
 export { isDatabaseUnavailableError } from './unavailable';
 /** The feed of API key changes (Postgres LISTEN), for caches of key lookups. */
-export {
-  ApiKeyChangeListener,
-  API_KEY_CHANGED_CHANNEL,
-  type ApiKeyChangeHandler,
-} from './notifications/api-key-change.listener';
+export { ApiKeyChangeListener, type ApiKeyChangeHandler } from './notifications/api-key-change.listener';
 /** Waits, after an API key change, until every API replica has applied it. */
 export {
   ApiKeyChangeBarrier,
+  API_KEY_CHANGED_CHANNEL,
   API_KEY_CHANGE_APPLIED_CHANNEL,
   API_KEY_LISTENER_APPLICATION,
   type KeyChangeConfirmation,

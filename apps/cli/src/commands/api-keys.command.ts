@@ -45,7 +45,13 @@ export async function apiKeysCommand(
     case 'revoke': {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });
       if (positionals.length !== 1) throw new CliUsageError('usage: api-keys revoke <api_key_id>');
-      const { confirmed, unconfirmed } = await keys.revoke(positionals[0], ADMIN);
+      const { confirmed, unconfirmed, unchecked } = await keys.revoke(positionals[0], ADMIN);
+      if (unchecked !== undefined) {
+        process.stderr.write(
+          `warning: revoked, but the API replicas' confirmation could not be awaited (${unchecked}); they ` +
+            `refuse the key once their change notification arrives\n`,
+        );
+      }
       if (unconfirmed.length > 0) {
         process.stderr.write(
           `warning: ${unconfirmed.length} API replica(s) did not confirm within API_KEY_CONFIRM_SECONDS that ` +

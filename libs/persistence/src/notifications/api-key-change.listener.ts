@@ -1,10 +1,11 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { Client } from 'pg';
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { API_KEY_CHANGE_APPLIED_CHANNEL, API_KEY_LISTENER_APPLICATION } from './api-key-change.barrier';
-
-/** The channel the `api_keys` triggers notify on (see the ApiKeyChangeNotifications migration). */
-export const API_KEY_CHANGED_CHANNEL = 'api_key_changed';
+import {
+  API_KEY_CHANGED_CHANNEL,
+  API_KEY_CHANGE_APPLIED_CHANNEL,
+  API_KEY_LISTENER_APPLICATION,
+} from './api-key-change.barrier';
 
 /**
  * Told about API key changes: `keyHash` is the hash of a key that changed (revoked, deleted), or null when
