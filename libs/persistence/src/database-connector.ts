@@ -54,6 +54,10 @@ export class DatabaseConnector implements OnApplicationBootstrap, OnApplicationS
     try {
       await this.dataSource.initialize();
     } catch (e) {
+      // A failure after the pool was made (a first query refused) leaves it open: close it before retrying.
+      await (this.dataSource.driver as { disconnect?: () => Promise<void> })
+        .disconnect?.()
+        .catch(() => undefined);
       const reason = (e as Error).message;
       // One line per distinct reason, not one per attempt.
       if (reason !== this.lastFailure) {

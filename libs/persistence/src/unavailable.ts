@@ -23,6 +23,10 @@ const MESSAGES = [
 
 /** Whether `err` (a pg or TypeORM error) means the database is unreachable. */
 export function isDatabaseUnavailableError(err: unknown): boolean {
+  // Entity metadata is built when the data source connects, so before that (Postgres unreachable since the
+  // start, see DatabaseConnector) a repository call fails this way; every entity is registered, so it cannot
+  // mean anything else.
+  if ((err as { name?: unknown } | null)?.name === 'EntityMetadataNotFoundError') return true;
   for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 4; depth++) {
     const o = e as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
     if (typeof o.code === 'string' && (NETWORK_CODES.has(o.code) || SQLSTATE_UNAVAILABLE.test(o.code)))

@@ -1,0 +1,27 @@
+import { EntityMetadataNotFoundError, QueryFailedError, TypeORMError } from 'typeorm';
+import { isDatabaseUnavailableError } from './unavailable';
+
+describe('isDatabaseUnavailableError', () => {
+  const withCode = (code: string) => Object.assign(new Error('x'), { code });
+
+  it.each([
+    ['a refused connection', withCode('ECONNREFUSED')],
+    ['SQLSTATE 08006 (connection failure)', withCode('08006')],
+    ['SQLSTATE 57P01 (admin shutdown)', withCode('57P01')],
+    ['too many connections', withCode('53300')],
+    ['a pool connect timeout', new Error('timeout exceeded when trying to connect')],
+    ['a query before the data source connected', new TypeORMError('Driver not Connected')],
+    ['a repository call before the data source connected', new EntityMetadataNotFoundError('WebhookEntity')],
+    [
+      'a wrapped driver error',
+      Object.assign(new Error('query failed'), { driverError: withCode('ECONNRESET') }),
+    ],
+  ])('counts %s', (_what, err) => expect(isDatabaseUnavailableError(err)).toBe(true));
+
+  it.each([
+    ['a unique violation', new QueryFailedError('INSERT', [], withCode('23505'))],
+    ['a syntax error', withCode('42601')],
+    ['a plain error', new Error('boom')],
+    ['nothing', undefined],
+  ])('does not count %s', (_what, err) => expect(isDatabaseUnavailableError(err)).toBe(false));
+});
