@@ -87,8 +87,6 @@ describe('addressViolations', () => {
   it.each([
     ['::', ['private_address']],
     ['::1', ['private_address']],
-    // Written with a dotted IPv4 tail, it embeds an IPv4 address by its very form.
-    ['::0.0.0.1', ['private_address', 'ipv4_embedded']],
     ['::1.2.3.4', ['private_address', 'ipv4_embedded']],
     ['::ffff:127.0.0.1', ['private_address', 'ipv4_embedded']],
     ['2606:4700:4700::1111', []],
