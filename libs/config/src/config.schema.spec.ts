@@ -82,9 +82,13 @@ describe('loadConfig', () => {
     );
   });
 
-  it('takes any non-empty ADMIN_TOKEN; empty turns the dashboard off', () => {
+  it('takes any non-empty ADMIN_TOKEN outside production; empty turns the dashboard off', () => {
     expect(loadConfig({ ADMIN_TOKEN: 'short' }).admin.token).toBe('short');
     expect(loadConfig({ ADMIN_TOKEN: '' }).admin.token).toBeNull();
+    const keys = `k1:${Buffer.alloc(32, 1).toString('base64')}`;
+    expect(() =>
+      loadConfig({ NODE_ENV: 'production', SECRETS_ENCRYPTION_KEYS: keys, ADMIN_TOKEN: 'short' }),
+    ).toThrow(/ADMIN_TOKEN must be at least 16 characters when NODE_ENV=production/);
   });
 
   it('requires a key ring in production', () => {

@@ -130,8 +130,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
   if (!LOG_LEVELS.includes(level))
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${level}")`);
 
-  // Any non-empty token turns the dashboard on; a short one is warned about at boot (see configWarnings).
+  // Any non-empty token turns the dashboard on; a short one is warned about at boot (see configWarnings), and
+  // refused in production, where the dashboard can retry and delete jobs.
   const adminToken = env.ADMIN_TOKEN && env.ADMIN_TOKEN !== '' ? env.ADMIN_TOKEN : null;
+  if (adminToken !== null && adminToken.length < 16 && nodeEnv === 'production')
+    problems.push('ADMIN_TOKEN must be at least 16 characters when NODE_ENV=production');
 
   const host = str('HOST', '0.0.0.0');
   if (!isListenHost(host))
