@@ -926,6 +926,22 @@ describe('audit trail', () => {
       expect((await list(`?limit=2&cursor=${cursor}`)).status).toBe(200);
     });
 
+    it('binds a cursor to the instants of since/until, not to their spelling; bounds are inclusive to the ms', async () => {
+      const all = (await list('')).body.events as AuditEvent[];
+      const oldest = all[all.length - 1].occurred_at; // e.g. 2026-11-30T01:18:00.432Z
+      const first = await list(`?limit=1&since=${oldest}`);
+      const cursor = first.body.next_cursor as string;
+      const sameInstant = oldest.replace('Z', '000+00:00');
+      const next = await list(`?limit=1&since=${encodeURIComponent(sameInstant)}&cursor=${cursor}`);
+      expect(next.status).toBe(200);
+      // A lower bound a microsecond after an event leaves that event out; an upper bound keeps it.
+      const justAfter = oldest.replace('Z', '001Z');
+      const after = (await list(`?since=${justAfter}`)).body.events as AuditEvent[];
+      expect(after.map((e) => e.occurred_at)).not.toContain(oldest);
+      const until = (await list(`?until=${justAfter}`)).body.events as AuditEvent[];
+      expect(until.map((e) => e.occurred_at)).toContain(oldest);
+    });
+
     it('shows only the caller’s project, and needs a key', async () => {
       const other = await api.newKey();
       const res = await list('', other.key);

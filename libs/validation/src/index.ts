@@ -32,4 +32,4 @@ export { isWebhookEvent, normalizeEvents, unknownEventMessage } from './webhook-
 export { IS_WEBHOOK_EVENT, IS_WEBHOOK_URL, IsWebhookEvent, IsWebhookUrl } from './webhook.decorators';
 
 /** RFC 3339 timestamps that name a real instant, and their class-validator decorator. */
-export { IS_RFC3339, IsRfc3339, isRfc3339 } from './rfc3339.rule';
+export { IS_RFC3339, IsRfc3339, isRfc3339, rfc3339Instant } from './rfc3339.rule';

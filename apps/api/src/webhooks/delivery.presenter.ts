@@ -1,6 +1,6 @@
 import type { DeliveryLogQuery } from '@app/domain';
-import { ValidationFailedError } from '@app/domain';
 import type { DeliveryEntity } from '@app/persistence';
+import { rfc3339Instant } from '@app/validation';
 import type { DeliveryLogEntryResponse } from './dto/event.response';
 import type { ListEventsQuery } from './dto/list-events.query';
 
@@ -11,20 +11,14 @@ export function toDeliveryLogQuery(q: ListEventsQuery): DeliveryLogQuery {
     offset: q.offset === undefined ? 0 : Number(q.offset),
     status: q.status,
     eventType: q.event_type,
-    since: timestamp('since', q.since),
-    until: timestamp('until', q.until),
+    since: timestamp(q.since, 'ceil'),
+    until: timestamp(q.until, 'floor'),
   };
 }
 
-function timestamp(field: string, value: string | undefined): Date | undefined {
-  if (value === undefined) return undefined;
-  const at = new Date(value);
-  // The format was checked already; this catches what only looks like a date (month 13, hour 25).
-  if (Number.isNaN(at.getTime())) {
-    const message = `${field} is not a valid date`;
-    throw new ValidationFailedError(message, [{ field, rule: 'matches', message }]);
-  }
-  return at;
+/** A validated timestamp as an instant: the lower bound rounds up below the millisecond, the upper down. */
+function timestamp(value: string | undefined, round: 'floor' | 'ceil'): Date | undefined {
+  return value === undefined ? undefined : rfc3339Instant(value, round);
 }
 
 /** One row of the delivery log as the API shows it. */

@@ -1,3 +1,4 @@
+import { rfc3339Instant } from '@app/validation';
 import { Inject, Injectable } from '@nestjs/common';
 import { createHmac } from 'node:crypto';
 import { toAuditEvent, type AuditEvent, type AuditEventType } from '@app/audit';
@@ -43,20 +44,24 @@ export class AuditHistoryService {
   /** Newest first, only the caller's project; filters combine with AND; `since`/`until` are inclusive. */
   async list(ctx: RequestContext, input: AuditHistoryInput): Promise<AuditHistoryPage> {
     const limit = input.limit ?? DEFAULT_LIMIT;
+    // Inclusive bounds at the stored (millisecond) precision; the cursor is bound to the instants, so another
+    // spelling of the same instant (`…10Z`, `…10.000Z`) keeps paging.
+    const since = input.since !== undefined ? rfc3339Instant(input.since, 'ceil') : undefined;
+    const until = input.until !== undefined ? rfc3339Instant(input.until, 'floor') : undefined;
     const scope: AuditCursorScope = {
       projectId: ctx.projectId,
       webhookId: input.webhookId,
       type: input.type,
-      since: input.since,
-      until: input.until,
+      since: since?.toISOString(),
+      until: until?.toISOString(),
     };
     const before = input.cursor !== undefined ? this.cursors.decode(input.cursor, scope) : undefined;
     const rows = await this.db.repos.auditEvents.history({
       projectId: ctx.projectId,
       webhookId: input.webhookId,
       type: input.type,
-      since: input.since !== undefined ? new Date(input.since) : undefined,
-      until: input.until !== undefined ? new Date(input.until) : undefined,
+      since,
+      until,
       before,
       limit: limit + 1,
     });
