@@ -92,6 +92,23 @@ describe('Idempotency-Key', () => {
     expect(await live()).toHaveLength(0);
   });
 
+  it('answers a replay about a webhook deleted since with 404, like the request without the key', async () => {
+    const { id } = (await api.http.post('/v1/webhooks', { key, body })).body;
+    const send = () =>
+      api.http.post(`/v1/webhooks/${id}/test`, {
+        key,
+        body: { event_type: 'task.completed' },
+        headers: { 'idempotency-key': 't-deleted' },
+      });
+    expect((await send()).status).toBe(202);
+    expect((await api.http.delete(`/v1/webhooks/${id}`, { key })).status).toBe(200);
+    const again = await send();
+    expect({ status: again.status, code: again.body.code }).toEqual({
+      status: 404,
+      code: 'webhook_not_found',
+    });
+  });
+
   it('replays a rotation while its secret still signs, and never once it is retired', async () => {
     const { id } = (await create('k-retire')).body;
     const rotate = (idem: string) =>

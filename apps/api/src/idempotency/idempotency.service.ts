@@ -104,7 +104,7 @@ export class IdempotencyService {
       if (record.requestHash !== requestHash) throw new IdempotencyKeyReusedError();
       if (record.state === 'done' && record.response && record.keyId && record.status) {
         const body = this.cipher.open({ keyId: record.keyId, ciphertext: record.response }, aad);
-        await this.assertSecretStillLive(ctx.projectId, body);
+        await this.assertReplayable(req, ctx.projectId, body);
         throw new IdempotentReplay(record.status, body);
       }
       if (Date.now() > deadline) {
@@ -118,27 +118,32 @@ export class IdempotencyService {
   }
 
   /**
-   * A first response that handed out a secret (create, rotate-secret) is replayed only while that secret is
-   * still live: one destroyed since (its webhook deleted, a later rotation's grace period over, previous
-   * secrets revoked) is never given out again, from this copy either.
+   * A first response is replayed only while what it speaks of still exists: the replay of a request on a
+   * webhook (its path's id, or the id a create returned) that has since been deleted is 404, like the same
+   * request without the key. And one that handed out a secret (create, rotate-secret) is replayed only while
+   * that secret is live: one destroyed since (a later rotation's grace period over, previous secrets revoked)
+   * is never given out again, from this copy either.
    */
-  private async assertSecretStillLive(projectId: string, body: string): Promise<void> {
-    let first: unknown;
+  private async assertReplayable(req: AuthenticatedRequest, projectId: string, body: string): Promise<void> {
+    let first: { id?: unknown; secret?: unknown } = {};
     try {
-      first = JSON.parse(body);
+      first = (JSON.parse(body) ?? {}) as typeof first;
     } catch {
-      return;
+      // Not JSON: nothing to check in it; the path still is.
     }
-    const { id, secret } = (first ?? {}) as { id?: unknown; secret?: unknown };
-    if (typeof id !== 'string' || typeof secret !== 'string') return;
+    const fromPath = (req.params as { id?: unknown } | undefined)?.id;
+    const webhookId =
+      typeof fromPath === 'string' ? fromPath : typeof first.id === 'string' ? first.id : undefined;
+    if (webhookId === undefined) return;
     const repos = this.db.repos;
-    if (!(await repos.webhooks.findLive(projectId, id))) {
+    if (!(await repos.webhooks.findLive(projectId, webhookId))) {
       throw new WebhookNotFoundError(
-        'the webhook of the first response to this Idempotency-Key has since been deleted, with its secrets',
+        'the webhook of the first request with this Idempotency-Key has since been deleted',
       );
     }
-    const fp = fingerprint(secret);
-    const live = await repos.secrets.findValid(id, this.clock.now());
+    if (typeof first.secret !== 'string') return;
+    const fp = fingerprint(first.secret);
+    const live = await repos.secrets.findValid(webhookId, this.clock.now());
     if (!live.some((s) => s.fingerprint === fp)) {
       throw new IdempotencyKeyReusedError(
         'the secret in the first response to this Idempotency-Key has since been retired and is not given out ' +
