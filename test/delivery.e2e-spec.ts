@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import Redis from 'ioredis';
 import { DeliveriesService, ManualClock } from '@app/domain';
+import { DeliveryQueue } from '@app/queue';
 import { parseSignatureHeader, verifyWebhookSignature } from '@app/signing';
 import { DELIVERY_TLS, DNS_RESOLVER } from '../apps/worker/src/delivery/delivery-sender.provider';
 import {
@@ -127,6 +128,16 @@ describe('POST /v1/webhooks/{id}/test (validation)', () => {
     expect(
       (await api.http.post(`/v1/webhooks/${id}/test`, { body: { event_type: 'task.completed' } })).status,
     ).toBe(401);
+  });
+});
+
+describe('the delivery queue handle of the API', () => {
+  it('keeps one error listener however many test events it queues', async () => {
+    const { id } = await createWebhook('https://hooks.example.com/listeners');
+    for (let i = 0; i < 15; i++) expect((await sendTest(id)).status).toBe(202);
+    const handle: unknown = api.app.get(DeliveryQueue);
+    const queue = (handle as { queue: { listenerCount(event: string): number } }).queue;
+    expect(queue.listenerCount('error')).toBe(1);
   });
 });
 

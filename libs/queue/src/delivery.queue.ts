@@ -103,12 +103,14 @@ export class DeliveryQueue implements OnApplicationShutdown {
   }
 
   private client(): Queue {
-    this.queue ??= new Queue(QueueName.Delivery, {
+    if (this.queue) return this.queue;
+    this.queue = new Queue(QueueName.Delivery, {
       // Fail fast while Redis is away (the caller answers 503 or retries) instead of queueing in memory.
       connection: { ...redisOptionsFromUrl(this.config.redis.url), enableOfflineQueue: false },
       prefix: QUEUE_PREFIX,
     });
     // Failures surface on the calls that fail; an unhandled 'error' event would crash the process instead.
+    // Once, when the queue is made: a listener per call would pile up for the life of the process.
     this.queue.on('error', () => undefined);
     return this.queue;
   }
