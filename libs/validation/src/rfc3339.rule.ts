@@ -32,10 +32,9 @@ function parse(value: unknown): Parts | null {
   const offsetHours = m[10] === undefined ? 0 : Number(m[10]);
   const offsetMins = m[11] === undefined ? 0 : Number(m[11]);
   if (month < 1 || month > 12 || day < 1 || day > daysIn(year, month)) return null;
-  // Second 60 is a leap second: valid syntax, taken as the first instant of the next minute.
   if (hour > 23 || minute > 59 || second > 60 || offsetHours > 23 || offsetMins > 59) return null;
   const sign = m[9] === '-' ? -1 : 1;
-  return {
+  const parts = {
     year,
     month,
     day,
@@ -45,6 +44,22 @@ function parse(value: unknown): Parts | null {
     fraction: m[7] ?? '',
     offsetMinutes: sign * (offsetHours * 60 + offsetMins),
   };
+  // A leap second (60) exists only as the last second of a UTC month (RFC 3339 section 5.7).
+  if (second === 60) {
+    const last = new Date(utcMillis({ ...parts, second: 59 }, 0));
+    const nextDay = new Date(last.getTime() + 1000);
+    if (last.getUTCHours() !== 23 || last.getUTCMinutes() !== 59 || nextDay.getUTCDate() !== 1) return null;
+  }
+  return parts;
+}
+
+/** Milliseconds since the epoch of the parts' date and time at second precision, plus `ms`. */
+function utcMillis(p: Parts, ms: number): number {
+  const at = new Date(0);
+  // setUTCFullYear, not Date.UTC: Date.UTC reads years 0 to 99 as 1900 to 1999.
+  at.setUTCFullYear(p.year, p.month - 1, p.day);
+  at.setUTCHours(p.hour, p.minute, p.second, ms);
+  return at.getTime() - p.offsetMinutes * 60_000;
 }
 
 /** True for an RFC 3339 timestamp naming a real instant (no 2026-02-30, no 24:00, years 0000 to 9999). */
@@ -55,18 +70,17 @@ export function isRfc3339(value: unknown): boolean {
 /**
  * The instant of a valid RFC 3339 timestamp at millisecond precision (what the service stores). Digits below
  * the millisecond are cut (`floor`) or, when any is non-zero, rounded up (`ceil`): an inclusive lower bound
- * such as `since=…:00.432999Z` must not take in a row stamped `.432Z`, which is earlier. Throws on an invalid one.
+ * such as `since=…:00.432999Z` must not take in a row stamped `.432Z`, which is earlier. A leap second has no
+ * millisecond of its own: it is the edge between 23:59:59.999 (`floor`) and the next day's 00:00:00.000
+ * (`ceil`). Throws on an invalid timestamp.
  */
 export function rfc3339Instant(value: string, round: 'floor' | 'ceil' = 'floor'): Date {
   const p = parse(value);
   if (!p) throw new RangeError(`not an RFC 3339 timestamp: ${value}`);
+  if (p.second === 60) return new Date(utcMillis({ ...p, second: 59 }, round === 'floor' ? 999 : 1000));
   const ms = Number(p.fraction.slice(0, 3).padEnd(3, '0'));
   const below = /[1-9]/.test(p.fraction.slice(3)) && round === 'ceil' ? 1 : 0;
-  const at = new Date(0);
-  // setUTCFullYear, not Date.UTC: Date.UTC reads years 0 to 99 as 1900 to 1999.
-  at.setUTCFullYear(p.year, p.month - 1, p.day);
-  at.setUTCHours(p.hour, p.minute, p.second, ms + below);
-  return new Date(at.getTime() - p.offsetMinutes * 60_000);
+  return new Date(utcMillis(p, ms + below));
 }
 
 /** Constraint name of {@link IsRfc3339} (`details[].rule` of a refused timestamp). */
