@@ -1,5 +1,6 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { markAwaitingConnection } from './unavailable';
 
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 10_000;
@@ -27,6 +28,7 @@ export class DatabaseConnector implements OnApplicationBootstrap, OnApplicationS
   }
 
   onApplicationShutdown(): void {
+    markAwaitingConnection(this.dataSource, false);
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
@@ -58,6 +60,7 @@ export class DatabaseConnector implements OnApplicationBootstrap, OnApplicationS
       await (this.dataSource.driver as { disconnect?: () => Promise<void> })
         .disconnect?.()
         .catch(() => undefined);
+      markAwaitingConnection(this.dataSource, true);
       const reason = (e as Error).message;
       // One line per distinct reason, not one per attempt.
       if (reason !== this.lastFailure) {
@@ -66,6 +69,7 @@ export class DatabaseConnector implements OnApplicationBootstrap, OnApplicationS
       this.lastFailure = reason;
       return false;
     }
+    markAwaitingConnection(this.dataSource, false);
     if (this.stopped) {
       // Shutdown began while connecting: nothing else will close this pool.
       await this.dataSource.destroy().catch(() => undefined);

@@ -1,5 +1,5 @@
 import { EntityMetadataNotFoundError, QueryFailedError, TypeORMError } from 'typeorm';
-import { isDatabaseUnavailableError } from './unavailable';
+import { isDatabaseUnavailableError, markAwaitingConnection } from './unavailable';
 
 describe('isDatabaseUnavailableError', () => {
   const withCode = (code: string) => Object.assign(new Error('x'), { code });
@@ -11,7 +11,6 @@ describe('isDatabaseUnavailableError', () => {
     ['too many connections', withCode('53300')],
     ['a pool connect timeout', new Error('timeout exceeded when trying to connect')],
     ['a query before the data source connected', new TypeORMError('Driver not Connected')],
-    ['a repository call before the data source connected', new EntityMetadataNotFoundError('WebhookEntity')],
     [
       'a wrapped driver error',
       Object.assign(new Error('query failed'), { driverError: withCode('ECONNRESET') }),
@@ -24,4 +23,17 @@ describe('isDatabaseUnavailableError', () => {
     ['a plain error', new Error('boom')],
     ['nothing', undefined],
   ])('does not count %s', (_what, err) => expect(isDatabaseUnavailableError(err)).toBe(false));
+
+  it('counts missing entity metadata only while a data source waits for its first connection', () => {
+    const err = new EntityMetadataNotFoundError('WebhookEntity');
+    expect(isDatabaseUnavailableError(err)).toBe(false);
+    const dataSource = {};
+    markAwaitingConnection(dataSource, true);
+    try {
+      expect(isDatabaseUnavailableError(err)).toBe(true);
+    } finally {
+      markAwaitingConnection(dataSource, false);
+    }
+    expect(isDatabaseUnavailableError(err)).toBe(false);
+  });
 });

@@ -21,12 +21,24 @@ const MESSAGES = [
   'Driver not Connected',
 ];
 
+// Data sources that have not connected yet (Postgres unreachable since the start, see DatabaseConnector).
+const awaitingFirstConnection = new Set<object>();
+
+/** Called by DatabaseConnector: whether `dataSource` still waits for its first connection. */
+export function markAwaitingConnection(dataSource: object, awaiting: boolean): void {
+  if (awaiting) awaitingFirstConnection.add(dataSource);
+  else awaitingFirstConnection.delete(dataSource);
+}
+
 /** Whether `err` (a pg or TypeORM error) means the database is unreachable. */
 export function isDatabaseUnavailableError(err: unknown): boolean {
-  // Entity metadata is built when the data source connects, so before that (Postgres unreachable since the
-  // start, see DatabaseConnector) a repository call fails this way; every entity is registered, so it cannot
-  // mean anything else.
-  if ((err as { name?: unknown } | null)?.name === 'EntityMetadataNotFoundError') return true;
+  // Entity metadata is built when the data source connects, so before that a repository call fails this way.
+  // Only then: afterwards the same error is a programming mistake, a 500.
+  if (
+    awaitingFirstConnection.size > 0 &&
+    (err as { name?: unknown } | null)?.name === 'EntityMetadataNotFoundError'
+  )
+    return true;
   for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 4; depth++) {
     const o = e as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
     if (typeof o.code === 'string' && (NETWORK_CODES.has(o.code) || SQLSTATE_UNAVAILABLE.test(o.code)))
