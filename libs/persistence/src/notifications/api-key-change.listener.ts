@@ -86,9 +86,18 @@ export class ApiKeyChangeListener implements OnModuleInit, OnApplicationShutdown
       return;
     }
     if (client !== this.client || this.stopped) return;
-    // Changes made while no LISTEN was in place were missed: forget everything, then serve again.
+    // Changes made while no LISTEN was in place were missed: forget everything, say so, then serve again.
+    // Serving starts only once the `*` is committed: a change that commits before it is seen by the lookups
+    // (none of them cached while not live), one that commits after it arrives here as a notification, so a
+    // change barrier may count the `*` in either case (see ApiKeyChangeBarrier).
     this.emit(null);
-    this.confirm(client, '*');
+    try {
+      await client.query('SELECT pg_notify($1, $2)', [API_KEY_CHANGE_APPLIED_CHANNEL, '*']);
+    } catch (e) {
+      this.lost(client, e as Error);
+      return;
+    }
+    if (client !== this.client || this.stopped) return;
     this.live = true;
     this.retryMs = RETRY_MIN_MS;
     if (!this.wasLive) this.logger.log('listening for API key changes');
