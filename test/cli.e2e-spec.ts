@@ -102,7 +102,12 @@ describe('admin CLI', () => {
     const revoked = await cli(['api-keys', 'revoke', k.api_key_id]);
     expect(revoked.code).toBe(0);
     const printed = JSON.parse(revoked.stdout);
-    expect(printed).toMatchObject({ api_key_id: k.api_key_id, revoked: true, replicas_unconfirmed: 0 });
+    expect(printed).toMatchObject({
+      api_key_id: k.api_key_id,
+      revoked: true,
+      replicas_unconfirmed: 0,
+      replicas_checked: true,
+    });
     expect(printed.replicas_confirmed).toBeGreaterThanOrEqual(1);
     expect((await api.http.get('/v1/webhooks', { key: k.api_key })).status).toBe(401);
     const again = await cli(['api-keys', 'revoke', k.api_key_id]);

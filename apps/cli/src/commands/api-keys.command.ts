@@ -65,6 +65,8 @@ export async function apiKeysCommand(
           revoked: true,
           replicas_confirmed: confirmed,
           replicas_unconfirmed: unconfirmed.length,
+          // False when the replicas' confirmation could not be awaited at all (see stderr).
+          replicas_checked: unchecked === undefined,
         }),
       );
       return;
