@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { ApiKeyEntity } from './entities/api-key.entity';
 import { AuditEventEntity } from './entities/audit-event.entity';
@@ -13,6 +14,10 @@ import { ApiKeyChangeNotifications1764400000000 } from './migrations/17644000000
 import { ProjectQuotaShards1764500000000 } from './migrations/1764500000000-project-quota-shards';
 import { RotateSecretFunction1764600000000 } from './migrations/1764600000000-rotate-secret-function';
 import { IdempotencyAndMetrics1764200000000 } from './migrations/1764200000000-idempotency-and-metrics';
+
+// Dates sent as query parameters are written in UTC, not in the process's time zone (whose historical offsets
+// can have seconds that the wire format drops).
+pg.defaults.parseInputDatesAsUTC = true;
 
 /** Every entity, listed explicitly (no globs: the same list works from ts-jest, ts-node and compiled JS). */
 export const ENTITIES = [
