@@ -188,6 +188,15 @@ describe('audit trail', () => {
     }
   }
 
+  /** Audit rows of the project that the relay has not marked published yet. */
+  async function unpublishedCount(db: Database, projectId: string): Promise<number> {
+    const rows: { n: number }[] = await db.dataSource.query(
+      'SELECT count(*)::int AS n FROM audit_events WHERE project_id = $1 AND published_at IS NULL',
+      [projectId],
+    );
+    return rows[0].n;
+  }
+
   async function dbEvents(db: Database, projectId: string): Promise<AuditEvent[]> {
     const rows: { event: AuditEvent }[] = await db.dataSource.query(
       'SELECT event FROM audit_events WHERE project_id = $1 ORDER BY seq',
@@ -404,13 +413,7 @@ describe('audit trail', () => {
       );
       // The relay marks rows published right after it has added them to the stream: soon, not at once.
       await waitFor(
-        async () =>
-          (
-            await api.db.dataSource.query(
-              'SELECT count(*)::int AS n FROM audit_events WHERE project_id = $1 AND published_at IS NULL',
-              [projectId],
-            )
-          )[0].n as number,
+        () => unpublishedCount(api.db, projectId),
         (n) => n === 0,
         'every row marked published',
       );
@@ -586,12 +589,7 @@ describe('audit trail', () => {
           const all = await waitFor(
             async () => ({
               stream: await entries(stream, projectId),
-              unpublished: (
-                await api.db.dataSource.query(
-                  'SELECT count(*)::int AS n FROM audit_events WHERE project_id = $1 AND published_at IS NULL',
-                  [projectId],
-                )
-              )[0].n as number,
+              unpublished: await unpublishedCount(api.db, projectId),
             }),
             (s) => s.unpublished === 0,
             'the restarted relay',
@@ -661,24 +659,13 @@ describe('audit trail', () => {
         );
         first.kill('SIGKILL');
         await exited(first);
-        const unpublishedAfterKill = (
-          await api.db.dataSource.query(
-            'SELECT count(*)::int AS n FROM audit_events WHERE project_id = $1 AND published_at IS NULL',
-            [projectId],
-          )
-        )[0].n as number;
+        const unpublishedAfterKill = await unpublishedCount(api.db, projectId);
         expect(unpublishedAfterKill).toBeGreaterThan(0);
 
         const second = spawnWorker();
         try {
           await waitFor(
-            async () =>
-              (
-                await api.db.dataSource.query(
-                  'SELECT count(*)::int AS n FROM audit_events WHERE project_id = $1 AND published_at IS NULL',
-                  [projectId],
-                )
-              )[0].n as number,
+            () => unpublishedCount(api.db, projectId),
             (n) => n === 0,
             'the restarted worker to drain the outbox',
             60_000,
