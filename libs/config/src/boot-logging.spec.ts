@@ -34,5 +34,7 @@ describe('bootLogger', () => {
       { level: 50, context: 'api', msg: 'api cannot start: boom', stack: 'Error: boom\n    at x' },
     ]);
     for (const line of lines) expect(line).toEqual(expect.objectContaining({ pid: process.pid }));
+    logger.log({ msg: 'with an object', secret: 'a'.repeat(64), headers: { 'anchor-api-key': 'ak_x' } });
+    expect(JSON.stringify(lines[3])).not.toMatch(/a{64}|ak_x/);
   });
 });
