@@ -87,6 +87,49 @@ describe('OpenAPI description', () => {
     }
   });
 
+  it('declares the error statuses of the route tables, with the request id and Retry-After headers', () => {
+    const statuses = (method: string, path: string) => Object.keys(doc.paths[path][method].responses);
+    expect(statuses('post', '/v1/webhooks')).toEqual(
+      expect.arrayContaining(['201', '400', '401', '409', '413', '429', '503']),
+    );
+    expect(statuses('get', '/v1/webhooks/{id}')).toEqual(expect.arrayContaining(['200', '401', '404']));
+    expect(statuses('post', '/v1/webhooks/{id}/secret/claim')).toEqual(
+      expect.arrayContaining(['200', '401', '404', '409']),
+    );
+    expect(statuses('get', '/v1/audit-events')).toEqual(expect.arrayContaining(['200', '400', '401']));
+    expect(statuses('get', '/v1/audit-events')).not.toContain('404');
+    for (const ops of Object.values(doc.paths as Record<string, Record<string, any>>)) {
+      for (const op of Object.values(ops)) {
+        for (const response of Object.values(op.responses as Record<string, any>)) {
+          expect(response.headers['x-request-id']).toBeDefined();
+        }
+        for (const status of ['429', '503']) {
+          if (op.responses[status]) expect(op.responses[status].headers['retry-after']).toBeDefined();
+        }
+      }
+    }
+  });
+
+  it('describes request bodies as strictly as the server checks them', () => {
+    const schemas = doc.components.schemas;
+    for (const name of ['CreateWebhookDto', 'UpdateWebhookDto', 'RotateSecretDto', 'SetRotationPolicyDto']) {
+      expect({ name, additionalProperties: schemas[name].additionalProperties }).toEqual({
+        name,
+        additionalProperties: false,
+      });
+    }
+    expect(schemas.CreateWebhookDto.properties.subscribed_events.minItems).toBe(1);
+    expect(schemas.CreateWebhookDto.properties.url).toMatchObject({ minLength: 1, maxLength: 2048 });
+    expect(schemas.SetRotationPolicyDto.properties.interval_days).toMatchObject({
+      type: 'integer',
+      minimum: 1,
+      maximum: 365,
+    });
+    // rotate-secret needs no body; create does.
+    expect(doc.paths['/v1/webhooks/{id}/rotate-secret'].post.requestBody.required).toBe(false);
+    expect(doc.paths['/v1/webhooks'].post.requestBody.required).toBe(true);
+  });
+
   it('serves the UI at /docs', async () => {
     const res = await api.http.get('/docs');
     expect(res.status).toBe(200);

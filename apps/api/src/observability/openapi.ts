@@ -53,6 +53,51 @@ export class ErrorResponse {
 }
 
 const ERROR_REF = { $ref: '#/components/schemas/ErrorResponse' };
+const REQUEST_ID_HEADER = {
+  description:
+    "The request id: the caller's `x-request-id` when sane (1 to 128 printable ASCII), else a new one",
+  schema: { type: 'string' },
+};
+const RETRY_AFTER_HEADER = { description: 'Seconds to wait before retrying', schema: { type: 'integer' } };
+
+// Operations with a 409 of their own besides a reused Idempotency-Key: the limit, a disabled webhook, a claim.
+const CONFLICTS: Record<string, string> = {
+  'post /v1/webhooks': '`webhook_limit_reached`',
+  'post /v1/webhooks/{id}/test': '`webhook_disabled`',
+  'post /v1/webhooks/{id}/secret/claim': '`no_unclaimed_secret`',
+};
+
+interface Operation {
+  parameters?: { in: string; name: string }[];
+  requestBody?: { required?: boolean; content?: Record<string, { schema?: { $ref?: string } }> };
+  responses: Record<string, { headers?: Record<string, unknown> } & Record<string, unknown>>;
+  security?: Record<string, string[]>[];
+}
+
+/** The error statuses an operation can answer, with what each means there (api.md's "Errors" columns). */
+function errorStatuses(method: string, path: string, op: Operation): Record<string, string> {
+  const out: Record<string, string> = {};
+  const params = op.parameters ?? [];
+  const hasBody = method !== 'get' && method !== 'head';
+  if (hasBody || params.some((p) => p.in === 'query')) {
+    out['400'] = '`validation_failed` (with `details`) or `invalid_json`';
+  }
+  if (!path.startsWith('/v1/')) {
+    return path === '/health/ready' ? { '503': '`service_unavailable`: a dependency is not ready' } : out;
+  }
+  out['401'] = '`unauthorized`: missing, unknown or revoked API key';
+  if (params.some((p) => p.in === 'path' && p.name === 'id')) out['404'] = '`webhook_not_found`';
+  if (path.endsWith('rotation-policy') && method !== 'put') out['404'] = '`webhook_not_found` or `not_found`';
+  const conflicts = [CONFLICTS[`${method} ${path}`]];
+  if (params.some((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key')) {
+    conflicts.push('`idempotency_key_reused`');
+  }
+  if (conflicts.some(Boolean)) out['409'] = conflicts.filter(Boolean).join(' or ');
+  if (hasBody) out['413'] = '`payload_too_large`: a body over 64 KiB';
+  out['429'] = '`rate_limited`: the API key spent its budget for this minute';
+  out['503'] = '`service_unavailable`: Postgres or Redis is unreachable';
+  return out;
+}
 
 /** The OpenAPI description, generated from the controllers and DTOs. */
 export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
@@ -67,20 +112,42 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   const doc = SwaggerModule.createDocument(app, config, {
     extraModels: [ErrorResponse, ErrorDetailResponse],
   });
-  // Every operation may fail with the one error body, and every /v1 route needs the API key (the guard is
-  // on each /v1 controller): say so once here rather than on every route.
+  const schemas = (doc.components?.schemas ?? {}) as Record<
+    string,
+    { required?: string[]; additionalProperties?: boolean }
+  >;
+  // What holds for every operation, said once here rather than on every route: the error statuses with the
+  // one error body, the request id header, the API key on /v1, and request bodies that refuse unknown fields.
   for (const [path, item] of Object.entries(doc.paths)) {
-    for (const op of Object.values(item)) {
-      if (typeof op !== 'object' || op === null || !('responses' in op)) continue;
-      const operation = op as { responses: Record<string, unknown>; security?: Record<string, string[]>[] };
-      if (path.startsWith('/v1/') && !operation.security?.some((s) => 'anchor-api-key' in s)) {
-        operation.security = [...(operation.security ?? []), { 'anchor-api-key': [] }];
+    for (const [method, value] of Object.entries(item)) {
+      if (typeof value !== 'object' || value === null || !('responses' in value)) continue;
+      const op = value as Operation;
+      if (path.startsWith('/v1/') && !op.security?.some((s) => 'anchor-api-key' in s)) {
+        op.security = [...(op.security ?? []), { 'anchor-api-key': [] }];
       }
-      const responses = operation.responses;
-      responses.default ??= {
+      for (const [status, description] of Object.entries(errorStatuses(method, path, op))) {
+        op.responses[status] ??= { description, content: { 'application/json': { schema: ERROR_REF } } };
+        if (status === '429' || status === '503') {
+          op.responses[status].headers = {
+            ...op.responses[status].headers,
+            'retry-after': RETRY_AFTER_HEADER,
+          };
+        }
+      }
+      op.responses.default ??= {
         description: 'Error (every non-2xx): see `code`',
         content: { 'application/json': { schema: ERROR_REF } },
       };
+      for (const response of Object.values(op.responses)) {
+        response.headers = { 'x-request-id': REQUEST_ID_HEADER, ...response.headers };
+      }
+      const ref = op.requestBody?.content?.['application/json']?.schema?.$ref;
+      const schema = ref ? schemas[ref.split('/').pop() as string] : undefined;
+      if (op.requestBody && schema) {
+        schema.additionalProperties = false;
+        // A body whose fields are all optional may be left out (rotate-secret needs none; PATCH takes `{}`).
+        if (!schema.required?.length) op.requestBody.required = false;
+      }
     }
   }
   return doc;

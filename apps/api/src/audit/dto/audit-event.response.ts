@@ -17,7 +17,7 @@ export class AuditEventResponse {
   @ApiProperty({ example: 'aud_01JD4W1B6T0Q8H3X2Z5N7M9K4P' })
   id!: string;
   /** Envelope version. */
-  @ApiProperty({ example: 1 })
+  @ApiProperty({ type: 'integer', example: 1 })
   version!: number;
   /** What happened. */
   @ApiProperty({ enum: AUDIT_EVENT_TYPES })

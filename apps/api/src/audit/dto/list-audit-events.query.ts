@@ -40,7 +40,7 @@ export class ListAuditEventsQuery {
   until?: string;
 
   /** Page size, 1 to 200; default 50. */
-  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 200, default: 50 })
   @ValidateIf(present('limit'))
   @Transform(strictInt)
   @IsInt({ message: 'limit must be a whole number' })

@@ -6,10 +6,10 @@ export class RotationPolicyResponse {
   @ApiProperty({ type: String, nullable: true, example: 'wh_01JD4W1B6T0Q8H3X2Z5N7M9K4P' })
   webhook_id!: string | null;
   /** Days between scheduled rotations. */
-  @ApiProperty({ minimum: 1, maximum: 365 })
+  @ApiProperty({ type: 'integer', minimum: 1, maximum: 365 })
   interval_days!: number;
   /** Hours the outgoing secret keeps signing after a scheduled rotation. */
-  @ApiProperty({ minimum: 0, maximum: 168 })
+  @ApiProperty({ type: 'integer', minimum: 0, maximum: 168 })
   grace_period_hours!: number;
   /**
    * The next scheduled rotation. For the project default: the earliest among the webhooks following it, null
@@ -76,6 +76,6 @@ export class RevokedPreviousResponse {
   @ApiProperty({ example: true })
   ok!: true;
   /** How many previous secrets stopped signing. */
-  @ApiProperty({ example: 1 })
+  @ApiProperty({ type: 'integer', example: 1 })
   revoked!: number;
 }

@@ -5,14 +5,19 @@ import { EVENT_CATALOG, IsWebhookEvent, IsWebhookUrl } from '@app/validation';
 /** Body of `POST /v1/webhooks`. */
 export class CreateWebhookDto {
   /** HTTPS endpoint that receives the events; must be publicly reachable (no private, loopback or internal targets). */
-  @ApiProperty({ example: 'https://hooks.example.com/anchor', maxLength: 2048 })
+  @ApiProperty({ example: 'https://hooks.example.com/anchor', minLength: 1, maxLength: 2048 })
   @IsDefined({ message: 'url is required' })
   @IsString({ message: 'url must be a string' })
   @IsWebhookUrl()
   url!: string;
 
   /** Event types to receive: one or more of the catalog; duplicates are removed, order kept. */
-  @ApiProperty({ enum: EVENT_CATALOG, isArray: true, example: ['task.completed', 'task.failed'] })
+  @ApiProperty({
+    enum: EVENT_CATALOG,
+    isArray: true,
+    minItems: 1,
+    example: ['task.completed', 'task.failed'],
+  })
   @IsDefined({ message: 'subscribed_events is required' })
   @IsArray({ message: 'subscribed_events must be an array' })
   @ArrayMinSize(1, { message: 'subscribed_events must list at least one event type' })

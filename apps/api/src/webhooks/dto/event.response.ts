@@ -26,10 +26,10 @@ export class DeliveryLogEntryResponse {
   @ApiProperty({ enum: ['pending', 'succeeded', 'failed', 'dead'] })
   status!: string;
   /** Attempts made so far. */
-  @ApiProperty()
+  @ApiProperty({ type: 'integer' })
   attempt!: number;
   /** HTTP status of the last attempt, or null when it got no response. */
-  @ApiProperty({ type: Number, nullable: true })
+  @ApiProperty({ type: 'integer', nullable: true })
   response_status!: number | null;
   /** Why the last attempt did not succeed, or null. */
   @ApiProperty({ type: String, nullable: true })
@@ -48,13 +48,13 @@ export class DeliveryLogEntryResponse {
 /** Pagination of the delivery log. */
 export class PaginationResponse {
   /** Rows returned in this page. */
-  @ApiProperty()
+  @ApiProperty({ type: 'integer' })
   limit!: number;
   /** Rows skipped. */
-  @ApiProperty()
+  @ApiProperty({ type: 'integer' })
   offset!: number;
   /** Rows matching the filters in all. */
-  @ApiProperty()
+  @ApiProperty({ type: 'integer' })
   total!: number;
 }
 

@@ -17,7 +17,7 @@ const present = (field: string) => (o: Record<string, unknown>) => o[field] !== 
 /** Body of `PATCH /v1/webhooks/{id}`: any subset of the fields. */
 export class UpdateWebhookDto {
   /** New HTTPS endpoint; the same URL rules as create. */
-  @ApiPropertyOptional({ example: 'https://hooks.example.com/anchor', maxLength: 2048 })
+  @ApiPropertyOptional({ example: 'https://hooks.example.com/anchor', minLength: 1, maxLength: 2048 })
   @ValidateIf(present('url'))
   @IsString({ message: 'url must be a string' })
   @IsWebhookUrl()
@@ -31,7 +31,7 @@ export class UpdateWebhookDto {
   description?: string | null;
 
   /** Replaces the subscribed event types. */
-  @ApiPropertyOptional({ enum: EVENT_CATALOG, isArray: true })
+  @ApiPropertyOptional({ enum: EVENT_CATALOG, isArray: true, minItems: 1 })
   @ValidateIf(present('subscribed_events'))
   @IsArray({ message: 'subscribed_events must be an array' })
   @ArrayMinSize(1, { message: 'subscribed_events must list at least one event type' })
