@@ -5,6 +5,7 @@ import { Logger as PinoLogger } from 'nestjs-pino';
 import type { AppConfig } from '@app/config';
 import { parseCidrList, setDefaultUrlPolicy } from '@app/validation';
 import { ApiValidationPipe } from './http/api-validation.pipe';
+import type { ErrorBody } from './http/error-response';
 import { HttpErrorFilter } from './http/http-error.filter';
 import { BODY_LIMIT_BYTES, registerJsonBodyParser } from './http/json-body.parser';
 import { requestIdFor } from './http/request-id';
@@ -48,7 +49,7 @@ function answerRouterError(error: FastifyError, req: FastifyRequest, reply: Fast
         code: 'validation_failed',
         details: [{ field: 'path', rule: 'form', message }],
         request_id: req.id,
-      }),
+      } satisfies ErrorBody),
     );
 }
 

@@ -1,6 +1,7 @@
 import { ValidationPipe, type ArgumentMetadata, type ValidationError } from '@nestjs/common';
 import { ValidationFailedError, type ErrorDetail } from '@app/domain';
 import { checkWebhookUrl } from '@app/validation';
+import { notAnObjectError, unknownFieldDetail, unknownFieldsError } from './request-refusals';
 
 /** class-validator constraint names mapped to the stable rule names of `details[].rule`. */
 const RULE_NAMES: Record<string, string> = {
@@ -42,7 +43,7 @@ export function toDetails(errors: ValidationError[], parent = ''): ErrorDetail[]
         for (const v of checkWebhookUrl(e.value).violations)
           details.push({ field, rule: v.rule, message: v.message });
       } else if (constraint === 'whitelistValidation') {
-        details.push({ field, rule: 'unknown_field', message: `unknown field "${field}"` });
+        details.push(unknownFieldDetail(field));
       } else {
         details.push({ field, rule: RULE_NAMES[constraint] ?? constraint, message });
       }
@@ -74,13 +75,7 @@ export function findUnstorableText(value: unknown, path: string, depth = 0): str
  */
 function refuseInheritedNames(value: object): void {
   const fields = Object.keys(value).filter((k) => k in Object.prototype);
-  if (fields.length === 0) return;
-  const details = fields.map((field) => ({
-    field,
-    rule: 'unknown_field',
-    message: `unknown field "${field}"`,
-  }));
-  throw new ValidationFailedError(details[0].message, details);
+  if (fields.length > 0) throw unknownFieldsError(fields);
 }
 
 /**
@@ -109,9 +104,7 @@ export class ApiValidationPipe extends ValidationPipe {
       // No body at all reads as an empty object, so required fields are reported by name.
       if (value === undefined || value === null) value = {};
       if (typeof value !== 'object' || Array.isArray(value)) {
-        throw new ValidationFailedError('request body must be a JSON object', [
-          { field: 'body', rule: 'type', message: 'request body must be a JSON object' },
-        ]);
+        throw notAnObjectError();
       }
     }
     if (

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { InvalidJsonError, ValidationFailedError } from '@app/domain';
+import { InvalidJsonError } from '@app/domain';
+import { unknownFieldsError } from './request-refusals';
 
 /** Strict: a body that is not valid UTF-8 is refused, never repaired with replacement characters. */
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -47,8 +48,7 @@ export function registerJsonBodyParser(fastify: FastifyInstance): void {
       if (!err) return done(null, value);
       const field = poisoningKeyOf(text);
       if (field === undefined) return done(new InvalidJsonError());
-      const message = `unknown field "${field}"`;
-      done(new ValidationFailedError(message, [{ field, rule: 'unknown_field', message }]));
+      done(unknownFieldsError([field]));
     });
   };
   fastify.removeAllContentTypeParsers();

@@ -1,5 +1,5 @@
 import { Injectable, UseGuards, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import { ValidationFailedError } from '@app/domain';
+import { notAnObjectError, unknownFieldsError } from './request-refusals';
 
 /**
  * Refuses a body on a route that takes none, by the same rules as every other route: no body, `{}` or `null`
@@ -11,18 +11,10 @@ export class NoBodyGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     const body: unknown = context.switchToHttp().getRequest<{ body?: unknown }>().body;
     if (body === undefined || body === null) return true;
-    if (typeof body !== 'object' || Array.isArray(body)) {
-      const message = 'request body must be a JSON object';
-      throw new ValidationFailedError(message, [{ field: 'body', rule: 'type', message }]);
-    }
+    if (typeof body !== 'object' || Array.isArray(body)) throw notAnObjectError();
     const fields = Object.keys(body);
-    if (fields.length === 0) return true;
-    const details = fields.map((field) => ({
-      field,
-      rule: 'unknown_field',
-      message: `unknown field "${field}"`,
-    }));
-    throw new ValidationFailedError(details[0].message, details);
+    if (fields.length > 0) throw unknownFieldsError(fields);
+    return true;
   }
 }
 

@@ -1,0 +1,18 @@
+import { ValidationFailedError, type ErrorDetail } from '@app/domain';
+
+/** The detail of a field that no request has: a typo must not pass silently. */
+export function unknownFieldDetail(field: string): ErrorDetail {
+  return { field, rule: 'unknown_field', message: `unknown field "${field}"` };
+}
+
+/** Refuses `fields` as unknown, each named; the first one's sentence is the error's. */
+export function unknownFieldsError(fields: string[]): ValidationFailedError {
+  const details = fields.map(unknownFieldDetail);
+  return new ValidationFailedError(details[0].message, details);
+}
+
+/** Refuses a body that is not a JSON object (an array, a string, a number…). */
+export function notAnObjectError(): ValidationFailedError {
+  const message = 'request body must be a JSON object';
+  return new ValidationFailedError(message, [{ field: 'body', rule: 'type', message }]);
+}
