@@ -1,7 +1,7 @@
 import type { LoggerService } from '@nestjs/common';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { ConfigError, loadConfig, type AppConfig } from './config.schema';
-import { REDACTED_LOG_PATHS } from './logging.module';
+import { LOG_REDACTION } from './logging.module';
 
 type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
@@ -25,10 +25,7 @@ export function bootLogger(
   destination: DestinationStream = pino.destination({ dest: 1, sync: true }),
 ): LoggerService {
   // Redacted like the application logger: an object logged at boot passes the same safety net.
-  const logger = pino(
-    { level: 'info', redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } },
-    destination,
-  );
+  const logger = pino({ level: 'info', redact: LOG_REDACTION }, destination);
   return {
     log: (message: unknown, ...params: unknown[]) => emit(logger, 'info', message, params),
     error: (message: unknown, ...params: unknown[]) => emit(logger, 'error', message, params),

@@ -30,7 +30,7 @@ const REQUEST_LOG_REDACTED_PATHS = [
  * like a secret or an API key, one and two levels deep (pino redaction has no recursive wildcard; our log
  * calls never nest secrets deeper, and none of them passes a secret on purpose: this is the safety net).
  */
-export const REDACTED_LOG_PATHS = [
+export const REDACTED_LOG_PATHS: string[] = [
   ...REQUEST_LOG_REDACTED_PATHS,
   'headers["anchor-api-key"]',
   'headers.authorization',
@@ -44,6 +44,9 @@ export const REDACTED_LOG_PATHS = [
   '*.*.secret',
   '*.*.api_key',
 ];
+
+/** pino's redaction of every logger of the processes: the paths above, blanked out. */
+export const LOG_REDACTION = { paths: REDACTED_LOG_PATHS, censor: '[redacted]' };
 
 /**
  * Stdout, asynchronous: while one write is in flight the next lines queue up and go out together, so under
@@ -82,7 +85,7 @@ function stdoutDestination(): DestinationStream {
         pinoHttp: [
           {
             level: config.log.level,
-            redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
+            redact: LOG_REDACTION,
             serializers: {
               req: (req: { id: unknown; method: string; url: string; headers: Record<string, unknown> }) => ({
                 id: req.id,
