@@ -74,7 +74,7 @@ export class ApiKeyChangeListener implements OnModuleInit, OnApplicationShutdown
     client.on('notification', (msg) => {
       if (client !== this.client || msg.channel !== API_KEY_CHANGED_CHANNEL) return;
       this.emit(msg.payload || null);
-      this.confirm(client, msg.payload || '*');
+      void this.confirm(client, msg.payload || '*');
     });
     client.on('error', (e) => this.lost(client, e));
     client.on('end', () => this.lost(client, null));
@@ -91,13 +91,7 @@ export class ApiKeyChangeListener implements OnModuleInit, OnApplicationShutdown
     // (none of them cached while not live), one that commits after it arrives here as a notification, so a
     // change barrier may count the `*` in either case (see ApiKeyChangeBarrier).
     this.emit(null);
-    try {
-      await client.query('SELECT pg_notify($1, $2)', [API_KEY_CHANGE_APPLIED_CHANNEL, '*']);
-    } catch (e) {
-      this.lost(client, e as Error);
-      return;
-    }
-    if (client !== this.client || this.stopped) return;
+    if (!(await this.confirm(client, '*')) || client !== this.client || this.stopped) return;
     this.live = true;
     this.retryMs = RETRY_MIN_MS;
     if (!this.wasLive) this.logger.log('listening for API key changes');
@@ -132,12 +126,17 @@ export class ApiKeyChangeListener implements OnModuleInit, OnApplicationShutdown
 
   /**
    * Tells whoever made a change (see ApiKeyChangeBarrier) that this process has applied it: sent on this
-   * connection, so the sender is identified by this connection's backend pid.
+   * connection, so the sender is identified by this connection's backend pid. False (and the connection
+   * given up) when it could not be sent.
    */
-  private confirm(client: Client, payload: string): void {
-    client.query('SELECT pg_notify($1, $2)', [API_KEY_CHANGE_APPLIED_CHANNEL, payload]).catch((e: Error) => {
-      this.lost(client, e);
-    });
+  private async confirm(client: Client, payload: string): Promise<boolean> {
+    try {
+      await client.query('SELECT pg_notify($1, $2)', [API_KEY_CHANGE_APPLIED_CHANNEL, payload]);
+      return true;
+    } catch (e) {
+      this.lost(client, e as Error);
+      return false;
+    }
   }
 
   private emit(keyHash: string | null): void {
