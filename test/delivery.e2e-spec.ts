@@ -206,6 +206,15 @@ describe('GET /v1/webhooks/{id}/events', () => {
     );
     const beyond = await log(webhookId, '?offset=100');
     expect(beyond.body).toEqual({ events: [], pagination: { limit: 0, offset: 100, total: 30 } });
+    const leadingZeros = await log(webhookId, '?limit=010&offset=025');
+    expect(leadingZeros.body.pagination).toEqual({ limit: 5, offset: 25, total: 30 });
+    const far = await log(webhookId, '?offset=1000000000');
+    expect(far.body).toEqual({ events: [], pagination: { limit: 0, offset: 1000000000, total: 30 } });
+    const past = await log(webhookId, `?offset=${'9'.repeat(40)}`);
+    expect(past.body).toEqual({
+      events: [],
+      pagination: { limit: 0, offset: Number.MAX_SAFE_INTEGER, total: 30 },
+    });
   });
 
   it('filters by status, event type and an inclusive scheduled-time window', async () => {
@@ -256,6 +265,9 @@ describe('GET /v1/webhooks/{id}/events', () => {
     ['limit=1&limit=2', 'limit'],
     ['offset=-1', 'offset'],
     ['offset=x', 'offset'],
+    ['offset=1e3', 'offset'],
+    ['offset=+1', 'offset'],
+    ['limit=000', 'limit'],
     ['status=done', 'status'],
     ['event_type=task.exploded', 'event_type'],
     ['since=yesterday', 'since'],

@@ -8,7 +8,8 @@ import type { ListEventsQuery } from './dto/list-events.query';
 export function toDeliveryLogQuery(q: ListEventsQuery): DeliveryLogQuery {
   return {
     limit: q.limit === undefined ? 25 : Number(q.limit),
-    offset: q.offset === undefined ? 0 : Number(q.offset),
+    // Past 2^53 - 1 no page has rows, and the number would lose digits: the largest exact one stands in.
+    offset: q.offset === undefined ? 0 : Math.min(Number(q.offset), Number.MAX_SAFE_INTEGER),
     status: q.status,
     eventType: q.event_type,
     since: timestamp(q.since, 'ceil'),

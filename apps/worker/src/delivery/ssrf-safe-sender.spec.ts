@@ -390,6 +390,32 @@ describe('SsrfSafeSender failures', () => {
     expect(await post(target, `http://${NAME}:${plainPort}/`)).toEqual({ kind: 'response', status: 200 });
     expect(plainReceiver.connections).toBe(2);
   });
+
+  it('retries over TLS on a fresh connection with the same trust settings', async () => {
+    tlsReceiver.handler = (req, res, requestOnSocket) => {
+      if (requestOnSocket > 1) req.socket.destroy();
+      else res.end('ok');
+    };
+    const target = sender();
+    expect(await post(target, `https://${NAME}:${tlsPort}/`)).toEqual({ kind: 'response', status: 200 });
+    expect(await post(target, `https://${NAME}:${tlsPort}/`)).toEqual({ kind: 'response', status: 200 });
+    expect(tlsReceiver.connections).toBe(2);
+    expect(tlsReceiver.received.map((r) => r.servername)).toEqual([NAME, NAME, NAME]);
+  });
+
+  it('sends a request the receiver drops again at most once, on a fresh connection', async () => {
+    // Three pooled connections, then a receiver that reads every request and drops the connection unanswered:
+    // from here that looks like a pooled connection closed under us, but it must not multiply the attempt.
+    const target = sender();
+    const url = `http://${NAME}:${plainPort}/`;
+    await Promise.all([post(target, url), post(target, url), post(target, url)]);
+    expect(plainReceiver.connections).toBe(3);
+    plainReceiver.received.length = 0;
+    plainReceiver.handler = (req) => req.socket.destroy();
+    expect(await post(target, url)).toMatchObject({ kind: 'network_error' });
+    expect(plainReceiver.received).toHaveLength(2);
+    expect(plainReceiver.connections).toBe(4);
+  });
 });
 
 describe('parseRetryAfter', () => {

@@ -58,10 +58,13 @@ export interface SsrfSafeSenderOptions {
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024;
 const DEFAULT_MAX_SOCKETS = 256;
-const DEFAULT_IDLE_SOCKET_TIMEOUT_MS = 15_000;
+// Below the 5 s keep-alive timeout of Node's HTTP server (and well below nginx's and load balancers'): an
+// idle connection is closed here before the receiver closes it under a request we are sending.
+const DEFAULT_IDLE_SOCKET_TIMEOUT_MS = 4_000;
 // A pooled connection the receiver has just closed fails on first write; that is not the receiver's failure.
+// Such a failure is sent again once, at once, on a new connection. Only once: a receiver that reads the POST
+// and then drops the connection looks the same from here, and must not get the attempt over and over.
 const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
-const MAX_STALE_SOCKET_RETRIES = 2;
 
 const systemResolver: HostResolver = async (hostname) => dns.lookup(hostname, { all: true, verbatim: true });
 
@@ -77,6 +80,7 @@ export class SsrfSafeSender {
   private readonly now: () => number;
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
+  private readonly tlsOptions: https.RequestOptions;
 
   constructor(options: SsrfSafeSenderOptions) {
     this.isAllowedAddress = options.isAllowedAddress;
@@ -93,14 +97,14 @@ export class SsrfSafeSender {
       scheduling: 'lifo',
       timeout: options.idleSocketTimeoutMs ?? DEFAULT_IDLE_SOCKET_TIMEOUT_MS,
     };
-    this.httpAgent = new http.Agent(agentOptions);
-    this.httpsAgent = new https.Agent({
-      ...agentOptions,
+    this.tlsOptions = {
       ...(options.tls?.ca !== undefined && { ca: options.tls.ca }),
       ...(options.tls?.rejectUnauthorized !== undefined && {
         rejectUnauthorized: options.tls.rejectUnauthorized,
       }),
-    });
+    };
+    this.httpAgent = new http.Agent(agentOptions);
+    this.httpsAgent = new https.Agent({ ...agentOptions, ...this.tlsOptions });
   }
 
   /** Makes one attempt. Never throws: every failure is a {@link SendResult}. */
@@ -217,15 +221,17 @@ export class SsrfSafeSender {
 
     return new Promise<SendResult>((resolve) => {
       let settled = false;
-      let staleRetries = 0;
       const settle = (result: SendResult) => {
         if (settled) return;
         settled = true;
         resolve(result);
       };
 
-      const attempt = () => {
-        const req = (isHttps ? https : http).request(options);
+      // `fresh`: a connection of its own, outside the pool (so with the pool's TLS trust settings).
+      const attempt = (fresh: boolean) => {
+        const req = (isHttps ? https : http).request(
+          fresh ? { ...options, ...(isHttps && this.tlsOptions), agent: false } : options,
+        );
         let responded = false;
         deadline.onExpiry(() => {
           req.destroy();
@@ -248,9 +254,8 @@ export class SsrfSafeSender {
         req.on('error', (error: NodeJS.ErrnoException) => {
           if (settled) return;
           const stale = req.reusedSocket && !responded && STALE_SOCKET_CODES.has(error.code ?? '');
-          if (stale && staleRetries < MAX_STALE_SOCKET_RETRIES && !deadline.expired) {
-            staleRetries += 1;
-            attempt();
+          if (stale && !fresh && !deadline.expired) {
+            attempt(true);
             return;
           }
           settle({ kind: 'network_error', error: errorMessage(error) });
@@ -259,7 +264,7 @@ export class SsrfSafeSender {
         req.end(body);
       };
 
-      attempt();
+      attempt(false);
     });
   }
 

@@ -9,16 +9,16 @@ describe('retryDelayMs', () => {
     [3, 600_000],
     [4, 3_600_000],
     [5, 21_600_000],
-  ])('after attempt %i waits the schedule entry (%i ms) without jitter at the midpoint', (attempt, ms) => {
-    expect(retryDelayMs(SCHEDULE, attempt, undefined, () => 0.5)).toBe(ms);
+  ])('after attempt %i waits the schedule entry (%i ms) when the jitter draws 0', (attempt, ms) => {
+    expect(retryDelayMs(SCHEDULE, attempt, undefined, () => 0)).toBe(ms);
   });
 
-  it('spreads each delay by at most ±10 %', () => {
-    expect(retryDelayMs(SCHEDULE, 1, undefined, () => 0)).toBe(27_000);
+  it('spreads each delay upwards by at most 10 %, never below the schedule', () => {
+    expect(retryDelayMs(SCHEDULE, 1, undefined, () => 0.5)).toBe(31_500);
     expect(retryDelayMs(SCHEDULE, 1, undefined, () => 0.999999)).toBeLessThanOrEqual(33_000);
     for (let i = 0; i < 200; i++) {
       const d = retryDelayMs(SCHEDULE, 2)!;
-      expect(d).toBeGreaterThanOrEqual(108_000);
+      expect(d).toBeGreaterThanOrEqual(120_000);
       expect(d).toBeLessThanOrEqual(132_000);
     }
   });
@@ -29,9 +29,9 @@ describe('retryDelayMs', () => {
   });
 
   it('honours Retry-After as a minimum, capped', () => {
-    expect(retryDelayMs(SCHEDULE, 1, 300, () => 0.5)).toBe(300_000);
-    expect(retryDelayMs(SCHEDULE, 1, 5, () => 0.5)).toBe(30_000);
-    expect(retryDelayMs(SCHEDULE, 1, 10 ** 9, () => 0.5)).toBe(MAX_RETRY_AFTER_SECONDS * 1000);
+    expect(retryDelayMs(SCHEDULE, 1, 300, () => 0)).toBe(300_000);
+    expect(retryDelayMs(SCHEDULE, 1, 5, () => 0)).toBe(30_000);
+    expect(retryDelayMs(SCHEDULE, 1, 10 ** 9, () => 0)).toBe(MAX_RETRY_AFTER_SECONDS * 1000);
     expect(retryDelayMs([0, 0, 0], 1, 2)).toBe(2000);
   });
 });

@@ -10,14 +10,14 @@ export class ListEventsQuery {
   @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 100, default: 25 })
   @IsOptional()
   @IsString({ message: 'limit must be given once' })
-  @Matches(/^(100|[1-9][0-9]?)$/, { message: 'limit must be a whole number from 1 to 100' })
+  @Matches(/^0*(100|[1-9][0-9]?)$/, { message: 'limit must be a whole number from 1 to 100' })
   limit?: string;
 
-  /** Rows to skip, 0 or more; default 0. */
+  /** Rows to skip, 0 or more; default 0. An offset past the last row gives an empty page. */
   @ApiPropertyOptional({ type: 'integer', minimum: 0, default: 0 })
   @IsOptional()
   @IsString({ message: 'offset must be given once' })
-  @Matches(/^(0|[1-9][0-9]{0,8})$/, { message: 'offset must be a whole number from 0 to 999999999' })
+  @Matches(/^[0-9]+$/, { message: 'offset must be a whole number, 0 or more' })
   offset?: string;
 
   /** Only deliveries in this state. */
