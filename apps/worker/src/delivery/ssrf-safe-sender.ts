@@ -80,7 +80,7 @@ export class SsrfSafeSender {
   private readonly now: () => number;
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
-  private readonly tlsOptions: https.RequestOptions;
+  private readonly tlsOptions: Pick<https.AgentOptions, 'ca' | 'rejectUnauthorized'>;
 
   constructor(options: SsrfSafeSenderOptions) {
     this.isAllowedAddress = options.isAllowedAddress;
