@@ -26,8 +26,10 @@ COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 USER node
 EXPOSE 3000
+# One check for both processes: the API answers /health/live; the worker has no port, and touches its heartbeat
+# file every 10 s while Postgres and Redis answer.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-  CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/health/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+  CMD node -e "const f=process.env.WORKER_HEARTBEAT_FILE||'/tmp/webhook-secrets-worker.alive';const beat=()=>{try{return Date.now()-require('fs').statSync(f).mtimeMs<45000}catch{return false}};fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/health/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(beat()?0:1))"
 # V8 heap tuning keeps the API under 200 MB resident without costing throughput: its live heap is about 40 MB,
 # and by default V8 lets garbage grow to several times that before a full collection (the heap may grow by 100%
 # between collections instead). Semi-spaces of 16 MB, set explicitly because V8 sizes its default from the

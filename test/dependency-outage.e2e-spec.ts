@@ -125,9 +125,16 @@ describe('dependencies down and back', () => {
         const sourceUp = async () =>
           /^metrics_source_up\{source="postgres"\} (\d)$/m.exec((await late.http.get('/metrics')).text)?.[1];
         expect(await sourceUp()).toBe('0');
+        // No made-up values while Postgres cannot be read: a 0 lag would hide the relay-lag alert.
+        const metrics = (await late.http.get('/metrics')).text;
+        expect(metrics).toContain('# TYPE audit_relay_lag_seconds gauge');
+        expect(metrics).not.toMatch(
+          /^(audit_relay_lag_seconds|audit_outbox_pending|webhook_secret_rotations)\b/m,
+        );
         proxy.restore();
         await eventually(async () => (await late.http.get('/health/ready')).status === 200, 30_000);
         await eventually(async () => (await sourceUp()) === '1');
+        expect((await late.http.get('/metrics')).text).toMatch(/^audit_relay_lag_seconds \d/m);
         const k = await late.newKey();
         expect((await late.http.get('/v1/webhooks', { key: k.key })).status).toBe(200);
       } finally {

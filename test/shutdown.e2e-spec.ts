@@ -1,6 +1,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from './support/test-env';
 
@@ -154,5 +155,29 @@ describe('graceful shutdown (SIGTERM)', () => {
     worker.child.kill('SIGTERM');
     expect(await worker.exited).toBe(0);
     expect(worker.output()).toMatch(/SIGTERM: shutting down[\s\S]*"msg":"stopped"/);
+  });
+});
+
+describe('a Redis database the server does not have', () => {
+  // ioredis would log its failed SELECT and carry on in database 0: the processes must stop instead.
+  const missing = async (): Promise<string> => {
+    const base = new URL(TEST_REDIS_URL);
+    const client = new Redis({ host: base.hostname, port: Number(base.port || 6379), lazyConnect: true });
+    await client.connect();
+    const databases = ((await client.config('GET', 'databases')) as string[])[1];
+    client.disconnect();
+    return `redis://${base.host}/${databases}`; // numbered from 0: one past the last
+  };
+
+  it.each([
+    ['api', 'dist/apps/api/src/main.js'],
+    ['worker', 'dist/apps/worker/src/main.js'],
+  ])('stops the %s with exit code 1, naming the problem', async (name, entry) => {
+    const port = await freePort();
+    const url = await missing();
+    const proc = start(entry, { PORT: String(port), HOST: '127.0.0.1', REDIS_URL: url }, /never/);
+    proc.up.catch(() => undefined);
+    expect(await proc.exited).toBe(1);
+    expect(proc.output()).toContain(`${name} cannot start: REDIS_URL names database`);
   });
 });

@@ -2,11 +2,14 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { bootLogger, configWarnings, exitOnSignals, runMain, type AppConfig } from '@app/config';
+import { bootLogger, configWarnings, exitOnSignals, exitOnFatal, runMain, type AppConfig } from '@app/config';
+import { verifyRedisDatabase } from '@app/queue';
 import { API_APP_OPTIONS, apiAdapter, configureApiApp } from './api.app';
 import { ApiModule } from './api.module';
 
 async function main(config: AppConfig): Promise<void> {
+  // In the background: the API starts and answers 503 while Redis is down, but not on the wrong database.
+  exitOnFatal('api', verifyRedisDatabase(config.redis.url));
   const app = configureApiApp(
     await NestFactory.create<NestFastifyApplication>(ApiModule, apiAdapter(), {
       ...API_APP_OPTIONS,

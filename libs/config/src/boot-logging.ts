@@ -62,6 +62,15 @@ export function configWarnings(config: AppConfig): string[] {
   return warnings;
 }
 
+/** Ends the process with exit code 1 and the reason, the way a failed start does, if `check` rejects. */
+export function exitOnFatal(name: string, check: Promise<void>): void {
+  check.catch((e: unknown) => {
+    const err = e instanceof Error ? e : new Error(String(e));
+    bootLogger().error(`${name} cannot start: ${err.message}`, undefined, name);
+    process.exit(1);
+  });
+}
+
 /**
  * Runs a process's `main` with its configuration. Invalid configuration is listed on stderr and the process
  * exits 1; when `main` fails (e.g. the port is taken) the reason is logged as one JSON line and the process

@@ -61,6 +61,56 @@ describe('loadConfig', () => {
     }
   });
 
+  it('checks TARGET_ALLOW_CIDRS with the parser the API and the worker use', () => {
+    expect(
+      loadConfig({ TARGET_ALLOW_CIDRS: ' 10.0.0.0/8 , fd00::/8,127.0.0.1 ' }).targets.allowCidrs,
+    ).toEqual(['10.0.0.0/8', 'fd00::/8', '127.0.0.1']);
+    const problems = (value: string): string[] => {
+      try {
+        loadConfig({ TARGET_ALLOW_CIDRS: value });
+        return [];
+      } catch (e) {
+        return (e as ConfigError).problems;
+      }
+    };
+    expect(problems('10.0.0.1/8')).toEqual([
+      'TARGET_ALLOW_CIDRS entry "10.0.0.1/8" is not a CIDR such as 10.0.0.0/8 or fd00::/8: host bits are set; did you mean 10.0.0.0/8?',
+    ]);
+    for (const bad of [':::::/64', '10.1/8', '10.0.0.0/33', 'fe80::1%eth0/128', 'example.com/32'])
+      expect(problems(`192.168.0.0/16,${bad}`)).toEqual([expect.stringContaining(`entry "${bad}"`)]);
+  });
+
+  it('refuses a REDIS_URL whose path is not a database number, and URLs without a host', () => {
+    const problems = (env: Record<string, string>): string[] => {
+      try {
+        loadConfig(env);
+        return [];
+      } catch (e) {
+        return (e as ConfigError).problems;
+      }
+    };
+    for (const ok of [
+      'redis://127.0.0.1:6379',
+      'redis://127.0.0.1:6379/',
+      'redis://r:6379/15',
+      'rediss://u:p@r/3',
+    ])
+      expect(problems({ REDIS_URL: ok })).toEqual([]);
+    expect(problems({ REDIS_URL: 'redis://127.0.0.1:6379/abc' })).toEqual([
+      'REDIS_URL path must be a database number such as /0 (got "/abc")',
+    ]);
+    expect(problems({ REDIS_URL: 'redis://127.0.0.1:6379/1/x' })).toHaveLength(1);
+    expect(problems({ REDIS_URL: 'redis://' })).toEqual(['REDIS_URL names no host']);
+    expect(problems({ DATABASE_URL: 'postgres://' })).toEqual(['DATABASE_URL names no host']);
+    expect(problems({ DATABASE_URL: 'postgres://@db:5432/x', USER: 'svc' })).toEqual([]); // user from $USER
+    expect(problems({ DATABASE_URL: 'postgres://db/x', USER: '', PGUSER: '' })).toEqual([
+      'DATABASE_URL names no user',
+    ]);
+    expect(problems({ DATABASE_URL: 'postgres:///webhooks?host=/var/run/postgresql', USER: 'svc' })).toEqual(
+      [],
+    );
+  });
+
   it('takes an IP address or a host name for HOST, nothing else', () => {
     for (const host of [
       '0.0.0.0',

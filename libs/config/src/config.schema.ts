@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
+import { parseCidrList } from '@app/validation';
 
 /** One key of the at-rest encryption key ring. */
 export interface EncryptionKey {
@@ -78,12 +79,20 @@ export function loadConfig(env: Env = process.env): AppConfig {
     }
     return Number(raw);
   };
-  const url = (name: string, def: string, protocols: string[]): string => {
+  /** `check` returns what else is wrong with a URL of the right protocol, if anything. */
+  const url = (
+    name: string,
+    def: string,
+    protocols: string[],
+    check: (u: URL) => string | undefined,
+  ): string => {
     const v = str(name, def);
     try {
       const u = new URL(v);
-      if (!protocols.includes(u.protocol))
-        problems.push(`${name} must use ${protocols.join(' or ')} (got "${u.protocol}")`);
+      const problem = protocols.includes(u.protocol)
+        ? check(u)
+        : `must use ${protocols.join(' or ')} (got "${u.protocol}")`;
+      if (problem !== undefined) problems.push(`${name} ${problem}`);
     } catch {
       problems.push(`${name} is not a valid URL`);
     }
@@ -121,9 +130,19 @@ export function loadConfig(env: Env = process.env): AppConfig {
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '');
+  // The parser the API and the worker use, so that what passes here cannot stop them later.
   for (const cidr of allowCidrs) {
-    if (!isCidr(cidr))
-      problems.push(`TARGET_ALLOW_CIDRS entry "${cidr}" is not a CIDR such as 10.0.0.0/8 or fd00::/8`);
+    try {
+      parseCidrList(cidr);
+    } catch (e) {
+      const why = (e instanceof Error ? e.message : String(e)).replace(
+        /^invalid CIDR list entry 1 "[^"]*": /,
+        '',
+      );
+      problems.push(
+        `TARGET_ALLOW_CIDRS entry "${cidr}" is not a CIDR such as 10.0.0.0/8 or fd00::/8: ${why}`,
+      );
+    }
   }
 
   const level = str('LOG_LEVEL', 'info');
@@ -144,10 +163,29 @@ export function loadConfig(env: Env = process.env): AppConfig {
     nodeEnv,
     http: { host, port: int('PORT', 3000, 0, 65535) },
     database: {
-      url: url('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/webhooks', ['postgres:', 'postgresql:']),
+      url: url(
+        'DATABASE_URL',
+        'postgres://postgres@127.0.0.1:5432/webhooks',
+        ['postgres:', 'postgresql:'],
+        (u) => {
+          // A socket directory may stand in for the host (`?host=/var/run/postgresql`); the user may come from
+          // the environment, as libpq and node-postgres take it.
+          if (u.hostname === '' && !u.searchParams.has('host')) return 'names no host';
+          if (u.username === '' && !env.PGUSER && !env.USER) return 'names no user';
+          return undefined;
+        },
+      ),
       poolSize: int('DATABASE_POOL_SIZE', 10, 1, 500),
     },
-    redis: { url: url('REDIS_URL', 'redis://127.0.0.1:6379/0', ['redis:', 'rediss:']) },
+    redis: {
+      url: url('REDIS_URL', 'redis://127.0.0.1:6379/0', ['redis:', 'rediss:'], (u) => {
+        if (u.hostname === '') return 'names no host';
+        // Anything else after the port would be read as database 0.
+        if (!/^\/?(\d{1,9})?$/.test(u.pathname))
+          return `path must be a database number such as /0 (got "${u.pathname}")`;
+        return undefined;
+      }),
+    },
     secrets: { keyRing, usingDevelopmentKey, gracePeriodHours: int('SECRET_GRACE_PERIOD_HOURS', 24, 0, 168) },
     webhooks: { maxPerProject: int('MAX_WEBHOOKS_PER_PROJECT', 5, 1, 1_000_000) },
     audit: {
@@ -205,15 +243,6 @@ function parseKeyRing(raw: string, problems: string[]): EncryptionKey[] {
     ring.push({ id, key });
   }
   return ring;
-}
-
-function isCidr(text: string): boolean {
-  const m = /^(.+)\/(\d{1,3})$/.exec(text);
-  if (!m) return false;
-  const bits = Number(m[2]);
-  const ip = m[1];
-  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) return bits <= 32 && ip.split('.').every((o) => Number(o) <= 255);
-  return ip.includes(':') && bits <= 128 && /^[0-9a-fA-F:.]+$/.test(ip);
 }
 
 /** An address or a name the API can listen on: an IP literal, or a DNS name (not an all-numeric look-alike). */

@@ -10,4 +10,4 @@ export { LoggingModule, LOG_DESTINATION, REDACTED_LOG_PATHS, CREDENTIAL_HEADERS 
 export { exitOnSignals } from './graceful-exit';
 
 /** The JSON logger of a starting process, and the configuration warnings every process logs at boot. */
-export { bootLogger, configWarnings, runMain, DEVELOPMENT_KEY_WARNING } from './boot-logging';
+export { bootLogger, configWarnings, exitOnFatal, runMain, DEVELOPMENT_KEY_WARNING } from './boot-logging';

@@ -1,7 +1,7 @@
 /** Frozen queue names, the hash-tagged key prefix, job names and the map from job name to payload type. */
 export { QueueName, QUEUE_PREFIX, JobName, secretRotateJobId, type JobPayloads } from './queue-names';
-/** ioredis options for BullMQ and the other Redis users, built from REDIS_URL. */
-export { redisOptionsFromUrl } from './redis-connection';
+/** ioredis options for BullMQ and the other Redis users, built from REDIS_URL, and the check of its database. */
+export { redisOptionsFromUrl, verifyRedisDatabase } from './redis-connection';
 /** The shared ioredis client and its token. */
 export { RedisModule, REDIS } from './redis.module';
 /** Producer of delivery attempts (deterministic job ids) and the job-id helpers of the dispatcher. */

@@ -50,7 +50,7 @@ export class MetricsService {
     });
     this.rotations = new Gauge({
       name: 'webhook_secret_rotations',
-      help: 'Secret rotations in the retained audit history, by trigger (manual, scheduled); use increase()',
+      help: 'Secret rotations in the retained audit history, by trigger (manual, scheduled); use delta()',
       labelNames: ['trigger'],
       registers,
     });
@@ -78,7 +78,7 @@ export class MetricsService {
     });
     this.sourceUp = new Gauge({
       name: 'metrics_source_up',
-      help: 'Whether the last scrape-time read of a source (postgres, redis) worked; while 0, its series are stale',
+      help: 'Whether the last scrape-time read of a source (postgres, redis) worked; while 0, its series have no samples',
       labelNames: ['source'],
       registers,
     });
@@ -137,6 +137,12 @@ export class MetricsService {
       for (const [status, n] of deliveries ?? []) this.deliveries.set({ status }, n);
       this.sourceUp.set({ source: 'postgres' }, 1);
     } catch (e) {
+      // No value rather than a stale or made-up one (a 0 lag would hide the relay-lag alert); the gauges have
+      // samples again after the next read that works.
+      this.outboxPending.remove();
+      this.relayLag.remove();
+      this.rotations.reset();
+      this.deliveries.reset();
       this.sourceUp.set({ source: 'postgres' }, 0);
       this.scrapeErrors.inc({ source: 'postgres' });
       this.logger.warn(`metrics: cannot read Postgres: ${(e as Error).message}`);
@@ -150,6 +156,7 @@ export class MetricsService {
       }
       this.sourceUp.set({ source: 'redis' }, 1);
     } catch (e) {
+      this.queueJobs.reset();
       this.sourceUp.set({ source: 'redis' }, 0);
       this.scrapeErrors.inc({ source: 'redis' });
       this.logger.warn(`metrics: cannot read queue depths: ${(e as Error).message}`);

@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { AuditStreamSubscriber } from '@app/audit';
 import type { AppConfig } from '@app/config';
-import { redisOptionsFromUrl } from '@app/queue';
+import { redisOptionsFromUrl, verifyRedisDatabase } from '@app/queue';
 import { CliUsageError } from '../cli-error';
 
 const USAGE = 'usage: audit tail [--group <name>] [--from-start]';
@@ -72,6 +72,12 @@ export async function auditCommand(
     throw new Error(
       `Redis is unavailable (${lastError?.message ?? 'no connection'}); nothing to tail until it answers`,
     );
+  }
+  try {
+    await verifyRedisDatabase(config.redis.url); // Redis answers: this returns at once, or names the problem
+  } catch (e) {
+    redis.disconnect();
+    throw e;
   }
   const subscriber = new AuditStreamSubscriber(redis, {
     stream: config.audit.stream,
