@@ -150,4 +150,34 @@ describe('AuditStreamSubscriber', () => {
     expect(acked).toEqual(['1-0']);
     expect(call.mock.calls.filter((c: unknown[]) => c[0] === 'XGROUP')).toHaveLength(2);
   });
+
+  it('re-creates a group that disappeared from the start of the stream, not from its end', async () => {
+    const { redis, acked } = fakeRedis([]);
+    const call = redis.call as unknown as jest.Mock;
+    const real = call.getMockImplementation()!;
+    let reads = 0;
+    call.mockImplementation(async (...args: unknown[]) => {
+      // The second read finds the group gone (Redis restarted empty); the entry arrived during the outage.
+      if (args[0] === 'XREADGROUP' && args[args.length - 1] === '>' && ++reads === 2)
+        throw new Error("NOGROUP No such key 's' or consumer group 'g' in XREADGROUP with GROUP option");
+      if (args[0] === 'XREADGROUP' && args[args.length - 1] === '>' && reads === 3)
+        return [['s', [['5-0', fields(event('aud_outage'))]]]];
+      return real(...args);
+    });
+    const sub = new AuditStreamSubscriber(redis, {
+      stream: 's',
+      group: 'g',
+      consumer: 'c',
+      startId: '$',
+      blockMs: 10,
+      onError: () => undefined,
+    });
+    await sub.run((e) => {
+      expect(e.id).toBe('aud_outage');
+      sub.stop();
+    });
+    const creates = call.mock.calls.filter((c: unknown[]) => c[0] === 'XGROUP').map((c: unknown[]) => c[4]);
+    expect(creates).toEqual(['$', '0']);
+    expect(acked).toEqual(['5-0']);
+  });
 });

@@ -123,17 +123,12 @@ export class AuditStreamSubscriber {
     this.seen = new RecentIds(this.opts.dedupeWindow);
   }
 
-  /** Creates the group (and the stream) if missing; an existing group keeps its position. */
-  async ensureGroup(): Promise<void> {
+  /**
+   * Creates the group (and the stream) if missing, starting at `startId`; an existing group keeps its position.
+   */
+  async ensureGroup(startId: '$' | '0' = this.opts.startId): Promise<void> {
     try {
-      await this.redis.call(
-        'XGROUP',
-        'CREATE',
-        this.opts.stream,
-        this.opts.group,
-        this.opts.startId,
-        'MKSTREAM',
-      );
+      await this.redis.call('XGROUP', 'CREATE', this.opts.stream, this.opts.group, startId, 'MKSTREAM');
     } catch (e) {
       if (!(e instanceof Error && e.message.startsWith('BUSYGROUP'))) throw e;
     }
@@ -157,13 +152,18 @@ export class AuditStreamSubscriber {
   async run(handler: AuditEventHandler): Promise<void> {
     this.stopped = false;
     let started = false;
+    let everStarted = false;
     let failures = 0;
     while (!this.stopped) {
       try {
         if (!started) {
-          await this.ensureGroup();
+          // A group that existed and is gone now (Redis restarted without its data, or the group was deleted)
+          // starts over from the beginning of the stream: from `$` it would skip every entry added meanwhile,
+          // the relay's backlog of the outage among them. Entries seen before are at worst handled twice.
+          await this.ensureGroup(everStarted ? '0' : this.opts.startId);
           await this.drainOwnPending(handler);
           started = true;
+          everStarted = true;
         }
         if (Date.now() - this.lastClaimAt >= this.opts.claimEveryMs) await this.reclaim(handler);
         if (!this.stopped) await this.readNew(handler);

@@ -1,11 +1,12 @@
-import { Processor, WorkerHost } from '@nestjs/bullmq';
+import { Processor } from '@nestjs/bullmq';
 import type { Job } from 'bullmq';
 import { JobName, QueueName } from '@app/queue';
+import { QueueWorkerHost } from '../scheduling/queue-errors';
 import { AuditRelay } from './audit-relay.service';
 
 /** The audit queue: the relay's polling fallback, in case a wake-up nudge was lost. */
 @Processor(QueueName.Audit)
-export class AuditRelayProcessor extends WorkerHost {
+export class AuditRelayProcessor extends QueueWorkerHost {
   constructor(private readonly relay: AuditRelay) {
     super();
   }

@@ -1,4 +1,4 @@
-import { Processor, WorkerHost } from '@nestjs/bullmq';
+import { Processor } from '@nestjs/bullmq';
 import { Inject, Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { APP_CONFIG, type AppConfig } from '@app/config';
@@ -6,6 +6,7 @@ import { Clock, SecretsService, retryDelayMs } from '@app/domain';
 import { Database, type AttemptOutcome, type ClaimedDelivery } from '@app/persistence';
 import { DeliveryQueue, JobName, QueueName, attemptOfJobId, type JobPayloads } from '@app/queue';
 import { deliveryHeaders } from '@app/signing';
+import { QueueWorkerHost } from '../scheduling/queue-errors';
 import { MicroBatcher } from './micro-batcher';
 import { SsrfSafeSender, classifyOutcome, type SendResult } from './ssrf-safe-sender';
 
@@ -23,7 +24,7 @@ export type AttemptSummary =
  * exactly DELIVERY_RETRY_SCHEDULE and every attempt is recorded.
  */
 @Processor(QueueName.Delivery, { concurrency: DELIVERY_CONCURRENCY })
-export class DeliveryProcessor extends WorkerHost {
+export class DeliveryProcessor extends QueueWorkerHost {
   private readonly logger = new Logger(DeliveryProcessor.name);
   private readonly schedule: readonly number[];
 

@@ -1,9 +1,10 @@
-import { Processor, WorkerHost } from '@nestjs/bullmq';
+import { Processor } from '@nestjs/bullmq';
 import { Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { Clock, DeliveriesService, SecretsService } from '@app/domain';
 import { Database } from '@app/persistence';
 import { JobName, QueueName } from '@app/queue';
+import { QueueWorkerHost } from '../scheduling/queue-errors';
 import { AuditRetention } from '../audit/audit-retention.service';
 
 const EXPIRE_BATCH = 500;
@@ -11,7 +12,7 @@ const PURGE_BATCH = 5000;
 
 /** Housekeeping jobs: destroy expired previous secrets (and, as features arrive, purge old rows). */
 @Processor(QueueName.Housekeeping)
-export class HousekeepingProcessor extends WorkerHost {
+export class HousekeepingProcessor extends QueueWorkerHost {
   private readonly logger = new Logger(HousekeepingProcessor.name);
 
   constructor(

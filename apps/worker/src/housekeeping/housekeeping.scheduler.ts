@@ -1,31 +1,28 @@
 import { InjectQueue } from '@nestjs/bullmq';
-import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import { JobName, QueueName } from '@app/queue';
+import { logQueueError } from '../scheduling/queue-errors';
+import { RecurringJobs, type RecurringJob } from '../scheduling/recurring-jobs';
 
 /** How often expired previous secrets are looked for. */
 const EXPIRE_EVERY_MS = 60_000;
 /** How often old deliveries are purged and stranded ones queued again. */
 const DELIVERIES_EVERY_MS = 60_000;
 
-/**
- * Registers the recurring housekeeping jobs. `upsertJobScheduler` is idempotent, so every worker replica
- * can call it at boot and there is still one schedule.
- */
+/** Keeps the recurring housekeeping jobs registered. */
 @Injectable()
-export class HousekeepingScheduler implements OnApplicationBootstrap {
-  constructor(@InjectQueue(QueueName.Housekeeping) private readonly queue: Queue) {}
+export class HousekeepingScheduler extends RecurringJobs {
+  constructor(@InjectQueue(QueueName.Housekeeping) private readonly queue: Queue) {
+    super();
+    this.queue.on('error', (e: Error) => logQueueError(this.logger, 'housekeeping queue', e));
+  }
 
-  async onApplicationBootstrap(): Promise<void> {
-    await this.queue.upsertJobScheduler(
-      JobName.SecretsExpire,
-      { every: EXPIRE_EVERY_MS },
-      { name: JobName.SecretsExpire, data: {}, opts: { removeOnComplete: 100, removeOnFail: 500 } },
-    );
-    await this.queue.upsertJobScheduler(
-      JobName.DeliveriesPurge,
-      { every: DELIVERIES_EVERY_MS },
-      { name: JobName.DeliveriesPurge, data: {}, opts: { removeOnComplete: 100, removeOnFail: 500 } },
-    );
+  protected jobs(): RecurringJob[] {
+    const opts = { removeOnComplete: 100, removeOnFail: 500 };
+    return [
+      { queue: this.queue, name: JobName.SecretsExpire, repeat: { every: EXPIRE_EVERY_MS }, opts },
+      { queue: this.queue, name: JobName.DeliveriesPurge, repeat: { every: DELIVERIES_EVERY_MS }, opts },
+    ];
   }
 }

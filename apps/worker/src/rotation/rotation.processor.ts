@@ -1,12 +1,13 @@
-import { Processor, WorkerHost } from '@nestjs/bullmq';
+import { Processor } from '@nestjs/bullmq';
 import { Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { RotationSweepService, type SweepResult } from '@app/domain';
 import { JobName, QueueName, type JobPayloads } from '@app/queue';
+import { QueueWorkerHost } from '../scheduling/queue-errors';
 
 /** Rotation jobs: the recurring sweep, and single idempotent rotations. */
 @Processor(QueueName.Rotation)
-export class RotationProcessor extends WorkerHost {
+export class RotationProcessor extends QueueWorkerHost {
   private readonly logger = new Logger(RotationProcessor.name);
 
   constructor(private readonly sweeper: RotationSweepService) {

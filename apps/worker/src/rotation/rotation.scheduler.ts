@@ -1,26 +1,33 @@
 import { InjectQueue } from '@nestjs/bullmq';
-import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { JobName, QueueName } from '@app/queue';
+import { logQueueError } from '../scheduling/queue-errors';
+import { RecurringJobs, type RecurringJob } from '../scheduling/recurring-jobs';
 
 /**
- * Registers the recurring rotation sweep, every ROTATION_SWEEP_EVERY_MS. `upsertJobScheduler` is idempotent:
- * every worker replica registers it at boot and there is still one schedule; overlapping sweeps would be
+ * Keeps the recurring rotation sweep registered, every ROTATION_SWEEP_EVERY_MS. Overlapping sweeps would be
  * harmless anyway (they claim disjoint batches).
  */
 @Injectable()
-export class RotationScheduler implements OnApplicationBootstrap {
+export class RotationScheduler extends RecurringJobs {
   constructor(
     @InjectQueue(QueueName.Rotation) private readonly queue: Queue,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+  ) {
+    super();
+    this.queue.on('error', (e: Error) => logQueueError(this.logger, 'rotation queue', e));
+  }
 
-  async onApplicationBootstrap(): Promise<void> {
-    await this.queue.upsertJobScheduler(
-      JobName.RotationSweep,
-      { every: this.config.rotation.sweepEveryMs },
-      { name: JobName.RotationSweep, data: {}, opts: { removeOnComplete: 100, removeOnFail: 500 } },
-    );
+  protected jobs(): RecurringJob[] {
+    return [
+      {
+        queue: this.queue,
+        name: JobName.RotationSweep,
+        repeat: { every: this.config.rotation.sweepEveryMs },
+        opts: { removeOnComplete: 100, removeOnFail: 500 },
+      },
+    ];
   }
 }
