@@ -14,7 +14,8 @@ import type { HostResolver } from '../apps/worker/src/delivery/ssrf-safe-sender'
 import { startApi, type RunningApi } from './support/api-harness';
 import { eventually } from './support/eventually';
 import { HttpsReceiver } from './support/https-receiver';
-import { TEST_REDIS_URL } from './support/test-env';
+import { TcpProxy } from './support/tcp-proxy';
+import { TEST_DATABASE_URL, TEST_REDIS_URL } from './support/test-env';
 import { startWorker, type RunningWorker } from './support/worker-harness';
 
 const NAME = 'hooks.receiver-e2e.com';
@@ -693,5 +694,38 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       await new Promise((r) => setTimeout(r, 700));
       expect(receiver.at(path)).toHaveLength(1);
     });
+  });
+});
+
+describe('Postgres going away in the middle of an attempt', () => {
+  let worker: RunningWorker;
+  let proxy: TcpProxy;
+  beforeAll(async () => {
+    proxy = await TcpProxy.inFrontOf(TEST_DATABASE_URL);
+    worker = await workerWith({
+      TARGET_ALLOW_CIDRS: '127.0.0.1/32',
+      DATABASE_URL: proxy.rewrite(TEST_DATABASE_URL),
+    });
+  });
+  afterAll(async () => {
+    proxy.restore();
+    await worker.close();
+    await proxy.stop();
+  });
+
+  it('records the outcome once Postgres is back, without sending the attempt again', async () => {
+    const path = newPath();
+    const { id } = await createWebhook(receiver.url(path));
+    let answer: (() => void) | undefined;
+    receiver.on(path, (_n, _req, res) => (answer = () => res.end('ok')));
+    expect((await sendTest(id)).status).toBe(202);
+    await eventually(() => answer !== undefined, 15_000, 'the attempt to arrive');
+    // The receiver answers while the worker cannot reach Postgres: the outcome cannot be written yet.
+    proxy.cut();
+    answer!();
+    await eventually(() => proxy.refused >= 2, 15_000, 'the worker to try Postgres again during the outage');
+    proxy.restore();
+    expect(await finalEntry(id)).toMatchObject({ status: 'succeeded', attempt: 1, response_status: 200 });
+    expect(receiver.at(path)).toHaveLength(1);
   });
 });

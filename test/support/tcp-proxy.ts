@@ -10,6 +10,8 @@ export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   private refusing = false;
   port = 0;
+  /** Connections refused since the last {@link cut}: proof that a client tried during the outage. */
+  refused = 0;
 
   constructor(
     private readonly targetHost: string,
@@ -26,6 +28,7 @@ export class TcpProxy {
   async start(): Promise<this> {
     const server = createServer((client) => {
       if (this.refusing) {
+        this.refused += 1;
         client.destroy();
         return;
       }
@@ -48,6 +51,7 @@ export class TcpProxy {
   /** Drops every open connection and refuses new ones. */
   cut(): void {
     this.refusing = true;
+    this.refused = 0;
     for (const s of this.sockets) s.destroy();
   }
 

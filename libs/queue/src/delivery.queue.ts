@@ -77,9 +77,11 @@ export class DeliveryQueue implements OnApplicationShutdown {
           // failed job would block the rescue sweep from queueing the same attempt again.
           removeOnComplete: true,
           removeOnFail: true,
-          // Retries of the job itself cover infrastructure errors (Postgres briefly away); delivery retries are
-          // separate jobs, and the attempt claim keeps a retried job from sending twice.
-          attempts: 3,
+          // Retries of the job itself cover a claim that failed (Postgres away): 1 s, 2 s, … 64 s apart, some two
+          // minutes in all, so a short outage delays the attempt instead of leaving it to the stranded-delivery
+          // rescue. Delivery retries are separate jobs, and the attempt claim keeps a retried job from sending
+          // twice.
+          attempts: 8,
           backoff: { type: 'exponential', delay: 1000 },
         },
       })),

@@ -12,6 +12,8 @@ import { SsrfSafeSender, classifyOutcome, type SendResult } from './ssrf-safe-se
 
 /** Attempts in flight per worker process: sends mostly wait on the network, so many fit on one core. */
 export const DELIVERY_CONCURRENCY = 200;
+/** Tries of a step after the claim: with the backoff, some two minutes of Postgres or Redis being away. */
+const PERSEVERE_TRIES = 30;
 
 /** What one job did, for the queue dashboard. */
 export type AttemptSummary =
@@ -21,7 +23,8 @@ export type AttemptSummary =
  * Makes delivery attempts. Each job is one attempt of one delivery (its number is in the job id); the attempt is
  * claimed in Postgres first, so a duplicated job never sends twice. The result is written to the delivery log and
  * the next attempt, if any, is queued as a delayed job: BullMQ's own retries are not used, so the schedule is
- * exactly DELIVERY_RETRY_SCHEDULE and every attempt is recorded.
+ * exactly DELIVERY_RETRY_SCHEDULE and every attempt is recorded. (BullMQ's retries of the job itself only
+ * cover a claim that could not be made: the infrastructure failing before anything happened.)
  */
 @Processor(QueueName.Delivery, { concurrency: DELIVERY_CONCURRENCY })
 export class DeliveryProcessor extends QueueWorkerHost {
@@ -95,21 +98,48 @@ export class DeliveryProcessor extends QueueWorkerHost {
       this.logger.warn({ jobId }, 'delivery job without an attempt number ignored');
       return { skipped: true };
     }
+    // Before the claim nothing has happened: a failure here fails the job, and BullMQ runs it again later.
     const delivery = await this.claims.load({ id: deliveryId, attempt });
     if (!delivery) return { skipped: true };
 
+    // After it, the attempt is this job's alone: a re-run of the job would find it claimed and skip it, leaving
+    // it to the stranded-delivery rescue minutes later. So the steps after the claim wait out a short outage.
     const outcome = await this.send(delivery);
-    await this.outcomes.load(outcome);
+    await this.persevere(deliveryId, 'recording the outcome', () => this.outcomes.load(outcome));
     if (outcome.status === 'pending') {
-      await this.queue.schedule([
-        {
-          deliveryId,
-          attempt: attempt + 1,
-          delayMs: outcome.scheduledAt.getTime() - this.clock.now().getTime(),
-        },
-      ]);
+      await this.persevere(deliveryId, 'queueing the next attempt', () =>
+        this.queue.schedule([
+          {
+            deliveryId,
+            attempt: attempt + 1,
+            delayMs: outcome.scheduledAt.getTime() - this.clock.now().getTime(),
+          },
+        ]),
+      );
     }
     return { status: outcome.status, attempt, responseStatus: outcome.responseStatus };
+  }
+
+  /**
+   * Runs a Postgres or Redis step of a claimed attempt until it works, backing off up to 5 s between tries, for
+   * about {@link PERSEVERE_TRIES} tries (some two minutes), then fails the job.
+   */
+  private async persevere<T>(deliveryId: string, what: string, step: () => Promise<T>): Promise<T> {
+    for (let tries = 1; ; tries++) {
+      try {
+        const result = await step();
+        if (tries > 1) this.logger.log({ deliveryId, tries }, `delivery: ${what} worked again`);
+        return result;
+      } catch (e) {
+        if (tries >= PERSEVERE_TRIES) throw e;
+        if (tries === 1)
+          this.logger.warn(
+            { deliveryId, err: e instanceof Error ? e.message : String(e) },
+            `delivery: ${what} failed; trying again`,
+          );
+        await new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** (tries - 1), 5000)));
+      }
+    }
   }
 
   private async send(d: ClaimedDelivery): Promise<AttemptOutcome> {
@@ -136,7 +166,9 @@ export class DeliveryProcessor extends QueueWorkerHost {
     // A rescued delivery whose lost attempt was its last one.
     if (d.attempt > this.schedule.length)
       return final('dead', null, 'no attempts left in the retry schedule');
-    const secrets = await this.signingSecrets.load(d.webhookId);
+    const secrets = await this.persevere(d.id, 'reading the signing secrets', () =>
+      this.signingSecrets.load(d.webhookId),
+    );
     if (secrets.length === 0) return final('failed', null, 'webhook has no valid signing secret');
 
     const timestamp = Math.floor(this.clock.now().getTime() / 1000);

@@ -16,8 +16,12 @@ import { serializeEventBody, testEventContent } from './event-body';
 
 /** How long the delivery log keeps a delivery (the API contract's 7 days). */
 export const DELIVERY_RETENTION_MS = 7 * 24 * 3600 * 1000;
-/** A pending delivery this far past its due time has lost its job (an attempt never takes more than 10 s). */
-const STRANDED_AFTER_MS = 10 * 60 * 1000;
+/**
+ * A pending delivery this far past its due time, whose attempt job is not in the queue, has lost it. Longer than
+ * an attempt takes (10 s at most, plus some two minutes of waiting out an outage after its claim, during which the
+ * job is still in the queue) and than the job's own retries of a failed claim (some two minutes).
+ */
+const STRANDED_AFTER_MS = 3 * 60 * 1000;
 
 /** An event read from the events stream, already validated. */
 export interface PublishedEvent {
