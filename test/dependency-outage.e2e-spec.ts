@@ -108,6 +108,34 @@ describe('dependencies down and back', () => {
     expect(log.body.pagination.total).toBe(1);
   });
 
+  it('answers not ready and 503 instead of hanging while Redis hangs, and recovers', async () => {
+    const created = await api.http.post('/v1/webhooks', {
+      key,
+      body: { url: 'https://hooks.example.com/frozen', subscribed_events: ['task.completed'] },
+    });
+    const id = created.body.id as string;
+    const sendTest = () =>
+      api.http.post(`/v1/webhooks/${id}/test`, { key, body: { event_type: 'task.completed' } });
+    expect((await sendTest()).status).toBe(202); // the delivery queue has connected
+    redisProxy.freeze();
+    try {
+      const ready = await api.http.get('/health/ready');
+      expect(ready.status).toBe(503);
+      expect(ready.body.checks.details.redis).toEqual({ status: 'down', message: 'timed out' });
+      const test = await sendTest();
+      expect({ status: test.status, code: test.body.code }).toEqual({
+        status: 503,
+        code: 'service_unavailable',
+      });
+      const metrics = (await api.http.get('/metrics')).text;
+      expect(metrics).toMatch(/^metrics_source_up\{source="redis"\} 0$/m);
+    } finally {
+      redisProxy.restore();
+    }
+    await eventually(async () => (await api.http.get('/health/ready')).status === 200);
+    await eventually(async () => (await sendTest()).status === 202);
+  });
+
   describe('Postgres unreachable when the API starts', () => {
     it('starts anyway: live, not ready, 503 on the routes; connects by itself once Postgres answers', async () => {
       const proxy = await TcpProxy.inFrontOf(TEST_DATABASE_URL);

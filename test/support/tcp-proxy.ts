@@ -2,13 +2,16 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 
 /**
  * A TCP proxy in front of a real Postgres or Redis, so a test can make the dependency unreachable
- * (`cut()`: drop every connection and refuse new ones) and bring it back (`restore()`), without touching the
- * shared server itself.
+ * (`cut()`: drop every connection and refuse new ones) or hang (`freeze()`: connections stay open, nothing gets
+ * through) and bring it back (`restore()`), without touching the shared server itself.
  */
 export class TcpProxy {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
   private refusing = false;
+  private frozen = false;
+  /** Bytes held back while frozen, per destination, in order. */
+  private readonly held: [Socket, Buffer][] = [];
   port = 0;
   /** Connections refused since the last {@link cut}: proof that a client tried during the outage. */
   refused = 0;
@@ -38,7 +41,12 @@ export class TcpProxy {
         s.on('close', () => this.sockets.delete(s));
         s.on('error', () => undefined);
       }
-      client.pipe(upstream).pipe(client);
+      const forward = (to: Socket) => (chunk: Buffer) => {
+        if (this.frozen) this.held.push([to, chunk]);
+        else to.write(chunk);
+      };
+      client.on('data', forward(upstream));
+      upstream.on('data', forward(client));
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
@@ -55,8 +63,16 @@ export class TcpProxy {
     for (const s of this.sockets) s.destroy();
   }
 
+  /** Keeps every connection open and accepts new ones, but lets nothing through: a server that hangs. */
+  freeze(): void {
+    this.frozen = true;
+  }
+
+  /** Ends a cut or a freeze; what a freeze held back goes through, in order. */
   restore(): void {
     this.refusing = false;
+    this.frozen = false;
+    for (const [to, chunk] of this.held.splice(0)) if (!to.destroyed) to.write(chunk);
   }
 
   async stop(): Promise<void> {

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Optional, type OnApplicationShutdown } from '@nestjs/common';
+import type { Redis } from 'ioredis';
 import { Queue } from 'bullmq';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { JobName, QUEUE_PREFIX, QueueName, type JobPayloads } from './queue-names';
@@ -52,12 +53,19 @@ export class DeliveryQueue implements OnApplicationShutdown {
   ) {}
 
   /**
-   * Resolves once the queue can take jobs; rejects with "Redis is unavailable" after the connect wait. For a
-   * caller that should not commit work it cannot queue (the work would still be queued later by the rescue
-   * sweep, but the caller would have answered an error for it).
+   * Resolves once the queue can take jobs: connected, and Redis answers a PING within the connect wait (a Redis
+   * that hangs keeps its connections open). Rejects with "Redis is unavailable" otherwise. For a caller that
+   * should not commit work it cannot queue (the work would still be queued later by the rescue sweep, but the
+   * caller would have answered an error for it).
    */
   async ensureConnected(): Promise<void> {
-    await this.connected();
+    const queue = await this.connected();
+    try {
+      // BullMQ types its client by what it needs itself; it is the ioredis client made from our options.
+      await ((await queue.client) as unknown as Redis).ping();
+    } catch (e) {
+      throw new Error(`Redis is unavailable: the delivery queue gets no answer (${(e as Error).message})`);
+    }
   }
 
   /** Adds one job per attempt, in one round trip. */
@@ -108,7 +116,12 @@ export class DeliveryQueue implements OnApplicationShutdown {
     if (this.queue) return this.queue;
     this.queue = new Queue(QueueName.Delivery, {
       // Fail fast while Redis is away (the caller answers 503 or retries) instead of queueing in memory.
-      connection: { ...redisOptionsFromUrl(this.config.redis.url), enableOfflineQueue: false },
+      // A Redis that hangs instead of refusing fails the call after the same wait as one that is away.
+      connection: {
+        ...redisOptionsFromUrl(this.config.redis.url),
+        enableOfflineQueue: false,
+        commandTimeout: this.connectWaitMs,
+      },
       prefix: QUEUE_PREFIX,
     });
     // Failures surface on the calls that fail; an unhandled 'error' event would crash the process instead.

@@ -3,6 +3,9 @@ import Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { redisOptionsFromUrl } from './redis-connection';
 
+/** Longest wait for one command of the shared client; none of its commands blocks on purpose. */
+export const SHARED_COMMAND_TIMEOUT_MS = 5000;
+
 /** Injection token of the shared ioredis client (streams, rate limits, health). */
 export const REDIS = Symbol('REDIS');
 
@@ -21,6 +24,9 @@ export const REDIS = Symbol('REDIS');
           ...redisOptionsFromUrl(config.redis.url),
           enableOfflineQueue: false,
           maxRetriesPerRequest: 1,
+          // A Redis that hangs instead of refusing (paused, swapping, a network partition) fails commands too,
+          // rather than holding health checks, scrapes and the relay for as long as it hangs.
+          commandTimeout: SHARED_COMMAND_TIMEOUT_MS,
           connectionName: 'webhook-secrets',
         }),
     },

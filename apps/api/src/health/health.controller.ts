@@ -12,6 +12,9 @@ import type Redis from 'ioredis';
 import { Database, migrationsApplied } from '@app/persistence';
 import { REDIS } from '@app/queue';
 
+/** How long each readiness check waits for its dependency. */
+const READY_CHECK_TIMEOUT_MS = 2000;
+
 /** Liveness and readiness, unauthenticated, for load balancers and orchestrators. */
 @ApiTags('health')
 @Controller('health')
@@ -35,7 +38,7 @@ export class HealthController {
   @ApiOperation({ summary: 'Postgres and Redis reachable, migrations applied; 503 otherwise' })
   ready(): Promise<HealthCheckResult> {
     return this.health.check([
-      () => this.typeorm.pingCheck('postgres', { timeout: 2000 }),
+      () => this.typeorm.pingCheck('postgres', { timeout: READY_CHECK_TIMEOUT_MS }),
       () => this.migrations(),
       () => this.redisCheck(),
     ]);
@@ -54,11 +57,22 @@ export class HealthController {
 
   private async redisCheck(): Promise<HealthIndicatorResult> {
     const check = this.indicators.check('redis');
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await this.redis.ping();
+      // The same bound as the Postgres check: a Redis that hangs is not ready either.
+      await Promise.race([
+        this.redis.ping(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('timed out')), READY_CHECK_TIMEOUT_MS);
+        }),
+      ]);
       return check.up();
-    } catch {
-      return check.down({ message: 'unreachable' });
+    } catch (e) {
+      return check.down({
+        message: e instanceof Error && e.message === 'timed out' ? 'timed out' : 'unreachable',
+      });
+    } finally {
+      clearTimeout(timer);
     }
   }
 }
