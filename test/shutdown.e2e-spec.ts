@@ -1,8 +1,8 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { Client } from 'pg';
+import { TcpProxy } from './support/tcp-proxy';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from './support/test-env';
 
 // These tests send a real SIGTERM, so they run the compiled processes (built here when dist/ is stale).
@@ -148,6 +148,29 @@ describe('graceful shutdown (SIGTERM)', () => {
     await blocker.end();
   });
 
+  it('the worker exits 0 at once when Redis is away at shutdown', async () => {
+    const proxy = await TcpProxy.inFrontOf(TEST_REDIS_URL);
+    try {
+      const worker = start(
+        'dist/apps/worker/src/main.js',
+        { REDIS_URL: proxy.rewrite(TEST_REDIS_URL) },
+        /worker started/,
+      );
+      children.push(worker.child);
+      await worker.up;
+      proxy.cut();
+      await until(async () => proxy.refused >= 3); // its clients are reconnecting
+      worker.child.kill('SIGTERM');
+      // Well inside the 25 s deadline, which would exit 1 ("shutdown did not finish in time").
+      expect(await worker.exited).toBe(0);
+      expect(worker.output()).toMatch(
+        /Redis does not answer: closing the queues without waiting for it[\s\S]*"msg":"stopped"/,
+      );
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('the worker closes its queues and exits 0', async () => {
     const worker = start('dist/apps/worker/src/main.js', {}, /worker started/);
     children.push(worker.child);
@@ -159,25 +182,27 @@ describe('graceful shutdown (SIGTERM)', () => {
 });
 
 describe('a Redis database the server does not have', () => {
-  // ioredis would log its failed SELECT and carry on in database 0: the processes must stop instead.
-  const missing = async (): Promise<string> => {
-    const base = new URL(TEST_REDIS_URL);
-    const client = new Redis({ host: base.hostname, port: Number(base.port || 6379), lazyConnect: true });
-    await client.connect();
-    const databases = ((await client.config('GET', 'databases')) as string[])[1];
-    client.disconnect();
-    return `redis://${base.host}/${databases}`; // numbered from 0: one past the last
+  // ioredis would log its failed SELECT and carry on in database 0: the processes must stop instead. No Redis
+  // is configured with a million databases (16 by default).
+  const missing = () => {
+    const url = new URL(TEST_REDIS_URL);
+    url.pathname = '/999999';
+    return url.toString();
   };
+  const started: ChildProcess[] = [];
+  afterEach(() => {
+    for (const c of started.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+  });
 
   it.each([
     ['api', 'dist/apps/api/src/main.js'],
     ['worker', 'dist/apps/worker/src/main.js'],
   ])('stops the %s with exit code 1, naming the problem', async (name, entry) => {
     const port = await freePort();
-    const url = await missing();
-    const proc = start(entry, { PORT: String(port), HOST: '127.0.0.1', REDIS_URL: url }, /never/);
+    const proc = start(entry, { PORT: String(port), HOST: '127.0.0.1', REDIS_URL: missing() }, /never/);
+    started.push(proc.child);
     proc.up.catch(() => undefined);
     expect(await proc.exited).toBe(1);
-    expect(proc.output()).toContain(`${name} cannot start: REDIS_URL names database`);
+    expect(proc.output()).toContain(`${name} cannot start: REDIS_URL names database 999999`);
   });
 });

@@ -13,7 +13,7 @@ async function main(config: AppConfig): Promise<void> {
   const app = configureApiApp(
     await NestFactory.create<NestFastifyApplication>(ApiModule, apiAdapter(), {
       ...API_APP_OPTIONS,
-      logger: bootLogger(),
+      logger: bootLogger(config.log.level),
     }),
     config,
   );

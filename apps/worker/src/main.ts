@@ -2,15 +2,19 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Logger as PinoLogger } from 'nestjs-pino';
-import { bootLogger, configWarnings, exitOnSignals, exitOnFatal, runMain, type AppConfig } from '@app/config';
+import { bootLogger, configWarnings, exitOnSignals, runMain, type AppConfig } from '@app/config';
 import { verifyRedisDatabase } from '@app/queue';
 import { WorkerModule } from './worker.module';
 
 async function main(config: AppConfig): Promise<void> {
-  // In the background: the worker waits for Redis to answer, but does not run on the wrong database.
-  exitOnFatal('worker', verifyRedisDatabase(config.redis.url));
+  // Before anything uses Redis: a queue or a scheduler registered in the wrong database would take another
+  // deployment's jobs. Waits for Redis like the rest of the start does.
+  const waiting = setTimeout(() => bootLogger().warn('waiting for Redis to answer', 'worker'), 3000);
+  await verifyRedisDatabase(config.redis.url).finally(() => clearTimeout(waiting));
   // Not buffered: while Postgres or Redis does not answer, the start waits for them and says so as it goes.
-  const app = await NestFactory.createApplicationContext(WorkerModule, { logger: bootLogger() });
+  const app = await NestFactory.createApplicationContext(WorkerModule, {
+    logger: bootLogger(config.log.level),
+  });
   app.useLogger(app.get(PinoLogger));
   const logger = new Logger('worker');
   for (const warning of configWarnings(config)) logger.warn(warning);

@@ -20,6 +20,7 @@ import { HousekeepingProcessor } from './housekeeping/housekeeping.processor';
 import { HousekeepingScheduler } from './housekeeping/housekeeping.scheduler';
 import { RotationProcessor } from './rotation/rotation.processor';
 import { RotationScheduler } from './rotation/rotation.scheduler';
+import { OutageShutdownService } from './scheduling/outage-shutdown.service';
 
 /** The worker: queues and scheduled work, no HTTP port. */
 @Module({
@@ -55,6 +56,7 @@ import { RotationScheduler } from './rotation/rotation.scheduler';
     AuditRelayProcessor,
     AuditRetention,
     AuditScheduler,
+    OutageShutdownService,
   ],
 })
 export class WorkerModule {}

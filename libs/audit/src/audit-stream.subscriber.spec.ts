@@ -1,5 +1,6 @@
 import type Redis from 'ioredis';
 import {
+  compareStreamIds,
   AuditStreamSubscriber,
   RecentIds,
   decodeEntry,
@@ -34,6 +35,15 @@ describe('reply parsing', () => {
     expect(decodeEntry(['1-0', ['event', 'not json']]).event).toBeNull();
     expect(decodeEntry(['1-0', ['event', '{"no":"id"}']]).event).toBeNull();
     expect(decodeEntry(['1-0', ['type', 'x']]).event).toBeNull();
+  });
+});
+
+describe('compareStreamIds', () => {
+  it('orders by time, then sequence, beyond the safe integers', () => {
+    expect(compareStreamIds('7-0', '1700000000000-0')).toBe(-1);
+    expect(compareStreamIds('5-10', '5-9')).toBe(1);
+    expect(compareStreamIds('5-1', '5-1')).toBe(0);
+    expect(compareStreamIds('18446744073709551615-1', '18446744073709551615-0')).toBe(1);
   });
 });
 
@@ -151,17 +161,28 @@ describe('AuditStreamSubscriber', () => {
     expect(call.mock.calls.filter((c: unknown[]) => c[0] === 'XGROUP')).toHaveLength(2);
   });
 
-  it('re-creates a group that disappeared from the start of the stream, not from its end', async () => {
+  it('re-creates a group that disappeared after the last entry it read, or where the group stood', async () => {
+    // Reads: 1 → entry 7-0; 2 → NOGROUP (Redis restarted empty); 3 → an entry that arrived during the outage;
+    // 4 → NOGROUP again, before anything else was read.
     const { redis, acked } = fakeRedis([]);
     const call = redis.call as unknown as jest.Mock;
     const real = call.getMockImplementation()!;
+    const nogroup = new Error(
+      "NOGROUP No such key 's' or consumer group 'g' in XREADGROUP with GROUP option",
+    );
     let reads = 0;
     call.mockImplementation(async (...args: unknown[]) => {
-      // The second read finds the group gone (Redis restarted empty); the entry arrived during the outage.
-      if (args[0] === 'XREADGROUP' && args[args.length - 1] === '>' && ++reads === 2)
-        throw new Error("NOGROUP No such key 's' or consumer group 'g' in XREADGROUP with GROUP option");
-      if (args[0] === 'XREADGROUP' && args[args.length - 1] === '>' && reads === 3)
-        return [['s', [['5-0', fields(event('aud_outage'))]]]];
+      // Where the group stood when the subscriber started: after entry 4-0.
+      if (args[0] === 'XINFO')
+        return [['name', 'g', 'consumers', 0, 'pending', 0, 'last-delivered-id', '4-0']];
+      if (args[0] === 'XREADGROUP' && args[args.length - 1] === '>') {
+        reads += 1;
+        if (reads === 1) return [['s', [['7-0', fields(event('aud_before'))]]]];
+        if (reads === 2 || reads === 4) throw nogroup;
+        if (reads === 3) return [['s', [['1700000000000-0', fields(event('aud_outage'))]]]];
+        sub.stop();
+        return null;
+      }
       return real(...args);
     });
     const sub = new AuditStreamSubscriber(redis, {
@@ -172,12 +193,42 @@ describe('AuditStreamSubscriber', () => {
       blockMs: 10,
       onError: () => undefined,
     });
-    await sub.run((e) => {
-      expect(e.id).toBe('aud_outage');
-      sub.stop();
-    });
+    const handled: string[] = [];
+    await sub.run((e) => void handled.push(e.id));
     const creates = call.mock.calls.filter((c: unknown[]) => c[0] === 'XGROUP').map((c: unknown[]) => c[4]);
-    expect(creates).toEqual(['$', '0']);
-    expect(acked).toEqual(['5-0']);
+    // Not from `0` (a whole surviving stream again) nor from `$` (the outage's entries skipped).
+    expect(creates).toEqual(['$', '7-0', '1700000000000-0']);
+    expect(handled).toEqual(['aud_before', 'aud_outage']);
+    expect(acked).toEqual(['7-0', '1700000000000-0']);
+  });
+
+  it('starts over after where the group stood when nothing was read yet', async () => {
+    const { redis } = fakeRedis([]);
+    const call = redis.call as unknown as jest.Mock;
+    const real = call.getMockImplementation()!;
+    let reads = 0;
+    call.mockImplementation(async (...args: unknown[]) => {
+      if (args[0] === 'XINFO')
+        return [
+          ['name', 'other', 'last-delivered-id', '9-0'],
+          ['name', 'g', 'last-delivered-id', '4-0'],
+        ];
+      if (args[0] === 'XREADGROUP' && args[args.length - 1] === '>') {
+        if (++reads === 1) throw new Error('NOGROUP gone');
+        sub.stop();
+        return null;
+      }
+      return real(...args);
+    });
+    const sub = new AuditStreamSubscriber(redis, {
+      stream: 's',
+      group: 'g',
+      consumer: 'c',
+      blockMs: 10,
+      onError: () => undefined,
+    });
+    await sub.run(() => undefined);
+    const creates = call.mock.calls.filter((c: unknown[]) => c[0] === 'XGROUP').map((c: unknown[]) => c[4]);
+    expect(creates).toEqual(['$', '4-0']);
   });
 });

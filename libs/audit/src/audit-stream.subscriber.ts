@@ -104,6 +104,8 @@ export class AuditStreamSubscriber {
   private readonly opts: Required<Omit<AuditSubscriberOptions, 'onError'>> &
     Pick<AuditSubscriberOptions, 'onError'>;
   private readonly seen: RecentIds;
+  /** Where to create the group again should it disappear: after the last entry read (see {@link run}). */
+  private resumeFrom: string | undefined;
   private stopped = false;
   private lastClaimAt = 0;
 
@@ -124,14 +126,30 @@ export class AuditStreamSubscriber {
   }
 
   /**
-   * Creates the group (and the stream) if missing, starting at `startId`; an existing group keeps its position.
+   * Creates the group (and the stream) if missing, starting after `startId` (`$`: the end, `0`: the start, or an
+   * entry id); an existing group keeps its position.
    */
-  async ensureGroup(startId: '$' | '0' = this.opts.startId): Promise<void> {
+  async ensureGroup(startId: string = this.opts.startId): Promise<void> {
     try {
       await this.redis.call('XGROUP', 'CREATE', this.opts.stream, this.opts.group, startId, 'MKSTREAM');
     } catch (e) {
       if (!(e instanceof Error && e.message.startsWith('BUSYGROUP'))) throw e;
     }
+  }
+
+  /** The id of the last entry delivered to the group, or undefined when Redis does not say. */
+  private async groupPosition(): Promise<string | undefined> {
+    const groups = await this.redis.call('XINFO', 'GROUPS', this.opts.stream);
+    if (!Array.isArray(groups)) return undefined;
+    for (const group of groups as unknown[][]) {
+      const fields = new Map<string, unknown>();
+      for (let i = 0; i + 1 < group.length; i += 2) fields.set(String(group[i]), group[i + 1]);
+      if (String(fields.get('name')) === this.opts.group) {
+        const id = fields.get('last-delivered-id');
+        return typeof id === 'string' ? id : undefined;
+      }
+    }
+    return undefined;
   }
 
   /** Removes the group with its pending entries (for ephemeral groups). */
@@ -157,10 +175,13 @@ export class AuditStreamSubscriber {
     while (!this.stopped) {
       try {
         if (!started) {
-          // A group that existed and is gone now (Redis restarted without its data, or the group was deleted)
-          // starts over from the beginning of the stream: from `$` it would skip every entry added meanwhile,
-          // the relay's backlog of the outage among them. Entries seen before are at worst handled twice.
-          await this.ensureGroup(everStarted ? '0' : this.opts.startId);
+          // A group that existed and is gone now (Redis restarted without its data, or the group was deleted) is
+          // created again after the last entry this subscriber read, or where the group stood when it started:
+          // from `$` it would skip every entry added meanwhile (the relay's backlog of the outage among them),
+          // from `0` it would read a whole surviving stream again. Stream ids grow with time, so entries of a
+          // stream that was wiped and begun again come after it.
+          await this.ensureGroup(everStarted ? (this.resumeFrom ?? '0') : this.opts.startId);
+          if (!everStarted) this.resumeFrom = await this.groupPosition();
           await this.drainOwnPending(handler);
           started = true;
           everStarted = true;
@@ -251,6 +272,8 @@ export class AuditStreamSubscriber {
   }
 
   private async handle(entry: AuditStreamEntry, handler: AuditEventHandler): Promise<void> {
+    if (this.resumeFrom === undefined || compareStreamIds(entry.entryId, this.resumeFrom) > 0)
+      this.resumeFrom = entry.entryId;
     const { event } = entry;
     if (event === null) {
       // Trimmed away or malformed: nothing to hand over, and retrying will not fix it.
@@ -274,4 +297,14 @@ export class AuditStreamSubscriber {
   private async ack(entryId: string): Promise<void> {
     await this.redis.call('XACK', this.opts.stream, this.opts.group, entryId);
   }
+}
+
+/** Orders two stream entry ids (`<ms>-<seq>`). */
+export function compareStreamIds(a: string, b: string): number {
+  const [am, as = '0'] = a.split('-');
+  const [bm, bs = '0'] = b.split('-');
+  const byMs = BigInt(am) - BigInt(bm);
+  if (byMs !== 0n) return byMs > 0n ? 1 : -1;
+  const bySeq = BigInt(as) - BigInt(bs);
+  return bySeq === 0n ? 0 : bySeq > 0n ? 1 : -1;
 }

@@ -24,7 +24,7 @@ describe('configWarnings', () => {
 describe('bootLogger', () => {
   it('writes pino lines like the application logger: context, level, and the stack of errors', () => {
     const lines: Record<string, unknown>[] = [];
-    const logger = bootLogger({ write: (line: string) => void lines.push(JSON.parse(line)) });
+    const logger = bootLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
     logger.log('Starting Nest application...', 'NestFactory');
     logger.warn('careful');
     logger.error('api cannot start: boom', 'Error: boom\n    at x', 'api');
@@ -36,5 +36,13 @@ describe('bootLogger', () => {
     for (const line of lines) expect(line).toEqual(expect.objectContaining({ pid: process.pid }));
     logger.log({ msg: 'with an object', secret: 'a'.repeat(64), headers: { 'anchor-api-key': 'ak_x' } });
     expect(JSON.stringify(lines[3])).not.toMatch(/a{64}|ak_x/);
+  });
+
+  it('writes only what LOG_LEVEL lets through', () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = bootLogger('warn', { write: (line: string) => void lines.push(JSON.parse(line)) });
+    logger.log('InstanceLoader chatter');
+    logger.warn('careful');
+    expect(lines.map((l) => l.msg)).toEqual(['careful']);
   });
 });

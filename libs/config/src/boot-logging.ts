@@ -19,13 +19,14 @@ function emit(logger: Logger, level: Level, message: unknown, params: unknown[])
 /**
  * The logger a process starts with, until the application's pino logger takes over: pino too, on stdout and
  * in the same line format, so that what is logged before that (or instead of it, when the application cannot
- * start) reads like everything else.
+ * start) reads like everything else. `level` is LOG_LEVEL once the configuration is read.
  */
 export function bootLogger(
+  level = 'info',
   destination: DestinationStream = pino.destination({ dest: 1, sync: true }),
 ): LoggerService {
   // Redacted like the application logger: an object logged at boot passes the same safety net.
-  const logger = pino({ level: 'info', redact: LOG_REDACTION }, destination);
+  const logger = pino({ level, redact: LOG_REDACTION }, destination);
   return {
     log: (message: unknown, ...params: unknown[]) => emit(logger, 'info', message, params),
     error: (message: unknown, ...params: unknown[]) => emit(logger, 'error', message, params),

@@ -102,6 +102,8 @@ describe('loadConfig', () => {
     expect(problems({ REDIS_URL: 'redis://127.0.0.1:6379/1/x' })).toHaveLength(1);
     expect(problems({ REDIS_URL: 'redis://' })).toEqual(['REDIS_URL names no host']);
     expect(problems({ DATABASE_URL: 'postgres://' })).toEqual(['DATABASE_URL names no host']);
+    expect(problems({ DATABASE_URL: 'postgres:///webhooks', PGHOST: 'db', USER: 'svc' })).toEqual([]);
+    expect(problems({ DATABASE_URL: 'postgres://db/x?user=svc', USER: '' })).toEqual([]);
     expect(problems({ DATABASE_URL: 'postgres://@db:5432/x', USER: 'svc' })).toEqual([]); // user from $USER
     expect(problems({ DATABASE_URL: 'postgres://db/x', USER: '', PGUSER: '' })).toEqual([
       'DATABASE_URL names no user',

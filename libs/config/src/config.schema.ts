@@ -168,10 +168,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
         'postgres://postgres@127.0.0.1:5432/webhooks',
         ['postgres:', 'postgresql:'],
         (u) => {
-          // A socket directory may stand in for the host (`?host=/var/run/postgresql`); the user may come from
-          // the environment, as libpq and node-postgres take it.
-          if (u.hostname === '' && !u.searchParams.has('host')) return 'names no host';
-          if (u.username === '' && !env.PGUSER && !env.USER) return 'names no user';
+          // A socket directory may stand in for the host (`?host=/var/run/postgresql`); host and user may also
+          // come from the query or the environment, as node-postgres takes them.
+          if (u.hostname === '' && !u.searchParams.has('host') && !env.PGHOST) return 'names no host';
+          if (u.username === '' && !u.searchParams.has('user') && !env.PGUSER && !env.USER)
+            return 'names no user';
           return undefined;
         },
       ),

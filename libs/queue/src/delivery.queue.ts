@@ -34,6 +34,8 @@ export const QUEUE_CONNECT_WAIT = Symbol('QUEUE_CONNECT_WAIT');
 
 /** How long a call waits for the queue's Redis connection before it reports Redis unavailable. */
 export const QUEUE_CONNECT_WAIT_MS = 2000;
+/** Longest wait for one command of the delivery queue's connection. */
+const QUEUE_COMMAND_TIMEOUT_MS = 10_000;
 
 /**
  * Producer side of the delivery queue, for the API (test events) and the worker (fan-out, retries). The BullMQ
@@ -60,11 +62,23 @@ export class DeliveryQueue implements OnApplicationShutdown {
    */
   async ensureConnected(): Promise<void> {
     const queue = await this.connected();
+    // BullMQ types its client by what it needs itself; it is the ioredis client made from our options.
+    const client = (await queue.client) as unknown as Redis;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      // BullMQ types its client by what it needs itself; it is the ioredis client made from our options.
-      await ((await queue.client) as unknown as Redis).ping();
+      await Promise.race([
+        client.ping(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`no answer in ${this.connectWaitMs} ms`)),
+            this.connectWaitMs,
+          );
+        }),
+      ]);
     } catch (e) {
       throw new Error(`Redis is unavailable: the delivery queue gets no answer (${(e as Error).message})`);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -116,11 +130,13 @@ export class DeliveryQueue implements OnApplicationShutdown {
     if (this.queue) return this.queue;
     this.queue = new Queue(QueueName.Delivery, {
       // Fail fast while Redis is away (the caller answers 503 or retries) instead of queueing in memory.
-      // A Redis that hangs instead of refusing fails the call after the same wait as one that is away.
+      // A Redis that hangs instead of refusing fails a call instead of holding it. Not as short as the connect
+      // wait: the worker's fan-out adds a few thousand jobs in one MULTI, which a busy but healthy Redis may take
+      // a while to answer.
       connection: {
         ...redisOptionsFromUrl(this.config.redis.url),
         enableOfflineQueue: false,
-        commandTimeout: this.connectWaitMs,
+        commandTimeout: QUEUE_COMMAND_TIMEOUT_MS,
       },
       prefix: QUEUE_PREFIX,
     });

@@ -47,32 +47,38 @@ export class HealthController {
   private async migrations(): Promise<HealthIndicatorResult> {
     const check = this.indicators.check('migrations');
     try {
-      return (await migrationsApplied(this.db.dataSource))
+      return (await withinReadyTimeout(migrationsApplied(this.db.dataSource)))
         ? check.up()
         : check.down({ message: 'pending migrations' });
-    } catch {
-      return check.down({ message: 'cannot read migrations' });
+    } catch (e) {
+      return check.down({ message: e === TIMED_OUT ? 'timed out' : 'cannot read migrations' });
     }
   }
 
   private async redisCheck(): Promise<HealthIndicatorResult> {
     const check = this.indicators.check('redis');
-    let timer: NodeJS.Timeout | undefined;
     try {
-      // The same bound as the Postgres check: a Redis that hangs is not ready either.
-      await Promise.race([
-        this.redis.ping(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error('timed out')), READY_CHECK_TIMEOUT_MS);
-        }),
-      ]);
+      await withinReadyTimeout(this.redis.ping());
       return check.up();
     } catch (e) {
-      return check.down({
-        message: e instanceof Error && e.message === 'timed out' ? 'timed out' : 'unreachable',
-      });
-    } finally {
-      clearTimeout(timer);
+      return check.down({ message: e === TIMED_OUT ? 'timed out' : 'unreachable' });
     }
+  }
+}
+
+const TIMED_OUT = new Error('timed out');
+
+/** `work`, or a rejection with {@link TIMED_OUT} after the readiness bound: a dependency that hangs is not ready. */
+async function withinReadyTimeout<T>(work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(TIMED_OUT), READY_CHECK_TIMEOUT_MS);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -1,7 +1,7 @@
 import { Processor } from '@nestjs/bullmq';
 import type { Job } from 'bullmq';
 import { JobName, QueueName } from '@app/queue';
-import { QueueWorkerHost } from '../scheduling/queue-errors';
+import { QueueWorkerHost } from '../scheduling/queue-worker.host';
 import { AuditRelay } from './audit-relay.service';
 
 /** The audit queue: the relay's polling fallback, in case a wake-up nudge was lost. */

@@ -2,8 +2,8 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import { JobName, QueueName } from '@app/queue';
-import { logQueueError } from '../scheduling/queue-errors';
-import { RecurringJobs, type RecurringJob } from '../scheduling/recurring-jobs';
+import { logQueueError } from '../scheduling/queue-worker.host';
+import { RecurringJobsRegistrar, type RecurringJob } from '../scheduling/recurring-jobs.registrar';
 
 /** The relay's polling fallback: a lost wake-up nudge delays an event by this much at most. */
 const RELAY_POLL_EVERY_MS = 1000;
@@ -12,7 +12,7 @@ const AUDIT_PURGE_PATTERN = '17 3 * * *';
 
 /** Keeps the recurring audit jobs registered: the relay's polling and the daily retention purge. */
 @Injectable()
-export class AuditScheduler extends RecurringJobs {
+export class AuditScheduler extends RecurringJobsRegistrar {
   constructor(
     @InjectQueue(QueueName.Audit) private readonly audit: Queue,
     @InjectQueue(QueueName.Housekeeping) private readonly housekeeping: Queue,

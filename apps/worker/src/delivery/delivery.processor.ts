@@ -1,12 +1,12 @@
-import { Processor } from '@nestjs/bullmq';
-import { Inject, Logger } from '@nestjs/common';
-import type { Job } from 'bullmq';
+import { InjectQueue, Processor } from '@nestjs/bullmq';
+import { Inject, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
+import type { Job, Queue } from 'bullmq';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { Clock, SecretsService, retryDelayMs } from '@app/domain';
 import { Database, type AttemptOutcome, type ClaimedDelivery } from '@app/persistence';
 import { DeliveryQueue, JobName, QueueName, attemptOfJobId, type JobPayloads } from '@app/queue';
 import { deliveryHeaders } from '@app/signing';
-import { QueueWorkerHost } from '../scheduling/queue-errors';
+import { QueueWorkerHost, logQueueError } from '../scheduling/queue-worker.host';
 import { MicroBatcher } from './micro-batcher';
 import { SsrfSafeSender, classifyOutcome, type SendResult } from './ssrf-safe-sender';
 
@@ -27,7 +27,7 @@ export type AttemptSummary =
  * cover a claim that could not be made: the infrastructure failing before anything happened.)
  */
 @Processor(QueueName.Delivery, { concurrency: DELIVERY_CONCURRENCY })
-export class DeliveryProcessor extends QueueWorkerHost {
+export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicationShutdown {
   private readonly logger = new Logger(DeliveryProcessor.name);
   private readonly schedule: readonly number[];
 
@@ -59,6 +59,10 @@ export class DeliveryProcessor extends QueueWorkerHost {
     return outcomes.map(() => undefined);
   });
 
+  /** Attempts waiting out a failed step (see {@link persevere}). */
+  private persevering = 0;
+  private closing = false;
+
   constructor(
     private readonly db: Database,
     private readonly secrets: SecretsService,
@@ -66,9 +70,12 @@ export class DeliveryProcessor extends QueueWorkerHost {
     private readonly queue: DeliveryQueue,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) config: AppConfig,
+    // The queue the worker consumes, as @nestjs/bullmq registers it: its connection's errors are logged too.
+    @InjectQueue(QueueName.Delivery) consumed: Queue,
   ) {
     super();
     this.schedule = config.delivery.retryScheduleSeconds;
+    consumed.on('error', (e: Error) => logQueueError(this.logger, 'delivery queue', e));
   }
 
   async process(job: Job): Promise<AttemptSummary> {
@@ -84,6 +91,10 @@ export class DeliveryProcessor extends QueueWorkerHost {
       case JobName.AuditPurge:
         throw new Error(`job ${name} does not belong to the ${QueueName.Delivery} queue`);
     }
+  }
+
+  beforeApplicationShutdown(): void {
+    this.closing = true;
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -128,14 +139,24 @@ export class DeliveryProcessor extends QueueWorkerHost {
     for (let tries = 1; ; tries++) {
       try {
         const result = await step();
-        if (tries > 1) this.logger.log({ deliveryId, tries }, `delivery: ${what} worked again`);
+        if (tries > 1 && --this.persevering === 0)
+          this.logger.log('delivery: Postgres and Redis answer again');
         return result;
       } catch (e) {
-        if (tries >= PERSEVERE_TRIES) throw e;
-        if (tries === 1)
+        // At shutdown there is no time to wait (the process has a deadline): the attempt is left to the rescue.
+        if (tries >= PERSEVERE_TRIES || this.closing) {
+          if (tries > 1) this.persevering -= 1;
+          this.logger.warn(
+            { deliveryId, tries, err: e instanceof Error ? e.message : String(e) },
+            `delivery: ${what} failed; the stranded-delivery rescue will queue the attempt again`,
+          );
+          throw e;
+        }
+        // One line per outage, not one per attempt in flight (up to 200).
+        if (tries === 1 && this.persevering++ === 0)
           this.logger.warn(
             { deliveryId, err: e instanceof Error ? e.message : String(e) },
-            `delivery: ${what} failed; trying again`,
+            `delivery: ${what} failed; attempts in flight wait for Postgres and Redis`,
           );
         await new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** (tries - 1), 5000)));
       }

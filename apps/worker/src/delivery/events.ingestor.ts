@@ -80,6 +80,13 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
 
   async onApplicationShutdown(): Promise<void> {
     this.running = false;
+    // While Redis is away the loop's command waits in the client's queue for as long as Redis stays away (a
+    // disconnect does not fail it while the client waits to reconnect): stop reconnecting and let the loop go,
+    // leaving the group as it is. Nothing is lost: unacknowledged entries stay pending for the next consumer.
+    if (this.redis && this.redis.status !== 'ready') {
+      this.redis.disconnect();
+      return;
+    }
     await this.loopDone;
     if (this.redis) await this.leaveGroup(this.redis);
     this.redis?.disconnect();

@@ -4,7 +4,7 @@ import type { Job } from 'bullmq';
 import { Clock, DeliveriesService, SecretsService } from '@app/domain';
 import { Database } from '@app/persistence';
 import { JobName, QueueName } from '@app/queue';
-import { QueueWorkerHost } from '../scheduling/queue-errors';
+import { QueueWorkerHost } from '../scheduling/queue-worker.host';
 import { AuditRetention } from '../audit/audit-retention.service';
 
 const EXPIRE_BATCH = 500;

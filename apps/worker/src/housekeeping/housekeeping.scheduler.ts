@@ -2,8 +2,8 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import { JobName, QueueName } from '@app/queue';
-import { logQueueError } from '../scheduling/queue-errors';
-import { RecurringJobs, type RecurringJob } from '../scheduling/recurring-jobs';
+import { logQueueError } from '../scheduling/queue-worker.host';
+import { RecurringJobsRegistrar, type RecurringJob } from '../scheduling/recurring-jobs.registrar';
 
 /** How often expired previous secrets are looked for. */
 const EXPIRE_EVERY_MS = 60_000;
@@ -12,7 +12,7 @@ const DELIVERIES_EVERY_MS = 60_000;
 
 /** Keeps the recurring housekeeping jobs registered. */
 @Injectable()
-export class HousekeepingScheduler extends RecurringJobs {
+export class HousekeepingScheduler extends RecurringJobsRegistrar {
   constructor(@InjectQueue(QueueName.Housekeeping) private readonly queue: Queue) {
     super();
     this.queue.on('error', (e: Error) => logQueueError(this.logger, 'housekeeping queue', e));

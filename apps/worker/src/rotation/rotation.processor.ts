@@ -3,7 +3,7 @@ import { Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { RotationSweepService, type SweepResult } from '@app/domain';
 import { JobName, QueueName, type JobPayloads } from '@app/queue';
-import { QueueWorkerHost } from '../scheduling/queue-errors';
+import { QueueWorkerHost } from '../scheduling/queue-worker.host';
 
 /** Rotation jobs: the recurring sweep, and single idempotent rotations. */
 @Processor(QueueName.Rotation)

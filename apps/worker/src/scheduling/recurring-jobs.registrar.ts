@@ -11,6 +11,22 @@ export interface RecurringJob {
 
 /** How often the registrations are checked for. */
 export const RECURRING_JOBS_CHECK_EVERY_MS = 15_000;
+/** Longest wait for one look-up: a Redis that hangs must not stop the checks for good. */
+const LOOKUP_TIMEOUT_MS = 5_000;
+
+async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer from Redis in ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /**
  * Registers recurring jobs with `upsertJobScheduler` at boot, and keeps them registered. The registration is
@@ -20,7 +36,7 @@ export const RECURRING_JOBS_CHECK_EVERY_MS = 15_000;
  * registered again when it is gone. `upsertJobScheduler` is idempotent: every worker replica does this and
  * there is still one schedule of each.
  */
-export abstract class RecurringJobs implements OnApplicationBootstrap, OnApplicationShutdown {
+export abstract class RecurringJobsRegistrar implements OnApplicationBootstrap, OnApplicationShutdown {
   protected readonly logger = new Logger(this.constructor.name);
   private timer: NodeJS.Timeout | undefined;
   private checking = false;
@@ -29,9 +45,14 @@ export abstract class RecurringJobs implements OnApplicationBootstrap, OnApplica
   protected abstract jobs(): RecurringJob[];
 
   async onApplicationBootstrap(): Promise<void> {
-    for (const job of this.jobs()) await this.register(job);
+    await this.registerAll();
     this.timer = setInterval(() => void this.ensureRegistered(), RECURRING_JOBS_CHECK_EVERY_MS);
     this.timer.unref();
+  }
+
+  /** Registers every job (what the boot does, without the periodic check). */
+  async registerAll(): Promise<void> {
+    for (const job of this.jobs()) await this.register(job);
   }
 
   onApplicationShutdown(): void {
@@ -46,7 +67,10 @@ export abstract class RecurringJobs implements OnApplicationBootstrap, OnApplica
     const restored: string[] = [];
     try {
       for (const job of this.jobs()) {
-        if (await job.queue.getJobScheduler(job.name)) continue;
+        // Not while Redis is away: the look-up would wait in the client's queue (and hold up a shutdown's QUIT
+        // behind it); the round after Redis is back does the check.
+        if ((await job.queue.client).status !== 'ready') return restored;
+        if (await withTimeout(job.queue.getJobScheduler(job.name), LOOKUP_TIMEOUT_MS)) continue;
         await this.register(job);
         restored.push(job.name);
         this.logger.warn(

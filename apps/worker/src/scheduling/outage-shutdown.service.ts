@@ -1,0 +1,47 @@
+import { getQueueToken } from '@nestjs/bullmq';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import type { Queue } from 'bullmq';
+import type Redis from 'ioredis';
+import { QueueName, REDIS } from '@app/queue';
+import { AuditRelayProcessor } from '../audit/audit-relay.processor';
+import { DeliveryProcessor } from '../delivery/delivery.processor';
+import { HousekeepingProcessor } from '../housekeeping/housekeeping.processor';
+import { RotationProcessor } from '../rotation/rotation.processor';
+
+/** The part of BullMQ's RedisConnection (a queue's `connection`) used here. */
+interface ForceClosable {
+  close(force: boolean): Promise<void>;
+}
+
+/**
+ * Lets the worker stop while Redis is away. Closing a BullMQ queue or worker sends QUIT, which a reconnecting
+ * client holds until Redis answers: the shutdown would wait out its deadline and exit 1. So when Redis does not
+ * answer at shutdown, the workers are closed without waiting for their jobs (which could not be completed in
+ * Redis anyway; a job cut short returns to its queue once its lock expires, and every job is idempotent) and the
+ * queues' connections are dropped, before the usual closing runs.
+ */
+@Injectable()
+export class OutageShutdownService implements BeforeApplicationShutdown {
+  private readonly logger = new Logger(OutageShutdownService.name);
+
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    private readonly modules: ModuleRef,
+  ) {}
+
+  async beforeApplicationShutdown(): Promise<void> {
+    if (this.redis.status === 'ready') return;
+    this.logger.warn('Redis does not answer: closing the queues without waiting for it');
+    const processors = [AuditRelayProcessor, DeliveryProcessor, HousekeepingProcessor, RotationProcessor];
+    const queues = Object.values(QueueName).map((name) =>
+      this.modules.get<Queue>(getQueueToken(name), { strict: false }),
+    );
+    await Promise.allSettled([
+      ...processors.map((p) => this.modules.get(p, { strict: false }).worker.close(true)),
+      // Queue.close() has no force; its connection's close(true) drops the client, and the queue's own close
+      // later finds that connection closed. (A plain disconnect() does not end a client waiting to reconnect.)
+      ...queues.map((q) => (q as unknown as { connection: ForceClosable }).connection.close(true)),
+    ]);
+  }
+}
