@@ -9,7 +9,9 @@ import { WorkerModule } from './worker.module';
 async function main(config: AppConfig): Promise<void> {
   // Before anything uses Redis: a queue or a scheduler registered in the wrong database would take another
   // deployment's jobs. Waits for Redis like the rest of the start does.
-  const waiting = setTimeout(() => bootLogger().warn('waiting for Redis to answer', 'worker'), 3000);
+  const waiting = setTimeout(() => {
+    bootLogger(config.log.level).warn('waiting for Redis to answer', 'worker');
+  }, 3000);
   await verifyRedisDatabase(config.redis.url).finally(() => clearTimeout(waiting));
   // Not buffered: while Postgres or Redis does not answer, the start waits for them and says so as it goes.
   const app = await NestFactory.createApplicationContext(WorkerModule, {
