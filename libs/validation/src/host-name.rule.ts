@@ -50,7 +50,10 @@ export function hostNameViolations(host: string): NameRule[] {
   if (matchSuffix(labels, METADATA) !== -1) out.push('metadata_service');
   const partition = matchSuffix(labels, AWS_PARTITIONS);
   if (partition > 0) {
-    for (let i = 0; i < partition; i++) {
+    // Left of an S3 label the labels are a bucket name (`eks.s3.amazonaws.com` is the bucket "eks"), and S3
+    // answers for every name of that form: only labels right of it can name another service.
+    const s3 = labels.slice(0, partition).findIndex((l) => l === 's3' || l.startsWith('s3-'));
+    for (let i = s3 + 1; i < partition; i++) {
       if (AWS_SERVICES.has(labels[i])) {
         out.push('aws_endpoint');
         break;

@@ -6,6 +6,8 @@ import {
   BLOCKED_IPV4_RANGES,
   BLOCKED_IPV6_RANGES,
   IPV4_EMBEDDING_IPV6_RANGES,
+  ISATAP_INTERFACE_IDS,
+  ISATAP_MARKER,
   METADATA_ADDRESSES,
   type Ipv4Embedding,
 } from './url-blocklists.data';
@@ -28,6 +30,7 @@ const IPV6_EMBEDDING: readonly (readonly [ipaddr.IPv6, number, Ipv4Embedding])[]
     const [network, prefix] = ipaddr.IPv6.parseCIDR(r.cidr);
     return [network, prefix, r.embedding] as const;
   });
+const ISATAP_HIGH: ReadonlySet<number> = new Set(ISATAP_INTERFACE_IDS.map((i) => i.high));
 const METADATA: ReadonlySet<string> = new Set(
   METADATA_ADDRESSES.map((m) => ipaddr.parse(m.address).toString()),
 );
@@ -50,8 +53,12 @@ export function addressViolations(address: ipaddr.IPv4 | ipaddr.IPv6, allow: Cid
   const global = v6.match(IPV6_ALLOWED[0], IPV6_ALLOWED[1]) && !IPV6_BLOCKED.some(([n, b]) => v6.match(n, b));
   if (!allowed && !global) out.push('private_address');
   const embedded = embeddedIpv4(v6);
-  if (!allowed && embedded.length > 0) out.push('ipv4_embedded');
-  const metadata = METADATA.has(v6.toString()) || embedded.some((v4) => METADATA.has(v4.toString()));
+  const isatap = isatapIpv4(v6);
+  const isatapPrivate = isatap !== undefined && IPV4_BLOCKED.some(([net, bits]) => isatap.match(net, bits));
+  if (!allowed && (embedded.length > 0 || isatapPrivate)) out.push('ipv4_embedded');
+  const metadata =
+    METADATA.has(v6.toString()) ||
+    [...embedded, ...(isatap ? [isatap] : [])].some((v4) => METADATA.has(v4.toString()));
   if (metadata && !namesSingleHost(allow, v6)) out.push('metadata_service');
   return out;
 }
@@ -77,6 +84,13 @@ export function embeddedIpv4(v6: ipaddr.IPv6): ipaddr.IPv4[] {
     }
   }
   return [];
+}
+
+/** The IPv4 address in an ISATAP interface identifier (any prefix), if `v6` has one. */
+export function isatapIpv4(v6: ipaddr.IPv6): ipaddr.IPv4 | undefined {
+  const p = v6.parts;
+  if (p[5] !== ISATAP_MARKER || !ISATAP_HIGH.has(p[4])) return undefined;
+  return new ipaddr.IPv4([p[6] >> 8, p[6] & 0xff, p[7] >> 8, p[7] & 0xff]);
 }
 
 function namesSingleHost(allow: CidrList, address: ipaddr.IPv4 | ipaddr.IPv6): boolean {

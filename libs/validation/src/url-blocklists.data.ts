@@ -78,6 +78,19 @@ export const IPV4_EMBEDDING_IPV6_RANGES: readonly (ReasonedCidr & { readonly emb
 ];
 
 /**
+ * ISATAP interface identifiers (RFC 5214 section 6.1): `::0:5efe:a.b.c.d` and `::200:5efe:a.b.c.d` in the last 64
+ * bits of any prefix. Unlike the ranges above they can sit in global space, where such an address with a public
+ * IPv4 inside is an ordinary host; with a non-public one it could reach that host through an ISATAP router of
+ * the sender's own network, so those are refused.
+ */
+export const ISATAP_INTERFACE_IDS: readonly { readonly high: number; readonly reason: string }[] = [
+  { high: 0x0000, reason: 'ISATAP, locally administered IPv4 (RFC 5214)' },
+  { high: 0x0200, reason: 'ISATAP, globally unique IPv4 (RFC 5214)' },
+];
+/** The second group of an ISATAP interface identifier. */
+export const ISATAP_MARKER = 0x5efe;
+
+/**
  * Addresses of cloud metadata and credential services. Most of them are link-local and refused anyway; they are
  * listed so the error names the real danger, and because some (Azure's wire server) sit in public space.
  */
@@ -129,6 +142,11 @@ export const METADATA_HOST_NAMES: readonly ReasonedName[] = [
     name: 'metadata.digitalocean.com',
     subtree: true,
     reason: 'DigitalOcean droplet metadata name in SSRF blocklists',
+  },
+  {
+    name: 'api.metadata.cloud.ibm.com',
+    subtree: true,
+    reason: 'IBM Cloud VPC instance metadata service (resolves to 169.254.169.254 inside IBM Cloud)',
   },
   { name: 'rancher-metadata', subtree: false, reason: 'Rancher 1.x metadata service short name' },
   { name: 'rancher-metadata.rancher.internal', subtree: true, reason: 'Rancher 1.x metadata service' },
