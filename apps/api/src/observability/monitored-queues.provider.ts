@@ -8,7 +8,7 @@ import { QUEUE_PREFIX, QueueName, REDIS, redisOptionsFromUrl } from '@app/queue'
 export type QueueDepths = Record<string, number>;
 
 // BullMQ 5's key layout: `<prefix>:<queue>:<state>`, a list or a sorted set per state. Reading it directly
-// keeps BullMQ (and its memory) out of the API unless the dashboard is on. Every key of a queue carries the
+// needs no queue handle (and no connection) per queue unless the dashboard is on. Every key of a queue carries the
 // `{webhooks}` hash tag, so the pipeline below stays in one slot on Redis Cluster.
 const LIST_STATES = ['wait', 'paused', 'active'] as const;
 const ZSET_STATES = ['delayed', 'prioritized', 'waiting-children', 'failed', 'completed'] as const;
@@ -58,7 +58,7 @@ export class MonitoredQueues implements OnApplicationShutdown {
     return out;
   }
 
-  /** BullMQ handles on every queue, for the dashboard; loads BullMQ on first use. */
+  /** BullMQ handles on every queue, for the dashboard; made on first use. */
   async queues(): Promise<Queue[]> {
     if (this.handles) return this.handles;
     const [{ Queue }, { default: IORedis }] = await Promise.all([import('bullmq'), import('ioredis')]);

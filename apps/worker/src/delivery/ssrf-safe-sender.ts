@@ -49,7 +49,7 @@ export interface SsrfSafeSenderOptions {
   maxSocketsPerHost?: number;
   /** Response bytes read before the connection is dropped instead of drained. Default 64 KiB. */
   maxResponseBytes?: number;
-  /** Idle time after which a pooled connection is closed. Default 15 000 ms. */
+  /** Idle time after which a pooled connection is closed. Default 4,000 ms. */
   idleSocketTimeoutMs?: number;
   /** Clock for `Retry-After` dates, in milliseconds since the epoch. */
   now?: () => number;
