@@ -9,6 +9,7 @@ import { DELIVERY_TLS, DNS_RESOLVER } from '../apps/worker/src/delivery/delivery
 import {
   DEFAULT_EVENTS_INGEST_OPTIONS,
   EVENTS_INGEST_OPTIONS,
+  EventsIngestor,
 } from '../apps/worker/src/delivery/events.ingestor';
 import type { HostResolver } from '../apps/worker/src/delivery/ssrf-safe-sender';
 import { startApi, type RunningApi } from './support/api-harness';
@@ -532,6 +533,32 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
     await new Promise((r) => setTimeout(r, 300));
     expect(receiver.at(path)).toHaveLength(1);
 
+    // Lost rows behind a page of merely late ones (their jobs are still queued) are found all the same.
+    const late = [randomUUID(), randomUUID(), randomUUID()];
+    for (const [i, d] of late.entries())
+      await insert(d, `evt_LATE${i}`, new Date(now - 7200_000 + i), new Date(now));
+    const queue = worker.get(DeliveryQueue);
+    await queue.schedule(late.map((deliveryId) => ({ deliveryId, attempt: 1, delayMs: 3600_000 })));
+    const behind = randomUUID();
+    const behindPath = newPath();
+    const second = await createWebhook(receiver.url(behindPath));
+    await api.db.dataSource.query(
+      `INSERT INTO deliveries (id, webhook_id, project_id, external_event_id, event_type, payload, status, attempt,
+         scheduled_at, created_at)
+       VALUES ($1, $2, $3, 'evt_BEHIND', 'task.completed', '{"id":"evt_BEHIND"}', 'pending', 0, $4, $4)`,
+      [behind, second.id, projectId, new Date(now - 3600_000)],
+    );
+    try {
+      await deliveries.rescueStranded(2);
+      await eventually(
+        () => receiver.at(behindPath).length === 1,
+        15_000,
+        'the lost delivery behind the late ones',
+      );
+    } finally {
+      await api.db.dataSource.query('DELETE FROM deliveries WHERE id = ANY($1)', [late]);
+    }
+
     const old = randomUUID();
     const recent = randomUUID();
     await insert(old, 'evt_OLD', new Date(now - 8 * 86_400_000), new Date(now - 8 * 86_400_000));
@@ -693,6 +720,37 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       expect(JSON.parse(got.body).id).toMatch(EVT);
       await new Promise((r) => setTimeout(r, 700));
       expect(receiver.at(path)).toHaveLength(1);
+    });
+
+    it('trims the stream of entries every consumer group is done with, and only those', async () => {
+      const path = newPath();
+      await createWebhook(receiver.url(path), ['batch.failed']);
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++)
+        ids.push((await publish({ type: 'batch.failed', project_id: projectId, data: { i } }))!);
+      await eventually(() => receiver.at(path).length === 3, 15_000, 'the three deliveries');
+      // Another service's group that has read only the first entry: that entry and all after it stay.
+      await redis.xgroup('CREATE', STREAM, 'another-service', ids[0]);
+      const ingestor = worker.get(EventsIngestor);
+      try {
+        await ingestor.trim(redis);
+        const left = (await redis.xrange(STREAM, '-', '+')).map(([id]) => id);
+        expect(left[0]).toBe(ids[0]);
+        expect(left).toEqual(expect.arrayContaining(ids));
+      } finally {
+        await redis.xgroup('DESTROY', STREAM, 'another-service');
+      }
+      // Once only the deliveries group reads the stream, everything before the last entry it read goes.
+      await eventually(async () => {
+        await ingestor.trim(redis);
+        return (await redis.xlen(STREAM)) === 1;
+      });
+      expect((await redis.xrange(STREAM, '-', '+')).map(([id]) => id)).toEqual([ids[2]]);
+      // And reading goes on after a trim.
+      const later = newPath();
+      await createWebhook(receiver.url(later), ['batch.failed']);
+      await publish({ type: 'batch.failed', project_id: projectId, data: { i: 3 } });
+      await eventually(() => receiver.at(later).length === 1, 15_000, 'a delivery after the trim');
     });
   });
 });

@@ -18,7 +18,7 @@ export { ulidGenerator } from './ulid';
 export { AuditRelaySignal, auditRelayChannel } from './audit-relay.signal';
 /** Appends events to the audit Redis stream (used by the relay). */
 export { AuditStreamPublisher } from './audit-stream.publisher';
-/** The consumer-group subscriber of the audit stream, and its reply parsers. */
+/** The consumer-group subscriber of the audit stream, its reply parsers, and the order of stream entry ids. */
 export {
   AuditStreamSubscriber,
   RecentIds,
@@ -28,4 +28,5 @@ export {
   type AuditEventHandler,
   type AuditStreamEntry,
   type AuditSubscriberOptions,
+  compareStreamIds,
 } from './audit-stream.subscriber';

@@ -8,6 +8,7 @@ import {
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import Redis from 'ioredis';
+import { compareStreamIds } from '@app/audit';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { DeliveriesService, eventIdFromStreamEntry, isPrefixedUlid, type PublishedEvent } from '@app/domain';
 import { redisOptionsFromUrl } from '@app/queue';
@@ -25,6 +26,8 @@ export interface EventsIngestOptions {
   claimMinIdleMs: number;
   /** How often pending entries of dead consumers are looked for. */
   claimEveryMs: number;
+  /** How often the stream is trimmed of entries every consumer group is done with. */
+  trimEveryMs: number;
 }
 
 /** Token of {@link EventsIngestOptions}. */
@@ -37,6 +40,7 @@ export const DEFAULT_EVENTS_INGEST_OPTIONS: EventsIngestOptions = {
   blockMs: 1000,
   claimMinIdleMs: 60_000,
   claimEveryMs: 30_000,
+  trimEveryMs: 60_000,
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -58,6 +62,7 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
   private running = false;
   private loopDone: Promise<void> = Promise.resolve();
   private lastClaimAt = 0;
+  private lastTrimAt = 0;
 
   constructor(
     private readonly deliveries: DeliveriesService,
@@ -121,6 +126,13 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
           this.lastClaimAt = Date.now();
           await this.reclaim(redis);
         }
+        if (Date.now() - this.lastTrimAt >= this.options.trimEveryMs) {
+          this.lastTrimAt = Date.now();
+          // Housekeeping: a failure here must not hold up reading.
+          await this.trim(redis).catch((error: unknown) =>
+            this.logger.warn({ err: String(error) }, 'trimming the events stream failed; next time'),
+          );
+        }
         const reply = (await redis.xreadgroup(
           'GROUP',
           this.options.group,
@@ -143,6 +155,32 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
         await sleep(1000);
       }
     }
+  }
+
+  /**
+   * Removes the entries every consumer group of the stream is done with: those before the oldest entry any group
+   * still has pending, or has not yet read. Publishers add without a cap (`XADD <stream> * event …`), so without
+   * this the stream would grow for ever. Groups of other services on the stream are respected the same way; a
+   * reader without a group (plain XREAD) is not, and should use one. Returns the number of entries removed.
+   */
+  async trim(redis: Redis): Promise<number> {
+    let keep: string | undefined;
+    const groups = (await redis.xinfo('GROUPS', this.stream)) as unknown[][];
+    for (const group of groups) {
+      const fields = new Map<string, unknown>();
+      for (let i = 0; i + 1 < group.length; i += 2) fields.set(String(group[i]), group[i + 1]);
+      const name = String(fields.get('name'));
+      let oldest = String(fields.get('last-delivered-id'));
+      if (Number(fields.get('pending')) > 0) {
+        // XPENDING's summary: [count, smallest id, greatest id, consumers].
+        const summary = (await redis.xpending(this.stream, name)) as [number, string | null, ...unknown[]];
+        if (summary[1]) oldest = summary[1];
+      }
+      if (keep === undefined || compareStreamIds(oldest, keep) < 0) keep = oldest;
+    }
+    if (keep === undefined || keep === '0-0') return 0;
+    // MINID removes entries whose id is below `keep`; `keep` itself (pending, or the last one read) stays.
+    return redis.xtrim(this.stream, 'MINID', keep);
   }
 
   private async ensureGroup(redis: Redis): Promise<void> {

@@ -169,17 +169,29 @@ export class DeliveriesService {
    * worker died mid-attempt): pending rows long past their due time whose attempt job is no longer in the queue.
    * A lost attempt counts as made, so the next one is queued.
    */
-  async rescueStranded(batchSize = 500): Promise<number> {
+  async rescueStranded(batchSize = 500, maxRows = 10_000): Promise<number> {
     const before = new Date(this.clock.now().getTime() - STRANDED_AFTER_MS);
-    const lost: ScheduledAttempt[] = [];
-    for (const d of await this.db.repos.deliveries.findStranded(before, batchSize)) {
-      // Merely late (a backlog) or running right now: leave it alone, or the attempt could go out twice.
-      if (await this.queue.isQueued(d.id, d.attempt)) continue;
-      if (await this.queue.isQueued(d.id, d.attempt + 1)) continue;
-      lost.push({ deliveryId: d.id, attempt: d.attempt + 1, delayMs: 0 });
+    let rescued = 0;
+    let after: { scheduledAt: Date; id: string } | undefined;
+    // Page by page, in due order: a backlog of merely late deliveries at the head must not hide lost ones behind
+    // it. Bounded per run; the next run (a minute later) goes on from the oldest again.
+    for (let seen = 0; seen < maxRows; ) {
+      const page = await this.db.repos.deliveries.findStranded(before, batchSize, after);
+      const lost: ScheduledAttempt[] = [];
+      for (const d of page) {
+        // Merely late (a backlog) or running right now: leave it alone, or the attempt could go out twice.
+        if (await this.queue.isQueued(d.id, d.attempt)) continue;
+        if (await this.queue.isQueued(d.id, d.attempt + 1)) continue;
+        lost.push({ deliveryId: d.id, attempt: d.attempt + 1, delayMs: 0 });
+      }
+      await this.queue.schedule(lost);
+      rescued += lost.length;
+      seen += page.length;
+      if (page.length < batchSize) break;
+      const last = page[page.length - 1];
+      after = { scheduledAt: last.scheduledAt, id: last.id };
     }
-    await this.queue.schedule(lost);
-    return lost.length;
+    return rescued;
   }
 
   private newDelivery(webhookId: string, projectId: string, now: Date, event: PublishedEvent): NewDelivery {

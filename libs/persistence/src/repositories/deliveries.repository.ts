@@ -207,12 +207,19 @@ export class DeliveriesRepository {
   }
 
   /** Pending deliveries whose next attempt (or last claimed one) is older than `before`: their job was lost. */
-  async findStranded(before: Date, limit: number): Promise<{ id: string; attempt: number }[]> {
-    return this.manager.query(
-      `SELECT id, attempt FROM deliveries WHERE status = 'pending' AND scheduled_at < $1
-        ORDER BY scheduled_at LIMIT $2`,
-      [before, limit],
+  async findStranded(
+    before: Date,
+    limit: number,
+    after?: { scheduledAt: Date; id: string },
+  ): Promise<{ id: string; attempt: number; scheduledAt: Date }[]> {
+    const rows: { id: string; attempt: number; scheduled_at: Date }[] = await this.manager.query(
+      `SELECT id, attempt, scheduled_at FROM deliveries
+        WHERE status = 'pending' AND scheduled_at < $1
+          AND ($3::timestamptz IS NULL OR (scheduled_at, id) > ($3::timestamptz, $4::uuid))
+        ORDER BY scheduled_at, id LIMIT $2`,
+      [before, limit, after?.scheduledAt ?? null, after?.id ?? null],
     );
+    return rows.map((r) => ({ id: r.id, attempt: r.attempt, scheduledAt: r.scheduled_at }));
   }
 }
 
