@@ -175,7 +175,7 @@ export class DeliveriesService {
     let after: { scheduledAt: Date; id: string } | undefined;
     // Page by page, in due order: a backlog of merely late deliveries at the head must not hide lost ones behind
     // it. Bounded per run; the next run (a minute later) goes on from the oldest again.
-    for (let seen = 0; seen < maxRows; ) {
+    for (let seen = 0; seen < maxRows;) {
       const page = await this.db.repos.deliveries.findStranded(before, batchSize, after);
       const lost: ScheduledAttempt[] = [];
       for (const d of page) {
