@@ -81,6 +81,24 @@ describe('Idempotency-Key', () => {
     expect(await rotations(id)).toBe(2);
   });
 
+  it('takes a rotation without a body and one with {} as the same request', async () => {
+    const { id } = (await create('k-empty')).body;
+    const headers = { 'idempotency-key': 'r-empty' };
+    const first = await api.http.post(`/v1/webhooks/${id}/rotate-secret`, { key, headers });
+    expect(first.status).toBe(200);
+    const again = await api.http.post(`/v1/webhooks/${id}/rotate-secret`, { key, headers, body: {} });
+    expect(again.status).toBe(200);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.body.secret).toBe(first.body.secret);
+    expect(await rotations(id)).toBe(1);
+    const other = await api.http.post(`/v1/webhooks/${id}/rotate-secret`, {
+      key,
+      headers,
+      body: { grace_period_hours: 0 },
+    });
+    expect(other.status).toBe(409);
+  });
+
   it("never gives out a deleted webhook's secret again: the replay of its create is 404", async () => {
     const first = await create('k-deleted');
     expect(first.status).toBe(201);

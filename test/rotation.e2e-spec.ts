@@ -62,6 +62,24 @@ describe('scheduled rotation', () => {
   const projectOf = (wh: { project_id?: string }) => wh.project_id;
   const signing = (id: string) => api.app.get(SecretsService).signingSecrets(api.db.repos, id, clock.now());
 
+  it('answers secret-status racing a delete with 200 or 404, never 500', async () => {
+    const seen = new Set<number>();
+    for (let round = 0; round < 8; round++) {
+      const wh = await createWebhook();
+      const requests = [
+        api.http.delete(`/v1/webhooks/${wh.id}`, { key }),
+        ...Array.from({ length: 12 }, () => api.http.get(`/v1/webhooks/${wh.id}/secret-status`, { key })),
+      ];
+      const [deleted, ...statuses] = await Promise.all(requests);
+      expect(deleted.status).toBe(200);
+      for (const r of statuses) {
+        seen.add(r.status);
+        if (r.status === 404) expect(r.body.code).toBe('webhook_not_found');
+      }
+    }
+    expect([...seen].filter((s) => s !== 200 && s !== 404)).toEqual([]);
+  });
+
   describe('a project default set while webhooks are being created', () => {
     it('reaches every webhook, whichever commits first', async () => {
       for (let round = 0; round < 5; round++) {

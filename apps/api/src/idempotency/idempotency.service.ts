@@ -101,7 +101,8 @@ export class IdempotencyService {
       if (claimed) break;
       const record = await repo.find(ctx.projectId, key);
       if (!record) continue; // released or purged in between: claim again
-      if (record.requestHash !== requestHash) throw new IdempotencyKeyReusedError();
+      if (record.requestHash !== requestHash && record.requestHash !== legacyEmptyHash(req))
+        throw new IdempotencyKeyReusedError();
       if (record.state === 'done' && record.response && record.keyId && record.status) {
         const body = this.cipher.open({ keyId: record.keyId, ciphertext: record.response }, aad);
         await this.assertReplayable(req, ctx.projectId, body);
@@ -190,10 +191,29 @@ export class IdempotencyService {
   }
 }
 
-/** Same method, path and JSON body (key order ignored) → same hash. */
+/**
+ * Same method, path and JSON body (key order ignored) → same hash. No body counts as `{}`: both are a request
+ * without fields (rotate-secret takes either), and a client may send one the first time and the other on retry.
+ */
 function hashRequest(req: AuthenticatedRequest): string {
   return createHash('sha256')
-    .update(`${req.method} ${req.url.split('?')[0]}\n${canonicalJson(req.body ?? null)}`)
+    .update(`${req.method} ${req.url.split('?')[0]}\n${canonicalJson(req.body ?? {})}`)
+    .digest('hex');
+}
+
+/**
+ * For a request without fields, the hash its twin without a body had before no body counted as `{}` (keys stored
+ * up to 24 hours before that change still replay).
+ */
+function legacyEmptyHash(req: AuthenticatedRequest): string | undefined {
+  const body: unknown = req.body;
+  const empty =
+    body === undefined ||
+    body === null ||
+    (typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0);
+  if (!empty) return undefined;
+  return createHash('sha256')
+    .update(`${req.method} ${req.url.split('?')[0]}\nnull`)
     .digest('hex');
 }
 

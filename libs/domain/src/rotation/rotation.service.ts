@@ -171,8 +171,13 @@ export class RotationService {
       const webhook = await this.liveWebhook(tx, ctx, webhookId, false);
       const valid = await tx.secrets.findValid(webhook.id, now);
       const current = valid.find((s) => s.state === 'current');
-      // A live webhook always has a current secret; its absence is a broken invariant, not a client error.
-      if (!current) throw new Error(`webhook ${webhook.id} has no current secret`);
+      if (!current) {
+        // Deleted between the two reads (each sees what was committed when it ran; a delete destroys the secrets
+        // in its own transaction): as if the request had come a moment later.
+        await this.liveWebhook(tx, ctx, webhookId, false);
+        // A live webhook always has a current secret; its absence is a broken invariant, not a client error.
+        throw new Error(`webhook ${webhook.id} has no current secret`);
+      }
       const schedule = await tx.rotation.findSchedule(webhook.id);
       return {
         current: {
