@@ -573,6 +573,57 @@ describe('webhooks API (Anchor-compatible routes)', () => {
         [created.id],
       );
       expect(previous[0].n).toBe(20);
+
+      // Dated once the lock is held: times never go backwards along the webhook's changes, so its updated_at is
+      // the latest any rotation returned, and the history read newest first is the lock order.
+      const latest = results
+        .map((r) => r.body.updated_at as string)
+        .sort()
+        .pop();
+      expect((await api.http.get(`/v1/webhooks/${created.id}`, { key })).body.updated_at).toBe(latest);
+      const inSeq = (
+        await api.db.dataSource.query(
+          "SELECT occurred_at FROM audit_events WHERE webhook_id = $1 AND type = 'webhook.secret.rotated' ORDER BY seq",
+          [created.id],
+        )
+      ).map((r: { occurred_at: Date }) => r.occurred_at.getTime());
+      expect(inSeq).toEqual([...inSeq].sort((a, b) => a - b));
+      const listed = await api.http.get(
+        `/v1/audit-events?webhook_id=${created.id}&type=webhook.secret.rotated&limit=200`,
+        { key },
+      );
+      const newestFirst = listed.body.events.map((e: { data: Record<string, string> }) => e.data);
+      expect(newestFirst).toHaveLength(20);
+      for (let i = 0; i + 1 < newestFirst.length; i++)
+        expect(newestFirst[i].previous_fingerprint).toBe(newestFirst[i + 1].fingerprint);
+    });
+  });
+
+  describe('parallel updates', () => {
+    it('list the audit history newest first in the order the updates took effect', async () => {
+      const created = (await create(valid)).body;
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          api.http.patch(`/v1/webhooks/${created.id}`, { key, body: { description: `d-${i}` } }),
+        ),
+      );
+      expect(results.map((r) => r.status)).toEqual(new Array(20).fill(200));
+      const final = (await api.http.get(`/v1/webhooks/${created.id}`, { key })).body;
+      expect(final.updated_at).toBe(
+        results
+          .map((r) => r.body.updated_at as string)
+          .sort()
+          .pop(),
+      );
+      const listed = await api.http.get(
+        `/v1/audit-events?webhook_id=${created.id}&type=webhook.updated&limit=200`,
+        { key },
+      );
+      const changes = listed.body.events.map(
+        (e: { data: { changes: { to: string; from: string }[] } }) => e.data.changes[0],
+      );
+      expect(changes[0].to).toBe(final.description);
+      for (let i = 0; i + 1 < changes.length; i++) expect(changes[i].from).toBe(changes[i + 1].to);
     });
   });
 

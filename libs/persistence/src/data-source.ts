@@ -13,6 +13,7 @@ import { Deliveries1764100000000 } from './migrations/1764100000000-deliveries';
 import { ApiKeyChangeNotifications1764400000000 } from './migrations/1764400000000-api-key-change-notifications';
 import { ProjectQuotaShards1764500000000 } from './migrations/1764500000000-project-quota-shards';
 import { RotateSecretFunction1764600000000 } from './migrations/1764600000000-rotate-secret-function';
+import { RotateSecretTimeAfterLock1764700000000 } from './migrations/1764700000000-rotate-secret-time-after-lock';
 import { IdempotencyAndMetrics1764200000000 } from './migrations/1764200000000-idempotency-and-metrics';
 
 // Dates sent as query parameters are written in UTC, not in the process's time zone (whose historical offsets
@@ -38,6 +39,7 @@ export const MIGRATIONS = [
   ApiKeyChangeNotifications1764400000000,
   ProjectQuotaShards1764500000000,
   RotateSecretFunction1764600000000,
+  RotateSecretTimeAfterLock1764700000000,
 ];
 
 /** Options for a data source on `url`. Schema changes only ever come from migrations. */

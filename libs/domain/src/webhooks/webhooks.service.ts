@@ -96,10 +96,10 @@ export class WebhooksService {
 
   /** Applies the fields that really change; an update that changes nothing leaves `updated_at` alone. */
   async update(ctx: RequestContext, id: string, input: UpdateWebhookInput): Promise<WebhookEntity> {
-    const now = this.clock.now();
     return this.db.transaction(async (tx) => {
       const webhook = await tx.webhooks.findLiveForUpdate(ctx.projectId, id);
       if (!webhook) throw new WebhookNotFoundError();
+      const now = timeOfChange(this.clock.now(), webhook);
       const changes: WebhookChanges = {};
       const audited: FieldChange[] = [];
       if (input.url !== undefined && input.url !== webhook.url) {
@@ -139,12 +139,12 @@ export class WebhooksService {
 
   /** Soft-deletes a webhook: it disappears, frees its slot, and its secrets are destroyed at once. */
   async remove(ctx: RequestContext, id: string): Promise<void> {
-    const now = this.clock.now();
     await this.db.transaction(async (tx) => {
       // Lock order everywhere: the project's counter, then the webhook row (no deadlock with policy changes).
       await tx.webhooks.lockProjectCreates(ctx.projectId);
       const webhook = await tx.webhooks.findLiveForUpdate(ctx.projectId, id);
       if (!webhook) throw new WebhookNotFoundError();
+      const now = timeOfChange(this.clock.now(), webhook);
       await tx.webhooks.softDelete(webhook.id, now);
       await tx.webhooks.releaseSlot(ctx.projectId);
       // A deleted webhook never rotates again; its own policy goes with it.
@@ -229,4 +229,13 @@ export class WebhooksService {
       data: { operation, host, rule: rules[0] ?? 'form', rules },
     });
   }
+}
+
+/**
+ * The time of a change to `webhook`, taken once its row lock is held: never before its last change, so that
+ * `updated_at` and the audit history's times never go backwards along a webhook's changes, even across API
+ * replicas whose clocks differ a little.
+ */
+function timeOfChange(now: Date, webhook: WebhookEntity): Date {
+  return now.getTime() < webhook.updatedAt.getTime() ? new Date(webhook.updatedAt.getTime()) : now;
 }

@@ -1,0 +1,104 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { RotateSecretFunction1764600000000 } from './1764600000000-rotate-secret-function';
+
+const SIGNATURE =
+  'rotate_webhook_secret(uuid, text, timestamptz, integer, uuid, text, boolean, text, bytea, text, jsonb)';
+
+/**
+ * `rotate_webhook_secret(…)` dates a rotation when it holds the webhook's row lock, not when it was asked for.
+ * The caller's time is read before the function waits for the lock, so of two rotations racing, the one that
+ * committed second could carry the earlier time: the webhook's `updated_at` went backwards and the audit history
+ * (newest first by `occurred_at`) listed the rotations out of their real order. The rotation's time is now the
+ * later of the caller's time and the webhook's `updated_at` as the lock finds it, so times never go backwards
+ * along a webhook's changes (equal times are ordered by the audit sequence). The rest is as in
+ * RotateSecretFunction1764600000000, which documents the retire rule.
+ */
+export class RotateSecretTimeAfterLock1764700000000 implements MigrationInterface {
+  name = 'RotateSecretTimeAfterLock1764700000000';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`
+      CREATE OR REPLACE FUNCTION rotate_webhook_secret(
+        p_project_id         uuid,
+        p_webhook_id         text,
+        p_now                timestamptz,
+        p_grace_period_hours integer,
+        p_secret_id          uuid,
+        p_trigger            text,
+        p_claimed            boolean,
+        p_key_id             text,
+        p_ciphertext         bytea,
+        p_fingerprint        text,
+        p_audit_event        jsonb
+      ) RETURNS SETOF webhooks VOLATILE LANGUAGE plpgsql AS $$
+      DECLARE
+        v_now        timestamptz;
+        v_current    record;
+        v_webhook    webhooks;
+        v_prev_fp    text;
+        v_prev_until timestamptz;
+        v_superseded text;
+        v_data       jsonb;
+      BEGIN
+        -- Concurrent rotations (and claims, sweeps, deletes) of the webhook queue here; the time is taken once
+        -- the lock is held, never earlier than the webhook's last change.
+        SELECT GREATEST(p_now, updated_at) INTO v_now FROM webhooks
+        WHERE id = p_webhook_id AND project_id = p_project_id AND deleted_at IS NULL
+        FOR UPDATE;
+        IF NOT FOUND THEN
+          RETURN;
+        END IF;
+
+        -- A fresh snapshot, taken after the lock: it sees what the previous holder committed.
+        SELECT id, claimed, fingerprint INTO v_current
+        FROM webhook_secrets WHERE webhook_id = p_webhook_id AND state = 'current';
+
+        IF FOUND AND NOT v_current.claimed THEN
+          v_superseded := v_current.fingerprint;
+          DELETE FROM webhook_secrets WHERE id = v_current.id;
+        ELSIF FOUND THEN
+          v_prev_fp := v_current.fingerprint;
+          v_prev_until := v_now + p_grace_period_hours * interval '1 hour';
+          IF p_grace_period_hours = 0 THEN
+            DELETE FROM webhook_secrets WHERE id = v_current.id;
+          ELSE
+            UPDATE webhook_secrets SET state = 'previous', expires_at = v_prev_until WHERE id = v_current.id;
+          END IF;
+        END IF;
+
+        -- After the retirement: the unique index allows one current secret per webhook.
+        INSERT INTO webhook_secrets (id, webhook_id, state, trigger, claimed, key_id, ciphertext, fingerprint, created_at)
+        VALUES (p_secret_id, p_webhook_id, 'current', p_trigger, p_claimed, p_key_id, p_ciphertext, p_fingerprint, v_now);
+
+        UPDATE rotation_schedules SET anchor_at = v_now,
+          next_rotation_at = v_now + interval_days * 24 * interval '1 hour', notice_sent_for = NULL
+        WHERE webhook_id = p_webhook_id;
+
+        UPDATE webhooks SET updated_at = v_now WHERE id = p_webhook_id RETURNING * INTO v_webhook;
+
+        -- Timestamps as everywhere in audit events: RFC 3339 UTC with milliseconds.
+        v_data := (p_audit_event -> 'data') || jsonb_build_object(
+          'previous_fingerprint', v_prev_fp,
+          'previous_expires_at',
+          to_char(v_prev_until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'));
+        IF v_superseded IS NOT NULL THEN
+          v_data := v_data || jsonb_build_object('superseded_unclaimed_fingerprint', v_superseded);
+        ELSE
+          v_data := v_data - 'superseded_unclaimed_fingerprint';
+        END IF;
+        INSERT INTO audit_events (id, project_id, webhook_id, type, occurred_at, event)
+        VALUES (p_audit_event ->> 'id', p_project_id, p_webhook_id, p_audit_event ->> 'type', v_now,
+                jsonb_set(jsonb_set(p_audit_event, '{data}', v_data), '{occurred_at}',
+                  to_jsonb(to_char(v_now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))));
+
+        RETURN NEXT v_webhook;
+      END
+      $$`);
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    // Back to the function as the previous migration created it.
+    await q.query(`DROP FUNCTION ${SIGNATURE}`);
+    await new RotateSecretFunction1764600000000().up(q);
+  }
+}
