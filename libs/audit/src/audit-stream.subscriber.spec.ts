@@ -161,30 +161,16 @@ describe('AuditStreamSubscriber', () => {
     expect(call.mock.calls.filter((c: unknown[]) => c[0] === 'XGROUP')).toHaveLength(2);
   });
 
-  it('re-creates a group that disappeared after the last entry it read, or where the group stood', async () => {
-    // Reads: 1 → entry 7-0; 2 → NOGROUP (Redis restarted empty); 3 → an entry that arrived during the outage;
-    // 4 → NOGROUP again, before anything else was read.
+  /**
+   * Runs a subscriber (group `g`, starting at `$`) whose new-entry reads are answered by `read(n)` (n from 1; an
+   * Error is thrown, `undefined` stops the run) and whose XINFO GROUPS answers `groups`. Returns the start ids of
+   * the groups it created, the events it handled and the entries it acknowledged.
+   */
+  async function scripted(groups: unknown[][], read: (n: number) => unknown) {
     const { redis, acked } = fakeRedis([]);
     const call = redis.call as unknown as jest.Mock;
     const real = call.getMockImplementation()!;
-    const nogroup = new Error(
-      "NOGROUP No such key 's' or consumer group 'g' in XREADGROUP with GROUP option",
-    );
     let reads = 0;
-    call.mockImplementation(async (...args: unknown[]) => {
-      // Where the group stood when the subscriber started: after entry 4-0.
-      if (args[0] === 'XINFO')
-        return [['name', 'g', 'consumers', 0, 'pending', 0, 'last-delivered-id', '4-0']];
-      if (args[0] === 'XREADGROUP' && args[args.length - 1] === '>') {
-        reads += 1;
-        if (reads === 1) return [['s', [['7-0', fields(event('aud_before'))]]]];
-        if (reads === 2 || reads === 4) throw nogroup;
-        if (reads === 3) return [['s', [['1700000000000-0', fields(event('aud_outage'))]]]];
-        sub.stop();
-        return null;
-      }
-      return real(...args);
-    });
     const sub = new AuditStreamSubscriber(redis, {
       stream: 's',
       group: 'g',
@@ -193,42 +179,50 @@ describe('AuditStreamSubscriber', () => {
       blockMs: 10,
       onError: () => undefined,
     });
-    const handled: string[] = [];
-    await sub.run((e) => void handled.push(e.id));
-    const creates = call.mock.calls.filter((c: unknown[]) => c[0] === 'XGROUP').map((c: unknown[]) => c[4]);
-    // Not from `0` (a whole surviving stream again) nor from `$` (the outage's entries skipped).
-    expect(creates).toEqual(['$', '7-0', '1700000000000-0']);
-    expect(handled).toEqual(['aud_before', 'aud_outage']);
-    expect(acked).toEqual(['7-0', '1700000000000-0']);
-  });
-
-  it('starts over after where the group stood when nothing was read yet', async () => {
-    const { redis } = fakeRedis([]);
-    const call = redis.call as unknown as jest.Mock;
-    const real = call.getMockImplementation()!;
-    let reads = 0;
     call.mockImplementation(async (...args: unknown[]) => {
-      if (args[0] === 'XINFO')
-        return [
-          ['name', 'other', 'last-delivered-id', '9-0'],
-          ['name', 'g', 'last-delivered-id', '4-0'],
-        ];
+      if (args[0] === 'XINFO') return groups;
       if (args[0] === 'XREADGROUP' && args[args.length - 1] === '>') {
-        if (++reads === 1) throw new Error('NOGROUP gone');
-        sub.stop();
-        return null;
+        const answer = read(++reads);
+        if (answer instanceof Error) throw answer;
+        if (answer === undefined) sub.stop();
+        return answer ?? null;
       }
       return real(...args);
     });
-    const sub = new AuditStreamSubscriber(redis, {
-      stream: 's',
-      group: 'g',
-      consumer: 'c',
-      blockMs: 10,
-      onError: () => undefined,
-    });
-    await sub.run(() => undefined);
+    const handled: string[] = [];
+    await sub.run((e) => void handled.push(e.id));
     const creates = call.mock.calls.filter((c: unknown[]) => c[0] === 'XGROUP').map((c: unknown[]) => c[4]);
-    expect(creates).toEqual(['$', '4-0']);
+    return { creates, handled, acked };
+  }
+  const nogroup = new Error("NOGROUP No such key 's' or consumer group 'g' in XREADGROUP with GROUP option");
+
+  it('re-creates a group that disappeared after the last entry it read, or where the group stood', async () => {
+    // Reads: 1 → entry 7-0; 2 → NOGROUP (Redis restarted empty); 3 → an entry that arrived during the outage;
+    // 4 → NOGROUP again, before anything else was read. The group stood after 4-0 when the subscriber started.
+    const entries: Record<number, unknown> = {
+      1: [['s', [['7-0', fields(event('aud_before'))]]]],
+      2: nogroup,
+      3: [['s', [['1700000000000-0', fields(event('aud_outage'))]]]],
+      4: nogroup,
+    };
+    const run = await scripted(
+      [['name', 'g', 'consumers', 0, 'pending', 0, 'last-delivered-id', '4-0']],
+      (n) => entries[n],
+    );
+    // Not from `0` (a whole surviving stream again) nor from `$` (the outage's entries skipped).
+    expect(run.creates).toEqual(['$', '7-0', '1700000000000-0']);
+    expect(run.handled).toEqual(['aud_before', 'aud_outage']);
+    expect(run.acked).toEqual(['7-0', '1700000000000-0']);
+  });
+
+  it('starts over after where the group stood when nothing was read yet', async () => {
+    const run = await scripted(
+      [
+        ['name', 'other', 'last-delivered-id', '9-0'],
+        ['name', 'g', 'last-delivered-id', '4-0'],
+      ],
+      (n) => (n === 1 ? nogroup : undefined),
+    );
+    expect(run.creates).toEqual(['$', '4-0']);
   });
 });
