@@ -5,13 +5,16 @@ const SIGNATURE =
   'rotate_webhook_secret(uuid, text, timestamptz, integer, uuid, text, boolean, text, bytea, text, jsonb)';
 
 /**
- * `rotate_webhook_secret(…)` dates a rotation when it holds the webhook's row lock, not when it was asked for.
- * The caller's time is read before the function waits for the lock, so of two rotations racing, the one that
- * committed second could carry the earlier time: the webhook's `updated_at` went backwards and the audit history
- * (newest first by `occurred_at`) listed the rotations out of their real order. The rotation's time is now the
- * later of the caller's time and the webhook's `updated_at` as the lock finds it, so times never go backwards
- * along a webhook's changes (equal times are ordered by the audit sequence). The rest is as in
- * RotateSecretFunction1764600000000, which documents the retire rule.
+ * `rotate_webhook_secret(…)` never dates a rotation before the webhook's last change. The caller's time is read
+ * before the function waits for the webhook's row lock, so of two rotations racing, the one that committed
+ * second could carry the earlier time: the webhook's `updated_at` went backwards and the audit history (newest
+ * first by `occurred_at`) listed the rotations out of their real order. Once the lock is held, a time at or
+ * before the webhook's `updated_at` becomes `updated_at` + 1 ms, so every change moves `updated_at` forward.
+ * That time orders the change (the webhook's `updated_at`, the new secret's `created_at`, the audit event's
+ * `occurred_at`); durations still run from the caller's time (the previous secret's grace period, the rotation
+ * schedule), so they are exactly as asked. And only by a little: an `updated_at` more than a second ahead (a
+ * replica's clock far off) is not followed, so a bad clock cannot push later changes into the future. The rest
+ * is as in RotateSecretFunction1764600000000, which documents the retire rule.
  */
 export class RotateSecretTimeAfterLock1764700000000 implements MigrationInterface {
   name = 'RotateSecretTimeAfterLock1764700000000';
@@ -40,9 +43,14 @@ export class RotateSecretTimeAfterLock1764700000000 implements MigrationInterfac
         v_superseded text;
         v_data       jsonb;
       BEGIN
-        -- Concurrent rotations (and claims, sweeps, deletes) of the webhook queue here; the time is taken once
-        -- the lock is held, never earlier than the webhook's last change.
-        SELECT GREATEST(p_now, updated_at) INTO v_now FROM webhooks
+        -- Concurrent rotations (and claims, sweeps, deletes) of the webhook queue here. The time, decided once
+        -- the lock is held: after the webhook's last change, unless that is more than a second ahead.
+        SELECT CASE
+                 WHEN updated_at >= p_now AND updated_at < p_now + interval '1 second'
+                   THEN updated_at + interval '1 millisecond'
+                 ELSE p_now
+               END
+          INTO v_now FROM webhooks
         WHERE id = p_webhook_id AND project_id = p_project_id AND deleted_at IS NULL
         FOR UPDATE;
         IF NOT FOUND THEN
@@ -58,7 +66,7 @@ export class RotateSecretTimeAfterLock1764700000000 implements MigrationInterfac
           DELETE FROM webhook_secrets WHERE id = v_current.id;
         ELSIF FOUND THEN
           v_prev_fp := v_current.fingerprint;
-          v_prev_until := v_now + p_grace_period_hours * interval '1 hour';
+          v_prev_until := p_now + p_grace_period_hours * interval '1 hour';
           IF p_grace_period_hours = 0 THEN
             DELETE FROM webhook_secrets WHERE id = v_current.id;
           ELSE
@@ -70,8 +78,8 @@ export class RotateSecretTimeAfterLock1764700000000 implements MigrationInterfac
         INSERT INTO webhook_secrets (id, webhook_id, state, trigger, claimed, key_id, ciphertext, fingerprint, created_at)
         VALUES (p_secret_id, p_webhook_id, 'current', p_trigger, p_claimed, p_key_id, p_ciphertext, p_fingerprint, v_now);
 
-        UPDATE rotation_schedules SET anchor_at = v_now,
-          next_rotation_at = v_now + interval_days * 24 * interval '1 hour', notice_sent_for = NULL
+        UPDATE rotation_schedules SET anchor_at = p_now,
+          next_rotation_at = p_now + interval_days * 24 * interval '1 hour', notice_sent_for = NULL
         WHERE webhook_id = p_webhook_id;
 
         UPDATE webhooks SET updated_at = v_now WHERE id = p_webhook_id RETURNING * INTO v_webhook;
