@@ -43,6 +43,12 @@ export const DEFAULT_EVENTS_INGEST_OPTIONS: EventsIngestOptions = {
   trimEveryMs: 60_000,
 };
 
+/** Entries one XTRIM call may remove, and calls per trim. */
+const TRIM_LIMIT = 10_000;
+const TRIM_ROUNDS = 100;
+/** A stream this long, held back by another service's group, is worth a warning. */
+const LONG_STREAM = 1_000_000;
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 type StreamEntry = [id: string, fields: string[] | null];
@@ -160,27 +166,46 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
   /**
    * Removes the entries every consumer group of the stream is done with: those before the oldest entry any group
    * still has pending, or has not yet read. Publishers add without a cap (`XADD <stream> * event …`), so without
-   * this the stream would grow for ever. Groups of other services on the stream are respected the same way; a
-   * reader without a group (plain XREAD) is not, and should use one. Returns the number of entries removed.
+   * this the stream would grow for ever. Groups of other services on the stream are respected the same way (a
+   * reader without a group, plain XREAD, is not). Nothing is trimmed while this service's own group is missing
+   * (it is created again from the start of the stream). Trims approximately (whole stream nodes), at most
+   * {@link TRIM_LIMIT} entries per call, so a long backlog goes in steps instead of one long blocking call.
+   * Returns the number of entries removed.
    */
   async trim(redis: Redis): Promise<number> {
-    let keep: string | undefined;
+    let keep: { id: string; group: string } | undefined;
+    let ours = false;
     const groups = (await redis.xinfo('GROUPS', this.stream)) as unknown[][];
     for (const group of groups) {
       const fields = new Map<string, unknown>();
       for (let i = 0; i + 1 < group.length; i += 2) fields.set(String(group[i]), group[i + 1]);
       const name = String(fields.get('name'));
+      ours ||= name === this.options.group;
       let oldest = String(fields.get('last-delivered-id'));
       if (Number(fields.get('pending')) > 0) {
         // XPENDING's summary: [count, smallest id, greatest id, consumers].
         const summary = (await redis.xpending(this.stream, name)) as [number, string | null, ...unknown[]];
         if (summary[1]) oldest = summary[1];
       }
-      if (keep === undefined || compareStreamIds(oldest, keep) < 0) keep = oldest;
+      if (keep === undefined || compareStreamIds(oldest, keep.id) < 0) keep = { id: oldest, group: name };
     }
-    if (keep === undefined || keep === '0-0') return 0;
-    // MINID removes entries whose id is below `keep`; `keep` itself (pending, or the last one read) stays.
-    return redis.xtrim(this.stream, 'MINID', keep);
+    if (!ours || keep === undefined || keep.id === '0-0') return 0;
+    let removed = 0;
+    for (let round = 0; round < TRIM_ROUNDS; round++) {
+      // MINID removes entries whose id is below `keep` (with `~`, only whole nodes of them); `keep` itself stays.
+      const n = Number(await redis.call('XTRIM', this.stream, 'MINID', '~', keep.id, 'LIMIT', TRIM_LIMIT));
+      removed += n;
+      if (n === 0) break;
+    }
+    if (keep.group !== this.options.group) {
+      const length = await redis.xlen(this.stream);
+      if (length > LONG_STREAM)
+        this.logger.warn(
+          { stream: this.stream, length, group: keep.group, position: keep.id },
+          'the events stream is long: a consumer group of another reader holds its trimming back',
+        );
+    }
+    return removed;
   }
 
   private async ensureGroup(redis: Redis): Promise<void> {
