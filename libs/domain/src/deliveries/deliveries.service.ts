@@ -57,6 +57,8 @@ export interface DeliveryLogPage {
 @Injectable()
 export class DeliveriesService {
   private readonly logger = new Logger('Deliveries');
+  /** Where the stranded-delivery rescue goes on from (see {@link rescueStranded}); per process. */
+  private rescueCursor: { scheduledAt: Date; id: string } | undefined;
 
   constructor(
     private readonly db: Database,
@@ -172,9 +174,10 @@ export class DeliveriesService {
   async rescueStranded(batchSize = 500, maxRows = 10_000): Promise<number> {
     const before = new Date(this.clock.now().getTime() - STRANDED_AFTER_MS);
     let rescued = 0;
-    let after: { scheduledAt: Date; id: string } | undefined;
     // Page by page, in due order: a backlog of merely late deliveries at the head must not hide lost ones behind
-    // it. Bounded per run; the next run (a minute later) goes on from the oldest again.
+    // it. Bounded per run; the next run (a minute later) goes on where this one stopped, and starts over from
+    // the oldest once it has reached the end.
+    let after = this.rescueCursor;
     for (let seen = 0; seen < maxRows;) {
       const page = await this.db.repos.deliveries.findStranded(before, batchSize, after);
       const lost: ScheduledAttempt[] = [];
@@ -187,10 +190,14 @@ export class DeliveriesService {
       await this.queue.schedule(lost);
       rescued += lost.length;
       seen += page.length;
-      if (page.length < batchSize) break;
+      if (page.length < batchSize) {
+        after = undefined;
+        break;
+      }
       const last = page[page.length - 1];
       after = { scheduledAt: last.scheduledAt, id: last.id };
     }
+    this.rescueCursor = after;
     return rescued;
   }
 

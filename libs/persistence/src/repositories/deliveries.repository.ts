@@ -215,7 +215,7 @@ export class DeliveriesRepository {
     const rows: { id: string; attempt: number; scheduled_at: Date }[] = await this.manager.query(
       `SELECT id, attempt, scheduled_at FROM deliveries
         WHERE status = 'pending' AND scheduled_at < $1
-          AND ($3::timestamptz IS NULL OR (scheduled_at, id) > ($3::timestamptz, $4::uuid))
+          AND ($3::timestamptz IS NULL OR (scheduled_at >= $3 AND (scheduled_at, id) > ($3::timestamptz, $4::uuid)))
         ORDER BY scheduled_at, id LIMIT $2`,
       [before, limit, after?.scheduledAt ?? null, after?.id ?? null],
     );
