@@ -1,6 +1,7 @@
 import type Redis from 'ioredis';
 import {
   compareStreamIds,
+  previousStreamId,
   AuditStreamSubscriber,
   RecentIds,
   decodeEntry,
@@ -44,6 +45,15 @@ describe('compareStreamIds', () => {
     expect(compareStreamIds('5-10', '5-9')).toBe(1);
     expect(compareStreamIds('5-1', '5-1')).toBe(0);
     expect(compareStreamIds('18446744073709551615-1', '18446744073709551615-0')).toBe(1);
+  });
+});
+
+describe('previousStreamId', () => {
+  it('steps back one sequence number, or to the end of the millisecond before', () => {
+    expect(previousStreamId('5-3')).toBe('5-2');
+    expect(previousStreamId('5-0')).toBe('4-18446744073709551615');
+    expect(previousStreamId('0-0')).toBe('0-0');
+    expect(compareStreamIds(previousStreamId('1700000000000-0'), '1700000000000-0')).toBe(-1);
   });
 });
 
@@ -166,7 +176,12 @@ describe('AuditStreamSubscriber', () => {
    * Error is thrown, `undefined` stops the run) and whose XINFO GROUPS answers `groups`. Returns the start ids of
    * the groups it created, the events it handled and the entries it acknowledged.
    */
-  async function scripted(groups: unknown[][], read: (n: number) => unknown) {
+  async function scripted(
+    groups: unknown[][] | Error,
+    read: (n: number) => unknown,
+    handler: (e: AuditEvent) => void = () => undefined,
+    replies: Record<string, unknown> = {},
+  ) {
     const { redis, acked } = fakeRedis([]);
     const call = redis.call as unknown as jest.Mock;
     const real = call.getMockImplementation()!;
@@ -180,7 +195,11 @@ describe('AuditStreamSubscriber', () => {
       onError: () => undefined,
     });
     call.mockImplementation(async (...args: unknown[]) => {
-      if (args[0] === 'XINFO') return groups;
+      if (args[0] === 'XINFO') {
+        if (groups instanceof Error) throw groups;
+        return groups;
+      }
+      if (typeof args[0] === 'string' && args[0] in replies) return replies[args[0]];
       if (args[0] === 'XREADGROUP' && args[args.length - 1] === '>') {
         const answer = read(++reads);
         if (answer instanceof Error) throw answer;
@@ -190,7 +209,10 @@ describe('AuditStreamSubscriber', () => {
       return real(...args);
     });
     const handled: string[] = [];
-    await sub.run((e) => void handled.push(e.id));
+    await sub.run((e) => {
+      handler(e);
+      handled.push(e.id);
+    });
     const creates = call.mock.calls.filter((c: unknown[]) => c[0] === 'XGROUP').map((c: unknown[]) => c[4]);
     return { creates, handled, acked };
   }
@@ -213,6 +235,39 @@ describe('AuditStreamSubscriber', () => {
     expect(run.creates).toEqual(['$', '7-0', '1700000000000-0']);
     expect(run.handled).toEqual(['aud_before', 'aud_outage']);
     expect(run.acked).toEqual(['7-0', '1700000000000-0']);
+  });
+
+  it('re-creates the group before an entry whose handler failed, so it is read again', async () => {
+    // 7-0 fails (left pending), 8-0 is handled, then the group is gone: it comes back just before 7-0.
+    const entries: Record<number, unknown> = {
+      1: [['s', [['7-0', fields(event('aud_fails'))]]]],
+      2: [['s', [['8-0', fields(event('aud_ok'))]]]],
+      3: nogroup,
+    };
+    const run = await scripted(
+      [['name', 'g', 'pending', 0, 'last-delivered-id', '4-0']],
+      (n) => entries[n],
+      (e) => {
+        if (e.id === 'aud_fails') throw new Error('store down');
+      },
+    );
+    expect(run.creates).toEqual(['$', '6-18446744073709551615']);
+    expect(run.acked).toEqual(['8-0']);
+  });
+
+  it('starts, when other consumers hold pending entries, before the oldest of them, and from 0 when XINFO fails', async () => {
+    const pending = await scripted(
+      [['name', 'g', 'pending', 2, 'last-delivered-id', '9-0']],
+      (n) => (n === 1 ? nogroup : undefined),
+      undefined,
+      { XPENDING: [2, '5-1', '9-0', [['other', '2']]] },
+    );
+    expect(pending.creates).toEqual(['$', '5-0']);
+    const denied = await scripted(
+      new Error('NOPERM this user has no permissions to run the xinfo command'),
+      (n) => (n === 1 ? nogroup : undefined),
+    );
+    expect(denied.creates).toEqual(['$', '0']);
   });
 
   it('starts over after where the group stood when nothing was read yet', async () => {

@@ -106,6 +106,8 @@ export class AuditStreamSubscriber {
   private readonly seen: RecentIds;
   /** Where to create the group again should it disappear: after the last entry read (see {@link run}). */
   private resumeFrom: string | undefined;
+  /** Entries read whose handler failed and that are still pending: a re-created group must read them again. */
+  private readonly unhandled = new Set<string>();
   private stopped = false;
   private lastClaimAt = 0;
 
@@ -137,19 +139,44 @@ export class AuditStreamSubscriber {
     }
   }
 
-  /** The id of the last entry delivered to the group, or undefined when Redis does not say. */
+  /**
+   * Where the group stands: just before its oldest pending entry (of any consumer), or after the last entry
+   * delivered to it; undefined when Redis does not say (XINFO not allowed, say).
+   */
   private async groupPosition(): Promise<string | undefined> {
-    const groups = await this.redis.call('XINFO', 'GROUPS', this.opts.stream);
-    if (!Array.isArray(groups)) return undefined;
-    for (const group of groups as unknown[][]) {
-      const fields = new Map<string, unknown>();
-      for (let i = 0; i + 1 < group.length; i += 2) fields.set(String(group[i]), group[i + 1]);
-      if (String(fields.get('name')) === this.opts.group) {
+    try {
+      const groups = await this.redis.call('XINFO', 'GROUPS', this.opts.stream);
+      if (!Array.isArray(groups)) return undefined;
+      for (const group of groups as unknown[][]) {
+        const fields = new Map<string, unknown>();
+        for (let i = 0; i + 1 < group.length; i += 2) fields.set(String(group[i]), group[i + 1]);
+        if (String(fields.get('name')) !== this.opts.group) continue;
+        if (Number(fields.get('pending')) > 0) {
+          // XPENDING's summary: [count, smallest id, greatest id, consumers].
+          const summary = await this.redis.call('XPENDING', this.opts.stream, this.opts.group);
+          const oldest = Array.isArray(summary) ? summary[1] : undefined;
+          if (typeof oldest === 'string') return previousStreamId(oldest);
+        }
         const id = fields.get('last-delivered-id');
         return typeof id === 'string' ? id : undefined;
       }
+    } catch {
+      // Not knowing the position is no reason not to read: a re-created group then starts from the beginning.
     }
     return undefined;
+  }
+
+  /** Where a group that disappeared is created again (see {@link run}). */
+  private restartPosition(): string {
+    let oldest: string | undefined;
+    for (const id of this.unhandled)
+      if (oldest === undefined || compareStreamIds(id, oldest) < 0) oldest = id;
+    if (
+      oldest !== undefined &&
+      (this.resumeFrom === undefined || compareStreamIds(oldest, this.resumeFrom) <= 0)
+    )
+      return previousStreamId(oldest);
+    return this.resumeFrom ?? '0';
   }
 
   /** Removes the group with its pending entries (for ephemeral groups). */
@@ -176,11 +203,12 @@ export class AuditStreamSubscriber {
       try {
         if (!started) {
           // A group that existed and is gone now (Redis restarted without its data, or the group was deleted) is
-          // created again after the last entry this subscriber read, or where the group stood when it started:
-          // from `$` it would skip every entry added meanwhile (the relay's backlog of the outage among them),
-          // from `0` it would read a whole surviving stream again. Stream ids grow with time, so entries of a
-          // stream that was wiped and begun again come after it.
-          await this.ensureGroup(everStarted ? (this.resumeFrom ?? '0') : this.opts.startId);
+          // created again after the last entry this subscriber handled (before any it failed to handle), or
+          // where the group stood when it started: from `$` it would skip every entry added meanwhile (the
+          // relay's backlog of the outage among them), from `0` it would read a whole surviving stream again.
+          // Stream ids grow with time, so the entries of a stream begun again come after it (unless Redis fails
+          // over to a server whose clock is behind).
+          await this.ensureGroup(everStarted ? this.restartPosition() : this.opts.startId);
           if (!everStarted) this.resumeFrom = await this.groupPosition();
           await this.drainOwnPending(handler);
           started = true;
@@ -274,6 +302,7 @@ export class AuditStreamSubscriber {
   private async handle(entry: AuditStreamEntry, handler: AuditEventHandler): Promise<void> {
     if (this.resumeFrom === undefined || compareStreamIds(entry.entryId, this.resumeFrom) > 0)
       this.resumeFrom = entry.entryId;
+    this.unhandled.delete(entry.entryId);
     const { event } = entry;
     if (event === null) {
       // Trimmed away or malformed: nothing to hand over, and retrying will not fix it.
@@ -286,6 +315,9 @@ export class AuditStreamSubscriber {
         await handler(event, entry);
       } catch (e) {
         // Left pending: this or another consumer retries it once it has been idle for minIdleMs.
+        this.unhandled.add(entry.entryId);
+        // Bounded: one taken over and handled by another consumer is never heard of again here.
+        if (this.unhandled.size > MAX_UNHANDLED) this.unhandled.delete(this.unhandled.values().next().value!);
         this.opts.onError?.(e, entry);
         return;
       }
@@ -307,4 +339,15 @@ export function compareStreamIds(a: string, b: string): number {
   if (byMs !== 0n) return byMs > 0n ? 1 : -1;
   const bySeq = BigInt(as) - BigInt(bs);
   return bySeq === 0n ? 0 : bySeq > 0n ? 1 : -1;
+}
+
+/** Failed entries remembered for a group re-creation (see `unhandled`). */
+const MAX_UNHANDLED = 10_000;
+
+/** The stream entry id just before `id` (`<ms>-<seq>`), so that a group created there reads `id` next. */
+export function previousStreamId(id: string): string {
+  const [ms, seq = '0'] = id.split('-');
+  if (BigInt(seq) > 0n) return `${ms}-${BigInt(seq) - 1n}`;
+  if (BigInt(ms) > 0n) return `${BigInt(ms) - 1n}-18446744073709551615`;
+  return '0-0';
 }
