@@ -154,7 +154,7 @@ export class AuditStreamSubscriber {
         if (Number(fields.get('pending')) > 0) {
           // XPENDING's summary: [count, smallest id, greatest id, consumers].
           const summary = await this.redis.call('XPENDING', this.opts.stream, this.opts.group);
-          const oldest = Array.isArray(summary) ? summary[1] : undefined;
+          const oldest: unknown = Array.isArray(summary) ? (summary as unknown[])[1] : undefined;
           if (typeof oldest === 'string') return previousStreamId(oldest);
         }
         const id = fields.get('last-delivered-id');
