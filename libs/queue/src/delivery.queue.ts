@@ -5,6 +5,7 @@ import { APP_CONFIG, type AppConfig } from '@app/config';
 import { JobName, QUEUE_PREFIX, QueueName, type JobPayloads } from './queue-names';
 import { closeQueue, queueReady } from './queue-connection';
 import { redisOptionsFromUrl } from './redis-connection';
+import { withTimeout } from './with-timeout';
 
 /** One delivery attempt to schedule. */
 export interface ScheduledAttempt {
@@ -64,21 +65,14 @@ export class DeliveryQueue implements OnApplicationShutdown {
     const queue = await this.connected();
     // BullMQ types its client by what it needs itself; it is the ioredis client made from our options.
     const client = (await queue.client) as unknown as Redis;
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
+      await withTimeout(
         client.ping(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`no answer in ${this.connectWaitMs} ms`)),
-            this.connectWaitMs,
-          );
-        }),
-      ]);
+        this.connectWaitMs,
+        () => new Error(`no answer in ${this.connectWaitMs} ms`),
+      );
     } catch (e) {
       throw new Error(`Redis is unavailable: the delivery queue gets no answer (${(e as Error).message})`);
-    } finally {
-      clearTimeout(timer);
     }
   }
 

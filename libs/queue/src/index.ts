@@ -2,6 +2,8 @@
 export { QueueName, QUEUE_PREFIX, JobName, secretRotateJobId, type JobPayloads } from './queue-names';
 /** ioredis options for BullMQ and the other Redis users, built from REDIS_URL, and the check of its database. */
 export { redisOptionsFromUrl, verifyRedisDatabase } from './redis-connection';
+/** A promise raced against a timer, for calls to a dependency that may hang. */
+export { withTimeout } from './with-timeout';
 /** The shared ioredis client and its token. */
 export { RedisModule, REDIS } from './redis.module';
 /** Producer of delivery attempts (deterministic job ids) and the job-id helpers of the dispatcher. */

@@ -1,4 +1,5 @@
 import type { Queue } from 'bullmq';
+import { withTimeout } from './with-timeout';
 
 /**
  * Resolves once the queue's connection is ready, or rejects with "Redis is unavailable" after `waitMs`: BullMQ
@@ -6,17 +7,11 @@ import type { Queue } from 'bullmq';
  * Also rejects when a once-connected client is reconnecting (BullMQ keeps calling that connection ready).
  */
 export async function queueReady(queue: Queue, waitMs: number, what: string): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      queue.waitUntilReady(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Redis is unavailable: ${what} is not connected`)), waitMs);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+  await withTimeout(
+    queue.waitUntilReady(),
+    waitMs,
+    () => new Error(`Redis is unavailable: ${what} is not connected`),
+  );
   if ((await queue.client).status !== 'ready') {
     throw new Error(`Redis is unavailable: ${what} is reconnecting`);
   }

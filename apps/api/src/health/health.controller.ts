@@ -10,7 +10,7 @@ import {
 } from '@nestjs/terminus';
 import type Redis from 'ioredis';
 import { Database, migrationsApplied } from '@app/persistence';
-import { REDIS } from '@app/queue';
+import { REDIS, withTimeout } from '@app/queue';
 
 /** How long each readiness check waits for its dependency. */
 const READY_CHECK_TIMEOUT_MS = 2000;
@@ -69,16 +69,6 @@ export class HealthController {
 const TIMED_OUT = new Error('timed out');
 
 /** `work`, or a rejection with {@link TIMED_OUT} after the readiness bound: a dependency that hangs is not ready. */
-async function withinReadyTimeout<T>(work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      work,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(TIMED_OUT), READY_CHECK_TIMEOUT_MS);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+function withinReadyTimeout<T>(work: Promise<T>): Promise<T> {
+  return withTimeout(work, READY_CHECK_TIMEOUT_MS, () => TIMED_OUT);
 }

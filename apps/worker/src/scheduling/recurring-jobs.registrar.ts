@@ -1,5 +1,6 @@
 import { Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { JobSchedulerTemplateOptions, Queue, RepeatOptions } from 'bullmq';
+import { withTimeout } from '@app/queue';
 
 /** One recurring job: its scheduler id is its job name. */
 export interface RecurringJob {
@@ -13,20 +14,6 @@ export interface RecurringJob {
 export const RECURRING_JOBS_CHECK_EVERY_MS = 15_000;
 /** Longest wait for one look-up: a Redis that hangs must not stop the checks for good. */
 const LOOKUP_TIMEOUT_MS = 5_000;
-
-async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      work,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer from Redis in ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /**
  * Registers recurring jobs with `upsertJobScheduler` at boot, and keeps them registered. The registration is
@@ -70,7 +57,12 @@ export abstract class RecurringJobsRegistrar implements OnApplicationBootstrap, 
         // Not while Redis is away: the look-up would wait in the client's queue (and hold up a shutdown's QUIT
         // behind it); the round after Redis is back does the check.
         if ((await job.queue.client).status !== 'ready') return restored;
-        if (await withTimeout(job.queue.getJobScheduler(job.name), LOOKUP_TIMEOUT_MS)) continue;
+        const found = await withTimeout(
+          job.queue.getJobScheduler(job.name),
+          LOOKUP_TIMEOUT_MS,
+          () => new Error(`no answer from Redis in ${LOOKUP_TIMEOUT_MS} ms`),
+        );
+        if (found) continue;
         await this.register(job);
         restored.push(job.name);
         this.logger.warn(
