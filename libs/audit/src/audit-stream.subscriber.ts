@@ -145,25 +145,15 @@ export class AuditStreamSubscriber {
    */
   private async groupPosition(): Promise<string | undefined> {
     try {
-      const groups = await this.redis.call('XINFO', 'GROUPS', this.opts.stream);
-      if (!Array.isArray(groups)) return undefined;
-      for (const group of groups as unknown[][]) {
-        const fields = new Map<string, unknown>();
-        for (let i = 0; i + 1 < group.length; i += 2) fields.set(String(group[i]), group[i + 1]);
-        if (String(fields.get('name')) !== this.opts.group) continue;
-        if (Number(fields.get('pending')) > 0) {
-          // XPENDING's summary: [count, smallest id, greatest id, consumers].
-          const summary = await this.redis.call('XPENDING', this.opts.stream, this.opts.group);
-          const oldest: unknown = Array.isArray(summary) ? (summary as unknown[])[1] : undefined;
-          if (typeof oldest === 'string') return previousStreamId(oldest);
-        }
-        const id = fields.get('last-delivered-id');
-        return typeof id === 'string' ? id : undefined;
-      }
+      const own = (await consumerGroups(this.redis, this.opts.stream)).find(
+        (g) => g.name === this.opts.group,
+      );
+      if (!own) return undefined;
+      return own.oldestPending !== undefined ? previousStreamId(own.oldestPending) : own.lastDelivered;
     } catch {
       // Not knowing the position is no reason not to read: a re-created group then starts from the beginning.
+      return undefined;
     }
-    return undefined;
   }
 
   /** Where a group that disappeared is created again (see {@link run}). */
@@ -350,4 +340,33 @@ export function previousStreamId(id: string): string {
   if (BigInt(seq) > 0n) return `${ms}-${BigInt(seq) - 1n}`;
   if (BigInt(ms) > 0n) return `${BigInt(ms) - 1n}-18446744073709551615`;
   return '0-0';
+}
+
+/** A consumer group of a stream as far as its position goes. */
+export interface ConsumerGroupPosition {
+  name: string;
+  /** The last entry delivered to the group (`0-0` before any). */
+  lastDelivered: string;
+  /** The oldest entry delivered to one of its consumers and not acknowledged yet, if any. */
+  oldestPending?: string;
+}
+
+/** The consumer groups of `stream` and where each stands (XINFO GROUPS, and XPENDING for those with pending). */
+export async function consumerGroups(redis: Redis, stream: string): Promise<ConsumerGroupPosition[]> {
+  const reply = await redis.call('XINFO', 'GROUPS', stream);
+  const out: ConsumerGroupPosition[] = [];
+  for (const group of Array.isArray(reply) ? (reply as unknown[][]) : []) {
+    const fields = new Map<string, unknown>();
+    for (let i = 0; i + 1 < group.length; i += 2) fields.set(String(group[i]), group[i + 1]);
+    const name = String(fields.get('name'));
+    const position: ConsumerGroupPosition = { name, lastDelivered: String(fields.get('last-delivered-id')) };
+    if (Number(fields.get('pending')) > 0) {
+      // XPENDING's summary: [count, smallest id, greatest id, consumers].
+      const summary = await redis.call('XPENDING', stream, name);
+      const oldest: unknown = Array.isArray(summary) ? (summary as unknown[])[1] : undefined;
+      if (typeof oldest === 'string') position.oldestPending = oldest;
+    }
+    out.push(position);
+  }
+  return out;
 }

@@ -18,7 +18,10 @@ export { ulidGenerator } from './ulid';
 export { AuditRelaySignal, auditRelayChannel } from './audit-relay.signal';
 /** Appends events to the audit Redis stream (used by the relay). */
 export { AuditStreamPublisher } from './audit-stream.publisher';
-/** The consumer-group subscriber of the audit stream, its reply parsers, and the order of stream entry ids. */
+/**
+ * The consumer-group subscriber of the audit stream, its reply parsers, the order of stream entry ids, and where
+ * the consumer groups of a stream stand.
+ */
 export {
   AuditStreamSubscriber,
   RecentIds,
@@ -29,4 +32,6 @@ export {
   type AuditStreamEntry,
   type AuditSubscriberOptions,
   compareStreamIds,
+  consumerGroups,
+  type ConsumerGroupPosition,
 } from './audit-stream.subscriber';

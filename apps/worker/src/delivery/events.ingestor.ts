@@ -8,7 +8,7 @@ import {
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import Redis from 'ioredis';
-import { compareStreamIds } from '@app/audit';
+import { compareStreamIds, consumerGroups } from '@app/audit';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { DeliveriesService, eventIdFromStreamEntry, isPrefixedUlid, type PublishedEvent } from '@app/domain';
 import { redisOptionsFromUrl } from '@app/queue';
@@ -175,19 +175,11 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
   async trim(redis: Redis): Promise<number> {
     let keep: { id: string; group: string } | undefined;
     let ours = false;
-    const groups = (await redis.xinfo('GROUPS', this.stream)) as unknown[][];
-    for (const group of groups) {
-      const fields = new Map<string, unknown>();
-      for (let i = 0; i + 1 < group.length; i += 2) fields.set(String(group[i]), group[i + 1]);
-      const name = String(fields.get('name'));
-      ours ||= name === this.options.group;
-      let oldest = String(fields.get('last-delivered-id'));
-      if (Number(fields.get('pending')) > 0) {
-        // XPENDING's summary: [count, smallest id, greatest id, consumers].
-        const summary = (await redis.xpending(this.stream, name)) as [number, string | null, ...unknown[]];
-        if (summary[1]) oldest = summary[1];
-      }
-      if (keep === undefined || compareStreamIds(oldest, keep.id) < 0) keep = { id: oldest, group: name };
+    for (const group of await consumerGroups(redis, this.stream)) {
+      ours ||= group.name === this.options.group;
+      const oldest = group.oldestPending ?? group.lastDelivered;
+      if (keep === undefined || compareStreamIds(oldest, keep.id) < 0)
+        keep = { id: oldest, group: group.name };
     }
     if (!ours || keep === undefined || keep.id === '0-0') return 0;
     let removed = 0;
