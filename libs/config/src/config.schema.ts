@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
-import { parseCidrList } from '@app/validation';
+import { parseCidr } from '@app/validation';
 
 /** One key of the at-rest encryption key ring. */
 export interface EncryptionKey {
@@ -133,14 +133,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
   // The parser the API and the worker use, so that what passes here cannot stop them later.
   for (const cidr of allowCidrs) {
     try {
-      parseCidrList(cidr);
+      parseCidr(cidr);
     } catch (e) {
-      const why = (e instanceof Error ? e.message : String(e)).replace(
-        /^invalid CIDR list entry 1 "[^"]*": /,
-        '',
-      );
       problems.push(
-        `TARGET_ALLOW_CIDRS entry "${cidr}" is not a CIDR such as 10.0.0.0/8 or fd00::/8: ${why}`,
+        `TARGET_ALLOW_CIDRS entry "${cidr}" is not a CIDR such as 10.0.0.0/8 or fd00::/8: ${(e as Error).message}`,
       );
     }
   }

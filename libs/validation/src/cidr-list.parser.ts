@@ -21,12 +21,20 @@ export type CidrList = readonly CidrEntry[];
  */
 export function parseCidrList(text: string): CidrList {
   if (text.trim() === '') return [];
-  return text.split(',').map((raw, index) => parseEntry(raw.trim(), index + 1));
+  return text.split(',').map((raw, index) => {
+    const entry = raw.trim();
+    try {
+      return parseCidr(entry);
+    } catch (e) {
+      throw new Error(`invalid CIDR list entry ${index + 1} "${entry}": ${(e as Error).message}`);
+    }
+  });
 }
 
-function parseEntry(entry: string, position: number): CidrEntry {
+/** One CIDR block (or a bare address: a single host); throws an Error saying what is wrong with it. */
+export function parseCidr(entry: string): CidrEntry {
   const fail = (why: string): never => {
-    throw new Error(`invalid CIDR list entry ${position} "${entry}": ${why}`);
+    throw new Error(why);
   };
   if (entry === '') fail('empty entry');
   if (entry.includes('%')) fail('zone ids are not allowed');

@@ -13,8 +13,8 @@ export {
   type UrlViolation,
 } from './webhook-url.types';
 
-/** Parses the `TARGET_ALLOW_CIDRS` list (throws on a bad entry) and its types. */
-export { parseCidrList, type CidrEntry, type CidrList } from './cidr-list.parser';
+/** Parses the `TARGET_ALLOW_CIDRS` list, or one of its entries (throwing on a bad one), and their types. */
+export { parseCidr, parseCidrList, type CidrEntry, type CidrList } from './cidr-list.parser';
 
 /** Delivery-time check of a resolved address against the same address rules as URLs. */
 export { isPublicAddress } from './ip-address.rule';
