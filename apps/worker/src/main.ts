@@ -12,7 +12,7 @@ async function main(config: AppConfig): Promise<void> {
   const waiting = setTimeout(() => {
     bootLogger(config.log.level).warn('waiting for Redis to answer', 'worker');
   }, 3000);
-  await verifyRedisDatabase(config.redis.url).finally(() => clearTimeout(waiting));
+  await verifyRedisDatabase(config.redis).finally(() => clearTimeout(waiting));
   // Not buffered: while Postgres or Redis does not answer, the start waits for them and says so as it goes.
   const app = await NestFactory.createApplicationContext(WorkerModule, {
     logger: bootLogger(config.log.level),

@@ -3,7 +3,7 @@ import { Module } from '@nestjs/common';
 import { APP_CONFIG, ConfigModule, LoggingModule, type AppConfig } from '@app/config';
 import { AuditStreamPublisher } from '@app/audit';
 import { DomainModule } from '@app/domain';
-import { QUEUE_PREFIX, QueueName, RedisModule, redisOptionsFromUrl } from '@app/queue';
+import { QUEUE_PREFIX, QueueName, RedisModule, bullConnection } from '@app/queue';
 import { DeliveryProcessor } from './delivery/delivery.processor';
 import { deliverySenderProviders } from './delivery/delivery-sender.provider';
 import {
@@ -32,7 +32,7 @@ import { OutageShutdownService } from './scheduling/outage-shutdown.service';
     BullModule.forRootAsync({
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) => ({
-        connection: redisOptionsFromUrl(config.redis.url),
+        connection: bullConnection(config.redis),
         prefix: QUEUE_PREFIX,
       }),
     }),

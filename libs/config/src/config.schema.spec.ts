@@ -101,6 +101,15 @@ describe('loadConfig', () => {
     ]);
     expect(problems({ REDIS_URL: 'redis://127.0.0.1:6379/1/x' })).toHaveLength(1);
     expect(problems({ REDIS_URL: 'redis://' })).toEqual(['REDIS_URL names no host']);
+    expect(loadConfig({ REDIS_URL: 'redis://seed:7000', REDIS_CLUSTER: 'true' }).redis).toEqual({
+      url: 'redis://seed:7000',
+      cluster: true,
+    });
+    expect(loadConfig({}).redis.cluster).toBe(false);
+    expect(problems({ REDIS_URL: 'redis://seed:7000/2', REDIS_CLUSTER: 'true' })).toEqual([
+      'REDIS_URL must name database 0 with REDIS_CLUSTER=true (a cluster has no other)',
+    ]);
+    expect(problems({ REDIS_CLUSTER: 'yes' })).toEqual(['REDIS_CLUSTER must be true or false (got "yes")']);
     expect(problems({ DATABASE_URL: 'postgres://' })).toEqual(['DATABASE_URL names no host']);
     expect(problems({ DATABASE_URL: 'postgres:///webhooks', PGHOST: 'db', USER: 'svc' })).toEqual([]);
     expect(problems({ DATABASE_URL: 'postgres://db/x?user=svc', USER: '' })).toEqual([]);

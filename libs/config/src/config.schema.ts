@@ -13,7 +13,8 @@ export interface AppConfig {
   nodeEnv: string;
   http: { host: string; port: number };
   database: { url: string; poolSize: number };
-  redis: { url: string };
+  /** `cluster`: REDIS_URL names a seed node of a Redis Cluster (database 0, the only one a cluster has). */
+  redis: { url: string; cluster: boolean };
   secrets: {
     /** The first key encrypts; every key decrypts. */
     keyRing: EncryptionKey[];
@@ -141,6 +142,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
     }
   }
 
+  const clusterRaw = str('REDIS_CLUSTER', 'false');
+  if (clusterRaw !== 'true' && clusterRaw !== 'false')
+    problems.push(`REDIS_CLUSTER must be true or false (got "${clusterRaw}")`);
+  const redisCluster = clusterRaw === 'true';
+
   const level = str('LOG_LEVEL', 'info');
   if (!LOG_LEVELS.includes(level))
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${level}")`);
@@ -180,8 +186,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
         // Anything else after the port would be read as database 0.
         if (!/^\/?(\d{1,9})?$/.test(u.pathname))
           return `path must be a database number such as /0 (got "${u.pathname}")`;
+        if (redisCluster && Number(u.pathname.slice(1) || 0) !== 0)
+          return 'must name database 0 with REDIS_CLUSTER=true (a cluster has no other)';
         return undefined;
       }),
+      cluster: redisCluster,
     },
     secrets: { keyRing, usingDevelopmentKey, gracePeriodHours: int('SECRET_GRACE_PERIOD_HOURS', 24, 0, 168) },
     webhooks: { maxPerProject: int('MAX_WEBHOOKS_PER_PROJECT', 5, 1, 1_000_000) },

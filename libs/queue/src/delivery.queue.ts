@@ -4,7 +4,7 @@ import { Queue } from 'bullmq';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { JobName, QUEUE_PREFIX, QueueName, type JobPayloads } from './queue-names';
 import { closeQueue, queueReady } from './queue-connection';
-import { redisOptionsFromUrl } from './redis-connection';
+import { bullConnection } from './redis-connection';
 import { withTimeout } from './with-timeout';
 
 /** One delivery attempt to schedule. */
@@ -127,11 +127,10 @@ export class DeliveryQueue implements OnApplicationShutdown {
       // A Redis that hangs instead of refusing fails a call instead of holding it. Not as short as the connect
       // wait: the worker's fan-out adds a few thousand jobs in one MULTI, which a busy but healthy Redis may take
       // a while to answer.
-      connection: {
-        ...redisOptionsFromUrl(this.config.redis.url),
+      connection: bullConnection(this.config.redis, {
         enableOfflineQueue: false,
         commandTimeout: QUEUE_COMMAND_TIMEOUT_MS,
-      },
+      }),
       prefix: QUEUE_PREFIX,
     });
     // Failures surface on the calls that fail; an unhandled 'error' event would crash the process instead.

@@ -1,7 +1,14 @@
 /** Frozen queue names, the hash-tagged key prefix, job names and the map from job name to payload type. */
 export { QueueName, QUEUE_PREFIX, JobName, secretRotateJobId, type JobPayloads } from './queue-names';
 /** ioredis options for BullMQ and the other Redis users, built from REDIS_URL, and the check of its database. */
-export { redisOptionsFromUrl, verifyRedisDatabase } from './redis-connection';
+export {
+  bullConnection,
+  createRedis,
+  disconnectClusterClients,
+  redisOptionsFromUrl,
+  verifyRedisDatabase,
+  type RedisTarget,
+} from './redis-connection';
 /** A promise raced against a timer, for calls to a dependency that may hang. */
 export { withTimeout } from './with-timeout';
 /** The shared ioredis client and its token. */

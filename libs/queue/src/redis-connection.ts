@@ -1,4 +1,5 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { ConnectionOptions } from 'bullmq';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
 /**
  * ioredis options from a redis:// or rediss:// URL. `maxRetriesPerRequest: null` is what BullMQ workers
@@ -19,6 +20,52 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
   };
 }
 
+/** Where Redis is: `REDIS_URL`, and whether it names a seed node of a Redis Cluster (`REDIS_CLUSTER`). */
+export interface RedisTarget {
+  url: string;
+  cluster: boolean;
+}
+
+/**
+ * A client for `target`: one node, or a Cluster client seeded with the node REDIS_URL names (it finds the other
+ * nodes itself). `extra` holds per-use options (offline queue, timeouts, connection name), applied to every
+ * node's connection. Typed as the one-node client: the code uses only what both clients do alike (single-key
+ * commands and scripts, pipelines within one hash slot, pub/sub, `duplicate()`).
+ */
+export function createRedis(target: RedisTarget, extra: RedisOptions = {}): Redis {
+  const options = { ...redisOptionsFromUrl(target.url), ...extra };
+  if (!target.cluster) return new Redis(options);
+  const { host, port, db: _db, enableOfflineQueue, lazyConnect, retryStrategy, ...nodeOptions } = options;
+  const cluster = new Cluster([{ host: host ?? '127.0.0.1', port: port ?? 6379 }], {
+    redisOptions: nodeOptions,
+    enableOfflineQueue,
+    lazyConnect,
+    clusterRetryStrategy: retryStrategy,
+  });
+  clusterClients.add(cluster);
+  cluster.once('end', () => clusterClients.delete(cluster));
+  return cluster as unknown as Redis;
+}
+
+// Cluster clients handed to BullMQ are shared, and BullMQ never closes a shared connection.
+const clusterClients = new Set<Cluster>();
+
+/** Disconnects every cluster client still open (at shutdown, after the queues have closed). */
+export function disconnectClusterClients(): void {
+  for (const cluster of clusterClients) cluster.disconnect();
+  clusterClients.clear();
+}
+
+/**
+ * BullMQ's `connection` for `target`: options on one node (BullMQ makes its own connections from them, as it
+ * always has), a Cluster client on a cluster (BullMQ shares it, and duplicates it for blocking reads). The
+ * `{webhooks}` hash tag of QUEUE_PREFIX keeps every key of every queue in one slot, as BullMQ's multi-key scripts
+ * need.
+ */
+export function bullConnection(target: RedisTarget, extra: RedisOptions = {}): ConnectionOptions {
+  return target.cluster ? createRedis(target, extra) : { ...redisOptionsFromUrl(target.url), ...extra };
+}
+
 // Answers to SELECT that no retry changes: the database does not exist, or the credentials are refused.
 const FATAL_SELECT_REPLY = /DB index|invalid DB|out of range|NOAUTH|WRONGPASS|NOPERM/i;
 
@@ -29,8 +76,10 @@ const FATAL_SELECT_REPLY = /DB index|invalid DB|out of range|NOAUTH|WRONGPASS|NO
  * through an outage, and through passing refusals (a Redis still loading its data), like every other
  * connection: only a refusal no retry changes is a configuration error.
  */
-export async function verifyRedisDatabase(url: string, retryMs = 1000): Promise<void> {
-  const { db, ...options } = redisOptionsFromUrl(url);
+export async function verifyRedisDatabase(target: RedisTarget, retryMs = 1000): Promise<void> {
+  // A cluster has database 0 only (the configuration refuses any other with REDIS_CLUSTER=true).
+  if (target.cluster) return;
+  const { db, ...options } = redisOptionsFromUrl(target.url);
   if (!db) return;
   const client = new Redis({ ...options, lazyConnect: true, connectionName: 'webhook-secrets-db-check' });
   client.on('error', () => undefined); // connection errors: retried by the strategy above

@@ -1,7 +1,7 @@
 import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { redisOptionsFromUrl } from './redis-connection';
+import { createRedis, disconnectClusterClients } from './redis-connection';
 
 /** Longest wait for one command of the shared client; none of its commands blocks on purpose. */
 export const SHARED_COMMAND_TIMEOUT_MS = 5000;
@@ -20,8 +20,7 @@ export const REDIS = Symbol('REDIS');
       provide: REDIS,
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) =>
-        new Redis({
-          ...redisOptionsFromUrl(config.redis.url),
+        createRedis(config.redis, {
           enableOfflineQueue: false,
           maxRetriesPerRequest: 1,
           // A Redis that hangs instead of refusing (paused, swapping, a network partition) fails commands too,
@@ -41,5 +40,6 @@ export class RedisModule implements OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     this.redis.disconnect();
+    disconnectClusterClients();
   }
 }

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { JobName, QUEUE_PREFIX, QueueName, secretRotateJobId, type JobPayloads } from './queue-names';
 import { closeQueue, queueReady } from './queue-connection';
-import { redisOptionsFromUrl } from './redis-connection';
+import { bullConnection, disconnectClusterClients, type RedisTarget } from './redis-connection';
 
 /** How long {@link queueSecretRotation} waits for Redis before it reports it unavailable. */
 const CONNECT_WAIT_MS = 5000;
@@ -12,9 +12,14 @@ const CONNECT_WAIT_MS = 5000;
  * rotates only if that exact due time is still pending, so a duplicate, a retry or a sweep that got there first
  * makes it a no-op. Returns the job id. For one-off callers (the CLI): opens and closes its own connection.
  */
-export async function queueSecretRotation(redisUrl: string, webhookId: string, dueAt: Date): Promise<string> {
+export async function queueSecretRotation(
+  redis: RedisTarget,
+  webhookId: string,
+  dueAt: Date,
+): Promise<string> {
+  const connection = bullConnection(redis, { enableOfflineQueue: false });
   const queue = new Queue(QueueName.Rotation, {
-    connection: { ...redisOptionsFromUrl(redisUrl), enableOfflineQueue: false },
+    connection,
     prefix: QUEUE_PREFIX,
   });
   queue.on('error', () => undefined);
@@ -32,5 +37,6 @@ export async function queueSecretRotation(redisUrl: string, webhookId: string, d
     return jobId;
   } finally {
     await closeQueue(queue);
+    disconnectClusterClients();
   }
 }

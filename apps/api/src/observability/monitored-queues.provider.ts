@@ -2,7 +2,7 @@ import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { QUEUE_PREFIX, QueueName, REDIS, redisOptionsFromUrl } from '@app/queue';
+import { QUEUE_PREFIX, QueueName, REDIS, createRedis } from '@app/queue';
 
 /** Jobs of one queue by state. */
 export type QueueDepths = Record<string, number>;
@@ -61,9 +61,8 @@ export class MonitoredQueues implements OnApplicationShutdown {
   /** BullMQ handles on every queue, for the dashboard; made on first use. */
   async queues(): Promise<Queue[]> {
     if (this.handles) return this.handles;
-    const [{ Queue }, { default: IORedis }] = await Promise.all([import('bullmq'), import('ioredis')]);
-    const connection = new IORedis({
-      ...redisOptionsFromUrl(this.config.redis.url),
+    const { Queue } = await import('bullmq');
+    const connection = createRedis(this.config.redis, {
       maxRetriesPerRequest: 1,
       connectionName: 'webhook-secrets:dashboard',
     });

@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { AuditStreamSubscriber } from '@app/audit';
 import type { AppConfig } from '@app/config';
-import { redisOptionsFromUrl, verifyRedisDatabase } from '@app/queue';
+import { createRedis, verifyRedisDatabase } from '@app/queue';
 import { CliUsageError } from '../cli-error';
 
 const USAGE = 'usage: audit tail [--group <name>] [--from-start]';
@@ -59,8 +59,7 @@ export async function auditCommand(
   const group = values.group ?? `tail-${randomUUID()}`;
 
   // A connection of its own: the blocking reads hold it. Commands queue while it (re)connects.
-  const redis = new Redis({
-    ...redisOptionsFromUrl(config.redis.url),
+  const redis = createRedis(config.redis, {
     connectionName: 'webhook-secrets:audit-tail',
   });
   let lastError: Error | undefined;
@@ -74,7 +73,7 @@ export async function auditCommand(
     );
   }
   try {
-    await verifyRedisDatabase(config.redis.url); // Redis answers: this returns at once, or names the problem
+    await verifyRedisDatabase(config.redis); // Redis answers: this returns at once, or names the problem
   } catch (e) {
     redis.disconnect();
     throw e;

@@ -33,7 +33,7 @@ export async function rotationCommand(
     return;
   }
   const config = app.get<AppConfig>(APP_CONFIG);
-  const jobId = await queueSecretRotation(config.redis.url, webhookId, schedule.nextRotationAt);
+  const jobId = await queueSecretRotation(config.redis, webhookId, schedule.nextRotationAt);
   out(
     JSON.stringify({
       queued: true,

@@ -11,7 +11,7 @@ import Redis from 'ioredis';
 import { compareStreamIds, consumerGroups } from '@app/audit';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { DeliveriesService, eventIdFromStreamEntry, isPrefixedUlid, type PublishedEvent } from '@app/domain';
-import { redisOptionsFromUrl } from '@app/queue';
+import { createRedis } from '@app/queue';
 import { isWebhookEvent } from '@app/validation';
 
 /** Tuning of the events consumer; tests shorten the reclaim idle time. */
@@ -80,10 +80,7 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
 
   onApplicationBootstrap(): void {
     // Its own connection: a blocking read would hold up every other command on a shared one.
-    this.redis = new Redis({
-      ...redisOptionsFromUrl(this.config.redis.url),
-      connectionName: 'events-ingest',
-    });
+    this.redis = createRedis(this.config.redis, { connectionName: 'events-ingest' });
     this.redis.on('error', () => undefined);
     this.running = true;
     this.loopDone = this.loop(this.redis);

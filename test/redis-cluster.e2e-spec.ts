@@ -1,0 +1,135 @@
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Cluster } from 'ioredis';
+import { startApi, type RunningApi } from './support/api-harness';
+import { eventually } from './support/eventually';
+import { startWorker, type RunningWorker } from './support/worker-harness';
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+
+/**
+ * The API and the worker on a real three-node Redis Cluster (redis-server processes of this test, in a temporary
+ * directory): queues, scheduled jobs, the audit stream, rate limits and deliveries all work through a Cluster
+ * client seeded with one node.
+ */
+describe('on a Redis Cluster (REDIS_CLUSTER=true)', () => {
+  const nodes: ChildProcess[] = [];
+  let dir: string;
+  let ports: number[];
+  let cluster: Cluster;
+  let api: RunningApi;
+  let worker: RunningWorker;
+  const AUDIT_STREAM = 'cluster-test:audit';
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'webhooks-cluster-'));
+    ports = [await freePort(), await freePort(), await freePort()];
+    for (const port of ports) {
+      const node = spawn(
+        'redis-server',
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          `nodes-${port}.conf`,
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--dir',
+          dir,
+        ],
+        { stdio: 'ignore' },
+      );
+      nodes.push(node);
+    }
+    const cli = (...args: string[]) =>
+      execFileSync('redis-cli', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    await eventually(() => {
+      try {
+        return ports.every((p) => cli('-p', String(p), 'ping').trim() === 'PONG');
+      } catch {
+        return false;
+      }
+    });
+    cli(
+      '--cluster',
+      'create',
+      ...ports.map((p) => `127.0.0.1:${p}`),
+      '--cluster-replicas',
+      '0',
+      '--cluster-yes',
+    );
+    await eventually(() =>
+      ports.every((p) => cli('-p', String(p), 'cluster', 'info').includes('cluster_state:ok')),
+    );
+
+    cluster = new Cluster([{ host: '127.0.0.1', port: ports[0] }]);
+    const env = {
+      REDIS_URL: `redis://127.0.0.1:${ports[1]}`,
+      REDIS_CLUSTER: 'true',
+      AUDIT_STREAM,
+      EVENTS_STREAM: 'cluster-test:events',
+      RATE_LIMIT_PER_MINUTE: '1000',
+    };
+    api = await startApi({ env });
+    worker = await startWorker({ env });
+  }, 60_000);
+
+  afterAll(async () => {
+    await worker?.close();
+    await api?.close();
+    cluster?.disconnect();
+    for (const node of nodes) node.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs the API, the queues, the job schedulers and the audit relay', async () => {
+    expect((await api.http.get('/health/ready')).status).toBe(200);
+    const { key } = await api.newKey();
+    const created = await api.http.post('/v1/webhooks', {
+      key,
+      body: { url: 'https://hooks.example.com/cluster', subscribed_events: ['task.completed'] },
+    });
+    expect(created.status).toBe(201);
+    expect(created.headers.get('ratelimit-remaining')).toBe('999'); // the limiter is on
+    const id = created.body.id as string;
+
+    // The change's audit event reaches the stream on the cluster.
+    await eventually(async () => {
+      const entries = await cluster.xrange(AUDIT_STREAM, '-', '+');
+      return entries.some(([, fields]) => fields.join(' ').includes(id));
+    }, 15_000);
+
+    // The worker's job schedulers are registered on the cluster (one hash slot for every queue key).
+    for (const queue of ['rotation', 'audit', 'housekeeping'])
+      expect(await cluster.exists(`{webhooks}:${queue}:repeat`)).toBe(1);
+
+    // A test event is queued on the cluster and the worker makes its attempt (the name does not resolve here, so
+    // the attempt is recorded with that error and, the attempt being the job's, a retry is scheduled).
+    const test = await api.http.post(`/v1/webhooks/${id}/test`, {
+      key,
+      body: { event_type: 'task.completed' },
+    });
+    expect(test.status).toBe(202);
+    const attempted = await eventually(async () => {
+      const log = await api.http.get(`/v1/webhooks/${id}/events`, { key });
+      const [row] = log.body.events as { attempt: number; error_message: string | null }[];
+      return row && row.attempt >= 1 && row.error_message !== null && row;
+    }, 20_000);
+    expect(attempted.error_message).toMatch(/hooks\.example\.com/);
+  });
+});
