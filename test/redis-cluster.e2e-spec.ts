@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster } from 'ioredis';
+import { auditRelayChannel } from '@app/audit';
 import { startApi, type RunningApi } from './support/api-harness';
 import { eventually } from './support/eventually';
 import { startWorker, type RunningWorker } from './support/worker-harness';
@@ -28,17 +29,22 @@ describe('on a Redis Cluster (REDIS_CLUSTER=true)', () => {
   let cluster: Cluster;
   let api: RunningApi;
   let worker: RunningWorker;
-  const AUDIT_STREAM = 'cluster-test:audit';
+  // Names that hash to different slots than the queues' `{webhooks}` tag, so several nodes take part.
+  const AUDIT_STREAM = 'cluster-test:audit-1'; // slot 5489: the second master of three
+  const EVENTS_STREAM = 'cluster-test:events-1'; // slot 15072: the third (the queues' tag is on the first)
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'webhooks-cluster-'));
     ports = [await freePort(), await freePort(), await freePort()];
     for (const port of ports) {
+      // The cluster bus port is given explicitly: by default it is port + 10000, which may be taken or too high.
       const node = spawn(
         'redis-server',
         [
           '--port',
           String(port),
+          '--cluster-port',
+          String(await freePort()),
           '--bind',
           '127.0.0.1',
           '--cluster-enabled',
@@ -82,7 +88,7 @@ describe('on a Redis Cluster (REDIS_CLUSTER=true)', () => {
       REDIS_URL: `redis://127.0.0.1:${ports[1]}`,
       REDIS_CLUSTER: 'true',
       AUDIT_STREAM,
-      EVENTS_STREAM: 'cluster-test:events',
+      EVENTS_STREAM,
       RATE_LIMIT_PER_MINUTE: '1000',
     };
     api = await startApi({ env });
@@ -99,13 +105,20 @@ describe('on a Redis Cluster (REDIS_CLUSTER=true)', () => {
 
   it('runs the API, the queues, the job schedulers and the audit relay', async () => {
     expect((await api.http.get('/health/ready')).status).toBe(200);
-    const { key } = await api.newKey();
+    const { key, apiKeyId } = await api.newKey();
     const created = await api.http.post('/v1/webhooks', {
       key,
       body: { url: 'https://hooks.example.com/cluster', subscribed_events: ['task.completed'] },
     });
     expect(created.status).toBe(201);
-    expect(created.headers.get('ratelimit-remaining')).toBe('999'); // the limiter is on
+    // The request is counted on the cluster (the limiter's script runs on the node of its key).
+    await eventually(async () => {
+      const window = Math.floor(Date.now() / 60_000);
+      const counts = await Promise.all(
+        [window - 1, window].map((w) => cluster.get(`ratelimit:${apiKeyId}:${w}`)),
+      );
+      return counts.some((c) => Number(c) >= 1);
+    }, 10_000);
     const id = created.body.id as string;
 
     // The change's audit event reaches the stream on the cluster.
@@ -113,6 +126,14 @@ describe('on a Redis Cluster (REDIS_CLUSTER=true)', () => {
       const entries = await cluster.xrange(AUDIT_STREAM, '-', '+');
       return entries.some(([, fields]) => fields.join(' ').includes(id));
     }, 15_000);
+
+    // The relay listens for its wake-ups on the cluster (a subscription on one of the nodes).
+    await eventually(async () => {
+      const counts = await Promise.all(
+        cluster.nodes('all').map((node) => node.pubsub('NUMSUB', auditRelayChannel(AUDIT_STREAM))),
+      );
+      return counts.reduce((sum: number, reply) => sum + Number(reply[1]), 0) >= 1;
+    }, 10_000);
 
     // The worker's job schedulers are registered on the cluster (one hash slot for every queue key).
     for (const queue of ['rotation', 'audit', 'housekeeping'])
@@ -131,5 +152,21 @@ describe('on a Redis Cluster (REDIS_CLUSTER=true)', () => {
       return row && row.attempt >= 1 && row.error_message !== null && row;
     }, 20_000);
     expect(attempted.error_message).toMatch(/hooks\.example\.com/);
+
+    // An event another service publishes on the events stream (its consumer group and blocking reads on the
+    // cluster) is fanned out to the webhook.
+    const eventId = 'evt_01JD4W1B6T0Q8H3X2Z5N7M9K4Q';
+    await cluster.xadd(
+      EVENTS_STREAM,
+      '*',
+      'event',
+      JSON.stringify({ id: eventId, type: 'task.completed', project_id: created.body.project_id, data: {} }),
+    );
+    await eventually(async () => {
+      const log = await api.http.get(`/v1/webhooks/${id}/events`, { key });
+      return (log.body.events as { external_event_id: string }[]).some(
+        (e) => e.external_event_id === eventId,
+      );
+    }, 20_000);
   });
 });

@@ -5,6 +5,7 @@ import { APP_CONFIG, type AppConfig } from '@app/config';
 import { JobName, QUEUE_PREFIX, QueueName, type JobPayloads } from './queue-names';
 import { closeQueue, queueReady } from './queue-connection';
 import { bullConnection } from './redis-connection';
+import { probeRedis } from './redis-probe';
 import { withTimeout } from './with-timeout';
 
 /** One delivery attempt to schedule. */
@@ -67,7 +68,7 @@ export class DeliveryQueue implements OnApplicationShutdown {
     const client = (await queue.client) as unknown as Redis;
     try {
       await withTimeout(
-        client.ping(),
+        probeRedis(client),
         this.connectWaitMs,
         () => new Error(`no answer in ${this.connectWaitMs} ms`),
       );

@@ -9,6 +9,8 @@ export {
   verifyRedisDatabase,
   type RedisTarget,
 } from './redis-connection';
+/** A round trip to the Redis node of the queues (health checks). */
+export { probeRedis } from './redis-probe';
 /** A promise raced against a timer, for calls to a dependency that may hang. */
 export { withTimeout } from './with-timeout';
 /** The shared ioredis client and its token. */

@@ -35,9 +35,20 @@ export interface RedisTarget {
 export function createRedis(target: RedisTarget, extra: RedisOptions = {}): Redis {
   const options = { ...redisOptionsFromUrl(target.url), ...extra };
   if (!target.cluster) return new Redis(options);
-  const { host, port, db: _db, enableOfflineQueue, lazyConnect, retryStrategy, ...nodeOptions } = options;
+  const {
+    host,
+    port,
+    db: _db,
+    enableOfflineQueue,
+    lazyConnect,
+    retryStrategy,
+    tls,
+    ...nodeOptions
+  } = options;
   const cluster = new Cluster([{ host: host ?? '127.0.0.1', port: port ?? 6379 }], {
-    redisOptions: nodeOptions,
+    // The seed's name would be the TLS server name of every node: on TLS, each node is verified by the address
+    // or name it announces instead (one certificate naming them all, as managed clusters issue, also works).
+    redisOptions: { ...nodeOptions, ...(tls && { tls: {} }) },
     enableOfflineQueue,
     lazyConnect,
     clusterRetryStrategy: retryStrategy,

@@ -10,7 +10,7 @@ import {
 } from '@nestjs/terminus';
 import type Redis from 'ioredis';
 import { Database, migrationsApplied } from '@app/persistence';
-import { REDIS, withTimeout } from '@app/queue';
+import { REDIS, probeRedis, withTimeout } from '@app/queue';
 
 /** How long each readiness check waits for its dependency. */
 const READY_CHECK_TIMEOUT_MS = 2000;
@@ -58,7 +58,7 @@ export class HealthController {
   private async redisCheck(): Promise<HealthIndicatorResult> {
     const check = this.indicators.check('redis');
     try {
-      await withinReadyTimeout(this.redis.ping());
+      await withinReadyTimeout(probeRedis(this.redis));
       return check.up();
     } catch (e) {
       return check.down({ message: e === TIMED_OUT ? 'timed out' : 'unreachable' });

@@ -7,6 +7,11 @@ const REDIS_MESSAGES = [
   'Reached the max retries per request limit',
   'connect ECONNREFUSED',
   'Redis is unavailable',
+  // A Redis Cluster without a master for a slot (during a failover, or with a shard down).
+  'CLUSTERDOWN',
+  'Too many Cluster redirections',
+  "Cluster isn't ready",
+  'Failed to refresh slots cache',
 ];
 
 /** Whether `err` means Postgres or Redis is unreachable, so the answer is a 503 and not a 500. */

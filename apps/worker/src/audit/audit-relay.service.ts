@@ -10,7 +10,7 @@ import { AuditStreamPublisher, auditRelayChannel, toAuditEvent } from '@app/audi
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { Clock } from '@app/domain';
 import { Database } from '@app/persistence';
-import { REDIS } from '@app/queue';
+import { REDIS, createRedis } from '@app/queue';
 
 /** Events per relay transaction: one SELECT, one pipelined round of XADDs, one UPDATE. */
 export const RELAY_BATCH = 500;
@@ -57,7 +57,8 @@ export class AuditRelay implements OnApplicationBootstrap, OnModuleDestroy {
   onApplicationBootstrap(): void {
     // A connection of its own: a subscribed connection can do nothing else. Its offline queue is on so the
     // SUBSCRIBE waits for the connection, and ioredis re-subscribes by itself after every reconnect.
-    const wakeups = this.redis.duplicate({
+    // Made from the configuration, not duplicate(): a Cluster client's duplicate() takes other arguments.
+    const wakeups = createRedis(this.config.redis, {
       enableOfflineQueue: true,
       maxRetriesPerRequest: null,
       connectionName: 'webhook-secrets:audit-relay',

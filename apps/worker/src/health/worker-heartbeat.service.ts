@@ -9,7 +9,7 @@ import type Redis from 'ioredis';
 import { utimes, writeFile } from 'node:fs/promises';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { Database } from '@app/persistence';
-import { REDIS } from '@app/queue';
+import { REDIS, probeRedis } from '@app/queue';
 
 const BEAT_EVERY_MS = 10_000;
 
@@ -47,7 +47,7 @@ export class WorkerHeartbeat implements OnApplicationBootstrap, OnApplicationShu
   /** Touches the heartbeat file when both dependencies answer; returns whether they did. */
   async beat(): Promise<boolean> {
     try {
-      await Promise.all([this.db.ping(), this.redis.ping()]);
+      await Promise.all([this.db.ping(), probeRedis(this.redis)]);
       const file = this.config.worker.heartbeatFile;
       const now = new Date();
       // The first beat of this process writes its pid; later ones only touch the file.

@@ -20,7 +20,9 @@ export function logQueueError(logger: Logger, source: string, e: Error): void {
   const code = (e as NodeJS.ErrnoException).code;
   const connection =
     (code !== undefined && CONNECTION_CODES.has(code)) ||
-    /Connection is closed|Stream isn't writeable|connect ETIMEDOUT/.test(e.message);
+    /Connection is closed|Stream isn't writeable|connect ETIMEDOUT|CLUSTERDOWN|Too many Cluster redirections|Cluster isn't ready|Failed to refresh slots cache/.test(
+      e.message,
+    );
   if (connection) logger.debug(`${source} connection: ${e.message}`);
   else logger.warn(`${source}: ${e.message}`);
 }
