@@ -52,6 +52,15 @@ describe('GET /metrics', () => {
     expect(value(text, 'metrics_source_up{source="redis"}')).toBe(1);
     // Raw paths never become labels.
     expect(text).not.toContain('xxxxxxxx');
+
+    // The outbox backlog is read on every scrape; the counts over the retained history at most once a minute.
+    await api.http.post(`/v1/webhooks/${created.body.id}/rotate-secret`, { key });
+    await new Promise((r) => setTimeout(r, 2100));
+    const again = (await api.http.get('/metrics')).text;
+    expect(value(again, 'audit_outbox_pending')).toBe(value(text, 'audit_outbox_pending')! + 1);
+    expect(value(again, 'webhook_secret_rotations{trigger="manual"}')).toBe(
+      value(text, 'webhook_secret_rotations{trigger="manual"}'),
+    );
   });
 });
 

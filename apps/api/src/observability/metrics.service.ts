@@ -6,6 +6,8 @@ import { MonitoredQueues } from './monitored-queues.provider';
 
 // Scrapes from several Prometheus replicas within this window share one round of SQL and Redis reads.
 const SCRAPE_CACHE_MS = 2000;
+/** How long the counts over the retained history (rotations, deliveries) are reused. */
+const HISTORY_COUNTS_EVERY_MS = 60_000;
 
 /**
  * The Prometheus registry of the API. Per-process series (HTTP traffic, process metrics) are counted here;
@@ -26,6 +28,13 @@ export class MetricsService {
   private readonly scrapeErrors: Counter<'source'>;
   private readonly sourceUp: Gauge<'source'>;
   private lastRefresh = 0;
+  private historyCounts:
+    | {
+        at: number;
+        rotations: Awaited<ReturnType<Database['repos']['metrics']['rotationsByTrigger']>>;
+        deliveries: Awaited<ReturnType<Database['repos']['metrics']['deliveryOutcomes']>>;
+      }
+    | undefined;
   private refreshing: Promise<void> | null = null;
 
   constructor(
@@ -119,11 +128,19 @@ export class MetricsService {
   private async readDatabase(): Promise<void> {
     try {
       const m = this.db.repos.metrics;
+      // The outbox backlog is fresh on every scrape (it feeds the relay-lag alert); the two counts over the
+      // retained history scan it (up to a year of rotations, a week of deliveries), so they are read at most
+      // once a minute.
+      const counts =
+        this.historyCounts && Date.now() - this.historyCounts.at < HISTORY_COUNTS_EVERY_MS
+          ? this.historyCounts
+          : undefined;
       const [backlog, rotations, deliveries] = await Promise.all([
         m.outboxBacklog(),
-        m.rotationsByTrigger(),
-        m.deliveryOutcomes(),
+        counts ? counts.rotations : m.rotationsByTrigger(),
+        counts ? counts.deliveries : m.deliveryOutcomes(),
       ]);
+      if (!counts) this.historyCounts = { at: Date.now(), rotations, deliveries };
       this.outboxPending.set(backlog.pending);
       this.relayLag.set(
         backlog.oldestOccurredAt
@@ -139,6 +156,7 @@ export class MetricsService {
     } catch (e) {
       // No value rather than a stale or made-up one (a 0 lag would hide the relay-lag alert); the gauges have
       // samples again after the next read that works.
+      this.historyCounts = undefined;
       this.outboxPending.remove();
       this.relayLag.remove();
       this.rotations.reset();
