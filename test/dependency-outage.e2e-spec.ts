@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import { startApi, type RunningApi } from './support/api-harness';
 import { eventually } from './support/eventually';
 import { TcpProxy } from './support/tcp-proxy';
@@ -170,6 +171,93 @@ describe('dependencies down and back', () => {
         await late.close();
         await proxy.stop();
       }
+    });
+  });
+
+  describe('Postgres slow or hanging with queries in flight', () => {
+    let proxy: TcpProxy;
+    let slow: RunningApi;
+    let slowKey: string;
+
+    beforeAll(async () => {
+      proxy = await TcpProxy.inFrontOf(TEST_DATABASE_URL);
+      slow = await startApi({
+        env: { DATABASE_URL: proxy.rewrite(TEST_DATABASE_URL), DATABASE_STATEMENT_TIMEOUT_MS: '1500' },
+      });
+      ({ key: slowKey } = await slow.newKey());
+    });
+    afterAll(async () => {
+      proxy.restore();
+      await slow.close();
+      await proxy.stop();
+    });
+
+    const expectUnavailable = (res: { status: number; body: { code?: string }; headers: Headers }) => {
+      expect({ status: res.status, code: res.body.code }).toEqual({
+        status: 503,
+        code: 'service_unavailable',
+      });
+      expect(res.headers.get('retry-after')).toBeTruthy();
+    };
+
+    it('cancels a rotation stuck behind a row lock (503, nothing half-done) and rotates once the lock is gone', async () => {
+      const created = await slow.http.post('/v1/webhooks', {
+        key: slowKey,
+        body: { url: 'https://hooks.example.com/locked', subscribed_events: ['task.completed'] },
+      });
+      expect(created.status).toBe(201);
+      const id = created.body.id as string;
+      const history = async () =>
+        (
+          await slow.db.dataSource.query<{ type: string }[]>(
+            `SELECT type FROM audit_events WHERE webhook_id = $1 ORDER BY seq`,
+            [id],
+          )
+        ).map((r) => r.type);
+      const before = await history();
+
+      // Another session holds the webhook's row lock and does not let go: a stalled transaction elsewhere.
+      const holder = new Client({ connectionString: TEST_DATABASE_URL });
+      await holder.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query('SELECT 1 FROM webhooks WHERE id = $1 FOR UPDATE', [id]);
+        expectUnavailable(await slow.http.post(`/v1/webhooks/${id}/rotate-secret`, { key: slowKey }));
+        // Reads do not wait for the lock.
+        expect((await slow.http.get(`/v1/webhooks/${id}`, { key: slowKey })).status).toBe(200);
+      } finally {
+        await holder.query('ROLLBACK');
+        await holder.end();
+      }
+      expect(await history()).toEqual(before);
+      const rotated = await slow.http.post(`/v1/webhooks/${id}/rotate-secret`, { key: slowKey });
+      expect(rotated.status).toBe(200);
+      expect(await history()).toEqual([...before, 'webhook.secret.rotated']);
+    });
+
+    it('answers 503 instead of hanging while Postgres hangs with queries in flight, and recovers', async () => {
+      const created = await slow.http.post('/v1/webhooks', {
+        key: slowKey,
+        body: { url: 'https://hooks.example.com/hang', subscribed_events: ['task.completed'] },
+      });
+      expect(created.status).toBe(201);
+      proxy.freeze();
+      try {
+        // Pooled connections are open: the queries go out and no answer comes back.
+        const answers = await Promise.all([
+          slow.http.get('/v1/webhooks', { key: slowKey }),
+          slow.http.get(`/v1/webhooks/${created.body.id}`, { key: slowKey }),
+          slow.http.post(`/v1/webhooks/${created.body.id}/rotate-secret`, { key: slowKey }),
+        ]);
+        for (const res of answers) expectUnavailable(res);
+        expect((await slow.http.get('/health/ready')).status).toBe(503);
+      } finally {
+        proxy.restore();
+      }
+      await eventually(async () => (await slow.http.get('/health/ready')).status === 200);
+      const list = await slow.http.get('/v1/webhooks', { key: slowKey });
+      expect(list.status).toBe(200);
+      expect(list.body.webhooks.map((w: { id: string }) => w.id)).toContain(created.body.id);
     });
   });
 });

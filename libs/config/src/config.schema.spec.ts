@@ -6,7 +6,11 @@ describe('loadConfig', () => {
   it('has the documented defaults', () => {
     const c = loadConfig({});
     expect(c.http).toEqual({ host: '0.0.0.0', port: 3000 });
-    expect(c.database).toEqual({ url: 'postgres://postgres@127.0.0.1:5432/webhooks', poolSize: 10 });
+    expect(c.database).toEqual({
+      url: 'postgres://postgres@127.0.0.1:5432/webhooks',
+      poolSize: 10,
+      statementTimeoutMs: 15_000,
+    });
     expect(c.redis.url).toBe('redis://127.0.0.1:6379/0');
     expect(c.webhooks.maxPerProject).toBe(5);
     expect(c.secrets.gracePeriodHours).toBe(24);

@@ -12,7 +12,11 @@ export interface EncryptionKey {
 export interface AppConfig {
   nodeEnv: string;
   http: { host: string; port: number };
-  database: { url: string; poolSize: number };
+  /**
+   * `statementTimeoutMs`: how long Postgres may take over one statement of the API's and the worker's pools
+   * before it cancels it (0: no limit); see `dataSourceOptions`.
+   */
+  database: { url: string; poolSize: number; statementTimeoutMs: number };
   /** `cluster`: REDIS_URL names a seed node of a Redis Cluster (database 0, the only one a cluster has). */
   redis: { url: string; cluster: boolean };
   secrets: {
@@ -179,6 +183,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
         },
       ),
       poolSize: int('DATABASE_POOL_SIZE', 10, 1, 500),
+      statementTimeoutMs: int('DATABASE_STATEMENT_TIMEOUT_MS', 15_000, 0, 3_600_000),
     },
     redis: {
       url: url('REDIS_URL', 'redis://127.0.0.1:6379/0', ['redis:', 'rediss:'], (u) => {

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { DataSource, type DataSourceOptions } from 'typeorm';
+import { clientWithAnswerDeadline } from './answer-deadline';
 import { ApiKeyEntity } from './entities/api-key.entity';
 import { AuditEventEntity } from './entities/audit-event.entity';
 import { DeliveryEntity } from './entities/delivery.entity';
@@ -42,8 +43,27 @@ export const MIGRATIONS = [
   RotateSecretTimeAfterLock1764700000000,
 ];
 
-/** Options for a data source on `url`. Schema changes only ever come from migrations. */
-export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions {
+/**
+ * Options for a data source on `url`. Schema changes only ever come from migrations.
+ *
+ * `statementTimeoutMs` (the API's and the worker's pools; 0, the default, for migrations and other one-off
+ * work, which may legitimately run long) bounds what one request or job can wait on Postgres:
+ * - Postgres cancels a statement that runs longer (a lock held elsewhere, an overloaded server), rolling it back;
+ * - it ends a session left idle inside a transaction for four times as long (at least a minute), so a client
+ *   that stalls mid-transaction does not hold its row locks indefinitely;
+ * - the client drops a connection whose query gets no answer at all by then plus up to 5 s (a server that
+ *   hangs), see {@link clientWithAnswerDeadline}.
+ * Each of these fails the query with an error that the HTTP layer answers with 503 and jobs retry.
+ */
+export function dataSourceOptions(url: string, poolSize = 10, statementTimeoutMs = 0): DataSourceOptions {
+  const bounded =
+    statementTimeoutMs > 0
+      ? {
+          statement_timeout: statementTimeoutMs,
+          idle_in_transaction_session_timeout: Math.max(4 * statementTimeoutMs, 60_000),
+          Client: clientWithAnswerDeadline(statementTimeoutMs + Math.min(statementTimeoutMs, 5000)),
+        }
+      : {};
   return {
     type: 'postgres',
     url,
@@ -60,6 +80,7 @@ export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions
       connectionTimeoutMillis: 3000,
       idleTimeoutMillis: 30000,
       application_name: 'webhook-secrets',
+      ...bounded,
     },
   };
 }

@@ -12,7 +12,11 @@ import { ApiKeyChangeBarrier } from './notifications/api-key-change.barrier';
     TypeOrmModule.forRootAsync({
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) => ({
-        ...dataSourceOptions(config.database.url, config.database.poolSize),
+        ...dataSourceOptions(
+          config.database.url,
+          config.database.poolSize,
+          config.database.statementTimeoutMs,
+        ),
         // Connected by DatabaseConnector, so that boot does not wait for (or fail without) Postgres.
         manualInitialization: true,
       }),

@@ -9,6 +9,9 @@ describe('isDatabaseUnavailableError', () => {
     ['SQLSTATE 08006 (connection failure)', withCode('08006')],
     ['SQLSTATE 57P01 (admin shutdown)', withCode('57P01')],
     ['too many connections', withCode('53300')],
+    ['a statement cancelled by its statement_timeout', withCode('57014')],
+    ['a session ended idle in a transaction', withCode('25P03')],
+    ['a query left unanswered', new Error('Postgres did not answer within 20000 ms; connection dropped')],
     ['a pool connect timeout', new Error('timeout exceeded when trying to connect')],
     ['a query before the data source connected', new TypeORMError('Driver not Connected')],
     [

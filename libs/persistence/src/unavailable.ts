@@ -1,3 +1,5 @@
+import { NO_ANSWER_MESSAGE } from './answer-deadline';
+
 // Errors that mean "Postgres cannot be reached right now" rather than "this query is wrong". The HTTP layer
 // answers them with 503 and a Retry-After; the pool reconnects by itself once Postgres is back.
 const NETWORK_CODES = new Set([
@@ -9,8 +11,10 @@ const NETWORK_CODES = new Set([
   'EPIPE',
   'EHOSTUNREACH',
 ]);
-// SQLSTATE class 08 (connection exception), 57P01..57P03 (shutdown, cannot connect now), 53300 (too many connections).
-const SQLSTATE_UNAVAILABLE = /^(08...|57P0[123]|53300)$/;
+// SQLSTATE class 08 (connection exception), 57P01..57P03 (shutdown, cannot connect now), 53300 (too many
+// connections), 57014 (statement cancelled: its statement_timeout ran out, or an operator cancelled it) and 25P03
+// (session ended idle in a transaction, see dataSourceOptions).
+const SQLSTATE_UNAVAILABLE = /^(08...|57P0[123]|53300|57014|25P03)$/;
 const MESSAGES = [
   'Connection terminated',
   'timeout exceeded when trying to connect',
@@ -19,6 +23,7 @@ const MESSAGES = [
   'the database system is',
   // TypeORM before the data source has connected (see DatabaseConnector).
   'Driver not Connected',
+  NO_ANSWER_MESSAGE,
 ];
 
 // Data sources that have not connected yet (Postgres unreachable since the start, see DatabaseConnector).
