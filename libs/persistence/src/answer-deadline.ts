@@ -31,6 +31,7 @@ export function clientWithAnswerDeadline(deadlineMs: number): typeof pg.Client {
             .connection?.stream;
           stream?.destroy(new Error(`${NO_ANSWER_MESSAGE} within ${deadlineMs} ms; connection dropped`));
         }, deadlineMs);
+        timer.unref(); // the connection itself keeps the process up while it is needed
         const settle = () => clearTimeout(timer);
         result.then(settle, settle);
         return result;
