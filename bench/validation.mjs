@@ -1,5 +1,5 @@
 // Cost of one webhook URL check, measured on the compiled library (what the API really runs).
-// Build first (`npm run build`); run directly to print {name, median_us, p99_us, checks} as JSON.
+// Build first (`npm run build`); run directly to print {name, median_us, p99_us, worst_case_us, checks} as JSON.
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
 
@@ -42,6 +42,18 @@ const URLS = [
   'https://intranet/',
 ];
 
+// Inputs built to cost the most: the longest URL accepted (2,048 characters) split into a thousand labels, a run
+// of spaces, and bodies of up to 64 KiB (the API's body limit) that are refused for their length.
+const WORST_CASES = [
+  'https://' + 'a.'.repeat(1018) + 'com/',
+  'https://' + 'a.'.repeat(1010) + 'svc.cluster.local/',
+  'https://a' + ' '.repeat(2030) + 'x',
+  'https://[' + '%'.repeat(2030) + ']/',
+  'https://' + 'a.'.repeat(32_000) + 'com',
+  'https://a' + ' '.repeat(60_000) + 'x',
+];
+const WORST_CASE_CALLS = 200;
+
 const WARMUP_CALLS = 50_000;
 const BATCH = 300; // ten passes over the mix per sample: long enough to dwarf the timer's own cost
 const SAMPLES = 600;
@@ -69,6 +81,14 @@ export async function runValidationBench() {
     perCallUs.push(elapsedNs / BATCH / 1000);
     checks += BATCH;
   }
+  // The slowest of the worst cases, per call.
+  let worstUs = 0;
+  for (const url of WORST_CASES) {
+    for (let i = 0; i < WORST_CASE_CALLS; i++) sink += checkWebhookUrl(url).violations.length;
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < WORST_CASE_CALLS; i++) sink += checkWebhookUrl(url).violations.length;
+    worstUs = Math.max(worstUs, Number(process.hrtime.bigint() - start) / WORST_CASE_CALLS / 1000);
+  }
   if (sink < 0) throw new Error('unreachable');
 
   perCallUs.sort((a, b) => a - b);
@@ -77,6 +97,7 @@ export async function runValidationBench() {
     name: 'validation',
     median_us: round(percentile(perCallUs, 50)),
     p99_us: round(percentile(perCallUs, 99)),
+    worst_case_us: round(worstUs),
     checks,
   };
 }

@@ -72,4 +72,30 @@ describe('webhook URL rules through the HTTP API', () => {
     expect(events[0].event.data.rules).toEqual(expect.arrayContaining(['metadata_service']));
     expect(JSON.stringify(events[0].event)).not.toContain('hunter2');
   });
+
+  it('answers an over-long or many-label URL at once and keeps its audit event small', async () => {
+    const refused = async (url: string) => {
+      const res = await api.http.post('/v1/webhooks', {
+        key,
+        body: { url, subscribed_events: ['task.completed'] },
+      });
+      expect(res.status).toBe(400);
+      const [row]: { event: any }[] = await api.db.dataSource.query(
+        "SELECT event FROM audit_events WHERE type = 'webhook.url_rejected' AND event->>'request_id' = $1",
+        [res.body.request_id],
+      );
+      return { res, event: row.event };
+    };
+    // 60,000 characters, a thousand times as many labels as a real name: refused for the length alone.
+    const long = await refused('https://' + 'a.'.repeat(30_000) + 'internal/');
+    expect(long.res.body.details).toEqual([
+      { field: 'url', rule: 'length', message: 'url must be between 1 and 2048 characters long' },
+    ]);
+    expect(long.event.data).toEqual({ operation: 'create', host: null, rule: 'length', rules: ['length'] });
+
+    // Within the length, the host is judged (an internal name), and recorded cut to a real host name's length.
+    const manyLabels = await refused('https://' + 'a.'.repeat(1000) + 'internal/');
+    expect(manyLabels.res.body.details.map((d: { rule: string }) => d.rule)).toEqual(['internal_name']);
+    expect(manyLabels.event.data.host).toBe('a.'.repeat(126) + 'a…');
+  });
 });

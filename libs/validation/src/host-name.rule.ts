@@ -12,12 +12,15 @@ export type NameRule = 'single_label' | 'internal_name' | 'metadata_service' | '
 interface NameIndex {
   readonly exact: ReadonlySet<string>;
   readonly subtree: ReadonlySet<string>;
+  /** Labels of the longest listed name: no longer suffix can match. */
+  readonly maxLabels: number;
 }
 
 function index(list: readonly ReasonedName[]): NameIndex {
   return {
     exact: new Set(list.map((n) => n.name)),
     subtree: new Set(list.filter((n) => n.subtree).map((n) => n.name)),
+    maxLabels: Math.max(...list.map((n) => n.name.split('.').length)),
   };
 }
 
@@ -28,10 +31,11 @@ const AWS_SERVICES: ReadonlySet<string> = new Set(AWS_BLOCKED_SERVICE_LABELS.map
 
 /**
  * Index of the first label of the longest listed suffix of `labels`, or -1. Suffixes are built from whole labels,
- * so `localhost.example.com` never matches `localhost` and `notsvc` never matches `svc`.
+ * so `localhost.example.com` never matches `localhost` and `notsvc` never matches `svc`. Only suffixes as long as
+ * the list's longest name are tried, so a name of many labels costs no more than a short one.
  */
 function matchSuffix(labels: readonly string[], list: NameIndex): number {
-  for (let i = 0; i < labels.length; i++) {
+  for (let i = Math.max(0, labels.length - list.maxLabels); i < labels.length; i++) {
     const suffix = i === 0 ? labels.join('.') : labels.slice(i).join('.');
     if (i === 0 ? list.exact.has(suffix) : list.subtree.has(suffix)) return i;
   }

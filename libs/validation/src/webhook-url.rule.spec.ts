@@ -92,6 +92,41 @@ describe('checkWebhookUrl: result shape', () => {
   });
 });
 
+describe('checkWebhookUrl: inputs built to be expensive', () => {
+  it('refuses an over-long URL for its length alone, without reading the rest', () => {
+    for (const url of [
+      'http://user@' + 'a.'.repeat(32_000) + 'internal/',
+      'https://a' + ' '.repeat(60_000) + 'x',
+      'https://[' + '%'.repeat(5000) + ']/',
+    ]) {
+      expect(checkWebhookUrl(url, {})).toEqual({
+        ok: false,
+        host: null,
+        violations: [{ rule: 'length', message: 'url must be between 1 and 2048 characters long' }],
+      });
+    }
+  });
+
+  it('still finds listed names at the end of a name of a thousand labels', () => {
+    const many = 'a.'.repeat(1000);
+    expect(checkWebhookUrl(`https://${many}svc.cluster.local/`, {}).violations.map((v) => v.rule)).toEqual([
+      'internal_name',
+    ]);
+    expect(
+      checkWebhookUrl(`https://${many}metadata.google.internal/`, {}).violations.map((v) => v.rule),
+    ).toEqual(['metadata_service', 'internal_name']);
+    expect(checkWebhookUrl(`https://${many}sts.amazonaws.com/`, {}).violations.map((v) => v.rule)).toEqual([
+      'aws_endpoint',
+    ]);
+    expect(checkWebhookUrl(`https://${many}example.com/`, {}).ok).toBe(true);
+  });
+
+  it('reports spaces and controls inside a long run once, as form', () => {
+    const result = checkWebhookUrl('https://example.com/' + ' '.repeat(1000) + 'x', {});
+    expect(result.violations.map((v) => v.rule)).toEqual(['form']);
+  });
+});
+
 describe('checkWebhookUrl: policy', () => {
   afterEach(() => setDefaultUrlPolicy({}));
   const allow = parseCidrList('127.0.0.1/32,10.0.0.0/8,fd00::/8,169.254.0.0/16');

@@ -226,9 +226,20 @@ export class WebhooksService {
       actor: ctx.actor,
       requestId: ctx.requestId,
       occurredAt: this.clock.now(),
-      data: { operation, host, rule: rules[0] ?? 'form', rules },
+      data: { operation, host: hostForEvent(host), rule: rules[0] ?? 'form', rules },
     });
   }
+}
+
+/** The longest host name DNS allows (RFC 1035). */
+const MAX_HOST_NAME = 253;
+
+/**
+ * A refused host as an audit event keeps it: cut to the longest real host name, with an ellipsis, so that
+ * refused requests cannot fill the audit history and its stream with whatever size they send.
+ */
+function hostForEvent(host: string | null): string | null {
+  return host === null || host.length <= MAX_HOST_NAME ? host : `${host.slice(0, MAX_HOST_NAME)}…`;
 }
 
 /** How far ahead of this process's clock a webhook's `updated_at` is still followed (see {@link timeOfChange}). */
