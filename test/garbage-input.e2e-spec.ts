@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { startApi, type RunningApi } from './support/api-harness';
 
 // Whatever a client sends, the answer is a deliberate 2xx or 4xx with the error body, never a 500.
@@ -206,5 +207,44 @@ describe('garbage input never produces a 500', () => {
         code: 'payload_too_large',
       });
     }
+  });
+
+  /** Writes `bytes` on a fresh connection and reads until the server closes it. */
+  const rawBytes = (bytes: string) =>
+    new Promise<{ status: number; headers: string; body: any }>((resolve, reject) => {
+      const { port } = new URL(api.http.baseUrl);
+      const socket = connect(Number(port), '127.0.0.1', () => socket.write(bytes));
+      const chunks: Buffer[] = [];
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('error', reject);
+      socket.on('close', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        const [head, body] = text.split('\r\n\r\n');
+        resolve({ status: Number(head.split(' ')[1]), headers: head, body: JSON.parse(body) });
+      });
+    });
+
+  it('a request that is not valid HTTP gets the error body and a request id', async () => {
+    for (const bytes of [
+      'GARBAGE\r\n\r\n',
+      `POST /v1/webhooks HTTP/1.1\r\nHost: x\r\nanchor-api-key: ${key}\r\ncontent-length: abc\r\n\r\n{}`,
+    ]) {
+      const res = await rawBytes(bytes);
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({
+        error: 'the request is not valid HTTP/1.1',
+        code: 'validation_failed',
+        details: [{ field: 'request', rule: 'form', message: 'the request is not valid HTTP/1.1' }],
+        request_id: expect.any(String),
+      });
+      expect(res.headers).toContain(`x-request-id: ${res.body.request_id}`);
+    }
+    const overflow = await rawBytes(
+      `GET /v1/webhooks HTTP/1.1\r\nHost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`,
+    );
+    expect({ status: overflow.status, code: overflow.body.code }).toEqual({
+      status: 431,
+      code: 'request_headers_too_large',
+    });
   });
 });

@@ -1,11 +1,15 @@
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { errorCodes, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import type { AppConfig } from '@app/config';
+import type { ErrorCode } from '@app/domain';
 import { parseCidrList, setDefaultUrlPolicy } from '@app/validation';
 import { ApiValidationPipe } from './http/api-validation.pipe';
-import type { ErrorBody } from './http/error-response';
+import { STATUS_BY_CODE, type ErrorBody } from './http/error-response';
 import { HttpErrorFilter } from './http/http-error.filter';
 import { BODY_LIMIT_BYTES, registerJsonBodyParser } from './http/json-body.parser';
 import { requestIdFor } from './http/request-id';
@@ -25,6 +29,7 @@ export function apiAdapter(): FastifyAdapter {
     // A long id is just an unknown webhook (404), not a 414: Node's 16 KiB header limit bounds the path first.
     routerOptions: { maxParamLength: 16 * 1024 },
     frameworkErrors: answerRouterError,
+    clientErrorHandler: answerClientError,
     // Keep-alive sockets of a stopping replica are closed once their in-flight request is answered.
     forceCloseConnections: 'idle',
   });
@@ -51,6 +56,36 @@ function answerRouterError(error: FastifyError, req: FastifyRequest, reply: Fast
         request_id: req.id,
       } satisfies ErrorBody),
     );
+}
+
+/**
+ * Requests that are not valid HTTP (a garbage request line, a non-numeric Content-Length, headers over Node's
+ * 16 KiB limit, a request not received in time) never reach Fastify's routing: Node reports them on the socket.
+ * They are answered in the documented error body too, with a new request id, and the connection is closed.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [code, message]: [ErrorCode, string] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? ['request_headers_too_large', 'the request headers are larger than 16 KiB']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? ['request_timeout', 'the request was not received in time']
+        : ['validation_failed', 'the request is not valid HTTP/1.1'];
+  const status = STATUS_BY_CODE[code];
+  const requestId = randomUUID();
+  const body = JSON.stringify({
+    error: message,
+    code,
+    ...(status === 400 ? { details: [{ field: 'request', rule: 'form', message }] } : {}),
+    request_id: requestId,
+  } satisfies ErrorBody);
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }
 
 /** Options for creating the API application: our own body parser instead of Nest's. */

@@ -10,6 +10,8 @@ export type ErrorCode =
   | 'no_unclaimed_secret'
   | 'idempotency_key_reused'
   | 'payload_too_large'
+  | 'request_timeout'
+  | 'request_headers_too_large'
   | 'rate_limited'
   | 'internal_error'
   | 'service_unavailable';

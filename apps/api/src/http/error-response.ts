@@ -20,6 +20,8 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   no_unclaimed_secret: 409,
   idempotency_key_reused: 409,
   payload_too_large: 413,
+  request_timeout: 408,
+  request_headers_too_large: 431,
   rate_limited: 429,
   internal_error: 500,
   service_unavailable: 503,
