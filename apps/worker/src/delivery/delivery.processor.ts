@@ -206,6 +206,12 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
       case 'succeeded':
         return final('succeeded', responseStatus, null);
       case 'failed':
+        if (result.kind === 'refused' && result.address !== undefined) {
+          this.logger.warn(
+            { deliveryId: d.id, webhookId: d.webhookId, address: result.address },
+            result.error,
+          );
+        }
         return final('failed', responseStatus, describe(result));
       case 'retry': {
         const retryAfter =

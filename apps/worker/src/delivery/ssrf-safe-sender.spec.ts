@@ -241,7 +241,8 @@ describe('SsrfSafeSender address vetting', () => {
     const result = await post(target, `https://${host}:${tlsPort}/`);
     expect(result).toEqual({
       kind: 'refused',
-      error: `delivery refused: ${host} resolves to a non-public address ${address}`,
+      error: `delivery refused: ${host} resolves to a non-public address`,
+      address,
     });
     expect(classifyOutcome(result)).toBe('failed');
     expect(tlsReceiver.connections).toBe(0);
@@ -256,7 +257,8 @@ describe('SsrfSafeSender address vetting', () => {
     const result = await post(target, `https://${NAME}:${tlsPort}/`);
     expect(result).toEqual({
       kind: 'refused',
-      error: `delivery refused: ${NAME} resolves to a non-public address ${bad}`,
+      error: `delivery refused: ${NAME} resolves to a non-public address`,
+      address: bad,
     });
     expect(tlsReceiver.connections).toBe(0);
   });

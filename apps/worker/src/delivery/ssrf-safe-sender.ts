@@ -29,7 +29,8 @@ export type SendResult =
   | { kind: 'response'; status: number; retryAfterSeconds?: number }
   | { kind: 'timeout'; error: string }
   | { kind: 'network_error'; error: string }
-  | { kind: 'refused'; error: string };
+  /** `address`: the refused address a name resolved to, for the worker's log only (never the delivery log). */
+  | { kind: 'refused'; error: string; address?: string };
 
 /** The delivery state an attempt leads to. */
 export type DeliveryOutcome = 'succeeded' | 'retry' | 'failed';
@@ -174,11 +175,22 @@ export class SsrfSafeSender {
     // public address with a private one is a rebinding attempt either way.
     for (const { address } of addresses) {
       if (isIP(address) === 0 || !this.isAllowedAddress(address)) {
-        const error =
-          literalFamily !== 0
-            ? `delivery refused: ${host} is a non-public address`
-            : `delivery refused: ${host} resolves to a non-public address ${address}`;
-        return { kind: 'result', result: { kind: 'refused', error } };
+        // The customer reads the message in the delivery log: it does not say what a name resolves to on the
+        // worker's network (internal addresses, split-horizon names), only that it was refused.
+        if (literalFamily !== 0) {
+          return {
+            kind: 'result',
+            result: { kind: 'refused', error: `delivery refused: ${host} is a non-public address` },
+          };
+        }
+        return {
+          kind: 'result',
+          result: {
+            kind: 'refused',
+            error: `delivery refused: ${host} resolves to a non-public address`,
+            address,
+          },
+        };
       }
     }
     return {
