@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import Redis from 'ioredis';
 import { DeliveriesService, ManualClock } from '@app/domain';
 import { DeliveryQueue } from '@app/queue';
@@ -12,6 +12,7 @@ import {
   EventsIngestor,
 } from '../apps/worker/src/delivery/events.ingestor';
 import type { HostResolver } from '../apps/worker/src/delivery/ssrf-safe-sender';
+import { DELIVERY_SHARE_PER_PROJECT, SLOW_ATTEMPT_MS } from '../apps/worker/src/delivery/delivery.processor';
 import { startApi, type RunningApi } from './support/api-harness';
 import { eventually } from './support/eventually';
 import { HttpsReceiver } from './support/https-receiver';
@@ -487,6 +488,43 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
     expect(row.error_message).toContain('ECONNREFUSED');
   });
 
+  it("holds a project whose receiver hangs to its share of the worker's attempts; other projects still get theirs", async () => {
+    // Accepts connections and never answers, not even the TLS handshake: each attempt holds its slot until the
+    // attempt times out.
+    const hung = new Set<Socket>();
+    let most = 0;
+    const blackHole = createServer((s) => {
+      hung.add(s);
+      most = Math.max(most, hung.size);
+      s.on('close', () => hung.delete(s));
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (blackHole.address() as AddressInfo).port;
+      const stuck = await createWebhook(`https://${NAME}:${port}/hangs`);
+      const sendStuck = async (n: number) => {
+        for (let i = 0; i < n; i++) expect((await sendTest(stuck.id)).status).toBe(202);
+      };
+      // Until its attempts are seen taking long, a project is not limited.
+      await sendStuck(DELIVERY_SHARE_PER_PROJECT);
+      await eventually(() => hung.size === DELIVERY_SHARE_PER_PROJECT, 15_000, 'the attempts in flight');
+      clock.advance(SLOW_ATTEMPT_MS + 1);
+      // Now it is slow: its next attempts wait while its share is in flight.
+      await sendStuck(30);
+
+      const other = await api.newKey();
+      const path = newPath();
+      const fine = await createWebhook(receiver.url(path), ['task.completed'], other.key);
+      expect((await sendTest(fine.id, 'task.completed', other.key)).status).toBe(202);
+      await eventually(() => receiver.at(path).length === 1, 15_000, "the other project's delivery");
+      expect(most).toBe(DELIVERY_SHARE_PER_PROJECT);
+    } finally {
+      blackHole.close();
+      for (const s of hung) s.destroy();
+    }
+  });
+
   it('still delivers a test event created before the webhook was disabled', async () => {
     const path = newPath();
     const { id } = await createWebhook(receiver.url(path));
@@ -547,7 +585,9 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
     for (const [i, d] of late.entries())
       await insert(d, `evt_LATE${i}`, new Date(now - 7200_000 + i), new Date(now));
     const queue = worker.get(DeliveryQueue);
-    await queue.schedule(late.map((deliveryId) => ({ deliveryId, attempt: 1, delayMs: 3600_000 })));
+    await queue.schedule(
+      late.map((deliveryId) => ({ deliveryId, projectId, attempt: 1, delayMs: 3600_000 })),
+    );
     const behind = randomUUID();
     const behindPath = newPath();
     const second = await createWebhook(receiver.url(behindPath));

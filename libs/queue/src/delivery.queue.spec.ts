@@ -29,7 +29,14 @@ describe('DeliveryQueue while Redis is unreachable', () => {
     try {
       await expect(queue.ensureConnected()).rejects.toThrow(/Redis is unavailable/);
       await expect(
-        queue.schedule([{ deliveryId: '0b5c7e1e-6d4b-4bd0-9c1e-1a2b3c4d5e6f', attempt: 1, delayMs: 0 }]),
+        queue.schedule([
+          {
+            deliveryId: '0b5c7e1e-6d4b-4bd0-9c1e-1a2b3c4d5e6f',
+            projectId: '7d3c2b1a-0f9e-4d8c-b7a6-5e4d3c2b1a09',
+            attempt: 1,
+            delayMs: 0,
+          },
+        ]),
       ).rejects.toThrow(/Redis is unavailable/);
       await expect(queue.isQueued('0b5c7e1e-6d4b-4bd0-9c1e-1a2b3c4d5e6f', 1)).rejects.toThrow(
         /Redis is unavailable/,

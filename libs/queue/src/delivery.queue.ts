@@ -11,6 +11,8 @@ import { withTimeout } from './with-timeout';
 /** One delivery attempt to schedule. */
 export interface ScheduledAttempt {
   deliveryId: string;
+  /** The delivery's project: the worker keeps one project from taking every attempt slot. */
+  projectId: string;
   /** 1 for the first attempt. */
   attempt: number;
   /** How long from now the attempt is due; 0 or less means at once. */
@@ -80,13 +82,16 @@ export class DeliveryQueue implements OnApplicationShutdown {
   /** Adds one job per attempt, in one round trip. */
   async schedule(attempts: ScheduledAttempt[]): Promise<void> {
     if (attempts.length === 0) return;
-    const data = (deliveryId: string): JobPayloads[typeof JobName.DeliveryAttempt] => ({ deliveryId });
+    const data = (a: ScheduledAttempt): JobPayloads[typeof JobName.DeliveryAttempt] => ({
+      deliveryId: a.deliveryId,
+      projectId: a.projectId,
+    });
     await (
       await this.connected()
     ).addBulk(
       attempts.map((a) => ({
         name: JobName.DeliveryAttempt,
-        data: data(a.deliveryId),
+        data: data(a),
         opts: {
           jobId: deliveryAttemptJobId(a.deliveryId, a.attempt),
           delay: Math.max(0, Math.round(a.delayMs)),

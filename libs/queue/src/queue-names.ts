@@ -36,7 +36,8 @@ export interface JobPayloads {
   [JobName.RotationSweep]: Record<string, never>;
   [JobName.SecretRotate]: { webhookId: string; dueAt: string };
   [JobName.AuditRelay]: Record<string, never>;
-  [JobName.DeliveryAttempt]: { deliveryId: string };
+  // `projectId`: for fairness between projects in the worker; jobs queued before it was added lack it.
+  [JobName.DeliveryAttempt]: { deliveryId: string; projectId?: string };
   [JobName.SecretsExpire]: Record<string, never>;
   [JobName.DeliveriesPurge]: Record<string, never>;
   [JobName.AuditPurge]: Record<string, never>;

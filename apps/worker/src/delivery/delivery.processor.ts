@@ -1,6 +1,6 @@
 import { InjectQueue, Processor } from '@nestjs/bullmq';
 import { Inject, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
-import type { Job, Queue } from 'bullmq';
+import { DelayedError, type Job, type Queue } from 'bullmq';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { Clock, SecretsService, retryDelayMs } from '@app/domain';
 import { Database, type AttemptOutcome, type ClaimedDelivery } from '@app/persistence';
@@ -8,10 +8,18 @@ import { DeliveryQueue, JobName, QueueName, attemptOfJobId, type JobPayloads } f
 import { deliveryHeaders } from '@app/signing';
 import { QueueWorkerHost, logQueueError } from '../scheduling/queue-worker.host';
 import { MicroBatcher } from './micro-batcher';
+import { ProjectSlots } from './project-slots';
 import { SsrfSafeSender, classifyOutcome, type SendResult } from './ssrf-safe-sender';
 
 /** Attempts in flight per worker process: sends mostly wait on the network, so many fit on one core. */
 export const DELIVERY_CONCURRENCY = 200;
+/** Attempts a project with slow receivers may have in flight per worker process (see {@link ProjectSlots}). */
+export const DELIVERY_SHARE_PER_PROJECT = DELIVERY_CONCURRENCY / 4;
+/** An attempt in flight longer than this makes its project slow, and the project stays slow for a minute. */
+export const SLOW_ATTEMPT_MS = 1000;
+const SLOW_FOR_MS = 60_000;
+/** A slow project at its share has its next attempt put back for this long, plus up to as long again (spread). */
+const SHARE_WAIT_MS = 1000;
 /** Tries of a step after the claim: with the backoff, some two minutes of Postgres or Redis being away. */
 const PERSEVERE_TRIES = 30;
 
@@ -59,6 +67,8 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
     return outcomes.map(() => undefined);
   });
 
+  private readonly slots: ProjectSlots;
+
   /** Attempts waiting out a failed step (see {@link persevere}). */
   private persevering = 0;
   private closing = false;
@@ -75,14 +85,20 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
   ) {
     super();
     this.schedule = config.delivery.retryScheduleSeconds;
+    this.slots = new ProjectSlots({
+      share: DELIVERY_SHARE_PER_PROJECT,
+      slowAfterMs: SLOW_ATTEMPT_MS,
+      slowForMs: SLOW_FOR_MS,
+      now: () => this.clock.now().getTime(),
+    });
     consumed.on('error', (e: Error) => logQueueError(this.logger, 'delivery queue', e));
   }
 
-  async process(job: Job): Promise<AttemptSummary> {
+  async process(job: Job, token?: string): Promise<AttemptSummary> {
     const name = job.name as JobName;
     switch (name) {
       case JobName.DeliveryAttempt:
-        return this.attempt(job.id, (job.data as JobPayloads[typeof JobName.DeliveryAttempt]).deliveryId);
+        return this.attemptInShare(job, token);
       case JobName.RotationSweep:
       case JobName.SecretRotate:
       case JobName.AuditRelay:
@@ -101,6 +117,28 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
     // Let the attempts in flight finish before their connections go (closing twice is harmless).
     await this.worker.close();
     this.sender.close();
+  }
+
+  /**
+   * Makes the attempt in one of its project's slots. A slow project that holds its share already waits: the job
+   * goes back to the queue, delayed by a second or two (BullMQ's delays run on real time), and this slot goes to
+   * the next job, likely another project's. Nothing is claimed before, so nothing is recorded: the attempt simply
+   * starts a little later.
+   */
+  private async attemptInShare(job: Job, token: string | undefined): Promise<AttemptSummary> {
+    const { deliveryId, projectId } = job.data as JobPayloads[typeof JobName.DeliveryAttempt];
+    // Jobs queued before projects had shares carry no project.
+    if (projectId === undefined || token === undefined) return this.attempt(job.id, deliveryId);
+    const release = this.slots.take(projectId);
+    if (release === null) {
+      await job.moveToDelayed(Date.now() + SHARE_WAIT_MS + Math.random() * SHARE_WAIT_MS, token);
+      throw new DelayedError();
+    }
+    try {
+      return await this.attempt(job.id, deliveryId);
+    } finally {
+      release();
+    }
   }
 
   private async attempt(jobId: string | undefined, deliveryId: string): Promise<AttemptSummary> {
@@ -122,6 +160,7 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
         this.queue.schedule([
           {
             deliveryId,
+            projectId: delivery.projectId,
             attempt: attempt + 1,
             delayMs: outcome.scheduledAt.getTime() - this.clock.now().getTime(),
           },

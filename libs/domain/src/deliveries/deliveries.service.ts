@@ -95,7 +95,7 @@ export class DeliveriesService {
       return row;
     });
     try {
-      await this.queue.schedule([this.firstAttempt(delivery.id, delivery.scheduledAt, now)]);
+      await this.queue.schedule([this.firstAttempt(delivery, now)]);
     } catch (e) {
       // Redis went away between the check and here. The delivery is recorded (pending in the log), and the
       // worker's rescue sweep queues it once its job is found missing: accepted all the same.
@@ -149,8 +149,8 @@ export class DeliveriesService {
       return { rows, inserted, awaiting };
     });
     await this.queue.schedule([
-      ...rows.filter((r) => inserted.has(r.id)).map((r) => this.firstAttempt(r.id, r.scheduledAt, now)),
-      ...awaiting.map((r) => this.firstAttempt(r.id, r.scheduledAt, now)),
+      ...rows.filter((r) => inserted.has(r.id)).map((r) => this.firstAttempt(r, now)),
+      ...awaiting.map((r) => this.firstAttempt(r, now)),
     ]);
     return { deliveries: inserted.size };
   }
@@ -185,7 +185,7 @@ export class DeliveriesService {
         // Merely late (a backlog) or running right now: leave it alone, or the attempt could go out twice.
         if (await this.queue.isQueued(d.id, d.attempt)) continue;
         if (await this.queue.isQueued(d.id, d.attempt + 1)) continue;
-        lost.push({ deliveryId: d.id, attempt: d.attempt + 1, delayMs: 0 });
+        lost.push({ deliveryId: d.id, projectId: d.projectId, attempt: d.attempt + 1, delayMs: 0 });
       }
       await this.queue.schedule(lost);
       rescued += lost.length;
@@ -222,7 +222,12 @@ export class DeliveriesService {
     };
   }
 
-  private firstAttempt(deliveryId: string, scheduledAt: Date, now: Date): ScheduledAttempt {
-    return { deliveryId, attempt: 1, delayMs: scheduledAt.getTime() - now.getTime() };
+  private firstAttempt(d: { id: string; projectId: string; scheduledAt: Date }, now: Date): ScheduledAttempt {
+    return {
+      deliveryId: d.id,
+      projectId: d.projectId,
+      attempt: 1,
+      delayMs: d.scheduledAt.getTime() - now.getTime(),
+    };
   }
 }

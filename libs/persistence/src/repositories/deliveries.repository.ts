@@ -18,6 +18,7 @@ export interface Subscriber {
 export interface ClaimedDelivery {
   id: string;
   webhookId: string;
+  projectId: string;
   eventType: string;
   payload: string;
   attempt: number;
@@ -94,16 +95,16 @@ export class DeliveriesRepository {
   /** Existing deliveries of the given (event, webhook) pairs that still wait for their first attempt. */
   async findAwaitingFirstAttempt(
     pairs: { externalEventId: string; webhookId: string }[],
-  ): Promise<{ id: string; scheduledAt: Date }[]> {
+  ): Promise<{ id: string; projectId: string; scheduledAt: Date }[]> {
     if (pairs.length === 0) return [];
-    const rows: { id: string; scheduled_at: Date }[] = await this.manager.query(
-      `SELECT d.id, d.scheduled_at FROM deliveries d
+    const rows: { id: string; project_id: string; scheduled_at: Date }[] = await this.manager.query(
+      `SELECT d.id, d.project_id, d.scheduled_at FROM deliveries d
          JOIN unnest($1::text[], $2::text[]) AS p(external_event_id, webhook_id)
            ON d.external_event_id = p.external_event_id AND d.webhook_id = p.webhook_id
         WHERE d.status = 'pending' AND d.attempt = 0`,
       [pairs.map((p) => p.externalEventId), pairs.map((p) => p.webhookId)],
     );
-    return rows.map((r) => ({ id: r.id, scheduledAt: r.scheduled_at }));
+    return rows.map((r) => ({ id: r.id, projectId: r.project_id, scheduledAt: r.scheduled_at }));
   }
 
   /**
@@ -116,6 +117,7 @@ export class DeliveriesRepository {
     const rows: {
       id: string;
       webhook_id: string;
+      project_id: string;
       event_type: string;
       payload: string;
       attempt: number;
@@ -126,7 +128,7 @@ export class DeliveriesRepository {
         `UPDATE deliveries d SET attempt = c.attempt
          FROM unnest($1::uuid[], $2::int[]) AS c(id, attempt), webhooks w
         WHERE d.id = c.id AND d.status = 'pending' AND d.attempt = c.attempt - 1 AND w.id = d.webhook_id
-       RETURNING d.id, d.webhook_id, d.event_type, d.payload, d.attempt, w.url,
+       RETURNING d.id, d.webhook_id, d.project_id, d.event_type, d.payload, d.attempt, w.url,
                  (w.deleted_at IS NOT NULL) AS webhook_deleted`,
         [claims.map((c) => c.id), claims.map((c) => c.attempt)],
       ),
@@ -134,6 +136,7 @@ export class DeliveriesRepository {
     return rows.map((r) => ({
       id: r.id,
       webhookId: r.webhook_id,
+      projectId: r.project_id,
       eventType: r.event_type,
       payload: r.payload,
       attempt: r.attempt,
@@ -211,15 +214,21 @@ export class DeliveriesRepository {
     before: Date,
     limit: number,
     after?: { scheduledAt: Date; id: string },
-  ): Promise<{ id: string; attempt: number; scheduledAt: Date }[]> {
-    const rows: { id: string; attempt: number; scheduled_at: Date }[] = await this.manager.query(
-      `SELECT id, attempt, scheduled_at FROM deliveries
+  ): Promise<{ id: string; projectId: string; attempt: number; scheduledAt: Date }[]> {
+    const rows: { id: string; project_id: string; attempt: number; scheduled_at: Date }[] =
+      await this.manager.query(
+        `SELECT id, project_id, attempt, scheduled_at FROM deliveries
         WHERE status = 'pending' AND scheduled_at < $1
           AND ($3::timestamptz IS NULL OR (scheduled_at >= $3 AND (scheduled_at, id) > ($3::timestamptz, $4::uuid)))
         ORDER BY scheduled_at, id LIMIT $2`,
-      [before, limit, after?.scheduledAt ?? null, after?.id ?? null],
-    );
-    return rows.map((r) => ({ id: r.id, attempt: r.attempt, scheduledAt: r.scheduled_at }));
+        [before, limit, after?.scheduledAt ?? null, after?.id ?? null],
+      );
+    return rows.map((r) => ({
+      id: r.id,
+      projectId: r.project_id,
+      attempt: r.attempt,
+      scheduledAt: r.scheduled_at,
+    }));
   }
 }
 
