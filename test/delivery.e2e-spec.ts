@@ -12,7 +12,11 @@ import {
   EventsIngestor,
 } from '../apps/worker/src/delivery/events.ingestor';
 import type { HostResolver } from '../apps/worker/src/delivery/ssrf-safe-sender';
-import { DELIVERY_SHARE_PER_PROJECT, SLOW_ATTEMPT_MS } from '../apps/worker/src/delivery/delivery.processor';
+import {
+  DELIVERY_SHARE_PER_PROJECT,
+  REQUEST_TIMER,
+  SLOW_REQUEST_MS,
+} from '../apps/worker/src/delivery/delivery.processor';
 import { startApi, type RunningApi } from './support/api-harness';
 import { eventually } from './support/eventually';
 import { HttpsReceiver } from './support/https-receiver';
@@ -43,6 +47,8 @@ let key: string;
 let projectId: string;
 let redis: Redis;
 let paths = 0;
+/** The workers' clock for timing requests to receivers: it stands still unless a test moves it. */
+let requestTimer = 0;
 
 /** A fresh receiver path, so every test reads only its own deliveries. */
 const newPath = () => `/hook/${++paths}`;
@@ -73,6 +79,7 @@ function workerWith(env: Record<string, string>): Promise<RunningWorker> {
     env: { DELIVERY_RETRY_SCHEDULE: '0,0,0', ...env },
     overrides: [
       { token: DNS_RESOLVER, value: resolver },
+      { token: REQUEST_TIMER, value: () => requestTimer },
       { token: DELIVERY_TLS, value: { ca: receiver.cert } },
       {
         token: EVENTS_INGEST_OPTIONS,
@@ -502,14 +509,16 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
     await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
     try {
       const port = (blackHole.address() as AddressInfo).port;
-      const stuck = await createWebhook(`https://${NAME}:${port}/hangs`);
+      const slowProject = await api.newKey();
+      const stuck = await createWebhook(`https://${NAME}:${port}/hangs`, ['task.completed'], slowProject.key);
       const sendStuck = async (n: number) => {
-        for (let i = 0; i < n; i++) expect((await sendTest(stuck.id)).status).toBe(202);
+        for (let i = 0; i < n; i++)
+          expect((await sendTest(stuck.id, 'task.completed', slowProject.key)).status).toBe(202);
       };
-      // Until its attempts are seen taking long, a project is not limited.
+      // Until its requests are seen taking long, a project is not limited.
       await sendStuck(DELIVERY_SHARE_PER_PROJECT);
       await eventually(() => hung.size === DELIVERY_SHARE_PER_PROJECT, 15_000, 'the attempts in flight');
-      clock.advance(SLOW_ATTEMPT_MS + 1);
+      requestTimer += SLOW_REQUEST_MS + 1;
       // Now it is slow: its next attempts wait while its share is in flight.
       await sendStuck(30);
 

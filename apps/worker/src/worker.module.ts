@@ -4,7 +4,7 @@ import { APP_CONFIG, ConfigModule, LoggingModule, type AppConfig } from '@app/co
 import { AuditStreamPublisher } from '@app/audit';
 import { DomainModule } from '@app/domain';
 import { QUEUE_PREFIX, QueueName, RedisModule, bullConnection } from '@app/queue';
-import { DeliveryProcessor } from './delivery/delivery.processor';
+import { DeliveryProcessor, requestTimerProvider } from './delivery/delivery.processor';
 import { deliverySenderProviders } from './delivery/delivery-sender.provider';
 import {
   DEFAULT_EVENTS_INGEST_OPTIONS,
@@ -45,6 +45,7 @@ import { OutageShutdownService } from './scheduling/outage-shutdown.service';
     HousekeepingProcessor,
     HousekeepingScheduler,
     ...deliverySenderProviders,
+    requestTimerProvider,
     DeliveryProcessor,
     { provide: EVENTS_INGEST_OPTIONS, useValue: DEFAULT_EVENTS_INGEST_OPTIONS },
     EventsIngestor,

@@ -8,18 +8,27 @@ import { DeliveryQueue, JobName, QueueName, attemptOfJobId, type JobPayloads } f
 import { deliveryHeaders } from '@app/signing';
 import { QueueWorkerHost, logQueueError } from '../scheduling/queue-worker.host';
 import { MicroBatcher } from './micro-batcher';
-import { ProjectSlots } from './project-slots';
+import { ProjectSlots, type AttemptSlot } from './project-slots';
 import { SsrfSafeSender, classifyOutcome, type SendResult } from './ssrf-safe-sender';
 
 /** Attempts in flight per worker process: sends mostly wait on the network, so many fit on one core. */
 export const DELIVERY_CONCURRENCY = 200;
 /** Attempts a project with slow receivers may have in flight per worker process (see {@link ProjectSlots}). */
 export const DELIVERY_SHARE_PER_PROJECT = DELIVERY_CONCURRENCY / 4;
-/** An attempt in flight longer than this makes its project slow, and the project stays slow for a minute. */
-export const SLOW_ATTEMPT_MS = 1000;
+/** A request to a receiver taking longer than this makes its project slow, and it stays slow for a minute. */
+export const SLOW_REQUEST_MS = 1000;
 const SLOW_FOR_MS = 60_000;
-/** A slow project at its share has its next attempt put back for this long, plus up to as long again (spread). */
+/**
+ * A slow project at its share has its next attempt put back for 1 s, doubling each time the same job is put back,
+ * up to 32 s, plus up to as long again (spread): a long backlog waits without keeping Redis busy.
+ */
 const SHARE_WAIT_MS = 1000;
+const SHARE_WAIT_MAX_DOUBLINGS = 5;
+
+/** Injection token of the monotonic millisecond clock that times requests to receivers (tests replace it). */
+export const REQUEST_TIMER = Symbol('REQUEST_TIMER');
+/** Its provider: the process's monotonic clock, which wall-clock steps do not move. */
+export const requestTimerProvider = { provide: REQUEST_TIMER, useValue: () => performance.now() };
 /** Tries of a step after the claim: with the backoff, some two minutes of Postgres or Redis being away. */
 const PERSEVERE_TRIES = 30;
 
@@ -82,14 +91,15 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
     @Inject(APP_CONFIG) config: AppConfig,
     // The queue the worker consumes, as @nestjs/bullmq registers it: its connection's errors are logged too.
     @InjectQueue(QueueName.Delivery) consumed: Queue,
+    @Inject(REQUEST_TIMER) timer: () => number,
   ) {
     super();
     this.schedule = config.delivery.retryScheduleSeconds;
     this.slots = new ProjectSlots({
       share: DELIVERY_SHARE_PER_PROJECT,
-      slowAfterMs: SLOW_ATTEMPT_MS,
+      slowAfterMs: SLOW_REQUEST_MS,
       slowForMs: SLOW_FOR_MS,
-      now: () => this.clock.now().getTime(),
+      now: timer,
     });
     consumed.on('error', (e: Error) => logQueueError(this.logger, 'delivery queue', e));
   }
@@ -129,19 +139,34 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
     const { deliveryId, projectId } = job.data as JobPayloads[typeof JobName.DeliveryAttempt];
     // Jobs queued before projects had shares carry no project.
     if (projectId === undefined || token === undefined) return this.attempt(job.id, deliveryId);
-    const release = this.slots.take(projectId);
-    if (release === null) {
-      await job.moveToDelayed(Date.now() + SHARE_WAIT_MS + Math.random() * SHARE_WAIT_MS, token);
-      throw new DelayedError();
+    const slot = this.slots.take(projectId);
+    if (slot === null) {
+      // attemptsStarted counts this job's starts, so also the times it was put back before.
+      const wait =
+        SHARE_WAIT_MS * 2 ** Math.min(Math.max(job.attemptsStarted - 1, 0), SHARE_WAIT_MAX_DOUBLINGS);
+      let putBack = false;
+      try {
+        await job.moveToDelayed(Date.now() + wait + Math.random() * wait, token);
+        putBack = true;
+      } catch (e) {
+        // Redis refused the move: make the attempt now rather than fail the job (and use up one of its retries).
+        this.logger.debug(`delivery ${deliveryId}: not put back (${(e as Error).message}); attempting now`);
+      }
+      if (putBack) throw new DelayedError();
+      return this.attempt(job.id, deliveryId);
     }
     try {
-      return await this.attempt(job.id, deliveryId);
+      return await this.attempt(job.id, deliveryId, slot);
     } finally {
-      release();
+      slot.release();
     }
   }
 
-  private async attempt(jobId: string | undefined, deliveryId: string): Promise<AttemptSummary> {
+  private async attempt(
+    jobId: string | undefined,
+    deliveryId: string,
+    slot?: AttemptSlot,
+  ): Promise<AttemptSummary> {
     const attempt = attemptOfJobId(jobId);
     if (attempt === undefined) {
       this.logger.warn({ jobId }, 'delivery job without an attempt number ignored');
@@ -153,7 +178,7 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
 
     // After it, the attempt is this job's alone: a re-run of the job would find it claimed and skip it, leaving
     // it to the stranded-delivery rescue minutes later. So the steps after the claim wait out a short outage.
-    const outcome = await this.send(delivery);
+    const outcome = await this.send(delivery, slot);
     await this.persevere(deliveryId, 'recording the outcome', () => this.outcomes.load(outcome));
     if (outcome.status === 'pending') {
       await this.persevere(deliveryId, 'queueing the next attempt', () =>
@@ -202,7 +227,7 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
     }
   }
 
-  private async send(d: ClaimedDelivery): Promise<AttemptOutcome> {
+  private async send(d: ClaimedDelivery, slot: AttemptSlot | undefined): Promise<AttemptOutcome> {
     const started = this.clock.now();
     const final = (
       status: 'succeeded' | 'failed' | 'dead',
@@ -239,7 +264,9 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
       body: d.payload,
       secrets,
     });
+    slot?.sending();
     const result = await this.sender.send({ url: d.url, headers, body: d.payload });
+    slot?.sent();
     const responseStatus = result.kind === 'response' ? result.status : null;
     switch (classifyOutcome(result)) {
       case 'succeeded':

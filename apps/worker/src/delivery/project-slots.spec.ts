@@ -1,59 +1,84 @@
-import { ProjectSlots } from './project-slots';
+import { ProjectSlots, type AttemptSlot } from './project-slots';
 
 describe('ProjectSlots', () => {
   let now = 0;
   const slots = () => new ProjectSlots({ share: 2, slowAfterMs: 1000, slowForMs: 60_000, now: () => now });
+  const sendingSlot = (s: ProjectSlots, project: string): AttemptSlot => {
+    const slot = s.take(project);
+    if (slot === null) throw new Error('no slot');
+    slot.sending();
+    return slot;
+  };
   beforeEach(() => {
     now = 1_000_000;
   });
 
-  it('never limits a project whose attempts finish quickly', () => {
+  it('never limits a project whose requests finish quickly', () => {
     const s = slots();
-    const releases = Array.from({ length: 10 }, () => s.take('a'));
-    expect(releases.every((r) => r !== null)).toBe(true);
+    const held = Array.from({ length: 10 }, () => sendingSlot(s, 'a'));
     expect(s.held('a')).toBe(10);
     now += 1000; // not more than slowAfterMs
     expect(s.take('a')).not.toBeNull();
+    for (const slot of held) slot.release();
+    expect(s.take('a')).not.toBeNull();
   });
 
-  it('limits a project to its share while one of its attempts has run too long, and only that project', () => {
+  it('limits a project to its share while one of its requests has run too long, and only that project', () => {
     const s = slots();
-    const first = s.take('a');
-    s.take('a');
-    s.take('a');
+    const first = sendingSlot(s, 'a');
+    const second = sendingSlot(s, 'a');
+    sendingSlot(s, 'a');
     now += 1001;
     expect(s.take('a')).toBeNull();
     expect(s.take('b')).not.toBeNull();
     // Below its share again, a slow project may start attempts.
-    first?.();
-    s.take('a');
+    first.release();
+    expect(s.take('a')).toBeNull();
+    second.release();
+    sendingSlot(s, 'a');
     expect(s.held('a')).toBe(2);
     expect(s.take('a')).toBeNull();
   });
 
-  it('keeps a project slow for a while after a long attempt, then forgets it', () => {
+  it('counts only the request to the receiver, not the steps around it', () => {
     const s = slots();
-    const release = s.take('a');
+    const slot = s.take('a'); // claiming, signing: not sending yet
+    s.take('a');
+    s.take('a');
     now += 5000;
-    release?.();
+    expect(s.take('a')).not.toBeNull();
+    slot?.sending();
+    now += 10;
+    slot?.sent();
+    now += 5000; // recording the outcome takes long: still not slow
+    slot?.release();
+    expect(s.take('a')).not.toBeNull();
+  });
+
+  it('keeps a project slow for a while after a long request, then forgets it', () => {
+    const s = slots();
+    const long = sendingSlot(s, 'a');
+    now += 5000;
+    long.sent();
+    long.release();
     expect(s.held('a')).toBe(0);
-    const quick = [s.take('a'), s.take('a')];
+    const quick = [sendingSlot(s, 'a'), sendingSlot(s, 'a')];
     expect(s.take('a')).toBeNull(); // slow for a minute after the long one
-    for (const r of quick) r?.();
+    for (const slot of quick) slot.release();
     now += 60_001;
     expect([s.take('a'), s.take('a'), s.take('a')]).not.toContain(null);
   });
 
   it('frees a slot once however often its release is called, and forgets idle projects', () => {
     const s = slots();
-    const release = s.take('a');
-    release?.();
-    release?.();
+    const slot = sendingSlot(s, 'a');
+    slot.release();
+    slot.release();
     expect(s.held('a')).toBe(0);
     expect(s.tracked).toBe(0);
-    const slow = s.take('b');
+    const slow = sendingSlot(s, 'b');
     now += 2000;
-    slow?.();
+    slow.release();
     expect(s.tracked).toBe(1); // slow for a minute
     now += 60_001;
     s.take('c');

@@ -1,20 +1,35 @@
+/** One attempt holding a slot. */
+interface Attempt {
+  /** When its request to the receiver started, or null before that. */
+  sendingSince: number | null;
+}
+
 /** The attempts of one project in this worker. */
 interface ProjectAttempts {
-  /** Start times of the attempts in flight, oldest first (a Set iterates in insertion order). */
-  readonly running: Set<{ readonly startedAt: number }>;
-  /** Until when the project counts as slow after an attempt that took long. */
+  readonly running: Set<Attempt>;
+  /** Until when the project counts as slow after a request that took long. */
   slowUntil: number;
+}
+
+/** A slot held by an attempt. */
+export interface AttemptSlot {
+  /** The request to the receiver starts now: only its time can make the project slow. */
+  sending(): void;
+  /** The request to the receiver is over. */
+  sent(): void;
+  /** The attempt is over (idempotent). */
+  release(): void;
 }
 
 /** Limits of {@link ProjectSlots}. */
 export interface ProjectSlotsOptions {
   /** Attempts a slow project may have in flight at once. */
   share: number;
-  /** An attempt in flight for longer than this makes its project slow. */
+  /** A request to a receiver taking longer than this makes its project slow. */
   slowAfterMs: number;
-  /** How long a project stays slow after its last attempt that took longer than `slowAfterMs`. */
+  /** How long a project stays slow after its last request that took longer than `slowAfterMs`. */
   slowForMs: number;
-  /** Milliseconds of the service's clock. */
+  /** A monotonic clock in milliseconds (wall-clock steps must not make projects slow). */
   now: () => number;
 }
 
@@ -24,9 +39,10 @@ export interface ProjectSlotsOptions {
  * project sending to a receiver that hangs would hold every slot, and every other project's deliveries would wait
  * behind its backlog for as long as it lasts.
  *
- * A project is slow while one of its attempts has been in flight for longer than `slowAfterMs`, and for
- * `slowForMs` after one that took that long. A slow project gets at most `share` attempts in flight; its next
- * ones wait (DeliveryProcessor puts them back for a moment) and other projects' attempts take the free slots.
+ * A project is slow while one of its requests to a receiver has been going for longer than `slowAfterMs`, and for
+ * `slowForMs` after one that took that long. Only the request counts, not the Postgres and Redis steps around it,
+ * so a slow database does not make every project slow. A slow project gets at most `share` attempts in flight; its
+ * next ones wait (DeliveryProcessor puts them back for a while) and other projects' attempts take the free slots.
  * Projects whose receivers answer are never limited, so one busy project on fast receivers keeps the worker's full
  * throughput. Counted per worker process, in memory: N worker replicas give a slow project up to N shares.
  */
@@ -36,8 +52,8 @@ export class ProjectSlots {
 
   constructor(private readonly options: ProjectSlotsOptions) {}
 
-  /** Takes a slot for an attempt of `projectId`; returns its release, or null when the project must wait. */
-  take(projectId: string): (() => void) | null {
+  /** Takes a slot for an attempt of `projectId`, or returns null when the project must wait. */
+  take(projectId: string): AttemptSlot | null {
     const now = this.options.now();
     this.forgetIdle(now);
     let project = this.projects.get(projectId);
@@ -47,21 +63,37 @@ export class ProjectSlots {
     } else if (project.running.size >= this.options.share && this.isSlow(project, now)) {
       return null;
     }
-    const attempt = { startedAt: now };
-    const running = project;
-    running.running.add(attempt);
-    return () => {
-      if (!running.running.delete(attempt)) return;
+    const owner = project;
+    const attempt: Attempt = { sendingSince: null };
+    owner.running.add(attempt);
+    const sent = () => {
+      if (attempt.sendingSince === null) return;
       const end = this.options.now();
-      if (end - attempt.startedAt > this.options.slowAfterMs)
-        running.slowUntil = end + this.options.slowForMs;
-      if (running.running.size === 0 && running.slowUntil <= end) this.projects.delete(projectId);
+      if (end - attempt.sendingSince > this.options.slowAfterMs) owner.slowUntil = end + this.options.slowForMs;
+      attempt.sendingSince = null;
+    };
+    return {
+      sending: () => {
+        attempt.sendingSince = this.options.now();
+      },
+      sent,
+      release: () => {
+        if (!owner.running.has(attempt)) return;
+        sent();
+        owner.running.delete(attempt);
+        if (owner.running.size === 0 && owner.slowUntil <= this.options.now()) this.projects.delete(projectId);
+      },
     };
   }
 
   /** Attempts of `projectId` in flight now. */
   held(projectId: string): number {
     return this.projects.get(projectId)?.running.size ?? 0;
+  }
+
+  /** Projects this worker keeps track of (in flight, or slow lately). */
+  get tracked(): number {
+    return this.projects.size;
   }
 
   /** Drops, at most once per `slowForMs`, the projects with nothing in flight that are no longer slow. */
@@ -73,14 +105,11 @@ export class ProjectSlots {
     }
   }
 
-  /** Projects this worker keeps track of (in flight, or slow lately). */
-  get tracked(): number {
-    return this.projects.size;
-  }
-
   private isSlow(project: ProjectAttempts, now: number): boolean {
     if (project.slowUntil > now) return true;
-    const oldest = project.running.values().next();
-    return !oldest.done && now - oldest.value.startedAt > this.options.slowAfterMs;
+    for (const attempt of project.running) {
+      if (attempt.sendingSince !== null && now - attempt.sendingSince > this.options.slowAfterMs) return true;
+    }
+    return false;
   }
 }
