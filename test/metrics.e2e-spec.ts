@@ -1,4 +1,7 @@
+import { Client } from 'pg';
 import { startApi, type RunningApi } from './support/api-harness';
+import { eventually } from './support/eventually';
+import { TEST_DATABASE_URL } from './support/test-env';
 
 const ADMIN_TOKEN = 'admin-token-for-tests-0123456789';
 
@@ -61,6 +64,34 @@ describe('GET /metrics', () => {
     expect(value(again, 'webhook_secret_rotations{trigger="manual"}')).toBe(
       value(text, 'webhook_secret_rotations{trigger="manual"}'),
     );
+  });
+
+  it('keeps reporting Postgres up when only a count over the history runs out of time', async () => {
+    const slow = await startApi({ env: { DATABASE_STATEMENT_TIMEOUT_MS: '300' } });
+    try {
+      // Another session holds the deliveries table: the count over it waits, and Postgres cancels it.
+      const holder = new Client({ connectionString: TEST_DATABASE_URL });
+      await holder.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query('LOCK TABLE deliveries IN ACCESS EXCLUSIVE MODE');
+        const text = (await slow.http.get('/metrics')).text;
+        expect(text).toMatch(/^metrics_source_up\{source="postgres"\} 1$/m);
+        expect(text).toMatch(/^audit_outbox_pending \d+$/m);
+        expect(text).not.toMatch(/^webhook_deliveries\{/m);
+        expect(text).not.toMatch(/^webhook_secret_rotations\{/m);
+        expect(value(text, 'metrics_scrape_errors_total{source="postgres"}')).toBeGreaterThanOrEqual(1);
+      } finally {
+        await holder.query('ROLLBACK');
+        await holder.end();
+      }
+      // Counted again at the next scrape once the table is free (scrape-time reads are cached for two seconds).
+      await eventually(async () =>
+        /^webhook_secret_rotations\{/m.test((await slow.http.get('/metrics')).text),
+      );
+    } finally {
+      await slow.close();
+    }
   });
 });
 

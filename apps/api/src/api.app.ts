@@ -79,7 +79,9 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
     ...(status === 400 ? { details: [{ field: 'request', rule: 'form', message }] } : {}),
     request_id: requestId,
   } satisfies ErrorBody);
-  if (socket.writable) {
+  // Nothing is written into a response already under way on this connection (as Node's own handler does).
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (socket.writable && !inFlight?.headersSent) {
     socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,

@@ -1,4 +1,9 @@
-import { EntityMetadataNotFoundError, QueryFailedError, TypeORMError } from 'typeorm';
+import {
+  EntityMetadataNotFoundError,
+  QueryFailedError,
+  QueryRunnerProviderAlreadyReleasedError,
+  TypeORMError,
+} from 'typeorm';
 import { isDatabaseUnavailableError, markAwaitingConnection } from './unavailable';
 
 describe('isDatabaseUnavailableError', () => {
@@ -12,6 +17,7 @@ describe('isDatabaseUnavailableError', () => {
     ['a statement cancelled by its statement_timeout', withCode('57014')],
     ['a session ended idle in a transaction', withCode('25P03')],
     ['a query left unanswered', new Error('Postgres did not answer within 20000 ms; connection dropped')],
+    ['a transaction whose connection was ended under it', new QueryRunnerProviderAlreadyReleasedError()],
     ['a pool connect timeout', new Error('timeout exceeded when trying to connect')],
     ['a query before the data source connected', new TypeORMError('Driver not Connected')],
     [

@@ -23,6 +23,9 @@ const MESSAGES = [
   'the database system is',
   // TypeORM before the data source has connected (see DatabaseConnector).
   'Driver not Connected',
+  // TypeORM after the connection of a transaction failed under it (Postgres ended the session, e.g. one left idle
+  // in a transaction): it releases the query runner, and the transaction's next statement fails this way.
+  'Database connection provided by a query runner was already released',
   NO_ANSWER_MESSAGE,
 ];
 

@@ -126,34 +126,25 @@ export class MetricsService {
   }
 
   private async readDatabase(): Promise<void> {
-    try {
-      const m = this.db.repos.metrics;
-      // The outbox backlog is fresh on every scrape (it feeds the relay-lag alert); the two counts over the
-      // retained history scan it (up to a year of rotations, a week of deliveries), so they are read at most
-      // once a minute.
-      const counts =
-        this.historyCounts && Date.now() - this.historyCounts.at < HISTORY_COUNTS_EVERY_MS
-          ? this.historyCounts
-          : undefined;
-      const [backlog, rotations, deliveries] = await Promise.all([
-        m.outboxBacklog(),
-        counts ? counts.rotations : m.rotationsByTrigger(),
-        counts ? counts.deliveries : m.deliveryOutcomes(),
-      ]);
-      if (!counts) this.historyCounts = { at: Date.now(), rotations, deliveries };
-      this.outboxPending.set(backlog.pending);
-      this.relayLag.set(
-        backlog.oldestOccurredAt
-          ? Math.max(0, (this.clock.now().getTime() - backlog.oldestOccurredAt.getTime()) / 1000)
-          : 0,
-      );
-      this.rotations.reset();
-      for (const trigger of ['manual', 'scheduled']) this.rotations.set({ trigger }, 0);
-      for (const [trigger, n] of rotations) this.rotations.set({ trigger }, n);
-      this.deliveries.reset();
-      for (const [status, n] of deliveries ?? []) this.deliveries.set({ status }, n);
-      this.sourceUp.set({ source: 'postgres' }, 1);
-    } catch (e) {
+    const m = this.db.repos.metrics;
+    // The outbox backlog is fresh on every scrape (it feeds the relay-lag alert); the two counts over the
+    // retained history scan it (up to a year of rotations, a week of deliveries), so they are read at most once
+    // a minute, and on their own: a scan cancelled by DATABASE_STATEMENT_TIMEOUT_MS on a very large history
+    // leaves those two series without samples, not Postgres reported down.
+    const fresh =
+      this.historyCounts && Date.now() - this.historyCounts.at < HISTORY_COUNTS_EVERY_MS
+        ? this.historyCounts
+        : undefined;
+    const [backlog, history] = await Promise.allSettled([
+      m.outboxBacklog(),
+      fresh ??
+        Promise.all([m.rotationsByTrigger(), m.deliveryOutcomes()]).then(([rotations, deliveries]) => ({
+          at: Date.now(),
+          rotations,
+          deliveries,
+        })),
+    ]);
+    if (backlog.status === 'rejected') {
       // No value rather than a stale or made-up one (a 0 lag would hide the relay-lag alert); the gauges have
       // samples again after the next read that works.
       this.historyCounts = undefined;
@@ -163,8 +154,28 @@ export class MetricsService {
       this.deliveries.reset();
       this.sourceUp.set({ source: 'postgres' }, 0);
       this.scrapeErrors.inc({ source: 'postgres' });
-      this.logger.warn(`metrics: cannot read Postgres: ${(e as Error).message}`);
+      this.logger.warn(`metrics: cannot read Postgres: ${(backlog.reason as Error).message}`);
+      return;
     }
+    this.outboxPending.set(backlog.value.pending);
+    this.relayLag.set(
+      backlog.value.oldestOccurredAt
+        ? Math.max(0, (this.clock.now().getTime() - backlog.value.oldestOccurredAt.getTime()) / 1000)
+        : 0,
+    );
+    this.sourceUp.set({ source: 'postgres' }, 1);
+    this.rotations.reset();
+    this.deliveries.reset();
+    if (history.status === 'rejected') {
+      this.historyCounts = undefined;
+      this.scrapeErrors.inc({ source: 'postgres' });
+      this.logger.warn(`metrics: cannot count the retained history: ${(history.reason as Error).message}`);
+      return;
+    }
+    this.historyCounts = history.value;
+    for (const trigger of ['manual', 'scheduled']) this.rotations.set({ trigger }, 0);
+    for (const [trigger, n] of history.value.rotations) this.rotations.set({ trigger }, n);
+    for (const [status, n] of history.value.deliveries ?? []) this.deliveries.set({ status }, n);
   }
 
   private async readQueues(): Promise<void> {

@@ -8,7 +8,8 @@ export interface OutboxBacklog {
 
 /**
  * Cross-process facts read at scrape time (the worker has no HTTP port, so the API reports them from the
- * database). Each query is one indexed read; none scans a table that grows without bound.
+ * database). The outbox backlog is one indexed read; the two counts over the retained history scan it, so the
+ * API reads them at most once a minute.
  */
 export class MetricsRepository {
   constructor(private readonly manager: EntityManager) {}
