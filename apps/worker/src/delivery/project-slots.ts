@@ -69,7 +69,8 @@ export class ProjectSlots {
     const sent = () => {
       if (attempt.sendingSince === null) return;
       const end = this.options.now();
-      if (end - attempt.sendingSince > this.options.slowAfterMs) owner.slowUntil = end + this.options.slowForMs;
+      if (end - attempt.sendingSince > this.options.slowAfterMs)
+        owner.slowUntil = end + this.options.slowForMs;
       attempt.sendingSince = null;
     };
     return {
@@ -81,7 +82,8 @@ export class ProjectSlots {
         if (!owner.running.has(attempt)) return;
         sent();
         owner.running.delete(attempt);
-        if (owner.running.size === 0 && owner.slowUntil <= this.options.now()) this.projects.delete(projectId);
+        if (owner.running.size === 0 && owner.slowUntil <= this.options.now())
+          this.projects.delete(projectId);
       },
     };
   }
