@@ -1,5 +1,8 @@
+import { Client } from 'pg';
 import { fingerprint } from '@app/domain';
 import { startApi, type RunningApi } from './support/api-harness';
+import { eventually } from './support/eventually';
+import { TEST_DATABASE_URL } from './support/test-env';
 
 const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -624,6 +627,46 @@ describe('webhooks API (Anchor-compatible routes)', () => {
       );
       expect(changes[0].to).toBe(final.description);
       for (let i = 0; i + 1 < changes.length; i++) expect(changes[i].from).toBe(changes[i + 1].to);
+    });
+
+    it('dates a policy change that waited for the webhook lock after the changes that committed meanwhile', async () => {
+      const waiting = (await create(valid)).body;
+      const other = (await create(valid)).body;
+      // Another session holds the first webhook's row: its policy change waits, while a change to the second
+      // webhook commits.
+      const holder = new Client({ connectionString: TEST_DATABASE_URL });
+      await holder.connect();
+      let policy: Promise<{ status: number }> | undefined;
+      let meanwhile: { body: { updated_at: string } };
+      try {
+        await holder.query('BEGIN');
+        await holder.query('SELECT 1 FROM webhooks WHERE id = $1 FOR UPDATE', [waiting.id]);
+        policy = api.http.put(`/v1/webhooks/${waiting.id}/rotation-policy`, {
+          key,
+          body: { interval_days: 7 },
+        });
+        await eventually(async () => {
+          const [row] = await api.db.dataSource.query<{ n: number }[]>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity
+              WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+          );
+          return row.n === 1;
+        });
+        meanwhile = await api.http.patch(`/v1/webhooks/${other.id}`, {
+          key,
+          body: { description: 'meanwhile' },
+        });
+      } finally {
+        await holder.query('COMMIT');
+        await holder.end();
+      }
+      expect((await policy).status).toBe(200);
+      // Newest first: the policy change took effect last, and its time says so (a poller reading `since` the
+      // update's time finds it).
+      const history = await api.http.get('/v1/audit-events?limit=2', { key });
+      const [newest, before] = history.body.events as { type: string; occurred_at: string }[];
+      expect([newest.type, before.type]).toEqual(['webhook.rotation_policy.set', 'webhook.updated']);
+      expect(newest.occurred_at > meanwhile.body.updated_at).toBe(true);
     });
   });
 

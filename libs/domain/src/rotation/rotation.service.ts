@@ -11,6 +11,7 @@ import {
   type WebhookEntity,
 } from '@app/persistence';
 import { Clock } from '../clock';
+import { timeOfChange } from '../webhooks/time-of-change';
 import { NoUnclaimedSecretError, NotFoundError, WebhookNotFoundError } from '../errors';
 import { newUuid } from '../ids';
 import type { RequestContext } from '../request-context';
@@ -74,13 +75,12 @@ export class RotationService {
     webhookId: string | null,
     input: SetRotationPolicyInput,
   ): Promise<RotationPolicyView> {
-    const now = this.clock.now();
     return this.db.transaction(async (tx) => {
       // A project default must reach every webhook, including one being created right now: creates of the
       // project wait on this lock; one that got it first is visible to the next statements, one that comes
       // after reads the default recorded below.
       if (webhookId === null) await tx.webhooks.lockProjectCreates(ctx.projectId);
-      if (webhookId !== null) await this.liveWebhook(tx, ctx, webhookId, true);
+      const now = await this.policyChangeTime(tx, ctx, webhookId);
       const draft = new RotationPolicyEntity();
       draft.id = newUuid();
       draft.projectId = ctx.projectId;
@@ -116,10 +116,9 @@ export class RotationService {
    * default when there is one.
    */
   async removePolicy(ctx: RequestContext, webhookId: string | null): Promise<void> {
-    const now = this.clock.now();
     await this.db.transaction(async (tx) => {
       if (webhookId === null) await tx.webhooks.lockProjectCreates(ctx.projectId);
-      if (webhookId !== null) await this.liveWebhook(tx, ctx, webhookId, true);
+      const now = await this.policyChangeTime(tx, ctx, webhookId);
       if (!(await tx.rotation.deletePolicy(ctx.projectId, webhookId))) throw policyNotFound(webhookId);
       if (webhookId === null) {
         await tx.webhooks.setCreateDefaultPolicy(ctx.projectId, null);
@@ -143,9 +142,9 @@ export class RotationService {
 
   /** Hands out the secret a scheduled rotation made, exactly once; no_unclaimed_secret otherwise. */
   async claim(ctx: RequestContext, webhookId: string): Promise<WebhookWithSecret> {
-    const now = this.clock.now();
     return this.db.transaction(async (tx) => {
       const webhook = await this.liveWebhook(tx, ctx, webhookId, true);
+      const now = timeOfChange(this.clock.now(), webhook);
       const current = await tx.secrets.findCurrent(webhook.id);
       if (!current || current.claimed || !(await tx.rotation.markCurrentClaimed(current.id))) {
         throw new NoUnclaimedSecretError();
@@ -200,9 +199,9 @@ export class RotationService {
 
   /** Ends the grace period now: the previous secrets still signing are destroyed. Returns how many. */
   async revokePrevious(ctx: RequestContext, webhookId: string): Promise<number> {
-    const now = this.clock.now();
     return this.db.transaction(async (tx) => {
       const webhook = await this.liveWebhook(tx, ctx, webhookId, true);
+      const now = timeOfChange(this.clock.now(), webhook);
       const fingerprints = await tx.rotation.destroyValidPrevious(webhook.id, now);
       if (fingerprints.length > 0) {
         await this.audit.record(tx, {
@@ -217,6 +216,21 @@ export class RotationService {
       }
       return fingerprints.length;
     });
+  }
+
+  /**
+   * The time of a policy change, read once the locks are held (the webhook's row, or the project's creates for
+   * its default): dated like the webhook's own changes (see {@link timeOfChange}), so that a change that waited
+   * for the lock is not dated before the changes that held it.
+   */
+  private async policyChangeTime(
+    tx: Repositories,
+    ctx: RequestContext,
+    webhookId: string | null,
+  ): Promise<Date> {
+    if (webhookId === null) return this.clock.now();
+    const webhook = await this.liveWebhook(tx, ctx, webhookId, true);
+    return timeOfChange(this.clock.now(), webhook);
   }
 
   private async liveWebhook(

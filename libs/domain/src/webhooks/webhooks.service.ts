@@ -7,6 +7,7 @@ import { WebhookLimitReachedError, WebhookNotFoundError } from '../errors';
 import { newWebhookId } from '../ids';
 import type { RequestContext } from '../request-context';
 import { SecretsService } from '../secrets/secrets.service';
+import { timeOfChange } from './time-of-change';
 import { redactUrl } from './webhook-url-redaction';
 
 /** Input of a create, already validated by the caller's DTO rules. */
@@ -240,19 +241,4 @@ const MAX_HOST_NAME = 253;
  */
 function hostForEvent(host: string | null): string | null {
   return host === null || host.length <= MAX_HOST_NAME ? host : `${host.slice(0, MAX_HOST_NAME)}…`;
-}
-
-/** How far ahead of this process's clock a webhook's `updated_at` is still followed (see {@link timeOfChange}). */
-const FOLLOW_UPDATED_AT_MS = 1000;
-
-/**
- * The time of a change to `webhook`, taken once its row lock is held, and after its last change: a time at or
- * before `updated_at` becomes `updated_at` + 1 ms, so every change moves `updated_at` forward and the audit
- * history's times never go backwards along a webhook's changes, even across API replicas whose clocks differ a
- * little. Only a little: an `updated_at` more than a second ahead is not followed, so that one bad clock cannot
- * push every later change into the future. (The rotation function applies the same rule.)
- */
-function timeOfChange(now: Date, webhook: WebhookEntity): Date {
-  const last = webhook.updatedAt.getTime();
-  return last >= now.getTime() && last < now.getTime() + FOLLOW_UPDATED_AT_MS ? new Date(last + 1) : now;
 }
