@@ -80,7 +80,7 @@ export class RotationService {
       // project wait on this lock; one that got it first is visible to the next statements, one that comes
       // after reads the default recorded below.
       if (webhookId === null) await tx.webhooks.lockProjectCreates(ctx.projectId);
-      const now = await this.policyChangeTime(tx, ctx, webhookId);
+      const { now, occurredAt } = await this.policyChangeTime(tx, ctx, webhookId);
       const draft = new RotationPolicyEntity();
       draft.id = newUuid();
       draft.projectId = ctx.projectId;
@@ -99,7 +99,7 @@ export class RotationService {
         webhookId,
         actor: ctx.actor,
         requestId: ctx.requestId,
-        occurredAt: now,
+        occurredAt,
         data: {
           scope: scopeOf(webhookId),
           interval_days: policy.intervalDays,
@@ -118,7 +118,7 @@ export class RotationService {
   async removePolicy(ctx: RequestContext, webhookId: string | null): Promise<void> {
     await this.db.transaction(async (tx) => {
       if (webhookId === null) await tx.webhooks.lockProjectCreates(ctx.projectId);
-      const now = await this.policyChangeTime(tx, ctx, webhookId);
+      const { occurredAt } = await this.policyChangeTime(tx, ctx, webhookId);
       if (!(await tx.rotation.deletePolicy(ctx.projectId, webhookId))) throw policyNotFound(webhookId);
       if (webhookId === null) {
         await tx.webhooks.setCreateDefaultPolicy(ctx.projectId, null);
@@ -134,7 +134,7 @@ export class RotationService {
         webhookId,
         actor: ctx.actor,
         requestId: ctx.requestId,
-        occurredAt: now,
+        occurredAt,
         data: { scope: scopeOf(webhookId) },
       });
     });
@@ -144,7 +144,7 @@ export class RotationService {
   async claim(ctx: RequestContext, webhookId: string): Promise<WebhookWithSecret> {
     return this.db.transaction(async (tx) => {
       const webhook = await this.liveWebhook(tx, ctx, webhookId, true);
-      const now = timeOfChange(this.clock.now(), webhook);
+      const occurredAt = timeOfChange(this.clock.now(), webhook);
       const current = await tx.secrets.findCurrent(webhook.id);
       if (!current || current.claimed || !(await tx.rotation.markCurrentClaimed(current.id))) {
         throw new NoUnclaimedSecretError();
@@ -156,7 +156,7 @@ export class RotationService {
         webhookId: webhook.id,
         actor: ctx.actor,
         requestId: ctx.requestId,
-        occurredAt: now,
+        occurredAt,
         data: { fingerprint: current.fingerprint },
       });
       return { webhook, secret };
@@ -201,7 +201,7 @@ export class RotationService {
   async revokePrevious(ctx: RequestContext, webhookId: string): Promise<number> {
     return this.db.transaction(async (tx) => {
       const webhook = await this.liveWebhook(tx, ctx, webhookId, true);
-      const now = timeOfChange(this.clock.now(), webhook);
+      const now = this.clock.now();
       const fingerprints = await tx.rotation.destroyValidPrevious(webhook.id, now);
       if (fingerprints.length > 0) {
         await this.audit.record(tx, {
@@ -210,7 +210,7 @@ export class RotationService {
           webhookId: webhook.id,
           actor: ctx.actor,
           requestId: ctx.requestId,
-          occurredAt: now,
+          occurredAt: timeOfChange(now, webhook),
           data: { fingerprints, revoked: fingerprints.length },
         });
       }
@@ -220,17 +220,22 @@ export class RotationService {
 
   /**
    * The time of a policy change, read once the locks are held (the webhook's row, or the project's creates for
-   * its default): dated like the webhook's own changes (see {@link timeOfChange}), so that a change that waited
-   * for the lock is not dated before the changes that held it.
+   * its default): `now` for the policy and its schedule, and `occurredAt` for its audit event, dated like the
+   * webhook's own changes (see {@link timeOfChange}) so that a change that waited for the lock is not listed
+   * before the changes that held it.
    */
   private async policyChangeTime(
     tx: Repositories,
     ctx: RequestContext,
     webhookId: string | null,
-  ): Promise<Date> {
-    if (webhookId === null) return this.clock.now();
+  ): Promise<{ now: Date; occurredAt: Date }> {
+    if (webhookId === null) {
+      const now = this.clock.now();
+      return { now, occurredAt: now };
+    }
     const webhook = await this.liveWebhook(tx, ctx, webhookId, true);
-    return timeOfChange(this.clock.now(), webhook);
+    const now = this.clock.now();
+    return { now, occurredAt: timeOfChange(now, webhook) };
   }
 
   private async liveWebhook(
