@@ -308,6 +308,22 @@ describe('scheduled rotation', () => {
       expect((await status(wh.id)).previous).toEqual([]);
     });
 
+    it("never moves a webhook's updated_at backwards, nor dates a claim before the rotation", async () => {
+      const wh = await createWebhook();
+      await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 1 } });
+      clock.advance(DAY);
+      const sweptAt = clock.now();
+      // A change committed by a replica whose clock is 10 ms ahead, after this sweep read its clock.
+      const ahead = new Date(sweptAt.getTime() + 10);
+      await api.db.dataSource.query('UPDATE webhooks SET updated_at = $2 WHERE id = $1', [wh.id, ahead]);
+      await sweeper.sweep();
+      const after = (await api.http.get(`/v1/webhooks/${wh.id}`, { key })).body;
+      expect(after.updated_at).toBe(new Date(ahead.getTime() + 1).toISOString());
+      expect((await api.http.post(`/v1/webhooks/${wh.id}/secret/claim`, { key })).status).toBe(200);
+      const [claimed] = await audits(wh.id, 'webhook.secret.claimed');
+      expect(claimed.event.occurred_at).toBe(new Date(ahead.getTime() + 2).toISOString());
+    });
+
     it('housekeeping destroys a previous secret once expired and records it', async () => {
       const wh = await createWebhook();
       await api.http.post(`/v1/webhooks/${wh.id}/rotate-secret`, { key, body: { grace_period_hours: 1 } });

@@ -328,14 +328,22 @@ export class RotationRepository {
     );
   }
 
-  /** Restarts the clocks of rotated webhooks and bumps their `updated_at`, like a manual rotation does. */
+  /**
+   * Restarts the clocks of rotated webhooks and bumps their `updated_at`, like a manual rotation does: never
+   * backwards, so a change that committed after the sweep read its clock (and before it locked the row) is followed
+   * by 1 ms, as the API's changes do (up to a second ahead).
+   */
   async completeRotations(webhookIds: string[], now: Date): Promise<void> {
     await this.manager.query(
       `WITH schedules AS (
          UPDATE rotation_schedules SET anchor_at = $2::timestamptz,
            next_rotation_at = $2::timestamptz + interval_days * 24 * ${HOUR}, notice_sent_for = NULL
          WHERE webhook_id = ANY($1::text[]))
-       UPDATE webhooks SET updated_at = $2::timestamptz WHERE id = ANY($1::text[])`,
+       UPDATE webhooks SET updated_at =
+           CASE WHEN updated_at >= $2::timestamptz AND updated_at < $2::timestamptz + interval '1 second'
+                THEN updated_at + interval '1 millisecond'
+                ELSE $2::timestamptz END
+        WHERE id = ANY($1::text[])`,
       [webhookIds, now],
     );
   }
