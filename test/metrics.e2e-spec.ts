@@ -85,9 +85,11 @@ describe('GET /metrics', () => {
         await holder.query('ROLLBACK');
         await holder.end();
       }
-      // Counted again at the next scrape once the table is free (scrape-time reads are cached for two seconds).
-      await eventually(async () =>
-        /^webhook_secret_rotations\{/m.test((await slow.http.get('/metrics')).text),
+      // Counted again once the table is free, at the first scrape after the 10 s pause that follows a failure.
+      await eventually(
+        async () => /^webhook_secret_rotations\{/m.test((await slow.http.get('/metrics')).text),
+        20_000,
+        'the history counts again',
       );
     } finally {
       await slow.close();

@@ -666,7 +666,7 @@ describe('webhooks API (Anchor-compatible routes)', () => {
       const history = await api.http.get('/v1/audit-events?limit=2', { key });
       const [newest, before] = history.body.events as { type: string; occurred_at: string }[];
       expect([newest.type, before.type]).toEqual(['webhook.rotation_policy.set', 'webhook.updated']);
-      expect(newest.occurred_at > meanwhile.body.updated_at).toBe(true);
+      expect(newest.occurred_at >= meanwhile.body.updated_at).toBe(true);
     });
   });
 

@@ -1,6 +1,7 @@
 import {
   EntityMetadataNotFoundError,
   QueryFailedError,
+  QueryRunnerAlreadyReleasedError,
   QueryRunnerProviderAlreadyReleasedError,
   TypeORMError,
 } from 'typeorm';
@@ -18,6 +19,7 @@ describe('isDatabaseUnavailableError', () => {
     ['a session ended idle in a transaction', withCode('25P03')],
     ['a query left unanswered', new Error('Postgres did not answer within 20000 ms; connection dropped')],
     ['a transaction whose connection was ended under it', new QueryRunnerProviderAlreadyReleasedError()],
+    ['a query builder on a query runner released under it', new QueryRunnerAlreadyReleasedError()],
     ['a pool connect timeout', new Error('timeout exceeded when trying to connect')],
     ['a query before the data source connected', new TypeORMError('Driver not Connected')],
     [

@@ -26,6 +26,7 @@ const MESSAGES = [
   // TypeORM after the connection of a transaction failed under it (Postgres ended the session, e.g. one left idle
   // in a transaction): it releases the query runner, and the transaction's next statement fails this way.
   'Database connection provided by a query runner was already released',
+  'Query runner already released',
   NO_ANSWER_MESSAGE,
 ];
 

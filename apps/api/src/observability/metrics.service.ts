@@ -1,5 +1,6 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { APP_CONFIG, type AppConfig } from '@app/config';
 import { Clock } from '@app/domain';
 import { Database } from '@app/persistence';
 import { MonitoredQueues } from './monitored-queues.provider';
@@ -8,6 +9,10 @@ import { MonitoredQueues } from './monitored-queues.provider';
 const SCRAPE_CACHE_MS = 2000;
 /** How long the counts over the retained history (rotations, deliveries) are reused. */
 const HISTORY_COUNTS_EVERY_MS = 60_000;
+/** Longest a scrape waits for those counts (less when DATABASE_STATEMENT_TIMEOUT_MS is lower). */
+const HISTORY_COUNTS_TIMEOUT_MS = 5000;
+/** After those counts failed, how long scrapes go without them before the next try. */
+const HISTORY_COUNTS_RETRY_MS = 10_000;
 
 /**
  * The Prometheus registry of the API. Per-process series (HTTP traffic, process metrics) are counted here;
@@ -35,13 +40,19 @@ export class MetricsService {
         deliveries: Awaited<ReturnType<Database['repos']['metrics']['deliveryOutcomes']>>;
       }
     | undefined;
+  private historyFailedAt = -Infinity;
+  private readonly historyTimeoutMs: number;
   private refreshing: Promise<void> | null = null;
 
   constructor(
     private readonly db: Database,
     private readonly monitored: MonitoredQueues,
     private readonly clock: Clock,
+    @Inject(APP_CONFIG) config: AppConfig,
   ) {
+    const limit = config.database.statementTimeoutMs;
+    this.historyTimeoutMs =
+      limit > 0 ? Math.min(limit, HISTORY_COUNTS_TIMEOUT_MS) : HISTORY_COUNTS_TIMEOUT_MS;
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     this.requests = new Counter({
@@ -127,22 +138,21 @@ export class MetricsService {
 
   private async readDatabase(): Promise<void> {
     const m = this.db.repos.metrics;
-    // The outbox backlog is fresh on every scrape (it feeds the relay-lag alert); the two counts over the
-    // retained history scan it (up to a year of rotations, a week of deliveries), so they are read at most once
-    // a minute, and on their own: a scan cancelled by DATABASE_STATEMENT_TIMEOUT_MS on a very large history
-    // leaves those two series without samples, not Postgres reported down.
+    // The outbox backlog is fresh on every scrape (it feeds the relay-lag alert). The two counts over the
+    // retained history scan it (up to a year of rotations, a week of deliveries): they are read at most once a
+    // minute, each scrape waits for them at most HISTORY_COUNTS_TIMEOUT_MS, and once they failed (a history too
+    // large for that) scrapes go without them for a while, those two series without samples, Postgres still up.
+    const now = Date.now();
     const fresh =
-      this.historyCounts && Date.now() - this.historyCounts.at < HISTORY_COUNTS_EVERY_MS
+      this.historyCounts && now - this.historyCounts.at < HISTORY_COUNTS_EVERY_MS
         ? this.historyCounts
         : undefined;
+    const skip = fresh === undefined && now - this.historyFailedAt < HISTORY_COUNTS_RETRY_MS;
     const [backlog, history] = await Promise.allSettled([
       m.outboxBacklog(),
-      fresh ??
-        Promise.all([m.rotationsByTrigger(), m.deliveryOutcomes()]).then(([rotations, deliveries]) => ({
-          at: Date.now(),
-          rotations,
-          deliveries,
-        })),
+      skip
+        ? undefined
+        : (fresh ?? m.historyCounts(this.historyTimeoutMs).then((counts) => ({ at: Date.now(), ...counts }))),
     ]);
     if (backlog.status === 'rejected') {
       // No value rather than a stale or made-up one (a 0 lag would hide the relay-lag alert); the gauges have
@@ -168,10 +178,12 @@ export class MetricsService {
     this.deliveries.reset();
     if (history.status === 'rejected') {
       this.historyCounts = undefined;
+      this.historyFailedAt = Date.now();
       this.scrapeErrors.inc({ source: 'postgres' });
       this.logger.warn(`metrics: cannot count the retained history: ${(history.reason as Error).message}`);
       return;
     }
+    if (history.value === undefined) return;
     this.historyCounts = history.value;
     for (const trigger of ['manual', 'scheduled']) this.rotations.set({ trigger }, 0);
     for (const [trigger, n] of history.value.rotations) this.rotations.set({ trigger }, n);

@@ -131,9 +131,9 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
 
   /**
    * Makes the attempt in one of its project's slots. A slow project that holds its share already waits: the job
-   * goes back to the queue, delayed by a second or two (BullMQ's delays run on real time), and this slot goes to
+   * goes back to the queue, delayed (see SHARE_WAIT_MS; BullMQ's delays run on real time), and this slot goes to
    * the next job, likely another project's. Nothing is claimed before, so nothing is recorded: the attempt simply
-   * starts a little later.
+   * starts later.
    */
   private async attemptInShare(job: Job, token: string | undefined): Promise<AttemptSummary> {
     const { deliveryId, projectId } = job.data as JobPayloads[typeof JobName.DeliveryAttempt];

@@ -22,6 +22,20 @@ export class MetricsRepository {
     return { pending: Number(rows[0]?.pending ?? 0), oldestOccurredAt: rows[0]?.oldest ?? null };
   }
 
+  /**
+   * The two counts over the retained history, in one transaction whose statements Postgres cancels after
+   * `timeoutMs`: a scrape must not wait long for them.
+   */
+  async historyCounts(
+    timeoutMs: number,
+  ): Promise<{ rotations: Map<string, number>; deliveries: Map<string, number> | null }> {
+    return this.manager.transaction(async (m) => {
+      await m.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.trunc(timeoutMs))}`);
+      const within = new MetricsRepository(m);
+      return { rotations: await within.rotationsByTrigger(), deliveries: await within.deliveryOutcomes() };
+    });
+  }
+
   /** Secret rotations in the retained audit history, by trigger (`manual`, `scheduled`). */
   async rotationsByTrigger(): Promise<Map<string, number>> {
     const rows: { trigger: string | null; n: string }[] = await this.manager.query(
