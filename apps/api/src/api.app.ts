@@ -9,7 +9,7 @@ import type { AppConfig } from '@app/config';
 import type { ErrorCode } from '@app/domain';
 import { parseCidrList, setDefaultUrlPolicy } from '@app/validation';
 import { ApiValidationPipe } from './http/api-validation.pipe';
-import { STATUS_BY_CODE, type ErrorBody } from './http/error-response';
+import { STATUS_BY_CODE, formErrorBody, type ErrorBody } from './http/error-response';
 import { HttpErrorFilter } from './http/http-error.filter';
 import { BODY_LIMIT_BYTES, registerJsonBodyParser } from './http/json-body.parser';
 import { requestIdFor } from './http/request-id';
@@ -48,14 +48,7 @@ function answerRouterError(error: FastifyError, req: FastifyRequest, reply: Fast
     .code(400)
     .header('x-request-id', req.id)
     .header('content-type', 'application/json; charset=utf-8')
-    .send(
-      JSON.stringify({
-        error: message,
-        code: 'validation_failed',
-        details: [{ field: 'path', rule: 'form', message }],
-        request_id: req.id,
-      } satisfies ErrorBody),
-    );
+    .send(JSON.stringify(formErrorBody('path', message, req.id)));
 }
 
 /**
@@ -73,12 +66,11 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
         : ['validation_failed', 'the request is not valid HTTP/1.1'];
   const status = STATUS_BY_CODE[code];
   const requestId = randomUUID();
-  const body = JSON.stringify({
-    error: message,
-    code,
-    ...(status === 400 ? { details: [{ field: 'request', rule: 'form', message }] } : {}),
-    request_id: requestId,
-  } satisfies ErrorBody);
+  const body = JSON.stringify(
+    code === 'validation_failed'
+      ? formErrorBody('request', message, requestId)
+      : ({ error: message, code, request_id: requestId } satisfies ErrorBody),
+  );
   // Nothing is written into a response already under way on this connection (as Node's own handler does).
   const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
   if (socket.writable && !inFlight?.headersSent) {

@@ -8,6 +8,16 @@ export interface ErrorBody {
   request_id: string;
 }
 
+/** The body of a request refused for its form before any route ran: `field` names the part (path, request). */
+export function formErrorBody(field: string, message: string, requestId: string): ErrorBody {
+  return {
+    error: message,
+    code: 'validation_failed',
+    details: [{ field, rule: 'form', message }],
+    request_id: requestId,
+  };
+}
+
 /** The one place that decides the HTTP status of each error code; a new code without a status fails to compile. */
 export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   validation_failed: 400,

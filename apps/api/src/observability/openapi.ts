@@ -6,6 +6,7 @@ import {
   SwaggerModule,
   type OpenAPIObject,
 } from '@nestjs/swagger';
+import { STATUS_BY_CODE } from '../http/error-response';
 
 /** One violated rule of a validation failure (OpenAPI schema of `details[]`). */
 export class ErrorDetailResponse {
@@ -26,25 +27,7 @@ export class ErrorResponse {
   @ApiProperty({ example: 'webhook not found' })
   error!: string;
   /** Stable machine-readable code. */
-  @ApiProperty({
-    enum: [
-      'validation_failed',
-      'invalid_json',
-      'unauthorized',
-      'webhook_not_found',
-      'not_found',
-      'webhook_limit_reached',
-      'webhook_disabled',
-      'no_unclaimed_secret',
-      'idempotency_key_reused',
-      'payload_too_large',
-      'request_timeout',
-      'request_headers_too_large',
-      'rate_limited',
-      'internal_error',
-      'service_unavailable',
-    ],
-  })
+  @ApiProperty({ enum: Object.keys(STATUS_BY_CODE) })
   code!: string;
   /** One entry per violated rule; only on validation failures. */
   @ApiPropertyOptional({ type: [ErrorDetailResponse] })
