@@ -322,6 +322,71 @@ describe('scheduled rotation', () => {
       expect((await api.http.post(`/v1/webhooks/${wh.id}/secret/claim`, { key })).status).toBe(200);
       const [claimed] = await audits(wh.id, 'webhook.secret.claimed');
       expect(claimed.event.occurred_at).toBe(new Date(ahead.getTime() + 2).toISOString());
+      const [rotated] = await audits(wh.id, 'webhook.secret.rotated');
+      expect(rotated.event.occurred_at).toBe(after.updated_at);
+    });
+
+    it('dates every change after the ones that committed before it, from clocks a little behind them', async () => {
+      const wh = await createWebhook();
+      await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 1 } });
+      clock.advance(DAY);
+      await sweeper.sweep();
+      clock.advance(10);
+      const claimedAt = clock.now().getTime();
+      expect((await api.http.post(`/v1/webhooks/${wh.id}/secret/claim`, { key })).status).toBe(200);
+      // Each next change comes from a replica whose clock is a few ms behind the change before it: it follows it.
+      clock.set(claimedAt - 5);
+      const rotated = await api.http.post(`/v1/webhooks/${wh.id}/rotate-secret`, { key });
+      expect(rotated.status).toBe(200);
+      expect(rotated.body.updated_at).toBe(new Date(claimedAt + 1).toISOString());
+      clock.set(claimedAt + 20);
+      // The create's secret (previous since the sweep) and the claimed one (previous since the rotation).
+      expect((await api.http.delete(`/v1/webhooks/${wh.id}/previous-secrets`, { key })).body.revoked).toBe(2);
+      clock.set(claimedAt + 15);
+      const policy = await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, {
+        key,
+        body: { interval_days: 2 },
+      });
+      expect(policy.status).toBe(200);
+      clock.set(claimedAt + 16);
+      const patched = await api.http.patch(`/v1/webhooks/${wh.id}`, { key, body: { description: 'later' } });
+      expect(patched.body.updated_at).toBe(new Date(claimedAt + 22).toISOString());
+
+      const history: { type: string; occurred_at: Date }[] = await api.db.dataSource.query(
+        'SELECT type, occurred_at FROM audit_events WHERE webhook_id = $1 ORDER BY seq',
+        [wh.id],
+      );
+      expect(history.slice(-5).map((e) => [e.type, e.occurred_at.getTime() - claimedAt])).toEqual([
+        ['webhook.secret.claimed', 0],
+        ['webhook.secret.rotated', 1],
+        ['webhook.secret.previous_revoked', 20],
+        ['webhook.rotation_policy.set', 21],
+        ['webhook.updated', 22],
+      ]);
+      const times = history.map((e) => e.occurred_at.getTime());
+      expect(times).toEqual([...times].sort((a, b) => a - b));
+    });
+
+    it('dates a scheduled rotation after a claim that committed before the sweep, from a clock behind it', async () => {
+      const wh = await createWebhook();
+      await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 1 } });
+      clock.advance(DAY);
+      await sweeper.sweep();
+      // The next rotation is due a day later; a claim commits 10 ms after that, and a worker whose clock is 5 ms
+      // behind the claim's sweeps.
+      clock.advance(DAY + 10);
+      const claimedAt = clock.now().getTime();
+      expect((await api.http.post(`/v1/webhooks/${wh.id}/secret/claim`, { key })).status).toBe(200);
+      clock.set(claimedAt - 5);
+      await sweeper.sweep();
+      const [, second] = await audits(wh.id, 'webhook.secret.rotated');
+      const datedAt = new Date(claimedAt + 1).toISOString();
+      expect(second.event.occurred_at).toBe(datedAt);
+      expect((await api.http.get(`/v1/webhooks/${wh.id}`, { key })).body.updated_at).toBe(datedAt);
+      expect((await status(wh.id)).current.created_at).toBe(datedAt);
+      // Durations still run from the sweep's own time: the grace period and the next rotation.
+      expect(second.event.data.previous_expires_at).toBe(new Date(claimedAt - 5 + 24 * HOUR).toISOString());
+      expect((await status(wh.id)).next_rotation_at).toBe(new Date(claimedAt - 5 + DAY).toISOString());
     });
 
     it('housekeeping destroys a previous secret once expired and records it', async () => {
@@ -692,10 +757,10 @@ describe('scheduled rotation', () => {
       let calls = 0;
       const spy = jest
         .spyOn(RotationRepository.prototype, 'completeRotations')
-        .mockImplementation(async function (this: RotationRepository, ids, at) {
+        .mockImplementation(async function (this: RotationRepository, ...args) {
           // The fourth batch dies after replacing its secrets, before committing: a crash mid-batch.
           if (++calls === 4) throw new Error('worker killed');
-          return original.call(this, ids, at);
+          return original.apply(this, args);
         });
       try {
         await expect(sweeper.sweep(100)).rejects.toThrow('worker killed');

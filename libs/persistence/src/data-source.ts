@@ -15,6 +15,7 @@ import { ApiKeyChangeNotifications1764400000000 } from './migrations/17644000000
 import { ProjectQuotaShards1764500000000 } from './migrations/1764500000000-project-quota-shards';
 import { RotateSecretFunction1764600000000 } from './migrations/1764600000000-rotate-secret-function';
 import { RotateSecretTimeAfterLock1764700000000 } from './migrations/1764700000000-rotate-secret-time-after-lock';
+import { WebhookLastChange1764800000000 } from './migrations/1764800000000-webhook-last-change';
 import { IdempotencyAndMetrics1764200000000 } from './migrations/1764200000000-idempotency-and-metrics';
 
 // Dates sent as query parameters are written in UTC, not in the process's time zone (whose historical offsets
@@ -41,6 +42,7 @@ export const MIGRATIONS = [
   ProjectQuotaShards1764500000000,
   RotateSecretFunction1764600000000,
   RotateSecretTimeAfterLock1764700000000,
+  WebhookLastChange1764800000000,
 ];
 
 /**

@@ -6,6 +6,7 @@ import { Clock } from '../clock';
 import { newUuid } from '../ids';
 import { SecretCipher } from '../secrets/secret-cipher';
 import { fingerprint, generateSecret } from '../secrets/secret-material';
+import { timeOfChange } from '../webhooks/time-of-change';
 import { noticeHorizon } from './rotation-schedule';
 
 /** Rotations per transaction: large enough to amortise round trips, small enough to keep memory and locks short. */
@@ -123,13 +124,16 @@ export class RotationSweepService {
       const due = await tx.rotation.claimDue(now, limit, only);
       if (due.length === 0) return 0;
       const ids = due.map((d) => d.webhookId);
+      // Each rotation is dated after its webhook's last change (read under the row lock claimDue took), as the
+      // API dates its changes; durations (grace periods, the next rotation) run from `now`.
+      const changedAt = due.map((d) => timeOfChange(now, d));
       const outgoing = await tx.rotation.retireCurrent(
         ids,
         due.map((d) => d.gracePeriodHours),
         now,
       );
       const outgoingOf = new Map(outgoing.map((o) => [o.webhookId, o]));
-      const fresh: NewScheduledSecret[] = due.map((d) => {
+      const fresh: NewScheduledSecret[] = due.map((d, i) => {
         const secret = generateSecret();
         const sealed = this.cipher.seal(secret, d.webhookId);
         return {
@@ -138,10 +142,11 @@ export class RotationSweepService {
           keyId: sealed.keyId,
           ciphertext: sealed.ciphertext,
           fingerprint: fingerprint(secret),
+          createdAt: changedAt[i],
         };
       });
-      await tx.rotation.insertScheduledSecrets(fresh, now);
-      await tx.rotation.completeRotations(ids, now);
+      await tx.rotation.insertScheduledSecrets(fresh);
+      await tx.rotation.completeRotations(ids, changedAt, now);
       await this.audit.recordMany(
         tx,
         due.map((d, i): AuditInput<'webhook.secret.rotated'> => {
@@ -153,7 +158,7 @@ export class RotationSweepService {
             webhookId: d.webhookId,
             actor: SCHEDULER,
             requestId: null,
-            occurredAt: now,
+            occurredAt: changedAt[i],
             data: {
               trigger: 'scheduled',
               fingerprint: fresh[i].fingerprint,

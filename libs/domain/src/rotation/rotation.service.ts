@@ -150,6 +150,7 @@ export class RotationService {
         throw new NoUnclaimedSecretError();
       }
       const secret = this.cipher.open(current, webhook.id);
+      await tx.webhooks.markChanged(webhook.id, occurredAt);
       await this.audit.record(tx, {
         type: 'webhook.secret.claimed',
         projectId: ctx.projectId,
@@ -204,13 +205,15 @@ export class RotationService {
       const now = this.clock.now();
       const fingerprints = await tx.rotation.destroyValidPrevious(webhook.id, now);
       if (fingerprints.length > 0) {
+        const occurredAt = timeOfChange(now, webhook);
+        await tx.webhooks.markChanged(webhook.id, occurredAt);
         await this.audit.record(tx, {
           type: 'webhook.secret.previous_revoked',
           projectId: ctx.projectId,
           webhookId: webhook.id,
           actor: ctx.actor,
           requestId: ctx.requestId,
-          occurredAt: timeOfChange(now, webhook),
+          occurredAt,
           data: { fingerprints, revoked: fingerprints.length },
         });
       }
@@ -222,7 +225,7 @@ export class RotationService {
    * The time of a policy change, read once the locks are held (the webhook's row, or the project's creates for
    * its default): `now` for the policy and its schedule, and `occurredAt` for its audit event, dated like the
    * webhook's own changes (see {@link timeOfChange}) so that a change that waited for the lock is not listed
-   * before the changes that held it.
+   * before the changes that held it; a webhook's policy change records it as the webhook's last change.
    */
   private async policyChangeTime(
     tx: Repositories,
@@ -235,7 +238,9 @@ export class RotationService {
     }
     const webhook = await this.liveWebhook(tx, ctx, webhookId, true);
     const now = this.clock.now();
-    return { now, occurredAt: timeOfChange(now, webhook) };
+    const occurredAt = timeOfChange(now, webhook);
+    await tx.webhooks.markChanged(webhook.id, occurredAt);
+    return { now, occurredAt };
   }
 
   private async liveWebhook(

@@ -59,6 +59,7 @@ export class WebhooksService {
     webhook.createdAt = now;
     webhook.updatedAt = now;
     webhook.deletedAt = null;
+    webhook.lastChangeAt = null;
     const { issued, row } = this.secrets.newSecret(webhook.id, 'created');
     const audit = this.audit.rowOf({
       type: 'webhook.created',

@@ -29,4 +29,11 @@ export class WebhookEntity {
 
   @Column({ name: 'deleted_at', type: 'timestamptz', nullable: true })
   deletedAt!: Date | null;
+
+  /**
+   * The time of the last change that leaves `updated_at` alone (a rotation policy set or removed, a secret
+   * claimed, previous secrets revoked); null before the first. Internal: it only orders the next change.
+   */
+  @Column({ name: 'last_change_at', type: 'timestamptz', nullable: true })
+  lastChangeAt!: Date | null;
 }

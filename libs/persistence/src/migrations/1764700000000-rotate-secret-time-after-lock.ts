@@ -5,22 +5,12 @@ const SIGNATURE =
   'rotate_webhook_secret(uuid, text, timestamptz, integer, uuid, text, boolean, text, bytea, text, jsonb)';
 
 /**
- * `rotate_webhook_secret(…)` never dates a rotation before the webhook's last change. The caller's time is read
- * before the function waits for the webhook's row lock, so of two rotations racing, the one that committed
- * second could carry the earlier time: the webhook's `updated_at` went backwards and the audit history (newest
- * first by `occurred_at`) listed the rotations out of their real order. Once the lock is held, a time at or
- * before the webhook's `updated_at` becomes `updated_at` + 1 ms, so every change moves `updated_at` forward.
- * That time orders the change (the webhook's `updated_at`, the new secret's `created_at`, the audit event's
- * `occurred_at`); durations still run from the caller's time (the previous secret's grace period, the rotation
- * schedule), so they are exactly as asked. And only by a little: an `updated_at` more than a second ahead (a
- * replica's clock far off) is not followed, so a bad clock cannot push later changes into the future. The rest
- * is as in RotateSecretFunction1764600000000, which documents the retire rule.
+ * The SQL that (re)creates `rotate_webhook_secret(…)` as described below, where `lastChange` is the SQL
+ * expression, over the locked `webhooks` row, of the webhook's last change. Shared with
+ * WebhookLastChange1764800000000, which follows a column that this migration does not have yet.
  */
-export class RotateSecretTimeAfterLock1764700000000 implements MigrationInterface {
-  name = 'RotateSecretTimeAfterLock1764700000000';
-
-  async up(q: QueryRunner): Promise<void> {
-    await q.query(`
+export function rotateWebhookSecretSql(lastChange: string): string {
+  return `
       CREATE OR REPLACE FUNCTION rotate_webhook_secret(
         p_project_id         uuid,
         p_webhook_id         text,
@@ -46,8 +36,8 @@ export class RotateSecretTimeAfterLock1764700000000 implements MigrationInterfac
         -- Concurrent rotations (and claims, sweeps, deletes) of the webhook queue here. The time, decided once
         -- the lock is held: after the webhook's last change, unless that is more than a second ahead.
         SELECT CASE
-                 WHEN updated_at >= p_now AND updated_at < p_now + interval '1 second'
-                   THEN updated_at + interval '1 millisecond'
+                 WHEN ${lastChange} >= p_now AND ${lastChange} < p_now + interval '1 second'
+                   THEN ${lastChange} + interval '1 millisecond'
                  ELSE p_now
                END
           INTO v_now FROM webhooks
@@ -101,7 +91,26 @@ export class RotateSecretTimeAfterLock1764700000000 implements MigrationInterfac
 
         RETURN NEXT v_webhook;
       END
-      $$`);
+      $$`;
+}
+
+/**
+ * `rotate_webhook_secret(…)` never dates a rotation before the webhook's last change. The caller's time is read
+ * before the function waits for the webhook's row lock, so of two rotations racing, the one that committed
+ * second could carry the earlier time: the webhook's `updated_at` went backwards and the audit history (newest
+ * first by `occurred_at`) listed the rotations out of their real order. Once the lock is held, a time at or
+ * before the webhook's `updated_at` becomes `updated_at` + 1 ms, so every change moves `updated_at` forward.
+ * That time orders the change (the webhook's `updated_at`, the new secret's `created_at`, the audit event's
+ * `occurred_at`); durations still run from the caller's time (the previous secret's grace period, the rotation
+ * schedule), so they are exactly as asked. And only by a little: an `updated_at` more than a second ahead (a
+ * replica's clock far off) is not followed, so a bad clock cannot push later changes into the future. The rest
+ * is as in RotateSecretFunction1764600000000, which documents the retire rule.
+ */
+export class RotateSecretTimeAfterLock1764700000000 implements MigrationInterface {
+  name = 'RotateSecretTimeAfterLock1764700000000';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(rotateWebhookSecretSql('updated_at'));
   }
 
   async down(q: QueryRunner): Promise<void> {

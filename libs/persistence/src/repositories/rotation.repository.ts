@@ -24,6 +24,9 @@ export interface DueRotation {
   intervalDays: number;
   gracePeriodHours: number;
   dueAt: Date;
+  /** The webhook's `updated_at` and `last_change_at`, read under its row lock: the rotation is dated after them. */
+  updatedAt: Date;
+  lastChangeAt: Date | null;
 }
 
 /** What became of a webhook's current secret when a sweep batch replaced it. */
@@ -42,6 +45,8 @@ export interface NewScheduledSecret {
   keyId: string;
   ciphertext: Buffer;
   fingerprint: string;
+  /** The rotation's time, as the secret's `created_at` and the webhook's new `updated_at`. */
+  createdAt: Date;
 }
 
 /** A webhook whose schedule follows the project default, with the time its current secret was issued. */
@@ -259,7 +264,8 @@ export class RotationRepository {
       filter = 'AND rs.webhook_id = $3 AND rs.next_rotation_at = $4';
     }
     const rows: Record<string, unknown>[] = await this.manager.query(
-      `SELECT rs.webhook_id, rs.project_id, rs.scope, rs.interval_days, rs.grace_period_hours, rs.next_rotation_at
+      `SELECT rs.webhook_id, rs.project_id, rs.scope, rs.interval_days, rs.grace_period_hours, rs.next_rotation_at,
+         w.updated_at, w.last_change_at
        FROM rotation_schedules rs JOIN webhooks w ON w.id = rs.webhook_id AND w.deleted_at IS NULL
        WHERE rs.next_rotation_at <= $1 ${filter}
        ORDER BY rs.next_rotation_at
@@ -274,6 +280,8 @@ export class RotationRepository {
       intervalDays: r.interval_days as number,
       gracePeriodHours: r.grace_period_hours as number,
       dueAt: new Date(r.next_rotation_at as string),
+      updatedAt: new Date(r.updated_at as string),
+      lastChangeAt: r.last_change_at == null ? null : new Date(r.last_change_at as string),
     }));
   }
 
@@ -311,40 +319,37 @@ export class RotationRepository {
   }
 
   /** Inserts the new current secrets of a batch: made by the scheduler, unclaimed until the project fetches them. */
-  async insertScheduledSecrets(rows: NewScheduledSecret[], now: Date): Promise<void> {
+  async insertScheduledSecrets(rows: NewScheduledSecret[]): Promise<void> {
     await this.manager.query(
       `INSERT INTO webhook_secrets (id, webhook_id, state, trigger, claimed, key_id, ciphertext, fingerprint, created_at)
-       SELECT id, webhook_id, 'current', 'scheduled', false, key_id, ciphertext, fingerprint, $6
-       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[])
-         AS n(id, webhook_id, key_id, ciphertext, fingerprint)`,
+       SELECT id, webhook_id, 'current', 'scheduled', false, key_id, ciphertext, fingerprint, created_at
+       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::timestamptz[])
+         AS n(id, webhook_id, key_id, ciphertext, fingerprint, created_at)`,
       [
         rows.map((r) => r.id),
         rows.map((r) => r.webhookId),
         rows.map((r) => r.keyId),
         rows.map((r) => r.ciphertext),
         rows.map((r) => r.fingerprint),
-        now,
+        rows.map((r) => r.createdAt),
       ],
     );
   }
 
   /**
-   * Restarts the clocks of rotated webhooks and bumps their `updated_at`, like a manual rotation does: never
-   * backwards, so a change that committed after the sweep read its clock (and before it locked the row) is followed
-   * by 1 ms, as the API's changes do (up to a second ahead).
+   * Restarts the clocks of rotated webhooks from `now` and sets their `updated_at` to the time each rotation is
+   * dated (`changedAt`, in the order of `webhookIds`), like a manual rotation does.
    */
-  async completeRotations(webhookIds: string[], now: Date): Promise<void> {
+  async completeRotations(webhookIds: string[], changedAt: Date[], now: Date): Promise<void> {
     await this.manager.query(
       `WITH schedules AS (
-         UPDATE rotation_schedules SET anchor_at = $2::timestamptz,
-           next_rotation_at = $2::timestamptz + interval_days * 24 * ${HOUR}, notice_sent_for = NULL
+         UPDATE rotation_schedules SET anchor_at = $3::timestamptz,
+           next_rotation_at = $3::timestamptz + interval_days * 24 * ${HOUR}, notice_sent_for = NULL
          WHERE webhook_id = ANY($1::text[]))
-       UPDATE webhooks SET updated_at =
-           CASE WHEN updated_at >= $2::timestamptz AND updated_at < $2::timestamptz + interval '1 second'
-                THEN updated_at + interval '1 millisecond'
-                ELSE $2::timestamptz END
-        WHERE id = ANY($1::text[])`,
-      [webhookIds, now],
+       UPDATE webhooks w SET updated_at = c.changed_at
+       FROM unnest($1::text[], $2::timestamptz[]) AS c(id, changed_at)
+       WHERE w.id = c.id`,
+      [webhookIds, changedAt, now],
     );
   }
 

@@ -32,6 +32,7 @@ export function webhookFromRow(r: Record<string, unknown>): WebhookEntity {
   w.createdAt = new Date(r.created_at as string);
   w.updatedAt = new Date(r.updated_at as string);
   w.deletedAt = r.deleted_at == null ? null : new Date(r.deleted_at as string);
+  w.lastChangeAt = r.last_change_at == null ? null : new Date(r.last_change_at as string);
   return w;
 }
 
@@ -214,6 +215,14 @@ export class WebhooksRepository {
       [ids],
     );
     return new Map(rows.map((r) => [r.id, r.project_id]));
+  }
+
+  /**
+   * Records the time of a change that leaves `updated_at` alone (see {@link WebhookEntity.lastChangeAt}), so
+   * that the next change is dated after it. Call with the webhook row-locked, in the change's transaction.
+   */
+  async markChanged(id: string, at: Date): Promise<void> {
+    await this.manager.query('UPDATE webhooks SET last_change_at = $2 WHERE id = $1', [id, at]);
   }
 
   async softDelete(id: string, at: Date): Promise<void> {

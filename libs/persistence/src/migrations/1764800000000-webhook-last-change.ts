@@ -1,0 +1,30 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { rotateWebhookSecretSql } from './1764700000000-rotate-secret-time-after-lock';
+
+/**
+ * `webhooks.last_change_at`: the time of the webhook's last change that does not move its `updated_at` (its
+ * rotation policy set or removed, a secret claimed, previous secrets revoked), written under the webhook's row
+ * lock with the audit event of that change. Never shown; NULL until the first such change.
+ *
+ * Every change of a webhook is dated after the later of `updated_at` and `last_change_at` (+ 1 ms when the
+ * clock has not passed it, followed up to a second ahead), so the audit history of one webhook lists its changes
+ * in the order they took effect. Before this column, a change waiting for the lock behind a claim, a policy
+ * change or a revocation followed `updated_at` only and could be dated before it. `rotate_webhook_secret(…)`
+ * is recreated to follow both; the API and the rotation sweep do the same (`timeOfChange`).
+ */
+export class WebhookLastChange1764800000000 implements MigrationInterface {
+  name = 'WebhookLastChange1764800000000';
+
+  async up(q: QueryRunner): Promise<void> {
+    // No default and no rewrite: adding a nullable column is a catalog change only, whatever the table's size.
+    await q.query(`ALTER TABLE webhooks ADD COLUMN last_change_at timestamptz`);
+    // GREATEST ignores NULL: updated_at alone until the first change that writes last_change_at.
+    await q.query(rotateWebhookSecretSql('GREATEST(updated_at, last_change_at)'));
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    // The function's row type is the table's: recreate it over the table as it was, then drop the column.
+    await q.query(rotateWebhookSecretSql('updated_at'));
+    await q.query(`ALTER TABLE webhooks DROP COLUMN last_change_at`);
+  }
+}
