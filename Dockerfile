@@ -8,11 +8,11 @@ COPY package.json package-lock.json ./
 # A local package the lock file links to (node_modules/msgpackr-extract -> packages/…): it must be there for
 # npm ci to link it, and in the runtime image for the link to resolve.
 COPY packages ./packages
-RUN npm ci --no-audit --no-fund
+RUN npm ci --no-audit --no-fund --loglevel=warn
 COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY apps ./apps
 COPY libs ./libs
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund --loglevel=warn
 
 # --- runtime: production dependencies and compiled code only, as the unprivileged node user
 FROM node:20-bookworm-slim AS runtime

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { SecretCipher, idempotentResponseAad } from '@app/domain';
 import { Queue } from 'bullmq';
 import { JobName, QUEUE_PREFIX, QueueName, redisOptionsFromUrl } from '@app/queue';
@@ -77,6 +79,29 @@ describe('admin CLI', () => {
     expect(JSON.stringify(await api.db.dataSource.query('SELECT * FROM api_keys'))).not.toContain(
       created.api_key,
     );
+  });
+
+  it('through `npm run cli --`, as scripts call it: one JSON line on stdout; an error only on stderr', async () => {
+    const npm = (args: string[]) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+        execFile(
+          'npm',
+          ['run', 'cli', '--', ...args],
+          { cwd: join(__dirname, '..'), env: { ...process.env, LOG_LEVEL: 'silent' } },
+          (error, stdout, stderr) => {
+            if (error && typeof error.code !== 'number') reject(error);
+            else resolve({ code: error ? (error.code as number) : 0, stdout, stderr });
+          },
+        );
+      });
+    const created = await npm(['api-keys', 'create', '--name', 'scripted']);
+    expect(created.code).toBe(0);
+    expect(created.stdout).toMatch(/^\{[^\n]*\}\n$/);
+    expect(JSON.parse(created.stdout)).toMatchObject({ name: 'scripted' });
+    const failed = await npm(['api-keys', 'revoke', 'key_01ARZ3NDEKTSV4RRFFQ69G5FAV']);
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toBe('');
+    expect(failed.stderr).toContain('key_01ARZ3NDEKTSV4RRFFQ69G5FAV');
   });
 
   it('api-keys create --project adds a key to an existing project; list shows both, without the keys', async () => {
