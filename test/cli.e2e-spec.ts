@@ -83,14 +83,15 @@ describe('admin CLI', () => {
 
   it('through `npm run cli --`, as scripts call it: one JSON line on stdout; an error only on stderr', async () => {
     const npm = (args: string[]) =>
-      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
         execFile(
           'npm',
           ['run', 'cli', '--', ...args],
           { cwd: join(__dirname, '..'), env: { ...process.env, LOG_LEVEL: 'silent' } },
           (error, stdout, stderr) => {
-            if (error && typeof error.code !== 'number') reject(error);
-            else resolve({ code: error ? (error.code as number) : 0, stdout, stderr });
+            const code = error ? error.code : 0;
+            if (typeof code === 'number') resolve({ code, stdout, stderr });
+            else reject(new Error(`npm did not run: ${error?.message}`));
           },
         );
       });
