@@ -135,5 +135,19 @@ describe('OpenAPI description', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/text\/html/);
     expect(res.text).toMatch(/swagger/i);
+    const browser = await api.http.get('/docs', {
+      headers: { accept: 'text/html,application/json;q=0.9,*/*;q=0.8' },
+    });
+    expect(browser.headers.get('content-type')).toMatch(/text\/html/);
+  });
+
+  it('serves the JSON document at /docs to a client that asks for JSON', async () => {
+    const json = (await api.http.get('/openapi.json')).body;
+    for (const accept of ['application/json', 'application/vnd.oai.openapi+json, text/html;q=0']) {
+      const res = await api.http.get('/docs', { headers: { accept } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(res.body).toEqual(json);
+    }
   });
 });

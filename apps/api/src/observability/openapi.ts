@@ -1,4 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import {
   ApiProperty,
   ApiPropertyOptional,
@@ -138,8 +139,39 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   return doc;
 }
 
-/** Serves the UI at `/docs` and the JSON at `/openapi.json`. */
-export function setupOpenApi(app: INestApplication): void {
+/** The media ranges of an `Accept` header that the client accepts at all (q > 0), lower case, parameters dropped. */
+function acceptedTypes(accept: string | undefined): string[] {
+  return (accept ?? '')
+    .split(',')
+    .map((range) => range.split(';').map((p) => p.trim().toLowerCase()))
+    .filter(([, ...params]) => !params.some((p) => /^q=0(\.0*)?$/.test(p)))
+    .map(([type]) => type);
+}
+
+/**
+ * Serves the UI at `/docs` and the JSON at `/openapi.json` (and `/openapi.yaml`). `GET /docs` from a client that
+ * asks for JSON and not for HTML (`Accept: application/json`) gets the JSON document itself, so that the one
+ * address serves both readers: a browser the UI, a script the description.
+ */
+export function setupOpenApi(app: NestFastifyApplication): void {
   const doc = buildOpenApiDocument(app);
   SwaggerModule.setup('docs', app, doc, { jsonDocumentUrl: 'openapi.json', yamlDocumentUrl: 'openapi.yaml' });
+  const json = JSON.stringify(doc);
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .addHook('onRequest', (req, reply, done) => {
+      const path = req.url.split('?')[0];
+      if ((req.method === 'GET' || req.method === 'HEAD') && (path === '/docs' || path === '/docs/')) {
+        const types = acceptedTypes(req.headers.accept);
+        const wantsJson = types.some(
+          (t) => t === 'application/json' || t === 'application/vnd.oai.openapi+json',
+        );
+        if (wantsJson && !types.includes('text/html')) {
+          void reply.header('content-type', 'application/json; charset=utf-8').send(json);
+          return;
+        }
+      }
+      done();
+    });
 }
