@@ -44,6 +44,10 @@ describe('GET /metrics', () => {
     );
     expect(value(text, 'webhook_secret_rotations{trigger="manual"}')).toBeGreaterThanOrEqual(1);
     expect(value(text, 'webhook_secret_rotations{trigger="scheduled"}')).toBeGreaterThanOrEqual(0);
+    // Every status has a sample, 0 included, so that an alert on one of them is never "no data".
+    for (const status of ['pending', 'succeeded', 'failed', 'dead']) {
+      expect(value(text, `webhook_deliveries{status="${status}"}`)).toBeGreaterThanOrEqual(0);
+    }
     // Nothing relays the outbox in this test (no worker): the events just written are pending.
     expect(value(text, 'audit_outbox_pending')).toBeGreaterThanOrEqual(2);
     expect(value(text, 'audit_relay_lag_seconds')).toBeGreaterThanOrEqual(0);

@@ -3,7 +3,7 @@ export { ApiKeyEntity } from './entities/api-key.entity';
 export { WebhookEntity } from './entities/webhook.entity';
 export { WebhookSecretEntity, type SecretState, type SecretTrigger } from './entities/webhook-secret.entity';
 export { AuditEventEntity } from './entities/audit-event.entity';
-export { DeliveryEntity, type DeliveryStatus } from './entities/delivery.entity';
+export { DELIVERY_STATUSES, DeliveryEntity, type DeliveryStatus } from './entities/delivery.entity';
 export { RotationPolicyEntity } from './entities/rotation-policy.entity';
 /** Repositories with intention-named methods. */
 export { ApiKeysRepository, type ApiKeyPrincipal } from './repositories/api-keys.repository';

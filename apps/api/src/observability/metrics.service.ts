@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { Clock } from '@app/domain';
-import { Database } from '@app/persistence';
+import { DELIVERY_STATUSES, Database } from '@app/persistence';
 import { MonitoredQueues } from './monitored-queues.provider';
 
 // Scrapes from several Prometheus replicas within this window share one round of SQL and Redis reads.
@@ -187,7 +187,10 @@ export class MetricsService {
     this.historyCounts = history.value;
     for (const trigger of ['manual', 'scheduled']) this.rotations.set({ trigger }, 0);
     for (const [trigger, n] of history.value.rotations) this.rotations.set({ trigger }, n);
-    for (const [status, n] of history.value.deliveries ?? []) this.deliveries.set({ status }, n);
+    if (history.value.deliveries) {
+      for (const status of DELIVERY_STATUSES) this.deliveries.set({ status }, 0);
+      for (const [status, n] of history.value.deliveries) this.deliveries.set({ status }, n);
+    }
   }
 
   private async readQueues(): Promise<void> {

@@ -1,7 +1,8 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 
 /** Where a delivery stands: waiting for (another) attempt, or one of the three final states. */
-export type DeliveryStatus = 'pending' | 'succeeded' | 'failed' | 'dead';
+export const DELIVERY_STATUSES = ['pending', 'succeeded', 'failed', 'dead'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
 /**
  * One event for one webhook, and the record of its attempts. The id is the `Anchor-Delivery-Id`, identical

@@ -1,3 +1,4 @@
+import { DELIVERY_STATUSES } from '@app/persistence';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { EVENT_CATALOG } from '@app/validation';
 
@@ -23,7 +24,7 @@ export class DeliveryLogEntryResponse {
   @ApiProperty({ enum: EVENT_CATALOG })
   event_type!: string;
   /** `pending` (waiting for an attempt), `succeeded`, `failed` (refused for good) or `dead` (retries exhausted). */
-  @ApiProperty({ enum: ['pending', 'succeeded', 'failed', 'dead'] })
+  @ApiProperty({ enum: DELIVERY_STATUSES })
   status!: string;
   /** Attempts made so far. */
   @ApiProperty({ type: 'integer' })

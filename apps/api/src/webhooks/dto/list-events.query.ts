@@ -1,3 +1,4 @@
+import { DELIVERY_STATUSES, type DeliveryStatus } from '@app/persistence';
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Matches } from 'class-validator';
 import { EVENT_CATALOG, IsRfc3339, IsWebhookEvent } from '@app/validation';
@@ -21,12 +22,10 @@ export class ListEventsQuery {
   offset?: string;
 
   /** Only deliveries in this state. */
-  @ApiPropertyOptional({ enum: ['pending', 'succeeded', 'failed', 'dead'] })
+  @ApiPropertyOptional({ enum: DELIVERY_STATUSES })
   @IsOptional()
-  @IsIn(['pending', 'succeeded', 'failed', 'dead'], {
-    message: 'status must be one of: pending, succeeded, failed, dead',
-  })
-  status?: 'pending' | 'succeeded' | 'failed' | 'dead';
+  @IsIn(DELIVERY_STATUSES, { message: `status must be one of: ${DELIVERY_STATUSES.join(', ')}` })
+  status?: DeliveryStatus;
 
   /** Only deliveries of this event type. */
   @ApiPropertyOptional({ enum: EVENT_CATALOG })
