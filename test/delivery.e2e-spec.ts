@@ -644,10 +644,16 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       const other = await api.newKey();
       const f = await createWebhook(receiver.url(paths.f), ['task.completed'], other.key);
 
-      // Garbage first: it must be acknowledged and skipped, never stall the consumer.
-      await redis.xadd(STREAM, '*', 'event', 'not json');
-      await redis.xadd(STREAM, '*', 'other', 'x');
-      await publish({ type: 'task.exploded', project_id: projectId, data: {} });
+      // Garbage first: it must be set aside and acknowledged, never stall the consumer.
+      const garbage = [
+        await redis.xadd(STREAM, '*', 'event', 'not json'),
+        await redis.xadd(STREAM, '*', 'other', 'x'),
+        await publish({ type: 'task.exploded', project_id: projectId, data: {} }),
+        await publish({ id: 'has a space', type: 'task.completed', project_id: projectId, data: {} }),
+      ];
+      // A publisher's own id, of any visible ASCII form, is kept as the event's id.
+      const ownId = 'billing:run-42/attempt.1';
+      await publish({ id: ownId, type: 'task.failed', project_id: projectId, data: { own: true } });
 
       const N = 150;
       const explicitId = 'evt_01JD4W1B6T0Q8H3X2Z5N7M9K4P';
@@ -669,7 +675,7 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       await publish({ type: 'task.failed', project_id: projectId, data: { n: 'f' } });
 
       await eventually(
-        () => receiver.at(paths.a).length >= N + 1 && receiver.at(paths.e).length >= N + 2,
+        () => receiver.at(paths.a).length >= N + 1 && receiver.at(paths.e).length >= N + 3,
         30_000,
         'every delivery',
       );
@@ -679,9 +685,10 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       expect(receiver.at(paths.a)).toHaveLength(N + 1);
       expect(new Set(ids(paths.a)).size).toBe(N + 1);
       expect(ids(paths.a)).toContain(explicitId);
-      expect(receiver.at(paths.e)).toHaveLength(N + 2);
+      expect(receiver.at(paths.e)).toHaveLength(N + 3);
       expect(new Set(ids(paths.e))).toEqual(new Set([...ids(paths.a), ...ids(paths.b)]));
-      expect(receiver.at(paths.b)).toHaveLength(1);
+      expect(receiver.at(paths.b)).toHaveLength(2);
+      expect(ids(paths.b)).toContain(ownId);
       expect(receiver.at(paths.c)).toHaveLength(0);
       expect(receiver.at(paths.d)).toHaveLength(0);
       expect(receiver.at(paths.f)).toHaveLength(0);
@@ -701,9 +708,27 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       );
       expect(Object.fromEntries(counts.map((r) => [r.webhook_id, [r.n, r.ok]]))).toEqual({
         [a.id]: [N + 1, N + 1],
-        [b.id]: [1, 1],
-        [e.id]: [N + 2, N + 2],
+        [b.id]: [2, 2],
+        [e.id]: [N + 3, N + 3],
       });
+      // Every entry that was not an event is kept, with the reason, in the rejected stream.
+      const rejected = (await redis.xrange(`${STREAM}:rejected`, '-', '+')) as [string, string[]][];
+      const byEntry = new Map(
+        rejected.map(([, f]) => {
+          const field = (name: string) => f[f.indexOf(name) + 1];
+          return [
+            field('entry'),
+            { reason: field('reason'), fields: JSON.parse(field('fields')) as string[] },
+          ];
+        }),
+      );
+      expect(garbage.map((id) => byEntry.get(id as string)?.reason)).toEqual([
+        '"event" is not JSON',
+        'no "event" field',
+        'type is not an event type of the catalog',
+        'id is not a string of 1 to 128 visible ASCII characters',
+      ]);
+      expect(byEntry.get(garbage[1] as string)?.fields).toEqual(['other', 'x']);
       await eventually(
         async () => {
           const [count] = (await redis.xpending(STREAM, 'deliveries')) as [number];

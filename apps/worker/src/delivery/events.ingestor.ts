@@ -10,7 +10,7 @@ import { hostname } from 'node:os';
 import Redis from 'ioredis';
 import { compareStreamIds, consumerGroups } from '@app/audit';
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { DeliveriesService, eventIdFromStreamEntry, isPrefixedUlid, type PublishedEvent } from '@app/domain';
+import { DeliveriesService, eventIdFromStreamEntry, type PublishedEvent } from '@app/domain';
 import { createRedis } from '@app/queue';
 import { isWebhookEvent } from '@app/validation';
 
@@ -50,14 +50,22 @@ const TRIM_ROUNDS = 100;
 const LONG_STREAM = 1_000_000;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A publisher's own event id: 1 to 128 visible ASCII characters (it goes into every delivery's body as is). */
+const PUBLISHER_EVENT_ID = /^[\x21-\x7e]{1,128}$/;
+
+/** The stream that keeps the entries of `stream` that were not events, with the reason, for their publisher. */
+export const rejectedStreamOf = (stream: string): string => `${stream}:rejected`;
+/** Entries the rejected stream keeps (approximately: whole nodes), and how much of one entry's fields. */
+const REJECTED_MAXLEN = 10_000;
+const REJECTED_FIELDS_MAX = 8192;
 
 type StreamEntry = [id: string, fields: string[] | null];
 
 /**
  * Reads the events publishers add to EVENTS_STREAM, through a consumer group so replicas share the work, and
  * fans each out to its project's webhooks. An entry is acknowledged only once its deliveries are committed and
- * queued; an entry that cannot be an event is acknowledged and logged, never retried forever. Entries left
- * pending by a consumer that died are taken over with XAUTOCLAIM.
+ * queued; an entry that cannot be an event is set aside in the rejected stream, acknowledged and logged, never
+ * retried forever. Entries left pending by a consumer that died are taken over with XAUTOCLAIM.
  */
 @Injectable()
 export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -229,14 +237,47 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
   private async handle(redis: Redis, entries: StreamEntry[]): Promise<void> {
     if (entries.length === 0) return;
     const events: PublishedEvent[] = [];
+    const rejected: { entry: string; reason: string; fields: string[] | null }[] = [];
     for (const [id, fields] of entries) {
       const parsed = this.parse(id, fields);
-      if (typeof parsed === 'string')
-        this.logger.warn({ entry: id, reason: parsed }, 'invalid event skipped');
-      else events.push(parsed);
+      if (typeof parsed === 'string') {
+        this.logger.warn({ entry: id, reason: parsed }, 'invalid event set aside in the rejected stream');
+        rejected.push({ entry: id, reason: parsed, fields });
+      } else events.push(parsed);
     }
     await this.deliveries.recordPublished(events);
+    if (rejected.length > 0) await this.setAside(redis, rejected);
     await redis.xack(this.stream, this.options.group, ...entries.map(([id]) => id));
+  }
+
+  /**
+   * Keeps entries that are not events in `<EVENTS_STREAM>:rejected` (entry id, reason, and the entry's fields as
+   * JSON, cut at 8 KiB), capped at about 10,000 entries, before they are acknowledged: a publisher can read why
+   * its events went nowhere, and nothing it sent disappears without a trace. A failure here fails the round, and
+   * the entries are read again.
+   */
+  private async setAside(
+    redis: Redis,
+    rejected: { entry: string; reason: string; fields: string[] | null }[],
+  ): Promise<void> {
+    const pipeline = redis.pipeline();
+    for (const r of rejected) {
+      const fields = JSON.stringify(r.fields);
+      pipeline.xadd(
+        rejectedStreamOf(this.stream),
+        'MAXLEN',
+        '~',
+        REJECTED_MAXLEN,
+        '*',
+        'entry',
+        r.entry,
+        'reason',
+        r.reason,
+        'fields',
+        fields.length > REJECTED_FIELDS_MAX ? `${fields.slice(0, REJECTED_FIELDS_MAX)}…` : fields,
+      );
+    }
+    for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
   }
 
   /** The event of one stream entry, or why it is not one. */
@@ -255,8 +296,8 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
     const e = body as Record<string, unknown>;
     if (!isWebhookEvent(e.type)) return 'type is not an event type of the catalog';
     if (typeof e.project_id !== 'string' || !UUID.test(e.project_id)) return 'project_id is not a UUID';
-    if (e.id !== undefined && (typeof e.id !== 'string' || !isPrefixedUlid(e.id, 'evt_'))) {
-      return 'id is not evt_ followed by a ULID';
+    if (e.id !== undefined && (typeof e.id !== 'string' || !PUBLISHER_EVENT_ID.test(e.id))) {
+      return 'id is not a string of 1 to 128 visible ASCII characters';
     }
     if (e.text !== undefined && e.text !== null && typeof e.text !== 'string') return 'text is not a string';
     if (!('data' in e)) return 'data is missing';
