@@ -689,14 +689,23 @@ describe('webhooks API (Anchor-compatible routes)', () => {
       expect((await api.http.get('/v1/webhooks', { key: k.key })).status).toBe(401);
     });
 
-    it('checks the key before the body', async () => {
+    it('checks the key before the body, and before the path is known', async () => {
       const res = await api.http.post('/v1/webhooks', {
         raw: 'garbage',
         headers: { 'content-type': 'application/json' },
       });
-      expect([400, 401]).toContain(res.status);
+      expect({ status: res.status, code: res.body.code }).toEqual({ status: 401, code: 'unauthorized' });
+      expect(res.headers.get('x-request-id')).toBe(res.body.request_id);
       const res2 = await api.http.post('/v1/webhooks', { body: valid });
       expect(res2.status).toBe(401);
+      const notJson = await api.http.patch('/v1/webhooks/wh_x', { raw: '{', key: 'ak_nope' });
+      expect(notJson.status).toBe(401);
+      // With a key, the same garbage is what it is.
+      expect((await api.http.post('/v1/webhooks', { raw: 'garbage', key })).body.code).toBe('invalid_json');
+      // An unknown /v1 path: 401 without a key, 404 with one. Outside /v1 no key is needed.
+      expect((await api.http.get('/v1/nowhere')).status).toBe(401);
+      expect((await api.http.get('/v1/nowhere?x=1', { key })).status).toBe(404);
+      expect((await api.http.get('/health/live')).status).toBe(200);
     });
 
     it('echoes a sane x-request-id and replaces an insane one', async () => {

@@ -8,6 +8,7 @@ import { Logger as PinoLogger } from 'nestjs-pino';
 import type { AppConfig } from '@app/config';
 import type { ErrorCode } from '@app/domain';
 import { parseCidrList, setDefaultUrlPolicy } from '@app/validation';
+import { ApiKeyGuard } from './auth/api-key.guard';
 import { ApiValidationPipe } from './http/api-validation.pipe';
 import { STATUS_BY_CODE, formErrorBody, type ErrorBody } from './http/error-response';
 import { HttpErrorFilter } from './http/http-error.filter';
@@ -102,6 +103,13 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
     // Every route, also those whose body is never read (GET): a declared body over the limit is a 413.
     if (Number(req.headers['content-length']) > BODY_LIMIT_BYTES) return done(new BodyTooLarge());
     done();
+  });
+  // Every /v1 path needs a key, checked before the body is read: 401 (or 429) whatever the body, and an
+  // unknown /v1 path is a 404 only for an authenticated caller.
+  const apiKeys = app.get(ApiKeyGuard);
+  fastify.addHook('onRequest', async (req, reply) => {
+    if (req.url === '/v1' || req.url.startsWith('/v1/') || req.url.startsWith('/v1?'))
+      await apiKeys.admit(req, reply);
   });
   fastify.addHook('onResponse', (req, reply, done) => {
     // The log line and the metrics name the route template, never the raw path (ids would explode both).

@@ -13,6 +13,11 @@ export interface AuthenticatedRequest extends FastifyRequest {
 /**
  * Every `/v1` route: the `anchor-api-key` header decides the project. Missing, unknown or revoked: 401.
  * An authenticated key then spends one request of its per-minute budget (429 `rate_limited` beyond it).
+ *
+ * The API runs {@link admit} for every `/v1` path as soon as a request arrives, before its body is read (see
+ * `configureApiApp`): a caller without a valid key gets its 401 whatever it sends, and no body of an
+ * unauthenticated request is parsed. The guard on the controllers then finds the request admitted; it admits
+ * it itself where that hook is not installed.
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
@@ -22,13 +27,19 @@ export class ApiKeyGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const req = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    const http = context.switchToHttp();
+    await this.admit(http.getRequest<AuthenticatedRequest>(), http.getResponse<FastifyReply>());
+    return true;
+  }
+
+  /** Authenticates the request and spends one request of its key's budget, once; throws 401 or 429. */
+  async admit(req: AuthenticatedRequest, reply: FastifyReply): Promise<void> {
+    if (req.principal) return;
     const header = req.headers['anchor-api-key'];
     const principal = await this.apiKeys.authenticate(typeof header === 'string' ? header : undefined);
     if (!principal) throw new UnauthorizedError();
     req.principal = principal;
     if (this.rateLimiter.enabled) {
-      const reply = context.switchToHttp().getResponse<FastifyReply>();
       try {
         const state = this.rateLimiter.consume(principal.apiKeyId);
         if (state) void reply.headers(rateLimitHeaders(state));
@@ -37,6 +48,5 @@ export class ApiKeyGuard implements CanActivate {
         throw e;
       }
     }
-    return true;
   }
 }
