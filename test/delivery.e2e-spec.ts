@@ -746,6 +746,34 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       expect(ours).toHaveLength(1);
     });
 
+    it('goes on when the rejected stream cannot be written: the entry is logged and acknowledged', async () => {
+      const path = newPath();
+      await createWebhook(receiver.url(path), ['intervention.resolved']);
+      // A key of another type where the rejected stream should be: every XADD to it fails (WRONGTYPE).
+      await redis.set(`${STREAM}:rejected`, 'not a stream');
+      try {
+        const bad = await redis.xadd(STREAM, '*', 'event', '{');
+        const good = await publish({
+          type: 'intervention.resolved',
+          project_id: projectId,
+          data: { after: bad },
+        });
+        await eventually(() => receiver.at(path).length === 1, 15_000, 'the event after the bad entry');
+        await eventually(
+          async () => {
+            const [count] = (await redis.xpending(STREAM, 'deliveries')) as [number];
+            return count === 0;
+          },
+          10_000,
+          'both entries acknowledged',
+        );
+        expect(JSON.parse(receiver.at(path)[0].body).data).toEqual({ after: bad });
+        expect(good).toBeTruthy();
+      } finally {
+        await redis.del(`${STREAM}:rejected`);
+      }
+    });
+
     it('records an event read twice only once per webhook', async () => {
       const path = newPath();
       const { id } = await createWebhook(receiver.url(path), ['task.healed']);

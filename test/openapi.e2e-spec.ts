@@ -148,6 +148,8 @@ describe('OpenAPI description', () => {
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toMatch(/^application\/json/);
       expect(res.body).toEqual(json);
+      expect(res.headers.get('vary')).toMatch(/accept/i);
     }
+    expect((await api.http.get('/docs')).headers.get('vary')).toMatch(/accept/i);
   });
 });

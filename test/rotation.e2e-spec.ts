@@ -367,6 +367,25 @@ describe('scheduled rotation', () => {
       expect(times).toEqual([...times].sort((a, b) => a - b));
     });
 
+    it('follows the last change within the second even when the other time is far ahead (a bad clock)', async () => {
+      const wh = await createWebhook();
+      const now = clock.now().getTime();
+      // A replica with a clock 5 s ahead wrote updated_at; a claim 20 ms ahead wrote last_change_at.
+      await api.db.dataSource.query(
+        'UPDATE webhooks SET updated_at = $2, last_change_at = $3 WHERE id = $1',
+        [wh.id, new Date(now + 5000), new Date(now + 20)],
+      );
+      const rotated = await api.http.post(`/v1/webhooks/${wh.id}/rotate-secret`, { key });
+      expect(rotated.body.updated_at).toBe(new Date(now + 21).toISOString());
+      // The same rule in the API's own changes.
+      await api.db.dataSource.query(
+        'UPDATE webhooks SET updated_at = $2, last_change_at = $3 WHERE id = $1',
+        [wh.id, new Date(now + 30), new Date(now + 5000)],
+      );
+      const patched = await api.http.patch(`/v1/webhooks/${wh.id}`, { key, body: { description: 'x' } });
+      expect(patched.body.updated_at).toBe(new Date(now + 31).toISOString());
+    });
+
     it('dates a scheduled rotation after a claim that committed before the sweep, from a clock behind it', async () => {
       const wh = await createWebhook();
       await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 1 } });

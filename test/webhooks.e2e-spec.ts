@@ -704,6 +704,14 @@ describe('webhooks API (Anchor-compatible routes)', () => {
       expect((await api.http.post('/v1/webhooks', { raw: 'garbage', key })).body.code).toBe('invalid_json');
       // An unknown /v1 path: 401 without a key, 404 with one. Outside /v1 no key is needed.
       expect((await api.http.get('/v1/nowhere')).status).toBe(401);
+      // However the path is spelled: the router decodes it, so does the check.
+      for (const spelled of ['/%761/webhooks', '/v%31/webhooks', '/%76%31/webhooks/wh_x']) {
+        const encoded = await api.http.post(spelled, {
+          raw: '{',
+          headers: { 'content-type': 'application/json' },
+        });
+        expect({ spelled, status: encoded.status }).toEqual({ spelled, status: 401 });
+      }
       expect((await api.http.get('/v1/nowhere?x=1', { key })).status).toBe(404);
       expect((await api.http.get('/health/live')).status).toBe(200);
     });

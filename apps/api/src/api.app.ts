@@ -91,6 +91,22 @@ export const API_APP_OPTIONS = {
   bodyParser: false,
 } as const;
 
+/** Whether a path (a route template, or a request's decoded path) is under `/v1`. */
+const isV1Path = (path: string): boolean => path === '/v1' || path.startsWith('/v1/');
+
+/**
+ * A request's path as the router matches it: without the query, percent-decoded (so `/%761/…` is `/v1/…`), or as
+ * sent when it does not decode.
+ */
+function decodedPath(url: string): string {
+  const path = url.split('?')[0];
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}
+
 /** Wires the HTTP conventions onto a created API application; shared by `main` and the end-to-end tests. */
 export function configureApiApp(app: NestFastifyApplication, config: AppConfig): NestFastifyApplication {
   setDefaultUrlPolicy({ allowCidrs: parseCidrList(config.targets.allowCidrs.join(',')) });
@@ -108,8 +124,7 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
   // unknown /v1 path is a 404 only for an authenticated caller.
   const apiKeys = app.get(ApiKeyGuard);
   fastify.addHook('onRequest', async (req, reply) => {
-    if (req.url === '/v1' || req.url.startsWith('/v1/') || req.url.startsWith('/v1?'))
-      await apiKeys.admit(req, reply);
+    if (isV1Path(req.routeOptions.url ?? decodedPath(req.url))) await apiKeys.admit(req, reply);
   });
   fastify.addHook('onResponse', (req, reply, done) => {
     // The log line and the metrics name the route template, never the raw path (ids would explode both).

@@ -163,6 +163,8 @@ export function setupOpenApi(app: NestFastifyApplication): void {
     .addHook('onRequest', (req, reply, done) => {
       const path = req.url.split('?')[0];
       if ((req.method === 'GET' || req.method === 'HEAD') && (path === '/docs' || path === '/docs/')) {
+        // The answer depends on Accept: a cache must not give a browser the JSON, or a script the page.
+        void reply.header('vary', 'accept');
         const types = acceptedTypes(req.headers.accept);
         const wantsJson = types.some(
           (t) => t === 'application/json' || t === 'application/vnd.oai.openapi+json',

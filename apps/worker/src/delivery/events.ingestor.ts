@@ -7,6 +7,7 @@ import {
 } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { StringDecoder } from 'node:string_decoder';
 import Redis from 'ioredis';
 import { compareStreamIds, consumerGroups } from '@app/audit';
 import { APP_CONFIG, type AppConfig } from '@app/config';
@@ -55,9 +56,12 @@ const PUBLISHER_EVENT_ID = /^[\x21-\x7e]{1,128}$/;
 
 /** The stream that keeps the entries of `stream` that were not events, with the reason, for their publisher. */
 export const rejectedStreamOf = (stream: string): string => `${stream}:rejected`;
-/** Entries the rejected stream keeps (approximately: whole nodes), and how much of one entry's fields. */
-const REJECTED_MAXLEN = 10_000;
-const REJECTED_FIELDS_MAX = 8192;
+/**
+ * Entries the rejected stream keeps (approximately: whole nodes), and the bytes of one entry's fields kept: at
+ * most about 8 MiB of Redis memory, whatever publishers send.
+ */
+const REJECTED_MAXLEN = 1000;
+const REJECTED_FIELDS_MAX_BYTES = 8192;
 
 type StreamEntry = [id: string, fields: string[] | null];
 
@@ -252,9 +256,9 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
 
   /**
    * Keeps entries that are not events in `<EVENTS_STREAM>:rejected` (entry id, reason, and the entry's fields as
-   * JSON, cut at 8 KiB), capped at about 10,000 entries, before they are acknowledged: a publisher can read why
-   * its events went nowhere, and nothing it sent disappears without a trace. A failure here fails the round, and
-   * the entries are read again.
+   * JSON, cut at 8 KiB), capped at about 1,000 entries, before they are acknowledged: a publisher can read why its
+   * events went nowhere. Best effort: when Redis refuses (a user without rights on that key, say), the entries are
+   * only logged, so that one entry that is not an event never holds up the events after it.
    */
   private async setAside(
     redis: Redis,
@@ -262,7 +266,6 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
   ): Promise<void> {
     const pipeline = redis.pipeline();
     for (const r of rejected) {
-      const fields = JSON.stringify(r.fields);
       pipeline.xadd(
         rejectedStreamOf(this.stream),
         'MAXLEN',
@@ -274,10 +277,17 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
         'reason',
         r.reason,
         'fields',
-        fields.length > REJECTED_FIELDS_MAX ? `${fields.slice(0, REJECTED_FIELDS_MAX)}…` : fields,
+        cutToBytes(JSON.stringify(r.fields), REJECTED_FIELDS_MAX_BYTES),
       );
     }
-    for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
+    try {
+      for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
+    } catch (error) {
+      this.logger.error(
+        { err: String(error), entries: rejected.map((r) => ({ entry: r.entry, reason: r.reason })) },
+        'could not keep entries that are not events in the rejected stream; acknowledged anyway',
+      );
+    }
   }
 
   /** The event of one stream entry, or why it is not one. */
@@ -314,3 +324,10 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** `text` cut to at most `max` UTF-8 bytes (never inside a character), with `…` when something was cut. */
+function cutToBytes(text: string, max: number): string {
+  if (Buffer.byteLength(text) <= max) return text;
+  // A decoder's write() holds back a character cut in two, which the cut then leaves out.
+  return `${new StringDecoder('utf8').write(Buffer.from(text).subarray(0, max - 3))}…`;
+}

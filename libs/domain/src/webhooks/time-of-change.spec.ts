@@ -19,5 +19,8 @@ describe('timeOfChange', () => {
     expect(timeOfChange(now, { updatedAt: at(999), lastChangeAt: null })).toEqual(at(1000));
     expect(timeOfChange(now, { updatedAt: at(1000), lastChangeAt: null })).toEqual(now);
     expect(timeOfChange(now, { updatedAt: at(-10), lastChangeAt: at(5000) })).toEqual(now);
+    // One of the two far ahead does not hide the other, within the second.
+    expect(timeOfChange(now, { updatedAt: at(5000), lastChangeAt: at(20) })).toEqual(at(21));
+    expect(timeOfChange(now, { updatedAt: at(30), lastChangeAt: at(5000) })).toEqual(at(31));
   });
 });

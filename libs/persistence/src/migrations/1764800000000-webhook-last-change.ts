@@ -18,8 +18,10 @@ export class WebhookLastChange1764800000000 implements MigrationInterface {
   async up(q: QueryRunner): Promise<void> {
     // No default and no rewrite: adding a nullable column is a catalog change only, whatever the table's size.
     await q.query(`ALTER TABLE webhooks ADD COLUMN last_change_at timestamptz`);
-    // GREATEST ignores NULL: updated_at alone until the first change that writes last_change_at.
-    await q.query(rotateWebhookSecretSql('GREATEST(updated_at, last_change_at)'));
+    // Each of the two only when less than a second ahead, so that one far ahead does not hide the other; GREATEST
+    // ignores NULL (last_change_at before the first change that writes it, or one too far ahead).
+    const within = (column: string) => `CASE WHEN ${column} < p_now + interval '1 second' THEN ${column} END`;
+    await q.query(rotateWebhookSecretSql(`GREATEST(${within('updated_at')}, ${within('last_change_at')})`));
   }
 
   async down(q: QueryRunner): Promise<void> {

@@ -17,7 +17,7 @@ export class DeliveryLogEntryResponse {
   /** Delivery id (UUID), also sent as `Anchor-Delivery-Id`, identical across retries. */
   @ApiProperty({ format: 'uuid' })
   id!: string;
-  /** `evt_` + ULID of the event delivered. */
+  /** The id of the event delivered: `evt_` + ULID, or the id its publisher gave it. */
   @ApiProperty()
   external_event_id!: string;
   /** Event type. */
