@@ -1,7 +1,8 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 
-/** Where a delivery stands: waiting for (another) attempt, or one of the three final states. */
+/** Every {@link DeliveryStatus}, in the order of a delivery's life. */
 export const DELIVERY_STATUSES = ['pending', 'succeeded', 'failed', 'dead'] as const;
+/** Where a delivery stands: waiting for (another) attempt, or one of the three final states. */
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
 /**
