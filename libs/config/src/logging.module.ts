@@ -48,12 +48,17 @@ export const REDACTED_LOG_PATHS: string[] = [
 /** pino's redaction of every logger of the processes: the paths above, blanked out. */
 export const LOG_REDACTION = { paths: REDACTED_LOG_PATHS, censor: '[redacted]' };
 
+/** The process's one stdout destination, shared by every application it runs (the tests run many). */
+let stdout: ReturnType<typeof pino.destination> | undefined;
+
 /**
  * Stdout, asynchronous: while one write is in flight the next lines queue up and go out together, so under
  * load there is far less than one write system call per line (a measurable share of a request's cost), and
- * an idle process still logs at once. Flushed synchronously when the process exits.
+ * an idle process still logs at once. Flushed synchronously when the process exits. One per process: the lines
+ * of every application in it go out in order through one buffer, flushed by one exit hook.
  */
 function stdoutDestination(): DestinationStream {
+  if (stdout) return stdout;
   const dest = pino.destination({ dest: 1, sync: false });
   process.once('exit', () => {
     try {
@@ -62,6 +67,7 @@ function stdoutDestination(): DestinationStream {
       // Nothing left to do when stdout itself is gone.
     }
   });
+  stdout = dest;
   return dest;
 }
 
