@@ -1,7 +1,8 @@
+import Redis from 'ioredis';
 import { Client } from 'pg';
 import { startApi, type RunningApi } from './support/api-harness';
 import { eventually } from './support/eventually';
-import { TEST_DATABASE_URL } from './support/test-env';
+import { TEST_DATABASE_URL, TEST_REDIS_URL } from './support/test-env';
 
 const ADMIN_TOKEN = 'admin-token-for-tests-0123456789';
 
@@ -68,6 +69,31 @@ describe('GET /metrics', () => {
     expect(value(again, 'webhook_secret_rotations{trigger="manual"}')).toBe(
       value(text, 'webhook_secret_rotations{trigger="manual"}'),
     );
+  });
+
+  it('counts the published entries set aside as not events, and tells when the newest was', async () => {
+    const redis = new Redis(TEST_REDIS_URL);
+    try {
+      // What the worker's ingestor writes for an entry that is not an event.
+      const id = await redis.xadd(
+        'webhooks:events:rejected',
+        '*',
+        'entry',
+        '1-1',
+        'reason',
+        'x',
+        'fields',
+        '[]',
+      );
+      await new Promise((r) => setTimeout(r, 2100));
+      const text = (await api.http.get('/metrics')).text;
+      expect(value(text, 'published_events_rejected')).toBeGreaterThanOrEqual(1);
+      expect(value(text, 'published_events_last_rejected_timestamp_seconds')).toBe(
+        Number(String(id).split('-')[0]) / 1000,
+      );
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('keeps reporting Postgres up when only a count over the history runs out of time', async () => {

@@ -31,6 +31,7 @@ export {
   eventIdFromStreamEntry,
   testEventContent,
   type EventBody,
+  rejectedEventsStream,
 } from './deliveries/event-body';
 /** API key use cases. */
 export {

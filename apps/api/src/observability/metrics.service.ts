@@ -1,8 +1,10 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { Clock } from '@app/domain';
+import type Redis from 'ioredis';
+import { Clock, rejectedEventsStream } from '@app/domain';
 import { DELIVERY_STATUSES, Database } from '@app/persistence';
+import { REDIS } from '@app/queue';
 import { MonitoredQueues } from './monitored-queues.provider';
 
 // Scrapes from several Prometheus replicas within this window share one round of SQL and Redis reads.
@@ -30,6 +32,8 @@ export class MetricsService {
   private readonly relayLag: Gauge;
   private readonly queueJobs: Gauge<'queue' | 'state'>;
   private readonly deliveries: Gauge<'status'>;
+  private readonly eventsRejected: Gauge;
+  private readonly lastRejectedAt: Gauge;
   private readonly scrapeErrors: Counter<'source'>;
   private readonly sourceUp: Gauge<'source'>;
   private lastRefresh = 0;
@@ -43,13 +47,16 @@ export class MetricsService {
   private historyFailedAt = -Infinity;
   private readonly historyTimeoutMs: number;
   private refreshing: Promise<void> | null = null;
+  private readonly rejectedStream: string;
 
   constructor(
     private readonly db: Database,
     private readonly monitored: MonitoredQueues,
     private readonly clock: Clock,
+    @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
+    this.rejectedStream = rejectedEventsStream(config.events.stream);
     const limit = config.database.statementTimeoutMs;
     this.historyTimeoutMs =
       limit > 0 ? Math.min(limit, HISTORY_COUNTS_TIMEOUT_MS) : HISTORY_COUNTS_TIMEOUT_MS;
@@ -94,6 +101,16 @@ export class MetricsService {
       name: 'webhook_deliveries',
       help: 'Delivery rows in the retained log, by status (pending, succeeded, failed, dead)',
       labelNames: ['status'],
+      registers,
+    });
+    this.eventsRejected = new Gauge({
+      name: 'published_events_rejected',
+      help: 'Entries of EVENTS_STREAM that were not events, kept in <EVENTS_STREAM>:rejected (about the last 1,000)',
+      registers,
+    });
+    this.lastRejectedAt = new Gauge({
+      name: 'published_events_last_rejected_timestamp_seconds',
+      help: 'When the newest entry of <EVENTS_STREAM>:rejected was set aside (Unix seconds); no sample when none',
       registers,
     });
     this.sourceUp = new Gauge({
@@ -198,12 +215,30 @@ export class MetricsService {
       for (const [queue, byState] of await this.monitored.depths()) {
         for (const [state, n] of Object.entries(byState)) this.queueJobs.set({ queue, state }, n);
       }
+      await this.readRejectedEvents();
       this.sourceUp.set({ source: 'redis' }, 1);
     } catch (e) {
       this.queueJobs.reset();
+      this.eventsRejected.remove();
+      this.lastRejectedAt.remove();
       this.sourceUp.set({ source: 'redis' }, 0);
       this.scrapeErrors.inc({ source: 'redis' });
       this.logger.warn(`metrics: cannot read queue depths: ${(e as Error).message}`);
     }
+  }
+
+  /** How many entries the rejected stream keeps, and when the newest was set aside (one key: one slot). */
+  private async readRejectedEvents(): Promise<void> {
+    const [[lengthError, length], [newestError, newest]] = ((await this.redis
+      .pipeline()
+      .xlen(this.rejectedStream)
+      .xrevrange(this.rejectedStream, '+', '-', 'COUNT', 1)
+      .exec()) ?? []) as [Error | null, unknown][];
+    if (lengthError) throw lengthError;
+    if (newestError) throw newestError;
+    this.eventsRejected.set(Number(length));
+    const [entry] = newest as [string, string[]][];
+    if (entry) this.lastRejectedAt.set(Number(entry[0].split('-')[0]) / 1000);
+    else this.lastRejectedAt.remove();
   }
 }

@@ -11,7 +11,12 @@ import { StringDecoder } from 'node:string_decoder';
 import Redis from 'ioredis';
 import { compareStreamIds, consumerGroups } from '@app/audit';
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { DeliveriesService, eventIdFromStreamEntry, type PublishedEvent } from '@app/domain';
+import {
+  DeliveriesService,
+  eventIdFromStreamEntry,
+  rejectedEventsStream,
+  type PublishedEvent,
+} from '@app/domain';
 import { createRedis } from '@app/queue';
 import { isWebhookEvent } from '@app/validation';
 
@@ -54,8 +59,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** A publisher's own event id: 1 to 128 visible ASCII characters (it goes into every delivery's body as is). */
 const PUBLISHER_EVENT_ID = /^[\x21-\x7e]{1,128}$/;
 
-/** The stream that keeps the entries of `stream` that were not events, with the reason, for their publisher. */
-export const rejectedStreamOf = (stream: string): string => `${stream}:rejected`;
 /**
  * Entries the rejected stream keeps (approximately: whole nodes), and the bytes of one entry's fields kept: at
  * most about 8 MiB of Redis memory, whatever publishers send.
@@ -267,7 +270,7 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
     const pipeline = redis.pipeline();
     for (const r of rejected) {
       pipeline.xadd(
-        rejectedStreamOf(this.stream),
+        rejectedEventsStream(this.stream),
         'MAXLEN',
         '~',
         REJECTED_MAXLEN,

@@ -60,3 +60,9 @@ export function testEventContent(
     data: { test: true, webhook_id: webhookId, [`${subject}_id`]: '00000000-0000-0000-0000-000000000000' },
   };
 }
+
+/**
+ * The stream that keeps the entries of the events stream `stream` that were not events, with the reason, for
+ * their publisher (written by the worker's ingestor, counted by the API's metrics).
+ */
+export const rejectedEventsStream = (stream: string): string => `${stream}:rejected`;
