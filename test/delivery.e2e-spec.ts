@@ -631,6 +631,15 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
 
   describe('published events (EVENTS_STREAM)', () => {
     const publish = (event: unknown) => redis.xadd(STREAM, '*', 'event', JSON.stringify(event));
+    const everyEntryAcknowledged = () =>
+      eventually(
+        async () => {
+          const [count] = (await redis.xpending(STREAM, 'deliveries')) as [number];
+          return count === 0;
+        },
+        10_000,
+        'every entry acknowledged',
+      );
 
     it('reach exactly the subscribed, enabled webhooks of the project, once each, across a worker restart', async () => {
       const paths = { a: newPath(), b: newPath(), c: newPath(), d: newPath(), e: newPath(), f: newPath() };
@@ -729,14 +738,7 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
         'id is not a string of 1 to 128 visible ASCII characters',
       ]);
       expect(byEntry.get(garbage[1] as string)?.fields).toEqual(['other', 'x']);
-      await eventually(
-        async () => {
-          const [count] = (await redis.xpending(STREAM, 'deliveries')) as [number];
-          return count === 0;
-        },
-        10_000,
-        'every entry acknowledged',
-      );
+      await everyEntryAcknowledged();
       // The worker stopped for the restart left the group: of this process's consumers (the workers of this
       // file run in it; other files' worker processes may have been killed on purpose), only the running one is.
       const consumers = (await redis.xinfo('CONSUMERS', STREAM, 'deliveries')) as string[][];
@@ -759,14 +761,7 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
           data: { after: bad },
         });
         await eventually(() => receiver.at(path).length === 1, 15_000, 'the event after the bad entry');
-        await eventually(
-          async () => {
-            const [count] = (await redis.xpending(STREAM, 'deliveries')) as [number];
-            return count === 0;
-          },
-          10_000,
-          'both entries acknowledged',
-        );
+        await everyEntryAcknowledged();
         expect(JSON.parse(receiver.at(path)[0].body).data).toEqual({ after: bad });
         expect(good).toBeTruthy();
       } finally {
