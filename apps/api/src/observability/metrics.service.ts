@@ -223,7 +223,7 @@ export class MetricsService {
       this.lastRejectedAt.remove();
       this.sourceUp.set({ source: 'redis' }, 0);
       this.scrapeErrors.inc({ source: 'redis' });
-      this.logger.warn(`metrics: cannot read queue depths: ${(e as Error).message}`);
+      this.logger.warn(`metrics: cannot read Redis (queue depths, rejected events): ${(e as Error).message}`);
     }
   }
 
