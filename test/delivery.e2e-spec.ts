@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import Redis from 'ioredis';
-import { DeliveriesService, ManualClock } from '@app/domain';
+import { DeliveriesService, ManualClock, eventIdForPublisherId } from '@app/domain';
 import { DeliveryQueue } from '@app/queue';
 import { parseSignatureHeader, verifyWebhookSignature } from '@app/signing';
 import { DELIVERY_TLS, DNS_RESOLVER } from '../apps/worker/src/delivery/delivery-sender.provider';
@@ -660,9 +660,11 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
         await publish({ type: 'task.exploded', project_id: projectId, data: {} }),
         await publish({ id: 'has a space', type: 'task.completed', project_id: projectId, data: {} }),
       ];
-      // A publisher's own id, of any visible ASCII form, is kept as the event's id.
+      // A publisher's own id of another form than evt_ + ULID maps to an evt_ ULID of its own: the same id
+      // published again is the same event.
       const ownId = 'billing:run-42/attempt.1';
       await publish({ id: ownId, type: 'task.failed', project_id: projectId, data: { own: true } });
+      await publish({ id: ownId, type: 'task.failed', project_id: projectId, data: { own: 'again' } });
 
       const N = 150;
       const explicitId = 'evt_01JD4W1B6T0Q8H3X2Z5N7M9K4P';
@@ -697,7 +699,8 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       expect(receiver.at(paths.e)).toHaveLength(N + 3);
       expect(new Set(ids(paths.e))).toEqual(new Set([...ids(paths.a), ...ids(paths.b)]));
       expect(receiver.at(paths.b)).toHaveLength(2);
-      expect(ids(paths.b)).toContain(ownId);
+      expect(ids(paths.b)).toContain(eventIdForPublisherId(ownId));
+      for (const id of ids(paths.b)) expect(id).toMatch(EVT);
       expect(receiver.at(paths.c)).toHaveLength(0);
       expect(receiver.at(paths.d)).toHaveLength(0);
       expect(receiver.at(paths.f)).toHaveLength(0);
@@ -795,6 +798,24 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
         [id],
       );
       expect(rows).toHaveLength(1);
+    });
+
+    it('lists the events of one batch newest first, in reverse of their order in the stream', async () => {
+      const path = newPath();
+      const { id } = await createWebhook(receiver.url(path), ['session.failed']);
+      const events = Array.from({ length: 8 }, (_, i) => ({
+        id: eventIdForPublisherId(`order-${i}`),
+        type: 'session.failed',
+        projectId,
+        text: null,
+        data: { i },
+        created: clock.now(),
+      }));
+      expect(await worker.get(DeliveriesService).recordPublished(events)).toEqual({ deliveries: 8 });
+      const log = await api.http.get(`/v1/webhooks/${id}/events`, { key });
+      expect(log.body.events.map((e: { external_event_id: string }) => e.external_event_id)).toEqual(
+        events.map((e) => e.id).reverse(),
+      );
     });
 
     it('derives the same event id when an unacknowledged entry is read again', async () => {

@@ -28,6 +28,7 @@ export {
 export { retryDelayMs, MAX_RETRY_AFTER_SECONDS } from './deliveries/retry-schedule';
 export {
   serializeEventBody,
+  eventIdForPublisherId,
   eventIdFromStreamEntry,
   testEventContent,
   type EventBody,

@@ -13,6 +13,7 @@ import { compareStreamIds, consumerGroups } from '@app/audit';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import {
   DeliveriesService,
+  eventIdForPublisherId,
   eventIdFromStreamEntry,
   rejectedEventsStream,
   type PublishedEvent,
@@ -56,7 +57,7 @@ const TRIM_ROUNDS = 100;
 const LONG_STREAM = 1_000_000;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** A publisher's own event id: 1 to 128 visible ASCII characters (it goes into every delivery's body as is). */
+/** A publisher's own event id: 1 to 128 visible ASCII characters (receivers get the `evt_` id it maps to). */
 const PUBLISHER_EVENT_ID = /^[\x21-\x7e]{1,128}$/;
 
 /**
@@ -316,7 +317,8 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
     if (!('data' in e)) return 'data is missing';
     const ms = Number(entryId.split('-')[0]);
     return {
-      id: typeof e.id === 'string' ? e.id : eventIdFromStreamEntry(this.stream, entryId),
+      id:
+        typeof e.id === 'string' ? eventIdForPublisherId(e.id) : eventIdFromStreamEntry(this.stream, entryId),
       type: e.type,
       projectId: e.project_id.toLowerCase(),
       text: typeof e.text === 'string' ? e.text : null,

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isPrefixedUlid } from '../ids';
 
 /** An event as receivers get it. */
 export interface EventBody {
@@ -25,6 +26,23 @@ export function serializeEventBody(event: EventBody): string {
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
+/** The `chars` low 5-bit groups of `bits` in Crockford base32, most significant first. */
+function crockford(bits: bigint, chars: number): string {
+  let out = '';
+  for (let i = 0; i < chars; i++) {
+    out = CROCKFORD[Number(bits & 31n)] + out;
+    bits >>= 5n;
+  }
+  return out;
+}
+
+/** The first `bytes` bytes of a digest as one number. */
+function leadingBits(digest: Buffer, bytes: number): bigint {
+  let bits = 0n;
+  for (let i = 0; i < bytes; i++) bits = (bits << 8n) | BigInt(digest[i]);
+  return bits;
+}
+
 /**
  * The `evt_` id of a published event that came without one, derived from its stream entry id (`<ms>-<seq>`):
  * the same entry read twice (a crash before XACK, a reclaimed entry) maps to the same id, so the unique key on
@@ -32,21 +50,26 @@ const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
  */
 export function eventIdFromStreamEntry(stream: string, entryId: string): string {
   const ms = Number(entryId.split('-')[0]);
-  let time = '';
-  let t = Number.isSafeInteger(ms) && ms >= 0 ? ms : 0;
-  for (let i = 0; i < 10; i++) {
-    time = CROCKFORD[t % 32] + time;
-    t = Math.floor(t / 32);
-  }
+  const time = Number.isSafeInteger(ms) && ms >= 0 && ms < 2 ** 48 ? BigInt(ms) : 0n;
   const digest = createHash('sha256').update(`${stream}\n${entryId}`).digest();
-  let bits = 0n;
-  for (let i = 0; i < 10; i++) bits = (bits << 8n) | BigInt(digest[i]);
-  let random = '';
-  for (let i = 0; i < 16; i++) {
-    random = CROCKFORD[Number(bits & 31n)] + random;
-    bits >>= 5n;
+  return `evt_${crockford(time, 10)}${crockford(leadingBits(digest, 10), 16)}`;
+}
+
+/**
+ * The id receivers get for an event its publisher gave the id `id`. An `evt_` ULID is kept (upper-cased, ULIDs
+ * being case-insensitive); any other id, such as `billing:run-42`, maps to `evt_` and the first 128 bits of
+ * SHA-256 over `publisher-event-id:` and the id, in Crockford base32: a well-formed ULID (whose time part means
+ * nothing), always the same for the same id, so an event its publisher adds twice is still delivered once to each
+ * webhook, and a publisher can compute which event a delivery carries.
+ */
+export function eventIdForPublisherId(id: string): string {
+  if (id.startsWith('evt_')) {
+    const canonical = `evt_${id.slice(4).toUpperCase()}`;
+    // A ULID's first character is at most 7: 26 characters hold 130 bits, a ULID has 128.
+    if (isPrefixedUlid(canonical, 'evt_') && canonical[4] <= '7') return canonical;
   }
-  return `evt_${time}${random}`;
+  const digest = createHash('sha256').update(`publisher-event-id:${id}`).digest();
+  return `evt_${crockford(leadingBits(digest, 16), 26)}`;
 }
 
 /** Human text and sample data of a synthetic test event, so receivers can tell it apart from real traffic. */

@@ -17,7 +17,7 @@ export class DeliveryLogEntryResponse {
   /** Delivery id (UUID), also sent as `Anchor-Delivery-Id`, identical across retries. */
   @ApiProperty({ format: 'uuid' })
   id!: string;
-  /** The id of the event delivered: `evt_` + ULID, or the id its publisher gave it. */
+  /** The id of the event delivered, as in its body: `evt_` + ULID. */
   @ApiProperty()
   external_event_id!: string;
   /** Event type. */
