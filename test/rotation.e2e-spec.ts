@@ -239,6 +239,32 @@ describe('scheduled rotation', () => {
       await sweeper.sweep();
       for (const wh of [before, after]) expect(await audits(wh.id, 'webhook.secret.rotated')).toHaveLength(0);
     });
+
+    it('project default: next_rotation_at is when a new webhook would rotate while none follows it', async () => {
+      const setAt = clock.now().getTime();
+      const put = await api.http.put('/v1/rotation-policy', { key, body: { interval_days: 10 } });
+      expect(put.status).toBe(200);
+      expect(put.body.next_rotation_at).toBe(new Date(setAt + 10 * DAY).toISOString());
+      expect(put.body.last_rotated_at).toBeNull();
+
+      clock.advance(HOUR);
+      const got = await api.http.get('/v1/rotation-policy', { key });
+      expect(got.body.next_rotation_at).toBe(new Date(setAt + HOUR + 10 * DAY).toISOString());
+
+      // Once a webhook follows it: that webhook's next rotation, which a later one never precedes.
+      const wh = await createWebhook();
+      clock.advance(HOUR);
+      expect((await api.http.get('/v1/rotation-policy', { key })).body.next_rotation_at).toBe(
+        (await status(wh.id)).next_rotation_at,
+      );
+      expect((await status(wh.id)).next_rotation_at).toBe(new Date(setAt + HOUR + 10 * DAY).toISOString());
+
+      // Its own policy takes it away from the default: back to a new webhook's first rotation.
+      await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 2 } });
+      expect((await api.http.get('/v1/rotation-policy', { key })).body.next_rotation_at).toBe(
+        new Date(setAt + 2 * HOUR + 10 * DAY).toISOString(),
+      );
+    });
   });
 
   describe('the sweep', () => {

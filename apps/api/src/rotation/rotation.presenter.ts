@@ -7,7 +7,7 @@ export function presentRotationPolicy(v: RotationPolicyView): RotationPolicyResp
     webhook_id: v.policy.webhookId,
     interval_days: v.policy.intervalDays,
     grace_period_hours: v.policy.gracePeriodHours,
-    next_rotation_at: v.nextRotationAt?.toISOString() ?? null,
+    next_rotation_at: v.nextRotationAt.toISOString(),
     last_rotated_at: v.lastRotatedAt?.toISOString() ?? null,
     created_at: v.policy.createdAt.toISOString(),
     updated_at: v.policy.updatedAt.toISOString(),

@@ -29,8 +29,11 @@ export interface SetRotationPolicyInput {
 /** A policy with the state of the rotations it drives. */
 export interface RotationPolicyView {
   policy: RotationPolicyEntity;
-  /** For a webhook: its next rotation. For the project default: the earliest among the webhooks following it. */
-  nextRotationAt: Date | null;
+  /**
+   * For a webhook: its next rotation. For the project default: the earliest among the webhooks following it, or,
+   * while none does, when a webhook created now would first rotate.
+   */
+  nextRotationAt: Date;
   /** The last rotation (manual or scheduled): of the webhook, or the latest among those following the default. */
   lastRotatedAt: Date | null;
 }
@@ -280,15 +283,25 @@ export class RotationService {
   }
 
   private async view(tx: Repositories, policy: RotationPolicyEntity): Promise<RotationPolicyView> {
+    // When a secret issued now would next rotate under the policy: what a new webhook following it gets.
+    const fromNow = () => scheduleFor(policy.webhookId ?? '', this.clock.now(), policy).nextRotationAt;
     if (policy.webhookId === null) {
       const summary = await tx.rotation.projectDefaultSummary(policy.projectId);
-      return { policy, ...summary };
+      return {
+        policy,
+        // A webhook created later never rotates before those already following the default.
+        nextRotationAt: summary.nextRotationAt ?? fromNow(),
+        lastRotatedAt: summary.lastRotatedAt,
+      };
     }
     const schedule = await tx.rotation.findSchedule(policy.webhookId);
     const current = await tx.secrets.findCurrent(policy.webhookId);
     return {
       policy,
-      nextRotationAt: schedule?.nextRotationAt ?? null,
+      // The schedule is kept in step with the policy in the same transactions; computed again only if missing.
+      nextRotationAt:
+        schedule?.nextRotationAt ??
+        (current ? scheduleFor(policy.webhookId, current.createdAt, policy).nextRotationAt : fromNow()),
       lastRotatedAt: current && current.trigger !== 'created' ? current.createdAt : null,
     };
   }

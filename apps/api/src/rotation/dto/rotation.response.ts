@@ -12,11 +12,11 @@ export class RotationPolicyResponse {
   @ApiProperty({ type: 'integer', minimum: 0, maximum: 168 })
   grace_period_hours!: number;
   /**
-   * The next scheduled rotation. For the project default: the earliest among the webhooks following it, null
-   * when none does.
+   * The next scheduled rotation. For the project default: the earliest among the webhooks following it, or, while
+   * none does, when a webhook created now would first rotate.
    */
-  @ApiProperty({ type: String, format: 'date-time', nullable: true })
-  next_rotation_at!: string | null;
+  @ApiProperty({ format: 'date-time' })
+  next_rotation_at!: string;
   /** The last rotation, manual or scheduled (for the default: the latest among its webhooks), or null. */
   @ApiProperty({ type: String, format: 'date-time', nullable: true })
   last_rotated_at!: string | null;
