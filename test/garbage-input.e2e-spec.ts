@@ -207,6 +207,19 @@ describe('garbage input never produces a 500', () => {
         code: 'payload_too_large',
       });
     }
+    // The key comes first: without a valid one, 401 whatever the body's size, declared or chunked.
+    for (const headers of [
+      { 'content-length': String(big.length) } as Record<string, string>,
+      { 'anchor-api-key': 'ak_unknown', 'content-length': String(big.length) },
+      { 'anchor-api-key': 'ak_unknown', 'transfer-encoding': 'chunked' },
+    ]) {
+      const res = await raw('POST', '/v1/webhooks', headers, [big]);
+      expect({ headers, status: res.status, code: res.body.code }).toEqual({
+        headers,
+        status: 401,
+        code: 'unauthorized',
+      });
+    }
   });
 
   /** Writes `bytes` on a fresh connection and reads until the server closes it. */

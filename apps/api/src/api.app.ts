@@ -116,15 +116,18 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
   const metrics = app.get(MetricsService);
   fastify.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-request-id', req.id);
-    // Every route, also those whose body is never read (GET): a declared body over the limit is a 413.
-    if (Number(req.headers['content-length']) > BODY_LIMIT_BYTES) return done(new BodyTooLarge());
     done();
   });
-  // Every /v1 path needs a key, checked before the body is read: 401 (or 429) whatever the body, and an
-  // unknown /v1 path is a 404 only for an authenticated caller.
+  // Every /v1 path needs a key, checked first, before the body is read: 401 (or 429) whatever the body, its size
+  // included, however it is framed, and an unknown /v1 path is a 404 only for an authenticated caller.
   const apiKeys = app.get(ApiKeyGuard);
   fastify.addHook('onRequest', async (req, reply) => {
     if (isV1Path(req.routeOptions.url ?? decodedPath(req.url))) await apiKeys.admit(req, reply);
+  });
+  fastify.addHook('onRequest', (req, _reply, done) => {
+    // Every route, also those whose body is never read (GET): a declared body over the limit is a 413.
+    if (Number(req.headers['content-length']) > BODY_LIMIT_BYTES) return done(new BodyTooLarge());
+    done();
   });
   fastify.addHook('onResponse', (req, reply, done) => {
     // The log line and the metrics name the route template, never the raw path (ids would explode both).
