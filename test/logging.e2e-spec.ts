@@ -55,6 +55,9 @@ describe('structured logs', () => {
     expect((await api.http.get(`/v1/webhooks/${id}`, { key })).status).toBe(200);
     const wrongKey = `${key}x`;
     expect((await api.http.get('/v1/webhooks', { key: wrongKey })).status).toBe(401);
+    // A key or a secret put in the URL by mistake is not logged either.
+    expect((await api.http.get(`/v1/webhooks?api_key=${key}`, { key })).status).toBe(200);
+    expect((await api.http.get(`/v1/webhooks/${rotated.body.secret}`, { key })).status).toBe(404);
     // Routes of other features, when present in this build (claim, test delivery): their 404 or 409 is fine.
     await api.http.post(`/v1/webhooks/${id}/secret/claim`, { key });
     await api.http.post(`/v1/webhooks/${id}/test`, { key, body: { event_type: 'task.completed' } });

@@ -724,6 +724,13 @@ describe('webhooks API (Anchor-compatible routes)', () => {
       expect(long.headers.get('x-request-id')).toBeTruthy();
       const err = await api.http.get('/v1/webhooks/nope', { key, headers: { 'x-request-id': 'req-err' } });
       expect(err.body.request_id).toBe('req-err');
+      // Any value of sane length, spaces included.
+      const spaced = await api.http.get('/v1/webhooks/nope', {
+        key,
+        headers: { 'x-request-id': 'trace 42' },
+      });
+      expect(spaced.headers.get('x-request-id')).toBe('trace 42');
+      expect(spaced.body.request_id).toBe('trace 42');
     });
 
     it('answers unknown routes with 404 not_found in the error body', async () => {

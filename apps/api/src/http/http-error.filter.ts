@@ -4,6 +4,7 @@ import { DomainError, RateLimitedError, ServiceUnavailableError, type ErrorCode 
 import { IdempotentReplay } from '../idempotency/idempotency.service';
 import { isDependencyUnavailable } from './dependency-errors';
 import { STATUS_BY_CODE, type ErrorBody } from './error-response';
+import { loggableUrl } from '../observability/request-log';
 
 // Errors that Fastify raises before a handler runs (body parsing, limits), by their code.
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -42,7 +43,10 @@ export class HttpErrorFilter implements ExceptionFilter {
     }
     const { status, body, headers } = this.toResponse(exception, requestId, req);
     if (status >= 500 && body.code === 'internal_error') {
-      this.logger.error({ err: exception, request_id: requestId, route: req.url }, 'unhandled error');
+      this.logger.error(
+        { err: exception, request_id: requestId, route: loggableUrl(req.url) },
+        'unhandled error',
+      );
     }
     void reply
       .status(status)

@@ -30,9 +30,46 @@ export function loggableHeaders(headers: FastifyRequest['headers']): Record<stri
   return out;
 }
 
+/** Query parameters of the API's own routes: their values are logged; any other parameter's value is blanked. */
+const LOGGABLE_QUERY = new Set([
+  'limit',
+  'offset',
+  'status',
+  'event_type',
+  'since',
+  'until',
+  'include_payload',
+  'webhook_id',
+  'type',
+  'cursor',
+]);
+/** What has the form of an API key (`ak_…`) or a signing secret (64 hex digits), wherever a client put it. */
+const CREDENTIAL_LIKE = /ak_[A-Za-z0-9_-]{16,}|(?<![0-9A-Fa-f])[0-9A-Fa-f]{64}(?![0-9A-Fa-f])/g;
+
+/**
+ * A request URL as it may be logged: a client that puts its API key or a secret in the URL (`?api_key=…`, or by
+ * mistake in the path) must not get it into the logs. The values of query parameters the API does not read are
+ * blanked, and anything shaped like a key or a secret is blanked wherever it appears.
+ */
+export function loggableUrl(url: string): string {
+  const q = url.indexOf('?');
+  const path = (q < 0 ? url : url.slice(0, q)).replace(CREDENTIAL_LIKE, CENSOR);
+  if (q < 0) return path;
+  const query = url
+    .slice(q + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      if (eq < 0 || LOGGABLE_QUERY.has(pair.slice(0, eq))) return pair.replace(CREDENTIAL_LIKE, CENSOR);
+      return `${pair.slice(0, eq).replace(CREDENTIAL_LIKE, CENSOR)}=${CENSOR}`;
+    })
+    .join('&');
+  return `${path}?${query}`;
+}
+
 /**
  * Logs one JSON line per finished request through the application's pino logger (so with its level,
- * serializers and redaction): request id, method, url, headers (redacted), route template, status and
+ * serializers and redaction): request id, method, url and headers (both redacted), route template, status and
  * latency in ms. 4xx at warn, 5xx at error. Called from a Fastify onResponse hook, which costs far less
  * per request than an HTTP logging middleware.
  */
@@ -44,7 +81,12 @@ export function logRequest(req: FastifyRequest, reply: FastifyReply, route: stri
   if (!root.isLevelEnabled(level)) return;
   root[level](
     {
-      req: { id: req.id, method: req.method, url: req.url, headers: loggableHeaders(req.headers) },
+      req: {
+        id: req.id,
+        method: req.method,
+        url: loggableUrl(req.url),
+        headers: loggableHeaders(req.headers),
+      },
       route,
       // The raw response: pino-http's serializer reads its status once the headers are sent.
       res: reply.raw,

@@ -1,0 +1,32 @@
+import type { IncomingMessage } from 'node:http';
+import { requestIdFor } from './request-id';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const withId = (value?: string | string[]) =>
+  ({ headers: value === undefined ? {} : { 'x-request-id': value } }) as unknown as IncomingMessage;
+
+describe('requestIdFor', () => {
+  it.each([
+    ['a short id', 'r1'],
+    ['a UUID', '0f8fad5b-d9cb-469f-a165-70867728950e'],
+    ['an id with spaces', 'trace 42'],
+    ['an id with a tab inside', 'a\tb'],
+    ['non-ASCII text as Node decodes it (latin1)', Buffer.from('é-trace', 'utf8').toString('latin1')],
+    ['128 characters', 'x'.repeat(128)],
+  ])('echoes %s', (_, id) => {
+    expect(requestIdFor(withId(id))).toBe(id);
+  });
+
+  it.each([
+    ['no header', undefined],
+    ['an empty one', ''],
+    ['a blank one', '  \t '],
+    ['129 characters', 'x'.repeat(129)],
+    ['a control character', 'a\u0001b'],
+    ['a line break', 'a\nb'],
+    ['DEL', 'a\u007fb'],
+    ['a repeated header', ['a', 'b']],
+  ])('replaces %s with a new UUID', (_, id) => {
+    expect(requestIdFor(withId(id))).toMatch(UUID);
+  });
+});
