@@ -737,6 +737,19 @@ describe('scheduled rotation', () => {
   });
 
   describe('exactly once at scale', () => {
+    // Only the sweeps a test runs itself: a sweep job from the workers' recurring schedule would take part of the
+    // work (and of the counts) at any moment. The queue is paused for every worker, and nothing of it runs.
+    let rotationQueue: Queue;
+    beforeAll(async () => {
+      rotationQueue = worker.get<Queue>(getQueueToken(QueueName.Rotation) as never);
+      await rotationQueue.pause();
+      for (let i = 0; (await rotationQueue.getActiveCount()) > 0; i++) {
+        if (i > 300) throw new Error('a rotation job is still running');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    });
+    afterAll(() => rotationQueue.resume());
+
     const countFor = async (project: string) => {
       const [secrets] = await api.db.dataSource.query(
         `SELECT count(*) FILTER (WHERE s.trigger = 'scheduled')::int AS scheduled,
