@@ -169,4 +169,32 @@ describe('on a Redis Cluster (REDIS_CLUSTER=true)', () => {
       );
     }, 20_000);
   });
+  it('finds the cluster through REDIS_CLUSTER_NODES when the seed REDIS_URL names does not answer', async () => {
+    const dead = await freePort();
+    const other = await startApi({
+      env: {
+        REDIS_URL: `redis://127.0.0.1:${dead}`,
+        REDIS_CLUSTER: 'true',
+        REDIS_CLUSTER_NODES: ports.map((p) => `127.0.0.1:${p}`).join(','),
+        AUDIT_STREAM,
+        EVENTS_STREAM,
+      },
+    });
+    try {
+      // Readiness probes the queues' slot on the cluster.
+      expect((await other.http.get('/health/ready')).status).toBe(200);
+      // The request is counted on the cluster.
+      const { key, apiKeyId } = await other.newKey();
+      expect((await other.http.get('/v1/webhooks', { key })).status).toBe(200);
+      await eventually(async () => {
+        const window = Math.floor(Date.now() / 60_000);
+        const counts = await Promise.all(
+          [window - 1, window].map((w) => cluster.get(`ratelimit:${apiKeyId}:${w}`)),
+        );
+        return counts.some((c) => Number(c) >= 1);
+      }, 10_000);
+    } finally {
+      await other.close();
+    }
+  });
 });

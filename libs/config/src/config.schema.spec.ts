@@ -108,7 +108,29 @@ describe('loadConfig', () => {
     expect(loadConfig({ REDIS_URL: 'redis://seed:7000', REDIS_CLUSTER: 'true' }).redis).toEqual({
       url: 'redis://seed:7000',
       cluster: true,
+      seeds: [],
     });
+    expect(
+      loadConfig({
+        REDIS_URL: 'redis://seed:7000',
+        REDIS_CLUSTER: 'true',
+        REDIS_CLUSTER_NODES: 'node-b:7001, 10.0.0.3 ,[fd00::7]:7002,',
+      }).redis.seeds,
+    ).toEqual([
+      { host: 'node-b', port: 7001 },
+      { host: '10.0.0.3', port: 6379 },
+      { host: 'fd00::7', port: 7002 },
+    ]);
+    expect(
+      problems({ REDIS_CLUSTER: 'true', REDIS_CLUSTER_NODES: 'a:0,b:65536,c:x,[nope]:1,d:1/2,ok:7000' }),
+    ).toEqual(
+      ['a:0', 'b:65536', 'c:x', '[nope]:1', 'd:1/2'].map(
+        (e) => `REDIS_CLUSTER_NODES entry "${e}" is not host:port (port 1 to 65535; IPv6 in brackets)`,
+      ),
+    );
+    expect(problems({ REDIS_CLUSTER_NODES: 'node-b:7001' })).toEqual([
+      'REDIS_CLUSTER_NODES names seed nodes of a Redis Cluster: it needs REDIS_CLUSTER=true',
+    ]);
     expect(loadConfig({}).redis.cluster).toBe(false);
     expect(problems({ REDIS_URL: 'redis://seed:7000/2', REDIS_CLUSTER: 'true' })).toEqual([
       'REDIS_URL must name database 0 with REDIS_CLUSTER=true (a cluster has no other)',

@@ -17,8 +17,11 @@ export interface AppConfig {
    * before it cancels it (0: no limit); see `dataSourceOptions`.
    */
   database: { url: string; poolSize: number; statementTimeoutMs: number };
-  /** `cluster`: REDIS_URL names a seed node of a Redis Cluster (database 0, the only one a cluster has). */
-  redis: { url: string; cluster: boolean };
+  /**
+   * `cluster`: REDIS_URL names a seed node of a Redis Cluster (database 0, the only one a cluster has); `seeds`:
+   * further seed nodes (REDIS_CLUSTER_NODES), tried when the first does not answer.
+   */
+  redis: { url: string; cluster: boolean; seeds: RedisSeed[] };
   secrets: {
     /** The first key encrypts; every key decrypts. */
     keyRing: EncryptionKey[];
@@ -44,6 +47,35 @@ export interface AppConfig {
    * this bounds what a silently broken notification feed could miss. 0 looks every request up.
    */
   apiKeyCache: { ttlSeconds: number; confirmSeconds: number };
+}
+
+/** A Redis Cluster node to start from, besides the one REDIS_URL names. */
+export interface RedisSeed {
+  host: string;
+  port: number;
+}
+
+/**
+ * `host:port` entries, comma-separated (an IPv6 address in brackets: `[fd00::7]:6379`); the port defaults to 6379.
+ * Returns the seeds and a problem for each entry that is not one.
+ */
+export function parseRedisSeeds(raw: string): { seeds: RedisSeed[]; problems: string[] } {
+  const seeds: RedisSeed[] = [];
+  const problems: string[] = [];
+  for (const entry of raw.split(',').map((e) => e.trim())) {
+    if (entry === '') continue;
+    const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:/[\]@]+))(?::(\d{1,5}))?$/.exec(entry);
+    const host = m?.[1] ?? m?.[2];
+    const port = m?.[3] === undefined ? 6379 : Number(m[3]);
+    if (!m || !host || (m[1] !== undefined && isIP(host) !== 6) || port < 1 || port > 65535) {
+      problems.push(
+        `REDIS_CLUSTER_NODES entry "${entry}" is not host:port (port 1 to 65535; IPv6 in brackets)`,
+      );
+      continue;
+    }
+    seeds.push({ host, port });
+  }
+  return { seeds, problems };
 }
 
 /** Thrown when the environment is invalid; lists every problem at once. */
@@ -150,6 +182,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
   if (clusterRaw !== 'true' && clusterRaw !== 'false')
     problems.push(`REDIS_CLUSTER must be true or false (got "${clusterRaw}")`);
   const redisCluster = clusterRaw === 'true';
+  const redisSeeds = parseRedisSeeds(str('REDIS_CLUSTER_NODES', ''));
+  problems.push(...redisSeeds.problems);
+  if (redisSeeds.seeds.length > 0 && !redisCluster)
+    problems.push('REDIS_CLUSTER_NODES names seed nodes of a Redis Cluster: it needs REDIS_CLUSTER=true');
 
   const level = str('LOG_LEVEL', 'info');
   if (!LOG_LEVELS.includes(level))
@@ -196,6 +232,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
         return undefined;
       }),
       cluster: redisCluster,
+      seeds: redisSeeds.seeds,
     },
     secrets: { keyRing, usingDevelopmentKey, gracePeriodHours: int('SECRET_GRACE_PERIOD_HOURS', 24, 0, 168) },
     webhooks: { maxPerProject: int('MAX_WEBHOOKS_PER_PROJECT', 5, 1, 1_000_000) },

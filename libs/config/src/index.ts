@@ -1,5 +1,5 @@
 /** Typed configuration schema, its loader and the error listing every invalid variable. */
-export { loadConfig, ConfigError, type AppConfig, type EncryptionKey } from './config.schema';
+export { loadConfig, ConfigError, type AppConfig, type EncryptionKey, type RedisSeed } from './config.schema';
 
 /** Nest module and injection token that provide the configuration. */
 export { ConfigModule, APP_CONFIG } from './config.module';

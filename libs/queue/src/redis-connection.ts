@@ -1,5 +1,6 @@
 import type { ConnectionOptions } from 'bullmq';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { RedisSeed } from '@app/config';
 
 /**
  * ioredis options from a redis:// or rediss:// URL. `maxRetriesPerRequest: null` is what BullMQ workers
@@ -20,15 +21,19 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
   };
 }
 
-/** Where Redis is: `REDIS_URL`, and whether it names a seed node of a Redis Cluster (`REDIS_CLUSTER`). */
+/**
+ * Where Redis is: `REDIS_URL`, whether it names a seed node of a Redis Cluster (`REDIS_CLUSTER`), and the
+ * cluster's further seed nodes (`REDIS_CLUSTER_NODES`).
+ */
 export interface RedisTarget {
   url: string;
   cluster: boolean;
+  seeds?: readonly RedisSeed[];
 }
 
 /**
- * A client for `target`: one node, or a Cluster client seeded with the node REDIS_URL names (it finds the other
- * nodes itself). `extra` holds per-use options (offline queue, timeouts, connection name), applied to every
+ * A client for `target`: one node, or a Cluster client seeded with the node REDIS_URL names and the further seeds
+ * (it tries them until one answers, and finds the other nodes itself). `extra` holds per-use options (offline queue, timeouts, connection name), applied to every
  * node's connection. Typed as the one-node client: the code uses only what both clients do alike (single-key
  * commands and scripts, pipelines within one hash slot, pub/sub, `duplicate()`).
  */
@@ -45,7 +50,8 @@ export function createRedis(target: RedisTarget, extra: RedisOptions = {}): Redi
     tls,
     ...nodeOptions
   } = options;
-  const cluster = new Cluster([{ host: host ?? '127.0.0.1', port: port ?? 6379 }], {
+  const seeds = [{ host: host ?? '127.0.0.1', port: port ?? 6379 }, ...(target.seeds ?? [])];
+  const cluster = new Cluster(seeds, {
     // The seed's name would be the TLS server name of every node: on TLS, each node is verified by the address
     // or name it announces instead (one certificate naming them all, as managed clusters issue, also works).
     redisOptions: { ...nodeOptions, ...(tls && { tls: {} }) },
