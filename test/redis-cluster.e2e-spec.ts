@@ -181,8 +181,8 @@ describe('on a Redis Cluster (REDIS_CLUSTER=true)', () => {
       },
     });
     try {
-      // Readiness probes the queues' slot on the cluster.
-      expect((await other.http.get('/health/ready')).status).toBe(200);
+      // Readiness probes the queues' slot on the cluster: ready once the client has found it through the seeds.
+      await eventually(async () => (await other.http.get('/health/ready')).status === 200, 15_000);
       // The request is counted on the cluster.
       const { key, apiKeyId } = await other.newKey();
       expect((await other.http.get('/v1/webhooks', { key })).status).toBe(200);
