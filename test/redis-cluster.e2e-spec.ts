@@ -103,6 +103,16 @@ describe('on a Redis Cluster (REDIS_CLUSTER=true)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** Resolves once a request of the key is counted on the cluster (the limiter's script runs on its key's node). */
+  const countedOnCluster = (apiKeyId: string) =>
+    eventually(async () => {
+      const window = Math.floor(Date.now() / 60_000);
+      const counts = await Promise.all(
+        [window - 1, window].map((w) => cluster.get(`ratelimit:${apiKeyId}:${w}`)),
+      );
+      return counts.some((c) => Number(c) >= 1);
+    }, 10_000);
+
   it('runs the API, the queues, the job schedulers and the audit relay', async () => {
     expect((await api.http.get('/health/ready')).status).toBe(200);
     const { key, apiKeyId } = await api.newKey();
@@ -111,14 +121,8 @@ describe('on a Redis Cluster (REDIS_CLUSTER=true)', () => {
       body: { url: 'https://hooks.example.com/cluster', subscribed_events: ['task.completed'] },
     });
     expect(created.status).toBe(201);
-    // The request is counted on the cluster (the limiter's script runs on the node of its key).
-    await eventually(async () => {
-      const window = Math.floor(Date.now() / 60_000);
-      const counts = await Promise.all(
-        [window - 1, window].map((w) => cluster.get(`ratelimit:${apiKeyId}:${w}`)),
-      );
-      return counts.some((c) => Number(c) >= 1);
-    }, 10_000);
+    // The request is counted on the cluster.
+    await countedOnCluster(apiKeyId);
     const id = created.body.id as string;
 
     // The change's audit event reaches the stream on the cluster.
@@ -186,13 +190,7 @@ describe('on a Redis Cluster (REDIS_CLUSTER=true)', () => {
       // The request is counted on the cluster.
       const { key, apiKeyId } = await other.newKey();
       expect((await other.http.get('/v1/webhooks', { key })).status).toBe(200);
-      await eventually(async () => {
-        const window = Math.floor(Date.now() / 60_000);
-        const counts = await Promise.all(
-          [window - 1, window].map((w) => cluster.get(`ratelimit:${apiKeyId}:${w}`)),
-        );
-        return counts.some((c) => Number(c) >= 1);
-      }, 10_000);
+      await countedOnCluster(apiKeyId);
     } finally {
       await other.close();
     }
