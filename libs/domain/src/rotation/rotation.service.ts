@@ -283,14 +283,15 @@ export class RotationService {
   }
 
   private async view(tx: Repositories, policy: RotationPolicyEntity): Promise<RotationPolicyView> {
-    // When a secret issued now would next rotate under the policy: what a new webhook following it gets.
-    const fromNow = () => scheduleFor(policy.webhookId ?? '', this.clock.now(), policy).nextRotationAt;
+    // When a secret issued at `issuedAt` would next rotate under the policy.
+    const nextFor = (issuedAt: Date) =>
+      nextRotationAt(rotationAnchor(issuedAt, policy.createdAt), policy.intervalDays);
     if (policy.webhookId === null) {
       const summary = await tx.rotation.projectDefaultSummary(policy.projectId);
       return {
         policy,
-        // A webhook created later never rotates before those already following the default.
-        nextRotationAt: summary.nextRotationAt ?? fromNow(),
+        // With no webhook following it: a webhook created now (which never rotates before those already following).
+        nextRotationAt: summary.nextRotationAt ?? nextFor(this.clock.now()),
         lastRotatedAt: summary.lastRotatedAt,
       };
     }
@@ -299,9 +300,7 @@ export class RotationService {
     return {
       policy,
       // The schedule is kept in step with the policy in the same transactions; computed again only if missing.
-      nextRotationAt:
-        schedule?.nextRotationAt ??
-        (current ? scheduleFor(policy.webhookId, current.createdAt, policy).nextRotationAt : fromNow()),
+      nextRotationAt: schedule?.nextRotationAt ?? nextFor(current?.createdAt ?? this.clock.now()),
       lastRotatedAt: current && current.trigger !== 'created' ? current.createdAt : null,
     };
   }
