@@ -801,8 +801,10 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
     });
 
     it('lists the events of one batch newest first, in reverse of their order in the stream', async () => {
-      const path = newPath();
-      const { id } = await createWebhook(receiver.url(path), ['session.failed']);
+      const hooks = [
+        await createWebhook(receiver.url(newPath()), ['session.failed']),
+        await createWebhook(receiver.url(newPath()), ['session.failed']),
+      ];
       const events = Array.from({ length: 8 }, (_, i) => ({
         id: eventIdForPublisherId(`order-${i}`),
         type: 'session.failed',
@@ -811,11 +813,21 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
         data: { i },
         created: clock.now(),
       }));
-      expect(await worker.get(DeliveriesService).recordPublished(events)).toEqual({ deliveries: 8 });
-      const log = await api.http.get(`/v1/webhooks/${id}/events`, { key });
-      expect(log.body.events.map((e: { external_event_id: string }) => e.external_event_id)).toEqual(
-        events.map((e) => e.id).reverse(),
+      expect(await worker.get(DeliveriesService).recordPublished(events)).toEqual({ deliveries: 16 });
+      for (const { id } of hooks) {
+        const log = await api.http.get(`/v1/webhooks/${id}/events`, { key });
+        expect(log.body.events.map((e: { external_event_id: string }) => e.external_event_id)).toEqual(
+          events.map((e) => e.id).reverse(),
+        );
+      }
+      // One event's deliveries share their time, a microsecond per event of the batch.
+      const times: { external_event_id: string; n: number; at: string }[] = await api.db.dataSource.query(
+        `SELECT external_event_id, count(DISTINCT created_at)::int AS n, min(created_at)::text AS at
+           FROM deliveries WHERE webhook_id = ANY($1) GROUP BY external_event_id`,
+        [hooks.map((h) => h.id)],
       );
+      expect(times.map((t) => t.n)).toEqual(Array(8).fill(1));
+      expect(new Set(times.map((t) => t.at)).size).toBe(8);
     });
 
     it('derives the same event id when an unacknowledged entry is read again', async () => {
