@@ -25,6 +25,7 @@ describe('requestIdFor', () => {
     ['a control character', 'a\u0001b'],
     ['a line break', 'a\nb'],
     ['DEL', 'a\u007fb'],
+    ['a C1 control (NEL, byte 0x85)', Buffer.from([0x61, 0x85, 0x62]).toString('latin1')],
     ['a repeated header', ['a', 'b']],
   ])('replaces %s with a new UUID', (_, id) => {
     expect(requestIdFor(withId(id))).toMatch(UUID);
