@@ -1,4 +1,5 @@
 import type { ConnectionOptions } from 'bullmq';
+import { isIP } from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisSeed } from '@app/config';
 
@@ -9,13 +10,17 @@ import type { RedisSeed } from '@app/config';
 export function redisOptionsFromUrl(url: string): RedisOptions {
   const u = new URL(url);
   const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
+  // An IPv6 address comes in brackets (`redis://[fd00::1]:6379`); the socket wants it without.
+  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
   return {
-    host: u.hostname,
+    host,
     port: u.port ? Number(u.port) : 6379,
     username: u.username ? decodeURIComponent(u.username) : undefined,
     password: u.password ? decodeURIComponent(u.password) : undefined,
     db: Number.isInteger(db) ? db : 0,
-    tls: u.protocol === 'rediss:' ? { servername: u.hostname } : undefined,
+    // The name the certificate must carry; an address is checked against the certificate's IP entries instead
+    // (TLS server names are host names only, RFC 6066).
+    tls: u.protocol === 'rediss:' ? (isIP(host) ? {} : { servername: host }) : undefined,
     maxRetriesPerRequest: null,
     retryStrategy: (attempt: number) => Math.min(200 * attempt, 5000),
   };
@@ -33,9 +38,10 @@ export interface RedisTarget {
 
 /**
  * A client for `target`: one node, or a Cluster client seeded with the node REDIS_URL names and the further seeds
- * (it tries them until one answers, and finds the other nodes itself). `extra` holds per-use options (offline queue, timeouts, connection name), applied to every
- * node's connection. Typed as the one-node client: the code uses only what both clients do alike (single-key
- * commands and scripts, pipelines within one hash slot, pub/sub, `duplicate()`).
+ * (it tries them, in random order, until one answers, and finds the other nodes itself). `extra` holds per-use
+ * options (offline queue, timeouts, connection name), applied to every node's connection. Typed as the one-node
+ * client: the code uses only what both clients do alike (single-key commands and scripts, pipelines within one
+ * hash slot, pub/sub, `duplicate()`).
  */
 export function createRedis(target: RedisTarget, extra: RedisOptions = {}): Redis {
   const options = { ...redisOptionsFromUrl(target.url), ...extra };
