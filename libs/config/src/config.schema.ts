@@ -19,7 +19,7 @@ export interface AppConfig {
   database: { url: string; poolSize: number; statementTimeoutMs: number };
   /**
    * `cluster`: REDIS_URL names a seed node of a Redis Cluster (database 0, the only one a cluster has); `seeds`:
-   * further seed nodes (REDIS_CLUSTER_NODES), tried when the first does not answer.
+   * further seed nodes (REDIS_CLUSTER_NODES): the client tries every seed until one answers.
    */
   redis: { url: string; cluster: boolean; seeds: RedisSeed[] };
   secrets: {

@@ -107,7 +107,7 @@ export class RotationService {
           scope: scopeOf(webhookId),
           interval_days: policy.intervalDays,
           grace_period_hours: policy.gracePeriodHours,
-          next_rotation_at: view.nextRotationAt?.toISOString() ?? null,
+          next_rotation_at: view.nextRotationAt.toISOString(),
         },
       });
       return view;
