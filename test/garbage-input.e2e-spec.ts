@@ -191,7 +191,7 @@ describe('garbage input never produces a 500', () => {
     expect({ status: res.status, code: res.body.code }).toEqual({ status: 404, code: 'webhook_not_found' });
   });
 
-  it('a declared body over 64 KiB is a 413 on every route, also where no body is read', async () => {
+  it('a declared body over 64 KiB is a 413 on every route, also where no body is read, after the key check', async () => {
     const big = Buffer.alloc(70 * 1024, 0x20);
     for (const [method, path] of [
       ['GET', '/v1/webhooks'],
