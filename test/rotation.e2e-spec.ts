@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { getQueueToken } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
-import type Redis from 'ioredis';
 import { fingerprint, ManualClock, RotationSweepService, SecretsService } from '@app/domain';
 import { Database, RotationRepository } from '@app/persistence';
 import { JobName, QueueName } from '@app/queue';
@@ -738,27 +737,6 @@ describe('scheduled rotation', () => {
   });
 
   describe('exactly once at scale', () => {
-    // Only the sweeps a test runs itself: a sweep job of the workers' recurring schedule would take part of the
-    // work (and of the counts) at any moment. The queue is paused for every worker, and no job of it still runs.
-    let rotationQueue: Queue;
-    beforeAll(async () => {
-      rotationQueue = worker.get<Queue>(getQueueToken(QueueName.Rotation) as never);
-      await rotationQueue.pause();
-      const client = (await rotationQueue.client) as unknown as Redis;
-      const running = async () => {
-        const active = await rotationQueue.getActive();
-        const locks = await Promise.all(
-          active.map((j) => client.exists(`${rotationQueue.toKey(j.id!)}:lock`)),
-        );
-        return locks.some((n) => n === 1);
-      };
-      for (let i = 0; await running(); i++) {
-        if (i > 300) throw new Error('a rotation job is still running');
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    });
-    afterAll(() => rotationQueue.resume());
-
     const countFor = async (project: string) => {
       const [secrets] = await api.db.dataSource.query(
         `SELECT count(*) FILTER (WHERE s.trigger = 'scheduled')::int AS scheduled,

@@ -1,10 +1,9 @@
-import Redis from 'ioredis';
 // Jest loads global setup outside its module mapper, hence the relative import.
 import { runMigrations } from '../../libs/persistence/src/database-admin';
 import { withAdmin } from './admin-database';
-import { TEST_DATABASE_URL, TEST_REDIS_URL, applyTestEnv, assertTestDatabase } from './test-env';
+import { TEST_DATABASE_URL, applyTestEnv, assertTestDatabase } from './test-env';
 
-/** Creates the test database from scratch, migrates it, and empties the test Redis database. */
+/** Creates the test database from scratch and migrates it (each file empties the test Redis database itself). */
 export default async function globalSetup(): Promise<void> {
   assertTestDatabase(TEST_DATABASE_URL);
   applyTestEnv();
@@ -14,7 +13,4 @@ export default async function globalSetup(): Promise<void> {
     await admin.query(`CREATE DATABASE "${name}"`);
   });
   await runMigrations(TEST_DATABASE_URL);
-  const redis = new Redis(TEST_REDIS_URL);
-  await redis.flushdb();
-  redis.disconnect();
 }
