@@ -101,6 +101,47 @@ describe('garbage input never produces a 500', () => {
     expect((await api.http.get('/v1/webhooks/wh_%00', { key })).status).toBe(400);
   });
 
+  it('a body nested thousands deep is a 400 naming the limit, with or without an Idempotency-Key', async () => {
+    // About 40 KB: under the body limit, and deep enough to overflow any recursive walk of it.
+    const deep = `${'['.repeat(20_000)}1${']'.repeat(20_000)}`;
+    const create = `{"url":"https://hooks.example.com/x","subscribed_events":["task.completed"],"x":${deep}}`;
+    const refused = [
+      await api.http.post('/v1/webhooks', {
+        key,
+        raw: create,
+        headers: { 'content-type': 'application/json' },
+      }),
+      await api.http.post('/v1/webhooks', {
+        key,
+        raw: create,
+        headers: { 'content-type': 'application/json', 'idempotency-key': 'deep-body-1' },
+      }),
+      await api.http.post(`/v1/webhooks/${webhookId}/rotate-secret`, {
+        key,
+        raw: `{"grace_period_hours":${'{"a":'.repeat(3000)}1${'}'.repeat(3000)}}`,
+        headers: { 'content-type': 'application/json' },
+      }),
+    ];
+    for (const res of refused) {
+      expect(res.status).toBe(400);
+      expect(res.body).toMatchObject({
+        code: 'validation_failed',
+        error: 'request body must not nest deeper than 64 levels',
+        details: [
+          { field: 'body', rule: 'depth', message: 'request body must not nest deeper than 64 levels' },
+        ],
+      });
+    }
+    // At the limit (the body object and 63 arrays in it: 64 levels) the body is read, and refused for the field.
+    const shallow = await api.http.post('/v1/webhooks', {
+      key,
+      raw: `{"url":"https://hooks.example.com/x","subscribed_events":["task.completed"],"x":${'['.repeat(63)}${']'.repeat(63)}}`,
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(shallow.status).toBe(400);
+    expect(shallow.body.details).toEqual([expect.objectContaining({ field: 'x', rule: 'unknown_field' })]);
+  });
+
   it('raw bytes as a body, and odd ids in the path', async () => {
     await fc.assert(
       fc.asyncProperty(

@@ -33,3 +33,6 @@ export { IS_WEBHOOK_EVENT, IS_WEBHOOK_URL, IsWebhookEvent, IsWebhookUrl } from '
 
 /** RFC 3339 timestamps that name a real instant, and their class-validator decorator. */
 export { IS_RFC3339, IsRfc3339, isRfc3339, rfc3339Instant } from './rfc3339.rule';
+
+/** The nesting limit of JSON taken from outside (request bodies, published events) and its stack-safe check. */
+export { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth.rule';

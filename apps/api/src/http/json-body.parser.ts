@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { InvalidJsonError } from '@app/domain';
-import { unknownFieldsError } from './request-refusals';
+import { nestsDeeperThan } from '@app/validation';
+import { tooDeepError, unknownFieldsError } from './request-refusals';
 
 /** Strict: a body that is not valid UTF-8 is refused, never repaired with replacement characters. */
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -28,7 +29,7 @@ export function findPoisoningKey(value: unknown, path = '', depth = 0): string |
  * Every body is parsed as JSON whatever its content type (a body that is not JSON is a 400, never a 415) and
  * must be valid UTF-8 (else 400 `invalid_json`); an empty body reads as no body (so `rotate-secret` needs
  * none), and prototype-poisoning keys are refused: valid JSON all the same, so they are reported as the
- * unknown fields they are, by name.
+ * unknown fields they are, by name. A body nested deeper than 64 levels is refused too (400 `validation_failed`).
  */
 export function registerJsonBodyParser(fastify: FastifyInstance): void {
   const strict = fastify.getDefaultJsonParser('error', 'error');
@@ -45,7 +46,9 @@ export function registerJsonBodyParser(fastify: FastifyInstance): void {
     }
     if (text.trim() === '') return done(null, undefined);
     void strict(req, text, (err, value) => {
-      if (!err) return done(null, value);
+      // Refused before anything walks it by recursion (validation, the Idempotency-Key hash), which a body of a
+      // few kilobytes nested thousands deep would take past the stack.
+      if (!err) return nestsDeeperThan(value) ? done(tooDeepError()) : done(null, value);
       const field = poisoningKeyOf(text);
       if (field === undefined) return done(new InvalidJsonError());
       done(unknownFieldsError([field]));

@@ -1,4 +1,5 @@
 import { ValidationFailedError, type ErrorDetail } from '@app/domain';
+import { MAX_JSON_DEPTH } from '@app/validation';
 
 /** The detail of a field that no request has: a typo must not pass silently. */
 export function unknownFieldDetail(field: string): ErrorDetail {
@@ -15,4 +16,10 @@ export function unknownFieldsError(fields: string[]): ValidationFailedError {
 export function notAnObjectError(): ValidationFailedError {
   const message = 'request body must be a JSON object';
   return new ValidationFailedError(message, [{ field: 'body', rule: 'type', message }]);
+}
+
+/** Refuses a body that nests deeper than any route's body can ({@link MAX_JSON_DEPTH} levels). */
+export function tooDeepError(): ValidationFailedError {
+  const message = `request body must not nest deeper than ${MAX_JSON_DEPTH} levels`;
+  return new ValidationFailedError(message, [{ field: 'body', rule: 'depth', message }]);
 }
