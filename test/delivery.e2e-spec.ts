@@ -547,6 +547,43 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
     expect(await finalEntry(id)).toMatchObject({ status: 'succeeded', attempt: 1 });
   });
 
+  it('a secret that cannot be decrypted holds up only its own webhook, which is retried and then dead', async () => {
+    const healthy = [newPath(), newPath(), newPath(), newPath()];
+    const hooks = await Promise.all(healthy.map((p) => createWebhook(receiver.url(p), ['task.cancelled'])));
+    const brokenPath = newPath();
+    const broken = await createWebhook(receiver.url(brokenPath), ['task.cancelled']);
+    // Another webhook's ciphertext: sealed for that webhook, so it does not open for this one (as with a key
+    // dropped from the ring, or a damaged row).
+    await api.db.dataSource.query(
+      `UPDATE webhook_secrets SET ciphertext = (SELECT ciphertext FROM webhook_secrets WHERE webhook_id = $1)
+        WHERE webhook_id = $2`,
+      [hooks[0].id, broken.id],
+    );
+    // One event for all five: their attempts are claimed and their secrets read together.
+    const event = {
+      id: eventIdForPublisherId(`unreadable-${randomUUID()}`),
+      type: 'task.cancelled',
+      projectId,
+      text: null,
+      data: {},
+      created: clock.now(),
+    };
+    expect(await worker.get(DeliveriesService).recordPublished([event])).toEqual({ deliveries: 5 });
+    for (const [i, { id }] of hooks.entries()) {
+      expect(await finalEntry(id)).toMatchObject({ status: 'succeeded', attempt: 1 });
+      expect(receiver.at(healthy[i])).toHaveLength(1);
+    }
+    // Every attempt of the schedule (0,0,0 here) made, none sent; the log says why without naming the key.
+    expect(await finalEntry(broken.id)).toMatchObject({
+      status: 'dead',
+      attempt: 3,
+      response_status: null,
+      error_message:
+        'a signing secret of the webhook cannot be decrypted; no attempts left in the retry schedule',
+    });
+    expect(receiver.at(brokenPath)).toHaveLength(0);
+  });
+
   it('records a delivery of a webhook deleted before its attempt as failed', async () => {
     const path = newPath();
     const { id } = await createWebhook(receiver.url(path));
@@ -659,6 +696,18 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
         await redis.xadd(STREAM, '*', 'other', 'x'),
         await publish({ type: 'task.exploded', project_id: projectId, data: {} }),
         await publish({ id: 'has a space', type: 'task.completed', project_id: projectId, data: {} }),
+        // Nested too deep to be written out for a delivery: it used to fail its whole batch, again and again.
+        await redis.xadd(
+          STREAM,
+          '*',
+          'event',
+          `{"type":"task.completed","project_id":"${projectId}","data":${'['.repeat(20_000)}${']'.repeat(20_000)}}`,
+        ),
+        await publish({
+          type: 'task.completed',
+          project_id: projectId,
+          data: { blob: 'x'.repeat(256 * 1024) },
+        }),
       ];
       // A publisher's own id of another form than evt_ + ULID maps to an evt_ ULID of its own: the same id
       // published again is the same event.
@@ -730,7 +779,8 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
           const field = (name: string) => f[f.indexOf(name) + 1];
           return [
             field('entry'),
-            { reason: field('reason'), fields: JSON.parse(field('fields')) as string[] },
+            // The entry's fields as JSON, cut at 8 KiB (so those of the large entries no longer parse).
+            { reason: field('reason'), fields: field('fields') },
           ];
         }),
       );
@@ -739,8 +789,11 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
         'no "event" field',
         'type is not an event type of the catalog',
         'id is not a string of 1 to 128 visible ASCII characters',
+        '"event" nests deeper than 64 levels',
+        '"event" is larger than 256 KiB',
       ]);
-      expect(byEntry.get(garbage[1] as string)?.fields).toEqual(['other', 'x']);
+      expect(JSON.parse(byEntry.get(garbage[1] as string)!.fields)).toEqual(['other', 'x']);
+      expect(Buffer.byteLength(byEntry.get(garbage[5] as string)!.fields)).toBeLessThanOrEqual(8192);
       await everyEntryAcknowledged();
       // The worker stopped for the restart left the group: of this process's consumers (the workers of this
       // file run in it; other files' worker processes may have been killed on purpose), only the running one is.

@@ -19,7 +19,7 @@ import {
   type PublishedEvent,
 } from '@app/domain';
 import { createRedis } from '@app/queue';
-import { isWebhookEvent } from '@app/validation';
+import { MAX_JSON_DEPTH, isWebhookEvent, nestsDeeperThan } from '@app/validation';
 
 /** Tuning of the events consumer; tests shorten the reclaim idle time. */
 export interface EventsIngestOptions {
@@ -65,6 +65,11 @@ const PUBLISHER_EVENT_ID = /^[\x21-\x7e]{1,128}$/;
  * most about 8 MiB of Redis memory, whatever publishers send.
  */
 const REJECTED_MAXLEN = 1000;
+/**
+ * Largest event accepted (its `event` field, in bytes): four times the API's largest request body, ample for an
+ * event, and a bound on what one event costs the delivery log (a copy per subscribed webhook) and receivers.
+ */
+const MAX_EVENT_BYTES = 256 * 1024;
 const REJECTED_FIELDS_MAX_BYTES = 8192;
 
 type StreamEntry = [id: string, fields: string[] | null];
@@ -299,14 +304,20 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
     if (!fields) return 'entry was deleted from the stream';
     const at = fields.findIndex((f, i) => i % 2 === 0 && f === 'event');
     if (at < 0 || at + 1 >= fields.length) return 'no "event" field';
+    const text = fields[at + 1];
+    if (text.length > MAX_EVENT_BYTES || Buffer.byteLength(text) > MAX_EVENT_BYTES)
+      return `"event" is larger than ${MAX_EVENT_BYTES / 1024} KiB`;
     let body: unknown;
     try {
-      body = JSON.parse(fields[at + 1]);
+      body = JSON.parse(text);
     } catch {
       return '"event" is not JSON';
     }
     if (typeof body !== 'object' || body === null || Array.isArray(body))
       return '"event" is not a JSON object';
+    // Its body is written out for every delivery: JSON nested thousands deep would overflow the stack there, and
+    // fail the whole batch again and again.
+    if (nestsDeeperThan(body)) return `"event" nests deeper than ${MAX_JSON_DEPTH} levels`;
     const e = body as Record<string, unknown>;
     if (!isWebhookEvent(e.type)) return 'type is not an event type of the catalog';
     if (typeof e.project_id !== 'string' || !UUID.test(e.project_id)) return 'project_id is not a UUID';
