@@ -9,7 +9,12 @@ export type { RequestContext } from './request-context';
 /** Secret material, encryption at rest and the secret lifecycle. */
 export { generateSecret, fingerprint } from './secrets/secret-material';
 export { SecretCipher, idempotentResponseAad, type SealedSecret } from './secrets/secret-cipher';
-export { SecretsService, type IssuedSecret, type ReencryptResult } from './secrets/secrets.service';
+export {
+  SecretsService,
+  type IssuedSecret,
+  type ReencryptResult,
+  type UnreadableSecret,
+} from './secrets/secrets.service';
 /** Webhook use cases. */
 export {
   WebhooksService,

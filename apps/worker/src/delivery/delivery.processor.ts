@@ -2,7 +2,7 @@ import { InjectQueue, Processor } from '@nestjs/bullmq';
 import { Inject, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { DelayedError, type Job, type Queue } from 'bullmq';
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { Clock, SecretsService, retryDelayMs } from '@app/domain';
+import { Clock, SecretsService, retryDelayMs, type UnreadableSecret } from '@app/domain';
 import { Database, type AttemptOutcome, type ClaimedDelivery } from '@app/persistence';
 import { DeliveryQueue, JobName, QueueName, attemptOfJobId, type JobPayloads } from '@app/queue';
 import { deliveryHeaders } from '@app/signing';
@@ -62,14 +62,16 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
     },
   );
 
-  private readonly signingSecrets = new MicroBatcher<string, string[]>(async (webhookIds) => {
-    const found = await this.secrets.signingSecretsOf(
-      this.db.repos,
-      [...new Set(webhookIds)],
-      this.clock.now(),
-    );
-    return webhookIds.map((id) => found.get(id) ?? []);
-  });
+  private readonly signingSecrets = new MicroBatcher<string, string[] | UnreadableSecret>(
+    async (webhookIds) => {
+      const found = await this.secrets.signingSecretsOf(
+        this.db.repos,
+        [...new Set(webhookIds)],
+        this.clock.now(),
+      );
+      return webhookIds.map((id) => found.get(id) ?? []);
+    },
+  );
 
   private readonly outcomes = new MicroBatcher<AttemptOutcome, void>(async (outcomes) => {
     await this.db.repos.deliveries.recordOutcomes(outcomes);
@@ -245,6 +247,25 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
         completedAt: now,
       };
     };
+    // The next attempt on the schedule (not before `retryAfterSeconds`), or dead after the last one.
+    const retry = (
+      responseStatus: number | null,
+      error: string,
+      retryAfterSeconds: number | undefined,
+    ): AttemptOutcome => {
+      const delay = retryDelayMs(this.schedule, d.attempt, retryAfterSeconds);
+      if (delay === undefined)
+        return final('dead', responseStatus, `${error}; no attempts left in the retry schedule`);
+      return {
+        id: d.id,
+        attempt: d.attempt,
+        status: 'pending',
+        responseStatus,
+        errorMessage: error,
+        scheduledAt: new Date(this.clock.now().getTime() + delay),
+        completedAt: null,
+      };
+    };
     // Already created deliveries still go out after a disable; a deleted webhook has no secret left to sign with.
     if (d.webhookDeleted)
       return final('failed', null, 'webhook was deleted; its signing secrets are destroyed');
@@ -254,6 +275,15 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
     const secrets = await this.persevere(d.id, 'reading the signing secrets', () =>
       this.signingSecrets.load(d.webhookId),
     );
+    if (!Array.isArray(secrets)) {
+      // An operator's matter (a key dropped from SECRETS_ENCRYPTION_KEYS before `secrets reencrypt`, a damaged
+      // row), not the receiver's: the attempt is retried on the schedule, so putting the key back lets it through.
+      this.logger.error(
+        { deliveryId: d.id, webhookId: d.webhookId, reason: secrets.unreadable },
+        'a signing secret of the webhook cannot be decrypted; the delivery is retried on its schedule',
+      );
+      return retry(null, 'a signing secret of the webhook cannot be decrypted', undefined);
+    }
     if (secrets.length === 0) return final('failed', null, 'webhook has no valid signing secret');
 
     const timestamp = Math.floor(this.clock.now().getTime() / 1000);
@@ -279,25 +309,14 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
           );
         }
         return final('failed', responseStatus, describe(result));
-      case 'retry': {
-        const retryAfter =
+      case 'retry':
+        return retry(
+          responseStatus,
+          describe(result),
           result.kind === 'response' && (result.status === 429 || result.status === 503)
             ? result.retryAfterSeconds
-            : undefined;
-        const delay = retryDelayMs(this.schedule, d.attempt, retryAfter);
-        if (delay === undefined) {
-          return final('dead', responseStatus, `${describe(result)}; no attempts left in the retry schedule`);
-        }
-        return {
-          id: d.id,
-          attempt: d.attempt,
-          status: 'pending',
-          responseStatus,
-          errorMessage: describe(result),
-          scheduledAt: new Date(this.clock.now().getTime() + delay),
-          completedAt: null,
-        };
-      }
+            : undefined,
+        );
     }
   }
 }

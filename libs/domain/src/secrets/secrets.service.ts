@@ -18,6 +18,11 @@ export interface ReencryptResult {
   idempotentResponses: number;
 }
 
+/** Why a webhook's signing secrets cannot be read: the secret's fingerprint and the decryption error. */
+export interface UnreadableSecret {
+  unreadable: string;
+}
+
 /** A freshly issued secret, in the clear: handed to the caller once and never stored like this. */
 export interface IssuedSecret {
   secret: string;
@@ -56,11 +61,25 @@ export class SecretsService {
     return rows.map((r) => this.cipher.open(r, webhookId));
   }
 
-  /** {@link signingSecrets} of several webhooks at once; a webhook without secrets gets an empty list. */
-  async signingSecretsOf(tx: Repositories, webhookIds: string[], now: Date): Promise<Map<string, string[]>> {
-    const result = new Map<string, string[]>(webhookIds.map((id) => [id, []]));
+  /**
+   * {@link signingSecrets} of several webhooks at once; a webhook without secrets gets an empty list. A webhook
+   * with a secret that cannot be decrypted (under a key the ring no longer has, or damaged) gets why instead of
+   * its list, and only that webhook: the others of the batch are signed as usual.
+   */
+  async signingSecretsOf(
+    tx: Repositories,
+    webhookIds: string[],
+    now: Date,
+  ): Promise<Map<string, string[] | UnreadableSecret>> {
+    const result = new Map<string, string[] | UnreadableSecret>(webhookIds.map((id) => [id, []]));
     for (const row of await tx.secrets.findValidOf(webhookIds, now)) {
-      result.get(row.webhookId)?.push(this.cipher.open(row, row.webhookId));
+      const secrets = result.get(row.webhookId);
+      if (!Array.isArray(secrets)) continue;
+      try {
+        secrets.push(this.cipher.open(row, row.webhookId));
+      } catch (e) {
+        result.set(row.webhookId, { unreadable: `${row.fingerprint}: ${(e as Error).message}` });
+      }
     }
     return result;
   }
