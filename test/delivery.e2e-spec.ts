@@ -858,15 +858,16 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
         await createWebhook(receiver.url(newPath()), ['session.failed']),
         await createWebhook(receiver.url(newPath()), ['session.failed']),
       ];
-      const events = Array.from({ length: 8 }, (_, i) => ({
+      // Large enough (48 bodies of 200 KB) that the batch is written in more than one statement.
+      const events = Array.from({ length: 24 }, (_, i) => ({
         id: eventIdForPublisherId(`order-${i}`),
         type: 'session.failed',
         projectId,
         text: null,
-        data: { i },
+        data: { i, pad: 'x'.repeat(200_000) },
         created: clock.now(),
       }));
-      expect(await worker.get(DeliveriesService).recordPublished(events)).toEqual({ deliveries: 16 });
+      expect(await worker.get(DeliveriesService).recordPublished(events)).toEqual({ deliveries: 48 });
       for (const { id } of hooks) {
         const log = await api.http.get(`/v1/webhooks/${id}/events`, { key });
         expect(log.body.events.map((e: { external_event_id: string }) => e.external_event_id)).toEqual(
@@ -879,8 +880,8 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
            FROM deliveries WHERE webhook_id = ANY($1) GROUP BY external_event_id`,
         [hooks.map((h) => h.id)],
       );
-      expect(times.map((t) => t.n)).toEqual(Array(8).fill(1));
-      expect(new Set(times.map((t) => t.at)).size).toBe(8);
+      expect(times.map((t) => t.n)).toEqual(Array(24).fill(1));
+      expect(new Set(times.map((t) => t.at)).size).toBe(24);
     });
 
     it('derives the same event id when an unacknowledged entry is read again', async () => {

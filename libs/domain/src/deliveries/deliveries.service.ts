@@ -83,14 +83,15 @@ export class DeliveriesService {
       if (!webhook) throw new WebhookNotFoundError();
       if (!webhook.enabled) throw new WebhookDisabledError();
       const { text, data } = testEventContent(eventType, webhook.id);
-      const row = this.newDelivery(webhook.id, ctx.projectId, now, {
+      const event: PublishedEvent = {
         id: externalEventId,
         type: eventType,
         projectId: ctx.projectId,
         text,
         data,
         created: now,
-      });
+      };
+      const row = this.newDelivery(webhook.id, event, now, deliveryBody(event));
       await tx.deliveries.insertMany([row]);
       return row;
     });
@@ -136,11 +137,15 @@ export class DeliveriesService {
     const { rows, inserted, awaiting } = await this.db.transaction(async (tx: Repositories) => {
       const subscribers = await tx.deliveries.findSubscribers([...new Set(events.map((e) => e.projectId))]);
       const rows: NewDelivery[] = [];
-      for (const event of events) {
+      for (const [n, event] of events.entries()) {
+        // One body per event, shared by its deliveries (every webhook is sent the same bytes).
+        let payload: string | undefined;
         for (const webhook of subscribers) {
           if (webhook.projectId !== event.projectId || !webhook.subscribedEvents.includes(event.type))
             continue;
-          rows.push(this.newDelivery(webhook.id, event.projectId, now, event));
+          payload ??= deliveryBody(event);
+          // The events of the batch share `now`: the n-th is recorded n µs later, so the log keeps their order.
+          rows.push({ ...this.newDelivery(webhook.id, event, now, payload), createdAtOffsetMicros: n });
         }
       }
       const inserted = new Set(await tx.deliveries.insertMany(rows));
@@ -201,22 +206,15 @@ export class DeliveriesService {
     return rescued;
   }
 
-  private newDelivery(webhookId: string, projectId: string, now: Date, event: PublishedEvent): NewDelivery {
+  private newDelivery(webhookId: string, event: PublishedEvent, now: Date, payload: string): NewDelivery {
     const firstDelaySeconds = this.config.delivery.retryScheduleSeconds[0] ?? 0;
     return {
       id: newUuid(),
       webhookId,
-      projectId,
+      projectId: event.projectId,
       externalEventId: event.id,
       eventType: event.type,
-      payload: serializeEventBody({
-        id: event.id,
-        type: event.type,
-        created: event.created.toISOString(),
-        project_id: event.projectId,
-        text: event.text,
-        data: event.data,
-      }),
+      payload,
       scheduledAt: new Date(now.getTime() + firstDelaySeconds * 1000),
       createdAt: now,
     };
@@ -230,4 +228,16 @@ export class DeliveriesService {
       delayMs: d.scheduledAt.getTime() - now.getTime(),
     };
   }
+}
+
+/** The body receivers get for an event, published or a test. */
+function deliveryBody(event: PublishedEvent): string {
+  return serializeEventBody({
+    id: event.id,
+    type: event.type,
+    created: event.created.toISOString(),
+    project_id: event.projectId,
+    text: event.text,
+    data: event.data,
+  });
 }

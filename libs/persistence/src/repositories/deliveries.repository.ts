@@ -1,11 +1,21 @@
 import type { EntityManager } from 'typeorm';
 import type { DeliveryEntity, DeliveryStatus } from '../entities/delivery.entity';
 
-/** A delivery row to create; every delivery starts pending with no attempt made. */
+/**
+ * A delivery row to create; every delivery starts pending with no attempt made. `createdAtOffsetMicros` (0 when
+ * absent) moves its `created_at` that many microseconds later than `createdAt`, which a JavaScript Date cannot.
+ */
 export type NewDelivery = Pick<
   DeliveryEntity,
   'id' | 'webhookId' | 'projectId' | 'externalEventId' | 'eventType' | 'payload' | 'scheduledAt' | 'createdAt'
->;
+> & { createdAtOffsetMicros?: number };
+
+/**
+ * Rows and payload characters per INSERT statement: a batch of large events fanned out to many webhooks goes in
+ * several statements of bounded size (one transaction all the same), never one statement of hundreds of MB.
+ */
+const INSERT_MAX_ROWS = 1000;
+const INSERT_MAX_PAYLOAD_CHARS = 8 * 1024 * 1024;
 
 /** A live, enabled webhook that an event of its project may be fanned out to. */
 export interface Subscriber {
@@ -65,23 +75,39 @@ export class DeliveriesRepository {
 
   /**
    * Inserts deliveries, skipping any (event, webhook) pair that already has one. Returns the ids of the rows
-   * really inserted. Events are recorded in the order given: the rows of the n-th event (by its first row) have
-   * their `created_at` moved n - 1 microseconds later, so the events of a batch read together, which share a
-   * time, are listed by the delivery log, newest first, in reverse of that order instead of in the random order
-   * of their ids (a batch of at most a few hundred events moves by less than a millisecond).
+   * really inserted. A batch of events read together shares one time; the caller orders them with
+   * `createdAtOffsetMicros` (the n-th event of the batch n - 1 µs later), so the delivery log lists them, newest
+   * first, in reverse of their order instead of in the random order of their ids. Goes in statements of at most
+   * {@link INSERT_MAX_ROWS} rows and about {@link INSERT_MAX_PAYLOAD_CHARS} payload characters.
    */
   async insertMany(rows: NewDelivery[]): Promise<string[]> {
-    if (rows.length === 0) return [];
+    const ids: string[] = [];
+    for (let start = 0; start < rows.length;) {
+      let end = start + 1;
+      for (
+        let chars = rows[start].payload.length;
+        end < rows.length && end - start < INSERT_MAX_ROWS;
+        end++
+      ) {
+        chars += rows[end].payload.length;
+        if (chars > INSERT_MAX_PAYLOAD_CHARS) break;
+      }
+      ids.push(...(await this.insertChunk(rows.slice(start, end))));
+      start = end;
+    }
+    return ids;
+  }
+
+  private async insertChunk(rows: NewDelivery[]): Promise<string[]> {
     const inserted: { id: string }[] = await this.manager.query(
       `INSERT INTO deliveries
          (id, webhook_id, project_id, external_event_id, event_type, payload, status, attempt, scheduled_at, created_at)
        SELECT id, webhook_id, project_id, external_event_id, event_type, payload, 'pending', 0, scheduled_at,
-              created_at + (dense_rank() OVER (ORDER BY first_ord) - 1) * interval '1 microsecond'
-         FROM (SELECT t.*, min(ord) OVER (PARTITION BY external_event_id) AS first_ord
-                 FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[],
-                             $7::timestamptz[], $8::timestamptz[]) WITH ORDINALITY
-                   AS t(id, webhook_id, project_id, external_event_id, event_type, payload, scheduled_at, created_at,
-                        ord)) r
+              created_at + offset_micros * interval '1 microsecond'
+         FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                     $7::timestamptz[], $8::timestamptz[], $9::int[])
+           AS t(id, webhook_id, project_id, external_event_id, event_type, payload, scheduled_at, created_at,
+                offset_micros)
        ON CONFLICT (external_event_id, webhook_id) DO NOTHING
        RETURNING id`,
       [
@@ -93,6 +119,7 @@ export class DeliveriesRepository {
         rows.map((r) => r.payload),
         rows.map((r) => r.scheduledAt),
         rows.map((r) => r.createdAt),
+        rows.map((r) => r.createdAtOffsetMicros ?? 0),
       ],
     );
     return inserted.map((r) => r.id);
