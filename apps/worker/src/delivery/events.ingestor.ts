@@ -18,7 +18,7 @@ import {
   rejectedEventsStream,
   type PublishedEvent,
 } from '@app/domain';
-import { createRedis } from '@app/queue';
+import { createRedis, withTimeout } from '@app/queue';
 import { MAX_JSON_DEPTH, isWebhookEvent, nestsDeeperThan } from '@app/validation';
 
 /** Tuning of the events consumer; tests shorten the reclaim idle time. */
@@ -116,8 +116,15 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
       this.redis.disconnect();
       return;
     }
-    await this.loopDone;
-    if (this.redis) await this.leaveGroup(this.redis);
+    // A Redis that hangs (connected, not answering) would hold the loop's blocking read, and the tidying after it,
+    // for as long as it hangs: each gets the read's own block time and a second, then the connection is dropped.
+    const bound = this.options.blockMs + 1000;
+    try {
+      await withTimeout(this.loopDone, bound, () => new Error('the last read was not answered'));
+      if (this.redis) await withTimeout(this.leaveGroup(this.redis), bound, () => new Error('not answered'));
+    } catch {
+      // Nothing lost: entries not acknowledged stay pending for the next consumer.
+    }
     this.redis?.disconnect();
   }
 

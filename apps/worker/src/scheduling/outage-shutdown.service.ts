@@ -3,11 +3,14 @@ import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nes
 import { ModuleRef } from '@nestjs/core';
 import type { Queue } from 'bullmq';
 import type Redis from 'ioredis';
-import { QueueName, REDIS } from '@app/queue';
+import { QueueName, REDIS, withTimeout } from '@app/queue';
 import { AuditRelayProcessor } from '../audit/audit-relay.processor';
 import { DeliveryProcessor } from '../delivery/delivery.processor';
 import { HousekeepingProcessor } from '../housekeeping/housekeeping.processor';
 import { RotationProcessor } from '../rotation/rotation.processor';
+
+/** How long a PING may take at shutdown before Redis counts as not answering. */
+const PING_WAIT_MS = 1000;
 
 /** The part of BullMQ's RedisConnection (a queue's `connection`) used here. */
 interface ForceClosable {
@@ -19,7 +22,8 @@ interface ForceClosable {
  * client holds until Redis answers: the shutdown would wait out its deadline and exit 1. So when Redis does not
  * answer at shutdown, the workers are closed without waiting for their jobs (which could not be completed in
  * Redis anyway; a job cut short returns to its queue once its lock expires, and every job is idempotent) and the
- * queues' connections are dropped, before the usual closing runs.
+ * queues' connections are dropped, before the usual closing runs. That is so both when Redis is away and when it
+ * hangs (connected, but a PING gets no answer within a second).
  */
 @Injectable()
 export class OutageShutdownService implements BeforeApplicationShutdown {
@@ -31,7 +35,7 @@ export class OutageShutdownService implements BeforeApplicationShutdown {
   ) {}
 
   async beforeApplicationShutdown(): Promise<void> {
-    if (this.redis.status === 'ready') return;
+    if (await this.answers()) return;
     this.logger.warn('Redis does not answer: closing the queues without waiting for it');
     const processors = [AuditRelayProcessor, DeliveryProcessor, HousekeepingProcessor, RotationProcessor];
     const queues = Object.values(QueueName).map((name) =>
@@ -43,5 +47,19 @@ export class OutageShutdownService implements BeforeApplicationShutdown {
       // later finds that connection closed. (A plain disconnect() does not end a client waiting to reconnect.)
       ...queues.map((q) => (q as unknown as { connection: ForceClosable }).connection.close(true)),
     ]);
+  }
+
+  /**
+   * Whether Redis answers now: connected, and a PING comes back within {@link PING_WAIT_MS}. A Redis that hangs
+   * (paused, a network partition) keeps its connections open, so being connected alone says nothing.
+   */
+  private async answers(): Promise<boolean> {
+    if (this.redis.status !== 'ready') return false;
+    try {
+      await withTimeout(this.redis.ping(), PING_WAIT_MS, () => new Error('PING not answered'));
+      return true;
+    } catch {
+      return false;
+    }
   }
 }
