@@ -5,6 +5,25 @@ export const NO_ANSWER_MESSAGE = 'Postgres did not answer';
 
 type Query = (...args: unknown[]) => unknown;
 
+/** How long a closing connection waits for Postgres to close its side before it is dropped. */
+export const END_WAIT_MS = 2000;
+
+/** The socket under a node-postgres client (not part of its typed API, but stable across its versions). */
+function streamOf(client: pg.Client): { destroy(e?: Error): void } | undefined {
+  return (client as unknown as { connection?: { stream?: { destroy(e?: Error): void } } }).connection?.stream;
+}
+
+/**
+ * Drops the client's connection if it has not ended `ms` after now. Call as its `end()` begins: a graceful end
+ * waits for Postgres to close its side, which a server that hangs (stopped, cut off) never does, and the pool's
+ * close (hence the process's shutdown) would wait with it.
+ */
+export function dropUnlessEndedWithin(client: pg.Client, ms: number): void {
+  const timer = setTimeout(() => streamOf(client)?.destroy(), ms);
+  timer.unref();
+  client.once('end', () => clearTimeout(timer));
+}
+
 /**
  * A node-postgres client class whose connection is dropped when Postgres leaves a query unanswered for
  * `deadlineMs`: the query (and any queued behind it) fails, and the pool replaces the connection.
@@ -27,14 +46,20 @@ export function clientWithAnswerDeadline(deadlineMs: number): typeof pg.Client {
         const result = query(...args);
         if (!(result instanceof Promise)) return result;
         const timer = setTimeout(() => {
-          const stream = (this as unknown as { connection?: { stream?: { destroy(e: Error): void } } })
-            .connection?.stream;
-          stream?.destroy(new Error(`${NO_ANSWER_MESSAGE} within ${deadlineMs} ms; connection dropped`));
+          streamOf(this)?.destroy(
+            new Error(`${NO_ANSWER_MESSAGE} within ${deadlineMs} ms; connection dropped`),
+          );
         }, deadlineMs);
         timer.unref(); // the connection itself keeps the process up while it is needed
         const settle = () => clearTimeout(timer);
         result.then(settle, settle);
         return result;
+      };
+      // Closing the pool (at shutdown) ends every connection: bounded too, see dropUnlessEndedWithin.
+      const end = this.end.bind(this) as Query;
+      (this as { end: Query }).end = (...args: unknown[]) => {
+        dropUnlessEndedWithin(this, END_WAIT_MS);
+        return end(...args);
       };
     }
   };

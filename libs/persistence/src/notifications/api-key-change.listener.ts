@@ -6,6 +6,7 @@ import {
   API_KEY_CHANGE_APPLIED_CHANNEL,
   API_KEY_LISTENER_APPLICATION,
 } from './api-key-change.barrier';
+import { END_WAIT_MS, dropUnlessEndedWithin } from '../answer-deadline';
 
 /**
  * Told about API key changes: `keyHash` is the hash of a key that changed (revoked, deleted), or null when
@@ -57,7 +58,9 @@ export class ApiKeyChangeListener implements OnModuleInit, OnApplicationShutdown
     const client = this.client;
     this.client = null;
     this.live = false;
-    await client?.end().catch(() => undefined);
+    if (!client) return;
+    dropUnlessEndedWithin(client, END_WAIT_MS);
+    await client.end().catch(() => undefined);
   }
 
   private async connect(): Promise<void> {
