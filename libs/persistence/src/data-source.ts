@@ -22,6 +22,9 @@ import { IdempotencyAndMetrics1764200000000 } from './migrations/1764200000000-i
 // can have seconds that the wire format drops).
 pg.defaults.parseInputDatesAsUTC = true;
 
+/** How often Postgres checks that the client of a running statement is still connected. */
+const CLIENT_CHECK_INTERVAL_MS = 1000;
+
 /** Every entity, listed explicitly (no globs: the same list works from ts-jest, ts-node and compiled JS). */
 export const ENTITIES = [
   ApiKeyEntity,
@@ -54,7 +57,8 @@ export const MIGRATIONS = [
  * - it ends a session left idle inside a transaction for four times as long (at least a minute), so a client
  *   that stalls mid-transaction does not hold its row locks indefinitely;
  * - the client drops a connection whose query gets no answer at all by then plus up to 5 s (a server that
- *   hangs), see {@link clientWithAnswerDeadline}.
+ *   hangs), see {@link clientWithAnswerDeadline};
+ * - Postgres cancels a statement whose client has gone (the process killed mid-request) within a second.
  * Each of these fails the query with an error that the HTTP layer answers with 503 and jobs retry.
  */
 export function dataSourceOptions(url: string, poolSize = 10, statementTimeoutMs = 0): DataSourceOptions {
@@ -63,6 +67,10 @@ export function dataSourceOptions(url: string, poolSize = 10, statementTimeoutMs
       ? {
           statement_timeout: statementTimeoutMs,
           idle_in_transaction_session_timeout: Math.max(4 * statementTimeoutMs, 60_000),
+          // Postgres checks every second that the client of a running statement is still there (Postgres 14+),
+          // and otherwise cancels it: a rotation waiting on a row lock when its API process was killed is rolled
+          // back, instead of committing later for a caller that never got the answer.
+          options: `-c client_connection_check_interval=${CLIENT_CHECK_INTERVAL_MS}`,
           Client: clientWithAnswerDeadline(statementTimeoutMs + Math.min(statementTimeoutMs, 5000)),
         }
       : {};
