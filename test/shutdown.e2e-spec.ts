@@ -148,6 +148,67 @@ describe('graceful shutdown (SIGTERM)', () => {
     await blocker.end();
   });
 
+  it('a rotation waiting on a lock when the API is killed (SIGKILL) is rolled back, never committed later', async () => {
+    const port = await freePort();
+    const api = start('dist/apps/api/src/main.js', { PORT: String(port), HOST: '127.0.0.1' }, /listening on/);
+    children.push(api.child);
+    await api.up;
+    const base = `http://127.0.0.1:${port}`;
+    const out = execFileSync(
+      process.execPath,
+      [join(root, 'dist/apps/cli/src/main.js'), 'api-keys', 'create'],
+      { cwd: root, env },
+    );
+    const key = JSON.parse(out.toString().trim().split('\n').pop()!).api_key as string;
+    const headers = { 'anchor-api-key': key, 'content-type': 'application/json' };
+    const created = await fetch(`${base}/v1/webhooks`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ url: 'https://hooks.example.com/k', subscribed_events: ['task.completed'] }),
+    });
+    const { id } = (await created.json()) as { id: string };
+
+    const blocker = new Client({ connectionString: TEST_DATABASE_URL });
+    const monitor = new Client({ connectionString: TEST_DATABASE_URL });
+    await blocker.connect();
+    await monitor.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT id FROM webhooks WHERE id = $1 FOR UPDATE', [id]);
+      void fetch(`${base}/v1/webhooks/${id}/rotate-secret`, { method: 'POST', headers }).catch(
+        () => undefined,
+      );
+      const waiting = async () =>
+        (
+          await monitor.query(
+            `SELECT count(*)::int AS n FROM pg_stat_activity
+              WHERE wait_event_type = 'Lock' AND datname = current_database() AND query LIKE '%rotate_webhook_secret%'`,
+          )
+        ).rows[0].n as number;
+      await until(async () => (await waiting()) === 1);
+
+      api.child.kill('SIGKILL');
+      await api.exited;
+      // Postgres notices the client is gone while the statement still waits, and cancels it.
+      await until(async () => (await waiting()) === 0);
+      await blocker.query('COMMIT');
+
+      const rotated = await monitor.query(
+        `SELECT count(*)::int AS n FROM audit_events WHERE webhook_id = $1 AND type = 'webhook.secret.rotated'`,
+        [id],
+      );
+      expect(rotated.rows[0].n).toBe(0);
+      const secrets = await monitor.query(
+        `SELECT state, trigger FROM webhook_secrets WHERE webhook_id = $1`,
+        [id],
+      );
+      expect(secrets.rows).toEqual([{ state: 'current', trigger: 'created' }]);
+    } finally {
+      await blocker.end();
+      await monitor.end();
+    }
+  });
+
   it('the worker exits 0 at once when Redis is away at shutdown', async () => {
     const proxy = await TcpProxy.inFrontOf(TEST_REDIS_URL);
     try {
@@ -166,6 +227,50 @@ describe('graceful shutdown (SIGTERM)', () => {
       expect(worker.output()).toMatch(
         /Redis does not answer: closing the queues without waiting for it[\s\S]*"msg":"stopped"/,
       );
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('the worker exits 0 within seconds when Redis hangs at shutdown (connected, answering nothing)', async () => {
+    const proxy = await TcpProxy.inFrontOf(TEST_REDIS_URL);
+    try {
+      const worker = start(
+        'dist/apps/worker/src/main.js',
+        { REDIS_URL: proxy.rewrite(TEST_REDIS_URL) },
+        /worker started/,
+      );
+      children.push(worker.child);
+      await worker.up;
+      proxy.freeze();
+      worker.child.kill('SIGTERM');
+      // Not 1 ("shutdown did not finish in time", after 25 s): a PING unanswered for a second, the events
+      // reader's last read given its block time and a second, then the connections are dropped.
+      expect(await worker.exited).toBe(0);
+      expect(worker.output()).toMatch(
+        /Redis does not answer: closing the queues without waiting for it[\s\S]*"msg":"stopped"/,
+      );
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('the API exits 0 within seconds when Postgres hangs at shutdown', async () => {
+    const proxy = await TcpProxy.inFrontOf(TEST_DATABASE_URL);
+    try {
+      const port = await freePort();
+      const api = start(
+        'dist/apps/api/src/main.js',
+        { DATABASE_URL: proxy.rewrite(TEST_DATABASE_URL), PORT: String(port), HOST: '127.0.0.1' },
+        /listening for API key changes/,
+      );
+      children.push(api.child);
+      await api.up;
+      proxy.freeze();
+      api.child.kill('SIGTERM');
+      // Not 1 (the 25 s deadline): each connection waits 2 s for Postgres to close its side, then is dropped.
+      expect(await api.exited).toBe(0);
+      expect(api.output()).toMatch(/SIGTERM: shutting down[\s\S]*"msg":"stopped"/);
     } finally {
       await proxy.stop();
     }

@@ -10,8 +10,8 @@ export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   private refusing = false;
   private frozen = false;
-  /** Bytes held back while frozen, per destination, in order. */
-  private readonly held: [Socket, Buffer][] = [];
+  /** Bytes (and ends: null) held back while frozen, per destination, in order. */
+  private readonly held: [Socket, Buffer | null][] = [];
   port = 0;
   /** Connections refused since the last {@link cut}: proof that a client tried during the outage. */
   refused = 0;
@@ -29,13 +29,15 @@ export class TcpProxy {
   }
 
   async start(): Promise<this> {
-    const server = createServer((client) => {
+    // Half-open allowed: a side's end is passed on like its bytes (and held back by a freeze like them), so a
+    // frozen server never closes its side when a client ends its own, as a server that hangs would not.
+    const server = createServer({ allowHalfOpen: true }, (client) => {
       if (this.refusing) {
         this.refused += 1;
         client.destroy();
         return;
       }
-      const upstream = connect(this.targetPort, this.targetHost);
+      const upstream = connect({ port: this.targetPort, host: this.targetHost, allowHalfOpen: true });
       for (const s of [client, upstream]) {
         this.sockets.add(s);
         s.on('close', () => this.sockets.delete(s));
@@ -45,8 +47,14 @@ export class TcpProxy {
         if (this.frozen) this.held.push([to, chunk]);
         else to.write(chunk);
       };
+      const forwardEnd = (to: Socket) => () => {
+        if (this.frozen) this.held.push([to, null]);
+        else to.end();
+      };
       client.on('data', forward(upstream));
       upstream.on('data', forward(client));
+      client.on('end', forwardEnd(upstream));
+      upstream.on('end', forwardEnd(client));
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
@@ -72,7 +80,11 @@ export class TcpProxy {
   restore(): void {
     this.refusing = false;
     this.frozen = false;
-    for (const [to, chunk] of this.held.splice(0)) if (!to.destroyed) to.write(chunk);
+    for (const [to, chunk] of this.held.splice(0)) {
+      if (to.destroyed) continue;
+      if (chunk === null) to.end();
+      else to.write(chunk);
+    }
   }
 
   async stop(): Promise<void> {
