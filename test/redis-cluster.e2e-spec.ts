@@ -35,42 +35,56 @@ describe('on a Redis Cluster (REDIS_CLUSTER=true)', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'webhooks-cluster-'));
-    ports = [await freePort(), await freePort(), await freePort()];
-    for (const port of ports) {
-      // The cluster bus port is given explicitly: by default it is port + 10000, which may be taken or too high.
-      const node = spawn(
-        'redis-server',
-        [
-          '--port',
-          String(port),
-          '--cluster-port',
-          String(await freePort()),
-          '--bind',
-          '127.0.0.1',
-          '--cluster-enabled',
-          'yes',
-          '--cluster-config-file',
-          `nodes-${port}.conf`,
-          '--save',
-          '',
-          '--appendonly',
-          'no',
-          '--dir',
-          dir,
-        ],
-        { stdio: 'ignore' },
-      );
-      nodes.push(node);
-    }
     const cli = (...args: string[]) =>
       execFileSync('redis-cli', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    await eventually(() => {
+    const pong = (port: number) => {
       try {
-        return ports.every((p) => cli('-p', String(p), 'ping').trim() === 'PONG');
+        return cli('-p', String(port), 'ping').trim() === 'PONG';
       } catch {
         return false;
       }
-    });
+    };
+    /**
+     * A cluster-enabled redis-server on free ports, answering. A port found free may be taken again before the
+     * server binds it (other connections of the run come and go): a node that exits is started again on others.
+     */
+    const startNode = async (): Promise<number> => {
+      let output = '';
+      for (let attempt = 1; attempt <= 5; attempt++) {
+        const port = await freePort();
+        // The cluster bus port is given explicitly: by default it is port + 10000, which may be taken or too high.
+        const node = spawn(
+          'redis-server',
+          [
+            '--port',
+            String(port),
+            '--cluster-port',
+            String(await freePort()),
+            '--bind',
+            '127.0.0.1',
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            `nodes-${port}.conf`,
+            '--save',
+            '',
+            '--appendonly',
+            'no',
+            '--dir',
+            dir,
+          ],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        nodes.push(node);
+        output = '';
+        for (const stream of [node.stdout, node.stderr])
+          stream.on('data', (d: Buffer) => (output += d.toString()));
+        const state = await eventually(() => (node.exitCode !== null ? 'exited' : pong(port) && 'up'));
+        if (state === 'up') return port;
+      }
+      throw new Error(`redis-server did not start: ${output}`);
+    };
+    ports = [await startNode(), await startNode(), await startNode()];
     cli(
       '--cluster',
       'create',
