@@ -77,7 +77,8 @@ describe('graceful shutdown (SIGTERM)', () => {
     children = [];
   });
 
-  it('the API stops accepting, finishes its in-flight rotations, and exits 0', async () => {
+  /** The compiled API on a free port, with a new API key and one webhook of its project. */
+  async function apiWithWebhook() {
     const port = await freePort();
     const api = start('dist/apps/api/src/main.js', { PORT: String(port), HOST: '127.0.0.1' }, /listening on/);
     children.push(api.child);
@@ -86,10 +87,7 @@ describe('graceful shutdown (SIGTERM)', () => {
     const out = execFileSync(
       process.execPath,
       [join(root, 'dist/apps/cli/src/main.js'), 'api-keys', 'create'],
-      {
-        cwd: root,
-        env,
-      },
+      { cwd: root, env },
     );
     const key = JSON.parse(out.toString().trim().split('\n').pop()!).api_key as string;
     const headers = { 'anchor-api-key': key, 'content-type': 'application/json' };
@@ -99,6 +97,11 @@ describe('graceful shutdown (SIGTERM)', () => {
       body: JSON.stringify({ url: 'https://hooks.example.com/s', subscribed_events: ['task.completed'] }),
     });
     const { id } = (await created.json()) as { id: string };
+    return { api, port, base, headers, id };
+  }
+
+  it('the API stops accepting, finishes its in-flight rotations, and exits 0', async () => {
+    const { api, port, base, headers, id } = await apiWithWebhook();
 
     // Hold the webhook's row lock so that rotations are in flight (blocked inside their transaction).
     const blocker = new Client({ connectionString: TEST_DATABASE_URL });
@@ -149,24 +152,7 @@ describe('graceful shutdown (SIGTERM)', () => {
   });
 
   it('a rotation waiting on a lock when the API is killed (SIGKILL) is rolled back, never committed later', async () => {
-    const port = await freePort();
-    const api = start('dist/apps/api/src/main.js', { PORT: String(port), HOST: '127.0.0.1' }, /listening on/);
-    children.push(api.child);
-    await api.up;
-    const base = `http://127.0.0.1:${port}`;
-    const out = execFileSync(
-      process.execPath,
-      [join(root, 'dist/apps/cli/src/main.js'), 'api-keys', 'create'],
-      { cwd: root, env },
-    );
-    const key = JSON.parse(out.toString().trim().split('\n').pop()!).api_key as string;
-    const headers = { 'anchor-api-key': key, 'content-type': 'application/json' };
-    const created = await fetch(`${base}/v1/webhooks`, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ url: 'https://hooks.example.com/k', subscribed_events: ['task.completed'] }),
-    });
-    const { id } = (await created.json()) as { id: string };
+    const { api, base, headers, id } = await apiWithWebhook();
 
     const blocker = new Client({ connectionString: TEST_DATABASE_URL });
     const monitor = new Client({ connectionString: TEST_DATABASE_URL });
@@ -209,7 +195,13 @@ describe('graceful shutdown (SIGTERM)', () => {
     }
   });
 
-  it('the worker exits 0 at once when Redis is away at shutdown', async () => {
+  it.each([
+    // Its clients are reconnecting: a Redis that is away.
+    ['away', async (proxy: TcpProxy) => (proxy.cut(), until(async () => proxy.refused >= 3))],
+    // Connected, answering nothing: a PING unanswered for a second, then the events reader's last read given its
+    // block time and a second, and the connections are dropped.
+    ['hangs', async (proxy: TcpProxy) => proxy.freeze()],
+  ])('the worker exits 0 when Redis %s at shutdown', async (_how, outage) => {
     const proxy = await TcpProxy.inFrontOf(TEST_REDIS_URL);
     try {
       const worker = start(
@@ -219,33 +211,9 @@ describe('graceful shutdown (SIGTERM)', () => {
       );
       children.push(worker.child);
       await worker.up;
-      proxy.cut();
-      await until(async () => proxy.refused >= 3); // its clients are reconnecting
+      await outage(proxy);
       worker.child.kill('SIGTERM');
-      // Well inside the 25 s deadline, which would exit 1 ("shutdown did not finish in time").
-      expect(await worker.exited).toBe(0);
-      expect(worker.output()).toMatch(
-        /Redis does not answer: closing the queues without waiting for it[\s\S]*"msg":"stopped"/,
-      );
-    } finally {
-      await proxy.stop();
-    }
-  });
-
-  it('the worker exits 0 within seconds when Redis hangs at shutdown (connected, answering nothing)', async () => {
-    const proxy = await TcpProxy.inFrontOf(TEST_REDIS_URL);
-    try {
-      const worker = start(
-        'dist/apps/worker/src/main.js',
-        { REDIS_URL: proxy.rewrite(TEST_REDIS_URL) },
-        /worker started/,
-      );
-      children.push(worker.child);
-      await worker.up;
-      proxy.freeze();
-      worker.child.kill('SIGTERM');
-      // Not 1 ("shutdown did not finish in time", after 25 s): a PING unanswered for a second, the events
-      // reader's last read given its block time and a second, then the connections are dropped.
+      // Not 1 ("shutdown did not finish in time", after 25 s).
       expect(await worker.exited).toBe(0);
       expect(worker.output()).toMatch(
         /Redis does not answer: closing the queues without waiting for it[\s\S]*"msg":"stopped"/,

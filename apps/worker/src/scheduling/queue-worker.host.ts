@@ -1,5 +1,6 @@
 import { WorkerHost } from '@nestjs/bullmq';
 import { Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Worker } from 'bullmq';
 
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED',
@@ -35,3 +36,41 @@ export abstract class QueueWorkerHost extends WorkerHost implements OnApplicatio
     this.worker.on('error', (e: Error) => logQueueError(this.errorLogger, `${this.worker.name} worker`, e));
   }
 }
+
+const GIVES_UP = Symbol('givesUpRetriesWhenClosing');
+type RetryIfFailed = (fn: () => Promise<unknown>, opts: object) => Promise<unknown>;
+interface ClosingState {
+  closing?: unknown;
+  closed?: unknown;
+}
+
+/**
+ * BullMQ 5's Worker retries a Redis step that failed for a lost connection for ever, and without any pause once
+ * the worker is closing: a step caught by a shutdown that drops the connections (Redis away or hanging, see
+ * OutageShutdownService), such as advancing a job scheduler after fetching its job, becomes a promise loop that
+ * starves every timer, the shutdown deadline's included, and the process never exits. BullMQ 6 gives up on a
+ * step once the worker is closing; this applies the same rule to 5.x, to every call, also those already retrying
+ * when the shutdown begins: a connection error while closing is reported as a plain error, which ends the retries
+ * (the job is left to come back once its lock expires, like any job cut short). Idempotent.
+ */
+export function giveUpRetriesWhenClosing(proto: object = Worker.prototype): void {
+  const p = proto as { retryIfFailed: RetryIfFailed; [GIVES_UP]?: true };
+  if (p[GIVES_UP]) return;
+  const retryIfFailed = p.retryIfFailed;
+  p.retryIfFailed = function (this: ClosingState, fn, opts) {
+    return retryIfFailed.call(
+      this,
+      async () => {
+        try {
+          return await fn();
+        } catch (e) {
+          if (!this.closing && !this.closed) throw e;
+          throw new Error(`the worker is closing: ${(e as Error).message}`);
+        }
+      },
+      opts,
+    );
+  };
+  p[GIVES_UP] = true;
+}
+giveUpRetriesWhenClosing();

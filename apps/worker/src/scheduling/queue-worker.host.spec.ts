@@ -1,0 +1,42 @@
+import { Worker } from 'bullmq';
+import { giveUpRetriesWhenClosing } from './queue-worker.host';
+
+/** What Worker.prototype.retryIfFailed reads of its worker, without a Redis connection. */
+function fakeWorker(state: { closing?: unknown; closed?: boolean }) {
+  return Object.assign(Object.create(Worker.prototype) as object, {
+    paused: false,
+    closed: false,
+    emit: () => true,
+    delay: () => Promise.resolve(),
+    ...state,
+  }) as { retryIfFailed(fn: () => Promise<unknown>, opts: object): Promise<unknown> };
+}
+
+const connectionClosed = () => Promise.reject(new Error('Connection is closed.'));
+
+describe('giveUpRetriesWhenClosing (BullMQ 5 workers)', () => {
+  beforeAll(() => giveUpRetriesWhenClosing()); // applied when the module loads; calling again changes nothing
+
+  it('ends the retries of a step that fails for a lost connection once the worker is closing', async () => {
+    let calls = 0;
+    // Without the rule the step would be retried at once, for ever: here it gives in after a few tries.
+    const step = () => (++calls > 5 ? Promise.resolve('retried') : connectionClosed());
+    await expect(fakeWorker({ closing: Promise.resolve() }).retryIfFailed(step, {})).rejects.toThrow(
+      'the worker is closing: Connection is closed.',
+    );
+    expect(calls).toBe(1);
+    await expect(fakeWorker({ closed: true }).retryIfFailed(connectionClosed, {})).rejects.toThrow(/closing/);
+  });
+
+  it('still retries a lost connection while the worker runs, until the step works', async () => {
+    let calls = 0;
+    const step = () => (++calls < 3 ? connectionClosed() : Promise.resolve('done'));
+    await expect(fakeWorker({}).retryIfFailed(step, { delayInMs: 1 })).resolves.toBe('done');
+    expect(calls).toBe(3);
+  });
+
+  it('passes other errors through as they are', async () => {
+    const failure = new Error('ERR something else');
+    await expect(fakeWorker({}).retryIfFailed(() => Promise.reject(failure), {})).rejects.toBe(failure);
+  });
+});
