@@ -9,7 +9,7 @@ function fakeWorker(state: { closing?: unknown; closed?: boolean }) {
     emit: () => true,
     delay: () => Promise.resolve(),
     ...state,
-  }) as { retryIfFailed(fn: () => Promise<unknown>, opts: object): Promise<unknown> };
+  }) as unknown as { retryIfFailed(fn: () => Promise<unknown>, opts: object): Promise<unknown> };
 }
 
 const connectionClosed = () => Promise.reject(new Error('Connection is closed.'));
