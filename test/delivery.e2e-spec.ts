@@ -666,6 +666,39 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
     expect(left.map((r) => r.id)).toEqual([recent]);
   });
 
+  it('housekeeping removes a deleted webhook once its delivery log is purged, and only then', async () => {
+    const gone = await createWebhook('https://hooks.example.com/gone');
+    const logged = await createWebhook('https://hooks.example.com/logged');
+    const recent = await createWebhook('https://hooks.example.com/recent');
+    const live = await createWebhook('https://hooks.example.com/live');
+    for (const { id } of [gone, logged, recent])
+      expect((await api.http.delete(`/v1/webhooks/${id}`, { key })).status).toBe(200);
+    const now = clock.now().getTime();
+    await api.db.dataSource.query('UPDATE webhooks SET deleted_at = $2 WHERE id = ANY($1)', [
+      [gone.id, logged.id],
+      new Date(now - 8 * 86_400_000),
+    ]);
+    // A delivery still within the 7 days keeps its webhook's row.
+    await api.db.dataSource.query(
+      `INSERT INTO deliveries (id, webhook_id, project_id, external_event_id, event_type, payload, status, attempt,
+         scheduled_at, created_at)
+       VALUES ($1, $2, $3, 'evt_KEPT', 'task.completed', '{}', 'failed', 1, $4, $4)`,
+      [randomUUID(), logged.id, projectId, new Date(now - 86_400_000)],
+    );
+    expect(await worker.get(DeliveriesService).purgeDeletedWebhooks(1)).toBeGreaterThanOrEqual(1);
+    const left: { id: string }[] = await api.db.dataSource.query(
+      'SELECT id FROM webhooks WHERE id = ANY($1)',
+      [[gone.id, logged.id, recent.id, live.id]],
+    );
+    expect(left.map((r) => r.id).sort()).toEqual([logged.id, recent.id, live.id].sort());
+    // Its audit history stays (audit events keep the webhook's id, not a reference to its row).
+    const history = await api.http.get(`/v1/audit-events?webhook_id=${gone.id}`, { key });
+    expect(history.body.events.map((e: { type: string }) => e.type)).toEqual([
+      'webhook.deleted',
+      'webhook.created',
+    ]);
+  });
+
   describe('published events (EVENTS_STREAM)', () => {
     const publish = (event: unknown) => redis.xadd(STREAM, '*', 'event', JSON.stringify(event));
     const everyEntryAcknowledged = () =>

@@ -16,6 +16,7 @@ import { ProjectQuotaShards1764500000000 } from './migrations/1764500000000-proj
 import { RotateSecretFunction1764600000000 } from './migrations/1764600000000-rotate-secret-function';
 import { RotateSecretTimeAfterLock1764700000000 } from './migrations/1764700000000-rotate-secret-time-after-lock';
 import { WebhookLastChange1764800000000 } from './migrations/1764800000000-webhook-last-change';
+import { DeletedWebhooksIndex1764900000000 } from './migrations/1764900000000-deleted-webhooks-index';
 import { IdempotencyAndMetrics1764200000000 } from './migrations/1764200000000-idempotency-and-metrics';
 
 // Dates sent as query parameters are written in UTC, not in the process's time zone (whose historical offsets
@@ -46,6 +47,7 @@ export const MIGRATIONS = [
   RotateSecretFunction1764600000000,
   RotateSecretTimeAfterLock1764700000000,
   WebhookLastChange1764800000000,
+  DeletedWebhooksIndex1764900000000,
 ];
 
 /**

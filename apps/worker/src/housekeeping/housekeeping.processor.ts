@@ -47,15 +47,19 @@ export class HousekeepingProcessor extends QueueWorkerHost {
   }
 
   /**
-   * Delivery log retention (7 days), and the safety net for deliveries whose queued attempt was lost: both are
-   * sweeps over the deliveries table, so they share one recurring job.
+   * Delivery log retention (7 days), then the deleted webhooks that were kept only for their delivery log, and
+   * the safety net for deliveries whose queued attempt was lost: all sweeps over the deliveries table, so they
+   * share one recurring job.
    */
-  private async maintainDeliveries(): Promise<{ purged: number; rescued: number }> {
+  private async maintainDeliveries(): Promise<{ purged: number; webhooksPurged: number; rescued: number }> {
     const purged = await this.deliveries.purgeExpired();
+    const webhooksPurged = await this.deliveries.purgeDeletedWebhooks();
     const rescued = await this.deliveries.rescueStranded();
     if (purged > 0) this.logger.log({ purged }, 'deliveries past retention purged');
+    if (webhooksPurged > 0)
+      this.logger.log({ purged: webhooksPurged }, 'deleted webhooks without a delivery log left purged');
     if (rescued > 0) this.logger.warn({ rescued }, 'stranded deliveries queued again');
-    return { purged, rescued };
+    return { purged, webhooksPurged, rescued };
   }
 
   /** Stored Idempotency-Key responses past their 24 hours, in batches. */

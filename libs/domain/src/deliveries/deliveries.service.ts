@@ -160,6 +160,20 @@ export class DeliveriesService {
     return { deliveries: inserted.size };
   }
 
+  /**
+   * Removes deleted webhooks whose delivery log has been purged (their rows were kept only for it), in bounded
+   * batches; returns how many.
+   */
+  async purgeDeletedWebhooks(batchSize = 1000): Promise<number> {
+    const cutoff = new Date(this.clock.now().getTime() - DELIVERY_RETENTION_MS);
+    let total = 0;
+    for (;;) {
+      const n = await this.db.repos.webhooks.purgeDeletedBefore(cutoff, batchSize);
+      total += n;
+      if (n < batchSize) return total;
+    }
+  }
+
   /** Deletes deliveries older than the retention period in bounded batches; returns how many. */
   async purgeExpired(batchSize = 1000): Promise<number> {
     const cutoff = new Date(this.clock.now().getTime() - DELIVERY_RETENTION_MS);

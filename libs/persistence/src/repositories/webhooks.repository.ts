@@ -1,7 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import { WebhookEntity } from '../entities/webhook.entity';
 import type { NewAuditEvent } from './audit-events.repository';
-import type { NewSecretRow } from './webhook-secrets.repository';
+import { returnedRows, type NewSecretRow } from './webhook-secrets.repository';
 
 // Projects whose limit is at least this large count their live webhooks in QUOTA_SHARDS rows, so that their
 // creates do not queue on one row lock; smaller limits are reached long before that queue could matter.
@@ -223,6 +223,28 @@ export class WebhooksRepository {
    */
   async markChanged(id: string, at: Date): Promise<void> {
     await this.manager.query('UPDATE webhooks SET last_change_at = $2 WHERE id = $1', [id, at]);
+  }
+
+  /**
+   * Removes up to `limit` webhooks deleted before `cutoff` that nothing refers to any more (their delivery log
+   * purged, their secrets and rotation settings gone with the delete), oldest deletion first; returns how many.
+   * A deleted webhook's row is kept only for its delivery log.
+   */
+  async purgeDeletedBefore(cutoff: Date, limit: number): Promise<number> {
+    const result: unknown = await this.manager.query(
+      `DELETE FROM webhooks WHERE id IN (
+         SELECT w.id FROM webhooks w
+          WHERE w.deleted_at < $1
+            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id)
+            AND NOT EXISTS (SELECT 1 FROM webhook_secrets s WHERE s.webhook_id = w.id)
+            AND NOT EXISTS (SELECT 1 FROM rotation_policies p WHERE p.webhook_id = w.id)
+            AND NOT EXISTS (SELECT 1 FROM rotation_schedules r WHERE r.webhook_id = w.id)
+          ORDER BY w.deleted_at
+          LIMIT $2)
+       RETURNING id`,
+      [cutoff, limit],
+    );
+    return returnedRows(result).length;
   }
 
   async softDelete(id: string, at: Date): Promise<void> {
