@@ -25,6 +25,29 @@ export function dropUnlessEndedWithin(client: pg.Client, ms: number): void {
 }
 
 /**
+ * Asks Postgres, once the client is connected and before anything else runs on it, to check every `intervalMs`
+ * that the client of a running statement is still there, and to cancel the statement otherwise: a rotation
+ * waiting on a row lock when its process was killed is then rolled back, instead of committing later for nobody.
+ * A server that cannot (before Postgres 14, or a platform without the check) refuses the SET, and the connection
+ * goes on without it: set in the session rather than as a startup option, which such a server would refuse
+ * the whole connection for.
+ */
+function checkClientConnection(client: pg.Client, intervalMs: number): void {
+  type Connect = (callback?: (err?: Error) => void) => Promise<void> | undefined;
+  const connect = client.connect.bind(client) as Connect;
+  (client as unknown as { connect: Connect }).connect = (callback) => {
+    const connected = (connect() as Promise<void>).then(async () => {
+      await client
+        .query(`SET client_connection_check_interval = ${Math.trunc(intervalMs)}`)
+        .catch(() => undefined);
+    });
+    if (!callback) return connected;
+    connected.then(() => callback(), callback);
+    return undefined;
+  };
+}
+
+/**
  * A node-postgres client class whose connection is dropped when Postgres leaves a query unanswered for
  * `deadlineMs`: the query (and any queued behind it) fails, and the pool replaces the connection.
  *
@@ -36,10 +59,14 @@ export function dropUnlessEndedWithin(client: pg.Client, ms: number): void {
  * another request's) then waits behind the unanswered one, or is dropped from the queue if it times out too,
  * leaving a transaction open for whoever takes the connection next.
  */
-export function clientWithAnswerDeadline(deadlineMs: number): typeof pg.Client {
+export function clientWithAnswerDeadline(
+  deadlineMs: number,
+  session: { clientCheckIntervalMs?: number } = {},
+): typeof pg.Client {
   return class ClientWithAnswerDeadline extends pg.Client {
     constructor(config?: string | pg.ClientConfig) {
       super(config);
+      if (session.clientCheckIntervalMs) checkClientConnection(this, session.clientCheckIntervalMs);
       const query = this.query.bind(this) as Query;
       // Only the promise form is used (TypeORM awaits every query); other forms pass through unchanged.
       (this as { query: Query }).query = (...args: unknown[]) => {

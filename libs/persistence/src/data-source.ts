@@ -60,7 +60,8 @@ export const MIGRATIONS = [
  *   that stalls mid-transaction does not hold its row locks indefinitely;
  * - the client drops a connection whose query gets no answer at all by then plus up to 5 s (a server that
  *   hangs), see {@link clientWithAnswerDeadline};
- * - Postgres cancels a statement whose client has gone (the process killed mid-request) within a second.
+ * - Postgres cancels a statement whose client has gone (the process killed mid-request) within a second, where
+ *   the server can tell (Postgres 14 or later, on Linux; elsewhere the setting is refused and left off).
  * Each of these fails the query with an error that the HTTP layer answers with 503 and jobs retry.
  */
 export function dataSourceOptions(url: string, poolSize = 10, statementTimeoutMs = 0): DataSourceOptions {
@@ -69,11 +70,9 @@ export function dataSourceOptions(url: string, poolSize = 10, statementTimeoutMs
       ? {
           statement_timeout: statementTimeoutMs,
           idle_in_transaction_session_timeout: Math.max(4 * statementTimeoutMs, 60_000),
-          // Postgres checks every second that the client of a running statement is still there (Postgres 14+),
-          // and otherwise cancels it: a rotation waiting on a row lock when its API process was killed is rolled
-          // back, instead of committing later for a caller that never got the answer.
-          options: `-c client_connection_check_interval=${CLIENT_CHECK_INTERVAL_MS}`,
-          Client: clientWithAnswerDeadline(statementTimeoutMs + Math.min(statementTimeoutMs, 5000)),
+          Client: clientWithAnswerDeadline(statementTimeoutMs + Math.min(statementTimeoutMs, 5000), {
+            clientCheckIntervalMs: CLIENT_CHECK_INTERVAL_MS,
+          }),
         }
       : {};
   return {

@@ -33,9 +33,8 @@ describe('nestsDeeperThan', () => {
     expect(nestsDeeperThan(nestedObjects(MAX_JSON_DEPTH + 1))).toBe(true);
   });
 
-  it('answers for a value far deeper than the stack allows a recursive walk', () => {
+  it('answers for a value nested far deeper than a recursive walk could follow', () => {
     const deep = JSON.parse('['.repeat(100_000) + ']'.repeat(100_000)) as unknown;
-    expect(() => JSON.stringify(deep)).toThrow(RangeError);
     expect(nestsDeeperThan(deep)).toBe(true);
   });
 });

@@ -48,8 +48,8 @@ export class HousekeepingProcessor extends QueueWorkerHost {
 
   /**
    * Delivery log retention (7 days), then the deleted webhooks that were kept only for their delivery log, and
-   * the safety net for deliveries whose queued attempt was lost: all sweeps over the deliveries table, so they
-   * share one recurring job.
+   * the safety net for deliveries whose queued attempt was lost: all follow the delivery log, so they share one
+   * recurring job.
    */
   private async maintainDeliveries(): Promise<{ purged: number; webhooksPurged: number; rescued: number }> {
     const purged = await this.deliveries.purgeExpired();

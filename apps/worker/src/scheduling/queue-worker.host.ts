@@ -65,7 +65,8 @@ export function giveUpRetriesWhenClosing(proto: object = Worker.prototype): void
           return await fn();
         } catch (e) {
           if (!this.closing && !this.closed) throw e;
-          throw new Error(`the worker is closing: ${(e as Error).message}`);
+          // A message of its own: BullMQ reads any message naming ECONNREFUSED as a lost connection.
+          throw new Error('the worker is closing; the step was not retried', { cause: e });
         }
       },
       opts,

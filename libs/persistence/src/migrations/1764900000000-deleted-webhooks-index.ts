@@ -5,21 +5,18 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * row once its delivery log (7 days) is purged; the row was kept only for that log. Partial, so live webhooks,
  * which every hot path reads, add nothing to it.
  *
- * Built CONCURRENTLY, outside a transaction, so that writes to `webhooks` go on during the build on a large
- * table; an index left invalid by an interrupted build is dropped and built again.
+ * Built in the migration's transaction, not CONCURRENTLY: a concurrent build waits for every older snapshot,
+ * that of a second migrator waiting on the migrate lock included, which waits for this one (a deadlock). The
+ * build holds off writes to `webhooks` while it scans the table: seconds for millions of rows.
  */
 export class DeletedWebhooksIndex1764900000000 implements MigrationInterface {
   name = 'DeletedWebhooksIndex1764900000000';
-  transaction = false as const;
 
   async up(q: QueryRunner): Promise<void> {
-    await q.query(`DROP INDEX CONCURRENTLY IF EXISTS webhooks_deleted_idx`);
-    await q.query(
-      `CREATE INDEX CONCURRENTLY webhooks_deleted_idx ON webhooks (deleted_at) WHERE deleted_at IS NOT NULL`,
-    );
+    await q.query(`CREATE INDEX webhooks_deleted_idx ON webhooks (deleted_at) WHERE deleted_at IS NOT NULL`);
   }
 
   async down(q: QueryRunner): Promise<void> {
-    await q.query(`DROP INDEX CONCURRENTLY IF EXISTS webhooks_deleted_idx`);
+    await q.query(`DROP INDEX webhooks_deleted_idx`);
   }
 }
