@@ -17,10 +17,22 @@ export async function queueReady(queue: Queue, waitMs: number, what: string): Pr
   }
 }
 
+/** How long closing a queue waits for Redis to answer its QUIT before it drops the connection. */
+const CLOSE_WAIT_MS = 2000;
+
 /**
- * Closes a queue. Closing sends QUIT, which fails while Redis is away: then the client just stops reconnecting
- * (BullMQ's own disconnect would wait for an end event that a reconnecting client never emits).
+ * Closes a queue. Closing sends QUIT, which fails while Redis is away and is never answered while it hangs: then
+ * the client is dropped instead, so that it stops reconnecting (BullMQ's own disconnect would wait for an end
+ * event that a reconnecting client never emits) and the shutdown goes on. Never rejects.
  */
-export async function closeQueue(queue: Queue): Promise<void> {
-  await queue.close().catch(async () => (await queue.client).disconnect());
+export async function closeQueue(queue: Queue, waitMs = CLOSE_WAIT_MS): Promise<void> {
+  try {
+    await withTimeout(queue.close(), waitMs, () => new Error('QUIT not answered'));
+  } catch {
+    try {
+      (await withTimeout(queue.client, waitMs, () => new Error('no client'))).disconnect();
+    } catch {
+      // Never connected: nothing to drop.
+    }
+  }
 }
