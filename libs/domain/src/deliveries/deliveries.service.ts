@@ -166,23 +166,13 @@ export class DeliveriesService {
    */
   async purgeDeletedWebhooks(batchSize = 1000): Promise<number> {
     const cutoff = new Date(this.clock.now().getTime() - DELIVERY_RETENTION_MS);
-    let total = 0;
-    for (;;) {
-      const n = await this.db.repos.webhooks.purgeDeletedBefore(cutoff, batchSize);
-      total += n;
-      if (n < batchSize) return total;
-    }
+    return inBatches(batchSize, (limit) => this.db.repos.webhooks.purgeDeletedBefore(cutoff, limit));
   }
 
   /** Deletes deliveries older than the retention period in bounded batches; returns how many. */
   async purgeExpired(batchSize = 1000): Promise<number> {
     const cutoff = new Date(this.clock.now().getTime() - DELIVERY_RETENTION_MS);
-    let total = 0;
-    for (;;) {
-      const n = await this.db.repos.deliveries.purgeCreatedBefore(cutoff, batchSize);
-      total += n;
-      if (n < batchSize) return total;
-    }
+    return inBatches(batchSize, (limit) => this.db.repos.deliveries.purgeCreatedBefore(cutoff, limit));
   }
 
   /**
@@ -254,4 +244,14 @@ function deliveryBody(event: PublishedEvent): string {
     text: event.text,
     data: event.data,
   });
+}
+
+/** Runs `step` (which removes up to `limit` rows and says how many) until a batch comes back short; the total. */
+async function inBatches(limit: number, step: (limit: number) => Promise<number>): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const n = await step(limit);
+    total += n;
+    if (n < limit) return total;
+  }
 }
