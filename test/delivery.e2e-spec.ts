@@ -534,7 +534,7 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
     }
   });
 
-  it('still delivers a test event created before the webhook was disabled', async () => {
+  it('sends nothing more to a webhook disabled after its delivery was created, and re-enabling it does not resend', async () => {
     const path = newPath();
     const { id } = await createWebhook(receiver.url(path));
     await worker.close();
@@ -544,7 +544,22 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
     } finally {
       worker = await workerWith({ TARGET_ALLOW_CIDRS: '127.0.0.1/32' });
     }
-    expect(await finalEntry(id)).toMatchObject({ status: 'succeeded', attempt: 1 });
+    expect(await finalEntry(id)).toMatchObject({
+      status: 'failed',
+      attempt: 1,
+      response_status: null,
+      error_message: 'webhook was disabled before this attempt; it is not sent',
+    });
+    await api.http.patch(`/v1/webhooks/${id}`, { key, body: { enabled: true } });
+    // A later event goes out as usual; the one refused while disabled stays refused.
+    expect((await sendTest(id)).status).toBe(202);
+    await eventually(
+      async () =>
+        (await log(id)).body.events.map((e: { status: string }) => e.status).join() === 'succeeded,failed',
+      15_000,
+      'the delivery after re-enabling recorded',
+    );
+    expect(receiver.at(path)).toHaveLength(1);
   });
 
   it('a secret that cannot be decrypted holds up only its own webhook, which is retried and then dead', async () => {

@@ -266,9 +266,12 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
         completedAt: null,
       };
     };
-    // Already created deliveries still go out after a disable; a deleted webhook has no secret left to sign with.
+    // A deleted webhook has no secret left to sign with; a disabled one gets nothing, retries included (a
+    // receiver is often disabled because it is broken or gone, and re-enabling it does not bring them back).
     if (d.webhookDeleted)
       return final('failed', null, 'webhook was deleted; its signing secrets are destroyed');
+    if (!d.webhookEnabled)
+      return final('failed', null, 'webhook was disabled before this attempt; it is not sent');
     // A rescued delivery whose lost attempt was its last one.
     if (d.attempt > this.schedule.length)
       return final('dead', null, 'no attempts left in the retry schedule');

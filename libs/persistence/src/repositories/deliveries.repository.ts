@@ -34,6 +34,8 @@ export interface ClaimedDelivery {
   attempt: number;
   url: string;
   webhookDeleted: boolean;
+  /** False once the webhook is disabled: its pending deliveries are not sent any more. */
+  webhookEnabled: boolean;
 }
 
 /** The result of one attempt, to be written back. */
@@ -156,13 +158,14 @@ export class DeliveriesRepository {
       attempt: number;
       url: string;
       webhook_deleted: boolean;
+      webhook_enabled: boolean;
     }[] = returned(
       await this.manager.query(
         `UPDATE deliveries d SET attempt = c.attempt
          FROM unnest($1::uuid[], $2::int[]) AS c(id, attempt), webhooks w
         WHERE d.id = c.id AND d.status = 'pending' AND d.attempt = c.attempt - 1 AND w.id = d.webhook_id
        RETURNING d.id, d.webhook_id, d.project_id, d.event_type, d.payload, d.attempt, w.url,
-                 (w.deleted_at IS NOT NULL) AS webhook_deleted`,
+                 (w.deleted_at IS NOT NULL) AS webhook_deleted, w.enabled AS webhook_enabled`,
         [claims.map((c) => c.id), claims.map((c) => c.attempt)],
       ),
     );
@@ -175,6 +178,7 @@ export class DeliveriesRepository {
       attempt: r.attempt,
       url: r.url,
       webhookDeleted: r.webhook_deleted,
+      webhookEnabled: r.webhook_enabled,
     }));
   }
 

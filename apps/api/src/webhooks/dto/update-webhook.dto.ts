@@ -38,8 +38,14 @@ export class UpdateWebhookDto {
   @IsWebhookEvent({ each: true })
   subscribed_events?: string[];
 
-  /** Whether the webhook receives events. */
-  @ApiPropertyOptional()
+  /**
+   * Whether the webhook receives events. `false` stops its deliveries at once, retries of earlier events
+   * included; `true` again does not resend what was stopped.
+   */
+  @ApiPropertyOptional({
+    description:
+      'false stops the deliveries of the webhook at once, retries of earlier events included; true again does not resend them',
+  })
   @ValidateIf(present('enabled'))
   @IsBoolean({ message: 'enabled must be true or false' })
   enabled?: boolean;
