@@ -37,7 +37,8 @@ describe('Idempotency-Key', () => {
     expect(first.status).toBe(201);
     const again = await create('k-1', { subscribed_events: ['task.completed'], url: body.url });
     expect(again.status).toBe(201);
-    expect(again.body).toEqual(first.body);
+    // Byte for byte: the response stored with the change is the one that was sent.
+    expect(again.text).toBe(first.text);
     expect(again.headers.get('idempotent-replayed')).toBe('true');
     expect(await live()).toHaveLength(1);
   });
@@ -74,7 +75,7 @@ describe('Idempotency-Key', () => {
       api.http.post(`/v1/webhooks/${id}/rotate-secret`, { key, headers: { 'idempotency-key': idem } });
     const results = await Promise.all([rotate('r-1'), rotate('r-1'), rotate('r-1')]);
     expect(results.map((r) => r.status)).toEqual([200, 200, 200]);
-    expect(new Set(results.map((r) => r.body.secret)).size).toBe(1);
+    expect(new Set(results.map((r) => r.text)).size).toBe(1);
     expect(await rotations(id)).toBe(1);
     const later = await rotate('r-2');
     expect(later.body.secret).not.toBe(results[0].body.secret);
@@ -159,11 +160,84 @@ describe('Idempotency-Key', () => {
     expect(first.status).toBe(202);
     const again = await send('t-1');
     expect(again.status).toBe(202);
-    expect(again.body).toEqual(first.body);
+    expect(again.text).toBe(first.text);
     expect(again.headers.get('idempotent-replayed')).toBe('true');
     const other = await send('t-2');
     expect(other.status).toBe(202);
     expect(other.body.external_event_id).not.toBe(first.body.external_event_id);
+  });
+
+  describe('stores the first response in the transaction of the change', () => {
+    // Storing the response fails (as it would if Postgres went away right after the change): the change must
+    // not stay behind without it, or a retry of the key would run it a second time.
+    beforeEach(() =>
+      api.db.dataSource.query(`
+        CREATE OR REPLACE FUNCTION refuse_stored_response() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'storing the response failed'; END $$;
+        CREATE TRIGGER refuse_stored_response BEFORE UPDATE ON idempotency_keys FOR EACH ROW
+          WHEN (NEW.state = 'done' AND NEW.key LIKE 'atomic-%') EXECUTE FUNCTION refuse_stored_response();`),
+    );
+    afterEach(() =>
+      api.db.dataSource.query(`
+        DROP TRIGGER IF EXISTS refuse_stored_response ON idempotency_keys;
+        DROP FUNCTION IF EXISTS refuse_stored_response();`),
+    );
+    const dropTrigger = () =>
+      api.db.dataSource.query('DROP TRIGGER refuse_stored_response ON idempotency_keys');
+
+    it('a create whose response cannot be stored is not made, and its retry creates once', async () => {
+      const failed = await create('atomic-create');
+      expect(failed.status).toBe(500);
+      expect(await live()).toHaveLength(0);
+      const audited = await api.db.dataSource.query(
+        "SELECT 1 FROM audit_events WHERE project_id = $1 AND type LIKE 'webhook.%'",
+        [projectId],
+      );
+      expect(audited).toHaveLength(0);
+      await dropTrigger();
+      const retried = await create('atomic-create');
+      expect(retried.status).toBe(201);
+      expect((await create('atomic-create')).body).toEqual(retried.body);
+      expect(await live()).toHaveLength(1);
+    });
+
+    it('a rotation whose response cannot be stored is not made, and its retry rotates once', async () => {
+      const created = (await api.http.post('/v1/webhooks', { key, body })).body;
+      const rotate = () =>
+        api.http.post(`/v1/webhooks/${created.id}/rotate-secret`, {
+          key,
+          headers: { 'idempotency-key': 'atomic-rotate' },
+        });
+      expect((await rotate()).status).toBe(500);
+      expect(await rotations(created.id)).toBe(0);
+      const status = await api.http.get(`/v1/webhooks/${created.id}/secret-status`, { key });
+      expect(status.body.previous).toEqual([]);
+      await dropTrigger();
+      const retried = await rotate();
+      expect(retried.status).toBe(200);
+      expect(retried.body.secret).not.toBe(created.secret);
+      expect((await rotate()).body.secret).toBe(retried.body.secret);
+      expect(await rotations(created.id)).toBe(1);
+    });
+
+    it('a test event whose response cannot be stored is not recorded, and its retry sends one', async () => {
+      const { id } = (await api.http.post('/v1/webhooks', { key, body })).body;
+      const send = () =>
+        api.http.post(`/v1/webhooks/${id}/test`, {
+          key,
+          body: { event_type: 'task.completed' },
+          headers: { 'idempotency-key': 'atomic-test' },
+        });
+      const deliveries = async () =>
+        (await api.db.dataSource.query('SELECT id FROM deliveries WHERE webhook_id = $1', [id])).length;
+      expect((await send()).status).toBe(500);
+      expect(await deliveries()).toBe(0);
+      await dropTrigger();
+      const retried = await send();
+      expect(retried.status).toBe(202);
+      expect((await send()).body).toEqual(retried.body);
+      expect(await deliveries()).toBe(1);
+    });
   });
 
   it('checks the key before the body: a reused key with an invalid body is still 409', async () => {

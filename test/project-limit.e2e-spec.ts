@@ -20,10 +20,11 @@ describe('per-project limit with a sharded counter', () => {
     ({ key, projectId } = await api.newKey());
   });
 
-  const create = (i: number, k = key) =>
+  const create = (i: number, k = key, idempotencyKey?: string) =>
     api.http.post('/v1/webhooks', {
       key: k,
       body: { url: `https://hooks.example.com/${i}`, subscribed_events: ['task.completed'] },
+      headers: idempotencyKey ? { 'idempotency-key': idempotencyKey } : {},
     });
   const shards = async (): Promise<number[]> =>
     (
@@ -62,18 +63,53 @@ describe('per-project limit with a sharded counter', () => {
   });
 
   // From 50 free slots the first creates take sharded slots and the last ones must count exactly; in between,
-  // a sharded create that finds the project too close after all is retried exactly.
-  it.each([30, 50])('holds the limit exactly when 100 creates race for the last %i slots', async (free) => {
-    expect((await create(0)).status).toBe(201);
-    await fill(LIMIT - 1 - free);
-    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => create(i + 1)));
-    const statuses = results.map((r) => r.status);
-    expect(statuses.filter((s) => s === 201)).toHaveLength(free);
-    expect(statuses.filter((s) => s === 409)).toHaveLength(100 - free);
-    expect(results.find((r) => r.status === 409)!.body.code).toBe('webhook_limit_reached');
-    expect((await shards()).reduce((a, b) => a + b, 0)).toBe(LIMIT);
-    expect(await liveCount()).toBe(1 + free);
-  });
+  // a sharded create that finds the project too close after all is retried exactly. With an Idempotency-Key
+  // each create runs in a transaction that also stores its response.
+  it.each([
+    [30, false],
+    [50, false],
+    [50, true],
+  ])(
+    'holds the limit exactly when 100 creates race for the last %i slots (Idempotency-Key: %s)',
+    async (free, idempotent) => {
+      expect((await create(0)).status).toBe(201);
+      await fill(LIMIT - 1 - free);
+      const results = await Promise.all(
+        Array.from({ length: 100 }, (_, i) => create(i + 1, key, idempotent ? `race-${i}` : undefined)),
+      );
+      const statuses = results.map((r) => r.status);
+      expect(statuses.filter((s) => s === 201)).toHaveLength(free);
+      expect(statuses.filter((s) => s === 409)).toHaveLength(100 - free);
+      expect(results.find((r) => r.status === 409)!.body.code).toBe('webhook_limit_reached');
+      expect((await shards()).reduce((a, b) => a + b, 0)).toBe(LIMIT);
+      expect(await liveCount()).toBe(1 + free);
+    },
+  );
+
+  // Whether a sharded create finds the project too close to its limit after all depends on a race; here it
+  // always does (a trigger inflates the shard it increments), so the exact retry runs every time.
+  it.each([false, true])(
+    'retries exactly a sharded create that finds the project too close after all (Idempotency-Key: %s)',
+    async (idempotent) => {
+      expect((await create(0)).status).toBe(201);
+      await fill(LIMIT - 101);
+      await api.db.dataSource.query(`
+        CREATE FUNCTION inflate_shard() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN NEW.live_webhooks := NEW.live_webhooks + 1000; RETURN NEW; END $$;
+        CREATE TRIGGER inflate_shard BEFORE UPDATE ON project_quotas FOR EACH ROW
+          WHEN (NEW.project_id = '${projectId}' AND NEW.live_webhooks = OLD.live_webhooks + 1)
+          EXECUTE FUNCTION inflate_shard();`);
+      try {
+        const res = await create(1, key, idempotent ? 'too-close' : undefined);
+        expect(res.status).toBe(201);
+        expect(await liveCount()).toBe(2);
+      } finally {
+        await api.db.dataSource.query(
+          'DROP TRIGGER inflate_shard ON project_quotas; DROP FUNCTION inflate_shard();',
+        );
+      }
+    },
+  );
 
   it('frees a slot when a webhook is deleted at the limit', async () => {
     const first = (await create(0)).body as { id: string };

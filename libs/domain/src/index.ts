@@ -6,6 +6,8 @@ export { Clock, SystemClock, ManualClock } from './clock';
 export { newWebhookId, newEventId, newApiKeyId, newUuid, isPrefixedUlid } from './ids';
 /** Who is asking, for which project. */
 export type { RequestContext } from './request-context';
+/** Work that commits in the transaction of a change (the first response of an Idempotency-Key). */
+export type { CommitWith } from './commit-with';
 /** Secret material, encryption at rest and the secret lifecycle. */
 export { generateSecret, fingerprint } from './secrets/secret-material';
 export { SecretCipher, idempotentResponseAad, type SealedSecret } from './secrets/secret-cipher';

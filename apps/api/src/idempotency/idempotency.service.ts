@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import {
   Clock,
+  type CommitWith,
   IdempotencyKeyReusedError,
   SecretCipher,
   ValidationFailedError,
@@ -41,6 +42,8 @@ interface Claim {
   key: string;
   requestId: string | null;
   aad: string;
+  /** The response was stored in the transaction of the change, which has committed. */
+  stored?: boolean;
 }
 
 /**
@@ -54,9 +57,12 @@ interface Claim {
  * streams (about a fifth of the API's CPU per create).
  *
  * The key is claimed in Postgres before the handler runs (insert-first on the primary key), so concurrent
- * duplicates never both execute: the later one waits for the first response. The stored response may hold a
- * webhook secret (create, rotate), so it is sealed with the secrets key ring (AES-256-GCM, bound to project
- * and key). A request that fails gives its key back, so a retry runs it again; only successes are replayed.
+ * duplicates never both execute: the later one waits for the first response. A route whose use case takes a
+ * {@link CommitWith} ({@link commitWith}) stores its response in the transaction of the change itself, so a
+ * process that dies (or a Postgres that goes away) right after the change commits cannot leave the key
+ * without its response, to be run a second time by a retry. The stored response may hold a webhook secret
+ * (create, rotate), so it is sealed with the secrets key ring (AES-256-GCM, bound to project and key). A
+ * request that fails gives its key back, so a retry runs it again; only successes are replayed.
  */
 @Injectable()
 export class IdempotencyService {
@@ -153,19 +159,43 @@ export class IdempotencyService {
     }
   }
 
+  /**
+   * For a request that has claimed a key: work for its use case to commit with the change, which stores the
+   * response the route will send, `status` and `present(result)` as JSON, in the change's transaction.
+   * Undefined for a request without a key (its change commits on its own, as always).
+   */
+  commitWith<T>(req: object, status: number, present: (result: T) => unknown): CommitWith<T> | undefined {
+    const claim = this.claims.get(req);
+    if (!claim) return undefined;
+    return async (tx, result) => {
+      const sealed = this.cipher.seal(JSON.stringify(present(result)), claim.aad);
+      await tx.idempotencyKeys.complete({
+        projectId: claim.projectId,
+        key: claim.key,
+        status,
+        keyId: sealed.keyId,
+        response: sealed.ciphertext,
+      });
+      tx.afterCommit(() => (claim.stored = true));
+    };
+  }
+
   /** Whether the request has claimed a key that {@link finish} has yet to settle. */
   holdsClaim(req: object): boolean {
     return this.claims.has(req);
   }
 
   /**
-   * Stores the response of a request that claimed a key (a success), or gives the key back (a failure, or a
-   * body that is not JSON text). Never throws: the change is done either way, and the caller gets its response.
+   * Settles the key a request claimed, as its response goes out: nothing more when the response was stored with
+   * the change ({@link commitWith}); otherwise stores it (a success), or gives the key back (a failure, or a body
+   * that is not JSON text). Never throws: the change is done either way, and the caller gets its response.
    */
   async finish(req: object, status: number, body: string | null): Promise<void> {
     const claim = this.claims.get(req);
     if (!claim) return;
     this.claims.delete(req);
+    // Stored with the change: whatever goes out now (even an error after the commit), a retry replays that.
+    if (claim.stored) return;
     const repo = this.db.repos.idempotencyKeys;
     const success = status >= 200 && status < 300 && body !== null;
     try {

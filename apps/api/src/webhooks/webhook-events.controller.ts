@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, UseGuards } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiHeader,
@@ -11,10 +11,16 @@ import { DeliveriesService, type RequestContext } from '@app/domain';
 import { ApiKeyGuard } from '../auth/api-key.guard';
 import { CurrentContext } from '../auth/request-context.decorator';
 import { Idempotent } from '../idempotency/idempotency.guard';
+import { IdempotencyService } from '../idempotency/idempotency.service';
 import { presentDelivery, toDeliveryLogQuery } from './delivery.presenter';
 import { DeliveryLogResponse, TestEventAcceptedResponse } from './dto/event.response';
 import { ListEventsQuery } from './dto/list-events.query';
 import { SendTestEventDto } from './dto/send-test-event.dto';
+
+const presentAccepted = (sent: {
+  externalEventId: string;
+  eventType: string;
+}): TestEventAcceptedResponse => ({ external_event_id: sent.externalEventId, event_type: sent.eventType });
 
 /** Test events and the delivery log of a webhook (Anchor-compatible). One domain call each. */
 @ApiTags('webhooks')
@@ -23,7 +29,10 @@ import { SendTestEventDto } from './dto/send-test-event.dto';
 @Controller('v1/webhooks')
 @UseGuards(ApiKeyGuard)
 export class WebhookEventsController {
-  constructor(private readonly deliveries: DeliveriesService) {}
+  constructor(
+    private readonly deliveries: DeliveriesService,
+    private readonly idempotency: IdempotencyService,
+  ) {}
 
   @Post(':id/test')
   @HttpCode(202)
@@ -34,9 +43,15 @@ export class WebhookEventsController {
     @CurrentContext() ctx: RequestContext,
     @Param('id') id: string,
     @Body() dto: SendTestEventDto,
+    @Req() req: object,
   ): Promise<TestEventAcceptedResponse> {
-    const sent = await this.deliveries.sendTest(ctx, id, dto.event_type);
-    return { external_event_id: sent.externalEventId, event_type: sent.eventType };
+    const sent = await this.deliveries.sendTest(
+      ctx,
+      id,
+      dto.event_type,
+      this.idempotency.commitWith(req, 202, presentAccepted),
+    );
+    return presentAccepted(sent);
   }
 
   @Get(':id/events')

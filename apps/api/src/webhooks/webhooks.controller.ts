@@ -7,6 +7,7 @@ import {
   Param,
   Patch,
   Post,
+  Req,
   UseFilters,
   UseGuards,
 } from '@nestjs/common';
@@ -18,11 +19,12 @@ import {
   ApiSecurity,
   ApiTags,
 } from '@nestjs/swagger';
-import { WebhooksService, type RequestContext } from '@app/domain';
+import { WebhooksService, type RequestContext, type WebhookWithSecret } from '@app/domain';
 import { ApiKeyGuard } from '../auth/api-key.guard';
 import { CurrentContext } from '../auth/request-context.decorator';
 import { NoBody } from '../http/no-body.guard';
 import { Idempotent } from '../idempotency/idempotency.guard';
+import { IdempotencyService } from '../idempotency/idempotency.service';
 import { CreateWebhookDto } from './dto/create-webhook.dto';
 import { RotateSecretDto } from './dto/rotate-secret.dto';
 import { UpdateWebhookDto } from './dto/update-webhook.dto';
@@ -35,6 +37,8 @@ import {
 import { UrlRejectionAuditFilter } from './url-rejection-audit.filter';
 import { presentWebhook, presentWebhookWithSecret } from './webhook.presenter';
 
+const withSecret = (r: WebhookWithSecret) => presentWebhookWithSecret(r.webhook, r.secret);
+
 /** The Anchor-compatible webhook routes. One domain call each. */
 @ApiTags('webhooks')
 @ApiSecurity('anchor-api-key')
@@ -42,7 +46,10 @@ import { presentWebhook, presentWebhookWithSecret } from './webhook.presenter';
 @Controller('v1/webhooks')
 @UseGuards(ApiKeyGuard)
 export class WebhooksController {
-  constructor(private readonly webhooks: WebhooksService) {}
+  constructor(
+    private readonly webhooks: WebhooksService,
+    private readonly idempotency: IdempotencyService,
+  ) {}
 
   @Post()
   @HttpCode(201)
@@ -53,12 +60,13 @@ export class WebhooksController {
   async create(
     @CurrentContext() ctx: RequestContext,
     @Body() dto: CreateWebhookDto,
+    @Req() req: object,
   ): Promise<WebhookWithSecretResponse> {
-    const { webhook, secret } = await this.webhooks.create(ctx, {
-      url: dto.url,
-      subscribedEvents: dto.subscribed_events,
-      description: dto.description,
-    });
+    const { webhook, secret } = await this.webhooks.create(
+      ctx,
+      { url: dto.url, subscribedEvents: dto.subscribed_events, description: dto.description },
+      this.idempotency.commitWith(req, 201, withSecret),
+    );
     return presentWebhookWithSecret(webhook, secret);
   }
 
@@ -114,10 +122,14 @@ export class WebhooksController {
     @CurrentContext() ctx: RequestContext,
     @Param('id') id: string,
     @Body() dto: RotateSecretDto,
+    @Req() req: object,
   ): Promise<WebhookWithSecretResponse> {
-    const { webhook, secret } = await this.webhooks.rotateSecret(ctx, id, {
-      gracePeriodHours: dto.grace_period_hours,
-    });
+    const { webhook, secret } = await this.webhooks.rotateSecret(
+      ctx,
+      id,
+      { gracePeriodHours: dto.grace_period_hours },
+      this.idempotency.commitWith(req, 200, withSecret),
+    );
     return presentWebhookWithSecret(webhook, secret);
   }
 }

@@ -9,6 +9,7 @@ import {
 } from '@app/persistence';
 import { DeliveryQueue, type ScheduledAttempt } from '@app/queue';
 import { Clock } from '../clock';
+import type { CommitWith } from '../commit-with';
 import { WebhookDisabledError, WebhookNotFoundError } from '../errors';
 import { newEventId, newUuid } from '../ids';
 import type { RequestContext } from '../request-context';
@@ -72,6 +73,7 @@ export class DeliveriesService {
     ctx: RequestContext,
     webhookId: string,
     eventType: string,
+    commitWith?: CommitWith<{ externalEventId: string; eventType: string }>,
   ): Promise<{ externalEventId: string; eventType: string }> {
     // Nothing is recorded while the event could not be queued: the caller gets a 503 and retries, and no
     // second test event goes out later for the refused call.
@@ -93,6 +95,7 @@ export class DeliveriesService {
       };
       const row = this.newDelivery(webhook.id, event, now, deliveryBody(event));
       await tx.deliveries.insertMany([row]);
+      await commitWith?.(tx, { externalEventId, eventType });
       return row;
     });
     try {

@@ -1,8 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { AuditRecorder, type FieldChange } from '@app/audit';
-import { Database, WebhookEntity, type WebhookChanges } from '@app/persistence';
+import { Database, WebhookEntity, type Repositories, type WebhookChanges } from '@app/persistence';
 import { Clock } from '../clock';
+import type { CommitWith } from '../commit-with';
 import { WebhookLimitReachedError, WebhookNotFoundError } from '../errors';
 import { newWebhookId } from '../ids';
 import type { RequestContext } from '../request-context';
@@ -45,8 +46,15 @@ export class WebhooksService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  /** Registers a webhook and issues its first secret, within the project's live-webhook limit. */
-  async create(ctx: RequestContext, input: CreateWebhookInput): Promise<WebhookWithSecret> {
+  /**
+   * Registers a webhook and issues its first secret, within the project's live-webhook limit. `commitWith`
+   * commits with it (see {@link CommitWith}).
+   */
+  async create(
+    ctx: RequestContext,
+    input: CreateWebhookInput,
+    commitWith?: CommitWith<WebhookWithSecret>,
+  ): Promise<WebhookWithSecret> {
     const now = this.clock.now();
     const limit = this.config.webhooks.maxPerProject;
     const webhook = new WebhookEntity();
@@ -76,12 +84,19 @@ export class WebhooksService {
         fingerprint: issued.fingerprint,
       },
     });
+    const created = { webhook, secret: issued.secret };
     // One statement, atomic on its own: the slot, the rows and the audit event commit together or not at all.
-    if (!(await this.db.repos.webhooks.insertWithinLimit(webhook, limit, row, audit))) {
-      throw new WebhookLimitReachedError(limit);
-    }
+    const insert = (repos: Repositories) => repos.webhooks.insertWithinLimit(webhook, limit, row, audit);
+    const inserted = commitWith
+      ? await this.db.transaction(async (tx) => {
+          if (!(await insert(tx))) return false;
+          await commitWith(tx, created);
+          return true;
+        })
+      : await insert(this.db.repos);
+    if (!inserted) throw new WebhookLimitReachedError(limit);
     this.audit.committed();
-    return { webhook, secret: issued.secret };
+    return created;
   }
 
   /** Live webhooks of the project, oldest first. */
@@ -179,6 +194,7 @@ export class WebhooksService {
     ctx: RequestContext,
     id: string,
     opts: { gracePeriodHours?: number } = {},
+    commitWith?: CommitWith<WebhookWithSecret>,
   ): Promise<WebhookWithSecret> {
     const now = this.clock.now();
     const { issued, row } = this.secrets.newSecret(id, 'manual');
@@ -198,14 +214,15 @@ export class WebhooksService {
       },
     });
     const gracePeriodHours = opts.gracePeriodHours ?? this.config.secrets.gracePeriodHours;
-    const webhook = await this.db.repos.webhooks.rotateSecret(
-      ctx.projectId,
-      id,
-      gracePeriodHours,
-      row,
-      audit,
-      now,
-    );
+    const rotate = (repos: Repositories) =>
+      repos.webhooks.rotateSecret(ctx.projectId, id, gracePeriodHours, row, audit, now);
+    const webhook = commitWith
+      ? await this.db.transaction(async (tx) => {
+          const rotated = await rotate(tx);
+          if (rotated) await commitWith(tx, { webhook: rotated, secret: issued.secret });
+          return rotated;
+        })
+      : await rotate(this.db.repos);
     if (!webhook) throw new WebhookNotFoundError();
     this.audit.committed();
     return { webhook, secret: issued.secret };

@@ -121,12 +121,16 @@ export class WebhooksRepository {
       );
       return rows[0]?.created === true;
     };
+    // Inside a transaction the refused sharded attempt would abort it: it runs under a savepoint, rolled back to.
+    const savepoint = shards > 1 && this.manager.queryRunner !== undefined;
     try {
+      if (savepoint) await this.manager.query('SAVEPOINT quota_slot');
       return await run(false);
     } catch (e) {
       // Too close to the limit for a sharded slot (nothing was written): take it exactly.
-      if (sqlState(e) === 'WQ001') return run(true);
-      throw e;
+      if (sqlState(e) !== 'WQ001') throw e;
+      if (savepoint) await this.manager.query('ROLLBACK TO SAVEPOINT quota_slot');
+      return run(true);
     }
   }
 
