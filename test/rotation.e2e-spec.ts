@@ -600,6 +600,52 @@ describe('scheduled rotation', () => {
         previous_fingerprint: fingerprint(wh.secret),
         previous_expires_at: clock.now().toISOString(),
       });
+      // Its end is recorded like any other previous secret's, right after the rotation and by the same caller.
+      const expired = await audits(wh.id, 'webhook.secret.previous_expired');
+      expect(expired).toHaveLength(1);
+      expect(expired[0].event).toMatchObject({
+        type: 'webhook.secret.previous_expired',
+        occurred_at: rotated.event.occurred_at,
+        actor: rotated.event.actor,
+        request_id: rotated.event.request_id,
+        data: { fingerprint: fingerprint(wh.secret), expired_at: clock.now().toISOString() },
+      });
+      expect(expired[0].event.id > rotated.event.id).toBe(true);
+      // A grace period, or nothing claimed to retire, records no such event.
+      await api.http.post(`/v1/webhooks/${wh.id}/rotate-secret`, { key, body: { grace_period_hours: 1 } });
+      expect(await audits(wh.id, 'webhook.secret.previous_expired')).toHaveLength(1);
+    });
+
+    it('a scheduled rotation with no grace period destroys the claimed secret and records its expiry', async () => {
+      const wh = await createWebhook();
+      await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, {
+        key,
+        body: { interval_days: 1, grace_period_hours: 0 },
+      });
+      clock.advance(DAY);
+      const rotatedAt = clock.now();
+      await sweeper.sweep();
+      expect((await status(wh.id)).previous).toEqual([]);
+      const [rotated] = await audits(wh.id, 'webhook.secret.rotated');
+      expect(rotated.event.data).toMatchObject({
+        trigger: 'scheduled',
+        previous_fingerprint: fingerprint(wh.secret),
+        previous_expires_at: rotatedAt.toISOString(),
+      });
+      const expired = await audits(wh.id, 'webhook.secret.previous_expired');
+      expect(expired.map((e) => e.event)).toEqual([
+        expect.objectContaining({
+          occurred_at: rotated.event.occurred_at,
+          actor: { type: 'scheduler', id: 'rotation.sweep' },
+          data: { fingerprint: fingerprint(wh.secret), expired_at: rotatedAt.toISOString() },
+        }),
+      ]);
+      expect(expired[0].event.id > rotated.event.id).toBe(true);
+      // The next one retires an unclaimed secret (superseded, never held by anyone): no expiry to record.
+      clock.advance(DAY);
+      await sweeper.sweep();
+      expect(await audits(wh.id, 'webhook.secret.rotated')).toHaveLength(2);
+      expect(await audits(wh.id, 'webhook.secret.previous_expired')).toHaveLength(1);
     });
 
     it('concurrent claims, manual rotations, updates and signing keep one unbroken chain of secrets', async () => {

@@ -17,6 +17,7 @@ import { RotateSecretFunction1764600000000 } from './migrations/1764600000000-ro
 import { RotateSecretTimeAfterLock1764700000000 } from './migrations/1764700000000-rotate-secret-time-after-lock';
 import { WebhookLastChange1764800000000 } from './migrations/1764800000000-webhook-last-change';
 import { DeletedWebhooksIndex1764900000000 } from './migrations/1764900000000-deleted-webhooks-index';
+import { RotationZeroGraceExpired1765000000000 } from './migrations/1765000000000-rotation-zero-grace-expired';
 import { IdempotencyAndMetrics1764200000000 } from './migrations/1764200000000-idempotency-and-metrics';
 
 // Dates sent as query parameters are written in UTC, not in the process's time zone (whose historical offsets
@@ -48,6 +49,7 @@ export const MIGRATIONS = [
   RotateSecretTimeAfterLock1764700000000,
   WebhookLastChange1764800000000,
   DeletedWebhooksIndex1764900000000,
+  RotationZeroGraceExpired1765000000000,
 ];
 
 /**

@@ -147,12 +147,13 @@ export class RotationSweepService {
       });
       await tx.rotation.insertScheduledSecrets(fresh);
       await tx.rotation.completeRotations(ids, changedAt, now);
+      type Recorded = 'webhook.secret.rotated' | 'webhook.secret.previous_expired';
       await this.audit.recordMany(
         tx,
-        due.map((d, i): AuditInput<'webhook.secret.rotated'> => {
+        due.flatMap((d, i): AuditInput<Recorded>[] => {
           const out = outgoingOf.get(d.webhookId);
           const kept = out?.claimed === true;
-          return {
+          const rotated: AuditInput<Recorded> = {
             type: 'webhook.secret.rotated',
             projectId: d.projectId,
             webhookId: d.webhookId,
@@ -169,6 +170,14 @@ export class RotationSweepService {
               due_at: d.dueAt.toISOString(),
             },
           };
+          if (!(kept && out.expiresAt === null)) return [rotated];
+          // Destroyed at once (no grace period): recorded as expired at the rotation, as a manual one does.
+          const expired: AuditInput<Recorded> = {
+            ...rotated,
+            type: 'webhook.secret.previous_expired',
+            data: { fingerprint: out.fingerprint, expired_at: now.toISOString() },
+          };
+          return [rotated, expired];
         }),
       );
       return due.length;

@@ -214,8 +214,22 @@ export class WebhooksService {
       },
     });
     const gracePeriodHours = opts.gracePeriodHours ?? this.config.secrets.gracePeriodHours;
+    // No grace period: the outgoing secret is destroyed at once, and that is recorded as its expiry.
+    const expired =
+      gracePeriodHours === 0
+        ? this.audit.rowOf({
+            type: 'webhook.secret.previous_expired',
+            projectId: ctx.projectId,
+            webhookId: id,
+            actor: ctx.actor,
+            requestId: ctx.requestId,
+            occurredAt: now,
+            // Filled in by the database, like the rotation's previous_* fields.
+            data: { fingerprint: '', expired_at: '' },
+          })
+        : null;
     const rotate = (repos: Repositories) =>
-      repos.webhooks.rotateSecret(ctx.projectId, id, gracePeriodHours, row, audit, now);
+      repos.webhooks.rotateSecret(ctx.projectId, id, gracePeriodHours, row, audit, now, expired);
     const webhook = commitWith
       ? await this.db.transaction(async (tx) => {
           const rotated = await rotate(tx);

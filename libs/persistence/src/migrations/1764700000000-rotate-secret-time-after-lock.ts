@@ -4,12 +4,26 @@ import { RotateSecretFunction1764600000000 } from './1764600000000-rotate-secret
 const SIGNATURE =
   'rotate_webhook_secret(uuid, text, timestamptz, integer, uuid, text, boolean, text, bytea, text, jsonb)';
 
+// The audit event of the outgoing secret when a zero grace period destroyed it: it expired at the rotation.
+const EXPIRED_EVENT_SQL = `        IF v_expired AND p_expired_audit_event IS NOT NULL THEN
+          INSERT INTO audit_events (id, project_id, webhook_id, type, occurred_at, event)
+          VALUES (p_expired_audit_event ->> 'id', p_project_id, p_webhook_id, p_expired_audit_event ->> 'type', v_now,
+                  jsonb_set(jsonb_set(p_expired_audit_event, '{data}', jsonb_build_object(
+                    'fingerprint', v_prev_fp,
+                    'expired_at', to_char(v_prev_until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))),
+                    '{occurred_at}', to_jsonb(to_char(v_now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))));
+        END IF;
+`;
+
 /**
  * The SQL that (re)creates `rotate_webhook_secret(…)` as described below, where `lastChange` is the SQL
  * expression, over the locked `webhooks` row, of the webhook's last change. Shared with
- * WebhookLastChange1764800000000, which follows a column that this migration does not have yet.
+ * WebhookLastChange1764800000000, which follows a column that this migration does not have yet, and with
+ * RotationZeroGraceExpired1765000000000, which adds (`expiredEvent`) a twelfth parameter: the audit event of a
+ * previous secret that a zero grace period destroys at once. Without `expiredEvent` the SQL is exactly the one
+ * those earlier migrations ran.
  */
-export function rotateWebhookSecretSql(lastChange: string): string {
+export function rotateWebhookSecretSql(lastChange: string, expiredEvent = false): string {
   return `
       CREATE OR REPLACE FUNCTION rotate_webhook_secret(
         p_project_id         uuid,
@@ -22,7 +36,7 @@ export function rotateWebhookSecretSql(lastChange: string): string {
         p_key_id             text,
         p_ciphertext         bytea,
         p_fingerprint        text,
-        p_audit_event        jsonb
+        p_audit_event        jsonb${expiredEvent ? ',\n        p_expired_audit_event jsonb' : ''}
       ) RETURNS SETOF webhooks VOLATILE LANGUAGE plpgsql AS $$
       DECLARE
         v_now        timestamptz;
@@ -31,7 +45,7 @@ export function rotateWebhookSecretSql(lastChange: string): string {
         v_prev_fp    text;
         v_prev_until timestamptz;
         v_superseded text;
-        v_data       jsonb;
+        v_data       jsonb;${expiredEvent ? '\n        v_expired    boolean := false;' : ''}
       BEGIN
         -- Concurrent rotations (and claims, sweeps, deletes) of the webhook queue here. The time, decided once
         -- the lock is held: after the webhook's last change, unless that is more than a second ahead.
@@ -58,7 +72,7 @@ export function rotateWebhookSecretSql(lastChange: string): string {
           v_prev_fp := v_current.fingerprint;
           v_prev_until := p_now + p_grace_period_hours * interval '1 hour';
           IF p_grace_period_hours = 0 THEN
-            DELETE FROM webhook_secrets WHERE id = v_current.id;
+            DELETE FROM webhook_secrets WHERE id = v_current.id;${expiredEvent ? '\n            v_expired := true;' : ''}
           ELSE
             UPDATE webhook_secrets SET state = 'previous', expires_at = v_prev_until WHERE id = v_current.id;
           END IF;
@@ -88,7 +102,7 @@ export function rotateWebhookSecretSql(lastChange: string): string {
         VALUES (p_audit_event ->> 'id', p_project_id, p_webhook_id, p_audit_event ->> 'type', v_now,
                 jsonb_set(jsonb_set(p_audit_event, '{data}', v_data), '{occurred_at}',
                   to_jsonb(to_char(v_now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))));
-
+${expiredEvent ? EXPIRED_EVENT_SQL : ''}
         RETURN NEXT v_webhook;
       END
       $$`;

@@ -12,16 +12,19 @@ import { rotateWebhookSecretSql } from './1764700000000-rotate-secret-time-after
  * change or a revocation followed `updated_at` only and could be dated before it. `rotate_webhook_secret(…)`
  * is recreated to follow both; the API and the rotation sweep do the same (`timeOfChange`).
  */
+// Each of the two only when less than a second ahead, so that one far ahead does not hide the other; GREATEST
+// ignores NULL (last_change_at before the first change that writes it, or one too far ahead).
+const within = (column: string) => `CASE WHEN ${column} < p_now + interval '1 second' THEN ${column} END`;
+/** The webhook's last change as `rotate_webhook_secret(…)` reads it from the locked row, from this migration on. */
+export const LAST_CHANGE_SQL = `GREATEST(${within('updated_at')}, ${within('last_change_at')})`;
+
 export class WebhookLastChange1764800000000 implements MigrationInterface {
   name = 'WebhookLastChange1764800000000';
 
   async up(q: QueryRunner): Promise<void> {
     // No default and no rewrite: adding a nullable column is a catalog change only, whatever the table's size.
     await q.query(`ALTER TABLE webhooks ADD COLUMN last_change_at timestamptz`);
-    // Each of the two only when less than a second ahead, so that one far ahead does not hide the other; GREATEST
-    // ignores NULL (last_change_at before the first change that writes it, or one too far ahead).
-    const within = (column: string) => `CASE WHEN ${column} < p_now + interval '1 second' THEN ${column} END`;
-    await q.query(rotateWebhookSecretSql(`GREATEST(${within('updated_at')}, ${within('last_change_at')})`));
+    await q.query(rotateWebhookSecretSql(LAST_CHANGE_SQL));
   }
 
   async down(q: QueryRunner): Promise<void> {

@@ -138,9 +138,10 @@ export class WebhooksRepository {
    * Rotates the secret of a live webhook of the project now, in one round trip: the database function
    * `rotate_webhook_secret` (migration 1764600000000, which documents the retire rule) row-locks the webhook,
    * reads its current secret after the lock, retires it, makes `secret` current, restarts the rotation clock,
-   * bumps `updated_at` and writes the audit event, whose `data` it completes with what it retired. Outside a
-   * transaction the call is one on its own. Returns the updated webhook, or null, having changed nothing,
-   * when the project has no such live webhook.
+   * bumps `updated_at` and writes the audit event, whose `data` it completes with what it retired; with a zero
+   * grace period, also `expiredAudit` (`webhook.secret.previous_expired`) for the claimed secret it destroys
+   * (migration 1765000000000). Outside a transaction the call is one on its own. Returns the updated webhook, or
+   * null, having changed nothing, when the project has no such live webhook.
    */
   async rotateSecret(
     projectId: string,
@@ -149,11 +150,20 @@ export class WebhooksRepository {
     secret: NewSecretRow,
     audit: NewAuditEvent,
     now: Date,
+    expiredAudit: NewAuditEvent | null = null,
   ): Promise<WebhookEntity | null> {
     const rows: Record<string, unknown>[] = await this.manager.query(
       `SELECT * FROM rotate_webhook_secret($1::uuid, $2::text, $3::timestamptz, $4::int, $5::uuid, $6::text,
-         $7::boolean, $8::text, $9::bytea, $10::text, $11::jsonb)`,
-      [projectId, id, now, gracePeriodHours, ...secretParams(secret), JSON.stringify(audit.event)],
+         $7::boolean, $8::text, $9::bytea, $10::text, $11::jsonb, $12::jsonb)`,
+      [
+        projectId,
+        id,
+        now,
+        gracePeriodHours,
+        ...secretParams(secret),
+        JSON.stringify(audit.event),
+        expiredAudit && JSON.stringify(expiredAudit.event),
+      ],
     );
     return rows.length === 0 ? null : webhookFromRow(rows[0]);
   }
