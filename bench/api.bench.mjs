@@ -153,8 +153,15 @@ export default async function runBench({ root, log }) {
       ids.push((await r.json()).id);
     }
     const headers = { 'anchor-api-key': readKey };
-    const getOne = await cannon({ url: `${apiUrl}/v1/webhooks/${ids[0]}`, headers, duration: LOAD_SECONDS });
-    const getList = await cannon({ url: `${apiUrl}/v1/webhooks`, headers, duration: LOAD_SECONDS });
+    // Each read is warmed up like the writes above (unmeasured, same length): the read routes' code has not run
+    // yet, and its first second would measure V8 compiling it rather than the route.
+    const read = async (url) => {
+      if (WARMUP_SECONDS > 0) await cannon({ url, headers, duration: WARMUP_SECONDS });
+      return cannon({ url, headers, duration: LOAD_SECONDS });
+    };
+    log(`reads: warm-up (${WARMUP_SECONDS} s), then load (${LOAD_SECONDS} s) of GET one, then of GET list`);
+    const getOne = await read(`${apiUrl}/v1/webhooks/${ids[0]}`);
+    const getList = await read(`${apiUrl}/v1/webhooks`);
 
     // Memory: a minute of mixed load (reads, creates, rotations), RSS sampled every second.
     log(`memory: ${RSS_SECONDS} s of mixed load`);
