@@ -240,6 +240,52 @@ describe('Idempotency-Key', () => {
     });
   });
 
+  it('a request whose claim a retry took over meanwhile changes nothing: one rotation for the key', async () => {
+    const created = (await api.http.post('/v1/webhooks', { key, body })).body;
+    const rotate = () =>
+      api.http.post(`/v1/webhooks/${created.id}/rotate-secret`, {
+        key,
+        headers: { 'idempotency-key': 'taken-over' },
+      });
+    const waitingOnLock = async (n: number) => {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const [waiting] = await api.db.dataSource.query(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock'
+              AND query LIKE 'SELECT * FROM rotate_webhook_secret(%'`,
+        );
+        if (waiting.n >= n) return;
+        if (Date.now() > deadline) throw new Error(`${n} rotations never waited for the row lock`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    // The first request stalls on the webhook's row lock, after its claim, for longer than a claim is trusted.
+    const holder = api.db.dataSource.createQueryRunner();
+    await holder.connect();
+    try {
+      await holder.startTransaction();
+      await holder.query('SELECT 1 FROM webhooks WHERE id = $1 FOR UPDATE', [created.id]);
+      const first = rotate();
+      await waitingOnLock(1);
+      clock.advance(61_000);
+      // Its retry takes the stale claim over and runs too.
+      const retry = rotate();
+      await waitingOnLock(2);
+      await holder.commitTransaction();
+      const results = await Promise.all([first, retry]);
+      expect(results.map((r) => r.status)).toEqual([409, 200]);
+      expect(results[0].body.code).toBe('idempotency_key_reused');
+      expect(await rotations(created.id)).toBe(1);
+      const replay = await rotate();
+      expect(replay.status).toBe(200);
+      expect(replay.text).toBe(results[1].text);
+    } finally {
+      if (holder.isTransactionActive) await holder.rollbackTransaction();
+      await holder.release();
+    }
+  });
+
   it('checks the key before the body: a reused key with an invalid body is still 409', async () => {
     expect((await create('k-8')).status).toBe(201);
     const other = await create('k-8', { ...body, url: 'https://127.0.0.1/x' });

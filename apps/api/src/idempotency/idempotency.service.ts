@@ -40,6 +40,8 @@ export class IdempotentReplay extends Error {
 interface Claim {
   projectId: string;
   key: string;
+  /** When this request claimed the key: a retry that takes a stale claim over claims it at a later time. */
+  claimedAt: Date;
   requestId: string | null;
   aad: string;
   /** The response was stored in the transaction of the change, which has committed. */
@@ -94,8 +96,9 @@ export class IdempotencyService {
     const repo = this.db.repos.idempotencyKeys;
     const aad = idempotentResponseAad(ctx.projectId, key);
     const deadline = Date.now() + WAIT_FOR_FIRST_MS;
+    let now: Date;
     for (;;) {
-      const now = this.clock.now();
+      now = this.clock.now();
       const claimed = await repo.claim({
         projectId: ctx.projectId,
         key,
@@ -121,7 +124,7 @@ export class IdempotencyService {
       }
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
-    this.claims.set(req, { projectId: ctx.projectId, key, requestId: ctx.requestId, aad });
+    this.claims.set(req, { projectId: ctx.projectId, key, claimedAt: now, requestId: ctx.requestId, aad });
   }
 
   /**
@@ -169,13 +172,21 @@ export class IdempotencyService {
     if (!claim) return undefined;
     return async (tx, result) => {
       const sealed = this.cipher.seal(JSON.stringify(present(result)), claim.aad);
-      await tx.idempotencyKeys.complete({
+      const stored = await tx.idempotencyKeys.complete({
         projectId: claim.projectId,
         key: claim.key,
+        claimedAt: claim.claimedAt,
         status,
         keyId: sealed.keyId,
         response: sealed.ciphertext,
       });
+      // This request ran so long that a retry took its claim over (and runs, or ran, the change itself): this
+      // change rolls back, so the key still stands for one change.
+      if (!stored) {
+        throw new IdempotencyKeyReusedError(
+          'a retry with this Idempotency-Key took this request over while it ran; nothing was changed by this one',
+        );
+      }
       tx.afterCommit(() => (claim.stored = true));
     };
   }
@@ -204,12 +215,13 @@ export class IdempotencyService {
         await repo.complete({
           projectId: claim.projectId,
           key: claim.key,
+          claimedAt: claim.claimedAt,
           status,
           keyId: sealed.keyId,
           response: sealed.ciphertext,
         });
       } else {
-        await repo.release(claim.projectId, claim.key);
+        await repo.release(claim.projectId, claim.key, claim.claimedAt);
       }
     } catch (e) {
       // The claim turns stale after STALE_PENDING_MS, and a retry after that runs again.

@@ -79,26 +79,36 @@ export class IdempotencyKeysRepository {
     return rows.length === 0 ? null : toRecord(rows[0]);
   }
 
-  /** Stores the first response of a claimed key. */
+  /**
+   * Stores the first response of a claimed key, if the claim is still the caller's: pending, and claimed at
+   * `claimedAt` (a claim left pending too long may have been taken over by a retry, with a later time). Returns
+   * whether it was stored.
+   */
   async complete(input: {
     projectId: string;
     key: string;
+    claimedAt: Date;
     status: number;
     keyId: string;
     response: Buffer;
-  }): Promise<void> {
-    await this.manager.query(
-      `UPDATE idempotency_keys SET state = 'done', status = $3, key_id = $4, response = $5
-        WHERE project_id = $1 AND key = $2 AND state = 'pending'`,
-      [input.projectId, input.key, input.status, input.keyId, input.response],
+  }): Promise<boolean> {
+    // TypeORM answers an UPDATE with [rows, affected].
+    const [, updated]: [unknown[], number] = await this.manager.query(
+      `UPDATE idempotency_keys SET state = 'done', status = $4, key_id = $5, response = $6
+        WHERE project_id = $1 AND key = $2 AND state = 'pending' AND created_at = $3`,
+      [input.projectId, input.key, input.claimedAt, input.status, input.keyId, input.response],
     );
+    return updated === 1;
   }
 
-  /** Gives a claimed key back (the request failed), so that a retry runs it again. */
-  async release(projectId: string, key: string): Promise<void> {
+  /**
+   * Gives a claimed key back (the request failed), so that a retry runs it again; only the caller's own claim
+   * (claimed at `claimedAt`), never one a retry has taken over since.
+   */
+  async release(projectId: string, key: string, claimedAt: Date): Promise<void> {
     await this.manager.query(
-      `DELETE FROM idempotency_keys WHERE project_id = $1 AND key = $2 AND state = 'pending'`,
-      [projectId, key],
+      `DELETE FROM idempotency_keys WHERE project_id = $1 AND key = $2 AND state = 'pending' AND created_at = $3`,
+      [projectId, key, claimedAt],
     );
   }
 

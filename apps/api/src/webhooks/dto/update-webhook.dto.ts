@@ -40,11 +40,11 @@ export class UpdateWebhookDto {
 
   /**
    * Whether the webhook receives events. `false` stops its deliveries at once, retries of earlier events
-   * included; `true` again does not resend what was stopped.
+   * included (attempts that come due while it is disabled fail unsent); `true` again does not resend them.
    */
   @ApiPropertyOptional({
     description:
-      'false stops the deliveries of the webhook at once, retries of earlier events included; true again does not resend them',
+      'false stops the deliveries of the webhook at once: attempts that come due while it is disabled, retries of earlier events included, are recorded as failed and not sent; true again does not resend them',
   })
   @ValidateIf(present('enabled'))
   @IsBoolean({ message: 'enabled must be true or false' })
