@@ -147,8 +147,9 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
     if (closing) void reply.header('connection', 'close');
     done(null, payload);
   });
-  // The second half of Idempotency-Key (the first is the routes' guard): the response that goes out is stored
-  // for replays, or the key given back when the request failed. Awaited, so a replay never misses it.
+  // The last part of Idempotency-Key (the routes' guard claims the key, the use case stores the response with its
+  // change): the key of a request that failed is given back, and the response of a route whose use case stored
+  // nothing is stored here. Awaited, so a replay never misses it.
   const idempotency = app.get(IdempotencyService);
   fastify.addHook('onSend', (req, reply, payload, done) => {
     if (!idempotency.holdsClaim(req)) return done(null, payload);

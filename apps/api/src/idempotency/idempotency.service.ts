@@ -53,8 +53,9 @@ interface Claim {
  * response again (status and body) without running the request twice; the same key with another request is
  * 409 `idempotency_key_reused`.
  *
- * Two halves around the route: {@link begin} runs in a guard, after authentication and before the body is
- * validated, and {@link finish} in the HTTP server's send hook, with the status and body that go out. Neither
+ * Around the route: {@link begin} runs in a guard, after authentication and before the body is validated;
+ * {@link commitWith} goes with the route's use case into the transaction of its change; and {@link finish} runs
+ * in the HTTP server's send hook, with the status and body that go out. None of them
  * is a Nest interceptor, which would wrap every request of its route, with the header or without, in RxJS
  * streams (about a fifth of the API's CPU per create).
  *
