@@ -48,6 +48,8 @@ describe('Idempotency-Key', () => {
     const other = await create('k-2', { ...body, description: 'changed' });
     expect(other.status).toBe(409);
     expect(other.body.code).toBe('idempotency_key_reused');
+    // A misused key is not a busy one: retrying the same request will not help.
+    expect(other.headers.get('retry-after')).toBeNull();
     expect(await live()).toHaveLength(1);
   });
 
@@ -276,6 +278,8 @@ describe('Idempotency-Key', () => {
       const results = await Promise.all([first, retry]);
       expect(results.map((r) => r.status)).toEqual([409, 200]);
       expect(results[0].body.code).toBe('idempotency_key_reused');
+      // Busy, not misused: the answer says when to try again (the retry then gets the replay).
+      expect(results[0].headers.get('retry-after')).toBe('5');
       expect(await rotations(created.id)).toBe(1);
       const replay = await rotate();
       expect(replay.status).toBe(200);

@@ -98,6 +98,7 @@ describe('OpenAPI description', () => {
     );
     expect(statuses('get', '/v1/audit-events')).toEqual(expect.arrayContaining(['200', '400', '401']));
     expect(statuses('get', '/v1/audit-events')).not.toContain('404');
+    let idempotentOps = 0;
     for (const ops of Object.values(doc.paths as Record<string, Record<string, any>>)) {
       for (const op of Object.values(ops)) {
         for (const response of Object.values(op.responses as Record<string, any>)) {
@@ -106,8 +107,17 @@ describe('OpenAPI description', () => {
         for (const status of ['429', '503']) {
           if (op.responses[status]) expect(op.responses[status].headers['retry-after']).toBeDefined();
         }
+        const idempotent = (op.parameters ?? []).some(
+          (p: { in: string; name: string }) => p.in === 'header' && p.name === 'Idempotency-Key',
+        );
+        if (idempotent) {
+          idempotentOps += 1;
+          expect(op.responses['409'].headers['retry-after']).toBeDefined();
+        }
       }
     }
+    // Create, rotate-secret and test take the key.
+    expect(idempotentOps).toBe(3);
   });
 
   it('describes request bodies as strictly as the server checks them', () => {

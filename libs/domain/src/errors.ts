@@ -27,6 +27,8 @@ export interface ErrorDetail {
 export abstract class DomainError extends Error {
   abstract readonly code: ErrorCode;
   readonly details?: ErrorDetail[];
+  /** Set when the same request may well succeed this many seconds later (answered as `Retry-After`). */
+  readonly retryAfterSeconds?: number;
 }
 
 /** Input broke one or more rules; `details` lists each. */
@@ -96,7 +98,11 @@ export class NoUnclaimedSecretError extends DomainError {
 /** An Idempotency-Key was sent again with a different request. */
 export class IdempotencyKeyReusedError extends DomainError {
   readonly code = 'idempotency_key_reused';
-  constructor(message = 'this Idempotency-Key was already used with a different request') {
+  constructor(
+    message = 'this Idempotency-Key was already used with a different request',
+    /** Set when the key is only busy (its first request still running), not used for another request. */
+    override readonly retryAfterSeconds?: number,
+  ) {
     super(message);
   }
 }
@@ -113,7 +119,7 @@ export class PayloadTooLargeError extends DomainError {
 export class RateLimitedError extends DomainError {
   readonly code = 'rate_limited';
   constructor(
-    readonly retryAfterSeconds: number,
+    override readonly retryAfterSeconds: number,
     message = 'too many requests; retry later',
   ) {
     super(message);
@@ -125,7 +131,7 @@ export class ServiceUnavailableError extends DomainError {
   readonly code = 'service_unavailable';
   constructor(
     message = 'a dependency of the service is unavailable; retry shortly',
-    readonly retryAfterSeconds = 5,
+    override readonly retryAfterSeconds = 5,
   ) {
     super(message);
   }

@@ -1,6 +1,6 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { DomainError, RateLimitedError, ServiceUnavailableError, type ErrorCode } from '@app/domain';
+import { DomainError, type ErrorCode } from '@app/domain';
 import { IdempotentReplay } from '../idempotency/idempotency.service';
 import { isDependencyUnavailable } from './dependency-errors';
 import { STATUS_BY_CODE, type ErrorBody } from './error-response';
@@ -71,9 +71,7 @@ export class HttpErrorFilter implements ExceptionFilter {
         exception.message,
         exception.details ? { details: exception.details } : {},
       );
-      if (exception instanceof RateLimitedError)
-        res.headers['retry-after'] = String(exception.retryAfterSeconds);
-      if (exception instanceof ServiceUnavailableError)
+      if (exception.retryAfterSeconds !== undefined)
         res.headers['retry-after'] = String(exception.retryAfterSeconds);
       return res;
     }

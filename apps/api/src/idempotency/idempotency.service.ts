@@ -20,6 +20,9 @@ const STALE_PENDING_MS = 60_000;
 // A duplicate that arrives while the first request still runs waits this long for its response.
 const WAIT_FOR_FIRST_MS = 10_000;
 const POLL_MS = 50;
+// The Retry-After of a 409 for a key that is only busy: its first request may finish any moment (or, if its
+// process died, a retry takes the claim over once it is STALE_PENDING_MS old).
+const IN_PROGRESS_RETRY_AFTER_SECONDS = 5;
 const KEY_FORMAT = /^[\x21-\x7e]{1,255}$/;
 
 /**
@@ -121,6 +124,7 @@ export class IdempotencyService {
       if (Date.now() > deadline) {
         throw new IdempotencyKeyReusedError(
           'a request with this Idempotency-Key is still in progress; retry shortly',
+          IN_PROGRESS_RETRY_AFTER_SECONDS,
         );
       }
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
@@ -186,6 +190,7 @@ export class IdempotencyService {
       if (!stored) {
         throw new IdempotencyKeyReusedError(
           'a retry with this Idempotency-Key took this request over while it ran; nothing was changed by this one',
+          IN_PROGRESS_RETRY_AFTER_SECONDS,
         );
       }
       tx.afterCommit(() => (claim.stored = true));

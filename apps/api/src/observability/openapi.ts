@@ -60,6 +60,10 @@ interface Operation {
   security?: Record<string, string[]>[];
 }
 
+/** Whether the operation takes an `Idempotency-Key` header. */
+const hasIdempotencyKey = (op: Operation): boolean =>
+  (op.parameters ?? []).some((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key');
+
 /** The error statuses an operation can answer, with what each means there (api.md's "Errors" columns). */
 function errorStatuses(method: string, path: string, op: Operation): Record<string, string> {
   const out: Record<string, string> = {};
@@ -75,9 +79,7 @@ function errorStatuses(method: string, path: string, op: Operation): Record<stri
   if (params.some((p) => p.in === 'path' && p.name === 'id')) out['404'] = '`webhook_not_found`';
   if (path.endsWith('rotation-policy') && method !== 'put') out['404'] = '`webhook_not_found` or `not_found`';
   const conflicts = [CONFLICTS[`${method} ${path}`]];
-  if (params.some((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key')) {
-    conflicts.push('`idempotency_key_reused`');
-  }
+  if (hasIdempotencyKey(op)) conflicts.push('`idempotency_key_reused`');
   if (conflicts.some(Boolean)) out['409'] = conflicts.filter(Boolean).join(' or ');
   if (hasBody) out['413'] = '`payload_too_large`: a body over 64 KiB';
   out['429'] = '`rate_limited`: the API key spent its budget for this minute';
@@ -117,6 +119,16 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
           op.responses[status].headers = {
             ...op.responses[status].headers,
             'retry-after': RETRY_AFTER_HEADER,
+          };
+        }
+        if (status === '409' && hasIdempotencyKey(op)) {
+          op.responses[status].headers = {
+            ...op.responses[status].headers,
+            'retry-after': {
+              ...RETRY_AFTER_HEADER,
+              description:
+                'Only with `idempotency_key_reused` for a key whose first request is still in progress: seconds to wait before retrying',
+            },
           };
         }
       }
