@@ -10,7 +10,7 @@ import {
   fingerprint,
   idempotentResponseAad,
 } from '@app/domain';
-import { Database } from '@app/persistence';
+import { Database, type Repositories } from '@app/persistence';
 import type { AuthenticatedRequest } from '../auth/api-key.guard';
 import { requestContextOf } from '../auth/request-context.decorator';
 
@@ -176,15 +176,7 @@ export class IdempotencyService {
     const claim = this.claims.get(req);
     if (!claim) return undefined;
     return async (tx, result) => {
-      const sealed = this.cipher.seal(JSON.stringify(present(result)), claim.aad);
-      const stored = await tx.idempotencyKeys.complete({
-        projectId: claim.projectId,
-        key: claim.key,
-        claimedAt: claim.claimedAt,
-        status,
-        keyId: sealed.keyId,
-        response: sealed.ciphertext,
-      });
+      const stored = await this.store(tx, claim, status, JSON.stringify(present(result)));
       // This request ran so long that a retry took its claim over (and runs, or ran, the change itself): this
       // change rolls back, so the key still stands for one change.
       if (!stored) {
@@ -195,6 +187,19 @@ export class IdempotencyService {
       }
       tx.afterCommit(() => (claim.stored = true));
     };
+  }
+
+  /** Seals a response and stores it onto the claim, if the claim is still this request's; returns whether it was. */
+  private store(repos: Repositories, claim: Claim, status: number, body: string): Promise<boolean> {
+    const sealed = this.cipher.seal(body, claim.aad);
+    return repos.idempotencyKeys.complete({
+      projectId: claim.projectId,
+      key: claim.key,
+      claimedAt: claim.claimedAt,
+      status,
+      keyId: sealed.keyId,
+      response: sealed.ciphertext,
+    });
   }
 
   /** Whether the request has claimed a key that {@link finish} has yet to settle. */
@@ -213,22 +218,10 @@ export class IdempotencyService {
     this.claims.delete(req);
     // Stored with the change: whatever goes out now (even an error after the commit), a retry replays that.
     if (claim.stored) return;
-    const repo = this.db.repos.idempotencyKeys;
     const success = status >= 200 && status < 300 && body !== null;
     try {
-      if (success) {
-        const sealed = this.cipher.seal(body, claim.aad);
-        await repo.complete({
-          projectId: claim.projectId,
-          key: claim.key,
-          claimedAt: claim.claimedAt,
-          status,
-          keyId: sealed.keyId,
-          response: sealed.ciphertext,
-        });
-      } else {
-        await repo.release(claim.projectId, claim.key, claim.claimedAt);
-      }
+      if (success) await this.store(this.db.repos, claim, status, body);
+      else await this.db.repos.idempotencyKeys.release(claim.projectId, claim.key, claim.claimedAt);
     } catch (e) {
       // The claim turns stale after STALE_PENDING_MS, and a retry after that runs again.
       this.logger.warn(
