@@ -21,6 +21,8 @@ describe('Idempotency-Key', () => {
   const body = { url: 'https://hooks.example.com/idem', subscribed_events: ['task.completed'] };
   const create = (idem: string, b: unknown = body, k = key) =>
     api.http.post('/v1/webhooks', { key: k, body: b, headers: { 'idempotency-key': idem } });
+  const rotate = (webhookId: string, idem: string) =>
+    api.http.post(`/v1/webhooks/${webhookId}/rotate-secret`, { key, headers: { 'idempotency-key': idem } });
   const live = async (k = key) => (await api.http.get('/v1/webhooks', { key: k })).body.webhooks as unknown[];
   const rotations = async (webhookId: string) =>
     Number(
@@ -73,13 +75,11 @@ describe('Idempotency-Key', () => {
 
   it('makes rotate-secret idempotent: one rotation, the same secret again', async () => {
     const { id } = (await create('k-3')).body;
-    const rotate = (idem: string) =>
-      api.http.post(`/v1/webhooks/${id}/rotate-secret`, { key, headers: { 'idempotency-key': idem } });
-    const results = await Promise.all([rotate('r-1'), rotate('r-1'), rotate('r-1')]);
+    const results = await Promise.all([rotate(id, 'r-1'), rotate(id, 'r-1'), rotate(id, 'r-1')]);
     expect(results.map((r) => r.status)).toEqual([200, 200, 200]);
     expect(new Set(results.map((r) => r.text)).size).toBe(1);
     expect(await rotations(id)).toBe(1);
-    const later = await rotate('r-2');
+    const later = await rotate(id, 'r-2');
     expect(later.body.secret).not.toBe(results[0].body.secret);
     expect(await rotations(id)).toBe(2);
   });
@@ -132,18 +132,16 @@ describe('Idempotency-Key', () => {
 
   it('replays a rotation while its secret still signs, and never once it is retired', async () => {
     const { id } = (await create('k-retire')).body;
-    const rotate = (idem: string) =>
-      api.http.post(`/v1/webhooks/${id}/rotate-secret`, { key, headers: { 'idempotency-key': idem } });
-    const first = await rotate('r-retire');
+    const first = await rotate(id, 'r-retire');
     expect(first.status).toBe(200);
     // A later rotation makes it the previous secret, which still signs during the grace period.
-    expect((await rotate('r-later')).status).toBe(200);
-    const during = await rotate('r-retire');
+    expect((await rotate(id, 'r-later')).status).toBe(200);
+    const during = await rotate(id, 'r-retire');
     expect(during.status).toBe(200);
     expect(during.body.secret).toBe(first.body.secret);
     // Ending the grace period destroys it: the stored copy is not handed out either.
     expect((await api.http.delete(`/v1/webhooks/${id}/previous-secrets`, { key })).status).toBe(200);
-    const after = await rotate('r-retire');
+    const after = await rotate(id, 'r-retire');
     expect(after.status).toBe(409);
     expect(after.body.code).toBe('idempotency_key_reused');
     expect(JSON.stringify(after.body)).not.toContain(first.body.secret);
@@ -205,20 +203,16 @@ describe('Idempotency-Key', () => {
 
     it('a rotation whose response cannot be stored is not made, and its retry rotates once', async () => {
       const created = (await api.http.post('/v1/webhooks', { key, body })).body;
-      const rotate = () =>
-        api.http.post(`/v1/webhooks/${created.id}/rotate-secret`, {
-          key,
-          headers: { 'idempotency-key': 'atomic-rotate' },
-        });
-      expect((await rotate()).status).toBe(500);
+      const rotateOnce = () => rotate(created.id, 'atomic-rotate');
+      expect((await rotateOnce()).status).toBe(500);
       expect(await rotations(created.id)).toBe(0);
       const status = await api.http.get(`/v1/webhooks/${created.id}/secret-status`, { key });
       expect(status.body.previous).toEqual([]);
       await dropTrigger();
-      const retried = await rotate();
+      const retried = await rotateOnce();
       expect(retried.status).toBe(200);
       expect(retried.body.secret).not.toBe(created.secret);
-      expect((await rotate()).body.secret).toBe(retried.body.secret);
+      expect((await rotateOnce()).body.secret).toBe(retried.body.secret);
       expect(await rotations(created.id)).toBe(1);
     });
 
@@ -244,11 +238,7 @@ describe('Idempotency-Key', () => {
 
   it('a request whose claim a retry took over meanwhile changes nothing: one rotation for the key', async () => {
     const created = (await api.http.post('/v1/webhooks', { key, body })).body;
-    const rotate = () =>
-      api.http.post(`/v1/webhooks/${created.id}/rotate-secret`, {
-        key,
-        headers: { 'idempotency-key': 'taken-over' },
-      });
+    const rotateOnce = () => rotate(created.id, 'taken-over');
     const waitingOnLock = async (n: number) => {
       const deadline = Date.now() + 10_000;
       for (;;) {
@@ -268,11 +258,11 @@ describe('Idempotency-Key', () => {
     try {
       await holder.startTransaction();
       await holder.query('SELECT 1 FROM webhooks WHERE id = $1 FOR UPDATE', [created.id]);
-      const first = rotate();
+      const first = rotateOnce();
       await waitingOnLock(1);
       clock.advance(61_000);
       // Its retry takes the stale claim over and runs too.
-      const retry = rotate();
+      const retry = rotateOnce();
       await waitingOnLock(2);
       await holder.commitTransaction();
       const results = await Promise.all([first, retry]);
@@ -281,7 +271,7 @@ describe('Idempotency-Key', () => {
       // Busy, not misused: the answer says when to try again (the retry then gets the replay).
       expect(results[0].headers.get('retry-after')).toBe('5');
       expect(await rotations(created.id)).toBe(1);
-      const replay = await rotate();
+      const replay = await rotateOnce();
       expect(replay.status).toBe(200);
       expect(replay.text).toBe(results[1].text);
     } finally {
