@@ -23,6 +23,12 @@ describe('Idempotency-Key', () => {
     api.http.post('/v1/webhooks', { key: k, body: b, headers: { 'idempotency-key': idem } });
   const rotate = (webhookId: string, idem: string) =>
     api.http.post(`/v1/webhooks/${webhookId}/rotate-secret`, { key, headers: { 'idempotency-key': idem } });
+  const sendTest = (webhookId: string, idem: string) =>
+    api.http.post(`/v1/webhooks/${webhookId}/test`, {
+      key,
+      body: { event_type: 'task.completed' },
+      headers: { 'idempotency-key': idem },
+    });
   const live = async (k = key) => (await api.http.get('/v1/webhooks', { key: k })).body.webhooks as unknown[];
   const rotations = async (webhookId: string) =>
     Number(
@@ -115,12 +121,7 @@ describe('Idempotency-Key', () => {
 
   it('answers a replay about a webhook deleted since with 404, like the request without the key', async () => {
     const { id } = (await api.http.post('/v1/webhooks', { key, body })).body;
-    const send = () =>
-      api.http.post(`/v1/webhooks/${id}/test`, {
-        key,
-        body: { event_type: 'task.completed' },
-        headers: { 'idempotency-key': 't-deleted' },
-      });
+    const send = () => sendTest(id, 't-deleted');
     expect((await send()).status).toBe(202);
     expect((await api.http.delete(`/v1/webhooks/${id}`, { key })).status).toBe(200);
     const again = await send();
@@ -150,12 +151,7 @@ describe('Idempotency-Key', () => {
 
   it('makes test events idempotent: one event, the same answer again', async () => {
     const { id } = (await api.http.post('/v1/webhooks', { key, body })).body;
-    const send = (idem: string) =>
-      api.http.post(`/v1/webhooks/${id}/test`, {
-        key,
-        body: { event_type: 'task.completed' },
-        headers: { 'idempotency-key': idem },
-      });
+    const send = (idem: string) => sendTest(id, idem);
     const first = await send('t-1');
     expect(first.status).toBe(202);
     const again = await send('t-1');
@@ -218,12 +214,7 @@ describe('Idempotency-Key', () => {
 
     it('a test event whose response cannot be stored is not recorded, and its retry sends one', async () => {
       const { id } = (await api.http.post('/v1/webhooks', { key, body })).body;
-      const send = () =>
-        api.http.post(`/v1/webhooks/${id}/test`, {
-          key,
-          body: { event_type: 'task.completed' },
-          headers: { 'idempotency-key': 'atomic-test' },
-        });
+      const send = () => sendTest(id, 'atomic-test');
       const deliveries = async () =>
         (await api.db.dataSource.query('SELECT id FROM deliveries WHERE webhook_id = $1', [id])).length;
       expect((await send()).status).toBe(500);
