@@ -63,6 +63,59 @@ describe('dependencies down and back', () => {
     await eventually(async () => (await api.http.get('/health/ready')).status === 200);
   });
 
+  it('gives back the Idempotency-Key of a request that Postgres failed as soon as it answers again', async () => {
+    const created = await api.http.post('/v1/webhooks', {
+      key,
+      body: { url: 'https://hooks.example.com/idem-outage', subscribed_events: ['task.completed'] },
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.id;
+    const rotate = () =>
+      api.http.post(`/v1/webhooks/${id}/rotate-secret`, {
+        key,
+        headers: { 'idempotency-key': 'outage-release' },
+      });
+    // Straight to Postgres, not through the proxy: holds the webhook so the rotation waits, after its claim.
+    const holder = new Client({ connectionString: TEST_DATABASE_URL });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM webhooks WHERE id = $1 FOR UPDATE', [id]);
+      const first = rotate();
+      await eventually(async () => {
+        // Asked outside the holder's transaction, which would keep seeing its first snapshot of the view.
+        const [row] = await api.db.dataSource.query(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock'
+              AND query LIKE 'SELECT * FROM rotate_webhook_secret(%'`,
+        );
+        return row.n === 1;
+      });
+      // Postgres goes away under it: the rotation fails, and so does giving its key back.
+      pgProxy.cut();
+      expect((await first).status).toBe(503);
+      await holder.query('ROLLBACK');
+      pgProxy.restore();
+      // The key comes back once Postgres answers, not when its claim turns stale a minute later.
+      await eventually(
+        async () =>
+          (await holder.query('SELECT 1 FROM idempotency_keys WHERE key = $1', ['outage-release']))
+            .rowCount === 0,
+        15_000,
+        'the claim given back',
+      );
+      const retried = await rotate();
+      expect(retried.status).toBe(200);
+      const rotations = await holder.query(
+        "SELECT 1 FROM audit_events WHERE webhook_id = $1 AND type = 'webhook.secret.rotated'",
+        [id],
+      );
+      expect(rotations.rowCount).toBe(1);
+    } finally {
+      await holder.end();
+    }
+  });
+
   it('reports not ready while Redis is unreachable, keeps committing changes, and recovers', async () => {
     redisProxy.cut();
     await eventually(async () => (await api.http.get('/health/ready')).status === 503);

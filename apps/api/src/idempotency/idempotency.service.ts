@@ -226,9 +226,32 @@ export class IdempotencyService {
       // The claim turns stale after STALE_PENDING_MS, and a retry after that runs again.
       this.logger.warn(
         { request_id: claim.requestId, reason: (e as Error).message },
-        success ? 'cannot store idempotent response' : 'cannot release idempotency key',
+        success ? 'cannot store idempotent response' : 'cannot release idempotency key; trying again',
       );
+      if (!success) this.releaseLater(claim);
     }
+  }
+
+  /**
+   * Gives a failed request's key back once Postgres answers again. The request most likely failed because
+   * Postgres did not answer, and so did the release: left alone, the claim would hold the key until it turns
+   * stale, and every retry until then would wait and get 409 although nothing ran. Tries with backoff from half
+   * a second up to 5 s, for as long as the claim would take to turn stale (after that a retry takes it over).
+   */
+  private releaseLater(claim: Claim): void {
+    const giveUpAt = Date.now() + STALE_PENDING_MS;
+    const attempt = (delayMs: number) => {
+      const timer = setTimeout(() => {
+        this.db.repos.idempotencyKeys.release(claim.projectId, claim.key, claim.claimedAt).then(
+          () => this.logger.log({ request_id: claim.requestId }, 'idempotency key released'),
+          () => {
+            if (Date.now() + delayMs < giveUpAt) attempt(Math.min(delayMs * 2, 5000));
+          },
+        );
+      }, delayMs);
+      timer.unref(); // never what keeps a stopping process alive
+    };
+    attempt(500);
   }
 }
 
