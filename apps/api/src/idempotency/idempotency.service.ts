@@ -19,7 +19,10 @@ const TTL_MS = 24 * 3600_000;
 const STALE_PENDING_MS = 60_000;
 // A duplicate that arrives while the first request still runs waits this long for its response.
 const WAIT_FOR_FIRST_MS = 10_000;
-const POLL_MS = 50;
+// How often such a duplicate looks again: soon at first (most requests take milliseconds), then less and less
+// often, so that many duplicates of one slow request do not load Postgres with lookups.
+const FIRST_POLL_MS = 25;
+const MAX_POLL_MS = 500;
 // The Retry-After of a 409 for a key that is only busy: its first request may finish any moment (or, if its
 // process died, a retry takes the claim over once it is STALE_PENDING_MS old).
 const IN_PROGRESS_RETRY_AFTER_SECONDS = 5;
@@ -101,6 +104,7 @@ export class IdempotencyService {
     const aad = idempotentResponseAad(ctx.projectId, key);
     const deadline = Date.now() + WAIT_FOR_FIRST_MS;
     let now: Date;
+    let pollMs = FIRST_POLL_MS;
     for (;;) {
       now = this.clock.now();
       const claimed = await repo.claim({
@@ -127,7 +131,8 @@ export class IdempotencyService {
           IN_PROGRESS_RETRY_AFTER_SECONDS,
         );
       }
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+      pollMs = Math.min(pollMs * 2, MAX_POLL_MS);
     }
     this.claims.set(req, { projectId: ctx.projectId, key, claimedAt: now, requestId: ctx.requestId, aad });
   }
