@@ -71,6 +71,27 @@ describe('GET /metrics', () => {
     );
   });
 
+  it('counts the requests with an Idempotency-Key by what became of the key', async () => {
+    const { key } = await api.newKey();
+    const create = (url: string) =>
+      api.http.post('/v1/webhooks', {
+        key,
+        body: { url, subscribed_events: ['task.completed'] },
+        headers: { 'idempotency-key': 'metrics-key' },
+      });
+    expect((await create('https://hooks.example.com/idem')).status).toBe(201);
+    expect((await create('https://hooks.example.com/idem')).status).toBe(201);
+    expect((await create('https://hooks.example.com/other')).status).toBe(409);
+    const text = (await api.http.get('/metrics')).text;
+    for (const [outcome, n] of [
+      ['first', 1],
+      ['replayed', 1],
+      ['reused', 1],
+    ] as const) {
+      expect(value(text, `http_idempotent_requests_total{outcome="${outcome}"}`)).toBe(n);
+    }
+  });
+
   it('counts the published entries set aside as not events, and tells when the newest was', async () => {
     const redis = new Redis(TEST_REDIS_URL);
     try {

@@ -12,6 +12,7 @@ import {
 } from '@app/domain';
 import { Database, type Repositories } from '@app/persistence';
 import type { AuthenticatedRequest } from '../auth/api-key.guard';
+import { MetricsService } from '../observability/metrics.service';
 import { requestContextOf } from '../auth/request-context.decorator';
 
 const TTL_MS = 24 * 3600_000;
@@ -82,6 +83,7 @@ export class IdempotencyService {
     private readonly db: Database,
     private readonly cipher: SecretCipher,
     private readonly clock: Clock,
+    private readonly metrics: MetricsService,
   ) {}
 
   /**
@@ -118,14 +120,18 @@ export class IdempotencyService {
       if (claimed) break;
       const record = await repo.find(ctx.projectId, key);
       if (!record) continue; // released or purged in between: claim again
-      if (record.requestHash !== requestHash && record.requestHash !== legacyEmptyHash(req))
+      if (record.requestHash !== requestHash && record.requestHash !== legacyEmptyHash(req)) {
+        this.metrics.countIdempotent('reused');
         throw new IdempotencyKeyReusedError();
+      }
       if (record.state === 'done' && record.response && record.keyId && record.status) {
         const body = this.cipher.open({ keyId: record.keyId, ciphertext: record.response }, aad);
         await this.assertReplayable(req, ctx.projectId, body);
+        this.metrics.countIdempotent('replayed');
         throw new IdempotentReplay(record.status, body);
       }
       if (Date.now() > deadline) {
+        this.metrics.countIdempotent('in_progress');
         throw new IdempotencyKeyReusedError(
           'a request with this Idempotency-Key is still in progress; retry shortly',
           IN_PROGRESS_RETRY_AFTER_SECONDS,
@@ -134,6 +140,7 @@ export class IdempotencyService {
       await new Promise((resolve) => setTimeout(resolve, pollMs));
       pollMs = Math.min(pollMs * 2, MAX_POLL_MS);
     }
+    this.metrics.countIdempotent('first');
     this.claims.set(req, { projectId: ctx.projectId, key, claimedAt: now, requestId: ctx.requestId, aad });
   }
 
@@ -185,6 +192,7 @@ export class IdempotencyService {
       // This request ran so long that a retry took its claim over (and runs, or ran, the change itself): this
       // change rolls back, so the key still stands for one change.
       if (!stored) {
+        this.metrics.countIdempotent('taken_over');
         throw new IdempotencyKeyReusedError(
           'a retry with this Idempotency-Key took this request over while it ran; nothing was changed by this one',
           IN_PROGRESS_RETRY_AFTER_SECONDS,

@@ -16,6 +16,9 @@ const HISTORY_COUNTS_TIMEOUT_MS = 5000;
 /** After those counts failed, how long scrapes go without them before the next try. */
 const HISTORY_COUNTS_RETRY_MS = 10_000;
 
+/** What became of a request's Idempotency-Key (see IdempotencyService). */
+export type IdempotentOutcome = 'first' | 'replayed' | 'reused' | 'in_progress' | 'taken_over';
+
 /**
  * The Prometheus registry of the API. Per-process series (HTTP traffic, process metrics) are counted here;
  * cross-process facts (rotations, the audit outbox, queues, deliveries) are read at scrape time from
@@ -27,6 +30,7 @@ export class MetricsService {
   private readonly logger = new Logger(MetricsService.name);
   private readonly requests: Counter<'method' | 'route' | 'status'>;
   private readonly latency: Histogram<'method' | 'route' | 'status'>;
+  private readonly idempotent: Counter<'outcome'>;
   private readonly rotations: Gauge<'trigger'>;
   private readonly outboxPending: Gauge;
   private readonly relayLag: Gauge;
@@ -73,6 +77,12 @@ export class MetricsService {
       help: 'HTTP request latency by method, route template and status',
       labelNames: ['method', 'route', 'status'],
       buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.idempotent = new Counter({
+      name: 'http_idempotent_requests_total',
+      help: 'Requests with an Idempotency-Key, by outcome: first (ran), replayed, reused (another request, 409), in_progress (409, busy), taken_over (stalled past its claim, rolled back, 409)',
+      labelNames: ['outcome'],
       registers,
     });
     this.rotations = new Gauge({
@@ -132,6 +142,11 @@ export class MetricsService {
     const labels = { method, route, status: String(status) };
     this.requests.inc(labels);
     this.latency.observe(labels, seconds);
+  }
+
+  /** One request with an Idempotency-Key, by what became of its key. */
+  countIdempotent(outcome: IdempotentOutcome): void {
+    this.idempotent.inc({ outcome });
   }
 
   /** The exposition text, after refreshing the scrape-time series. */
