@@ -79,13 +79,18 @@ describe('GET /metrics', () => {
         body: { url, subscribed_events: ['task.completed'] },
         headers: { 'idempotency-key': 'metrics-key' },
       });
-    expect((await create('https://hooks.example.com/idem')).status).toBe(201);
+    const first = await create('https://hooks.example.com/idem');
+    expect(first.status).toBe(201);
     expect((await create('https://hooks.example.com/idem')).status).toBe(201);
     expect((await create('https://hooks.example.com/other')).status).toBe(409);
+    // Its webhook deleted, the first response is no longer given out.
+    await api.http.delete(`/v1/webhooks/${first.body.id}`, { key });
+    expect((await create('https://hooks.example.com/idem')).status).toBe(404);
     const text = (await api.http.get('/metrics')).text;
     for (const [outcome, n] of [
       ['first', 1],
       ['replayed', 1],
+      ['replay_refused', 1],
       ['reused', 1],
     ] as const) {
       expect(value(text, `http_idempotent_requests_total{outcome="${outcome}"}`)).toBe(n);

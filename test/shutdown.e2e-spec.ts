@@ -246,6 +246,73 @@ describe('graceful shutdown (SIGTERM)', () => {
     }
   });
 
+  it('the API answers a keyed rotation in flight and exits 0 when Postgres hangs at shutdown', async () => {
+    const proxy = await TcpProxy.inFrontOf(TEST_DATABASE_URL);
+    const blocker = new Client({ connectionString: TEST_DATABASE_URL });
+    const monitor = new Client({ connectionString: TEST_DATABASE_URL });
+    await blocker.connect();
+    await monitor.connect();
+    try {
+      const port = await freePort();
+      // Queries go unanswered for 8 s + 5 s before the connection is dropped.
+      const api = start(
+        'dist/apps/api/src/main.js',
+        {
+          DATABASE_URL: proxy.rewrite(TEST_DATABASE_URL),
+          DATABASE_STATEMENT_TIMEOUT_MS: '8000',
+          PORT: String(port),
+          HOST: '127.0.0.1',
+        },
+        /listening for API key changes/,
+      );
+      children.push(api.child);
+      await api.up;
+      const base = `http://127.0.0.1:${port}`;
+      const out = execFileSync(
+        process.execPath,
+        [join(root, 'dist/apps/cli/src/main.js'), 'api-keys', 'create'],
+        { cwd: root, env },
+      );
+      const key = JSON.parse(out.toString().trim().split('\n').pop()!).api_key as string;
+      const headers = { 'anchor-api-key': key, 'content-type': 'application/json' };
+      const created = await fetch(`${base}/v1/webhooks`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ url: 'https://hooks.example.com/k', subscribed_events: ['task.completed'] }),
+      });
+      const { id } = (await created.json()) as { id: string };
+      // Several pooled connections open (and idle), as in a process that has served traffic.
+      await Promise.all([1, 2, 3, 4].map(() => fetch(`${base}/v1/webhooks`, { headers })));
+
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT id FROM webhooks WHERE id = $1 FOR UPDATE', [id]);
+      const rotation = fetch(`${base}/v1/webhooks/${id}/rotate-secret`, {
+        method: 'POST',
+        headers: { ...headers, 'idempotency-key': 'hung-at-shutdown' },
+      }).then((r) => r.status);
+      await until(
+        async () =>
+          (
+            await monitor.query(
+              `SELECT count(*)::int AS n FROM pg_stat_activity
+                WHERE wait_event_type = 'Lock' AND datname = current_database() AND query LIKE '%rotate_webhook_secret%'`,
+            )
+          ).rows[0].n === 1,
+      );
+      proxy.freeze();
+      api.child.kill('SIGTERM');
+      // The rotation's query goes unanswered and fails (503); giving its key back does not hold that answer up,
+      // nor the shutdown (not 1, the 25 s deadline): its claim is left to turn stale.
+      expect(await rotation).toBe(503);
+      expect({ code: await api.exited, log: api.output() }).toMatchObject({ code: 0 });
+    } finally {
+      await blocker.query('ROLLBACK').catch(() => undefined);
+      await blocker.end();
+      await monitor.end();
+      await proxy.stop();
+    }
+  }, 60_000);
+
   it('the worker closes its queues and exits 0', async () => {
     const worker = start('dist/apps/worker/src/main.js', {}, /worker started/);
     children.push(worker.child);

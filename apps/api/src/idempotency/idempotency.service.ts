@@ -1,8 +1,9 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import {
   Clock,
   type CommitWith,
+  DomainError,
   IdempotencyKeyReusedError,
   SecretCipher,
   ValidationFailedError,
@@ -27,6 +28,8 @@ const MAX_POLL_MS = 500;
 // The Retry-After of a 409 for a key that is only busy: its first request may finish any moment (or, if its
 // process died, a retry takes the claim over once it is STALE_PENDING_MS old).
 const IN_PROGRESS_RETRY_AFTER_SECONDS = 5;
+// Keys given back in the background at most at a time; beyond, a key is left to turn stale.
+const MAX_RELEASING = 1000;
 const KEY_FORMAT = /^[\x21-\x7e]{1,255}$/;
 
 /**
@@ -75,9 +78,12 @@ interface Claim {
  * request that fails gives its key back, so a retry runs it again; only successes are replayed.
  */
 @Injectable()
-export class IdempotencyService {
+export class IdempotencyService implements BeforeApplicationShutdown {
   private readonly logger = new Logger('Idempotency');
   private readonly claims = new WeakMap<object, Claim>();
+  /** Timers of keys being given back in the background ({@link releaseLater}). */
+  private readonly releasing = new Set<NodeJS.Timeout>();
+  private stopping = false;
 
   constructor(
     private readonly db: Database,
@@ -126,7 +132,12 @@ export class IdempotencyService {
       }
       if (record.state === 'done' && record.response && record.keyId && record.status) {
         const body = this.cipher.open({ keyId: record.keyId, ciphertext: record.response }, aad);
-        await this.assertReplayable(req, ctx.projectId, body);
+        try {
+          await this.assertReplayable(req, ctx.projectId, body);
+        } catch (e) {
+          if (e instanceof DomainError) this.metrics.countIdempotent('replay_refused');
+          throw e;
+        }
         this.metrics.countIdempotent('replayed');
         throw new IdempotentReplay(record.status, body);
       }
@@ -222,8 +233,10 @@ export class IdempotencyService {
 
   /**
    * Settles the key a request claimed, as its response goes out: nothing more when the response was stored with
-   * the change ({@link commitWith}); otherwise stores it (a success), or gives the key back (a failure, or a body
-   * that is not JSON text). Never throws: the change is done either way, and the caller gets its response.
+   * the change ({@link commitWith}); otherwise stores it (a success, awaited, so that a replay never misses it),
+   * or gives the key back (a failure, or a body that is not JSON text). A failure's response is never held up
+   * by giving its key back: that runs on its own. Never throws: the change is done either way, and the caller
+   * gets its response.
    */
   async finish(req: object, status: number, body: string | null): Promise<void> {
     const claim = this.claims.get(req);
@@ -231,38 +244,64 @@ export class IdempotencyService {
     this.claims.delete(req);
     // Stored with the change: whatever goes out now (even an error after the commit), a retry replays that.
     if (claim.stored) return;
-    const success = status >= 200 && status < 300 && body !== null;
+    if (status < 200 || status >= 300 || body === null) {
+      // A 503 is Postgres (or Redis) not answering: giving the key back now would most likely wait on it as well.
+      if (status === 503) this.releaseLater(claim);
+      else
+        void this.release(claim).catch((e: Error) => {
+          this.logger.warn(
+            { request_id: claim.requestId, reason: e.message },
+            'cannot give the idempotency key back; trying again',
+          );
+          this.releaseLater(claim);
+        });
+      return;
+    }
     try {
-      if (success) await this.store(this.db.repos, claim, status, body);
-      else await this.db.repos.idempotencyKeys.release(claim.projectId, claim.key, claim.claimedAt);
+      await this.store(this.db.repos, claim, status, body);
     } catch (e) {
       // The claim turns stale after STALE_PENDING_MS, and a retry after that runs again.
       this.logger.warn(
         { request_id: claim.requestId, reason: (e as Error).message },
-        success ? 'cannot store idempotent response' : 'cannot release idempotency key; trying again',
+        'cannot store idempotent response',
       );
-      if (!success) this.releaseLater(claim);
     }
+  }
+
+  /** Stops giving keys back in the background: the pool is about to close (a claim left turns stale). */
+  beforeApplicationShutdown(): void {
+    this.stopping = true;
+    for (const timer of this.releasing) clearTimeout(timer);
+    this.releasing.clear();
+  }
+
+  private release(claim: Claim): Promise<void> {
+    return this.db.repos.idempotencyKeys.release(claim.projectId, claim.key, claim.claimedAt);
   }
 
   /**
    * Gives a failed request's key back once Postgres answers again. The request most likely failed because
-   * Postgres did not answer, and so did the release: left alone, the claim would hold the key until it turns
+   * Postgres did not answer, and so would the release: left alone, the claim would hold the key until it turns
    * stale, and every retry until then would wait and get 409 although nothing ran. Tries with backoff from half
-   * a second up to 5 s, for as long as the claim would take to turn stale (after that a retry takes it over).
+   * a second up to 5 s, for as long as the claim would take to turn stale (after that a retry takes it over);
+   * not while the process stops, and for at most {@link MAX_RELEASING} keys at a time.
    */
   private releaseLater(claim: Claim): void {
+    if (this.stopping || this.releasing.size >= MAX_RELEASING) return;
     const giveUpAt = Date.now() + STALE_PENDING_MS;
     const attempt = (delayMs: number) => {
       const timer = setTimeout(() => {
-        this.db.repos.idempotencyKeys.release(claim.projectId, claim.key, claim.claimedAt).then(
-          () => this.logger.log({ request_id: claim.requestId }, 'idempotency key released'),
+        this.releasing.delete(timer);
+        if (this.stopping) return;
+        this.release(claim).then(
+          () => this.logger.log({ request_id: claim.requestId }, 'idempotency key given back'),
           () => {
             if (Date.now() + delayMs < giveUpAt) attempt(Math.min(delayMs * 2, 5000));
           },
         );
       }, delayMs);
       timer.unref(); // never what keeps a stopping process alive
+      this.releasing.add(timer);
     };
     attempt(500);
   }

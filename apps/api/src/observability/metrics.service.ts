@@ -16,8 +16,14 @@ const HISTORY_COUNTS_TIMEOUT_MS = 5000;
 /** After those counts failed, how long scrapes go without them before the next try. */
 const HISTORY_COUNTS_RETRY_MS = 10_000;
 
-/** What became of a request's Idempotency-Key (see IdempotencyService). */
-export type IdempotentOutcome = 'first' | 'replayed' | 'reused' | 'in_progress' | 'taken_over';
+/**
+ * What became of a request's Idempotency-Key (see IdempotencyService): `first`, it claimed the key and ran;
+ * `taken_over`, of those, one whose claim a retry took over, rolled back; `replayed`; `replay_refused`, a first
+ * response no longer given out (its webhook deleted, its secret retired); `reused`, another request's key;
+ * `in_progress`, busy.
+ */
+export type IdempotentOutcome =
+  'first' | 'taken_over' | 'replayed' | 'replay_refused' | 'reused' | 'in_progress';
 
 /**
  * The Prometheus registry of the API. Per-process series (HTTP traffic, process metrics) are counted here;
@@ -81,7 +87,7 @@ export class MetricsService {
     });
     this.idempotent = new Counter({
       name: 'http_idempotent_requests_total',
-      help: 'Requests with an Idempotency-Key, by outcome: first (ran), replayed, reused (another request, 409), in_progress (409, busy), taken_over (stalled past its claim, rolled back, 409)',
+      help: 'Requests with an Idempotency-Key, by outcome: first (claimed the key and ran), taken_over (of the first ones, claim taken over by a retry: rolled back, 409), replayed, replay_refused (404 or 409: the first response is no longer given out), reused (another request, 409), in_progress (409, busy)',
       labelNames: ['outcome'],
       registers,
     });

@@ -127,7 +127,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
             'retry-after': {
               ...RETRY_AFTER_HEADER,
               description:
-                'Only with `idempotency_key_reused` for a key whose first request is still in progress: seconds to wait before retrying',
+                'Only with `idempotency_key_reused` for a key that is busy (its first request still in progress, or this request taken over by a retry): seconds to wait before retrying',
             },
           };
         }
