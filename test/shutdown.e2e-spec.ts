@@ -79,10 +79,14 @@ describe('graceful shutdown (SIGTERM)', () => {
     children = [];
   });
 
-  /** The compiled API on a free port, with a new API key and one webhook of its project. */
-  async function apiWithWebhook() {
+  /** The compiled API on a free port (with `extraEnv`), with a new API key and one webhook of its project. */
+  async function apiWithWebhook(extraEnv: Record<string, string> = {}) {
     const port = await freePort();
-    const api = start('dist/apps/api/src/main.js', { PORT: String(port), HOST: '127.0.0.1' }, /listening on/);
+    const api = start(
+      'dist/apps/api/src/main.js',
+      { PORT: String(port), HOST: '127.0.0.1', ...extraEnv },
+      /listening on/,
+    );
     children.push(api.child);
     await api.up;
     const base = `http://127.0.0.1:${port}`;
@@ -253,34 +257,11 @@ describe('graceful shutdown (SIGTERM)', () => {
     await blocker.connect();
     await monitor.connect();
     try {
-      const port = await freePort();
       // Queries go unanswered for 8 s + 5 s before the connection is dropped.
-      const api = start(
-        'dist/apps/api/src/main.js',
-        {
-          DATABASE_URL: proxy.rewrite(TEST_DATABASE_URL),
-          DATABASE_STATEMENT_TIMEOUT_MS: '8000',
-          PORT: String(port),
-          HOST: '127.0.0.1',
-        },
-        /listening for API key changes/,
-      );
-      children.push(api.child);
-      await api.up;
-      const base = `http://127.0.0.1:${port}`;
-      const out = execFileSync(
-        process.execPath,
-        [join(root, 'dist/apps/cli/src/main.js'), 'api-keys', 'create'],
-        { cwd: root, env },
-      );
-      const key = JSON.parse(out.toString().trim().split('\n').pop()!).api_key as string;
-      const headers = { 'anchor-api-key': key, 'content-type': 'application/json' };
-      const created = await fetch(`${base}/v1/webhooks`, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify({ url: 'https://hooks.example.com/k', subscribed_events: ['task.completed'] }),
+      const { api, base, headers, id } = await apiWithWebhook({
+        DATABASE_URL: proxy.rewrite(TEST_DATABASE_URL),
+        DATABASE_STATEMENT_TIMEOUT_MS: '8000',
       });
-      const { id } = (await created.json()) as { id: string };
       // Several pooled connections open (and idle), as in a process that has served traffic.
       await Promise.all([1, 2, 3, 4].map(() => fetch(`${base}/v1/webhooks`, { headers })));
 
