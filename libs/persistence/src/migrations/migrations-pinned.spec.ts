@@ -68,6 +68,10 @@ async function sqlOf(run: (q: QueryRunner) => Promise<void>): Promise<string> {
 }
 
 describe('released migrations', () => {
+  it('are all still there, in their order', () => {
+    expect(MIGRATIONS.map((M) => M.name)).toEqual(Object.keys(PINNED));
+  });
+
   it.each(MIGRATIONS.map((M) => [M.name, M] as const))(
     '%s runs the SQL it was released with',
     async (_, M) => {
