@@ -1,4 +1,4 @@
-import type { Repositories } from '@app/persistence';
+import type { Database, Repositories } from '@app/persistence';
 
 /**
  * Work that commits together with a change: given the change's transaction and its result, it writes the
@@ -7,3 +7,23 @@ import type { Repositories } from '@app/persistence';
  * without one, the change commits as it always does (often a single statement).
  */
 export type CommitWith<T> = (tx: Repositories, result: T) => Promise<void>;
+
+/**
+ * Runs `change` on its own, or, given `commitWith`, in a transaction that also runs `commitWith` on the change's
+ * result. `resultOf` turns what `change` returned into that result, or into null when it changed nothing (then
+ * there is nothing to commit with). Resolves with what `change` returned.
+ */
+export async function commitChange<R, T>(
+  db: Database,
+  change: (repos: Repositories) => Promise<R>,
+  commitWith: CommitWith<T> | undefined,
+  resultOf: (changed: R) => T | null,
+): Promise<R> {
+  if (!commitWith) return change(db.repos);
+  return db.transaction(async (tx) => {
+    const changed = await change(tx);
+    const result = resultOf(changed);
+    if (result !== null) await commitWith(tx, result);
+    return changed;
+  });
+}

@@ -3,7 +3,7 @@ import { APP_CONFIG, type AppConfig } from '@app/config';
 import { AuditRecorder, type FieldChange } from '@app/audit';
 import { Database, WebhookEntity, type Repositories, type WebhookChanges } from '@app/persistence';
 import { Clock } from '../clock';
-import type { CommitWith } from '../commit-with';
+import { commitChange, type CommitWith } from '../commit-with';
 import { WebhookLimitReachedError, WebhookNotFoundError } from '../errors';
 import { newWebhookId } from '../ids';
 import type { RequestContext } from '../request-context';
@@ -87,13 +87,7 @@ export class WebhooksService {
     const created = { webhook, secret: issued.secret };
     // One statement, atomic on its own: the slot, the rows and the audit event commit together or not at all.
     const insert = (repos: Repositories) => repos.webhooks.insertWithinLimit(webhook, limit, row, audit);
-    const inserted = commitWith
-      ? await this.db.transaction(async (tx) => {
-          if (!(await insert(tx))) return false;
-          await commitWith(tx, created);
-          return true;
-        })
-      : await insert(this.db.repos);
+    const inserted = await commitChange(this.db, insert, commitWith, (ok) => (ok ? created : null));
     if (!inserted) throw new WebhookLimitReachedError(limit);
     this.audit.committed();
     return created;
@@ -230,13 +224,9 @@ export class WebhooksService {
         : null;
     const rotate = (repos: Repositories) =>
       repos.webhooks.rotateSecret(ctx.projectId, id, gracePeriodHours, row, audit, now, expired);
-    const webhook = commitWith
-      ? await this.db.transaction(async (tx) => {
-          const rotated = await rotate(tx);
-          if (rotated) await commitWith(tx, { webhook: rotated, secret: issued.secret });
-          return rotated;
-        })
-      : await rotate(this.db.repos);
+    const webhook = await commitChange(this.db, rotate, commitWith, (rotated) =>
+      rotated ? { webhook: rotated, secret: issued.secret } : null,
+    );
     if (!webhook) throw new WebhookNotFoundError();
     this.audit.committed();
     return { webhook, secret: issued.secret };
