@@ -5,6 +5,7 @@ import { fingerprint, ManualClock, RotationSweepService, SecretsService } from '
 import { Database, RotationRepository } from '@app/persistence';
 import { JobName, QueueName } from '@app/queue';
 import { startApi, type RunningApi } from './support/api-harness';
+import { eventually } from './support/eventually';
 import { seedDueWebhooks } from './support/rotation-seed';
 import { startWorker, type RunningWorker } from './support/worker-harness';
 
@@ -94,6 +95,141 @@ describe('scheduled rotation', () => {
           expect((await status(res.body.id, k)).next_rotation_at).not.toBeNull();
         }
       }
+    });
+  });
+
+  describe('policy changes racing other changes of the same webhooks', () => {
+    /**
+     * Holds a row lock (`lockSql`) from a transaction of its own while it starts each request in turn, each only
+     * once the previous one waits for a lock or has answered, so the requests queue in that order; then releases
+     * it and returns their answers.
+     */
+    async function inOrderBehindLock(
+      lockSql: string,
+      params: unknown[],
+      requests: (() => Promise<{ status: number; body: any }>)[],
+    ): Promise<{ status: number; body: any }[]> {
+      const holder = api.db.dataSource.createQueryRunner();
+      await holder.connect();
+      try {
+        await holder.startTransaction();
+        await holder.query(lockSql, params);
+        const started: Promise<{ status: number; body: any }>[] = [];
+        for (const request of requests) {
+          let settled = false;
+          const answer = request().finally(() => {
+            settled = true;
+          });
+          started.push(answer);
+          const waitersBefore = started.length - 1;
+          await eventually(
+            async () => {
+              if (settled) return true;
+              // Asked outside the holder's transaction, which would keep seeing its first snapshot of the view.
+              const [row] = await api.db.dataSource.query(
+                `SELECT count(*)::int AS n FROM pg_stat_activity
+               WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+              );
+              return row.n > waitersBefore;
+            },
+            10_000,
+            'the request to wait for the lock or to answer',
+          );
+        }
+        await holder.commitTransaction();
+        return await Promise.all(started);
+      } finally {
+        if (holder.isTransactionActive) await holder.rollbackTransaction();
+        await holder.release();
+      }
+    }
+    const scheduleOf = async (id: string) =>
+      (
+        await api.db.dataSource.query(
+          'SELECT scope, interval_days, next_rotation_at FROM rotation_schedules WHERE webhook_id = $1',
+          [id],
+        )
+      ).map((r: { scope: string; interval_days: number; next_rotation_at: Date }) => ({
+        scope: r.scope,
+        interval_days: r.interval_days,
+        next_rotation_at: new Date(r.next_rotation_at).toISOString(),
+      }));
+
+    it("a webhook's own policy set just before the default changes keeps overriding it", async () => {
+      const wh = await createWebhook();
+      const setAt = clock.now().getTime();
+      const answers = await inOrderBehindLock(
+        'SELECT 1 FROM webhooks WHERE id = $1 FOR UPDATE',
+        [wh.id],
+        [
+          () => api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 30 } }),
+          () => api.http.put('/v1/rotation-policy', { key, body: { interval_days: 2 } }),
+        ],
+      );
+      expect(answers.map((a) => a.status)).toEqual([200, 200]);
+      const own = new Date(setAt + 30 * DAY).toISOString();
+      expect(await scheduleOf(wh.id)).toEqual([
+        { scope: 'webhook', interval_days: 30, next_rotation_at: own },
+      ]);
+      expect((await status(wh.id)).next_rotation_at).toBe(own);
+    });
+
+    it("a webhook's own policy removed while the default is set falls back to the new default", async () => {
+      const wh = await createWebhook();
+      await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 30 } });
+      const setAt = clock.now().getTime();
+      // The removal holds the webhook's lock and has read that there is no default when it waits here.
+      const answers = await inOrderBehindLock(
+        'SELECT 1 FROM rotation_schedules WHERE webhook_id = $1 FOR UPDATE',
+        [wh.id],
+        [
+          () => api.http.delete(`/v1/webhooks/${wh.id}/rotation-policy`, { key }),
+          () => api.http.put('/v1/rotation-policy', { key, body: { interval_days: 2 } }),
+        ],
+      );
+      expect(answers.map((a) => a.status)).toEqual([200, 200]);
+      const byDefault = new Date(setAt + 2 * DAY).toISOString();
+      expect(await scheduleOf(wh.id)).toEqual([
+        { scope: 'project', interval_days: 2, next_rotation_at: byDefault },
+      ]);
+    });
+
+    it("a webhook's own policy removed while the default is removed leaves no schedule", async () => {
+      const wh = await createWebhook();
+      await api.http.put('/v1/rotation-policy', { key, body: { interval_days: 2 } });
+      await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 30 } });
+      // The removal holds the webhook's lock and has read the default it falls back to when it waits here.
+      const answers = await inOrderBehindLock(
+        'SELECT 1 FROM rotation_schedules WHERE webhook_id = $1 FOR UPDATE',
+        [wh.id],
+        [
+          () => api.http.delete(`/v1/webhooks/${wh.id}/rotation-policy`, { key }),
+          () => api.http.delete('/v1/rotation-policy', { key }),
+        ],
+      );
+      expect(answers.map((a) => a.status)).toEqual([200, 200]);
+      expect(await scheduleOf(wh.id)).toEqual([]);
+      expect((await status(wh.id)).next_rotation_at).toBeNull();
+    });
+
+    it('a default changed just after a rotation schedules from the new secret', async () => {
+      await api.http.put('/v1/rotation-policy', { key, body: { interval_days: 10 } });
+      const wh = await createWebhook();
+      clock.advance(3 * DAY);
+      const rotatedAt = clock.now().getTime();
+      const answers = await inOrderBehindLock(
+        'SELECT 1 FROM webhooks WHERE id = $1 FOR UPDATE',
+        [wh.id],
+        [
+          () => api.http.post(`/v1/webhooks/${wh.id}/rotate-secret`, { key }),
+          () => api.http.put('/v1/rotation-policy', { key, body: { interval_days: 5 } }),
+        ],
+      );
+      expect(answers.map((a) => a.status)).toEqual([200, 200]);
+      const next = new Date(rotatedAt + 5 * DAY).toISOString();
+      expect(await scheduleOf(wh.id)).toEqual([
+        { scope: 'project', interval_days: 5, next_rotation_at: next },
+      ]);
     });
   });
 

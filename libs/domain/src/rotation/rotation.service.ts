@@ -125,8 +125,12 @@ export class RotationService {
       if (!(await tx.rotation.deletePolicy(ctx.projectId, webhookId))) throw policyNotFound(webhookId);
       if (webhookId === null) {
         await tx.webhooks.setCreateDefaultPolicy(ctx.projectId, null);
+        // After a webhook's own policy removal in flight, which may have fallen back to this default.
+        await tx.rotation.lockLiveWebhooks(ctx.projectId);
         await tx.rotation.deleteProjectDefaultSchedules(ctx.projectId);
       } else {
+        // Without the project's lock: a default changing meanwhile waits for this webhook's row lock before it
+        // reads which webhooks follow it, so it reschedules (or unschedules) this one after this commit.
         const fallback = await tx.rotation.findPolicy(ctx.projectId, null);
         if (fallback) await this.scheduleOne(tx, webhookId, fallback);
         else await tx.rotation.deleteSchedule(webhookId);
@@ -265,7 +269,10 @@ export class RotationService {
       await this.scheduleOne(tx, policy.webhookId, policy);
       return;
     }
-    const governed = await tx.rotation.lockWebhooksFollowingDefault(policy.projectId);
+    // Locked first, then read: a webhook's own policy, a rotation or a delete committed while this waited is
+    // seen (see lockLiveWebhooks).
+    await tx.rotation.lockLiveWebhooks(policy.projectId);
+    const governed = await tx.rotation.webhooksFollowingDefault(policy.projectId);
     await tx.rotation.upsertSchedules(
       governed.map((w) => scheduleFor(w.webhookId, w.secretIssuedAt, policy)),
     );

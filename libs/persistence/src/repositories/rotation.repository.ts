@@ -159,7 +159,7 @@ export class RotationRepository {
     await this.manager.query(`DELETE FROM rotation_schedules WHERE webhook_id = $1`, [webhookId]);
   }
 
-  /** Stops the schedules that followed the project default. */
+  /** Stops the schedules that followed the project default. Call after {@link lockLiveWebhooks}. */
   async deleteProjectDefaultSchedules(projectId: string): Promise<void> {
     await this.manager.query(
       `DELETE FROM rotation_schedules WHERE scope = 'project' AND webhook_id IN (
@@ -180,17 +180,31 @@ export class RotationRepository {
   }
 
   /**
-   * Row-locks the live webhooks of a project that have no policy of their own (in id order, so concurrent
-   * callers cannot deadlock), with the time their current secret was issued.
+   * Row-locks every live webhook of a project, in id order (so concurrent callers cannot deadlock), for a change of
+   * the project default policy. Every change that decides a webhook's schedule (its own policy set or removed, a
+   * rotation, a delete) holds that webhook's row lock, so the statements that follow these locks, each reading in
+   * a snapshot of its own, see every such change committed. One statement cannot do both: a row lock waited for
+   * re-reads only the locked row, while its joins and subqueries keep the snapshot taken before the wait.
    */
-  async lockWebhooksFollowingDefault(projectId: string): Promise<GovernedWebhook[]> {
+  async lockLiveWebhooks(projectId: string): Promise<void> {
+    await this.manager.query(
+      `SELECT count(*) FROM (
+         SELECT 1 FROM webhooks WHERE project_id = $1 AND deleted_at IS NULL ORDER BY id FOR UPDATE) locked`,
+      [projectId],
+    );
+  }
+
+  /**
+   * The live webhooks of a project that have no policy of their own, with the time their current secret was
+   * issued. Call after {@link lockLiveWebhooks} in the same transaction.
+   */
+  async webhooksFollowingDefault(projectId: string): Promise<GovernedWebhook[]> {
     const rows: { id: string; issued_at: Date }[] = await this.manager.query(
       `SELECT w.id, s.created_at AS issued_at
        FROM webhooks w JOIN webhook_secrets s ON s.webhook_id = w.id AND s.state = 'current'
        WHERE w.project_id = $1 AND w.deleted_at IS NULL
          AND NOT EXISTS (SELECT 1 FROM rotation_policies p WHERE p.webhook_id = w.id)
-       ORDER BY w.id
-       FOR UPDATE OF w`,
+       ORDER BY w.id`,
       [projectId],
     );
     return rows.map((r) => ({ webhookId: r.id, secretIssuedAt: new Date(r.issued_at) }));
