@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { getQueueToken } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
+import type { QueryRunner } from 'typeorm';
 import { fingerprint, ManualClock, RotationSweepService, SecretsService } from '@app/domain';
 import { Database, RotationRepository } from '@app/persistence';
 import { JobName, QueueName } from '@app/queue';
@@ -108,6 +109,7 @@ describe('scheduled rotation', () => {
       lockSql: string,
       params: unknown[],
       requests: (() => Promise<{ status: number; body: any }>)[],
+      beforeRelease: (holder: QueryRunner) => Promise<void> = async () => undefined,
     ): Promise<{ status: number; body: any }[]> {
       const holder = api.db.dataSource.createQueryRunner();
       await holder.connect();
@@ -136,6 +138,7 @@ describe('scheduled rotation', () => {
             'the request to wait for the lock or to answer',
           );
         }
+        await beforeRelease(holder);
         await holder.commitTransaction();
         return await Promise.all(started);
       } finally {
@@ -210,6 +213,29 @@ describe('scheduled rotation', () => {
       expect(answers.map((a) => a.status)).toEqual([200, 200]);
       expect(await scheduleOf(wh.id)).toEqual([]);
       expect((await status(wh.id)).next_rotation_at).toBeNull();
+    });
+
+    it('a rotation that waited over a second for the lock is dated after the change that held it', async () => {
+      const wh = await createWebhook();
+      // The change that holds the lock is dated 1.2 s after the time the rotation reads before it waits (another
+      // replica's clock, or the time that change read once it held the lock), and commits 0.5 s later: the
+      // rotation has then waited long enough for that change to be in its past.
+      const changedAt = new Date(clock.now().getTime() + 1200);
+      const [rotation] = await inOrderBehindLock(
+        'SELECT 1 FROM webhooks WHERE id = $1 FOR UPDATE',
+        [wh.id],
+        [() => api.http.post(`/v1/webhooks/${wh.id}/rotate-secret`, { key })],
+        async (holder) => {
+          await holder.query('UPDATE webhooks SET updated_at = $2 WHERE id = $1', [wh.id, changedAt]);
+          await new Promise((resolve) => setTimeout(resolve, 500));
+        },
+      );
+      expect(rotation.status).toBe(200);
+      const after = new Date(changedAt.getTime() + 1).toISOString();
+      expect(rotation.body.updated_at).toBe(after);
+      const [event] = await audits(wh.id, 'webhook.secret.rotated');
+      expect(event.event.occurred_at).toBe(after);
+      expect((await status(wh.id)).current.created_at).toBe(after);
     });
 
     it('a default changed just after a rotation schedules from the new secret', async () => {

@@ -18,6 +18,7 @@ import { RotateSecretTimeAfterLock1764700000000 } from './migrations/17647000000
 import { WebhookLastChange1764800000000 } from './migrations/1764800000000-webhook-last-change';
 import { DeletedWebhooksIndex1764900000000 } from './migrations/1764900000000-deleted-webhooks-index';
 import { RotationZeroGraceExpired1765000000000 } from './migrations/1765000000000-rotation-zero-grace-expired';
+import { RotationTimeAfterLongWait1765100000000 } from './migrations/1765100000000-rotation-time-after-long-wait';
 import { IdempotencyAndMetrics1764200000000 } from './migrations/1764200000000-idempotency-and-metrics';
 
 // Dates sent as query parameters are written in UTC, not in the process's time zone (whose historical offsets
@@ -50,6 +51,7 @@ export const MIGRATIONS = [
   WebhookLastChange1764800000000,
   DeletedWebhooksIndex1764900000000,
   RotationZeroGraceExpired1765000000000,
+  RotationTimeAfterLongWait1765100000000,
 ];
 
 /**

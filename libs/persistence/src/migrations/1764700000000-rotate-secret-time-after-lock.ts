@@ -20,10 +20,15 @@ const EXPIRED_EVENT_SQL = `        IF v_expired AND p_expired_audit_event IS NOT
  * expression, over the locked `webhooks` row, of the webhook's last change. Shared with
  * WebhookLastChange1764800000000, which follows a column that this migration does not have yet, and with
  * RotationZeroGraceExpired1765000000000, which adds (`expiredEvent`) a twelfth parameter: the audit event of a
- * previous secret that a zero grace period destroys at once. Without `expiredEvent` the SQL is exactly the one
- * those earlier migrations ran.
+ * previous secret that a zero grace period destroys at once, and with RotationTimeAfterLongWait1765100000000,
+ * which moves `horizon`, the SQL time before which the last change is followed. With the defaults the SQL is
+ * exactly the one the earlier migrations ran.
  */
-export function rotateWebhookSecretSql(lastChange: string, expiredEvent = false): string {
+export function rotateWebhookSecretSql(
+  lastChange: string,
+  expiredEvent = false,
+  horizon = "p_now + interval '1 second'",
+): string {
   return `
       CREATE OR REPLACE FUNCTION rotate_webhook_secret(
         p_project_id         uuid,
@@ -50,7 +55,7 @@ export function rotateWebhookSecretSql(lastChange: string, expiredEvent = false)
         -- Concurrent rotations (and claims, sweeps, deletes) of the webhook queue here. The time, decided once
         -- the lock is held: after the webhook's last change, unless that is more than a second ahead.
         SELECT CASE
-                 WHEN ${lastChange} >= p_now AND ${lastChange} < p_now + interval '1 second'
+                 WHEN ${lastChange} >= p_now AND ${lastChange} < ${horizon}
                    THEN ${lastChange} + interval '1 millisecond'
                  ELSE p_now
                END

@@ -14,9 +14,15 @@ import { rotateWebhookSecretSql } from './1764700000000-rotate-secret-time-after
  */
 // Each of the two only when less than a second ahead, so that one far ahead does not hide the other; GREATEST
 // ignores NULL (last_change_at before the first change that writes it, or one too far ahead).
-const within = (column: string) => `CASE WHEN ${column} < p_now + interval '1 second' THEN ${column} END`;
-/** The webhook's last change as `rotate_webhook_secret(…)` reads it from the locked row, from this migration on. */
-export const LAST_CHANGE_SQL = `GREATEST(${within('updated_at')}, ${within('last_change_at')})`;
+const within = (column: string, horizon: string) => `CASE WHEN ${column} < ${horizon} THEN ${column} END`;
+/**
+ * The webhook's last change as `rotate_webhook_secret(…)` reads it from the locked row: each of the two columns
+ * only when before `horizon` (SQL; here a second after the caller's time).
+ */
+export const lastChangeSql = (horizon = "p_now + interval '1 second'"): string =>
+  `GREATEST(${within('updated_at', horizon)}, ${within('last_change_at', horizon)})`;
+/** {@link lastChangeSql} as this migration has it. */
+export const LAST_CHANGE_SQL = lastChangeSql();
 
 export class WebhookLastChange1764800000000 implements MigrationInterface {
   name = 'WebhookLastChange1764800000000';

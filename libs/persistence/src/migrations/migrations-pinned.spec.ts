@@ -57,6 +57,10 @@ const PINNED: Record<string, { up: string; down: string }> = {
     up: 'fef8e25a84f8bc9d9435cb9a9a6cdd091051a136336b47c4cb9c5054f99e78a9',
     down: 'e09208f3c95028241a392c6d52915713a6408d1fc0df013e630acb78e314cf31',
   },
+  RotationTimeAfterLongWait1765100000000: {
+    up: '13c5044a227ecebffc3670ac34040ea76ee16adc8135aa4c73c64f81fb9ee3a5',
+    down: 'a1aef5e6f32cd69105f67b0e95ff8596fd8c1b9a0ecabfcb5205afa04da114e5',
+  },
 };
 
 /** What a migration sends to Postgres, in order. */
