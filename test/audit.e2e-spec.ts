@@ -75,7 +75,7 @@ async function bootApi(env: Record<string, string>): Promise<Api> {
     config: loadConfig(),
     moduleRef: await Test.createTestingModule({ imports: [ApiModule] }).compile(),
   }));
-  const app = moduleRef.createNestApplication<NestFastifyApplication>(apiAdapter(), {
+  const app = moduleRef.createNestApplication<NestFastifyApplication>(apiAdapter(config.http), {
     ...API_APP_OPTIONS,
     logger: captureLogger,
   });

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { startApi, type RunningApi } from './support/api-harness';
+import { rawExchange, type RawStep } from './support/raw-http';
 
 // Whatever a client sends, the answer is a deliberate 2xx or 4xx with the error body, never a 500.
 describe('garbage input never produces a 500', () => {
@@ -301,4 +302,79 @@ describe('garbage input never produces a 500', () => {
       code: 'request_headers_too_large',
     });
   });
+});
+
+// A client that sends its request slowly, or stops half way, cannot hold a connection: the whole request (headers
+// and body) must arrive within HTTP_REQUEST_TIMEOUT_MS, here 1 s. The waits below are the server's own timer.
+describe('a request not received in time', () => {
+  let api: RunningApi;
+  let key: string;
+
+  beforeAll(async () => {
+    api = await startApi({ env: { HTTP_REQUEST_TIMEOUT_MS: '1000' } });
+    ({ key } = await api.newKey());
+  });
+  afterAll(() => api.close());
+
+  /** Bytes every 200 ms, for as long as the connection is open. */
+  function* trickle(head: string, byte: string): Generator<RawStep> {
+    yield head;
+    for (;;) {
+      yield 200;
+      yield byte;
+    }
+  }
+  const post = (headers: string) =>
+    `POST /v1/webhooks HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n${headers}\r\n`;
+
+  it.each([
+    ['a body that stops half way', [post(`anchor-api-key: KEY\r\ncontent-length: 10\r\n`) + '{']],
+    ['a body that trickles', trickle(post(`anchor-api-key: KEY\r\ncontent-length: 1000\r\n`), ' ')],
+    [
+      'a chunked body that trickles',
+      trickle(post(`anchor-api-key: KEY\r\ntransfer-encoding: chunked\r\n`), '1\r\n \r\n'),
+    ],
+    [
+      'headers that trickle',
+      trickle(`GET /v1/webhooks HTTP/1.1\r\nHost: x\r\nanchor-api-key: KEY\r\n`, 'x-a: 1\r\n'),
+    ],
+  ])(
+    '%s: 408 request_timeout in the error body, and the connection closed',
+    async (_, steps) => {
+      const withKey = (function* () {
+        for (const s of steps) yield typeof s === 'string' ? s.replace('KEY', key) : s;
+      })();
+      const res = await rawExchange(api.http.baseUrl, withKey);
+      expect(res.closed).toBe(true);
+      expect(res.responses).toHaveLength(1);
+      const [answer] = res.responses;
+      expect(answer.status).toBe(408);
+      expect(answer.body).toEqual({
+        error: 'the request was not received in time',
+        code: 'request_timeout',
+        request_id: expect.any(String),
+      });
+      expect(answer.headers['x-request-id']).toBe(answer.body.request_id);
+      expect(answer.headers.connection).toBe('close');
+    },
+    30_000,
+  );
+
+  it('without a key the 401 goes out at once, and the connection still closes when the body does not come', async () => {
+    const res = await rawExchange(api.http.baseUrl, trickle(post('content-length: 1000\r\n'), ' '));
+    expect(res.closed).toBe(true);
+    expect(res.responses.map((r) => [r.status, r.body?.code])).toEqual([[401, 'unauthorized']]);
+  }, 30_000);
+
+  it('a request sent in time is answered normally', async () => {
+    const body = '{"url":"https://hooks.example.com/in-time","subscribed_events":["task.completed"]}';
+    const res = await rawExchange(api.http.baseUrl, [
+      post(`anchor-api-key: ${key}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n`),
+      300,
+      body.slice(0, 10),
+      300,
+      body.slice(10),
+    ]);
+    expect(res.responses.map((r) => r.status)).toEqual([201]);
+  }, 30_000);
 });

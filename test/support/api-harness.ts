@@ -39,7 +39,7 @@ export async function startApi(
       .overrideProvider(LOG_DESTINATION)
       .useValue(opts.logDestination ?? process.stdout)
       .compile();
-    const app = moduleRef.createNestApplication<NestFastifyApplication>(apiAdapter(), {
+    const app = moduleRef.createNestApplication<NestFastifyApplication>(apiAdapter(config.http), {
       ...API_APP_OPTIONS,
       logger: false,
     });

@@ -1,16 +1,13 @@
-import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
-import type { Socket } from 'node:net';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { errorCodes, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import type { AppConfig } from '@app/config';
-import type { ErrorCode } from '@app/domain';
 import { parseCidrList, setDefaultUrlPolicy } from '@app/validation';
 import { ApiKeyGuard } from './auth/api-key.guard';
 import { ApiValidationPipe } from './http/api-validation.pipe';
-import { STATUS_BY_CODE, formErrorBody, type ErrorBody } from './http/error-response';
+import { answerClientError, watchConnections } from './http/client-errors';
+import { formErrorBody } from './http/error-response';
 import { HttpErrorFilter } from './http/http-error.filter';
 import { BODY_LIMIT_BYTES, registerJsonBodyParser } from './http/json-body.parser';
 import { requestIdFor } from './http/request-id';
@@ -21,10 +18,23 @@ import { setupOpenApi } from './observability/openapi';
 import { registerQueueBoard } from './observability/queue-board';
 import { logRequest } from './observability/request-log';
 
-/** Fastify options of the API: body limit, request ids from `x-request-id`, proxies trusted for client IPs. */
-export function apiAdapter(): FastifyAdapter {
+/**
+ * Fastify options of the API: body limit, request ids from `x-request-id`, proxies trusted for client IPs, and
+ * `requestTimeoutMs` for receiving a whole request (headers and body).
+ */
+export function apiAdapter(http: Pick<AppConfig['http'], 'requestTimeoutMs'>): FastifyAdapter {
   return new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
+    // A request not received completely in time (a stalled or trickling body, slow headers) is answered 408 and
+    // its connection closed (see answerClientError); Fastify's default, 0, would let a body hold the connection
+    // for ever. Node's headersTimeout must not exceed it (Node would then swap the two, and give the body the
+    // headers' 60 s), and Node looks for late requests every connectionsCheckingInterval: a tenth of the timeout.
+    requestTimeout: http.requestTimeoutMs,
+    http: {
+      requestTimeout: http.requestTimeoutMs,
+      headersTimeout: Math.min(60_000, http.requestTimeoutMs),
+      connectionsCheckingInterval: requestCheckInterval(http.requestTimeoutMs),
+    },
     genReqId: requestIdFor,
     trustProxy: true,
     // A long id is just an unknown webhook (404), not a 414: Node's 16 KiB header limit bounds the path first.
@@ -34,6 +44,11 @@ export function apiAdapter(): FastifyAdapter {
     // Keep-alive sockets of a stopping replica are closed once their in-flight request is answered.
     forceCloseConnections: 'idle',
   });
+}
+
+/** How often Node looks for requests past their timeout: a tenth of it (at least 50 ms), at most every 30 s. */
+function requestCheckInterval(requestTimeoutMs: number): number {
+  return Math.min(30_000, Math.max(50, Math.floor(requestTimeoutMs / 10)));
 }
 
 const BodyTooLarge = errorCodes.FST_ERR_CTP_BODY_TOO_LARGE;
@@ -50,37 +65,6 @@ function answerRouterError(error: FastifyError, req: FastifyRequest, reply: Fast
     .header('x-request-id', req.id)
     .header('content-type', 'application/json; charset=utf-8')
     .send(JSON.stringify(formErrorBody('path', message, req.id)));
-}
-
-/**
- * Requests that are not valid HTTP (a garbage request line, a non-numeric Content-Length, headers over Node's
- * 16 KiB limit, a request not received in time) never reach Fastify's routing: Node reports them on the socket.
- * They are answered in the documented error body too, with a new request id, and the connection is closed.
- */
-function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
-  if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const [code, message]: [ErrorCode, string] =
-    error.code === 'HPE_HEADER_OVERFLOW'
-      ? ['request_headers_too_large', 'the request headers are larger than 16 KiB']
-      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? ['request_timeout', 'the request was not received in time']
-        : ['validation_failed', 'the request is not valid HTTP/1.1'];
-  const status = STATUS_BY_CODE[code];
-  const requestId = randomUUID();
-  const body = JSON.stringify(
-    code === 'validation_failed'
-      ? formErrorBody('request', message, requestId)
-      : ({ error: message, code, request_id: requestId } satisfies ErrorBody),
-  );
-  // Nothing is written into a response already under way on this connection (as Node's own handler does).
-  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
-  if (socket.writable && !inFlight?.headersSent) {
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  }
-  socket.destroy(error);
 }
 
 /** Options for creating the API application: our own body parser instead of Nest's. */
@@ -112,6 +96,7 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
   setDefaultUrlPolicy({ allowCidrs: parseCidrList(config.targets.allowCidrs.join(',')) });
   app.useLogger(app.get(PinoLogger));
   const fastify = app.getHttpAdapter().getInstance();
+  watchConnections(app.getHttpServer());
   registerJsonBodyParser(fastify);
   const metrics = app.get(MetricsService);
   fastify.addHook('onRequest', (req, reply, done) => {

@@ -11,7 +11,7 @@ async function main(config: AppConfig): Promise<void> {
   // In the background: the API starts and answers 503 while Redis is down, but not on the wrong database.
   exitOnFatal('api', verifyRedisDatabase(config.redis));
   const app = configureApiApp(
-    await NestFactory.create<NestFastifyApplication>(ApiModule, apiAdapter(), {
+    await NestFactory.create<NestFastifyApplication>(ApiModule, apiAdapter(config.http), {
       ...API_APP_OPTIONS,
       logger: bootLogger(config.log.level),
     }),

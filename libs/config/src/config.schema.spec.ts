@@ -5,7 +5,7 @@ const key = (b: number) => Buffer.alloc(32, b).toString('base64');
 describe('loadConfig', () => {
   it('has the documented defaults', () => {
     const c = loadConfig({});
-    expect(c.http).toEqual({ host: '0.0.0.0', port: 3000 });
+    expect(c.http).toEqual({ host: '0.0.0.0', port: 3000, requestTimeoutMs: 30_000 });
     expect(c.database).toEqual({
       url: 'postgres://postgres@127.0.0.1:5432/webhooks',
       poolSize: 10,
@@ -161,6 +161,16 @@ describe('loadConfig', () => {
       expect(loadConfig({ HOST: host }).http.host).toBe(host);
     for (const host of ['999.1.1.1', '1.2.3', 'a b', 'http://x', '-x.example', 'x_y.example', 'a'.repeat(64)])
       expect(() => loadConfig({ HOST: host })).toThrow(/HOST must be/);
+  });
+
+  it('takes HTTP_REQUEST_TIMEOUT_MS from 1 s to 10 min, never 0 (no limit at all)', () => {
+    expect(loadConfig({ HTTP_REQUEST_TIMEOUT_MS: '1000' }).http.requestTimeoutMs).toBe(1000);
+    expect(loadConfig({ HTTP_REQUEST_TIMEOUT_MS: '600000' }).http.requestTimeoutMs).toBe(600_000);
+    for (const bad of ['0', '999', '600001', '30s']) {
+      expect(() => loadConfig({ HTTP_REQUEST_TIMEOUT_MS: bad })).toThrow(
+        /HTTP_REQUEST_TIMEOUT_MS must be an integer/,
+      );
+    }
   });
 
   it('refuses one stream for both audit events and published events', () => {

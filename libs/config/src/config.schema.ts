@@ -11,7 +11,11 @@ export interface EncryptionKey {
 /** The typed configuration, read once at boot from the environment. */
 export interface AppConfig {
   nodeEnv: string;
-  http: { host: string; port: number };
+  /**
+   * `requestTimeoutMs`: how long a client may take to send one whole request, headers and body; a request still
+   * incomplete then is answered 408 and its connection closed (a slow or stalled client cannot hold it open).
+   */
+  http: { host: string; port: number; requestTimeoutMs: number };
   /**
    * `statementTimeoutMs`: how long Postgres may take over one statement of the API's and the worker's pools
    * before it cancels it (0: no limit); see `dataSourceOptions`.
@@ -203,7 +207,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
 
   const config: AppConfig = {
     nodeEnv,
-    http: { host, port: int('PORT', 3000, 0, 65535) },
+    http: {
+      host,
+      port: int('PORT', 3000, 0, 65535),
+      requestTimeoutMs: int('HTTP_REQUEST_TIMEOUT_MS', 30_000, 1000, 600_000),
+    },
     database: {
       url: url(
         'DATABASE_URL',

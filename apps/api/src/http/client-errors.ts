@@ -1,0 +1,57 @@
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ErrorCode } from '@app/domain';
+import { STATUS_BY_CODE, formErrorBody, type ErrorBody } from './error-response';
+
+/**
+ * The response of the latest request whose head Node has read on each connection. Kept while the connection
+ * lives (one request and response per open connection), so that an error on the connection can tell whether
+ * the request it interrupts has had its answer already.
+ */
+const latestResponse = new WeakMap<Socket, ServerResponse>();
+
+/** Wires the connection-level answers onto the API's HTTP server (see {@link answerClientError}). */
+export function watchConnections(server: Server): void {
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    latestResponse.set(req.socket, res);
+  });
+}
+
+/** Writes a whole error response straight onto `socket`, asking the client to close the connection. */
+function writeErrorResponse(socket: Socket, code: ErrorCode, message: string): void {
+  const status = STATUS_BY_CODE[code];
+  const requestId = randomUUID();
+  const body = JSON.stringify(
+    code === 'validation_failed'
+      ? formErrorBody('request', message, requestId)
+      : ({ error: message, code, request_id: requestId } satisfies ErrorBody),
+  );
+  socket.write(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/**
+ * Requests that are not valid HTTP (a garbage request line, a non-numeric Content-Length, headers over Node's
+ * 16 KiB limit, a request not received in time) never reach Fastify's routing: Node reports them on the socket.
+ * They are answered in the documented error body too, with a new request id, and the connection is closed.
+ * Nothing is written when the interrupted request already has (part of) its answer: a 401 sent before a body
+ * that then stalls is that request's one answer, and a second one would be read as the answer to another.
+ */
+export function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [code, message]: [ErrorCode, string] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? ['request_headers_too_large', 'the request headers are larger than 16 KiB']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? ['request_timeout', 'the request was not received in time']
+        : ['validation_failed', 'the request is not valid HTTP/1.1'];
+  const latest = latestResponse.get(socket);
+  const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  const answered =
+    inFlight?.headersSent || (latest !== undefined && !latest.req.complete && latest.headersSent);
+  if (socket.writable && !answered) writeErrorResponse(socket, code, message);
+  socket.destroy(error);
+}
