@@ -302,6 +302,70 @@ describe('garbage input never produces a 500', () => {
       code: 'request_headers_too_large',
     });
   });
+
+  describe('bytes that are not HTTP after a whole request on the same connection', () => {
+    const create = (key: string, extra = '') => {
+      const body = '{"url":"https://hooks.example.com/pipelined","subscribed_events":["task.completed"]}';
+      return (
+        `POST /v1/webhooks HTTP/1.1\r\nHost: x\r\nanchor-api-key: ${key}\r\ncontent-type: application/json\r\n` +
+        `content-length: ${body.length}\r\n${extra}\r\n${body}`
+      );
+    };
+    const list = (key: string, extra = '') =>
+      `GET /v1/webhooks HTTP/1.1\r\nHost: x\r\nanchor-api-key: ${key}\r\n${extra}\r\n`;
+
+    it('the request is answered (a create with its one-time secret), the garbage gets nothing, the connection closes', async () => {
+      const fresh = await api.newKey();
+      const res = await rawExchange(api.http.baseUrl, [
+        create(fresh.key) + 'GARB',
+        20,
+        'AGE\r\n',
+        20,
+        'more\r\n\r\n',
+      ]);
+      expect(res.closed).toBe(true);
+      expect(res.responses.map((r) => r.status)).toEqual([201]);
+      expect(res.responses[0].body.secret).toMatch(/^[0-9a-f]{64}$/);
+      expect(res.responses[0].headers.connection).toBe('close');
+      expect(res.rest).toBe('');
+      const listed = await api.http.get('/v1/webhooks', { key: fresh.key });
+      expect(listed.body.webhooks.map((w: { id: string }) => w.id)).toEqual([res.responses[0].body.id]);
+    });
+
+    it('every request before the garbage is answered, in order', async () => {
+      const fresh = await api.newKey();
+      const res = await rawExchange(api.http.baseUrl, [
+        list(fresh.key) + create(fresh.key) + 'GARBAGE\r\n\r\n',
+      ]);
+      expect(res.closed).toBe(true);
+      expect(res.responses.map((r) => r.status)).toEqual([200, 201]);
+      expect(res.responses[1].body.secret).toMatch(/^[0-9a-f]{64}$/);
+    });
+
+    it('a request with Connection: close and one more byte is answered', async () => {
+      const res = await rawExchange(api.http.baseUrl, [list(key, 'Connection: close\r\n') + 'X']);
+      expect(res.closed).toBe(true);
+      expect(res.responses.map((r) => r.status)).toEqual([200]);
+    });
+
+    it('garbage sent once the answer is out gets its own 400', async () => {
+      const res = await rawExchange(api.http.baseUrl, [list(key), 500, 'GARBAGE\r\n\r\n']);
+      expect(res.closed).toBe(true);
+      expect(res.responses.map((r) => [r.status, r.body?.code])).toEqual([
+        [200, undefined],
+        [400, 'validation_failed'],
+      ]);
+    });
+
+    it('a request whose own body is not valid HTTP gets the 400, and the connection closes', async () => {
+      const res = await rawExchange(api.http.baseUrl, [
+        `POST /v1/webhooks HTTP/1.1\r\nHost: x\r\nanchor-api-key: ${key}\r\ncontent-type: application/json\r\n` +
+          `transfer-encoding: chunked\r\n\r\n2\r\n{}\r\nzz\r\n`,
+      ]);
+      expect(res.closed).toBe(true);
+      expect(res.responses.map((r) => [r.status, r.body?.code])).toEqual([[400, 'validation_failed']]);
+    });
+  });
 });
 
 // A client that sends its request slowly, or stops half way, cannot hold a connection: the whole request (headers

@@ -11,6 +11,9 @@ import { STATUS_BY_CODE, formErrorBody, type ErrorBody } from './error-response'
  */
 const latestResponse = new WeakMap<Socket, ServerResponse>();
 
+/** Connections closing once the answer in flight has gone out (see {@link answerClientError}). */
+const closingAfterAnswer = new WeakSet<Socket>();
+
 /** Wires the connection-level answers onto the API's HTTP server (see {@link answerClientError}). */
 export function watchConnections(server: Server): void {
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -39,16 +42,34 @@ function writeErrorResponse(socket: Socket, code: ErrorCode, message: string): v
  * They are answered in the documented error body too, with a new request id, and the connection is closed.
  * Nothing is written when the interrupted request already has (part of) its answer: a 401 sent before a body
  * that then stalls is that request's one answer, and a second one would be read as the answer to another.
+ *
+ * When the bytes that are not HTTP follow a request received whole (a pipelining client, a stray byte after
+ * `Connection: close`), that request's answer still goes out, marked `Connection: close`, and the connection
+ * closes after it; the garbage gets no answer. Answering the garbage instead would cut off the answer of a
+ * request that is carried out all the same: a create's one-time secret would be lost, and a retry would create
+ * a second webhook. Node reports every further chunk on the connection again: they change nothing, except that
+ * a request timeout then (an answer still not out after it) closes the connection at once.
  */
 export function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  if (closingAfterAnswer.has(socket)) {
+    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') socket.destroy(error);
+    return;
+  }
+  const latest = latestResponse.get(socket);
+  if (latest !== undefined && latest.req.complete && !latest.writableFinished) {
+    closingAfterAnswer.add(socket);
+    // Before its head is written, the answer itself says so (and Node then closes the connection after it).
+    if (!latest.headersSent) latest.shouldKeepAlive = false;
+    latest.once('finish', () => socket.destroySoon());
+    return;
+  }
   const [code, message]: [ErrorCode, string] =
     error.code === 'HPE_HEADER_OVERFLOW'
       ? ['request_headers_too_large', 'the request headers are larger than 16 KiB']
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? ['request_timeout', 'the request was not received in time']
         : ['validation_failed', 'the request is not valid HTTP/1.1'];
-  const latest = latestResponse.get(socket);
   const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
   const answered =
     inFlight?.headersSent || (latest !== undefined && !latest.req.complete && latest.headersSent);
