@@ -216,6 +216,46 @@ describe('garbage input never produces a 500', () => {
     }
   });
 
+  it.each([
+    ['json', 'json'],
+    ['text', 'text'],
+    ['/', '/'],
+    [';', ';'],
+    ['application/', 'application/'],
+    ['a b/c', 'a b/c'],
+    ['empty', ''],
+    ['8,000 characters', 'x'.repeat(8000)],
+  ])(
+    'a Content-Type that is not a media type (%s) is read as none: the body is still JSON, never a 415',
+    async (contentType) => {
+      const headers = { 'content-type': contentType };
+      const created = await api.http.post('/v1/webhooks', {
+        key,
+        raw: '{"url":"https://hooks.example.com/odd-type","subscribed_events":["task.completed"]}',
+        headers,
+      });
+      expect({ status: created.status, secret: typeof created.body.secret }).toEqual({
+        status: 201,
+        secret: 'string',
+      });
+      const rotated = await api.http.post(`/v1/webhooks/${created.body.id}/rotate-secret`, {
+        key,
+        raw: '{"grace_period_hours":1}',
+        headers,
+      });
+      expect({ status: rotated.status, secret: typeof rotated.body.secret }).toEqual({
+        status: 200,
+        secret: 'string',
+      });
+      const notJson = await api.http.post('/v1/webhooks', { key, raw: 'url=https://x', headers });
+      expect({ status: notJson.status, code: notJson.body.code }).toEqual({
+        status: 400,
+        code: 'invalid_json',
+      });
+      await api.http.delete(`/v1/webhooks/${created.body.id}`, { key });
+    },
+  );
+
   it('a path that is not valid percent-encoding gets the error body and a request id', async () => {
     const res = await raw('GET', '/v1/webhooks/%ZZ', { 'anchor-api-key': key, 'x-request-id': 'bad-path-1' });
     expect(res.status).toBe(400);

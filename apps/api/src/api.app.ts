@@ -101,6 +101,11 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
   const metrics = app.get(MetricsService);
   fastify.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-request-id', req.id);
+    // Every body is parsed as JSON whatever its content type, and so is one under a Content-Type that is not a
+    // media type at all (`json`, `/`, empty): it is read as none, which Fastify would otherwise refuse with 415
+    // before any parser. (An unparsable value is cached as type and subtype both empty: `/`.)
+    if (req.headers['content-type'] !== undefined && req.mediaType === '/')
+      delete req.headers['content-type'];
     done();
   });
   // Every /v1 path needs a key, checked first, before the body is read: 401 (or 429) whatever the body, its size
