@@ -274,6 +274,40 @@ describe('webhooks API (Anchor-compatible routes)', () => {
       expect((await api.http.get('/v1/webhooks', { key })).body.webhooks).toHaveLength(1);
     });
 
+    it('names a field called prototype like any unknown field, in bodies and query strings, instead of dropping it', async () => {
+      const id = (await create(valid)).body.id as string;
+      const refusals = [
+        await create({ ...valid, prototype: 1 }),
+        await create({ ...valid, prototype: { enabled: false } }),
+        await api.http.patch(`/v1/webhooks/${id}`, { key, body: { prototype: 'x' } }),
+        await api.http.post(`/v1/webhooks/${id}/rotate-secret`, { key, body: { prototype: 1 } }),
+        await api.http.post(`/v1/webhooks/${id}/rotate-secret`, {
+          key,
+          body: { grace_period_hours: 1, prototype: null },
+        }),
+        await api.http.get('/v1/audit-events?prototype=1', { key }),
+        await api.http.get(`/v1/webhooks/${id}/events?prototype=1`, { key }),
+      ];
+      for (const res of refusals) {
+        expect({ status: res.status, body: res.body }).toEqual({
+          status: 400,
+          body: {
+            error: 'unknown field "prototype"',
+            code: 'validation_failed',
+            details: [{ field: 'prototype', rule: 'unknown_field', message: 'unknown field "prototype"' }],
+            request_id: expect.any(String),
+          },
+        });
+      }
+      // Refused before anything happened: one webhook, never rotated.
+      const listed = await api.http.get('/v1/webhooks', { key });
+      expect(listed.body.webhooks.map((w: { id: string }) => w.id)).toEqual([id]);
+      const rotations = await api.http.get(`/v1/audit-events?webhook_id=${id}&type=webhook.secret.rotated`, {
+        key,
+      });
+      expect(rotations.body.events).toEqual([]);
+    });
+
     it('refuses fields on the routes that take no body, by name, before anything happens', async () => {
       const id = (await create(valid)).body.id as string;
       const routes: [string, string][] = [

@@ -69,12 +69,13 @@ export function findUnstorableText(value: unknown, path: string, depth = 0): str
 }
 
 /**
- * Refuses fields named like the members every object inherits (`constructor`, `toString`, `valueOf`…): none
- * is a field of any request, and the transformation would drop them without a word (it takes them for the
- * class's own methods), so a typo of that shape would pass silently.
+ * Refuses fields named like the members every object inherits (`constructor`, `toString`, `valueOf`…), and
+ * `prototype`: none is a field of any request, and the transformation would drop them without a word (it takes
+ * the first for the class's own methods, and deletes `prototype`, `constructor` and `__proto__` against prototype
+ * pollution), so a typo of that shape would pass silently.
  */
 function refuseInheritedNames(value: object): void {
-  const fields = Object.keys(value).filter((k) => k in Object.prototype);
+  const fields = Object.keys(value).filter((k) => k in Object.prototype || k === 'prototype');
   if (fields.length > 0) throw unknownFieldsError(fields);
 }
 
