@@ -343,6 +343,35 @@ describe('garbage input never produces a 500', () => {
     });
   });
 
+  it('an HTTP/1.1 request without a Host header gets 400 in the error body with its request id; HTTP/1.0 needs none', async () => {
+    const res = await rawExchange(api.http.baseUrl, [
+      `GET /v1/webhooks HTTP/1.1\r\nanchor-api-key: ${key}\r\nx-request-id: no-host-1\r\n\r\n`,
+    ]);
+    expect(res.closed).toBe(true);
+    expect(res.responses).toHaveLength(1);
+    expect(res.responses[0].status).toBe(400);
+    expect(res.responses[0].headers['x-request-id']).toBe('no-host-1');
+    expect(res.responses[0].headers.connection).toBe('close');
+    const message = 'an HTTP/1.1 request must have a Host header';
+    expect(res.responses[0].body).toEqual({
+      error: message,
+      code: 'validation_failed',
+      details: [{ field: 'host', rule: 'form', message }],
+      request_id: 'no-host-1',
+    });
+    // Before the key check: the request is refused for its form, whoever sends it.
+    const anonymous = await rawExchange(api.http.baseUrl, [
+      'POST /v1/webhooks HTTP/1.1\r\ncontent-length: 2\r\n\r\n{}',
+    ]);
+    expect(anonymous.responses.map((r) => [r.status, r.body?.details?.[0]?.field])).toEqual([[400, 'host']]);
+    for (const path of ['/health/live', '/v1/webhooks']) {
+      const old = await rawExchange(api.http.baseUrl, [
+        `GET ${path} HTTP/1.0\r\nanchor-api-key: ${key}\r\n\r\n`,
+      ]);
+      expect({ path, statuses: old.responses.map((r) => r.status) }).toEqual({ path, statuses: [200] });
+    }
+  });
+
   describe('bytes that are not HTTP after a whole request on the same connection', () => {
     const create = (key: string, extra = '') => {
       const body = '{"url":"https://hooks.example.com/pipelined","subscribed_events":["task.completed"]}';

@@ -11,6 +11,7 @@ import { formErrorBody } from './http/error-response';
 import { HttpErrorFilter } from './http/http-error.filter';
 import { BODY_LIMIT_BYTES, registerJsonBodyParser } from './http/json-body.parser';
 import { requestIdFor } from './http/request-id';
+import { missingHostError } from './http/request-refusals';
 import { IdempotencyService } from './idempotency/idempotency.service';
 import { MetricsService } from './observability/metrics.service';
 import { MonitoredQueues } from './observability/monitored-queues.provider';
@@ -34,6 +35,9 @@ export function apiAdapter(http: Pick<AppConfig['http'], 'requestTimeoutMs'>): F
       requestTimeout: http.requestTimeoutMs,
       headersTimeout: Math.min(60_000, http.requestTimeoutMs),
       connectionsCheckingInterval: requestCheckInterval(http.requestTimeoutMs),
+      // Node would answer an HTTP/1.1 request without Host itself, with a bare 400 and no request id: it is
+      // refused in the first hook instead (see configureApiApp).
+      requireHostHeader: false,
     },
     genReqId: requestIdFor,
     trustProxy: true,
@@ -101,6 +105,12 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
   const metrics = app.get(MetricsService);
   fastify.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-request-id', req.id);
+    // RFC 9112: an HTTP/1.1 request without Host is a 400 (Node's own check is off, see apiAdapter); first of all,
+    // like every refusal of a request's form. HTTP/1.0 may omit it.
+    if (req.headers.host === undefined && req.raw.httpVersion === '1.1') {
+      void reply.header('connection', 'close');
+      return done(missingHostError());
+    }
     // Every body is parsed as JSON whatever its content type, and so is one under a Content-Type that is not a
     // media type at all (`json`, `/`, empty): it is read as none, which Fastify would otherwise refuse with 415
     // before any parser. (An unparsable value is cached as type and subtype both empty: `/`.)

@@ -23,3 +23,9 @@ export function tooDeepError(): ValidationFailedError {
   const message = `request body must not nest deeper than ${MAX_JSON_DEPTH} levels`;
   return new ValidationFailedError(message, [{ field: 'body', rule: 'depth', message }]);
 }
+
+/** Refuses an HTTP/1.1 request without a Host header, which RFC 9112 requires to be answered 400. */
+export function missingHostError(): ValidationFailedError {
+  const message = 'an HTTP/1.1 request must have a Host header';
+  return new ValidationFailedError(message, [{ field: 'host', rule: 'form', message }]);
+}
