@@ -372,6 +372,39 @@ describe('garbage input never produces a 500', () => {
     }
   });
 
+  it('an Expect header other than 100-continue gets 417 expectation_failed in the error body, and the connection closes', async () => {
+    const body = '{"url":"https://hooks.example.com/expect","subscribed_events":["task.completed"]}';
+    for (const expect_ of ['200-ok', '100-continued', '']) {
+      const res = await rawExchange(api.http.baseUrl, [
+        `POST /v1/webhooks HTTP/1.1\r\nHost: x\r\nanchor-api-key: ${key}\r\nx-request-id: expect-1\r\n` +
+          `content-type: application/json\r\ncontent-length: ${body.length}\r\nexpect: ${expect_}\r\n\r\n`,
+      ]);
+      expect(res.closed).toBe(true);
+      expect(res.responses).toHaveLength(1);
+      const [answer] = res.responses;
+      expect({ expect: expect_, status: answer.status }).toEqual({ expect: expect_, status: 417 });
+      expect(answer.body).toEqual({
+        error: 'only "Expect: 100-continue" can be met',
+        code: 'expectation_failed',
+        request_id: 'expect-1',
+      });
+      expect(answer.headers['x-request-id']).toBe('expect-1');
+      expect(answer.headers.connection).toBe('close');
+    }
+  });
+
+  it('Expect: 100-continue is met: 100 Continue, then the body, then the answer', async () => {
+    const body = '{"url":"https://hooks.example.com/continue","subscribed_events":["task.completed"]}';
+    const res = await rawExchange(api.http.baseUrl, [
+      `POST /v1/webhooks HTTP/1.1\r\nHost: x\r\nanchor-api-key: ${key}\r\ncontent-type: application/json\r\n` +
+        `content-length: ${body.length}\r\nexpect: 100-continue\r\nconnection: close\r\n\r\n`,
+      200,
+      body,
+    ]);
+    expect(res.responses.map((r) => r.status)).toEqual([100, 201]);
+    expect(res.responses[1].body.secret).toMatch(/^[0-9a-f]{64}$/);
+  });
+
   describe('bytes that are not HTTP after a whole request on the same connection', () => {
     const create = (key: string, extra = '') => {
       const body = '{"url":"https://hooks.example.com/pipelined","subscribed_events":["task.completed"]}';

@@ -68,7 +68,7 @@ export function rawExchange(
   });
 }
 
-/** Splits what a server sent into responses (framed by Content-Length, or chunked). */
+/** Splits what a server sent into responses (framed by Content-Length, or chunked; interim ones have no body). */
 export function parseResponses(bytes: Buffer): { responses: RawResponse[]; rest: string } {
   const responses: RawResponse[] = [];
   let at = 0;
@@ -81,9 +81,14 @@ export function parseResponses(bytes: Buffer): { responses: RawResponse[]; rest:
       const colon = line.indexOf(':');
       if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
     }
+    const status = Number(head.split(' ')[1]);
     let bodyStart = end + 4;
     let body: Buffer;
-    if (headers['content-length'] !== undefined) {
+    if (status >= 100 && status < 200) {
+      // An interim response (100 Continue) has no body.
+      body = Buffer.alloc(0);
+      at = bodyStart;
+    } else if (headers['content-length'] !== undefined) {
       const length = Number(headers['content-length']);
       if (bodyStart + length > bytes.length) break;
       body = bytes.subarray(bodyStart, bodyStart + length);
@@ -114,7 +119,7 @@ export function parseResponses(bytes: Buffer): { responses: RawResponse[]; rest:
     } catch {
       parsed = undefined;
     }
-    responses.push({ status: Number(head.split(' ')[1]), head, headers, text, body: parsed });
+    responses.push({ status, head, headers, text, body: parsed });
   }
   return { responses, rest: bytes.subarray(at).toString('latin1') };
 }

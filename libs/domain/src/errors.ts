@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'payload_too_large'
   | 'request_timeout'
   | 'request_headers_too_large'
+  | 'expectation_failed'
   | 'rate_limited'
   | 'internal_error'
   | 'service_unavailable';

@@ -3,6 +3,7 @@ import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import type { ErrorCode } from '@app/domain';
 import { STATUS_BY_CODE, formErrorBody, type ErrorBody } from './error-response';
+import { requestIdFor } from './request-id';
 
 /**
  * The response of the latest request whose head Node has read on each connection. Kept while the connection
@@ -14,11 +15,37 @@ const latestResponse = new WeakMap<Socket, ServerResponse>();
 /** Connections closing once the answer in flight has gone out (see {@link answerClientError}). */
 const closingAfterAnswer = new WeakSet<Socket>();
 
-/** Wires the connection-level answers onto the API's HTTP server (see {@link answerClientError}). */
+/**
+ * Wires the connection-level answers onto the API's HTTP server: see {@link answerClientError}, and
+ * {@link answerUnmetExpectation}.
+ */
 export function watchConnections(server: Server): void {
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     latestResponse.set(req.socket, res);
   });
+  server.on('checkExpectation', answerUnmetExpectation);
+}
+
+/**
+ * An `Expect` header other than `100-continue` (which Node meets itself): 417 in the documented error body, with
+ * the request id, and the connection closed (the body the client holds back or sends anyway is never read).
+ * Node emits this instead of a request, so no route and no hook sees it.
+ */
+function answerUnmetExpectation(req: IncomingMessage, res: ServerResponse): void {
+  latestResponse.set(req.socket, res);
+  const requestId = requestIdFor(req);
+  const body = JSON.stringify({
+    error: 'only "Expect: 100-continue" can be met',
+    code: 'expectation_failed',
+    request_id: requestId,
+  } satisfies ErrorBody);
+  res.writeHead(STATUS_BY_CODE.expectation_failed, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'x-request-id': requestId,
+    connection: 'close',
+  });
+  res.end(body);
 }
 
 /** Writes a whole error response straight onto `socket`, asking the client to close the connection. */

@@ -32,6 +32,7 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   payload_too_large: 413,
   request_timeout: 408,
   request_headers_too_large: 431,
+  expectation_failed: 417,
   rate_limited: 429,
   internal_error: 500,
   service_unavailable: 503,
