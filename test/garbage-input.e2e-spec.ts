@@ -405,6 +405,30 @@ describe('garbage input never produces a 500', () => {
     expect(res.responses[1].body.secret).toMatch(/^[0-9a-f]{64}$/);
   });
 
+  it('CONNECT gets 404 not_found in the error body with its request id, and the connection closes', async () => {
+    for (const [target, headers] of [
+      ['hooks.example.com:443', 'Host: hooks.example.com:443\r\n'],
+      ['/v1/webhooks', `Host: x\r\nanchor-api-key: ${key}\r\n`],
+      ['/v1/webhooks', 'Host: x\r\n'],
+    ]) {
+      const res = await rawExchange(api.http.baseUrl, [
+        `CONNECT ${target} HTTP/1.1\r\n${headers}x-request-id: connect-1\r\n\r\nbytes for the tunnel`,
+      ]);
+      expect(res.closed).toBe(true);
+      expect(res.responses).toHaveLength(1);
+      expect({ target, status: res.responses[0].status }).toEqual({ target, status: 404 });
+      expect(res.responses[0].body).toEqual({
+        error: `no route CONNECT ${target}`,
+        code: 'not_found',
+        request_id: 'connect-1',
+      });
+      expect(res.responses[0].headers['x-request-id']).toBe('connect-1');
+      expect(res.responses[0].headers.connection).toBe('close');
+    }
+    // The server is still there.
+    expect((await api.http.get('/health/live')).status).toBe(200);
+  });
+
   describe('bytes that are not HTTP after a whole request on the same connection', () => {
     const create = (key: string, extra = '') => {
       const body = '{"url":"https://hooks.example.com/pipelined","subscribed_events":["task.completed"]}';

@@ -24,6 +24,21 @@ export function watchConnections(server: Server): void {
     latestResponse.set(req.socket, res);
   });
   server.on('checkExpectation', answerUnmetExpectation);
+  server.on('connect', answerConnect);
+}
+
+/**
+ * CONNECT asks for a tunnel, and this service is no proxy: no route answers it, 404 `not_found` in the documented
+ * error body with the request id, whatever the target (Node hands the connection over at once, so there is no key
+ * check first as on other `/v1` requests); the connection is closed and nothing sent after the head is read.
+ * Without this listener Node would close the connection without a word.
+ */
+function answerConnect(req: IncomingMessage, socket: Socket): void {
+  // Node no longer watches this socket: an error on it (a reset) must not go unhandled.
+  socket.on('error', () => undefined);
+  if (!socket.writable) return void socket.destroy();
+  writeErrorResponse(socket, 'not_found', `no route CONNECT ${req.url ?? ''}`, requestIdFor(req));
+  socket.destroySoon();
 }
 
 /**
@@ -49,9 +64,13 @@ function answerUnmetExpectation(req: IncomingMessage, res: ServerResponse): void
 }
 
 /** Writes a whole error response straight onto `socket`, asking the client to close the connection. */
-function writeErrorResponse(socket: Socket, code: ErrorCode, message: string): void {
+function writeErrorResponse(
+  socket: Socket,
+  code: ErrorCode,
+  message: string,
+  requestId: string = randomUUID(),
+): void {
   const status = STATUS_BY_CODE[code];
-  const requestId = randomUUID();
   const body = JSON.stringify(
     code === 'validation_failed'
       ? formErrorBody('request', message, requestId)
