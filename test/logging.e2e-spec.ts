@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { startApi, type RunningApi } from './support/api-harness';
+import { rawExchange } from './support/raw-http';
 
 /** Collects every JSON log line written by the API. */
 class CapturedLogs extends Writable {
@@ -93,5 +94,40 @@ describe('structured logs', () => {
     expect(rotateLine!.req.headers['anchor-api-key']).toBe('[redacted]');
     // Nest's own messages go through pino too.
     expect(logs.lines.some((l) => typeof l.context === 'string' && l.context.length > 0)).toBe(true);
+  });
+
+  it('a client that hangs up in the middle of its body is no dependency outage: one line at info, nothing at warn or above, no 503', async () => {
+    const { key } = await api.newKey();
+    for (const [id, head] of [
+      ['abort-create', 'POST /v1/webhooks'],
+      ['abort-keyed', 'POST /v1/webhooks/wh_01ARZ3NDEKTSV4RRFFQ69G5FAV/rotate-secret'],
+    ]) {
+      await rawExchange(
+        api.http.baseUrl,
+        [
+          `${head} HTTP/1.1\r\nHost: x\r\nanchor-api-key: ${key}\r\nx-request-id: ${id}\r\n` +
+            `idempotency-key: ${id}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"url":`,
+          100,
+        ],
+        { hangUp: true },
+      );
+    }
+    // pino writes asynchronously: wait for a line about each.
+    const deadline = Date.now() + 5000;
+    while (
+      !(logs.text.includes('abort-create') && logs.text.includes('abort-keyed')) &&
+      Date.now() < deadline
+    ) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const aborted = logs.lines.filter((l) => /abort-(create|keyed)/.test(JSON.stringify(l)));
+    expect(aborted.filter((l) => l.level >= 40)).toEqual([]);
+    expect(logs.lines.filter((l) => l.msg === 'dependency unavailable')).toEqual([]);
+    // One line each, at info, saying what happened.
+    expect(aborted.map((l) => [l.request_id, l.level, l.msg])).toEqual([
+      ['abort-create', 30, 'connection closed before the request was received'],
+      ['abort-keyed', 30, 'connection closed before the request was received'],
+    ]);
+    expect((await api.http.get('/metrics')).text).not.toMatch(/^http_requests_total\{.*status="503"/m);
   });
 });

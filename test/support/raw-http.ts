@@ -27,12 +27,13 @@ export type RawStep = string | Buffer | number;
 /**
  * Opens a connection to the server at `baseUrl` and plays `steps` on it (they stop as soon as the server closes the
  * connection, so an endless generator trickles until then), reading until the server closes the connection, or
- * until `giveUpAfterMs` (a guard against a hung test, not a timing under test: `closed` is then false).
+ * until `giveUpAfterMs` (a guard against a hung test, not a timing under test: `closed` is then false). With
+ * `hangUp`, the client itself closes the connection (a reset) once the steps are played.
  */
 export function rawExchange(
   baseUrl: string,
   steps: Iterable<RawStep>,
-  { giveUpAfterMs = 20_000 }: { giveUpAfterMs?: number } = {},
+  { giveUpAfterMs = 20_000, hangUp = false }: { giveUpAfterMs?: number; hangUp?: boolean } = {},
 ): Promise<RawExchange> {
   const { hostname, port } = new URL(baseUrl);
   return new Promise((resolve, reject) => {
@@ -63,6 +64,7 @@ export function rawExchange(
           if (typeof step === 'number') await new Promise((r) => setTimeout(r, step));
           else socket.write(step);
         }
+        if (hangUp && !closed) finish(false);
       })();
     });
   });

@@ -16,6 +16,15 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
 };
 
 /**
+ * Whether `exception` is the request's own stream failing because its connection closed before the request was
+ * received whole (the client hung up mid-body, or its request timed out): Node fails the stream with `aborted`,
+ * code ECONNRESET, the code of a reset Postgres connection too, so it is told apart by the stream, first.
+ */
+function isCutOff(exception: unknown, req: FastifyRequest): boolean {
+  return req.raw.readableAborted && (exception as { code?: unknown } | null)?.code === 'ECONNRESET';
+}
+
+/**
  * The one exception filter: maps every error to the documented error body and status. Domain errors carry
  * their code; unreachable dependencies become 503; anything unexpected is a 500 that is logged with the
  * request id and never shows a stack trace, SQL or secret to the caller.
@@ -39,6 +48,22 @@ export class HttpErrorFilter implements ExceptionFilter {
           'content-type': 'application/json; charset=utf-8',
         })
         .send(exception.body);
+      return;
+    }
+    if (isCutOff(exception, req)) {
+      // No answer can reach the client, and no dependency failed: neither a 503 nor a warning.
+      this.logger.log(
+        { request_id: requestId, route: loggableUrl(req.url) },
+        'connection closed before the request was received',
+      );
+      void reply
+        .status(STATUS_BY_CODE.invalid_json)
+        .headers({ 'x-request-id': requestId })
+        .send({
+          error: 'the connection closed before the request body was received',
+          code: 'invalid_json',
+          request_id: requestId,
+        } satisfies ErrorBody);
       return;
     }
     const { status, body, headers } = this.toResponse(exception, requestId, req);
