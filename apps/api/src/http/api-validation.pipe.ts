@@ -1,4 +1,5 @@
 import { ValidationPipe, type ArgumentMetadata, type ValidationError } from '@nestjs/common';
+import { getMetadataStorage } from 'class-validator';
 import { ValidationFailedError, type ErrorDetail } from '@app/domain';
 import { checkWebhookUrl } from '@app/validation';
 import { notAnObjectError, unknownFieldDetail, unknownFieldsError } from './request-refusals';
@@ -79,6 +80,20 @@ function refuseInheritedNames(value: object): void {
   if (fields.length > 0) throw unknownFieldsError(fields);
 }
 
+/** The fields each validated class knows (those with a rule), or null for a class without any rule. */
+const knownFieldsByClass = new WeakMap<object, ReadonlySet<string> | null>();
+
+/** The fields `metatype` has rules for, as class-validator's whitelist sees them (inherited ones included). */
+function knownFields(metatype: NonNullable<ArgumentMetadata['metatype']>): ReadonlySet<string> | null {
+  let known = knownFieldsByClass.get(metatype);
+  if (known === undefined) {
+    const rules = getMetadataStorage().getTargetValidationMetadatas(metatype, '', false, false);
+    known = rules.length > 0 ? new Set(rules.map((r) => r.propertyName)) : null;
+    knownFieldsByClass.set(metatype, known);
+  }
+  return known;
+}
+
 /**
  * The validation preset of every route: unknown fields are refused by name, types are never coerced, and
  * every violated rule is reported. A body that is not a JSON object is refused before field rules run.
@@ -114,6 +129,10 @@ export class ApiValidationPipe extends ValidationPipe {
       typeof value === 'object'
     ) {
       refuseInheritedNames(value);
+      const known = metadata.metatype ? knownFields(metadata.metatype) : null;
+      const unknown = known === null ? [] : Object.keys(value).filter((k) => !known.has(k));
+      if (known !== null && unknown.length > 0)
+        await this.refuseUnknownFields(value, known, unknown, metadata);
     }
     // Field rules first (a URL with a NUL in it breaks a URL rule); then nothing Postgres cannot store may pass.
     const result: unknown = await super.transform(value, metadata);
@@ -124,5 +143,28 @@ export class ApiValidationPipe extends ValidationPipe {
       throw new ValidationFailedError(message, [{ field, rule: 'text', message }]);
     }
     return result;
+  }
+
+  /**
+   * Refuses a value with `unknown` fields with the very error the whole validation would give (the unknown fields
+   * first, each named, then every rule the known fields break), without transforming or validating what the
+   * unknown fields hold: a body of a few tens of kilobytes under one unknown name (`{"x":[{},{},…]}`) or thousands
+   * of unknown names would otherwise cost tens of milliseconds of the event loop before being refused by name.
+   */
+  private async refuseUnknownFields(
+    value: object,
+    known: ReadonlySet<string>,
+    unknown: string[],
+    metadata: ArgumentMetadata,
+  ): Promise<never> {
+    const refusal = unknownFieldsError(unknown);
+    const knownOnly = Object.fromEntries(Object.entries(value).filter(([k]) => known.has(k)));
+    try {
+      await super.transform(knownOnly, metadata);
+    } catch (e) {
+      if (!(e instanceof ValidationFailedError)) throw e;
+      throw new ValidationFailedError(refusal.message, [...refusal.details, ...e.details]);
+    }
+    throw refusal;
   }
 }
