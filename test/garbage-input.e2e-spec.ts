@@ -85,6 +85,58 @@ describe('garbage input never produces a 500', () => {
     );
   });
 
+  it('an answer stays small however many unknown fields, and however long their names: 20 details at most, names cut at 64 characters', async () => {
+    const many = JSON.stringify(Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`k${i}`, 1])));
+    for (const [method, path, problems] of [
+      ['POST', '/v1/webhooks', 5002], // and url and subscribed_events are missing
+      ['PATCH', `/v1/webhooks/${webhookId}`, 5000],
+      ['POST', `/v1/webhooks/${webhookId}/secret/claim`, 5000],
+    ] as const) {
+      const res = await api.http.request(method, path, {
+        key,
+        raw: many,
+        headers: { 'content-type': 'application/json' },
+      });
+      expect({ path, status: res.status, code: res.body.code }).toEqual({
+        path,
+        status: 400,
+        code: 'validation_failed',
+      });
+      expect(res.body.error).toBe(
+        `unknown field "k0" (${problems} problems, the first 20 listed in details)`,
+      );
+      expect(res.body.details).toHaveLength(20);
+      expect(res.body.details[19]).toEqual({
+        field: 'k19',
+        rule: 'unknown_field',
+        message: 'unknown field "k19"',
+      });
+      expect(res.text.length).toBeLessThan(3000);
+    }
+    const name = `${'n'.repeat(64)}${'\u{1F600}'.repeat(16_000)}`;
+    const long = await api.http.patch(`/v1/webhooks/${webhookId}`, {
+      key,
+      raw: JSON.stringify({ [name]: 1 }),
+      headers: { 'content-type': 'application/json' },
+    });
+    const cut = `${'n'.repeat(64)}…`;
+    expect(long.status).toBe(400);
+    expect(long.text.length).toBeLessThan(1000);
+    expect(long.body).toEqual({
+      error: `unknown field "${cut}"`,
+      code: 'validation_failed',
+      details: [{ field: cut, rule: 'unknown_field', message: `unknown field "${cut}"` }],
+      request_id: expect.any(String),
+    });
+    // A cut never splits a character in two: 63 characters and the emoji's first half would not be text.
+    const astral = await api.http.patch(`/v1/webhooks/${webhookId}`, {
+      key,
+      raw: JSON.stringify({ [`${'n'.repeat(63)}${'\u{1F600}'.repeat(10)}`]: 1 }),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(astral.body.details[0].field).toBe(`${'n'.repeat(63)}…`);
+  });
+
   it('NUL and unpaired surrogates are refused by name, in bodies and paths', async () => {
     const res = await api.http.post('/v1/webhooks', {
       key,

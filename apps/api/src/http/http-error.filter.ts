@@ -6,6 +6,9 @@ import { isDependencyUnavailable } from './dependency-errors';
 import { STATUS_BY_CODE, type ErrorBody } from './error-response';
 import { loggableUrl } from '../observability/request-log';
 
+/** Most entries an error body's `details` lists; the sentence says how many problems there were in all. */
+const MAX_DETAILS = 20;
+
 // Errors that Fastify raises before a handler runs (body parsing, limits), by their code.
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
@@ -91,10 +94,15 @@ export class HttpErrorFilter implements ExceptionFilter {
     });
 
     if (exception instanceof DomainError) {
+      const { details } = exception;
+      // However many rules a request breaks (thousands of unknown fields), the answer lists the first few.
+      const listed = details && details.length > MAX_DETAILS ? details.slice(0, MAX_DETAILS) : details;
       const res = make(
         exception.code,
-        exception.message,
-        exception.details ? { details: exception.details } : {},
+        listed === details
+          ? exception.message
+          : `${exception.message} (${details!.length} problems, the first ${MAX_DETAILS} listed in details)`,
+        listed ? { details: listed } : {},
       );
       if (exception.retryAfterSeconds !== undefined)
         res.headers['retry-after'] = String(exception.retryAfterSeconds);

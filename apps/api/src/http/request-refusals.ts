@@ -1,8 +1,23 @@
 import { ValidationFailedError, type ErrorDetail } from '@app/domain';
 import { MAX_JSON_DEPTH } from '@app/validation';
 
+/** Longest field name an answer echoes: a longer one is cut there, with an ellipsis. */
+export const MAX_ECHOED_NAME = 64;
+
+/**
+ * `name` as an answer echoes it: cut at {@link MAX_ECHOED_NAME} characters with an ellipsis (never between the two
+ * halves of a surrogate pair), so that a name of 60 KB does not come back three times over.
+ */
+export function echoedName(name: string): string {
+  if (name.length <= MAX_ECHOED_NAME) return name;
+  const last = name.charCodeAt(MAX_ECHOED_NAME - 1);
+  const end = last >= 0xd800 && last <= 0xdbff ? MAX_ECHOED_NAME - 1 : MAX_ECHOED_NAME;
+  return `${name.slice(0, end)}…`;
+}
+
 /** The detail of a field that no request has: a typo must not pass silently. */
-export function unknownFieldDetail(field: string): ErrorDetail {
+export function unknownFieldDetail(name: string): ErrorDetail {
+  const field = echoedName(name);
   return { field, rule: 'unknown_field', message: `unknown field "${field}"` };
 }
 
