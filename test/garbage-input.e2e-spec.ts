@@ -567,22 +567,28 @@ describe('a request not received in time', () => {
     }
   }
   const post = (headers: string) =>
-    `POST /v1/webhooks HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n${headers}\r\n`;
+    `POST /v1/webhooks HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\nx-request-id: slow-1\r\n${headers}\r\n`;
 
+  // The request id is the request's own once its head was read, else a new one.
   it.each([
-    ['a body that stops half way', [post(`anchor-api-key: KEY\r\ncontent-length: 10\r\n`) + '{']],
-    ['a body that trickles', trickle(post(`anchor-api-key: KEY\r\ncontent-length: 1000\r\n`), ' ')],
+    ['a body that stops half way', [post(`anchor-api-key: KEY\r\ncontent-length: 10\r\n`) + '{'], 'slow-1'],
+    ['a body that trickles', trickle(post(`anchor-api-key: KEY\r\ncontent-length: 1000\r\n`), ' '), 'slow-1'],
     [
       'a chunked body that trickles',
       trickle(post(`anchor-api-key: KEY\r\ntransfer-encoding: chunked\r\n`), '1\r\n \r\n'),
+      'slow-1',
     ],
     [
       'headers that trickle',
-      trickle(`GET /v1/webhooks HTTP/1.1\r\nHost: x\r\nanchor-api-key: KEY\r\n`, 'x-a: 1\r\n'),
+      trickle(
+        `GET /v1/webhooks HTTP/1.1\r\nHost: x\r\nanchor-api-key: KEY\r\nx-request-id: slow-1\r\n`,
+        'x-a: 1\r\n',
+      ),
+      expect.not.stringMatching(/^slow-1$/),
     ],
   ])(
     '%s: 408 request_timeout in the error body, and the connection closed',
-    async (_, steps) => {
+    async (_, steps, requestId) => {
       const withKey = (function* () {
         for (const s of steps) yield typeof s === 'string' ? s.replace('KEY', key) : s;
       })();
@@ -594,13 +600,26 @@ describe('a request not received in time', () => {
       expect(answer.body).toEqual({
         error: 'the request was not received in time',
         code: 'request_timeout',
-        request_id: expect.any(String),
+        request_id: requestId,
       });
       expect(answer.headers['x-request-id']).toBe(answer.body.request_id);
       expect(answer.headers.connection).toBe('close');
     },
     30_000,
   );
+
+  it('a whole request followed by one that stalls: the first is answered, then the 408', async () => {
+    const res = await rawExchange(api.http.baseUrl, [
+      `GET /v1/webhooks HTTP/1.1\r\nHost: x\r\nanchor-api-key: ${key}\r\n\r\n` +
+        post(`anchor-api-key: ${key}\r\ncontent-length: 10\r\n`) +
+        '{',
+    ]);
+    expect(res.closed).toBe(true);
+    expect(res.responses.map((r) => [r.status, r.body?.code])).toEqual([
+      [200, undefined],
+      [408, 'request_timeout'],
+    ]);
+  }, 30_000);
 
   it('without a key the 401 goes out at once, and the connection still closes when the body does not come', async () => {
     const res = await rawExchange(api.http.baseUrl, trickle(post('content-length: 1000\r\n'), ' '));

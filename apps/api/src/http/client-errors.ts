@@ -64,12 +64,7 @@ function answerUnmetExpectation(req: IncomingMessage, res: ServerResponse): void
 }
 
 /** Writes a whole error response straight onto `socket`, asking the client to close the connection. */
-function writeErrorResponse(
-  socket: Socket,
-  code: ErrorCode,
-  message: string,
-  requestId: string = randomUUID(),
-): void {
+function writeErrorResponse(socket: Socket, code: ErrorCode, message: string, requestId: string): void {
   const status = STATUS_BY_CODE[code];
   const body = JSON.stringify(
     code === 'validation_failed'
@@ -85,7 +80,8 @@ function writeErrorResponse(
 /**
  * Requests that are not valid HTTP (a garbage request line, a non-numeric Content-Length, headers over Node's
  * 16 KiB limit, a request not received in time) never reach Fastify's routing: Node reports them on the socket.
- * They are answered in the documented error body too, with a new request id, and the connection is closed.
+ * They are answered in the documented error body too, and the connection is closed; the request id is the
+ * interrupted request's own when its head was read (a stalled or broken body), else a new one.
  * Nothing is written when the interrupted request already has (part of) its answer: a 401 sent before a body
  * that then stalls is that request's one answer, and a second one would be read as the answer to another.
  *
@@ -119,6 +115,8 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Socket):
   const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
   const answered =
     inFlight?.headersSent || (latest !== undefined && !latest.req.complete && latest.headersSent);
-  if (socket.writable && !answered) writeErrorResponse(socket, code, message);
+  // The request id is the interrupted request's own when its head was read (its caller's, when sane).
+  const requestId = latest !== undefined && !latest.req.complete ? requestIdFor(latest.req) : randomUUID();
+  if (socket.writable && !answered) writeErrorResponse(socket, code, message, requestId);
   socket.destroy(error);
 }
