@@ -15,6 +15,8 @@ import { SsrfSafeSender, classifyOutcome, type SendResult } from './ssrf-safe-se
 export const DELIVERY_CONCURRENCY = 200;
 /** Attempts a project with slow receivers may have in flight per worker process (see {@link ProjectSlots}). */
 export const DELIVERY_SHARE_PER_PROJECT = DELIVERY_CONCURRENCY / 4;
+/** Attempts all projects with slow receivers together may have in flight per worker process: half of them. */
+export const DELIVERY_SHARE_OF_SLOW_PROJECTS = DELIVERY_CONCURRENCY / 2;
 /** A request to a receiver taking longer than this makes its project slow, and it stays slow for a minute. */
 export const SLOW_REQUEST_MS = 1000;
 const SLOW_FOR_MS = 60_000;
@@ -99,6 +101,7 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
     this.schedule = config.delivery.retryScheduleSeconds;
     this.slots = new ProjectSlots({
       share: DELIVERY_SHARE_PER_PROJECT,
+      slowTotal: DELIVERY_SHARE_OF_SLOW_PROJECTS,
       slowAfterMs: SLOW_REQUEST_MS,
       slowForMs: SLOW_FOR_MS,
       now: timer,

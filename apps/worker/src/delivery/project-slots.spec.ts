@@ -2,7 +2,8 @@ import { ProjectSlots, type AttemptSlot } from './project-slots';
 
 describe('ProjectSlots', () => {
   let now = 0;
-  const slots = () => new ProjectSlots({ share: 2, slowAfterMs: 1000, slowForMs: 60_000, now: () => now });
+  const slots = (slowTotal = 100) =>
+    new ProjectSlots({ share: 2, slowTotal, slowAfterMs: 1000, slowForMs: 60_000, now: () => now });
   const sendingSlot = (s: ProjectSlots, project: string): AttemptSlot => {
     const slot = s.take(project);
     if (slot === null) throw new Error('no slot');
@@ -38,6 +39,39 @@ describe('ProjectSlots', () => {
     sendingSlot(s, 'a');
     expect(s.held('a')).toBe(2);
     expect(s.take('a')).toBeNull();
+  });
+
+  it('holds all slow projects together to slowTotal attempts, so the other projects keep the rest', () => {
+    const s = slots(3);
+    for (const project of ['a', 'b']) {
+      sendingSlot(s, project);
+      sendingSlot(s, project);
+    }
+    now += 1001;
+    // a and b are slow now, with 4 attempts in flight: neither starts another.
+    expect(s.take('b')).toBeNull();
+    expect(s.take('a')).toBeNull();
+    // A third project whose requests have not run long is not counted and not limited.
+    const fine = [sendingSlot(s, 'c'), sendingSlot(s, 'c'), sendingSlot(s, 'c')];
+    expect(s.held('c')).toBe(3);
+    for (const slot of fine) slot.release();
+    // c's requests take long too: it is slow, and the slow projects hold more than slowTotal already.
+    const late = sendingSlot(s, 'c');
+    now += 1001;
+    expect(s.take('c')).toBeNull();
+    late.release();
+    expect(s.take('c')).toBeNull();
+  });
+
+  it('lets a slow project start attempts again once the slow projects hold fewer than slowTotal', () => {
+    const s = slots(3);
+    const a = [sendingSlot(s, 'a'), sendingSlot(s, 'a')];
+    const b = sendingSlot(s, 'b');
+    now += 1001;
+    expect(s.take('b')).toBeNull(); // 3 in flight for the slow projects
+    a[0].release();
+    expect(s.take('b')).not.toBeNull();
+    b.release();
   });
 
   it('counts only the request to the receiver, not the steps around it', () => {

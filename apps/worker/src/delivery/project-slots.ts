@@ -25,6 +25,11 @@ export interface AttemptSlot {
 export interface ProjectSlotsOptions {
   /** Attempts a slow project may have in flight at once. */
   share: number;
+  /**
+   * Attempts all slow projects together may have in flight at once, so that the rest of the worker's slots stay
+   * for projects whose receivers answer, however many projects are slow.
+   */
+  slowTotal: number;
   /** A request to a receiver taking longer than this makes its project slow. */
   slowAfterMs: number;
   /** How long a project stays slow after its last request that took longer than `slowAfterMs`. */
@@ -41,8 +46,9 @@ export interface ProjectSlotsOptions {
  *
  * A project is slow while one of its requests to a receiver has been going for longer than `slowAfterMs`, and for
  * `slowForMs` after one that took that long. Only the request counts, not the Postgres and Redis steps around it,
- * so a slow database does not make every project slow. A slow project gets at most `share` attempts in flight; its
- * next ones wait (DeliveryProcessor puts them back for a while) and other projects' attempts take the free slots.
+ * so a slow database does not make every project slow. A slow project gets at most `share` attempts in flight, and
+ * all slow projects together at most `slowTotal`; their next ones wait (DeliveryProcessor puts them back for a
+ * while) and other projects' attempts take the free slots.
  * Projects whose receivers answer are never limited, so one busy project on fast receivers keeps the worker's full
  * throughput. Counted per worker process, in memory: N worker replicas give a slow project up to N shares.
  */
@@ -60,7 +66,10 @@ export class ProjectSlots {
     if (project === undefined) {
       project = { running: new Set(), slowUntil: 0 };
       this.projects.set(projectId, project);
-    } else if (project.running.size >= this.options.share && this.isSlow(project, now)) {
+    } else if (
+      this.isSlow(project, now) &&
+      (project.running.size >= this.options.share || this.slowInFlight(now) >= this.options.slowTotal)
+    ) {
       return null;
     }
     const owner = project;
@@ -105,6 +114,15 @@ export class ProjectSlots {
     for (const [id, project] of this.projects) {
       if (project.running.size === 0 && project.slowUntil <= now) this.projects.delete(id);
     }
+  }
+
+  /** Attempts of slow projects in flight now (looked at only when a slow project asks for a slot). */
+  private slowInFlight(now: number): number {
+    let total = 0;
+    for (const project of this.projects.values()) {
+      if (project.running.size > 0 && this.isSlow(project, now)) total += project.running.size;
+    }
+    return total;
   }
 
   private isSlow(project: ProjectAttempts, now: number): boolean {
