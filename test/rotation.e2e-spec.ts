@@ -64,6 +64,52 @@ describe('scheduled rotation', () => {
   const projectOf = (wh: { project_id?: string }) => wh.project_id;
   const signing = (id: string) => api.app.get(SecretsService).signingSecrets(api.db.repos, id, clock.now());
 
+  /**
+   * Holds a row lock (`lockSql`) from a transaction of its own while it starts each request in turn, each only
+   * once the previous one waits for a lock or has answered, so the requests queue in that order; then releases
+   * it and returns their answers.
+   */
+  async function inOrderBehindLock(
+    lockSql: string,
+    params: unknown[],
+    requests: (() => Promise<{ status: number; body: any }>)[],
+    beforeRelease: (holder: QueryRunner) => Promise<void> = async () => undefined,
+  ): Promise<{ status: number; body: any }[]> {
+    const holder = api.db.dataSource.createQueryRunner();
+    await holder.connect();
+    try {
+      await holder.startTransaction();
+      await holder.query(lockSql, params);
+      const started: Promise<{ status: number; body: any }>[] = [];
+      for (const request of requests) {
+        let settled = false;
+        const answer = request().finally(() => {
+          settled = true;
+        });
+        started.push(answer);
+        const waitersBefore = started.length - 1;
+        await eventually(
+          async () => {
+            if (settled) return true;
+            // Asked outside the holder's transaction, which would keep seeing its first snapshot of the view.
+            const [row] = await api.db.dataSource.query(
+              `SELECT count(*)::int AS n FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+            );
+            return row.n > waitersBefore;
+          },
+          10_000,
+          'the request to wait for the lock or to answer',
+        );
+      }
+      await beforeRelease(holder);
+      await holder.commitTransaction();
+      return await Promise.all(started);
+    } finally {
+      if (holder.isTransactionActive) await holder.rollbackTransaction();
+      await holder.release();
+    }
+  }
   it('answers secret-status racing a delete with 200 or 404, never 500', async () => {
     const seen = new Set<number>();
     for (let round = 0; round < 8; round++) {
@@ -100,52 +146,6 @@ describe('scheduled rotation', () => {
   });
 
   describe('policy changes racing other changes of the same webhooks', () => {
-    /**
-     * Holds a row lock (`lockSql`) from a transaction of its own while it starts each request in turn, each only
-     * once the previous one waits for a lock or has answered, so the requests queue in that order; then releases
-     * it and returns their answers.
-     */
-    async function inOrderBehindLock(
-      lockSql: string,
-      params: unknown[],
-      requests: (() => Promise<{ status: number; body: any }>)[],
-      beforeRelease: (holder: QueryRunner) => Promise<void> = async () => undefined,
-    ): Promise<{ status: number; body: any }[]> {
-      const holder = api.db.dataSource.createQueryRunner();
-      await holder.connect();
-      try {
-        await holder.startTransaction();
-        await holder.query(lockSql, params);
-        const started: Promise<{ status: number; body: any }>[] = [];
-        for (const request of requests) {
-          let settled = false;
-          const answer = request().finally(() => {
-            settled = true;
-          });
-          started.push(answer);
-          const waitersBefore = started.length - 1;
-          await eventually(
-            async () => {
-              if (settled) return true;
-              // Asked outside the holder's transaction, which would keep seeing its first snapshot of the view.
-              const [row] = await api.db.dataSource.query(
-                `SELECT count(*)::int AS n FROM pg_stat_activity
-               WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-              );
-              return row.n > waitersBefore;
-            },
-            10_000,
-            'the request to wait for the lock or to answer',
-          );
-        }
-        await beforeRelease(holder);
-        await holder.commitTransaction();
-        return await Promise.all(started);
-      } finally {
-        if (holder.isTransactionActive) await holder.rollbackTransaction();
-        await holder.release();
-      }
-    }
     const scheduleOf = async (id: string) =>
       (
         await api.db.dataSource.query(
@@ -695,56 +695,39 @@ describe('scheduled rotation', () => {
       // Another transaction holds the webhook's row lock, as a claim does, and claims the secret only once the
       // rotation is waiting for that lock: the rotation must decide on the secret as claimed, not as it was
       // when it started.
-      const holder = api.db.dataSource.createQueryRunner();
-      await holder.connect();
-      try {
-        await holder.startTransaction();
-        await holder.query('SELECT 1 FROM webhooks WHERE id = $1 FOR UPDATE', [wh.id]);
-        const rotation = api.http.post(`/v1/webhooks/${wh.id}/rotate-secret`, {
-          key,
-          body: { grace_period_hours: 5 },
-        });
-        const deadline = Date.now() + 10_000;
-        for (;;) {
-          // Asked outside the holder's transaction, which would keep seeing its first snapshot of the view.
-          const [waiting] = await api.db.dataSource.query(
-            `SELECT count(*)::int AS n FROM pg_stat_activity
-             WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT * FROM rotate_webhook_secret(%'`,
-          );
-          if (waiting.n > 0) break;
-          if (Date.now() > deadline) throw new Error('the rotation never waited for the row lock');
-          await new Promise((r) => setTimeout(r, 10));
-        }
-        await holder.query(
-          "UPDATE webhook_secrets SET claimed = true WHERE webhook_id = $1 AND state = 'current'",
-          [wh.id],
-        );
-        await holder.commitTransaction();
-        const manual = await rotation;
-        expect(manual.status).toBe(200);
+      const [manual] = await inOrderBehindLock(
+        'SELECT 1 FROM webhooks WHERE id = $1 FOR UPDATE',
+        [wh.id],
+        [
+          () =>
+            api.http.post(`/v1/webhooks/${wh.id}/rotate-secret`, { key, body: { grace_period_hours: 5 } }),
+        ],
+        (holder) =>
+          holder.query(
+            "UPDATE webhook_secrets SET claimed = true WHERE webhook_id = $1 AND state = 'current'",
+            [wh.id],
+          ),
+      );
+      expect(manual.status).toBe(200);
 
-        const expiresAt = new Date(clock.now().getTime() + 5 * HOUR).toISOString();
-        const st = await status(wh.id);
-        expect(st.current.fingerprint).toBe(fingerprint(manual.body.secret));
-        expect(st.previous).toEqual(
-          expect.arrayContaining([
-            { created_at: scheduled.created_at, expires_at: expiresAt, fingerprint: scheduled.fingerprint },
-          ]),
-        );
-        const rotations = await audits(wh.id, 'webhook.secret.rotated');
-        expect(rotations.map((r) => r.event.data)).toEqual([
-          expect.objectContaining({ trigger: 'scheduled' }),
-          {
-            trigger: 'manual',
-            fingerprint: fingerprint(manual.body.secret),
-            previous_fingerprint: scheduled.fingerprint,
-            previous_expires_at: expiresAt,
-          },
-        ]);
-      } finally {
-        if (holder.isTransactionActive) await holder.rollbackTransaction();
-        await holder.release();
-      }
+      const expiresAt = new Date(clock.now().getTime() + 5 * HOUR).toISOString();
+      const st = await status(wh.id);
+      expect(st.current.fingerprint).toBe(fingerprint(manual.body.secret));
+      expect(st.previous).toEqual(
+        expect.arrayContaining([
+          { created_at: scheduled.created_at, expires_at: expiresAt, fingerprint: scheduled.fingerprint },
+        ]),
+      );
+      const rotations = await audits(wh.id, 'webhook.secret.rotated');
+      expect(rotations.map((r) => r.event.data)).toEqual([
+        expect.objectContaining({ trigger: 'scheduled' }),
+        {
+          trigger: 'manual',
+          fingerprint: fingerprint(manual.body.secret),
+          previous_fingerprint: scheduled.fingerprint,
+          previous_expires_at: expiresAt,
+        },
+      ]);
     });
 
     it('a manual rotation with no grace period destroys the claimed secret at once', async () => {

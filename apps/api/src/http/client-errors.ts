@@ -49,11 +49,7 @@ function answerConnect(req: IncomingMessage, socket: Socket): void {
 function answerUnmetExpectation(req: IncomingMessage, res: ServerResponse): void {
   latestResponse.set(req.socket, res);
   const requestId = requestIdFor(req);
-  const body = JSON.stringify({
-    error: 'only "Expect: 100-continue" can be met',
-    code: 'expectation_failed',
-    request_id: requestId,
-  } satisfies ErrorBody);
+  const body = errorBodyText('expectation_failed', 'only "Expect: 100-continue" can be met', requestId);
   res.writeHead(STATUS_BY_CODE.expectation_failed, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(body),
@@ -63,14 +59,19 @@ function answerUnmetExpectation(req: IncomingMessage, res: ServerResponse): void
   res.end(body);
 }
 
-/** Writes a whole error response straight onto `socket`, asking the client to close the connection. */
-function writeErrorResponse(socket: Socket, code: ErrorCode, message: string, requestId: string): void {
-  const status = STATUS_BY_CODE[code];
-  const body = JSON.stringify(
+/** The documented error body, as sent; a form error names the request as its field. */
+function errorBodyText(code: ErrorCode, message: string, requestId: string): string {
+  return JSON.stringify(
     code === 'validation_failed'
       ? formErrorBody('request', message, requestId)
       : ({ error: message, code, request_id: requestId } satisfies ErrorBody),
   );
+}
+
+/** Writes a whole error response straight onto `socket`, asking the client to close the connection. */
+function writeErrorResponse(socket: Socket, code: ErrorCode, message: string, requestId: string): void {
+  const status = STATUS_BY_CODE[code];
+  const body = errorBodyText(code, message, requestId);
   socket.write(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
