@@ -6,14 +6,14 @@
 // self-signed HTTPS receiver on 127.0.0.1 (the worker trusts it through NODE_EXTRA_CA_CERTS), webhooks created
 // through the compiled API with TARGET_ALLOW_CIDRS=127.0.0.1/32, then the compiled worker with the same allow list.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Redis from 'ioredis';
 import pg from 'pg';
-import { cli, freshDatabase, percentile, rssMb, sleep, startProcess } from './support.mjs';
+import { cli, freshDatabase, percentile, rssMb, selfSignedCert, sleep, startProcess } from './support.mjs';
 
 const EVENTS = Number(process.env.BENCH_DELIVERY_EVENTS ?? 6000);
 const WEBHOOKS = 5;
@@ -46,29 +46,7 @@ export default async function run({ root, log }) {
     });
 
     // The receiver: HTTPS with a certificate for 127.0.0.1, made now.
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-        '-days',
-        '2',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
+    const tls = selfSignedCert(dir);
     const secrets = new Map();
     const latencies = [];
     const seen = new Set();
@@ -77,8 +55,8 @@ export default async function run({ root, log }) {
     let badSignatures = 0;
     const server = https.createServer(
       {
-        key: readFileSync(join(dir, 'key.pem')),
-        cert: readFileSync(join(dir, 'cert.pem')),
+        key: tls.key,
+        cert: tls.cert,
         keepAliveTimeout: 30_000,
       },
       (req, res) => {
@@ -139,7 +117,7 @@ export default async function run({ root, log }) {
     const worker = await startProcess(
       root,
       'dist/apps/worker/src/main.js',
-      { ...env, NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem') },
+      { ...env, NODE_EXTRA_CA_CERTS: tls.certPath },
       null,
       log,
     );

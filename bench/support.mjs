@@ -144,6 +144,39 @@ export async function cpuPerRequest(pid, work, count) {
   };
 }
 
+/**
+ * A self-signed certificate for 127.0.0.1, made now in `dir` with openssl: `{ key, cert }` to serve HTTPS with, and
+ * `certPath` for a worker's NODE_EXTRA_CA_CERTS.
+ */
+export function selfSignedCert(dir) {
+  const keyPath = join(dir, 'key.pem');
+  const certPath = join(dir, 'cert.pem');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      keyPath,
+      '-out',
+      certPath,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
+  return { key: readFileSync(keyPath), cert: readFileSync(certPath), certPath };
+}
+
 /** The p-th percentile (0..100) of numbers. */
 export function percentile(values, p) {
   if (values.length === 0) return null;

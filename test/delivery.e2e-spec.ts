@@ -13,6 +13,7 @@ import {
 } from '../apps/worker/src/delivery/events.ingestor';
 import type { HostResolver } from '../apps/worker/src/delivery/ssrf-safe-sender';
 import {
+  DELIVERY_CONCURRENCY,
   DELIVERY_SHARE_PER_PROJECT,
   REQUEST_TIMER,
   SLOW_REQUEST_MS,
@@ -72,6 +73,38 @@ const finalEntry = (id: string) =>
     15_000,
     'a final delivery state',
   );
+
+/**
+ * A receiver that accepts connections and never answers, not even the TLS handshake: each attempt to it holds its
+ * slot until the attempt times out.
+ */
+async function blackHole(): Promise<{
+  port: number;
+  hung: Set<Socket>;
+  most: () => number;
+  close: () => void;
+}> {
+  const hung = new Set<Socket>();
+  let most = 0;
+  const server = createServer((s) => {
+    hung.add(s);
+    // Reads (and drops) what arrives, so that a connection the worker closes is seen closing.
+    s.resume();
+    most = Math.max(most, hung.size);
+    s.on('close', () => hung.delete(s));
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    hung,
+    most: () => most,
+    close: () => {
+      server.close();
+      for (const s of hung) s.destroy();
+    },
+  };
+}
 
 function workerWith(env: Record<string, string>): Promise<RunningWorker> {
   return startWorker({
@@ -496,28 +529,20 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
   });
 
   it("holds a project whose receiver hangs to its share of the worker's attempts; other projects still get theirs", async () => {
-    // Accepts connections and never answers, not even the TLS handshake: each attempt holds its slot until the
-    // attempt times out.
-    const hung = new Set<Socket>();
-    let most = 0;
-    const blackHole = createServer((s) => {
-      hung.add(s);
-      most = Math.max(most, hung.size);
-      s.on('close', () => hung.delete(s));
-      s.on('error', () => undefined);
-    });
-    await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
+    const hole = await blackHole();
     try {
-      const port = (blackHole.address() as AddressInfo).port;
       const slowProject = await api.newKey();
-      const stuck = await createWebhook(`https://${NAME}:${port}/hangs`, ['task.completed'], slowProject.key);
+      const stuck = await createWebhook(
+        `https://${NAME}:${hole.port}/hangs`,
+        ['task.completed'],
+        slowProject.key,
+      );
       const sendStuck = async (n: number) => {
         for (let i = 0; i < n; i++)
           expect((await sendTest(stuck.id, 'task.completed', slowProject.key)).status).toBe(202);
       };
-      // Until its requests are seen taking long, a project is not limited.
       await sendStuck(DELIVERY_SHARE_PER_PROJECT);
-      await eventually(() => hung.size === DELIVERY_SHARE_PER_PROJECT, 15_000, 'the attempts in flight');
+      await eventually(() => hole.hung.size === DELIVERY_SHARE_PER_PROJECT, 15_000, 'the attempts in flight');
       requestTimer += SLOW_REQUEST_MS + 1;
       // Now it is slow: its next attempts wait while its share is in flight.
       await sendStuck(30);
@@ -527,10 +552,40 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       const fine = await createWebhook(receiver.url(path), ['task.completed'], other.key);
       expect((await sendTest(fine.id, 'task.completed', other.key)).status).toBe(202);
       await eventually(() => receiver.at(path).length === 1, 15_000, "the other project's delivery");
-      expect(most).toBe(DELIVERY_SHARE_PER_PROJECT);
+      expect(hole.most()).toBe(DELIVERY_SHARE_PER_PROJECT);
     } finally {
-      blackHole.close();
-      for (const s of hung) s.destroy();
+      hole.close();
+    }
+  });
+
+  it("holds a new project's first burst to its share before any of its requests could be seen taking long", async () => {
+    const hole = await blackHole();
+    try {
+      const newProject = await api.newKey();
+      const stuck = await createWebhook(
+        `https://${NAME}:${hole.port}/hangs`,
+        ['task.completed'],
+        newProject.key,
+      );
+      // More attempts than the worker has slots, while no request has run long on the request timer (which this
+      // test does not move): without the limit of unproven projects, they took every slot.
+      const burst = await Promise.all(
+        Array.from({ length: DELIVERY_CONCURRENCY + 10 }, () =>
+          sendTest(stuck.id, 'task.completed', newProject.key),
+        ),
+      );
+      expect(burst.map((r) => r.status)).toEqual(burst.map(() => 202));
+      await eventually(() => hole.hung.size === DELIVERY_SHARE_PER_PROJECT, 15_000, 'the attempts in flight');
+
+      const other = await api.newKey();
+      const path = newPath();
+      const fine = await createWebhook(receiver.url(path), ['task.completed'], other.key);
+      expect((await sendTest(fine.id, 'task.completed', other.key)).status).toBe(202);
+      await eventually(() => receiver.at(path).length === 1, 15_000, "the other project's delivery");
+      // The burst never held more than its share.
+      expect(hole.most()).toBe(DELIVERY_SHARE_PER_PROJECT);
+    } finally {
+      hole.close();
     }
   });
 

@@ -13,11 +13,17 @@ import { SsrfSafeSender, classifyOutcome, type SendResult } from './ssrf-safe-se
 
 /** Attempts in flight per worker process: sends mostly wait on the network, so many fit on one core. */
 export const DELIVERY_CONCURRENCY = 200;
-/** Attempts a project with slow receivers may have in flight per worker process (see {@link ProjectSlots}). */
+/**
+ * Attempts a project with slow receivers, or one not proven yet, may have in flight per worker process (see
+ * {@link ProjectSlots}).
+ */
 export const DELIVERY_SHARE_PER_PROJECT = DELIVERY_CONCURRENCY / 4;
-/** Attempts all projects with slow receivers together may have in flight per worker process: half of them. */
-export const DELIVERY_SHARE_OF_SLOW_PROJECTS = DELIVERY_CONCURRENCY / 2;
-/** A request to a receiver taking longer than this makes its project slow, and it stays slow for a minute. */
+/** Attempts all slow and unproven projects together may have in flight per worker process: half of them. */
+export const DELIVERY_SHARE_OF_LIMITED_PROJECTS = DELIVERY_CONCURRENCY / 2;
+/**
+ * A request to a receiver taking longer than this makes its project slow for a minute; one ending sooner proves
+ * it for a minute.
+ */
 export const SLOW_REQUEST_MS = 1000;
 const SLOW_FOR_MS = 60_000;
 /**
@@ -26,6 +32,11 @@ const SLOW_FOR_MS = 60_000;
  */
 const SHARE_WAIT_MS = 1000;
 const SHARE_WAIT_MAX_DOUBLINGS = 5;
+/**
+ * An unproven project at its share has its next attempt put back for 250 to 500 ms, every time: within a second of
+ * its first request it is either proven (and unlimited) or slow (and waits as above).
+ */
+const UNPROVEN_WAIT_MS = 250;
 
 /** Injection token of the monotonic millisecond clock that times requests to receivers (tests replace it). */
 export const REQUEST_TIMER = Symbol('REQUEST_TIMER');
@@ -101,7 +112,7 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
     this.schedule = config.delivery.retryScheduleSeconds;
     this.slots = new ProjectSlots({
       share: DELIVERY_SHARE_PER_PROJECT,
-      slowTotal: DELIVERY_SHARE_OF_SLOW_PROJECTS,
+      limitedTotal: DELIVERY_SHARE_OF_LIMITED_PROJECTS,
       slowAfterMs: SLOW_REQUEST_MS,
       slowForMs: SLOW_FOR_MS,
       now: timer,
@@ -135,20 +146,22 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
   }
 
   /**
-   * Makes the attempt in one of its project's slots. A slow project that holds its share already waits: the job
-   * goes back to the queue, delayed (see SHARE_WAIT_MS; BullMQ's delays run on real time), and this slot goes to
-   * the next job, likely another project's. Nothing is claimed before, so nothing is recorded: the attempt simply
-   * starts later.
+   * Makes the attempt in one of its project's slots. A slow or unproven project that holds its share already waits:
+   * the job goes back to the queue, delayed (see SHARE_WAIT_MS and UNPROVEN_WAIT_MS; BullMQ's delays run on real
+   * time), and this slot goes to the next job, likely another project's. Nothing is claimed before, so nothing is
+   * recorded: the attempt simply starts later.
    */
   private async attemptInShare(job: Job, token: string | undefined): Promise<AttemptSummary> {
     const { deliveryId, projectId } = job.data as JobPayloads[typeof JobName.DeliveryAttempt];
     // Jobs queued before projects had shares carry no project.
     if (projectId === undefined || token === undefined) return this.attempt(job.id, deliveryId);
     const slot = this.slots.take(projectId);
-    if (slot === null) {
+    if (typeof slot === 'string') {
       // attemptsStarted counts this job's starts, so also the times it was put back before.
       const wait =
-        SHARE_WAIT_MS * 2 ** Math.min(Math.max(job.attemptsStarted - 1, 0), SHARE_WAIT_MAX_DOUBLINGS);
+        slot === 'unproven'
+          ? UNPROVEN_WAIT_MS
+          : SHARE_WAIT_MS * 2 ** Math.min(Math.max(job.attemptsStarted - 1, 0), SHARE_WAIT_MAX_DOUBLINGS);
       let putBack = false;
       try {
         await job.moveToDelayed(Date.now() + wait + Math.random() * wait, token);
