@@ -25,7 +25,11 @@ describe('structured logs', () => {
   const logs = new CapturedLogs();
 
   beforeAll(async () => {
-    api = await startApi({ env: { LOG_LEVEL: 'trace' }, logDestination: logs });
+    // A short request timeout for the request that stalls below (the server's own timer).
+    api = await startApi({
+      env: { LOG_LEVEL: 'trace', HTTP_REQUEST_TIMEOUT_MS: '1000' },
+      logDestination: logs,
+    });
   });
   afterAll(() => api.close());
 
@@ -130,4 +134,87 @@ describe('structured logs', () => {
     ]);
     expect((await api.http.get('/metrics')).text).not.toMatch(/^http_requests_total\{.*status="503"/m);
   });
+
+  it('answers the HTTP server gives before routing get one line each at warn and count in http_requests_total', async () => {
+    const { key } = await api.newKey();
+    // Every request series but the scrapes' own.
+    const requestCounts = async () => {
+      const counts: Record<string, number> = {};
+      for (const m of (await api.http.get('/metrics')).text.matchAll(
+        /^http_requests_total\{method="([^"]*)",route="([^"]*)",status="(\d+)"\} (\d+)$/gm,
+      ))
+        if (m[2] !== '/metrics') counts[`${m[1]} ${m[2]} ${m[3]}`] = Number(m[4]);
+      return counts;
+    };
+    const before = await requestCounts();
+    const exchanges: [string, string[]][] = [
+      ['not HTTP', ['BLAH\r\n\r\n']],
+      [
+        'unmet Expect',
+        ['GET /v1/webhooks HTTP/1.1\r\nHost: x\r\nexpect: later\r\nx-request-id: conn-417\r\n\r\n'],
+      ],
+      ['CONNECT', ['CONNECT hooks.example.com:443 HTTP/1.1\r\nHost: x\r\nx-request-id: conn-404\r\n\r\n']],
+      [
+        'a body that stops half way (the key in the query too, by mistake)',
+        [
+          `POST /v1/webhooks?api_key=${key} HTTP/1.1\r\nHost: x\r\nanchor-api-key: ${key}\r\n` +
+            'x-request-id: conn-408\r\ncontent-type: application/json\r\ncontent-length: 10\r\n\r\n{',
+        ],
+      ],
+      [
+        'headers over 16 KiB',
+        [`GET /v1/webhooks HTTP/1.1\r\nHost: x\r\nx-big: ${'a'.repeat(17 * 1024)}\r\n\r\n`],
+      ],
+    ];
+    const statuses: number[] = [];
+    for (const [, steps] of exchanges) {
+      const res = await rawExchange(api.http.baseUrl, steps);
+      statuses.push(res.responses[0]?.status);
+    }
+    expect(statuses).toEqual([400, 417, 404, 408, 431]);
+
+    const answered = () => logs.lines.filter((l) => l.msg === 'request answered by the HTTP server');
+    const deadline = Date.now() + 5000;
+    while (answered().length < exchanges.length && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(answered().map((l) => [l.level, l.route, l.status, l.code, l.req.method, l.req.url])).toEqual([
+      [40, '(connection)', 400, 'validation_failed', undefined, undefined],
+      [40, '(connection)', 417, 'expectation_failed', 'GET', '/v1/webhooks'],
+      [40, '(connection)', 404, 'not_found', 'CONNECT', 'hooks.example.com:443'],
+      [40, '(connection)', 408, 'request_timeout', 'POST', '/v1/webhooks?api_key=[redacted]'],
+      [40, '(connection)', 431, 'request_headers_too_large', undefined, undefined],
+    ]);
+    expect(
+      answered()
+        .map((l) => l.req.id)
+        .slice(1, 4),
+    ).toEqual(['conn-417', 'conn-404', 'conn-408']);
+    // The stalled request, whose head Fastify had read, is not logged again as a request: beside this line, only
+    // the info line of its cut-off body.
+    expect(
+      logs.lines
+        .filter((l) => l.req?.id === 'conn-408' || l.request_id === 'conn-408')
+        .map((l) => [l.level, l.msg]),
+    ).toEqual([
+      [40, 'request answered by the HTTP server'],
+      [30, 'connection closed before the request was received'],
+    ]);
+    expect(logs.text).not.toContain(key);
+
+    const after = await requestCounts();
+    const delta = Object.fromEntries(
+      Object.entries(after)
+        .map(([k, n]) => [k, n - (before[k] ?? 0)])
+        .filter(([, n]) => n !== 0),
+    );
+    // Counted once each, the stalled request included, and nothing else.
+    expect(delta).toEqual({
+      'unknown (connection) 400': 1,
+      'GET (connection) 417': 1,
+      'CONNECT (connection) 404': 1,
+      'POST (connection) 408': 1,
+      'unknown (connection) 431': 1,
+    });
+  }, 30_000);
 });

@@ -17,7 +17,7 @@ import { MetricsService } from './observability/metrics.service';
 import { MonitoredQueues } from './observability/monitored-queues.provider';
 import { setupOpenApi } from './observability/openapi';
 import { registerQueueBoard } from './observability/queue-board';
-import { logRequest } from './observability/request-log';
+import { logConnectionAnswer, logRequest } from './observability/request-log';
 
 /**
  * Fastify options of the API: body limit, request ids from `x-request-id`, proxies trusted for client IPs, and
@@ -100,9 +100,12 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
   setDefaultUrlPolicy({ allowCidrs: parseCidrList(config.targets.allowCidrs.join(',')) });
   app.useLogger(app.get(PinoLogger));
   const fastify = app.getHttpAdapter().getInstance();
-  watchConnections(app.getHttpServer());
-  registerJsonBodyParser(fastify);
   const metrics = app.get(MetricsService);
+  watchConnections(app.getHttpServer(), (answer) => {
+    metrics.countConnectionAnswer(answer.method, answer.status);
+    logConnectionAnswer(answer);
+  });
+  registerJsonBodyParser(fastify);
   fastify.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-request-id', req.id);
     // RFC 9112: an HTTP/1.1 request without Host is a 400 (Node's own check is off, see apiAdapter); first of all,

@@ -15,16 +15,38 @@ const latestResponse = new WeakMap<Socket, ServerResponse>();
 /** Connections closing once the answer in flight has gone out (see {@link answerClientError}). */
 const closingAfterAnswer = new WeakSet<Socket>();
 
+/** An answer the HTTP server gave by itself, before any route or hook could see the request. */
+export interface ConnectionAnswer {
+  status: number;
+  code: ErrorCode;
+  requestId: string;
+  /** The request's method, when its head was read. */
+  method: string | undefined;
+  /** The request's path and query as sent, when its head was read (log it through `loggableUrl`). */
+  url: string | undefined;
+}
+
+/** Counts and logs the connection-level answers of one server (see {@link watchConnections}). */
+export type ConnectionAnswerObserver = (answer: ConnectionAnswer) => void;
+
+/** The observer of the server each connection belongs to: processes running several servers keep them apart. */
+const observerOf = new WeakMap<Socket, ConnectionAnswerObserver>();
+
 /**
  * Wires the connection-level answers onto the API's HTTP server: see {@link answerClientError}, and
- * {@link answerUnmetExpectation}.
+ * {@link answerUnmetExpectation}. `observe` hears of every such answer, which no request hook sees.
  */
-export function watchConnections(server: Server): void {
+export function watchConnections(server: Server, observe: ConnectionAnswerObserver): void {
+  server.on('connection', (socket: Socket) => observerOf.set(socket, observe));
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     latestResponse.set(req.socket, res);
   });
   server.on('checkExpectation', answerUnmetExpectation);
   server.on('connect', answerConnect);
+}
+
+function observed(socket: Socket, answer: ConnectionAnswer): void {
+  observerOf.get(socket)?.(answer);
 }
 
 /**
@@ -37,7 +59,15 @@ function answerConnect(req: IncomingMessage, socket: Socket): void {
   // Node no longer watches this socket: an error on it (a reset) must not go unhandled.
   socket.on('error', () => undefined);
   if (!socket.writable) return void socket.destroy();
-  writeErrorResponse(socket, 'not_found', `no route CONNECT ${req.url ?? ''}`, requestIdFor(req));
+  const requestId = requestIdFor(req);
+  writeErrorResponse(socket, 'not_found', `no route CONNECT ${req.url ?? ''}`, requestId);
+  observed(socket, {
+    status: STATUS_BY_CODE.not_found,
+    code: 'not_found',
+    requestId,
+    method: req.method,
+    url: req.url,
+  });
   socket.destroySoon();
 }
 
@@ -57,6 +87,13 @@ function answerUnmetExpectation(req: IncomingMessage, res: ServerResponse): void
     connection: 'close',
   });
   res.end(body);
+  observed(req.socket, {
+    status: STATUS_BY_CODE.expectation_failed,
+    code: 'expectation_failed',
+    requestId,
+    method: req.method,
+    url: req.url,
+  });
 }
 
 /** The documented error body, as sent; a form error names the request as its field. */
@@ -117,7 +154,20 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Socket):
   const answered =
     inFlight?.headersSent || (latest !== undefined && !latest.req.complete && latest.headersSent);
   // The request id is the interrupted request's own when its head was read (its caller's, when sane).
-  const requestId = latest !== undefined && !latest.req.complete ? requestIdFor(latest.req) : randomUUID();
-  if (socket.writable && !answered) writeErrorResponse(socket, code, message, requestId);
+  const interrupted = latest !== undefined && !latest.req.complete ? latest.req : undefined;
+  const requestId = interrupted !== undefined ? requestIdFor(interrupted) : randomUUID();
+  if (socket.writable && !answered) {
+    writeErrorResponse(socket, code, message, requestId);
+    // A client that ended its side in the middle of a body it had started: the request is Fastify's, whose error
+    // filter logs and counts it (its body stream fails) as a client that went away, not as an answer here.
+    if (error.code !== 'HPE_INVALID_EOF_STATE' || interrupted === undefined)
+      observed(socket, {
+        status: STATUS_BY_CODE[code],
+        code,
+        requestId,
+        method: interrupted?.method,
+        url: interrupted?.url,
+      });
+  }
   socket.destroy(error);
 }

@@ -6,6 +6,7 @@ import { Clock, rejectedEventsStream } from '@app/domain';
 import { DELIVERY_STATUSES, Database } from '@app/persistence';
 import { REDIS } from '@app/queue';
 import { MonitoredQueues } from './monitored-queues.provider';
+import { CONNECTION_ROUTE } from './request-log';
 
 // Scrapes from several Prometheus replicas within this window share one round of SQL and Redis reads.
 const SCRAPE_CACHE_MS = 2000;
@@ -148,6 +149,14 @@ export class MetricsService {
     const labels = { method, route, status: String(status) };
     this.requests.inc(labels);
     this.latency.observe(labels, seconds);
+  }
+
+  /**
+   * Counts one answer the HTTP server gave before routing (see ConnectionAnswer), as a request of the route
+   * `(connection)`. No latency is observed: the server does not time a request it could not read.
+   */
+  countConnectionAnswer(method: string | undefined, status: number): void {
+    this.requests.inc({ method: method ?? 'unknown', route: CONNECTION_ROUTE, status: String(status) });
   }
 
   /** One request with an Idempotency-Key, by what became of its key. */

@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ConnectionAnswer } from '../http/client-errors';
 import { PinoLogger } from 'nestjs-pino';
 import type { Logger } from 'pino';
 import { CREDENTIAL_HEADERS } from '@app/config';
@@ -93,5 +94,32 @@ export function logRequest(req: FastifyRequest, reply: FastifyReply, route: stri
       responseTime: Math.round(reply.elapsedTime * 100) / 100,
     },
     'request completed',
+  );
+}
+
+/** The route label, in the log and the metrics, of answers the HTTP server gives before any route is matched. */
+export const CONNECTION_ROUTE = '(connection)';
+
+/**
+ * Logs one line, at warn, for an answer the HTTP server gave by itself (a request that is not valid HTTP, not
+ * received in time, with headers over the limit, an unmet `Expect`, CONNECT): the request id, method and url (when
+ * the request's head was read) as on a request line, the route `(connection)`, the status and the error code. No
+ * request hook sees these requests, so without it they would leave no trace.
+ */
+export function logConnectionAnswer(answer: ConnectionAnswer): void {
+  const root = requestLogger();
+  if (!root?.isLevelEnabled('warn')) return;
+  root.warn(
+    {
+      req: {
+        id: answer.requestId,
+        ...(answer.method !== undefined && { method: answer.method }),
+        ...(answer.url !== undefined && { url: loggableUrl(answer.url) }),
+      },
+      route: CONNECTION_ROUTE,
+      status: answer.status,
+      code: answer.code,
+    },
+    'request answered by the HTTP server',
   );
 }
