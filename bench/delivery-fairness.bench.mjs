@@ -12,7 +12,6 @@
 // self-signed HTTPS receiver on 127.0.0.1 and a TCP listener that accepts connections and never answers (not even
 // the TLS handshake), webhooks created through the compiled API with TARGET_ALLOW_CIDRS=127.0.0.1/32, then the
 // compiled worker with the same allow list.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
@@ -20,7 +19,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Redis from 'ioredis';
-import { cli, freshDatabase, percentile, selfSignedCert, sleep, startProcess } from './support.mjs';
+import {
+  cli,
+  createWebhooksThroughApi,
+  deliveryBenchEnv,
+  percentile,
+  selfSignedCert,
+  sleep,
+  startDeliveryWorker,
+} from './support.mjs';
 
 const BURST = Number(process.env.BENCH_FAIRNESS_BURST ?? 500);
 const FOLLOWERS = 20;
@@ -38,20 +45,11 @@ export default async function run({ root, log }) {
   const stops = [];
   const redis = new Redis(REDIS_URL);
   try {
-    const databaseUrl = await freshDatabase('bench_delivery_fairness');
-    await redis.flushdb();
-    const env = {
-      DATABASE_URL: databaseUrl,
-      REDIS_URL,
-      EVENTS_STREAM: STREAM,
-      TARGET_ALLOW_CIDRS: '127.0.0.1/32',
-      LOG_LEVEL: 'warn',
-      NODE_ENV: 'development',
-    };
-    execFileSync(process.execPath, ['dist/apps/cli/src/main.js', 'migrate'], {
-      cwd: root,
-      env: { ...process.env, ...env },
-      stdio: 'ignore',
+    const { env } = await deliveryBenchEnv(root, {
+      database: 'bench_delivery_fairness',
+      redisUrl: REDIS_URL,
+      redis,
+      stream: STREAM,
     });
 
     // The receiver that answers: records when each task's delivery arrived.
@@ -89,35 +87,12 @@ export default async function run({ root, log }) {
     const bursting = Array.from({ length: 1 + LATE_PROJECTS }, (_, i) =>
       cli(root, ['api-keys', 'create', '--name', `hangs-${i}`], env),
     );
-    const apiProc = await startProcess(
-      root,
-      'dist/apps/api/src/main.js',
-      { ...env, PORT: String(API_PORT), HOST: '127.0.0.1' },
-      `http://127.0.0.1:${API_PORT}/health/ready`,
-      log,
-    );
-    try {
-      const create = async (key, url) => {
-        const res = await fetch(`http://127.0.0.1:${API_PORT}/v1/webhooks`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'anchor-api-key': key.api_key },
-          body: JSON.stringify({ url, subscribed_events: ['task.completed'] }),
-        });
-        if (res.status !== 201) throw new Error(`webhook create: ${res.status} ${await res.text()}`);
-      };
-      await create(healthy, `https://127.0.0.1:${RECEIVER_PORT}/answers`);
-      for (const key of bursting) await create(key, `https://127.0.0.1:${HOLE_PORT}/hangs`);
-    } finally {
-      await apiProc.stop();
-    }
+    await createWebhooksThroughApi(root, env, API_PORT, log, [
+      { apiKey: healthy.api_key, url: `https://127.0.0.1:${RECEIVER_PORT}/answers` },
+      ...bursting.map((key) => ({ apiKey: key.api_key, url: `https://127.0.0.1:${HOLE_PORT}/hangs` })),
+    ]);
 
-    const worker = await startProcess(
-      root,
-      'dist/apps/worker/src/main.js',
-      { ...env, NODE_EXTRA_CA_CERTS: tls.certPath },
-      null,
-      log,
-    );
+    const worker = await startDeliveryWorker(root, env, tls.certPath, log);
     stops.push(() => worker.stop());
     // Stopped before the worker (stops run in reverse): its attempts then end at once instead of timing out.
     stops.push(async () => {

@@ -5,7 +5,6 @@
 // Setup: a fresh `bench_delivery_fanout` database migrated by the compiled CLI, Redis db 13 (emptied), a
 // self-signed HTTPS receiver on 127.0.0.1 (the worker trusts it through NODE_EXTRA_CA_CERTS), webhooks created
 // through the compiled API with TARGET_ALLOW_CIDRS=127.0.0.1/32, then the compiled worker with the same allow list.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -13,7 +12,16 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Redis from 'ioredis';
 import pg from 'pg';
-import { cli, freshDatabase, percentile, rssMb, selfSignedCert, sleep, startProcess } from './support.mjs';
+import {
+  cli,
+  createWebhooksThroughApi,
+  deliveryBenchEnv,
+  percentile,
+  rssMb,
+  selfSignedCert,
+  sleep,
+  startDeliveryWorker,
+} from './support.mjs';
 
 const EVENTS = Number(process.env.BENCH_DELIVERY_EVENTS ?? 6000);
 const WEBHOOKS = 5;
@@ -29,20 +37,11 @@ export default async function run({ root, log }) {
   const stops = [];
   const redis = new Redis(REDIS_URL);
   try {
-    const databaseUrl = await freshDatabase('bench_delivery_fanout');
-    await redis.flushdb();
-    const env = {
-      DATABASE_URL: databaseUrl,
-      REDIS_URL,
-      EVENTS_STREAM: STREAM,
-      TARGET_ALLOW_CIDRS: '127.0.0.1/32',
-      LOG_LEVEL: 'warn',
-      NODE_ENV: 'development',
-    };
-    execFileSync(process.execPath, ['dist/apps/cli/src/main.js', 'migrate'], {
-      cwd: root,
-      env: { ...process.env, ...env },
-      stdio: 'ignore',
+    const { env, databaseUrl } = await deliveryBenchEnv(root, {
+      database: 'bench_delivery_fanout',
+      redisUrl: REDIS_URL,
+      redis,
+      stream: STREAM,
     });
 
     // The receiver: HTTPS with a certificate for 127.0.0.1, made now.
@@ -90,37 +89,17 @@ export default async function run({ root, log }) {
 
     // Webhooks through the real API (the allow list admits the loopback receiver).
     const apiKey = cli(root, ['api-keys', 'create', '--name', 'bench'], env);
-    const apiProc = await startProcess(
+    const paths = Array.from({ length: WEBHOOKS }, (_, i) => `/hook/${i}`);
+    const created = await createWebhooksThroughApi(
       root,
-      'dist/apps/api/src/main.js',
-      { ...env, PORT: String(API_PORT), HOST: '127.0.0.1' },
-      `http://127.0.0.1:${API_PORT}/health/ready`,
+      env,
+      API_PORT,
       log,
+      paths.map((path) => ({ apiKey: apiKey.api_key, url: `https://127.0.0.1:${RECEIVER_PORT}${path}` })),
     );
-    try {
-      for (let i = 0; i < WEBHOOKS; i++) {
-        const res = await fetch(`http://127.0.0.1:${API_PORT}/v1/webhooks`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'anchor-api-key': apiKey.api_key },
-          body: JSON.stringify({
-            url: `https://127.0.0.1:${RECEIVER_PORT}/hook/${i}`,
-            subscribed_events: ['task.completed'],
-          }),
-        });
-        if (res.status !== 201) throw new Error(`webhook create: ${res.status} ${await res.text()}`);
-        secrets.set(`/hook/${i}`, (await res.json()).secret);
-      }
-    } finally {
-      await apiProc.stop();
-    }
+    paths.forEach((path, i) => secrets.set(path, created[i]));
 
-    const worker = await startProcess(
-      root,
-      'dist/apps/worker/src/main.js',
-      { ...env, NODE_EXTRA_CA_CERTS: tls.certPath },
-      null,
-      log,
-    );
+    const worker = await startDeliveryWorker(root, env, tls.certPath, log);
     stops.push(() => worker.stop());
 
     const db = new pg.Client({ connectionString: databaseUrl });

@@ -177,6 +177,70 @@ export function selfSignedCert(dir) {
   return { key: readFileSync(keyPath), cert: readFileSync(certPath), certPath };
 }
 
+/**
+ * What a delivery benchmark runs on: a fresh database `database`, migrated by the compiled CLI, and the Redis
+ * database of `redis` emptied. Returns the environment of its processes (events from `stream`, the loopback
+ * receivers of 127.0.0.1 allowed as targets) and the database's URL.
+ */
+export async function deliveryBenchEnv(root, { database, redisUrl, redis, stream }) {
+  const databaseUrl = await freshDatabase(database);
+  await redis.flushdb();
+  const env = {
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redisUrl,
+    EVENTS_STREAM: stream,
+    TARGET_ALLOW_CIDRS: '127.0.0.1/32',
+    LOG_LEVEL: 'warn',
+    NODE_ENV: 'development',
+  };
+  execFileSync(process.execPath, ['dist/apps/cli/src/main.js', 'migrate'], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: 'ignore',
+  });
+  return { env, databaseUrl };
+}
+
+/**
+ * Creates webhooks (`[{ apiKey, url }]`, subscribed to `task.completed`) through the compiled API, started on
+ * `port` for that and stopped after; returns their secrets, in order.
+ */
+export async function createWebhooksThroughApi(root, env, port, log, webhooks) {
+  const api = await startProcess(
+    root,
+    'dist/apps/api/src/main.js',
+    { ...env, PORT: String(port), HOST: '127.0.0.1' },
+    `http://127.0.0.1:${port}/health/ready`,
+    log,
+  );
+  try {
+    const secrets = [];
+    for (const { apiKey, url } of webhooks) {
+      const res = await fetch(`http://127.0.0.1:${port}/v1/webhooks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'anchor-api-key': apiKey },
+        body: JSON.stringify({ url, subscribed_events: ['task.completed'] }),
+      });
+      if (res.status !== 201) throw new Error(`webhook create: ${res.status} ${await res.text()}`);
+      secrets.push((await res.json()).secret);
+    }
+    return secrets;
+  } finally {
+    await api.stop();
+  }
+}
+
+/** Starts the compiled worker with `env`, trusting the certificate at `certPath` (the benchmark's receivers). */
+export function startDeliveryWorker(root, env, certPath, log) {
+  return startProcess(
+    root,
+    'dist/apps/worker/src/main.js',
+    { ...env, NODE_EXTRA_CA_CERTS: certPath },
+    null,
+    log,
+  );
+}
+
 /** The p-th percentile (0..100) of numbers. */
 export function percentile(values, p) {
   if (values.length === 0) return null;

@@ -528,6 +528,15 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
     expect(row.error_message).toContain('ECONNREFUSED');
   });
 
+  /** Another project's test event, to a receiver that answers, is delivered (while a project's attempts hang). */
+  const otherProjectDelivered = async () => {
+    const other = await api.newKey();
+    const path = newPath();
+    const fine = await createWebhook(receiver.url(path), ['task.completed'], other.key);
+    expect((await sendTest(fine.id, 'task.completed', other.key)).status).toBe(202);
+    await eventually(() => receiver.at(path).length === 1, 15_000, "the other project's delivery");
+  };
+
   it("holds a project whose receiver hangs to its share of the worker's attempts; other projects still get theirs", async () => {
     const hole = await blackHole();
     try {
@@ -547,11 +556,7 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       // Now it is slow: its next attempts wait while its share is in flight.
       await sendStuck(30);
 
-      const other = await api.newKey();
-      const path = newPath();
-      const fine = await createWebhook(receiver.url(path), ['task.completed'], other.key);
-      expect((await sendTest(fine.id, 'task.completed', other.key)).status).toBe(202);
-      await eventually(() => receiver.at(path).length === 1, 15_000, "the other project's delivery");
+      await otherProjectDelivered();
       expect(hole.most()).toBe(DELIVERY_SHARE_PER_PROJECT);
     } finally {
       hole.close();
@@ -577,11 +582,7 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       expect(burst.map((r) => r.status)).toEqual(burst.map(() => 202));
       await eventually(() => hole.hung.size === DELIVERY_SHARE_PER_PROJECT, 15_000, 'the attempts in flight');
 
-      const other = await api.newKey();
-      const path = newPath();
-      const fine = await createWebhook(receiver.url(path), ['task.completed'], other.key);
-      expect((await sendTest(fine.id, 'task.completed', other.key)).status).toBe(202);
-      await eventually(() => receiver.at(path).length === 1, 15_000, "the other project's delivery");
+      await otherProjectDelivered();
       // The burst never held more than its share.
       expect(hole.most()).toBe(DELIVERY_SHARE_PER_PROJECT);
     } finally {
