@@ -202,7 +202,8 @@ export async function deliveryBenchEnv(root, { database, redisUrl, redis, stream
 }
 
 /**
- * Creates webhooks (`[{ apiKey, url }]`, subscribed to `task.completed`) through the compiled API, started on
+ * Creates webhooks (`[{ apiKey, url, events? }]`, subscribed to `events`, by default `task.completed`) through
+ * the compiled API, started on
  * `port` for that and stopped after; returns their secrets, in order.
  */
 export async function createWebhooksThroughApi(root, env, port, log, webhooks) {
@@ -215,11 +216,11 @@ export async function createWebhooksThroughApi(root, env, port, log, webhooks) {
   );
   try {
     const secrets = [];
-    for (const { apiKey, url } of webhooks) {
+    for (const { apiKey, url, events = ['task.completed'] } of webhooks) {
       const res = await fetch(`http://127.0.0.1:${port}/v1/webhooks`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'anchor-api-key': apiKey },
-        body: JSON.stringify({ url, subscribed_events: ['task.completed'] }),
+        body: JSON.stringify({ url, subscribed_events: events }),
       });
       if (res.status !== 201) throw new Error(`webhook create: ${res.status} ${await res.text()}`);
       secrets.push((await res.json()).secret);

@@ -82,16 +82,22 @@ async function blackHole(): Promise<{
   port: number;
   hung: Set<Socket>;
   most: () => number;
+  /** Connections that closed: the worker gave up on an attempt (it timed out). */
+  closed: () => number;
   close: () => void;
 }> {
   const hung = new Set<Socket>();
   let most = 0;
+  let closed = 0;
   const server = createServer((s) => {
     hung.add(s);
     // Reads (and drops) what arrives, so that a connection the worker closes is seen closing.
     s.resume();
     most = Math.max(most, hung.size);
-    s.on('close', () => hung.delete(s));
+    s.on('close', () => {
+      hung.delete(s);
+      closed++;
+    });
     s.on('error', () => undefined);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -99,6 +105,7 @@ async function blackHole(): Promise<{
     port: (server.address() as AddressInfo).port,
     hung,
     most: () => most,
+    closed: () => closed,
     close: () => {
       server.close();
       for (const s of hung) s.destroy();
@@ -590,6 +597,40 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
     }
   });
 
+  it("a project's webhook that answers is not held back by its webhook that hangs", async () => {
+    const hole = await blackHole();
+    try {
+      const project = await api.newKey();
+      const stuck = await createWebhook(
+        `https://${NAME}:${hole.port}/hangs`,
+        ['task.completed'],
+        project.key,
+      );
+      const path = newPath();
+      const fine = await createWebhook(receiver.url(path), ['task.completed'], project.key);
+      for (let i = 0; i < DELIVERY_SHARE_PER_PROJECT + 30; i++) {
+        expect((await sendTest(stuck.id, 'task.completed', project.key)).status).toBe(202);
+        // Once the share is in flight, its requests run long: that webhook is slow, its backlog waits.
+        if (i === DELIVERY_SHARE_PER_PROJECT - 1) {
+          await eventually(
+            () => hole.hung.size === DELIVERY_SHARE_PER_PROJECT,
+            15_000,
+            'the attempts in flight',
+          );
+          requestTimer += SLOW_REQUEST_MS + 1;
+        }
+      }
+      expect((await sendTest(fine.id, 'task.completed', project.key)).status).toBe(202);
+      await eventually(() => receiver.at(path).length === 1, 15_000, "the webhook's delivery");
+      // Delivered while every attempt to the webhook that hangs still held its slot (none had timed out yet), and
+      // the share was never exceeded.
+      expect(hole.closed()).toBe(0);
+      expect(hole.most()).toBe(DELIVERY_SHARE_PER_PROJECT);
+    } finally {
+      hole.close();
+    }
+  });
+
   it('sends nothing more to a webhook disabled after its delivery was created, and re-enabling it does not resend', async () => {
     const path = newPath();
     const { id } = await createWebhook(receiver.url(path));
@@ -709,7 +750,7 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       await insert(d, `evt_LATE${i}`, new Date(now - 7200_000 + i), new Date(now));
     const queue = worker.get(DeliveryQueue);
     await queue.schedule(
-      late.map((deliveryId) => ({ deliveryId, projectId, attempt: 1, delayMs: 3600_000 })),
+      late.map((deliveryId) => ({ deliveryId, projectId, webhookId: id, attempt: 1, delayMs: 3600_000 })),
     );
     const behind = randomUUID();
     const behindPath = newPath();

@@ -33,6 +33,7 @@ describe('DeliveryQueue while Redis is unreachable', () => {
           {
             deliveryId: '0b5c7e1e-6d4b-4bd0-9c1e-1a2b3c4d5e6f',
             projectId: '7d3c2b1a-0f9e-4d8c-b7a6-5e4d3c2b1a09',
+            webhookId: 'wh_01ARZ3NDEKTSV4RRFFQ69G5FAV',
             attempt: 1,
             delayMs: 0,
           },

@@ -13,6 +13,8 @@ export interface ScheduledAttempt {
   deliveryId: string;
   /** The delivery's project: the worker keeps one project from taking every attempt slot. */
   projectId: string;
+  /** The delivery's webhook: the worker tells receivers that answer from those that do not. */
+  webhookId: string;
   /** 1 for the first attempt. */
   attempt: number;
   /** How long from now the attempt is due; 0 or less means at once. */
@@ -85,6 +87,7 @@ export class DeliveryQueue implements OnApplicationShutdown {
     const data = (a: ScheduledAttempt): JobPayloads[typeof JobName.DeliveryAttempt] => ({
       deliveryId: a.deliveryId,
       projectId: a.projectId,
+      webhookId: a.webhookId,
     });
     await (
       await this.connected()

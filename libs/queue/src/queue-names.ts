@@ -36,8 +36,9 @@ export interface JobPayloads {
   [JobName.RotationSweep]: Record<string, never>;
   [JobName.SecretRotate]: { webhookId: string; dueAt: string };
   [JobName.AuditRelay]: Record<string, never>;
-  // `projectId`: for fairness between projects in the worker; jobs queued before it was added lack it.
-  [JobName.DeliveryAttempt]: { deliveryId: string; projectId?: string };
+  // `projectId` and `webhookId`: for fairness between projects in the worker; jobs queued before they were added
+  // lack them (before 2026-11-30, only the webhook).
+  [JobName.DeliveryAttempt]: { deliveryId: string; projectId?: string; webhookId?: string };
   [JobName.SecretsExpire]: Record<string, never>;
   [JobName.DeliveriesPurge]: Record<string, never>;
   [JobName.AuditPurge]: Record<string, never>;

@@ -14,27 +14,27 @@ import { SsrfSafeSender, classifyOutcome, type SendResult } from './ssrf-safe-se
 /** Attempts in flight per worker process: sends mostly wait on the network, so many fit on one core. */
 export const DELIVERY_CONCURRENCY = 200;
 /**
- * Attempts a project with slow receivers, or one not proven yet, may have in flight per worker process (see
- * {@link ProjectSlots}).
+ * Attempts to slow receivers, or to receivers not proven yet, one project may have in flight per worker process
+ * (see {@link ProjectSlots}).
  */
 export const DELIVERY_SHARE_PER_PROJECT = DELIVERY_CONCURRENCY / 4;
-/** Attempts all slow and unproven projects together may have in flight per worker process: half of them. */
+/** Attempts to slow or unproven receivers all projects together may have in flight per worker process: half. */
 export const DELIVERY_SHARE_OF_LIMITED_PROJECTS = DELIVERY_CONCURRENCY / 2;
 /**
- * A request to a receiver taking longer than this makes its project slow for a minute; one ending sooner proves
+ * A request to a receiver taking longer than this makes the receiver slow for a minute; one ending sooner proves
  * it for a minute.
  */
 export const SLOW_REQUEST_MS = 1000;
 const SLOW_FOR_MS = 60_000;
 /**
- * A slow project at its share has its next attempt put back for 1 s, doubling each time the same job is put back,
+ * An attempt to a slow receiver over the limits is put back for 1 s, doubling each time the same job is put back,
  * up to 32 s, plus up to as long again (spread): a long backlog waits without keeping Redis busy.
  */
 const SHARE_WAIT_MS = 1000;
 const SHARE_WAIT_MAX_DOUBLINGS = 5;
 /**
- * An unproven project at its share has its next attempt put back for 250 to 500 ms, every time: within a second of
- * its first request it is either proven (and unlimited) or slow (and waits as above).
+ * An attempt to an unproven receiver over the limits is put back for 250 to 500 ms, every time: within a second of
+ * its first request the receiver is either proven (and unlimited) or slow (and waits as above).
  */
 const UNPROVEN_WAIT_MS = 250;
 
@@ -146,16 +146,17 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
   }
 
   /**
-   * Makes the attempt in one of its project's slots. A slow or unproven project that holds its share already waits:
-   * the job goes back to the queue, delayed (see SHARE_WAIT_MS and UNPROVEN_WAIT_MS; BullMQ's delays run on real
-   * time), and this slot goes to the next job, likely another project's. Nothing is claimed before, so nothing is
-   * recorded: the attempt simply starts later.
+   * Makes the attempt in one of its project's slots. An attempt to a slow or unproven receiver over the limits
+   * waits: the job goes back to the queue, delayed (see SHARE_WAIT_MS and UNPROVEN_WAIT_MS; BullMQ's delays run on
+   * real time), and this slot goes to the next job, likely another receiver's. Nothing is claimed before, so
+   * nothing is recorded: the attempt simply starts later.
    */
   private async attemptInShare(job: Job, token: string | undefined): Promise<AttemptSummary> {
-    const { deliveryId, projectId } = job.data as JobPayloads[typeof JobName.DeliveryAttempt];
-    // Jobs queued before projects had shares carry no project.
+    const { deliveryId, projectId, webhookId } = job.data as JobPayloads[typeof JobName.DeliveryAttempt];
+    // Jobs queued before projects had shares carry no project; those queued before they named their webhook are
+    // judged by their project as a whole.
     if (projectId === undefined || token === undefined) return this.attempt(job.id, deliveryId);
-    const slot = this.slots.take(projectId);
+    const slot = this.slots.take(projectId, webhookId ?? projectId);
     if (typeof slot === 'string') {
       // attemptsStarted counts this job's starts, so also the times it was put back before.
       const wait =
@@ -204,6 +205,7 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
           {
             deliveryId,
             projectId: delivery.projectId,
+            webhookId: delivery.webhookId,
             attempt: attempt + 1,
             delayMs: outcome.scheduledAt.getTime() - this.clock.now().getTime(),
           },

@@ -4,18 +4,20 @@ describe('ProjectSlots', () => {
   let now = 0;
   const slots = (limitedTotal = 100) =>
     new ProjectSlots({ share: 2, limitedTotal, slowAfterMs: 1000, slowForMs: 60_000, now: () => now });
+  /** Project `x` of receiver (webhook) `x1`, `x2`…: the project is the receiver's first letter. */
+  const take = (s: ProjectSlots, receiver: string) => s.take(receiver[0], receiver);
   const granted = (slot: AttemptSlot | string): AttemptSlot => {
     if (typeof slot === 'string') throw new Error(`no slot: ${slot}`);
     return slot;
   };
-  const sendingSlot = (s: ProjectSlots, project: string): AttemptSlot => {
-    const slot = granted(s.take(project));
+  const sendingSlot = (s: ProjectSlots, receiver: string): AttemptSlot => {
+    const slot = granted(take(s, receiver));
     slot.sending();
     return slot;
   };
-  /** One request of the project ends quickly: it is proven for a minute. */
-  const prove = (s: ProjectSlots, project: string) => {
-    const slot = sendingSlot(s, project);
+  /** One request to the receiver ends quickly: it is proven for a minute. */
+  const prove = (s: ProjectSlots, receiver: string) => {
+    const slot = sendingSlot(s, receiver);
     now += 10;
     slot.release();
   };
@@ -23,175 +25,199 @@ describe('ProjectSlots', () => {
     now = 1_000_000;
   });
 
-  it('never limits a project whose requests finish quickly', () => {
+  it('never limits attempts to a receiver whose requests finish quickly', () => {
     const s = slots();
-    prove(s, 'a');
-    const held = Array.from({ length: 10 }, () => sendingSlot(s, 'a'));
+    prove(s, 'a1');
+    const held = Array.from({ length: 10 }, () => sendingSlot(s, 'a1'));
     expect(s.held('a')).toBe(10);
     now += 1000; // not more than slowAfterMs
-    expect(s.take('a')).toMatchObject({ release: expect.any(Function) });
+    expect(typeof take(s, 'a1')).toBe('object');
     for (const slot of held) slot.release();
-    expect(s.take('a')).toMatchObject({ release: expect.any(Function) });
+    expect(typeof take(s, 'a1')).toBe('object');
   });
 
-  it('holds a project none of whose requests has ended yet to its share, so a first burst cannot take every slot', () => {
+  it('holds attempts to a receiver none of whose requests has ended yet to the share, so a first burst cannot take every slot', () => {
     const s = slots();
-    const first = [sendingSlot(s, 'a'), sendingSlot(s, 'a')];
-    // Nothing is known about a's receivers yet: its third attempt waits, briefly.
-    expect(s.take('a')).toBe('unproven');
+    const first = [sendingSlot(s, 'a1'), sendingSlot(s, 'a1')];
+    // Nothing is known about a1 yet: its third attempt waits, briefly.
+    expect(take(s, 'a1')).toBe('unproven');
     expect(s.held('a')).toBe(2);
-    // Its first request ends quickly: a is proven, and no longer limited.
+    // Its first request ends quickly: a1 is proven, and no longer limited.
     now += 50;
     first[0].release();
-    expect([s.take('a'), s.take('a'), s.take('a')]).not.toContain('unproven');
+    expect([take(s, 'a1'), take(s, 'a1'), take(s, 'a1')]).not.toContain('unproven');
     expect(s.held('a')).toBe(4);
     // A request that ended while the attempt went on (the outcome being recorded) proves it too.
-    const b = sendingSlot(s, 'b');
+    const b = sendingSlot(s, 'b1');
     now += 10;
     b.sent();
-    expect(typeof s.take('b')).toBe('object');
+    expect(typeof take(s, 'b1')).toBe('object');
   });
 
-  it('forgets that a project was proven a minute after its last quick request', () => {
+  it('judges each receiver by its own requests: a new webhook of a proven project is limited', () => {
     const s = slots();
-    prove(s, 'a');
+    prove(s, 'a1');
+    sendingSlot(s, 'a2');
+    sendingSlot(s, 'a2');
+    expect(take(s, 'a2')).toBe('unproven');
+    expect(typeof take(s, 'a1')).toBe('object');
+  });
+
+  it('forgets that a receiver was proven a minute after its last quick request', () => {
+    const s = slots();
+    prove(s, 'a1');
     expect(s.tracked).toBe(1);
     now += 60_001;
-    sendingSlot(s, 'a');
-    sendingSlot(s, 'a');
-    expect(s.take('a')).toBe('unproven');
+    sendingSlot(s, 'a1');
+    sendingSlot(s, 'a1');
+    expect(take(s, 'a1')).toBe('unproven');
   });
 
-  it('lets an unproven project with nothing in flight start one attempt even when the limited share is full', () => {
+  it('lets a project with nothing in flight to unproven receivers start one such attempt even when the limited share is full', () => {
     const s = slots(4);
-    // Two unproven projects hold 4 attempts, limitedTotal: none of them starts another...
-    for (const project of ['a', 'b']) {
-      sendingSlot(s, project);
-      sendingSlot(s, project);
+    // Two projects hold 4 attempts to unproven receivers, limitedTotal: neither starts another...
+    for (const receiver of ['a1', 'b1']) {
+      sendingSlot(s, receiver);
+      sendingSlot(s, receiver);
     }
-    expect(s.take('a')).toBe('unproven');
-    // ...but a third project may start one, to prove itself, and only one.
-    const probe = sendingSlot(s, 'c');
-    expect(s.take('c')).toBe('unproven');
+    expect(take(s, 'a1')).toBe('unproven');
+    expect(take(s, 'a2')).toBe('unproven');
+    // ...but a third project may start one, to prove a receiver, and only one, to any of its unproven receivers.
+    const probe = sendingSlot(s, 'c1');
+    expect(take(s, 'c1')).toBe('unproven');
+    expect(take(s, 'c2')).toBe('unproven');
     now += 20;
     probe.release();
-    // It answered quickly: c is proven and takes what it needs.
-    expect([s.take('c'), s.take('c'), s.take('c')]).not.toContain('unproven');
-    // A slow project with nothing in flight gets no such exception.
-    const slow = sendingSlot(s, 'd');
+    // It answered quickly: c1 is proven and takes what it needs, and c2 may have its probe now.
+    expect([take(s, 'c1'), take(s, 'c1'), take(s, 'c1')]).not.toContain('unproven');
+    sendingSlot(s, 'c2');
+    // An attempt to a slow receiver gets no such exception.
+    const slow = sendingSlot(s, 'd1');
     now += 1001;
     slow.release();
-    expect(s.take('d')).toBe('slow');
+    expect(take(s, 'd1')).toBe('slow');
   });
 
-  it('limits a project to its share while one of its requests has run too long, and only that project', () => {
+  it("limits attempts to a receiver while one of its requests has run too long, and only that receiver's", () => {
     const s = slots();
-    prove(s, 'a');
-    prove(s, 'b');
-    const first = sendingSlot(s, 'a');
-    const second = sendingSlot(s, 'a');
-    sendingSlot(s, 'a');
+    prove(s, 'a1');
+    prove(s, 'a2');
+    prove(s, 'b1');
+    const first = sendingSlot(s, 'a1');
+    const second = sendingSlot(s, 'a1');
+    sendingSlot(s, 'a1');
     now += 1001;
-    expect(s.take('a')).toBe('slow');
-    expect(typeof s.take('b')).toBe('object');
-    // Below its share again, a slow project may start attempts.
+    expect(take(s, 'a1')).toBe('slow');
+    // The same project's webhook that answers, and another project, are not held back.
+    expect(typeof take(s, 'a2')).toBe('object');
+    expect(typeof take(s, 'b1')).toBe('object');
+    // Below the share again, a slow receiver may have attempts started.
     first.release();
-    expect(s.take('a')).toBe('slow');
+    expect(take(s, 'a1')).toBe('slow');
     second.release();
-    sendingSlot(s, 'a');
-    expect(s.held('a')).toBe(2);
-    expect(s.take('a')).toBe('slow');
+    sendingSlot(s, 'a1');
+    expect(take(s, 'a1')).toBe('slow');
   });
 
-  it('holds all slow and unproven projects together to limitedTotal attempts, so proven projects keep the rest', () => {
+  it("counts a project's attempts to all its slow and unproven receivers against one share", () => {
+    const s = slots();
+    prove(s, 'a1');
+    sendingSlot(s, 'a1');
+    now += 1001; // a1 is slow, with one attempt in flight
+    sendingSlot(s, 'a2'); // a2 is unproven: its probe
+    expect(take(s, 'a1')).toBe('slow');
+    expect(take(s, 'a3')).toBe('unproven');
+  });
+
+  it('holds all attempts to slow and unproven receivers together to limitedTotal, so proven receivers keep the rest', () => {
     const s = slots(4);
-    prove(s, 'c');
-    for (const project of ['a', 'b']) {
-      sendingSlot(s, project);
-      sendingSlot(s, project);
+    prove(s, 'c1');
+    for (const receiver of ['a1', 'b1']) {
+      sendingSlot(s, receiver);
+      sendingSlot(s, receiver);
     }
     now += 1001;
-    // a and b are slow now, with 4 attempts in flight: neither starts another.
-    expect(s.take('b')).toBe('slow');
-    expect(s.take('a')).toBe('slow');
-    // A proven project whose requests have not run long is not counted and not limited (its proof, a minute
+    // a1 and b1 are slow now, with 4 attempts in flight: neither gets another.
+    expect(take(s, 'b1')).toBe('slow');
+    expect(take(s, 'a1')).toBe('slow');
+    // A proven receiver whose requests have not run long is not counted and not limited (its proof, a minute
     // long, still holds).
-    const fine = [sendingSlot(s, 'c'), sendingSlot(s, 'c'), sendingSlot(s, 'c')];
+    const fine = [sendingSlot(s, 'c1'), sendingSlot(s, 'c1'), sendingSlot(s, 'c1')];
     expect(s.held('c')).toBe(3);
     for (const slot of fine) slot.release();
-    // c's requests take long too: it is slow, and the limited projects hold limitedTotal already.
-    const late = sendingSlot(s, 'c');
+    // c1's requests take long too: it is slow, and the limited attempts are at limitedTotal already.
+    const late = sendingSlot(s, 'c1');
     now += 1001;
-    expect(s.take('c')).toBe('slow');
+    expect(take(s, 'c1')).toBe('slow');
     late.release();
-    expect(s.take('c')).toBe('slow');
+    expect(take(s, 'c1')).toBe('slow');
   });
 
-  it('lets a slow project start attempts again once the limited projects hold fewer than limitedTotal', () => {
+  it('lets a slow receiver have attempts started again once the limited attempts are fewer than limitedTotal', () => {
     const s = slots(3);
-    prove(s, 'a');
-    prove(s, 'b');
-    const a = [sendingSlot(s, 'a'), sendingSlot(s, 'a')];
-    const b = sendingSlot(s, 'b');
+    prove(s, 'a1');
+    prove(s, 'b1');
+    const a = [sendingSlot(s, 'a1'), sendingSlot(s, 'a1')];
+    const b = sendingSlot(s, 'b1');
     now += 1001;
-    expect(s.take('b')).toBe('slow'); // 3 in flight for the slow projects
+    expect(take(s, 'b1')).toBe('slow'); // 3 in flight to slow receivers
     a[0].release();
-    expect(typeof s.take('b')).toBe('object');
+    expect(typeof take(s, 'b1')).toBe('object');
     b.release();
   });
 
   it('counts only the request to the receiver, not the steps around it', () => {
     const s = slots();
-    prove(s, 'a');
-    const slot = granted(s.take('a')); // claiming, signing: not sending yet
-    s.take('a');
-    s.take('a');
+    prove(s, 'a1');
+    const slot = granted(take(s, 'a1')); // claiming, signing: not sending yet
+    take(s, 'a1');
+    take(s, 'a1');
     now += 5000;
     // Its proof is a minute old at most, and no request runs long: not limited.
-    expect(typeof s.take('a')).toBe('object');
+    expect(typeof take(s, 'a1')).toBe('object');
     slot.sending();
     now += 10;
     slot.sent();
     now += 5000; // recording the outcome takes long: still not slow
     slot.release();
-    expect(typeof s.take('a')).toBe('object');
+    expect(typeof take(s, 'a1')).toBe('object');
   });
 
-  it('keeps a project slow for a while after a long request, even when its other requests end quickly', () => {
+  it('keeps a receiver slow for a while after a long request, even when its other requests end quickly', () => {
     const s = slots();
-    const long = sendingSlot(s, 'a');
+    const long = sendingSlot(s, 'a1');
     now += 5000;
     long.sent();
     long.release();
     expect(s.held('a')).toBe(0);
-    const quick = [sendingSlot(s, 'a'), sendingSlot(s, 'a')];
-    expect(s.take('a')).toBe('slow'); // slow for a minute after the long one
+    const quick = [sendingSlot(s, 'a1'), sendingSlot(s, 'a1')];
+    expect(take(s, 'a1')).toBe('slow'); // slow for a minute after the long one
     now += 10;
     for (const slot of quick) slot.release();
     now += 60_001;
-    // A minute later it is neither slow nor proven: it starts its share again, and is proven by a quick request.
-    const again = [sendingSlot(s, 'a'), sendingSlot(s, 'a')];
-    expect(s.take('a')).toBe('unproven');
+    // A minute later it is neither slow nor proven: it gets the share again, and is proven by a quick request.
+    const again = [sendingSlot(s, 'a1'), sendingSlot(s, 'a1')];
+    expect(take(s, 'a1')).toBe('unproven');
     now += 10;
     again[0].release();
-    expect([s.take('a'), s.take('a'), s.take('a')]).not.toContain('unproven');
+    expect([take(s, 'a1'), take(s, 'a1'), take(s, 'a1')]).not.toContain('unproven');
   });
 
-  it('frees a slot once however often its release is called, and forgets idle projects', () => {
+  it('frees a slot once however often its release is called, and forgets idle receivers', () => {
     const s = slots();
-    const slot = granted(s.take('a')); // never sent: proves nothing
+    const slot = granted(take(s, 'a1')); // never sent: proves nothing
     slot.release();
     slot.release();
     expect(s.held('a')).toBe(0);
     expect(s.tracked).toBe(0);
-    const slow = sendingSlot(s, 'b');
+    const slow = sendingSlot(s, 'b1');
     now += 2000;
     slow.release();
     expect(s.tracked).toBe(1); // slow for a minute
-    prove(s, 'c');
-    expect(s.tracked).toBe(2); // c is proven for a minute
+    prove(s, 'c1');
+    expect(s.tracked).toBe(2); // c1 is proven for a minute
     now += 60_001;
-    s.take('d');
-    expect(s.tracked).toBe(1); // only d
+    take(s, 'd1');
+    expect(s.tracked).toBe(1); // only d1
   });
 });

@@ -197,7 +197,13 @@ export class DeliveriesService {
         // Merely late (a backlog) or running right now: leave it alone, or the attempt could go out twice.
         if (await this.queue.isQueued(d.id, d.attempt)) continue;
         if (await this.queue.isQueued(d.id, d.attempt + 1)) continue;
-        lost.push({ deliveryId: d.id, projectId: d.projectId, attempt: d.attempt + 1, delayMs: 0 });
+        lost.push({
+          deliveryId: d.id,
+          projectId: d.projectId,
+          webhookId: d.webhookId,
+          attempt: d.attempt + 1,
+          delayMs: 0,
+        });
       }
       await this.queue.schedule(lost);
       rescued += lost.length;
@@ -227,10 +233,14 @@ export class DeliveriesService {
     };
   }
 
-  private firstAttempt(d: { id: string; projectId: string; scheduledAt: Date }, now: Date): ScheduledAttempt {
+  private firstAttempt(
+    d: { id: string; projectId: string; webhookId: string; scheduledAt: Date },
+    now: Date,
+  ): ScheduledAttempt {
     return {
       deliveryId: d.id,
       projectId: d.projectId,
+      webhookId: d.webhookId,
       attempt: 1,
       delayMs: d.scheduledAt.getTime() - now.getTime(),
     };

@@ -130,16 +130,22 @@ export class DeliveriesRepository {
   /** Existing deliveries of the given (event, webhook) pairs that still wait for their first attempt. */
   async findAwaitingFirstAttempt(
     pairs: { externalEventId: string; webhookId: string }[],
-  ): Promise<{ id: string; projectId: string; scheduledAt: Date }[]> {
+  ): Promise<{ id: string; projectId: string; webhookId: string; scheduledAt: Date }[]> {
     if (pairs.length === 0) return [];
-    const rows: { id: string; project_id: string; scheduled_at: Date }[] = await this.manager.query(
-      `SELECT d.id, d.project_id, d.scheduled_at FROM deliveries d
+    const rows: { id: string; project_id: string; webhook_id: string; scheduled_at: Date }[] =
+      await this.manager.query(
+        `SELECT d.id, d.project_id, d.webhook_id, d.scheduled_at FROM deliveries d
          JOIN unnest($1::text[], $2::text[]) AS p(external_event_id, webhook_id)
            ON d.external_event_id = p.external_event_id AND d.webhook_id = p.webhook_id
         WHERE d.status = 'pending' AND d.attempt = 0`,
-      [pairs.map((p) => p.externalEventId), pairs.map((p) => p.webhookId)],
-    );
-    return rows.map((r) => ({ id: r.id, projectId: r.project_id, scheduledAt: r.scheduled_at }));
+        [pairs.map((p) => p.externalEventId), pairs.map((p) => p.webhookId)],
+      );
+    return rows.map((r) => ({
+      id: r.id,
+      projectId: r.project_id,
+      webhookId: r.webhook_id,
+      scheduledAt: r.scheduled_at,
+    }));
   }
 
   /**
@@ -251,18 +257,24 @@ export class DeliveriesRepository {
     before: Date,
     limit: number,
     after?: { scheduledAt: Date; id: string },
-  ): Promise<{ id: string; projectId: string; attempt: number; scheduledAt: Date }[]> {
-    const rows: { id: string; project_id: string; attempt: number; scheduled_at: Date }[] =
-      await this.manager.query(
-        `SELECT id, project_id, attempt, scheduled_at FROM deliveries
+  ): Promise<{ id: string; projectId: string; webhookId: string; attempt: number; scheduledAt: Date }[]> {
+    const rows: {
+      id: string;
+      project_id: string;
+      webhook_id: string;
+      attempt: number;
+      scheduled_at: Date;
+    }[] = await this.manager.query(
+      `SELECT id, project_id, webhook_id, attempt, scheduled_at FROM deliveries
         WHERE status = 'pending' AND scheduled_at < $1
           AND ($3::timestamptz IS NULL OR (scheduled_at >= $3 AND (scheduled_at, id) > ($3::timestamptz, $4::uuid)))
         ORDER BY scheduled_at, id LIMIT $2`,
-        [before, limit, after?.scheduledAt ?? null, after?.id ?? null],
-      );
+      [before, limit, after?.scheduledAt ?? null, after?.id ?? null],
+    );
     return rows.map((r) => ({
       id: r.id,
       projectId: r.project_id,
+      webhookId: r.webhook_id,
       attempt: r.attempt,
       scheduledAt: r.scheduled_at,
     }));
