@@ -19,7 +19,7 @@ export const DELIVERY_CONCURRENCY = 200;
  */
 export const DELIVERY_SHARE_PER_PROJECT = DELIVERY_CONCURRENCY / 4;
 /** Attempts to slow or unproven receivers all projects together may have in flight per worker process: half. */
-export const DELIVERY_SHARE_OF_LIMITED_PROJECTS = DELIVERY_CONCURRENCY / 2;
+export const DELIVERY_SHARE_OF_LIMITED_RECEIVERS = DELIVERY_CONCURRENCY / 2;
 /**
  * A request to a receiver taking longer than this makes the receiver slow for a minute; one ending sooner proves
  * it for a minute.
@@ -112,7 +112,7 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
     this.schedule = config.delivery.retryScheduleSeconds;
     this.slots = new ProjectSlots({
       share: DELIVERY_SHARE_PER_PROJECT,
-      limitedTotal: DELIVERY_SHARE_OF_LIMITED_PROJECTS,
+      limitedTotal: DELIVERY_SHARE_OF_LIMITED_RECEIVERS,
       slowAfterMs: SLOW_REQUEST_MS,
       slowForMs: SLOW_FOR_MS,
       now: timer,
