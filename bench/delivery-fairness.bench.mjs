@@ -19,7 +19,6 @@ import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import Redis from 'ioredis';
 import {
   cli,
@@ -29,6 +28,7 @@ import {
   selfSignedCert,
   sleep,
   startDeliveryWorker,
+  unwind,
 } from './support.mjs';
 
 const BURST = Number(process.env.BENCH_FAIRNESS_BURST ?? 500);
@@ -200,21 +200,8 @@ export default async function run({ root, log }) {
       ],
     };
   } finally {
-    for (const stop of stops.reverse()) {
-      try {
-        await stop();
-      } catch {
-        /* best effort */
-      }
-    }
+    await unwind(stops);
     redis.disconnect();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-// Run directly: node bench/delivery-fairness.bench.mjs
-if (import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const root = join(import.meta.dirname, '..');
-  const r = await run({ root, log: (l) => process.stderr.write(`${l}\n`), results: [] });
-  console.log(JSON.stringify(r, null, 2));
 }

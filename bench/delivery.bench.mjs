@@ -21,6 +21,7 @@ import {
   selfSignedCert,
   sleep,
   startDeliveryWorker,
+  unwind,
 } from './support.mjs';
 
 const EVENTS = Number(process.env.BENCH_DELIVERY_EVENTS ?? 6000);
@@ -201,13 +202,7 @@ export default async function run({ root, log }) {
       ],
     };
   } finally {
-    for (const stop of stops.reverse()) {
-      try {
-        await stop();
-      } catch {
-        /* best effort */
-      }
-    }
+    await unwind(stops);
     redis.disconnect();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -242,6 +242,17 @@ export function startDeliveryWorker(root, env, certPath, log) {
   );
 }
 
+/** Runs a benchmark's clean-up steps, the last registered first, each best effort. */
+export async function unwind(stops) {
+  for (const stop of stops.reverse()) {
+    try {
+      await stop();
+    } catch {
+      /* best effort */
+    }
+  }
+}
+
 /** The p-th percentile (0..100) of numbers. */
 export function percentile(values, p) {
   if (values.length === 0) return null;
