@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import Redis from 'ioredis';
 import { DeliveriesService, ManualClock, eventIdForPublisherId } from '@app/domain';
 import { DeliveryQueue } from '@app/queue';
@@ -76,20 +76,39 @@ const finalEntry = (id: string) =>
 
 /**
  * A receiver that accepts connections and never answers, not even the TLS handshake: each attempt to it holds its
- * slot until the attempt times out.
+ * slot until the attempt times out. With `passTo`, it first passes connections on to that port (a receiver that
+ * answers), until `hang()`: then it drops them, and holds every later one.
  */
-async function blackHole(): Promise<{
+async function blackHole(passTo?: number): Promise<{
   port: number;
   hung: Set<Socket>;
   most: () => number;
-  /** Connections that closed: the worker gave up on an attempt (it timed out). */
+  /** Held connections that closed: the worker gave up on an attempt (it timed out). */
   closed: () => number;
+  hang: () => void;
   close: () => void;
 }> {
   const hung = new Set<Socket>();
+  const passed = new Set<Socket>();
+  let hanging = passTo === undefined;
   let most = 0;
   let closed = 0;
   const server = createServer((s) => {
+    s.on('error', () => undefined);
+    if (!hanging) {
+      const upstream = connect(passTo!, '127.0.0.1');
+      upstream.on('error', () => undefined);
+      s.pipe(upstream).pipe(s);
+      for (const end of [s, upstream]) {
+        passed.add(end);
+        end.on('close', () => {
+          passed.delete(end);
+          s.destroy();
+          upstream.destroy();
+        });
+      }
+      return;
+    }
     hung.add(s);
     // Reads (and drops) what arrives, so that a connection the worker closes is seen closing.
     s.resume();
@@ -98,7 +117,6 @@ async function blackHole(): Promise<{
       hung.delete(s);
       closed++;
     });
-    s.on('error', () => undefined);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
@@ -106,9 +124,13 @@ async function blackHole(): Promise<{
     hung,
     most: () => most,
     closed: () => closed,
+    hang: () => {
+      hanging = true;
+      for (const s of passed) s.destroy();
+    },
     close: () => {
       server.close();
-      for (const s of hung) s.destroy();
+      for (const s of [...hung, ...passed]) s.destroy();
     },
   };
 }
@@ -625,6 +647,36 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       // Delivered while every attempt to the webhook that hangs still held its slot (none had timed out yet), and
       // the share was never exceeded.
       expect(hole.closed()).toBe(0);
+      expect(hole.most()).toBe(DELIVERY_SHARE_PER_PROJECT);
+    } finally {
+      hole.close();
+    }
+  });
+
+  it('holds a receiver that answered a few events and then hangs to the share, before it is seen to be slow', async () => {
+    const hole = await blackHole(receiver.port);
+    try {
+      const project = await api.newKey();
+      const path = newPath();
+      const webhook = await createWebhook(
+        `https://${NAME}:${hole.port}${path}`,
+        ['task.completed'],
+        project.key,
+      );
+      for (let i = 0; i < 3; i++)
+        expect((await sendTest(webhook.id, 'task.completed', project.key)).status).toBe(202);
+      await eventually(() => receiver.at(path).length === 3, 15_000, 'the first deliveries');
+      // Proven by three quick answers (the request timer, which this test does not move, never sees one run
+      // long), then it hangs: a burst of more attempts than the worker has slots.
+      hole.hang();
+      const burst = await Promise.all(
+        Array.from({ length: DELIVERY_CONCURRENCY + 10 }, () =>
+          sendTest(webhook.id, 'task.completed', project.key),
+        ),
+      );
+      expect(burst.map((r) => r.status)).toEqual(burst.map(() => 202));
+      await eventually(() => hole.hung.size === DELIVERY_SHARE_PER_PROJECT, 15_000, 'the attempts in flight');
+      await otherProjectDelivered();
       expect(hole.most()).toBe(DELIVERY_SHARE_PER_PROJECT);
     } finally {
       hole.close();

@@ -33,10 +33,11 @@ const SLOW_FOR_MS = 60_000;
 const SHARE_WAIT_MS = 1000;
 const SHARE_WAIT_MAX_DOUBLINGS = 5;
 /**
- * An attempt to an unproven receiver over the limits is put back for 250 to 500 ms, every time: within a second of
- * its first request the receiver is either proven (and unlimited) or slow (and waits as above).
+ * An attempt to an unproven receiver over the limits, or to a proven one with as many attempts in flight as it
+ * answered lately, is put back for 250 to 500 ms, every time: within a second the receiver has answered (and takes
+ * more) or is slow (and its attempts wait as above).
  */
-const UNPROVEN_WAIT_MS = 250;
+const BRIEF_WAIT_MS = 250;
 
 /** Injection token of the monotonic millisecond clock that times requests to receivers (tests replace it). */
 export const REQUEST_TIMER = Symbol('REQUEST_TIMER');
@@ -147,7 +148,7 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
 
   /**
    * Makes the attempt in one of its project's slots. An attempt to a slow or unproven receiver over the limits
-   * waits: the job goes back to the queue, delayed (see SHARE_WAIT_MS and UNPROVEN_WAIT_MS; BullMQ's delays run on
+   * waits: the job goes back to the queue, delayed (see SHARE_WAIT_MS and BRIEF_WAIT_MS; BullMQ's delays run on
    * real time), and this slot goes to the next job, likely another receiver's. Nothing is claimed before, so
    * nothing is recorded: the attempt simply starts later.
    */
@@ -160,8 +161,8 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
     if (typeof slot === 'string') {
       // attemptsStarted counts this job's starts, so also the times it was put back before.
       const wait =
-        slot === 'unproven'
-          ? UNPROVEN_WAIT_MS
+        slot !== 'slow'
+          ? BRIEF_WAIT_MS
           : SHARE_WAIT_MS * 2 ** Math.min(Math.max(job.attemptsStarted - 1, 0), SHARE_WAIT_MAX_DOUBLINGS);
       let putBack = false;
       try {

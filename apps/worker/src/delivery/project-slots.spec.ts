@@ -15,25 +15,49 @@ describe('ProjectSlots', () => {
     slot.sending();
     return slot;
   };
-  /** One request to the receiver ends quickly: it is proven for a minute. */
-  const prove = (s: ProjectSlots, receiver: string) => {
-    const slot = sendingSlot(s, receiver);
-    now += 10;
-    slot.release();
+  /** `times` requests to the receiver end quickly, one after the other: it is proven for a minute. */
+  const prove = (s: ProjectSlots, receiver: string, times = 1) => {
+    for (let i = 0; i < times; i++) {
+      const slot = sendingSlot(s, receiver);
+      now += 10;
+      slot.release();
+    }
   };
   beforeEach(() => {
     now = 1_000_000;
   });
 
-  it('never limits attempts to a receiver whose requests finish quickly', () => {
+  it('lets a proven receiver have as many attempts in flight as it answered lately, and more as it answers', () => {
     const s = slots();
-    prove(s, 'a1');
+    prove(s, 'a1', 10);
     const held = Array.from({ length: 10 }, () => sendingSlot(s, 'a1'));
     expect(s.held('a')).toBe(10);
-    now += 1000; // not more than slowAfterMs
-    expect(typeof take(s, 'a1')).toBe('object');
+    expect(take(s, 'a1')).toBe('ramping');
+    // They answer within slowAfterMs: twenty answers in this period now, so twenty in flight.
+    now += 900;
     for (const slot of held) slot.release();
+    const more = Array.from({ length: 20 }, () => sendingSlot(s, 'a1'));
+    expect(take(s, 'a1')).toBe('ramping');
+    // The next period still counts the answers of this one; the one after that, only its own.
+    now += 1000;
+    expect(take(s, 'a1')).toBe('ramping');
+    for (const slot of more) slot.release(); // slow now: they took more than slowAfterMs
+    now += 60_000;
     expect(typeof take(s, 'a1')).toBe('object');
+  });
+
+  it('holds a proven receiver that answered a few requests and then hangs to the share until it is seen to be slow', () => {
+    const s = slots();
+    prove(s, 'a1');
+    sendingSlot(s, 'a1');
+    sendingSlot(s, 'a1');
+    // One answer lately: the share (2) is what it may have in flight, not every slot.
+    expect(take(s, 'a1')).toBe('ramping');
+    // Not counted among the limited attempts: another project's new receiver is not held back by it.
+    sendingSlot(s, 'b1');
+    sendingSlot(s, 'b1');
+    now += 1001;
+    expect(take(s, 'a1')).toBe('slow');
   });
 
   it('holds attempts to a receiver none of whose requests has ended yet to the share, so a first burst cannot take every slot', () => {
@@ -42,11 +66,12 @@ describe('ProjectSlots', () => {
     // Nothing is known about a1 yet: its third attempt waits, briefly.
     expect(take(s, 'a1')).toBe('unproven');
     expect(s.held('a')).toBe(2);
-    // Its first request ends quickly: a1 is proven, and no longer limited.
+    // Its first request ends quickly: a1 is proven, and takes more as it answers.
     now += 50;
     first[0].release();
-    expect([take(s, 'a1'), take(s, 'a1'), take(s, 'a1')]).not.toContain('unproven');
-    expect(s.held('a')).toBe(4);
+    expect(typeof take(s, 'a1')).toBe('object');
+    expect(take(s, 'a1')).toBe('ramping');
+    expect(s.held('a')).toBe(2);
     // A request that ended while the attempt went on (the outcome being recorded) proves it too.
     const b = sendingSlot(s, 'b1');
     now += 10;
@@ -100,7 +125,7 @@ describe('ProjectSlots', () => {
 
   it("limits attempts to a receiver while one of its requests has run too long, and only that receiver's", () => {
     const s = slots();
-    prove(s, 'a1');
+    prove(s, 'a1', 3);
     prove(s, 'a2');
     prove(s, 'b1');
     const first = sendingSlot(s, 'a1');
@@ -131,7 +156,7 @@ describe('ProjectSlots', () => {
 
   it('holds all attempts to slow and unproven receivers together to limitedTotal, so proven receivers keep the rest', () => {
     const s = slots(4);
-    prove(s, 'c1');
+    prove(s, 'c1', 3);
     for (const receiver of ['a1', 'b1']) {
       sendingSlot(s, receiver);
       sendingSlot(s, receiver);
@@ -170,8 +195,6 @@ describe('ProjectSlots', () => {
     const s = slots();
     prove(s, 'a1');
     const slot = granted(take(s, 'a1')); // claiming, signing: not sending yet
-    take(s, 'a1');
-    take(s, 'a1');
     now += 5000;
     // Its proof is a minute old at most, and no request runs long: not limited.
     expect(typeof take(s, 'a1')).toBe('object');

@@ -12,6 +12,8 @@ interface Receiver {
   slowUntil: number;
   /** Until when the receiver counts as proven after a request that ended quickly. */
   provenUntil: number;
+  /** Requests that ended quickly, counted by period of `slowAfterMs`: in `period`, and in the one before it. */
+  answered: { period: number; current: number; previous: number };
 }
 
 const NONE: ReadonlySet<Receiver> = new Set();
@@ -28,11 +30,12 @@ export interface AttemptSlot {
 
 /**
  * Why an attempt gets no slot now: its receiver is `slow`, or `unproven` (none of its requests ended quickly
- * lately), and its project holds its share of such attempts already, or all projects together do. An unproven
- * receiver is proven, or slow, within `slowAfterMs` of its first request, so its attempts need to wait only
- * briefly; a slow one's for longer.
+ * lately), and its project holds its share of such attempts already, or all projects together do; or its
+ * receiver, proven, is `ramping`: it has as many attempts in flight as it answered lately. An unproven receiver
+ * is proven, or slow, within `slowAfterMs` of its first request, and a ramping one answers or turns slow as
+ * quickly, so their attempts need to wait only briefly; a slow one's for longer.
  */
-export type SlotRefusal = 'slow' | 'unproven';
+export type SlotRefusal = 'slow' | 'unproven' | 'ramping';
 
 /** Limits of {@link ProjectSlots}. */
 export interface ProjectSlotsOptions {
@@ -72,8 +75,13 @@ export interface ProjectSlotsOptions {
  * attempt in flight to an unproven receiver may always start one, so a new or quiet webhook is never starved while
  * the limited share is full, and it is unlimited as soon as its first request ends.
  *
- * Attempts to proven receivers are never limited: one busy project on fast receivers keeps the worker's full
- * throughput, and a project's webhook that answers is not held back by another of its webhooks that hangs.
+ * Attempts to a proven receiver are limited only by what it has shown it takes: as many in flight as it answered
+ * in the last one to two periods of `slowAfterMs`, or `share` if that is more. A receiver whose requests end within
+ * `slowAfterMs` never has more attempts in flight than that (its rate times its latency), so the limit does not
+ * bind on a steady load, and it grows as fast as the receiver answers on a burst; but a receiver that answered a
+ * few requests and then hangs cannot take more than `share` slots in the second before it is seen to be slow. One
+ * busy project on fast receivers keeps the worker's full throughput, and a project's webhook that answers is not
+ * held back by another of its webhooks that hangs.
  * Counted per worker process, in memory: N worker replicas give a project up to N shares.
  */
 export class ProjectSlots {
@@ -97,7 +105,13 @@ export class ProjectSlots {
     this.forgetIdle(now);
     let receiver = this.receivers.get(receiverId);
     if (receiver === undefined) {
-      receiver = { projectId, running: new Set(), slowUntil: 0, provenUntil: 0 };
+      receiver = {
+        projectId,
+        running: new Set(),
+        slowUntil: 0,
+        provenUntil: 0,
+        answered: { period: 0, current: 0, previous: 0 },
+      };
       this.receivers.set(receiverId, receiver);
     }
     const limit = this.limitOf(receiver, now);
@@ -110,6 +124,8 @@ export class ProjectSlots {
           this.limitedInFlight(this.active, now) >= this.options.limitedTotal)
       )
         return limit;
+    } else if (receiver.running.size >= Math.max(this.options.share, this.answeredLately(receiver, now))) {
+      return 'ramping';
     }
     return this.hold(receiverId, receiver);
   }
@@ -136,9 +152,12 @@ export class ProjectSlots {
     const sent = () => {
       if (attempt.sendingSince === null) return;
       const end = this.options.now();
-      if (end - attempt.sendingSince > this.options.slowAfterMs)
+      if (end - attempt.sendingSince > this.options.slowAfterMs) {
         receiver.slowUntil = end + this.options.slowForMs;
-      else receiver.provenUntil = end + this.options.slowForMs;
+      } else {
+        receiver.provenUntil = end + this.options.slowForMs;
+        this.countAnswered(receiver, end);
+      }
       attempt.sendingSince = null;
     };
     return {
@@ -186,6 +205,25 @@ export class ProjectSlots {
       if (this.limitOf(receiver, now) !== null) total += receiver.running.size;
     }
     return total;
+  }
+
+  /** Requests to the receiver that ended quickly in the last one to two periods of `slowAfterMs`. */
+  private answeredLately(receiver: Receiver, now: number): number {
+    const period = Math.floor(now / this.options.slowAfterMs);
+    const { answered } = receiver;
+    if (period === answered.period) return answered.current + answered.previous;
+    return period === answered.period + 1 ? answered.current : 0;
+  }
+
+  private countAnswered(receiver: Receiver, now: number): void {
+    const period = Math.floor(now / this.options.slowAfterMs);
+    const { answered } = receiver;
+    if (period !== answered.period) {
+      answered.previous = period === answered.period + 1 ? answered.current : 0;
+      answered.current = 0;
+      answered.period = period;
+    }
+    answered.current++;
   }
 
   /** Why attempts to the receiver are limited, or null when they are not. */
