@@ -288,6 +288,25 @@ describe('dependencies down and back', () => {
       expect(await history()).toEqual([...before, 'webhook.secret.rotated']);
     });
 
+    it('answers 503 and keeps running when new connections are logged in and then get no answer, and recovers', async () => {
+      // No connection to reuse: the requests below need new ones, which the server logs in and then leaves
+      // unanswered (the session setup that follows the login gets no answer).
+      proxy.cut();
+      proxy.restore();
+      proxy.freezeAfterLogin();
+      try {
+        const answers = await Promise.all(
+          Array.from({ length: 12 }, () => slow.http.get('/v1/webhooks', { key: slowKey })),
+        );
+        for (const res of answers) expectUnavailable(res);
+      } finally {
+        proxy.restore();
+      }
+      // Still running, and serving once Postgres answers again.
+      await eventually(async () => (await slow.http.get('/health/ready')).status === 200);
+      expect((await slow.http.get('/v1/webhooks', { key: slowKey })).status).toBe(200);
+    });
+
     it('answers 503 instead of hanging while Postgres hangs with queries in flight, and recovers', async () => {
       const created = await slow.http.post('/v1/webhooks', {
         key: slowKey,

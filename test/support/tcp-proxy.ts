@@ -10,6 +10,8 @@ export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   private refusing = false;
   private frozen = false;
+  /** New connections pass the server's first reply (the login's) and then freeze, see {@link freezeAfterLogin}. */
+  private freezingAfterLogin = false;
   /** Bytes (and ends: null) held back while frozen, per destination, in order. */
   private readonly held: [Socket, Buffer | null][] = [];
   port = 0;
@@ -43,9 +45,13 @@ export class TcpProxy {
         s.on('close', () => this.sockets.delete(s));
         s.on('error', () => undefined);
       }
+      let replies = 0;
+      const frozenAfterLogin = this.freezingAfterLogin;
       const forward = (to: Socket) => (chunk: Buffer) => {
-        if (this.frozen) this.held.push([to, chunk]);
+        const fromServer = to === client;
+        if (this.frozen || (frozenAfterLogin && fromServer && replies >= 1)) this.held.push([to, chunk]);
         else to.write(chunk);
+        if (fromServer) replies += 1;
       };
       const forwardEnd = (to: Socket) => () => {
         if (this.frozen) this.held.push([to, null]);
@@ -76,10 +82,20 @@ export class TcpProxy {
     this.frozen = true;
   }
 
+  /**
+   * New connections get the server's first reply (for Postgres, the login) and then nothing more: a server that
+   * logs a connection in and then hangs (behind a pooler that answers the login itself, or killed right after).
+   * Connections already open are not touched.
+   */
+  freezeAfterLogin(): void {
+    this.freezingAfterLogin = true;
+  }
+
   /** Ends a cut or a freeze; what a freeze held back goes through, in order. */
   restore(): void {
     this.refusing = false;
     this.frozen = false;
+    this.freezingAfterLogin = false;
     for (const [to, chunk] of this.held.splice(0)) {
       if (to.destroyed) continue;
       if (chunk === null) to.end();

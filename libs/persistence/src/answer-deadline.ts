@@ -24,27 +24,43 @@ export function dropUnlessEndedWithin(client: pg.Client, ms: number): void {
   client.once('end', () => clearTimeout(timer));
 }
 
+/** What a Postgres error response carries: a five-character SQLSTATE (a socket error's code is longer). */
+const SQLSTATE = /^[0-9A-Z]{5}$/;
+
 /**
- * Asks Postgres, once the client is connected and before anything else runs on it, to check every `intervalMs`
- * that the client of a running statement is still there, and to cancel the statement otherwise: a rotation
- * waiting on a row lock when its process was killed is then rolled back, instead of committing later for nobody.
- * A server that cannot (before Postgres 14, or a platform without the check) refuses the SET, and the connection
- * goes on without it: set in the session rather than as a startup option, which such a server would refuse
- * the whole connection for.
+ * Asks Postgres, on a connection the pool has just opened and before the pool hands it out (pg-pool's `onConnect`
+ * hook), to check every `intervalMs` that the client of a running statement is still there, and to cancel the
+ * statement otherwise: a rotation waiting on a row lock when its process was killed is then rolled back, instead
+ * of committing later for nobody. A server that cannot (before Postgres 14, or a platform without the check)
+ * refuses the SET with an error of its own, and the connection goes on without it: set in the session rather than
+ * as a startup option, which such a server would refuse the whole connection for.
+ *
+ * A server that logs the connection in and then does not answer (a Postgres that hangs behind a pooler that
+ * answers the login itself, a backend killed right after it) gets `withinMs`, like the login itself: then the
+ * connection is dropped and the promise rejects, so the pool never hands it out and the caller gets its error
+ * (503). This runs inside the pool's hook, once the pool listens for the client's errors: run earlier, from the
+ * client's own connect, a connection dropped meanwhile raised an error nobody listened for, and the process died.
  */
-function checkClientConnection(client: pg.Client, intervalMs: number): void {
-  type Connect = (callback?: (err?: Error) => void) => Promise<void> | undefined;
-  const connect = client.connect.bind(client) as Connect;
-  (client as unknown as { connect: Connect }).connect = (callback) => {
-    const connected = (connect() as Promise<void>).then(async () => {
-      await client
-        .query(`SET client_connection_check_interval = ${Math.trunc(intervalMs)}`)
-        .catch(() => undefined);
-    });
-    if (!callback) return connected;
-    connected.then(() => callback(), callback);
-    return undefined;
-  };
+export async function checkClientConnection(
+  client: pg.Client,
+  intervalMs: number,
+  withinMs: number,
+): Promise<void> {
+  const timer = setTimeout(
+    () =>
+      streamOf(client)?.destroy(
+        new Error(`${NO_ANSWER_MESSAGE} to the session setup within ${withinMs} ms; connection dropped`),
+      ),
+    withinMs,
+  );
+  try {
+    await client.query(`SET client_connection_check_interval = ${Math.trunc(intervalMs)}`);
+  } catch (e) {
+    // Refused by the server: go on without the check. Anything else is the connection failing: not handed out.
+    if (!SQLSTATE.test(String((e as { code?: unknown }).code))) throw e;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -59,14 +75,10 @@ function checkClientConnection(client: pg.Client, intervalMs: number): void {
  * another request's) then waits behind the unanswered one, or is dropped from the queue if it times out too,
  * leaving a transaction open for whoever takes the connection next.
  */
-export function clientWithAnswerDeadline(
-  deadlineMs: number,
-  session: { clientCheckIntervalMs?: number } = {},
-): typeof pg.Client {
+export function clientWithAnswerDeadline(deadlineMs: number): typeof pg.Client {
   return class ClientWithAnswerDeadline extends pg.Client {
     constructor(config?: string | pg.ClientConfig) {
       super(config);
-      if (session.clientCheckIntervalMs) checkClientConnection(this, session.clientCheckIntervalMs);
       const query = this.query.bind(this) as Query;
       // Only the promise form is used (TypeORM awaits every query); other forms pass through unchanged.
       (this as { query: Query }).query = (...args: unknown[]) => {

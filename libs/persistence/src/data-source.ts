@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import { clientWithAnswerDeadline } from './answer-deadline';
+import { checkClientConnection, clientWithAnswerDeadline } from './answer-deadline';
 import { ApiKeyEntity } from './entities/api-key.entity';
 import { AuditEventEntity } from './entities/audit-event.entity';
 import { DeliveryEntity } from './entities/delivery.entity';
@@ -27,6 +27,8 @@ pg.defaults.parseInputDatesAsUTC = true;
 
 /** How often Postgres checks that the client of a running statement is still connected. */
 const CLIENT_CHECK_INTERVAL_MS = 1000;
+/** How long opening a connection may take: the login, and then the session setup (each). */
+const CONNECTION_TIMEOUT_MS = 3000;
 
 /** Every entity, listed explicitly (no globs: the same list works from ts-jest, ts-node and compiled JS). */
 export const ENTITIES = [
@@ -74,9 +76,9 @@ export function dataSourceOptions(url: string, poolSize = 10, statementTimeoutMs
       ? {
           statement_timeout: statementTimeoutMs,
           idle_in_transaction_session_timeout: Math.max(4 * statementTimeoutMs, 60_000),
-          Client: clientWithAnswerDeadline(statementTimeoutMs + Math.min(statementTimeoutMs, 5000), {
-            clientCheckIntervalMs: CLIENT_CHECK_INTERVAL_MS,
-          }),
+          Client: clientWithAnswerDeadline(statementTimeoutMs + Math.min(statementTimeoutMs, 5000)),
+          onConnect: (client: pg.Client) =>
+            checkClientConnection(client, CLIENT_CHECK_INTERVAL_MS, CONNECTION_TIMEOUT_MS),
         }
       : {};
   return {
@@ -92,7 +94,7 @@ export function dataSourceOptions(url: string, poolSize = 10, statementTimeoutMs
     extra: {
       max: poolSize,
       // Fail fast while Postgres is away: the request gets a 503 instead of hanging.
-      connectionTimeoutMillis: 3000,
+      connectionTimeoutMillis: CONNECTION_TIMEOUT_MS,
       idleTimeoutMillis: 30000,
       application_name: 'webhook-secrets',
       ...bounded,
