@@ -190,6 +190,16 @@ describe('dependencies down and back', () => {
     await eventually(async () => (await sendTest()).status === 202);
   });
 
+  it('drops Redis connections that go silent without closing, and recovers by itself on new ones', async () => {
+    expect((await api.http.get('/health/ready')).status).toBe(200);
+    // Every open connection (the shared client's, the delivery queue's) now passes nothing, while new ones work:
+    // a Redis that failed over behind a proxy that keeps the old connections open.
+    redisProxy.orphan();
+    expect((await api.http.get('/health/ready')).status).toBe(503);
+    // Within the socket timeout (20 s) of a command left unanswered, the connection is dropped and opened anew.
+    await eventually(async () => (await api.http.get('/health/ready')).status === 200, 60_000, 'ready again');
+  }, 90_000);
+
   describe('Postgres unreachable when the API starts', () => {
     it('starts anyway: live, not ready, 503 on the routes; connects by itself once Postgres answers', async () => {
       const proxy = await TcpProxy.inFrontOf(TEST_DATABASE_URL);

@@ -10,6 +10,8 @@ export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   private refusing = false;
   private frozen = false;
+  /** Connections (both ends) that pass nothing any more, see {@link orphan}. */
+  private readonly orphaned = new Set<Socket>();
   /** New connections pass the server's first reply (the login's) and then freeze, see {@link freezeAfterLogin}. */
   private freezingAfterLogin = false;
   /** Bytes (and ends: null) held back while frozen, per destination, in order. */
@@ -49,6 +51,7 @@ export class TcpProxy {
       const frozenAfterLogin = this.freezingAfterLogin;
       const forward = (to: Socket) => (chunk: Buffer) => {
         const fromServer = to === client;
+        if (this.orphaned.has(to)) return;
         if (this.frozen || (frozenAfterLogin && fromServer && replies >= 1)) this.held.push([to, chunk]);
         else to.write(chunk);
         if (fromServer) replies += 1;
@@ -80,6 +83,14 @@ export class TcpProxy {
   /** Keeps every connection open and accepts new ones, but lets nothing through: a server that hangs. */
   freeze(): void {
     this.frozen = true;
+  }
+
+  /**
+   * Every open connection stays open and lets nothing through any more, while new ones pass: a server that failed
+   * over behind a proxy that keeps the old connections open, or a network path that drops them without a reset.
+   */
+  orphan(): void {
+    for (const s of this.sockets) this.orphaned.add(s);
   }
 
   /**

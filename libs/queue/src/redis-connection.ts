@@ -4,8 +4,19 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisSeed } from '@app/config';
 
 /**
+ * How long a connection may go without a byte from Redis while a command waits for its answer before it is dropped
+ * and opened again. Above the longest read that blocks on purpose (BullMQ's worker waits up to 10 s for a job, the
+ * events ingestor 1 s).
+ */
+export const REDIS_SOCKET_TIMEOUT_MS = 20_000;
+
+/**
  * ioredis options from a redis:// or rediss:// URL. `maxRetriesPerRequest: null` is what BullMQ workers
- * require; reconnection is unbounded with a capped backoff so the service recovers by itself.
+ * require; reconnection is unbounded with a capped backoff so the service recovers by itself. A connection that
+ * goes silent without being closed (Redis failed over behind a proxy or a load balancer that keeps the old
+ * connections open, a network path that drops packets without a reset) is dropped after
+ * {@link REDIS_SOCKET_TIMEOUT_MS} and opened again: a command timeout alone fails the command but keeps the
+ * connection, and every later command on it would time out too, until TCP gave up hours later.
  */
 export function redisOptionsFromUrl(url: string): RedisOptions {
   const u = new URL(url);
@@ -23,6 +34,7 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
     tls: u.protocol === 'rediss:' ? (isIP(host) ? {} : { servername: host }) : undefined,
     maxRetriesPerRequest: null,
     retryStrategy: (attempt: number) => Math.min(200 * attempt, 5000),
+    socketTimeout: REDIS_SOCKET_TIMEOUT_MS,
   };
 }
 
