@@ -134,4 +134,37 @@ describe('rate limiting while a sync with Redis is in flight', () => {
       admin.disconnect();
     }
   });
+  it('counts a sync that got no answer in time once, though Redis carries it out later', async () => {
+    const clock = new ManualClock(Date.UTC(2033, 0, 1, 12, 0, 20) + Math.floor(Math.random() * 1e6) * 60_000);
+    // The shared client's settings, with a shorter command timeout.
+    const redis = new Redis(TEST_REDIS_URL, {
+      commandTimeout: 200,
+      enableOfflineQueue: false,
+      lazyConnect: true,
+    });
+    redis.on('error', () => undefined);
+    const admin = new Redis(TEST_REDIS_URL);
+    const limiter = new RateLimiter(redis, { rateLimit: { perMinute: 10 } } as AppConfig, clock);
+    const keyId = `key_unanswered_${Date.now()}`;
+    const counter = `ratelimit:${keyId}:${Math.floor(clock.now().getTime() / 60_000)}`;
+    try {
+      await redis.connect();
+      // Redis holds every command for a second: the sync of these four requests times out, and Redis carries it
+      // out once it answers again.
+      await admin.client('PAUSE', 1000, 'ALL');
+      for (let i = 0; i < 4; i++) limiter.consume(keyId);
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await admin.get(counter)).toBe('4');
+      // Still counted here meanwhile, and counted once: 6 more requests fit in the budget of 10, no more.
+      for (let i = 0; i < 6; i++) limiter.consume(keyId);
+      expect(() => limiter.consume(keyId)).toThrow(RateLimitExceeded);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await admin.get(counter)).toBe('10');
+    } finally {
+      limiter.onApplicationShutdown();
+      await admin.client('UNPAUSE');
+      redis.disconnect();
+      admin.disconnect();
+    }
+  });
 });

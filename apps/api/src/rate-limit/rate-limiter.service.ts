@@ -34,7 +34,19 @@ interface KeyWindow {
   sending: number;
   /** This replica's requests since the last sync. */
   pending: number;
+  /**
+   * This replica's requests whose sync failed without telling whether Redis carried it out (no answer in time):
+   * counted here, never sent again, until a later sync's answer, which then includes them if they arrived.
+   */
+  unsure: number;
 }
+
+/**
+ * A command refused before it was sent (no connection, and no offline queue): its counts are sent again with the
+ * next sync. Every other failure (no answer in time, the connection closed with the command on it) leaves it
+ * unknown whether Redis carried the command out.
+ */
+const NOT_SENT = /enableOfflineQueue/;
 
 /**
  * Requests per minute and API key, shared by every API replica through one Redis counter per key and minute
@@ -80,10 +92,10 @@ export class RateLimiter implements OnApplicationShutdown {
     const resetSeconds = Math.max(1, Math.ceil(((window + 1) * WINDOW_MS - now) / 1000));
     let w = this.windows.get(apiKeyId);
     if (!w || w.window !== window) {
-      w = { window, shared: 0, sending: 0, pending: 0 };
+      w = { window, shared: 0, sending: 0, pending: 0, unsure: 0 };
       this.windows.set(apiKeyId, w);
     }
-    const used = w.shared + w.sending + w.pending + 1;
+    const used = w.shared + w.sending + w.pending + w.unsure + 1;
     const state = { limit: this.perMinute, remaining: Math.max(0, this.perMinute - used), resetSeconds };
     if (used > this.perMinute) throw new RateLimitExceeded({ ...state, remaining: 0 });
     w.pending += 1;
@@ -113,8 +125,13 @@ export class RateLimiter implements OnApplicationShutdown {
             sent,
             WINDOW_MS + 1000,
           );
+          // Redis answers in order: the unanswered adds sent before this one are in its total, or were lost.
+          w.unsure = 0;
         } catch (e) {
-          w.pending += sent;
+          // Sent again only when it surely was not sent: an add that timed out may still be carried out once
+          // Redis answers again (it waits on the connection), and sending it again would count it twice.
+          if (NOT_SENT.test((e as Error).message)) w.pending += sent;
+          else w.unsure += sent;
           this.warn(e as Error);
         } finally {
           w.sending -= sent;
