@@ -298,6 +298,74 @@ describe('dependencies down and back', () => {
       expect(await history()).toEqual([...before, 'webhook.secret.rotated']);
     });
 
+    it('gives back an Idempotency-Key whose claim committed but whose answer was lost, once Postgres answers', async () => {
+      const created = await slow.http.post('/v1/webhooks', {
+        key: slowKey,
+        body: { url: 'https://hooks.example.com/lost-claim', subscribed_events: ['task.completed'] },
+      });
+      expect(created.status).toBe(201);
+      const idempotencyKey = `lost-claim-${Date.now()}`;
+      // Straight to Postgres, not through the proxy.
+      const observer = new Client({ connectionString: TEST_DATABASE_URL });
+      await observer.connect();
+      try {
+        const count = async (sql: string, params: unknown[] = []) =>
+          Number((await observer.query<{ n: number }>(sql, params)).rows[0].n);
+        const claims = () =>
+          count(`SELECT count(*)::int AS n FROM idempotency_keys WHERE project_id = $1 AND key = $2`, [
+            created.body.project_id,
+            idempotencyKey,
+          ]);
+        const rotate = () =>
+          slow.http.post(`/v1/webhooks/${created.body.id}/rotate-secret`, {
+            key: slowKey,
+            headers: { 'idempotency-key': idempotencyKey },
+          });
+        // Another session inserts the same key and does not commit: the API's claim waits for it.
+        const holder = new Client({ connectionString: TEST_DATABASE_URL });
+        await holder.connect();
+        let first: ReturnType<typeof rotate>;
+        try {
+          await holder.query('BEGIN');
+          await holder.query(
+            `INSERT INTO idempotency_keys (project_id, key, request_hash, state, created_at, expires_at)
+             VALUES ($1, $2, 'held', 'pending', now(), now() + interval '1 day')`,
+            [created.body.project_id, idempotencyKey],
+          );
+          first = rotate();
+          await eventually(
+            async () =>
+              (await count(
+                `SELECT count(*)::int AS n FROM pg_stat_activity
+                  WHERE datname = current_database() AND wait_event_type = 'Lock'
+                    AND query LIKE 'INSERT INTO idempotency_keys%'`,
+              )) === 1,
+            10_000,
+            'the claim to wait',
+          );
+          // Its answer will not get through; then the other session gives way, and the claim commits.
+          proxy.freeze();
+        } finally {
+          await holder.query('ROLLBACK');
+          await holder.end();
+        }
+        try {
+          await eventually(async () => (await claims()) === 1, 10_000, 'the claim to commit');
+          expectUnavailable(await first);
+        } finally {
+          proxy.restore();
+        }
+        // Given back as soon as Postgres answers (not a minute later, when the claim would turn stale): a retry
+        // runs at once, and rotates once.
+        await eventually(async () => (await claims()) === 0, 15_000, 'the key to be given back');
+        const retried = await rotate();
+        expect(retried.status).toBe(200);
+        expect((await rotate()).headers.get('idempotent-replayed')).toBe('true');
+      } finally {
+        await observer.end();
+      }
+    });
+
     it('answers 503 and keeps running when new connections are logged in and then get no answer, and recovers', async () => {
       // No connection to reuse: the requests below need new ones, which the server logs in and then leaves
       // unanswered (the session setup that follows the login gets no answer).

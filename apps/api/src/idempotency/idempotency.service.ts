@@ -115,14 +115,23 @@ export class IdempotencyService implements BeforeApplicationShutdown {
     let pollMs = FIRST_POLL_MS;
     for (;;) {
       now = this.clock.now();
-      const claimed = await repo.claim({
-        projectId: ctx.projectId,
-        key,
-        requestHash,
-        now,
-        expiresAt: new Date(now.getTime() + TTL_MS),
-        staleBefore: new Date(now.getTime() - STALE_PENDING_MS),
-      });
+      let claimed: boolean;
+      try {
+        claimed = await repo.claim({
+          projectId: ctx.projectId,
+          key,
+          requestHash,
+          now,
+          expiresAt: new Date(now.getTime() + TTL_MS),
+          staleBefore: new Date(now.getTime() - STALE_PENDING_MS),
+        });
+      } catch (e) {
+        // No answer: the claim may have committed all the same (its answer lost with the connection). The claim
+        // time is this request's own, so giving back a claim made at that time can only give back this one, and
+        // a retry does not wait for it to turn stale.
+        this.releaseLater({ projectId: ctx.projectId, key, claimedAt: now, requestId: ctx.requestId, aad });
+        throw e;
+      }
       if (claimed) break;
       const record = await repo.find(ctx.projectId, key);
       if (!record) continue; // released or purged in between: claim again
