@@ -566,6 +566,24 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
     await eventually(() => receiver.at(path).length === 1, 15_000, "the other project's delivery");
   };
 
+  /**
+   * More test events than the worker has slots, to a webhook whose receiver hangs: the attempts in flight reach
+   * the share and never more, and another project's test event is delivered meanwhile.
+   */
+  const burstHeldToShare = async (
+    hole: Awaited<ReturnType<typeof blackHole>>,
+    webhookId: string,
+    k: string,
+  ) => {
+    const burst = await Promise.all(
+      Array.from({ length: DELIVERY_CONCURRENCY + 10 }, () => sendTest(webhookId, 'task.completed', k)),
+    );
+    expect(burst.map((r) => r.status)).toEqual(burst.map(() => 202));
+    await eventually(() => hole.hung.size === DELIVERY_SHARE_PER_PROJECT, 15_000, 'the attempts in flight');
+    await otherProjectDelivered();
+    expect(hole.most()).toBe(DELIVERY_SHARE_PER_PROJECT);
+  };
+
   it("holds a project whose receiver hangs to its share of the worker's attempts; other projects still get theirs", async () => {
     const hole = await blackHole();
     try {
@@ -603,17 +621,7 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       );
       // More attempts than the worker has slots, while no request has run long on the request timer (which this
       // test does not move): without the limit of unproven projects, they took every slot.
-      const burst = await Promise.all(
-        Array.from({ length: DELIVERY_CONCURRENCY + 10 }, () =>
-          sendTest(stuck.id, 'task.completed', newProject.key),
-        ),
-      );
-      expect(burst.map((r) => r.status)).toEqual(burst.map(() => 202));
-      await eventually(() => hole.hung.size === DELIVERY_SHARE_PER_PROJECT, 15_000, 'the attempts in flight');
-
-      await otherProjectDelivered();
-      // The burst never held more than its share.
-      expect(hole.most()).toBe(DELIVERY_SHARE_PER_PROJECT);
+      await burstHeldToShare(hole, stuck.id, newProject.key);
     } finally {
       hole.close();
     }
@@ -669,15 +677,7 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       // Proven by three quick answers (the request timer, which this test does not move, never sees one run
       // long), then it hangs: a burst of more attempts than the worker has slots.
       hole.hang();
-      const burst = await Promise.all(
-        Array.from({ length: DELIVERY_CONCURRENCY + 10 }, () =>
-          sendTest(webhook.id, 'task.completed', project.key),
-        ),
-      );
-      expect(burst.map((r) => r.status)).toEqual(burst.map(() => 202));
-      await eventually(() => hole.hung.size === DELIVERY_SHARE_PER_PROJECT, 15_000, 'the attempts in flight');
-      await otherProjectDelivered();
-      expect(hole.most()).toBe(DELIVERY_SHARE_PER_PROJECT);
+      await burstHeldToShare(hole, webhook.id, project.key);
     } finally {
       hole.close();
     }
