@@ -566,6 +566,28 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
     await eventually(() => receiver.at(path).length === 1, 15_000, "the other project's delivery");
   };
 
+  /** Runs `test` with a new project's webhook whose receiver never answers (see {@link blackHole}). */
+  const withHangingWebhook = async (
+    test: (
+      hole: Awaited<ReturnType<typeof blackHole>>,
+      project: { key: string },
+      stuck: { id: string },
+    ) => Promise<void>,
+  ) => {
+    const hole = await blackHole();
+    try {
+      const project = await api.newKey();
+      const stuck = await createWebhook(
+        `https://${NAME}:${hole.port}/hangs`,
+        ['task.completed'],
+        project.key,
+      );
+      await test(hole, project, stuck);
+    } finally {
+      hole.close();
+    }
+  };
+
   /**
    * More test events than the worker has slots, to a webhook whose receiver hangs: the attempts in flight reach
    * the share and never more, and another project's test event is delivered meanwhile.
@@ -585,14 +607,7 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
   };
 
   it("holds a project whose receiver hangs to its share of the worker's attempts; other projects still get theirs", async () => {
-    const hole = await blackHole();
-    try {
-      const slowProject = await api.newKey();
-      const stuck = await createWebhook(
-        `https://${NAME}:${hole.port}/hangs`,
-        ['task.completed'],
-        slowProject.key,
-      );
+    await withHangingWebhook(async (hole, slowProject, stuck) => {
       const sendStuck = async (n: number) => {
         for (let i = 0; i < n; i++)
           expect((await sendTest(stuck.id, 'task.completed', slowProject.key)).status).toBe(202);
@@ -605,37 +620,19 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
 
       await otherProjectDelivered();
       expect(hole.most()).toBe(DELIVERY_SHARE_PER_PROJECT);
-    } finally {
-      hole.close();
-    }
+    });
   });
 
   it("holds a new project's first burst to its share before any of its requests could be seen taking long", async () => {
-    const hole = await blackHole();
-    try {
-      const newProject = await api.newKey();
-      const stuck = await createWebhook(
-        `https://${NAME}:${hole.port}/hangs`,
-        ['task.completed'],
-        newProject.key,
-      );
+    await withHangingWebhook(async (hole, newProject, stuck) => {
       // More attempts than the worker has slots, while no request has run long on the request timer (which this
       // test does not move): without the limit of unproven projects, they took every slot.
       await burstHeldToShare(hole, stuck.id, newProject.key);
-    } finally {
-      hole.close();
-    }
+    });
   });
 
   it("a project's webhook that answers is not held back by its webhook that hangs", async () => {
-    const hole = await blackHole();
-    try {
-      const project = await api.newKey();
-      const stuck = await createWebhook(
-        `https://${NAME}:${hole.port}/hangs`,
-        ['task.completed'],
-        project.key,
-      );
+    await withHangingWebhook(async (hole, project, stuck) => {
       const path = newPath();
       const fine = await createWebhook(receiver.url(path), ['task.completed'], project.key);
       for (let i = 0; i < DELIVERY_SHARE_PER_PROJECT + 30; i++) {
@@ -656,9 +653,7 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       // the share was never exceeded.
       expect(hole.closed()).toBe(0);
       expect(hole.most()).toBe(DELIVERY_SHARE_PER_PROJECT);
-    } finally {
-      hole.close();
-    }
+    });
   });
 
   it('holds a receiver that answered a few events and then hangs to the share, before it is seen to be slow', async () => {
