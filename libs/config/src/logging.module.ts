@@ -15,6 +15,7 @@ export const LOG_DESTINATION = Symbol('LOG_DESTINATION');
 export const CREDENTIAL_HEADERS = [
   'anchor-api-key',
   'authorization',
+  'proxy-authorization',
   'cookie',
   'anchor-signature',
   'idempotency-key',

@@ -14,6 +14,27 @@ describe('loggableHeaders', () => {
     expect(out).toMatchObject({ 'user-agent': 'curl/8', 'x-request-id': 'r1', 'set-cookie': ['a', 'b'] });
     expect(JSON.stringify(out)).not.toContain('secret-');
   });
+
+  it('blanks proxy credentials and an API key or a secret sent under any other header name', () => {
+    const key = `ak_${'Ab9_-'.repeat(9)}`;
+    const secret = 'c0ffee'.repeat(10) + 'abcd';
+    const out = loggableHeaders({
+      'proxy-authorization': 'Basic dXNlcjpwYXNz',
+      'x-api-key': key,
+      anchor_api_key: key,
+      'x-signing-secret': [secret, 'other'],
+      'user-agent': 'curl/8',
+    });
+    expect(out).toMatchObject({
+      'proxy-authorization': '[redacted]',
+      'x-api-key': '[redacted]',
+      anchor_api_key: '[redacted]',
+      'x-signing-secret': ['[redacted]', 'other'],
+      'user-agent': 'curl/8',
+    });
+    expect(JSON.stringify(out)).not.toContain(key);
+    expect(JSON.stringify(out)).not.toContain(secret);
+  });
 });
 
 describe('loggableUrl', () => {

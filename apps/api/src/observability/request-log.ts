@@ -24,11 +24,24 @@ function requestLogger(): Logger | undefined {
   return child.logger;
 }
 
-/** The request headers with every credential or signature header (CREDENTIAL_HEADERS) blanked. */
+/**
+ * The request headers with every credential or signature header (CREDENTIAL_HEADERS) blanked, and anything
+ * shaped like an API key or a secret blanked in every other header too: a client that sends its key under
+ * another name (`x-api-key`, a misspelt `anchor_api_key`) must not get it into the logs either.
+ */
 export function loggableHeaders(headers: FastifyRequest['headers']): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const name in headers) out[name] = CREDENTIALS.has(name) ? CENSOR : headers[name];
+  for (const name in headers) {
+    const value = headers[name];
+    out[name] = CREDENTIALS.has(name) ? CENSOR : blankCredentialLike(value);
+  }
   return out;
+}
+
+function blankCredentialLike(value: string | string[] | undefined): string | string[] | undefined {
+  if (typeof value === 'string') return value.replace(CREDENTIAL_LIKE, CENSOR);
+  if (Array.isArray(value)) return value.map((v) => v.replace(CREDENTIAL_LIKE, CENSOR));
+  return value;
 }
 
 /** Query parameters of the API's own routes: their values are logged; any other parameter's value is blanked. */
