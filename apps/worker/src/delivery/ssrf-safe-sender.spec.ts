@@ -194,6 +194,9 @@ describe('SsrfSafeSender over TLS', () => {
     );
     expect(result.kind).toBe('network_error');
     expect(result).toMatchObject({ error: expect.stringMatching(/altnames|does not match/i) });
+    // The delivery log is the customer's: it names their host, not what the certificate found there names.
+    expect(result).toMatchObject({ error: expect.stringContaining(other) });
+    expect(result).not.toMatchObject({ error: expect.stringContaining(NAME) });
     expect(tlsReceiver.received).toHaveLength(0);
   });
 
@@ -329,6 +332,8 @@ describe('SsrfSafeSender failures', () => {
 
     const result = await post(sender(), `http://${NAME}:${port}/`);
     expect(result).toMatchObject({ kind: 'network_error', error: expect.stringContaining('ECONNREFUSED') });
+    // Named by the host, not by the address it resolved to on the worker's network.
+    expect(result).toMatchObject({ error: `ECONNREFUSED: could not connect to ${NAME}:${port}` });
     expect(classifyOutcome(result)).toBe('retry');
   });
 

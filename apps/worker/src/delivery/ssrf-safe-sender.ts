@@ -270,7 +270,7 @@ export class SsrfSafeSender {
             attempt(true);
             return;
           }
-          settle({ kind: 'network_error', error: errorMessage(error) });
+          settle({ kind: 'network_error', error: networkErrorMessage(error, url.host) });
         });
 
         req.end(body);
@@ -342,6 +342,19 @@ class Deadline {
     clearTimeout(this.timer);
     this.handler = undefined;
   }
+}
+
+/**
+ * The message of a failed connection as the customer reads it in the delivery log: named by the URL's host, never
+ * by the address dialled (`connect ECONNREFUSED 10.20.0.5:443`) nor by the names in the certificate found there,
+ * since what a name resolves to on the worker's network, and what answers there, is not theirs to learn.
+ */
+function networkErrorMessage(error: NodeJS.ErrnoException, host: string): string {
+  const code = error.code ?? 'connection failed';
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
+    return `${code}: the receiver's certificate does not match ${host}`;
+  const dialled = (error as { address?: unknown }).address !== undefined || error instanceof AggregateError;
+  return dialled ? `${code}: could not connect to ${host}` : errorMessage(error);
 }
 
 function errorMessage(error: unknown): string {
