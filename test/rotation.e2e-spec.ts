@@ -793,6 +793,84 @@ describe('scheduled rotation', () => {
       expect(await audits(wh.id, 'webhook.secret.previous_expired')).toHaveLength(1);
     });
 
+    it('a manual rotation beyond ten previous secrets destroys the oldest at once and records its expiry', async () => {
+      const wh = await createWebhook();
+      const issued = [wh.secret];
+      for (let i = 0; i < 12; i++) {
+        const res = await api.http.post(`/v1/webhooks/${wh.id}/rotate-secret`, {
+          key,
+          body: { grace_period_hours: 168 },
+        });
+        expect(res.status).toBe(200);
+        issued.push(res.body.secret);
+      }
+      // The current secret and the ten newest previous ones, newest first; the two oldest are gone.
+      expect(await signing(wh.id)).toEqual(issued.slice(2).reverse());
+      const st = await status(wh.id);
+      expect(st.previous.map((p: { fingerprint: string }) => p.fingerprint)).toEqual(
+        issued
+          .slice(2, 12)
+          .reverse()
+          .map((x) => fingerprint(x)),
+      );
+      const [stored] = await api.db.dataSource.query(
+        'SELECT count(*)::int AS n FROM webhook_secrets WHERE webhook_id = $1',
+        [wh.id],
+      );
+      expect(stored.n).toBe(11);
+      // Each recorded as expired by the rotation that made one too many, right after it.
+      const rotated = await audits(wh.id, 'webhook.secret.rotated');
+      const expired = await audits(wh.id, 'webhook.secret.previous_expired');
+      expect(expired.map((e) => e.event)).toEqual(
+        [0, 1].map((i) =>
+          expect.objectContaining({
+            occurred_at: rotated[10 + i].event.occurred_at,
+            actor: rotated[10 + i].event.actor,
+            request_id: rotated[10 + i].event.request_id,
+            data: { fingerprint: fingerprint(issued[i]), expired_at: clock.now().toISOString() },
+          }),
+        ),
+      );
+      expect(expired[0].event.id > rotated[10].event.id).toBe(true);
+      expect(expired[0].event.id < rotated[11].event.id).toBe(true);
+    });
+
+    it('a scheduled rotation beyond ten previous secrets destroys the oldest and records its expiry', async () => {
+      const wh = await createWebhook();
+      const issued = [wh.secret];
+      for (let i = 0; i < 10; i++) {
+        const res = await api.http.post(`/v1/webhooks/${wh.id}/rotate-secret`, {
+          key,
+          body: { grace_period_hours: 168 },
+        });
+        issued.push(res.body.secret);
+      }
+      expect(await audits(wh.id, 'webhook.secret.previous_expired')).toHaveLength(0);
+      await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 1 } });
+      // The rotations of one instant are dated a millisecond apart, and the clock runs from the last of them.
+      clock.advance(DAY + 1000);
+      const rotatedAt = clock.now();
+      await sweeper.sweep();
+      const st = await status(wh.id);
+      expect(st.current).toMatchObject({ trigger: 'scheduled', claimed: false });
+      expect(st.previous.map((p: { fingerprint: string }) => p.fingerprint)).toEqual(
+        issued
+          .slice(1)
+          .reverse()
+          .map((x) => fingerprint(x)),
+      );
+      const [rotated] = await audits(wh.id, 'webhook.secret.rotated').then((a) => a.slice(-1));
+      const expired = await audits(wh.id, 'webhook.secret.previous_expired');
+      expect(expired.map((e) => e.event)).toEqual([
+        expect.objectContaining({
+          occurred_at: rotated.event.occurred_at,
+          actor: { type: 'scheduler', id: 'rotation.sweep' },
+          data: { fingerprint: fingerprint(wh.secret), expired_at: rotatedAt.toISOString() },
+        }),
+      ]);
+      expect(expired[0].event.id > rotated.event.id).toBe(true);
+    });
+
     it('concurrent claims, manual rotations, updates and signing keep one unbroken chain of secrets', async () => {
       const wh = await createWebhook();
       await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 1 } });

@@ -609,7 +609,15 @@ describe('webhooks API (Anchor-compatible routes)', () => {
         "SELECT count(*)::int AS n FROM webhook_secrets WHERE webhook_id = $1 AND state = 'previous'",
         [created.id],
       );
-      expect(previous[0].n).toBe(20);
+      // A webhook keeps ten previous secrets: the rotations past the tenth destroyed the oldest, in chain order.
+      expect(previous[0].n).toBe(10);
+      const expired: { event: { data: { fingerprint: string } } }[] = await api.db.dataSource.query(
+        "SELECT event FROM audit_events WHERE webhook_id = $1 AND type = 'webhook.secret.previous_expired' ORDER BY seq",
+        [created.id],
+      );
+      expect(expired.map((e) => e.event.data.fingerprint)).toEqual(
+        audits.slice(0, 10).map((a) => a.event.data.previous_fingerprint),
+      );
 
       // Dated once the lock is held: times never go backwards along the webhook's changes, so its updated_at is
       // the latest any rotation returned, and the history read newest first is the lock order.

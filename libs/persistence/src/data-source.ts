@@ -19,6 +19,7 @@ import { WebhookLastChange1764800000000 } from './migrations/1764800000000-webho
 import { DeletedWebhooksIndex1764900000000 } from './migrations/1764900000000-deleted-webhooks-index';
 import { RotationZeroGraceExpired1765000000000 } from './migrations/1765000000000-rotation-zero-grace-expired';
 import { RotationTimeAfterLongWait1765100000000 } from './migrations/1765100000000-rotation-time-after-long-wait';
+import { PreviousSecretsBound1765200000000 } from './migrations/1765200000000-previous-secrets-bound';
 import { IdempotencyAndMetrics1764200000000 } from './migrations/1764200000000-idempotency-and-metrics';
 
 // Dates sent as query parameters are written in UTC, not in the process's time zone (whose historical offsets
@@ -54,6 +55,7 @@ export const MIGRATIONS = [
   DeletedWebhooksIndex1764900000000,
   RotationZeroGraceExpired1765000000000,
   RotationTimeAfterLongWait1765100000000,
+  PreviousSecretsBound1765200000000,
 ];
 
 /**

@@ -19,6 +19,8 @@ export {
 } from './repositories/deliveries.repository';
 export {
   RotationRepository,
+  MAX_PREVIOUS_SECRETS,
+  type DroppedSecret,
   type PolicyScope,
   type RotationSchedule,
   type DueRotation,

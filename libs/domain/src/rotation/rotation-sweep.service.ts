@@ -133,6 +133,11 @@ export class RotationSweepService {
         now,
       );
       const outgoingOf = new Map(outgoing.map((o) => [o.webhookId, o]));
+      // A kept outgoing secret may make one more previous secret than a webhook keeps: the oldest go now.
+      const dropped = await tx.rotation.dropPreviousBeyondBound(
+        outgoing.filter((o) => o.expiresAt !== null).map((o) => o.webhookId),
+        now,
+      );
       const fresh: NewScheduledSecret[] = due.map((d, i) => {
         const secret = generateSecret();
         const sealed = this.cipher.seal(secret, d.webhookId);
@@ -170,14 +175,18 @@ export class RotationSweepService {
               due_at: d.dueAt.toISOString(),
             },
           };
-          if (!(kept && out.expiresAt === null)) return [rotated];
-          // Destroyed at once (no grace period): recorded as expired at the rotation, as a manual one does.
-          const expired: AuditInput<Recorded> = {
+          // Destroyed at once (no grace period, or beyond the previous secrets a webhook keeps): recorded as
+          // expired at the rotation, as a manual one does.
+          const expiredNow = (fp: string): AuditInput<Recorded> => ({
             ...rotated,
             type: 'webhook.secret.previous_expired',
-            data: { fingerprint: out.fingerprint, expired_at: now.toISOString() },
-          };
-          return [rotated, expired];
+            data: { fingerprint: fp, expired_at: now.toISOString() },
+          });
+          if (kept && out.expiresAt === null) return [rotated, expiredNow(out.fingerprint)];
+          return [
+            rotated,
+            ...dropped.filter((s) => s.webhookId === d.webhookId).map((s) => expiredNow(s.fingerprint)),
+          ];
         }),
       );
       return due.length;

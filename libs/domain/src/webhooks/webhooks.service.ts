@@ -180,7 +180,7 @@ export class WebhooksService {
    * rotation nobody fetched) is destroyed, since no receiver can hold it, and reported as
    * `superseded_unclaimed_fingerprint`; a claimed one keeps signing as previous until now + the grace period
    * (reported as `previous_fingerprint` and `previous_expires_at`), or is destroyed at once when the grace
-   * period is 0. Restarts the rotation clock and records `webhook.secret.rotated`. Rotations of one webhook
+   * period is 0; a webhook keeps at most MAX_PREVIOUS_SECRETS previous secrets, the oldest going first. Restarts the rotation clock and records `webhook.secret.rotated`. Rotations of one webhook
    * are serialised by its row lock, and each decides on the secret that is current once it holds the lock:
    * each returns a distinct secret and exactly one is current afterwards.
    */
@@ -208,20 +208,19 @@ export class WebhooksService {
       },
     });
     const gracePeriodHours = opts.gracePeriodHours ?? this.config.secrets.gracePeriodHours;
-    // No grace period: the outgoing secret is destroyed at once, and that is recorded as its expiry.
-    const expired =
-      gracePeriodHours === 0
-        ? this.audit.rowOf({
-            type: 'webhook.secret.previous_expired',
-            projectId: ctx.projectId,
-            webhookId: id,
-            actor: ctx.actor,
-            requestId: ctx.requestId,
-            occurredAt: now,
-            // Filled in by the database, like the rotation's previous_* fields.
-            data: { fingerprint: '', expired_at: '' },
-          })
-        : null;
+    // The expiry of a previous secret the rotation destroys at once, if it does: the outgoing one with no grace
+    // period, or else the oldest previous one when the outgoing one makes more than a webhook keeps
+    // (MAX_PREVIOUS_SECRETS). Whether, and which, only the database knows once it holds the lock.
+    const expired = this.audit.rowOf({
+      type: 'webhook.secret.previous_expired',
+      projectId: ctx.projectId,
+      webhookId: id,
+      actor: ctx.actor,
+      requestId: ctx.requestId,
+      occurredAt: now,
+      // Filled in by the database, like the rotation's previous_* fields.
+      data: { fingerprint: '', expired_at: '' },
+    });
     const rotate = (repos: Repositories) =>
       repos.webhooks.rotateSecret(ctx.projectId, id, gracePeriodHours, row, audit, now, expired);
     const webhook = await commitChange(this.db, rotate, commitWith, (rotated) =>

@@ -15,20 +15,50 @@ const EXPIRED_EVENT_SQL = `        IF v_expired AND p_expired_audit_event IS NOT
         END IF;
 `;
 
+// At most `bound` previous secrets still in their grace period: when the one this rotation kept makes one more, the
+// oldest is destroyed now and recorded as expired at the rotation (the caller's time, as a zero grace period's
+// outgoing secret is; the event is dated like the rotation's), with the event envelope of a zero grace period
+// (the two never meet: a zero grace period keeps nothing). One per rotation, which holds the bound since each
+// rotation keeps at most one; a caller that passes no envelope (a replica of an earlier release) trims nothing.
+const boundSql = (
+  bound: number,
+) => `        IF p_expired_audit_event IS NOT NULL AND v_prev_fp IS NOT NULL AND NOT v_expired THEN
+          DELETE FROM webhook_secrets
+          WHERE id = (SELECT id FROM webhook_secrets
+                      WHERE webhook_id = p_webhook_id AND state = 'previous' AND expires_at > p_now
+                      ORDER BY created_at, id LIMIT 1)
+            AND (SELECT count(*) FROM webhook_secrets
+                 WHERE webhook_id = p_webhook_id AND state = 'previous' AND expires_at > p_now) > ${bound}
+          RETURNING fingerprint INTO v_dropped_fp;
+          IF FOUND THEN
+            INSERT INTO audit_events (id, project_id, webhook_id, type, occurred_at, event)
+            VALUES (p_expired_audit_event ->> 'id', p_project_id, p_webhook_id, p_expired_audit_event ->> 'type', v_now,
+                    jsonb_set(jsonb_set(p_expired_audit_event, '{data}', jsonb_build_object(
+                      'fingerprint', v_dropped_fp,
+                      'expired_at', to_char(p_now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))),
+                      '{occurred_at}', to_jsonb(to_char(v_now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))));
+          END IF;
+        END IF;
+`;
+
 /**
  * The SQL that (re)creates `rotate_webhook_secret(…)` as described below, where `lastChange` is the SQL
  * expression, over the locked `webhooks` row, of the webhook's last change. Shared with
  * WebhookLastChange1764800000000, which follows a column that this migration does not have yet, and with
  * RotationZeroGraceExpired1765000000000, which adds (`expiredEvent`) a twelfth parameter: the audit event of a
  * previous secret that a zero grace period destroys at once, and with RotationTimeAfterLongWait1765100000000,
- * which moves `horizon`, the SQL time before which the last change is followed. With the defaults the SQL is
- * exactly the one the earlier migrations ran.
+ * which moves `horizon`, the SQL time before which the last change is followed, and with
+ * PreviousSecretsBound1765200000000, which keeps at most `previousBound` previous secrets in their grace period.
+ * With the defaults the SQL is exactly the one the earlier migrations ran.
  */
 export function rotateWebhookSecretSql(
   lastChange: string,
   expiredEvent = false,
   horizon = "p_now + interval '1 second'",
+  previousBound?: number,
 ): string {
+  if (previousBound !== undefined && (!expiredEvent || !Number.isInteger(previousBound) || previousBound < 1))
+    throw new Error('a bound on previous secrets needs the expired event and a positive integer');
   return `
       CREATE OR REPLACE FUNCTION rotate_webhook_secret(
         p_project_id         uuid,
@@ -50,7 +80,7 @@ export function rotateWebhookSecretSql(
         v_prev_fp    text;
         v_prev_until timestamptz;
         v_superseded text;
-        v_data       jsonb;${expiredEvent ? '\n        v_expired    boolean := false;' : ''}
+        v_data       jsonb;${expiredEvent ? '\n        v_expired    boolean := false;' : ''}${previousBound !== undefined ? '\n        v_dropped_fp text;' : ''}
       BEGIN
         -- Concurrent rotations (and claims, sweeps, deletes) of the webhook queue here. The time, decided once
         -- the lock is held: after the webhook's last change, unless that is more than a second ahead.
@@ -107,7 +137,7 @@ export function rotateWebhookSecretSql(
         VALUES (p_audit_event ->> 'id', p_project_id, p_webhook_id, p_audit_event ->> 'type', v_now,
                 jsonb_set(jsonb_set(p_audit_event, '{data}', v_data), '{occurred_at}',
                   to_jsonb(to_char(v_now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))));
-${expiredEvent ? EXPIRED_EVENT_SQL : ''}
+${expiredEvent ? EXPIRED_EVENT_SQL : ''}${previousBound !== undefined ? boundSql(previousBound) : ''}
         RETURN NEXT v_webhook;
       END
       $$`;

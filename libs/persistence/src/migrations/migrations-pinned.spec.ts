@@ -61,6 +61,10 @@ const PINNED: Record<string, { up: string; down: string }> = {
     up: '13c5044a227ecebffc3670ac34040ea76ee16adc8135aa4c73c64f81fb9ee3a5',
     down: 'a1aef5e6f32cd69105f67b0e95ff8596fd8c1b9a0ecabfcb5205afa04da114e5',
   },
+  PreviousSecretsBound1765200000000: {
+    up: 'bcc1729b559068483b8412216088688425d77abae0c096350fd4d8daf3c427f1',
+    down: 'df3a900aa8edc10a700a0261389d3c519e25c4ba29784cf02ae870d9398c52bd',
+  },
 };
 
 /** What a migration sends to Postgres, in order. */

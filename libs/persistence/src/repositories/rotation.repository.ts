@@ -29,6 +29,21 @@ export interface DueRotation {
   lastChangeAt: Date | null;
 }
 
+/**
+ * Previous secrets a webhook keeps in their grace period, at most: a rotation that keeps one more destroys the
+ * oldest (the same bound as `rotate_webhook_secret(…)` of migration 1765200000000). Without it, a client
+ * rotating in a loop with a long grace period made every delivery carry one signature per secret, a header
+ * receivers refuse, and cost the shared worker a decryption and an HMAC for each. A daily scheduled rotation
+ * with the longest grace period (168 h) keeps seven.
+ */
+export const MAX_PREVIOUS_SECRETS = 10;
+
+/** A previous secret destroyed before its time because its webhook kept more than {@link MAX_PREVIOUS_SECRETS}. */
+export interface DroppedSecret {
+  webhookId: string;
+  fingerprint: string;
+}
+
 /** What became of a webhook's current secret when a sweep batch replaced it. */
 export interface OutgoingSecret {
   webhookId: string;
@@ -330,6 +345,27 @@ export class RotationRepository {
       claimed: r.claimed,
       expiresAt: r.expires_at === null ? null : new Date(r.expires_at),
     }));
+  }
+
+  /**
+   * Destroys, of each webhook, the oldest previous secrets still in their grace period at `now` beyond the newest
+   * {@link MAX_PREVIOUS_SECRETS}; returns them, oldest first. Run after {@link retireCurrent}, under the row
+   * locks of the batch.
+   */
+  async dropPreviousBeyondBound(webhookIds: string[], now: Date): Promise<DroppedSecret[]> {
+    const rows: { webhook_id: string; fingerprint: string }[] = await this.manager.query(
+      `WITH ranked AS (
+         SELECT id, row_number() OVER (PARTITION BY webhook_id ORDER BY created_at DESC, id DESC) AS newer
+         FROM webhook_secrets
+         WHERE webhook_id = ANY($1::text[]) AND state = 'previous' AND expires_at > $2::timestamptz),
+       dropped AS (
+         DELETE FROM webhook_secrets s USING ranked r
+         WHERE s.id = r.id AND r.newer > $3
+         RETURNING s.webhook_id, s.fingerprint, s.created_at, s.id)
+       SELECT webhook_id, fingerprint FROM dropped ORDER BY created_at, id`,
+      [webhookIds, now, MAX_PREVIOUS_SECRETS],
+    );
+    return rows.map((r) => ({ webhookId: r.webhook_id, fingerprint: r.fingerprint }));
   }
 
   /** Inserts the new current secrets of a batch: made by the scheduler, unclaimed until the project fetches them. */

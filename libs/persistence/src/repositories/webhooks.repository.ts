@@ -138,9 +138,10 @@ export class WebhooksRepository {
    * Rotates the secret of a live webhook of the project now, in one round trip: the database function
    * `rotate_webhook_secret` (migration 1764600000000, which documents the retire rule) row-locks the webhook,
    * reads its current secret after the lock, retires it, makes `secret` current, restarts the rotation clock,
-   * bumps `updated_at` and writes the audit event, whose `data` it completes with what it retired; with a zero
-   * grace period, also `expiredAudit` (`webhook.secret.previous_expired`) for the claimed secret it destroys
-   * (migration 1765000000000). Outside a transaction the call is one on its own. Returns the updated webhook, or
+   * bumps `updated_at` and writes the audit event, whose `data` it completes with what it retired; and
+   * `expiredAudit` (`webhook.secret.previous_expired`) for a previous secret it destroys, if any: with a zero
+   * grace period the claimed secret it retires (migration 1765000000000), otherwise the oldest previous one
+   * beyond MAX_PREVIOUS_SECRETS (migration 1765200000000). Outside a transaction the call is one on its own. Returns the updated webhook, or
    * null, having changed nothing, when the project has no such live webhook.
    */
   async rotateSecret(
