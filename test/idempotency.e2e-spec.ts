@@ -149,6 +149,46 @@ describe('Idempotency-Key', () => {
     expect(await rotations(id)).toBe(2);
   });
 
+  it('keeps no copy of a destroyed secret: its stored response is emptied with it', async () => {
+    const stored = async (idem: string) =>
+      (
+        await api.db.dataSource.query(
+          'SELECT state, status, key_id, response FROM idempotency_keys WHERE project_id = $1 AND key = $2',
+          [projectId, idem],
+        )
+      )[0] as { state: string; status: number; key_id: string | null; response: Buffer | null };
+    const { id } = (await create('k-copy')).body;
+    expect((await rotate(id, 'r-copy-1')).status).toBe(200);
+    expect((await rotate(id, 'r-copy-2')).status).toBe(200);
+    // The create's and the first rotation's secrets are previous ones now, still signing: their copies stay.
+    for (const idem of ['k-copy', 'r-copy-1', 'r-copy-2'])
+      expect((await stored(idem)).response).toBeInstanceOf(Buffer);
+    // Revoking them destroys both secrets, and the two copies with them, in the same transaction.
+    expect((await api.http.delete(`/v1/webhooks/${id}/previous-secrets`, { key })).body.revoked).toBe(2);
+    for (const idem of ['k-copy', 'r-copy-1'])
+      expect(await stored(idem)).toEqual({
+        state: 'done',
+        status: expect.any(Number),
+        key_id: null,
+        response: null,
+      });
+    expect((await stored('r-copy-2')).response).toBeInstanceOf(Buffer);
+    // The key still stands for its one request: the replay is refused, nothing runs again.
+    const again = await rotate(id, 'r-copy-1');
+    expect({ status: again.status, code: again.body.code }).toEqual({
+      status: 409,
+      code: 'idempotency_key_reused',
+    });
+    expect(await rotations(id)).toBe(2);
+    // Deleting the webhook destroys the current secret and its copy; a replay is then 404, as it was.
+    expect((await api.http.delete(`/v1/webhooks/${id}`, { key })).status).toBe(200);
+    expect((await stored('r-copy-2')).response).toBeNull();
+    for (const replay of [() => create('k-copy'), () => rotate(id, 'r-copy-2')]) {
+      const res = await replay();
+      expect({ status: res.status, code: res.body.code }).toEqual({ status: 404, code: 'webhook_not_found' });
+    }
+  });
+
   it('makes test events idempotent: one event, the same answer again', async () => {
     const { id } = (await api.http.post('/v1/webhooks', { key, body })).body;
     const send = (idem: string) => sendTest(id, idem);

@@ -20,6 +20,7 @@ import { DeletedWebhooksIndex1764900000000 } from './migrations/1764900000000-de
 import { RotationZeroGraceExpired1765000000000 } from './migrations/1765000000000-rotation-zero-grace-expired';
 import { RotationTimeAfterLongWait1765100000000 } from './migrations/1765100000000-rotation-time-after-long-wait';
 import { PreviousSecretsBound1765200000000 } from './migrations/1765200000000-previous-secrets-bound';
+import { IdempotentResponsesForgetSecrets1765300000000 } from './migrations/1765300000000-idempotent-responses-forget-secrets';
 import { IdempotencyAndMetrics1764200000000 } from './migrations/1764200000000-idempotency-and-metrics';
 
 // Dates sent as query parameters are written in UTC, not in the process's time zone (whose historical offsets
@@ -56,6 +57,7 @@ export const MIGRATIONS = [
   RotationZeroGraceExpired1765000000000,
   RotationTimeAfterLongWait1765100000000,
   PreviousSecretsBound1765200000000,
+  IdempotentResponsesForgetSecrets1765300000000,
 ];
 
 /**

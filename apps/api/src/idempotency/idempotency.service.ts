@@ -31,6 +31,12 @@ const IN_PROGRESS_RETRY_AFTER_SECONDS = 5;
 // Keys given back in the background at most at a time; beyond, a key is left to turn stale.
 const MAX_RELEASING = 1000;
 const KEY_FORMAT = /^[\x21-\x7e]{1,255}$/;
+/** Why a stored first response is not replayed once its webhook is deleted. */
+const WEBHOOK_DELETED = 'the webhook of the first request with this Idempotency-Key has since been deleted';
+/** Why a stored first response that handed out a secret is not replayed once that secret is gone. */
+const RETIRED_SECRET =
+  'the secret in the first response to this Idempotency-Key has since been retired and is not given out ' +
+  'again; send the request with a new key';
 
 /**
  * Thrown by the guard to answer with the stored first response instead of running the route; the API's
@@ -139,6 +145,16 @@ export class IdempotencyService implements BeforeApplicationShutdown {
         this.metrics.countIdempotent('reused');
         throw new IdempotencyKeyReusedError();
       }
+      if (record.state === 'done' && record.response === null) {
+        // Its response held a webhook secret that has since been destroyed, and was emptied with it.
+        this.metrics.countIdempotent('replay_refused');
+        if (
+          record.webhookId !== null &&
+          !(await this.db.repos.webhooks.findLive(ctx.projectId, record.webhookId))
+        )
+          throw new WebhookNotFoundError(WEBHOOK_DELETED);
+        throw new IdempotencyKeyReusedError(RETIRED_SECRET);
+      }
       if (record.state === 'done' && record.response && record.keyId && record.status) {
         const body = this.cipher.open({ keyId: record.keyId, ciphertext: record.response }, aad);
         try {
@@ -184,18 +200,13 @@ export class IdempotencyService implements BeforeApplicationShutdown {
     if (webhookId === undefined) return;
     const repos = this.db.repos;
     if (!(await repos.webhooks.findLive(projectId, webhookId))) {
-      throw new WebhookNotFoundError(
-        'the webhook of the first request with this Idempotency-Key has since been deleted',
-      );
+      throw new WebhookNotFoundError(WEBHOOK_DELETED);
     }
     if (typeof first.secret !== 'string') return;
     const fp = fingerprint(first.secret);
     const live = await repos.secrets.findValid(webhookId, this.clock.now());
     if (!live.some((s) => s.fingerprint === fp)) {
-      throw new IdempotencyKeyReusedError(
-        'the secret in the first response to this Idempotency-Key has since been retired and is not given out ' +
-          'again; send the request with a new key',
-      );
+      throw new IdempotencyKeyReusedError(RETIRED_SECRET);
     }
   }
 
@@ -232,6 +243,7 @@ export class IdempotencyService implements BeforeApplicationShutdown {
       status,
       keyId: sealed.keyId,
       response: sealed.ciphertext,
+      secret: secretOf(body),
     });
   }
 
@@ -320,6 +332,17 @@ export class IdempotencyService implements BeforeApplicationShutdown {
  * Same method, path and JSON body (key order ignored) → same hash. No body counts as `{}`: both are a request
  * without fields (rotate-secret takes either), and a client may send one the first time and the other on retry.
  */
+/** The webhook secret a response body (create, rotate-secret: the webhook with its secret) hands out, or null. */
+function secretOf(body: string): { webhookId: string; fingerprint: string } | null {
+  try {
+    const parsed = JSON.parse(body) as { id?: unknown; secret?: unknown } | null;
+    if (typeof parsed?.secret !== 'string' || typeof parsed.id !== 'string') return null;
+    return { webhookId: parsed.id, fingerprint: fingerprint(parsed.secret) };
+  } catch {
+    return null;
+  }
+}
+
 function hashRequest(req: AuthenticatedRequest): string {
   return createHash('sha256')
     .update(`${req.method} ${req.url.split('?')[0]}\n${canonicalJson(req.body ?? {})}`)

@@ -65,6 +65,10 @@ const PINNED: Record<string, { up: string; down: string }> = {
     up: 'bcc1729b559068483b8412216088688425d77abae0c096350fd4d8daf3c427f1',
     down: 'df3a900aa8edc10a700a0261389d3c519e25c4ba29784cf02ae870d9398c52bd',
   },
+  IdempotentResponsesForgetSecrets1765300000000: {
+    up: 'b4fa2869b154f800530913fea765d33f59ddac5fb555dd34ab01e97482378dfe',
+    down: '7ad80d4177d665cc3bbf4c2908f1dc3394d7ff58b7cf3b05c23179c71c39bde5',
+  },
 };
 
 /** What a migration sends to Postgres, in order. */

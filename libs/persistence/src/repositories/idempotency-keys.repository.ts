@@ -7,6 +7,8 @@ export interface IdempotencyRecord {
   status: number | null;
   keyId: string | null;
   response: Buffer | null;
+  /** The webhook of a response that handed out a secret; kept when the response is emptied with the secret. */
+  webhookId: string | null;
   createdAt: Date;
   expiresAt: Date;
 }
@@ -17,6 +19,7 @@ type Row = {
   status: number | null;
   key_id: string | null;
   response: Buffer | null;
+  webhook_id: string | null;
   created_at: Date;
   expires_at: Date;
 };
@@ -27,6 +30,7 @@ const toRecord = (r: Row): IdempotencyRecord => ({
   status: r.status,
   keyId: r.key_id,
   response: r.response,
+  webhookId: r.webhook_id,
   createdAt: r.created_at,
   expiresAt: r.expires_at,
 });
@@ -60,7 +64,8 @@ export class IdempotencyKeysRepository {
        VALUES ($1, $2, $3, 'pending', $4, $5)
        ON CONFLICT (project_id, key) DO UPDATE
          SET request_hash = EXCLUDED.request_hash, state = 'pending', status = NULL, key_id = NULL,
-             response = NULL, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+             response = NULL, secret_fingerprint = NULL, webhook_id = NULL, created_at = EXCLUDED.created_at,
+             expires_at = EXCLUDED.expires_at
          WHERE idempotency_keys.expires_at <= EXCLUDED.created_at
             OR (idempotency_keys.state = 'pending' AND idempotency_keys.created_at < $6
                 AND idempotency_keys.request_hash = EXCLUDED.request_hash)
@@ -72,7 +77,7 @@ export class IdempotencyKeysRepository {
 
   async find(projectId: string, key: string): Promise<IdempotencyRecord | null> {
     const rows: Row[] = await this.manager.query(
-      `SELECT request_hash, state, status, key_id, response, created_at, expires_at
+      `SELECT request_hash, state, status, key_id, response, webhook_id, created_at, expires_at
          FROM idempotency_keys WHERE project_id = $1 AND key = $2`,
       [projectId, key],
     );
@@ -91,12 +96,24 @@ export class IdempotencyKeysRepository {
     status: number;
     keyId: string;
     response: Buffer;
+    /** The webhook secret the response hands out, if any: destroying it (its fingerprint) empties the response. */
+    secret: { webhookId: string; fingerprint: string } | null;
   }): Promise<boolean> {
     // TypeORM answers an UPDATE with [rows, affected].
     const [, updated]: [unknown[], number] = await this.manager.query(
-      `UPDATE idempotency_keys SET state = 'done', status = $4, key_id = $5, response = $6
+      `UPDATE idempotency_keys SET state = 'done', status = $4, key_id = $5, response = $6,
+             secret_fingerprint = $7, webhook_id = $8
         WHERE project_id = $1 AND key = $2 AND state = 'pending' AND created_at = $3`,
-      [input.projectId, input.key, input.claimedAt, input.status, input.keyId, input.response],
+      [
+        input.projectId,
+        input.key,
+        input.claimedAt,
+        input.status,
+        input.keyId,
+        input.response,
+        input.secret?.fingerprint ?? null,
+        input.secret?.webhookId ?? null,
+      ],
     );
     return updated === 1;
   }
