@@ -75,10 +75,11 @@ describe('OpenAPI description', () => {
     }
   });
 
-  it('documents the Idempotency-Key header on create and rotate', () => {
+  it('documents the Idempotency-Key header on create, rotate and claim', () => {
     for (const [path, method] of [
       ['/v1/webhooks', 'post'],
       ['/v1/webhooks/{id}/rotate-secret', 'post'],
+      ['/v1/webhooks/{id}/secret/claim', 'post'],
     ]) {
       const params = doc.paths[path][method].parameters as { name: string; in: string }[];
       expect(params).toEqual(
@@ -116,8 +117,8 @@ describe('OpenAPI description', () => {
         }
       }
     }
-    // Create, rotate-secret and test take the key.
-    expect(idempotentOps).toBe(3);
+    // Create, rotate-secret, secret claim and test take the key.
+    expect(idempotentOps).toBe(4);
   });
 
   it('describes request bodies as strictly as the server checks them', () => {

@@ -496,6 +496,31 @@ describe('scheduled rotation', () => {
       expect((await status(wh.id)).previous).toEqual([]);
     });
 
+    it('a claim retried with its Idempotency-Key gets the secret again: a lost answer does not lose the secret', async () => {
+      const wh = await createWebhook();
+      await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 1 } });
+      clock.advance(DAY);
+      await sweeper.sweep();
+      const st = await status(wh.id);
+      expect(st.current).toMatchObject({ trigger: 'scheduled', claimed: false });
+
+      const headers = { 'idempotency-key': `claim-${wh.id}` };
+      const first = await api.http.post(`/v1/webhooks/${wh.id}/secret/claim`, { key, headers });
+      expect(first.status).toBe(200);
+      expect(fingerprint(first.body.secret)).toBe(st.current.fingerprint);
+      // The claim committed with its answer; the client never saw it (process killed, connection dropped) and
+      // retries with the same key: the answer again, not 409 no_unclaimed_secret.
+      const retry = await api.http.post(`/v1/webhooks/${wh.id}/secret/claim`, { key, headers });
+      expect(retry.status).toBe(200);
+      expect(retry.headers.get('idempotent-replayed')).toBe('true');
+      expect(retry.body).toEqual(first.body);
+      // Still claimed once: one audit event, and a claim without the key is refused.
+      expect(await audits(wh.id, 'webhook.secret.claimed')).toHaveLength(1);
+      const other = await api.http.post(`/v1/webhooks/${wh.id}/secret/claim`, { key });
+      expect(other.status).toBe(409);
+      expect(other.body.code).toBe('no_unclaimed_secret');
+    });
+
     it("never moves a webhook's updated_at backwards, nor dates a claim before the rotation", async () => {
       const wh = await createWebhook();
       await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 1 } });

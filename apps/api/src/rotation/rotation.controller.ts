@@ -1,8 +1,10 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Req, UseGuards } from '@nestjs/common';
 import { ApiHeader, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
-import { RotationService, type RequestContext } from '@app/domain';
+import { RotationService, type RequestContext, type WebhookWithSecret } from '@app/domain';
 import { ApiKeyGuard } from '../auth/api-key.guard';
 import { CurrentContext } from '../auth/request-context.decorator';
+import { Idempotent } from '../idempotency/idempotency.guard';
+import { IdempotencyService } from '../idempotency/idempotency.service';
 import { NoBody } from '../http/no-body.guard';
 import { OkResponse, WebhookWithSecretResponse } from '../webhooks/dto/webhook.response';
 import { presentWebhookWithSecret } from '../webhooks/webhook.presenter';
@@ -21,7 +23,10 @@ import { presentRotationPolicy, presentSecretStatus } from './rotation.presenter
 @Controller('v1')
 @UseGuards(ApiKeyGuard)
 export class RotationController {
-  constructor(private readonly rotation: RotationService) {}
+  constructor(
+    private readonly rotation: RotationService,
+    private readonly idempotency: IdempotencyService,
+  ) {}
 
   @Put('webhooks/:id/rotation-policy')
   @ApiOperation({ summary: 'Set the webhook’s own rotation policy (overrides the project default)' })
@@ -95,13 +100,24 @@ export class RotationController {
   @Post('webhooks/:id/secret/claim')
   @NoBody()
   @HttpCode(200)
-  @ApiOperation({ summary: 'Fetch the secret of a scheduled rotation; answers once, then 409' })
+  @Idempotent()
+  @ApiOperation({
+    summary:
+      'Fetch the secret of a scheduled rotation; answers once, then 409 (retry with the same Idempotency-Key to get the answer again)',
+  })
   @ApiOkResponse({ type: WebhookWithSecretResponse })
   async claim(
     @CurrentContext() ctx: RequestContext,
     @Param('id') id: string,
+    @Req() req: object,
   ): Promise<WebhookWithSecretResponse> {
-    const { webhook, secret } = await this.rotation.claim(ctx, id);
+    const { webhook, secret } = await this.rotation.claim(
+      ctx,
+      id,
+      this.idempotency.commitWith(req, 200, (r: WebhookWithSecret) =>
+        presentWebhookWithSecret(r.webhook, r.secret),
+      ),
+    );
     return presentWebhookWithSecret(webhook, secret);
   }
 

@@ -11,6 +11,7 @@ import {
   type WebhookEntity,
 } from '@app/persistence';
 import { Clock } from '../clock';
+import type { CommitWith } from '../commit-with';
 import { timeOfChange } from '../webhooks/time-of-change';
 import { NoUnclaimedSecretError, NotFoundError, WebhookNotFoundError } from '../errors';
 import { newUuid } from '../ids';
@@ -148,7 +149,14 @@ export class RotationService {
   }
 
   /** Hands out the secret a scheduled rotation made, exactly once; no_unclaimed_secret otherwise. */
-  async claim(ctx: RequestContext, webhookId: string): Promise<WebhookWithSecret> {
+  async claim(
+    ctx: RequestContext,
+    webhookId: string,
+    commitWith?: CommitWith<WebhookWithSecret>,
+  ): Promise<WebhookWithSecret> {
+    // The claim hands the secret out once: a response lost after the commit (the process killed, the connection
+    // dropped) would leave it marked claimed with nobody holding it, and a retry would get 409. With an
+    // Idempotency-Key the response commits with the claim, so the retry replays it.
     return this.db.transaction(async (tx) => {
       const webhook = await this.liveWebhook(tx, ctx, webhookId, true);
       const occurredAt = timeOfChange(this.clock.now(), webhook);
@@ -167,7 +175,9 @@ export class RotationService {
         occurredAt,
         data: { fingerprint: current.fingerprint },
       });
-      return { webhook, secret };
+      const claimed = { webhook, secret };
+      if (commitWith) await commitWith(tx, claimed);
+      return claimed;
     });
   }
 
