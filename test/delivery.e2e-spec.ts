@@ -1113,6 +1113,35 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       expect(receiver.at(path)).toHaveLength(1);
     });
 
+    it('removes the consumers killed workers left in the group, never one holding entries', async () => {
+      const ingestor = worker.get(EventsIngestor);
+      const names = async () =>
+        ((await redis.xinfo('CONSUMERS', STREAM, 'deliveries')) as unknown[][]).map((c) => String(c[1]));
+      // What a SIGKILLed worker leaves: its consumer, which nothing removes (it never ran its clean stop).
+      await redis.xgroup('CREATECONSUMER', STREAM, 'deliveries', 'killed-worker');
+      // And one that a dead worker left holding an entry nobody has taken over yet: an entry the group has read
+      // and acknowledged, put back on that consumer's pending list.
+      const held = (await redis.xadd(STREAM, '*', 'x', 'not an event'))!;
+      await eventually(async () => {
+        const groups = (await redis.xinfo('GROUPS', STREAM)) as unknown[][];
+        const g = groups.map((x) => Object.fromEntries(chunk(x))).find((x) => x.name === 'deliveries')!;
+        return Number(g.pending) === 0 && String(g['last-delivered-id']) === held;
+      });
+      await redis.xgroup('CREATECONSUMER', STREAM, 'deliveries', 'killed-holding');
+      await redis.xclaim(STREAM, 'deliveries', 'killed-holding', 0, held, 'FORCE');
+      expect(await names()).toEqual(expect.arrayContaining(['killed-worker', 'killed-holding']));
+      // Not idle for long enough yet: kept.
+      await ingestor.forgetDeadConsumers(redis);
+      expect(await names()).toEqual(expect.arrayContaining(['killed-worker']));
+      await ingestor.forgetDeadConsumers(redis, 0);
+      const left = await names();
+      expect(left).not.toContain('killed-worker');
+      expect(left).toContain('killed-holding');
+      expect(left.filter((name) => name.startsWith(`${hostname()}-${process.pid}-`))).toHaveLength(1);
+      // Clean up the held entry for the tests after this one.
+      await redis.xgroup('DELCONSUMER', STREAM, 'deliveries', 'killed-holding');
+    });
+
     it('trims the stream of entries every consumer group is done with, and only those', async () => {
       // Events for a project without webhooks: read and acknowledged at once.
       const nobody = randomUUID();

@@ -53,6 +53,22 @@ export const DEFAULT_EVENTS_INGEST_OPTIONS: EventsIngestOptions = {
 /** Entries one XTRIM call may remove, and calls per trim. */
 const TRIM_LIMIT = 10_000;
 const TRIM_ROUNDS = 100;
+/**
+ * A consumer of the group that has been idle this long and holds nothing pending is one a killed worker left
+ * behind (a worker that stops cleanly leaves the group itself): it is removed, or every SIGKILL, OOM kill or lost
+ * node would add one to the group for ever. A live consumer removed while quiet is harmless: its next read
+ * creates it again.
+ */
+const DEAD_CONSUMER_IDLE_MS = 10 * 60_000;
+/**
+ * Removes a consumer only if it holds no pending entry, atomically: deleting one that holds entries would drop
+ * them from the group's pending list, and nobody would ever take them over. -1 when it holds some.
+ */
+const DELETE_CONSUMER_IF_EMPTY = `
+if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) == 0 then
+  return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+end
+return -1`;
 /** A stream this long, held back by another service's group, is worth a warning. */
 const LONG_STREAM = 1_000_000;
 
@@ -163,6 +179,9 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
           await this.trim(redis).catch((error: unknown) =>
             this.logger.warn({ err: String(error) }, 'trimming the events stream failed; next time'),
           );
+          await this.forgetDeadConsumers(redis).catch((error: unknown) =>
+            this.logger.warn({ err: String(error) }, 'removing dead consumers failed; next time'),
+          );
         }
         const reply = (await redis.xreadgroup(
           'GROUP',
@@ -221,6 +240,26 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
           { stream: this.stream, length, group: keep.group, position: keep.id },
           'the events stream is long: a consumer group of another reader holds its trimming back',
         );
+    }
+    return removed;
+  }
+
+  /**
+   * Removes from the group the consumers that killed workers left behind: idle for `minIdleMs` with nothing
+   * pending (entries a dead consumer held are taken over by XAUTOCLAIM first, after which it holds none). Never
+   * this process's own consumer. Returns how many were removed.
+   */
+  async forgetDeadConsumers(redis: Redis, minIdleMs = DEAD_CONSUMER_IDLE_MS): Promise<number> {
+    const consumers = (await redis.xinfo('CONSUMERS', this.stream, this.options.group)) as unknown[][];
+    let removed = 0;
+    for (const consumer of consumers) {
+      const info = new Map<string, unknown>();
+      for (let i = 0; i + 1 < consumer.length; i += 2) info.set(String(consumer[i]), consumer[i + 1]);
+      const name = String(info.get('name'));
+      if (name === this.consumer || Number(info.get('pending')) > 0 || Number(info.get('idle')) < minIdleMs)
+        continue;
+      const result = await redis.eval(DELETE_CONSUMER_IF_EMPTY, 1, this.stream, this.options.group, name);
+      if (Number(result) >= 0) removed += 1;
     }
     return removed;
   }
