@@ -157,7 +157,7 @@ export default async function run({ root, log }) {
       { name: 'worker peak RSS, last quarter of sweep', value: quarterPeak(3), unit: 'MB' },
     ],
     notes: [
-      `${WEBHOOKS} webhooks over ${WEBHOOKS / 5} projects, batches of 1000 in 2 lanes (one transaction and 5 set-based statements per batch); RSS sampled every ~50 ms (${during.length} samples while sweeping)`,
+      `${WEBHOOKS} webhooks over ${WEBHOOKS / 5} projects, batches of 1000 in 2 lanes (one transaction and 6 set-based statements per batch); RSS sampled every ~50 ms (${during.length} samples while sweeping)`,
     ],
   };
 }
