@@ -296,6 +296,36 @@ describe('GET /v1/webhooks/{id}/events', () => {
     });
   });
 
+  it('pages within a filter: rows in order and the exact total, whether the page is full, short or past the end', async () => {
+    // succeeded: rows i with i % 5 in {1, 4}, 12 of them; newest first.
+    const succeeded = [29, 26, 24, 21, 19, 16, 14, 11, 9, 6, 4, 1];
+    const page = async (q: string) => {
+      const res = await log(webhookId, `?status=succeeded&${q}`);
+      return { at: res.body.events.map((e: any) => e.scheduled_at), pagination: res.body.pagination };
+    };
+    const minutes = (ms: number[]) => ms.map((m) => at(m).toISOString());
+    expect(await page('limit=4&offset=4')).toEqual({
+      at: minutes(succeeded.slice(4, 8)),
+      pagination: { limit: 4, offset: 4, total: 12 },
+    });
+    expect(await page('limit=4&offset=8')).toEqual({
+      at: minutes(succeeded.slice(8, 12)),
+      pagination: { limit: 4, offset: 8, total: 12 },
+    });
+    expect(await page('limit=5&offset=10')).toEqual({
+      at: minutes(succeeded.slice(10)),
+      pagination: { limit: 2, offset: 10, total: 12 },
+    });
+    expect(await page('limit=5&offset=12')).toEqual({
+      at: [],
+      pagination: { limit: 0, offset: 12, total: 12 },
+    });
+    expect(await page('limit=100')).toEqual({
+      at: minutes(succeeded),
+      pagination: { limit: 12, offset: 0, total: 12 },
+    });
+  });
+
   it('filters by status, event type and an inclusive scheduled-time window', async () => {
     const dead = await log(webhookId, '?status=dead&limit=100');
     expect(dead.body.pagination.total).toBe(6);

@@ -21,6 +21,8 @@ import { RotationZeroGraceExpired1765000000000 } from './migrations/176500000000
 import { RotationTimeAfterLongWait1765100000000 } from './migrations/1765100000000-rotation-time-after-long-wait';
 import { PreviousSecretsBound1765200000000 } from './migrations/1765200000000-previous-secrets-bound';
 import { IdempotentResponsesForgetSecrets1765300000000 } from './migrations/1765300000000-idempotent-responses-forget-secrets';
+import { AuditHistoryFilterIndexes1765400000000 } from './migrations/1765400000000-audit-history-filter-indexes';
+import { DeliveryLogFilterIndexes1765500000000 } from './migrations/1765500000000-delivery-log-filter-indexes';
 import { IdempotencyAndMetrics1764200000000 } from './migrations/1764200000000-idempotency-and-metrics';
 
 // Dates sent as query parameters are written in UTC, not in the process's time zone (whose historical offsets
@@ -58,6 +60,8 @@ export const MIGRATIONS = [
   RotationTimeAfterLongWait1765100000000,
   PreviousSecretsBound1765200000000,
   IdempotentResponsesForgetSecrets1765300000000,
+  AuditHistoryFilterIndexes1765400000000,
+  DeliveryLogFilterIndexes1765500000000,
 ];
 
 /**

@@ -69,6 +69,14 @@ const PINNED: Record<string, { up: string; down: string }> = {
     up: 'b4fa2869b154f800530913fea765d33f59ddac5fb555dd34ab01e97482378dfe',
     down: '7ad80d4177d665cc3bbf4c2908f1dc3394d7ff58b7cf3b05c23179c71c39bde5',
   },
+  AuditHistoryFilterIndexes1765400000000: {
+    up: '519744868226076a535c364b99e9803671af3f5adbe0cfda299408a699f0512a',
+    down: '8c1557cacb3222d3fe700e8909a799d54365fb85ff09754ff2ca484799fb441a',
+  },
+  DeliveryLogFilterIndexes1765500000000: {
+    up: '7589decc62176fa9e36be76bf9b720c97fc7f5b35a58ead0d95d565d95ba9835',
+    down: 'b4c7e964af71662bc45e7c1d81c5ff29c39912a7e133bc131005716ec10b2388',
+  },
 };
 
 /** What a migration sends to Postgres, in order. */
