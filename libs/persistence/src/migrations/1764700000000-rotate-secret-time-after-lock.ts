@@ -4,15 +4,26 @@ import { RotateSecretFunction1764600000000 } from './1764600000000-rotate-secret
 const SIGNATURE =
   'rotate_webhook_secret(uuid, text, timestamptz, integer, uuid, text, boolean, text, bytea, text, jsonb)';
 
+/**
+ * The INSERT of a `webhook.secret.previous_expired` audit event from the envelope `p_expired_audit_event`: the
+ * secret of fingerprint `fingerprint` (SQL) expired at `expiredAt` (SQL), dated like the rotation (`v_now`);
+ * each line indented by `indent`.
+ */
+const insertExpiredEvent = (fingerprint: string, expiredAt: string, indent: string): string =>
+  [
+    `INSERT INTO audit_events (id, project_id, webhook_id, type, occurred_at, event)`,
+    `VALUES (p_expired_audit_event ->> 'id', p_project_id, p_webhook_id, p_expired_audit_event ->> 'type', v_now,`,
+    `        jsonb_set(jsonb_set(p_expired_audit_event, '{data}', jsonb_build_object(`,
+    `          'fingerprint', ${fingerprint},`,
+    `          'expired_at', to_char(${expiredAt} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))),`,
+    `          '{occurred_at}', to_jsonb(to_char(v_now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))));`,
+  ]
+    .map((line) => indent + line + '\n')
+    .join('');
+
 // The audit event of the outgoing secret when a zero grace period destroyed it: it expired at the rotation.
 const EXPIRED_EVENT_SQL = `        IF v_expired AND p_expired_audit_event IS NOT NULL THEN
-          INSERT INTO audit_events (id, project_id, webhook_id, type, occurred_at, event)
-          VALUES (p_expired_audit_event ->> 'id', p_project_id, p_webhook_id, p_expired_audit_event ->> 'type', v_now,
-                  jsonb_set(jsonb_set(p_expired_audit_event, '{data}', jsonb_build_object(
-                    'fingerprint', v_prev_fp,
-                    'expired_at', to_char(v_prev_until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))),
-                    '{occurred_at}', to_jsonb(to_char(v_now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))));
-        END IF;
+${insertExpiredEvent('v_prev_fp', 'v_prev_until', '          ')}        END IF;
 `;
 
 // At most `bound` previous secrets still in their grace period: when the one this rotation kept makes one more, the
@@ -31,13 +42,7 @@ const boundSql = (
                  WHERE webhook_id = p_webhook_id AND state = 'previous' AND expires_at > p_now) > ${bound}
           RETURNING fingerprint INTO v_dropped_fp;
           IF FOUND THEN
-            INSERT INTO audit_events (id, project_id, webhook_id, type, occurred_at, event)
-            VALUES (p_expired_audit_event ->> 'id', p_project_id, p_webhook_id, p_expired_audit_event ->> 'type', v_now,
-                    jsonb_set(jsonb_set(p_expired_audit_event, '{data}', jsonb_build_object(
-                      'fingerprint', v_dropped_fp,
-                      'expired_at', to_char(p_now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))),
-                      '{occurred_at}', to_jsonb(to_char(v_now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))));
-          END IF;
+${insertExpiredEvent('v_dropped_fp', 'p_now', '            ')}          END IF;
         END IF;
 `;
 
