@@ -31,18 +31,23 @@ ${insertExpiredEvent('v_prev_fp', 'v_prev_until', '          ')}        END IF;
 // outgoing secret is; the event is dated like the rotation's), with the event envelope of a zero grace period
 // (the two never meet: a zero grace period keeps nothing). One per rotation, which holds the bound since each
 // rotation keeps at most one; a caller that passes no envelope (a replica of an earlier release) trims nothing.
+// The count selects by webhook alone and filters the few rows it finds: with the grace condition in its WHERE, the
+// function's cached generic plan combined the webhook's index with the expiry index, reading an entry for every
+// previous secret of every webhook on each rotation.
 const boundSql = (
   bound: number,
 ) => `        IF p_expired_audit_event IS NOT NULL AND v_prev_fp IS NOT NULL AND NOT v_expired THEN
-          DELETE FROM webhook_secrets
-          WHERE id = (SELECT id FROM webhook_secrets
-                      WHERE webhook_id = p_webhook_id AND state = 'previous' AND expires_at > p_now
-                      ORDER BY created_at, id LIMIT 1)
-            AND (SELECT count(*) FROM webhook_secrets
-                 WHERE webhook_id = p_webhook_id AND state = 'previous' AND expires_at > p_now) > ${bound}
-          RETURNING fingerprint INTO v_dropped_fp;
-          IF FOUND THEN
-${insertExpiredEvent('v_dropped_fp', 'p_now', '            ')}          END IF;
+          SELECT count(*) FILTER (WHERE state = 'previous' AND expires_at > p_now) INTO v_kept
+          FROM webhook_secrets WHERE webhook_id = p_webhook_id;
+          IF v_kept > ${bound} THEN
+            DELETE FROM webhook_secrets
+            WHERE id = (SELECT id FROM webhook_secrets
+                        WHERE webhook_id = p_webhook_id AND state = 'previous' AND expires_at > p_now
+                        ORDER BY created_at, id LIMIT 1)
+            RETURNING fingerprint INTO v_dropped_fp;
+            IF FOUND THEN
+${insertExpiredEvent('v_dropped_fp', 'p_now', '              ')}            END IF;
+          END IF;
         END IF;
 `;
 
@@ -85,7 +90,7 @@ export function rotateWebhookSecretSql(
         v_prev_fp    text;
         v_prev_until timestamptz;
         v_superseded text;
-        v_data       jsonb;${expiredEvent ? '\n        v_expired    boolean := false;' : ''}${previousBound !== undefined ? '\n        v_dropped_fp text;' : ''}
+        v_data       jsonb;${expiredEvent ? '\n        v_expired    boolean := false;' : ''}${previousBound !== undefined ? '\n        v_dropped_fp text;\n        v_kept       bigint;' : ''}
       BEGIN
         -- Concurrent rotations (and claims, sweeps, deletes) of the webhook queue here. The time, decided once
         -- the lock is held: after the webhook's last change, unless that is more than a second ahead.

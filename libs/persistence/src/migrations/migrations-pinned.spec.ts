@@ -62,7 +62,7 @@ const PINNED: Record<string, { up: string; down: string }> = {
     down: 'a1aef5e6f32cd69105f67b0e95ff8596fd8c1b9a0ecabfcb5205afa04da114e5',
   },
   PreviousSecretsBound1765200000000: {
-    up: 'bcc1729b559068483b8412216088688425d77abae0c096350fd4d8daf3c427f1',
+    up: '484c933859d3aca0c7d116327bae7452466117e172a64578dec9b3c99359f0b8',
     down: 'df3a900aa8edc10a700a0261389d3c519e25c4ba29784cf02ae870d9398c52bd',
   },
   IdempotentResponsesForgetSecrets1765300000000: {
