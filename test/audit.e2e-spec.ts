@@ -476,6 +476,25 @@ describe('audit trail', () => {
       expect(groups).toHaveLength(0);
       secretsSeen.add(key);
     });
+
+    it('audit tail stops cleanly on SIGHUP (its terminal closed) and leaves no throwaway group behind', async () => {
+      const signals = new EventEmitter();
+      const config = withEnv({ AUDIT_STREAM: stream }, () => loadConfig());
+      const groupsOf = async () => (await redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[];
+      const before = (await groupsOf()).length;
+      const tail = auditCommand(config, ['tail'], () => undefined, signals);
+      await waitFor(groupsOf, (g) => g.length === before + 1, 'the tail to create its group');
+      signals.emit('SIGHUP');
+      // Without a SIGHUP handler the process would die by default and its group stay on the stream for ever.
+      const stopped = await Promise.race([
+        tail.then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000)),
+      ]);
+      if (!stopped) signals.emit('SIGINT');
+      await tail;
+      expect(stopped).toBe(true);
+      expect(await groupsOf()).toHaveLength(before);
+    });
   });
 
   describe('audit tail without Redis', () => {

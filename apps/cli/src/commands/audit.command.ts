@@ -31,7 +31,9 @@ function ready(redis: Redis, waitMs: number): Promise<void> {
 }
 
 /**
- * `audit tail`: a real consumer-group subscriber printing one JSON event per line until SIGINT/SIGTERM.
+ * `audit tail`: a real consumer-group subscriber printing one JSON event per line until SIGINT, SIGTERM or SIGHUP
+ * (its terminal closed, an SSH session dropped: by default SIGHUP would kill it and leave its throwaway group on
+ * the stream for ever, one more for every such tail).
  * With `--group`, a durable group (several tails share its entries; a restarted tail resumes its own pending
  * ones). Without it, a throwaway group of its own that starts at new events (or at the oldest with
  * `--from-start`) and is destroyed on exit.
@@ -96,6 +98,7 @@ export async function auditCommand(
   };
   signals.once('SIGINT', stop);
   signals.once('SIGTERM', stop);
+  signals.once('SIGHUP', stop);
   // A closed pipe (`| head`) ends the tail instead of crashing it.
   process.stdout.on('error', stop);
   try {
@@ -103,6 +106,7 @@ export async function auditCommand(
   } finally {
     signals.removeListener('SIGINT', stop);
     signals.removeListener('SIGTERM', stop);
+    signals.removeListener('SIGHUP', stop);
     process.stdout.removeListener('error', stop);
     if (forced) clearTimeout(forced);
     if (ephemeral) await subscriber.destroyGroup().catch(() => undefined);
