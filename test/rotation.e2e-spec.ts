@@ -63,6 +63,26 @@ describe('scheduled rotation', () => {
     );
   const projectOf = (wh: { project_id?: string }) => wh.project_id;
   const signing = (id: string) => api.app.get(SecretsService).signingSecrets(api.db.repos, id, clock.now());
+  /**
+   * The webhook's only `previous_expired` event: `secret`, expired at `at` by the sweep's rotation `rotated`, dated
+   * like it and recorded right after it.
+   */
+  const expectOneExpiryBySweep = async (
+    webhookId: string,
+    rotated: { event: any },
+    secret: string,
+    at: Date,
+  ): Promise<void> => {
+    const expired = await audits(webhookId, 'webhook.secret.previous_expired');
+    expect(expired.map((e) => e.event)).toEqual([
+      expect.objectContaining({
+        occurred_at: rotated.event.occurred_at,
+        actor: { type: 'scheduler', id: 'rotation.sweep' },
+        data: { fingerprint: fingerprint(secret), expired_at: at.toISOString() },
+      }),
+    ]);
+    expect(expired[0].event.id > rotated.event.id).toBe(true);
+  };
 
   /**
    * Holds a row lock (`lockSql`) from a transaction of its own while it starts each request in turn, each only
@@ -802,15 +822,7 @@ describe('scheduled rotation', () => {
         previous_fingerprint: fingerprint(wh.secret),
         previous_expires_at: rotatedAt.toISOString(),
       });
-      const expired = await audits(wh.id, 'webhook.secret.previous_expired');
-      expect(expired.map((e) => e.event)).toEqual([
-        expect.objectContaining({
-          occurred_at: rotated.event.occurred_at,
-          actor: { type: 'scheduler', id: 'rotation.sweep' },
-          data: { fingerprint: fingerprint(wh.secret), expired_at: rotatedAt.toISOString() },
-        }),
-      ]);
-      expect(expired[0].event.id > rotated.event.id).toBe(true);
+      await expectOneExpiryBySweep(wh.id, rotated, wh.secret, rotatedAt);
       // The next one retires an unclaimed secret (superseded, never held by anyone): no expiry to record.
       clock.advance(DAY);
       await sweeper.sweep();
@@ -885,15 +897,7 @@ describe('scheduled rotation', () => {
           .map((x) => fingerprint(x)),
       );
       const [rotated] = await audits(wh.id, 'webhook.secret.rotated').then((a) => a.slice(-1));
-      const expired = await audits(wh.id, 'webhook.secret.previous_expired');
-      expect(expired.map((e) => e.event)).toEqual([
-        expect.objectContaining({
-          occurred_at: rotated.event.occurred_at,
-          actor: { type: 'scheduler', id: 'rotation.sweep' },
-          data: { fingerprint: fingerprint(wh.secret), expired_at: rotatedAt.toISOString() },
-        }),
-      ]);
-      expect(expired[0].event.id > rotated.event.id).toBe(true);
+      await expectOneExpiryBySweep(wh.id, rotated, wh.secret, rotatedAt);
     });
 
     it('concurrent claims, manual rotations, updates and signing keep one unbroken chain of secrets', async () => {
