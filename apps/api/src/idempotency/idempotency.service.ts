@@ -328,10 +328,6 @@ export class IdempotencyService implements BeforeApplicationShutdown {
   }
 }
 
-/**
- * Same method, path and JSON body (key order ignored) → same hash. No body counts as `{}`: both are a request
- * without fields (rotate-secret takes either), and a client may send one the first time and the other on retry.
- */
 /** The webhook secret a response body (create, rotate-secret: the webhook with its secret) hands out, or null. */
 function secretOf(body: string): { webhookId: string; fingerprint: string } | null {
   try {
@@ -343,6 +339,10 @@ function secretOf(body: string): { webhookId: string; fingerprint: string } | nu
   }
 }
 
+/**
+ * Same method, path and JSON body (key order ignored) → same hash. No body counts as `{}`: both are a request
+ * without fields (rotate-secret takes either), and a client may send one the first time and the other on retry.
+ */
 function hashRequest(req: AuthenticatedRequest): string {
   return createHash('sha256')
     .update(`${req.method} ${req.url.split('?')[0]}\n${canonicalJson(req.body ?? {})}`)
