@@ -63,6 +63,19 @@ describe('scheduled rotation', () => {
     );
   const projectOf = (wh: { project_id?: string }) => wh.project_id;
   const signing = (id: string) => api.app.get(SecretsService).signingSecrets(api.db.repos, id, clock.now());
+  /** Rotates the webhook `times` times by hand, each previous secret kept for a week; the new secrets in order. */
+  const rotateKeepingAWeek = async (webhookId: string, times: number): Promise<string[]> => {
+    const issued: string[] = [];
+    for (let i = 0; i < times; i++) {
+      const res = await api.http.post(`/v1/webhooks/${webhookId}/rotate-secret`, {
+        key,
+        body: { grace_period_hours: 168 },
+      });
+      expect(res.status).toBe(200);
+      issued.push(res.body.secret);
+    }
+    return issued;
+  };
   /**
    * The webhook's only `previous_expired` event: `secret`, expired at `at` by the sweep's rotation `rotated`, dated
    * like it and recorded right after it.
@@ -832,15 +845,7 @@ describe('scheduled rotation', () => {
 
     it('a manual rotation beyond ten previous secrets destroys the oldest at once and records its expiry', async () => {
       const wh = await createWebhook();
-      const issued = [wh.secret];
-      for (let i = 0; i < 12; i++) {
-        const res = await api.http.post(`/v1/webhooks/${wh.id}/rotate-secret`, {
-          key,
-          body: { grace_period_hours: 168 },
-        });
-        expect(res.status).toBe(200);
-        issued.push(res.body.secret);
-      }
+      const issued = [wh.secret, ...(await rotateKeepingAWeek(wh.id, 12))];
       // The current secret and the ten newest previous ones, newest first; the two oldest are gone.
       expect(await signing(wh.id)).toEqual(issued.slice(2).reverse());
       const st = await status(wh.id);
@@ -874,14 +879,7 @@ describe('scheduled rotation', () => {
 
     it('a scheduled rotation beyond ten previous secrets destroys the oldest and records its expiry', async () => {
       const wh = await createWebhook();
-      const issued = [wh.secret];
-      for (let i = 0; i < 10; i++) {
-        const res = await api.http.post(`/v1/webhooks/${wh.id}/rotate-secret`, {
-          key,
-          body: { grace_period_hours: 168 },
-        });
-        issued.push(res.body.secret);
-      }
+      const issued = [wh.secret, ...(await rotateKeepingAWeek(wh.id, 10))];
       expect(await audits(wh.id, 'webhook.secret.previous_expired')).toHaveLength(0);
       await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 1 } });
       // The rotations of one instant are dated a millisecond apart, and the clock runs from the last of them.
