@@ -194,6 +194,16 @@ export const AWS_PARTITION_SUFFIXES: readonly ReasonedName[] = [
   { name: 'cloud.adc-e.uk', subtree: true, reason: 'AWS ISO-E partition (aws-iso-e)' },
   { name: 'csp.hci.ic.gov', subtree: true, reason: 'AWS ISO-F partition (aws-iso-f)' },
   { name: 'amazonaws.eu', subtree: true, reason: 'AWS European Sovereign Cloud partition' },
+  // The dual-stack DNS suffixes of the partitions above (`dualStackDnsSuffix` in the SDKs' partitions.json).
+  { name: 'api.aws.ic.gov', subtree: true, reason: 'AWS ISO partition dual-stack endpoints' },
+  { name: 'api.aws.scloud', subtree: true, reason: 'AWS ISO-B partition dual-stack endpoints' },
+  { name: 'api.cloud-aws.adc-e.uk', subtree: true, reason: 'AWS ISO-E partition dual-stack endpoints' },
+  { name: 'api.aws.hci.ic.gov', subtree: true, reason: 'AWS ISO-F partition dual-stack endpoints' },
+  {
+    name: 'api.amazonwebservices.eu',
+    subtree: true,
+    reason: 'AWS European Sovereign Cloud partition dual-stack endpoints',
+  },
 ];
 
 /**
