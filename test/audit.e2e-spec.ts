@@ -1,22 +1,30 @@
 import type { LoggerService } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test, type TestingModule } from '@nestjs/testing';
+import type { Job } from 'bullmq';
 import Redis from 'ioredis';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { AuditStreamPublisher, AuditStreamSubscriber, type AuditEvent } from '@app/audit';
+import {
+  AuditStreamPublisher,
+  AuditStreamSubscriber,
+  tailHeartbeatKey,
+  throwawayTailGroup,
+  type AuditEvent,
+} from '@app/audit';
 import { APP_CONFIG, loadConfig, type AppConfig } from '@app/config';
 import { ApiKeysService, ManualClock, SecretsService } from '@app/domain';
 import { Database } from '@app/persistence';
-import { REDIS } from '@app/queue';
+import { JobName, REDIS } from '@app/queue';
 import { API_APP_OPTIONS, apiAdapter, configureApiApp } from '../apps/api/src/api.app';
 import { ApiModule } from '../apps/api/src/api.module';
 import { runCli } from '../apps/cli/src/main';
 import { auditCommand } from '../apps/cli/src/commands/audit.command';
 import { AuditRelay } from '../apps/worker/src/audit/audit-relay.service';
 import { AuditRetention } from '../apps/worker/src/audit/audit-retention.service';
+import { HousekeepingProcessor } from '../apps/worker/src/housekeeping/housekeeping.processor';
 import { WorkerModule } from '../apps/worker/src/worker.module';
 import { HttpClient } from './support/http-client';
 import { TcpProxy } from './support/tcp-proxy';
@@ -494,6 +502,57 @@ describe('audit trail', () => {
       await tail;
       expect(stopped).toBe(true);
       expect(await groupsOf()).toHaveLength(before);
+    });
+
+    it('the audit housekeeping removes the groups of tails killed outright, and nothing else', async () => {
+      const signals = new EventEmitter();
+      const config = withEnv({ AUDIT_STREAM: stream }, () => loadConfig());
+      const namesOf = async () =>
+        ((await redis.xinfo('GROUPS', stream)) as unknown[][]).map((g) => String(g[g.indexOf('name') + 1]));
+      // What a tail killed by SIGKILL leaves: its throwaway group, with its consumer, and no heartbeat any more.
+      const killed = throwawayTailGroup();
+      await redis.xgroup('CREATE', stream, killed, '$', 'MKSTREAM');
+      await redis.xreadgroup('GROUP', killed, 'tail', 'COUNT', 1, 'STREAMS', stream, '>');
+      // A durable group just as quiet: it stays.
+      const durable = `ops-${randomUUID()}`;
+      await redis.xgroup('CREATE', stream, durable, '$');
+      await redis.xreadgroup('GROUP', durable, 'ops-1', 'COUNT', 1, 'STREAMS', stream, '>');
+      // A tail that is running, on a stream where nothing happens: its consumer looks idle, its heartbeat says not.
+      const before = await namesOf();
+      const lines: string[] = [];
+      const tail = auditCommand(config, ['tail'], (l) => lines.push(l), signals);
+      const live = (
+        await waitFor(namesOf, (n) => n.length === before.length + 1, 'the tail to create its group')
+      ).find((n) => !before.includes(n)) as string;
+      try {
+        expect(await redis.pttl(tailHeartbeatKey(stream, live))).toBeGreaterThan(0);
+        const job = { name: JobName.AuditPurge, data: {} } as Job;
+        expect(await worker.get(HousekeepingProcessor).process(job)).toMatchObject({
+          abandonedTailGroups: 1,
+        });
+        const left = await namesOf();
+        expect(left).not.toContain(killed);
+        expect(left).toEqual(expect.arrayContaining([durable, live]));
+        // The running tail still prints what happens.
+        const { key, projectId } = await api.newKey();
+        secretsSeen.add(key);
+        await waitFor(
+          async () => lines.filter((l) => (JSON.parse(l) as AuditEvent).project_id === projectId),
+          (e) => e.length === 1,
+          'the tail to print the new key event',
+        );
+      } finally {
+        signals.emit('SIGINT');
+        await tail;
+        await redis.xgroup('DESTROY', stream, durable);
+      }
+      // Stopped cleanly, it leaves neither its group nor its heartbeat.
+      expect(await namesOf()).not.toContain(live);
+      expect(await redis.exists(tailHeartbeatKey(stream, live))).toBe(0);
+      // The reserved names cannot be taken for a durable group.
+      await expect(
+        auditCommand(config, ['tail', '--group', killed], () => undefined, signals),
+      ).rejects.toThrow(/reserved for throwaway groups/);
     });
   });
 

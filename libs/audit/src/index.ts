@@ -35,3 +35,12 @@ export {
   consumerGroups,
   type ConsumerGroupPosition,
 } from './audit-stream.subscriber';
+/** The throwaway consumer groups of `audit tail`, and the removal of those killed tails left behind. */
+export {
+  TAIL_HEARTBEAT_EVERY_MS,
+  TAIL_HEARTBEAT_TTL_MS,
+  THROWAWAY_TAIL_GROUP,
+  removeAbandonedTailGroups,
+  tailHeartbeatKey,
+  throwawayTailGroup,
+} from './tail-groups';

@@ -1,8 +1,14 @@
 import Redis from 'ioredis';
-import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { AuditStreamSubscriber } from '@app/audit';
+import {
+  AuditStreamSubscriber,
+  TAIL_HEARTBEAT_EVERY_MS,
+  TAIL_HEARTBEAT_TTL_MS,
+  THROWAWAY_TAIL_GROUP,
+  tailHeartbeatKey,
+  throwawayTailGroup,
+} from '@app/audit';
 import type { AppConfig } from '@app/config';
 import { createRedis, verifyRedisDatabase } from '@app/queue';
 import { CliUsageError } from '../cli-error';
@@ -36,7 +42,8 @@ function ready(redis: Redis, waitMs: number): Promise<void> {
  * the stream for ever, one more for every such tail).
  * With `--group`, a durable group (several tails share its entries; a restarted tail resumes its own pending
  * ones). Without it, a throwaway group of its own that starts at new events (or at the oldest with
- * `--from-start`) and is destroyed on exit.
+ * `--from-start`) and is destroyed on exit; should the tail be killed outright, the worker's daily audit
+ * housekeeping destroys it once its heartbeat key has expired.
  */
 export async function auditCommand(
   config: AppConfig,
@@ -57,8 +64,13 @@ export async function auditCommand(
   }
   if (values.group !== undefined && !GROUP_NAME.test(values.group))
     throw new CliUsageError('--group must be 1 to 100 characters of [A-Za-z0-9_.:-]');
+  // Reserved: the worker removes such groups once idle for long, taking them for ones killed tails left behind.
+  if (values.group !== undefined && THROWAWAY_TAIL_GROUP.test(values.group))
+    throw new CliUsageError(
+      '--group: tail-<uuid> names are reserved for throwaway groups; choose another name',
+    );
   const ephemeral = values.group === undefined;
-  const group = values.group ?? `tail-${randomUUID()}`;
+  const group = values.group ?? throwawayTailGroup();
 
   // A connection of its own: the blocking reads hold it. Commands queue while it (re)connects.
   const redis = createRedis(config.redis, {
@@ -96,6 +108,15 @@ export async function auditCommand(
     forced ??= setTimeout(() => redis.disconnect(), BLOCK_MS + 1000);
     forced.unref();
   };
+  // A throwaway group's heartbeat, set before the group exists and renewed while the tail runs (a renewal that
+  // fails while Redis is away is simply skipped): without it the worker takes the group for one a killed tail left.
+  const heartbeat = ephemeral ? tailHeartbeatKey(config.audit.stream, group) : undefined;
+  const beat = (): Promise<unknown> =>
+    heartbeat && redis.status === 'ready'
+      ? redis.set(heartbeat, '1', 'PX', TAIL_HEARTBEAT_TTL_MS).catch(() => undefined)
+      : Promise.resolve();
+  await beat();
+  const beating = heartbeat ? setInterval(() => void beat(), TAIL_HEARTBEAT_EVERY_MS) : undefined;
   signals.once('SIGINT', stop);
   signals.once('SIGTERM', stop);
   signals.once('SIGHUP', stop);
@@ -109,7 +130,9 @@ export async function auditCommand(
     signals.removeListener('SIGHUP', stop);
     process.stdout.removeListener('error', stop);
     if (forced) clearTimeout(forced);
+    if (beating) clearInterval(beating);
     if (ephemeral) await subscriber.destroyGroup().catch(() => undefined);
+    if (heartbeat) await redis.del(heartbeat).catch(() => undefined);
     await redis.quit().catch(() => redis.disconnect());
   }
 }

@@ -1,9 +1,12 @@
 import { Processor } from '@nestjs/bullmq';
-import { Logger } from '@nestjs/common';
+import { Inject, Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
+import type Redis from 'ioredis';
+import { removeAbandonedTailGroups } from '@app/audit';
+import { APP_CONFIG, type AppConfig } from '@app/config';
 import { Clock, DeliveriesService, SecretsService } from '@app/domain';
 import { Database } from '@app/persistence';
-import { JobName, QueueName } from '@app/queue';
+import { JobName, QueueName, REDIS } from '@app/queue';
 import { QueueWorkerHost } from '../scheduling/queue-worker.host';
 import { AuditRetention } from '../audit/audit-retention.service';
 
@@ -21,6 +24,8 @@ export class HousekeepingProcessor extends QueueWorkerHost {
     private readonly clock: Clock,
     private readonly deliveries: DeliveriesService,
     private readonly auditRetention: AuditRetention,
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     super();
   }
@@ -37,7 +42,10 @@ export class HousekeepingProcessor extends QueueWorkerHost {
       case JobName.DeliveriesPurge:
         return this.maintainDeliveries();
       case JobName.AuditPurge:
-        return { purged: await this.auditRetention.purge() };
+        return {
+          purged: await this.auditRetention.purge(),
+          abandonedTailGroups: await this.removeAbandonedTailGroups(),
+        };
       case JobName.RotationSweep:
       case JobName.SecretRotate:
       case JobName.AuditRelay:
@@ -60,6 +68,13 @@ export class HousekeepingProcessor extends QueueWorkerHost {
       this.logger.log({ purged: webhooksPurged }, 'deleted webhooks without a delivery log left purged');
     if (rescued > 0) this.logger.warn({ rescued }, 'stranded deliveries queued again');
     return { purged, webhooksPurged, rescued };
+  }
+
+  /** The throwaway consumer groups that killed `audit tail` runs left on the audit stream. */
+  private async removeAbandonedTailGroups(): Promise<number> {
+    const removed = await removeAbandonedTailGroups(this.redis, this.config.audit.stream);
+    if (removed > 0) this.logger.log({ removed }, 'abandoned audit tail groups removed');
+    return removed;
   }
 
   /** Stored Idempotency-Key responses past their 24 hours, in batches. */
