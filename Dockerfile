@@ -1,5 +1,6 @@
 # One image for the API, the worker and the admin CLI:
-#   docker run IMAGE npm run start:api | npm run start:worker | node dist/apps/cli/src/main.js <command>
+#   docker run IMAGE npm run start:api | npm run start:worker | npm run cli -- <command>
+#   (or node dist/apps/cli/src/main.js <command>)
 
 # --- build: full install, compile, then drop dev dependencies
 FROM node:20-bookworm-slim AS build
@@ -24,6 +25,10 @@ COPY --from=build --chown=node:node /app/package.json ./package.json
 COPY --from=build --chown=node:node /app/packages ./packages
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
+# `npm run cli` runs scripts/build-if-needed.mjs first (a no-op here: no sources), and .npmrc keeps npm's banner
+# off stdout, so `npm run cli -- api-keys create` prints one JSON line in the container as well.
+COPY --chown=node:node scripts ./scripts
+COPY --chown=node:node .npmrc ./.npmrc
 USER node
 EXPOSE 3000
 # One check for both processes: the API answers /health/live; the worker has no port, and touches its heartbeat

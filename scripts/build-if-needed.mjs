@@ -1,5 +1,6 @@
 // Builds the project when dist/ is missing or older than any source file, so `npm start`
-// and `npm run cli` work on a fresh clone and stay fast on later runs.
+// and `npm run cli` work on a fresh clone and stay fast on later runs (and in the container image, which has
+// dist/ and no sources).
 import { execSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +18,13 @@ function newest(dir) {
   return t;
 }
 
-const sources = Math.max(newest(join(root, 'apps')), newest(join(root, 'libs')));
+// The container image holds dist/ without the sources: nothing to compare, nothing to build.
+const newestIn = (dir) => (existsSync(dir) ? newest(dir) : 0);
+const sources = Math.max(newestIn(join(root, 'apps')), newestIn(join(root, 'libs')));
+if (!existsSync(marker) && sources === 0) {
+  process.stderr.write('dist/ is missing and there are no sources (apps/, libs/) to build it from\n');
+  process.exit(1);
+}
 if (!existsSync(marker) || statSync(marker).mtimeMs < sources) {
   process.stderr.write('building…\n');
   execSync('npm run build --silent', { cwd: root, stdio: 'inherit' });
