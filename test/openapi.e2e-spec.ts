@@ -150,6 +150,15 @@ describe('OpenAPI description', () => {
       headers: { accept: 'text/html,application/json;q=0.9,*/*;q=0.8' },
     });
     expect(browser.headers.get('content-type')).toMatch(/text\/html/);
+    // The page's scripts and styles are files served from swagger-ui-dist, through @fastify/static.
+    const assets = [...res.text.matchAll(/(?:src|href)="([^"]+\.(?:js|css))"/g)].map((m) => m[1]);
+    expect(assets.length).toBeGreaterThan(0);
+    for (const asset of assets) {
+      const path = new URL(asset, 'http://docs.invalid/docs').pathname;
+      const file = await api.http.get(path);
+      expect({ path, status: file.status }).toEqual({ path, status: 200 });
+      expect(file.text.length).toBeGreaterThan(100);
+    }
   });
 
   it('serves the JSON document at /docs to a client that asks for JSON', async () => {
