@@ -1,6 +1,8 @@
 // Type-checked lint for every app, lib and test, plus the dependency rules of the architecture:
 // apps -> libs, never apps -> apps; libs only through their index; pure libs import nothing of ours.
+// The JavaScript files (benchmarks, scripts, this config) get ESLint's recommended rules, without types.
 import js from '@eslint/js';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 
@@ -25,10 +27,11 @@ function boundaries(allowed, appsAllowed = false) {
 }
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '**/*.js', '**/*.mjs'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/results/**'] },
   js.configs.recommended,
-  ...tseslint.configs.recommendedTypeChecked,
   {
+    files: ['**/*.ts'],
+    extends: [...tseslint.configs.recommendedTypeChecked],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
@@ -38,6 +41,12 @@ export default tseslint.config(
       '@typescript-eslint/no-extraneous-class': 'off',
     },
   },
+  {
+    files: ['**/*.js', '**/*.mjs'],
+    languageOptions: { globals: { ...globals.node } },
+    rules: { 'no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }] },
+  },
+  { files: ['**/*.js'], languageOptions: { sourceType: 'commonjs' } },
   { files: ['apps/**/*.ts'], rules: boundaries(libs) },
   // End-to-end tests boot the apps, so they may import them.
   { files: ['test/**/*.ts'], rules: boundaries(libs, true) },
