@@ -64,7 +64,7 @@ export async function auditCommand(
   }
   if (values.group !== undefined && !GROUP_NAME.test(values.group))
     throw new CliUsageError('--group must be 1 to 100 characters of [A-Za-z0-9_.:-]');
-  // Reserved: the worker removes such groups once idle for long, taking them for ones killed tails left behind.
+  // Reserved: the worker removes such groups once no running tail renews their heartbeat (see tail-groups.ts).
   if (values.group !== undefined && THROWAWAY_TAIL_GROUP.test(values.group))
     throw new CliUsageError(
       '--group: tail-<uuid> names are reserved for throwaway groups; choose another name',
