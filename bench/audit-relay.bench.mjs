@@ -5,7 +5,16 @@ import http from 'node:http';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import pg from 'pg';
-import { cli, cpuSeconds, freshDatabase, percentile, rssMb, sleep, startProcess } from './support.mjs';
+import {
+  cli,
+  cpuSeconds,
+  freshDatabase,
+  percentile,
+  rssMb,
+  sleep,
+  startProcess,
+  startScript,
+} from './support.mjs';
 
 const RATE = Number(process.env.BENCH_AUDIT_RATE ?? 500); // changes per second
 const SECONDS = Number(process.env.BENCH_AUDIT_SECONDS ?? 20);
@@ -63,12 +72,15 @@ export default async function run({ root, log }) {
     NODE_ENV: 'development',
   };
   cli(root, ['migrate'], env);
+  // As deployed: the node flags of `npm run start:api` (its heap settings decide the RSS reported below).
+  const apiCommand = startScript(root, 'start:api');
   const api = await startProcess(
     root,
-    join(root, 'dist/apps/api/src/main.js'),
+    apiCommand.entry,
     env,
     `http://127.0.0.1:${PORT}/health/ready`,
     log,
+    apiCommand.nodeArgs,
   );
   const worker = await startProcess(root, join(root, 'dist/apps/worker/src/main.js'), env, null, log);
   const redis = new Redis(REDIS_URL);
