@@ -3,6 +3,8 @@ import { Client } from 'pg';
 import { startApi, type RunningApi } from './support/api-harness';
 import { eventually } from './support/eventually';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from './support/test-env';
+import { loadConfig } from '@app/config';
+import { sharedHistoryCountsKey } from '../apps/api/src/observability/shared-history-counts';
 
 const ADMIN_TOKEN = 'admin-token-for-tests-0123456789';
 
@@ -125,6 +127,8 @@ describe('GET /metrics', () => {
   it('keeps reporting Postgres up when only a count over the history runs out of time', async () => {
     const slow = await startApi({ env: { DATABASE_STATEMENT_TIMEOUT_MS: '300' } });
     try {
+      // The counts the other instance shared would be used as they are: this one must count itself.
+      await forgetSharedHistoryCounts();
       // Another session holds the deliveries table: the count over it waits, and Postgres cancels it.
       const holder = new Client({ connectionString: TEST_DATABASE_URL });
       await holder.connect();
@@ -149,6 +153,74 @@ describe('GET /metrics', () => {
       );
     } finally {
       await slow.close();
+    }
+  });
+});
+
+/** Removes the counts over the retained history that API instances share through Redis (and their lock). */
+async function forgetSharedHistoryCounts(): Promise<void> {
+  const redis = new Redis(TEST_REDIS_URL);
+  try {
+    const keys = await redis.keys('metrics:history-counts:*');
+    if (keys.length > 0) await redis.del(...keys);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+describe('GET /metrics on several API replicas', () => {
+  let a: RunningApi;
+  let b: RunningApi;
+  beforeAll(async () => {
+    [a, b] = await Promise.all([startApi(), startApi()]);
+  });
+  afterAll(async () => {
+    await Promise.all([a.close(), b.close()]);
+  });
+  const series = (text: string) =>
+    text
+      .split('\n')
+      .filter((l) => /^(webhook_secret_rotations|webhook_deliveries)\{/.test(l))
+      .sort();
+
+  it('counts the retained history in one replica for all: the others read its counts', async () => {
+    await forgetSharedHistoryCounts();
+    const countedByA = jest.spyOn(a.db.repos.metrics, 'historyCounts');
+    const countedByB = jest.spyOn(b.db.repos.metrics, 'historyCounts');
+    try {
+      const first = (await a.http.get('/metrics')).text;
+      const second = (await b.http.get('/metrics')).text;
+      expect(countedByA).toHaveBeenCalledTimes(1);
+      expect(countedByB).not.toHaveBeenCalled();
+      expect(series(first).length).toBeGreaterThanOrEqual(6);
+      expect(series(second)).toEqual(series(first));
+    } finally {
+      countedByA.mockRestore();
+      countedByB.mockRestore();
+    }
+  });
+
+  it('while another replica counts and nothing is stored yet, goes without the two series, and without an error', async () => {
+    await forgetSharedHistoryCounts();
+    const redis = new Redis(TEST_REDIS_URL);
+    try {
+      // Another replica holds the lock, counting.
+      const key = sharedHistoryCountsKey(loadConfig().database.url);
+      await redis.set(`${key}:counting`, '1', 'PX', 10_000);
+      const fresh = await startApi();
+      try {
+        const counted = jest.spyOn(fresh.db.repos.metrics, 'historyCounts');
+        const text = (await fresh.http.get('/metrics')).text;
+        expect(counted).not.toHaveBeenCalled();
+        expect(series(text)).toEqual([]);
+        expect(text).toMatch(/^metrics_source_up\{source="postgres"\} 1$/m);
+        expect(text).not.toMatch(/^metrics_scrape_errors_total\{source="postgres"\} [1-9]/m);
+      } finally {
+        await fresh.close();
+      }
+    } finally {
+      await redis.del(...(await redis.keys('metrics:history-counts:*')));
+      redis.disconnect();
     }
   });
 });

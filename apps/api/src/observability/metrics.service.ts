@@ -7,6 +7,7 @@ import { DELIVERY_STATUSES, Database } from '@app/persistence';
 import { REDIS } from '@app/queue';
 import { MonitoredQueues } from './monitored-queues.provider';
 import { CONNECTION_ROUTE } from './request-log';
+import { SharedHistoryCounts, type HistoryCounts } from './shared-history-counts';
 
 // Scrapes from several Prometheus replicas within this window share one round of SQL and Redis reads.
 const SCRAPE_CACHE_MS = 2000;
@@ -48,13 +49,8 @@ export class MetricsService {
   private readonly scrapeErrors: Counter<'source'>;
   private readonly sourceUp: Gauge<'source'>;
   private lastRefresh = 0;
-  private historyCounts:
-    | {
-        at: number;
-        rotations: Awaited<ReturnType<Database['repos']['metrics']['rotationsByTrigger']>>;
-        deliveries: Awaited<ReturnType<Database['repos']['metrics']['deliveryOutcomes']>>;
-      }
-    | undefined;
+  private historyCounts: HistoryCounts | undefined;
+  private readonly sharedHistory: SharedHistoryCounts;
   private historyFailedAt = -Infinity;
   private readonly historyTimeoutMs: number;
   private refreshing: Promise<void> | null = null;
@@ -71,6 +67,16 @@ export class MetricsService {
     const limit = config.database.statementTimeoutMs;
     this.historyTimeoutMs =
       limit > 0 ? Math.min(limit, HISTORY_COUNTS_TIMEOUT_MS) : HISTORY_COUNTS_TIMEOUT_MS;
+    this.sharedHistory = new SharedHistoryCounts(
+      redis,
+      config.database.url,
+      () => this.db.repos.metrics.historyCounts(this.historyTimeoutMs),
+      {
+        everyMs: HISTORY_COUNTS_EVERY_MS,
+        retryMs: HISTORY_COUNTS_RETRY_MS,
+        countingMs: this.historyTimeoutMs + 1000,
+      },
+    );
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     this.requests = new Counter({
@@ -187,8 +193,9 @@ export class MetricsService {
     const m = this.db.repos.metrics;
     // The outbox backlog is fresh on every scrape (it feeds the relay-lag alert). The two counts over the
     // retained history scan it (up to a year of rotations, a week of deliveries): they are read at most once a
-    // minute, each scrape waits for them at most HISTORY_COUNTS_TIMEOUT_MS, and once they failed (a history too
-    // large for that) scrapes go without them for a while, those two series without samples, Postgres still up.
+    // minute by one replica for all (SharedHistoryCounts), each scrape waits for them at most
+    // HISTORY_COUNTS_TIMEOUT_MS, and once they failed (a history too large for that) scrapes go without them for a
+    // while, those two series without samples, Postgres still up.
     const now = Date.now();
     const fresh =
       this.historyCounts && now - this.historyCounts.at < HISTORY_COUNTS_EVERY_MS
@@ -197,9 +204,7 @@ export class MetricsService {
     const skip = fresh === undefined && now - this.historyFailedAt < HISTORY_COUNTS_RETRY_MS;
     const [backlog, history] = await Promise.allSettled([
       m.outboxBacklog(),
-      skip
-        ? undefined
-        : (fresh ?? m.historyCounts(this.historyTimeoutMs).then((counts) => ({ at: Date.now(), ...counts }))),
+      skip ? undefined : (fresh ?? this.sharedHistory.read()),
     ]);
     if (backlog.status === 'rejected') {
       // No value rather than a stale or made-up one (a 0 lag would hide the relay-lag alert); the gauges have
