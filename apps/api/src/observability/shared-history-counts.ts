@@ -1,5 +1,6 @@
 import type Redis from 'ioredis';
 import { createHash } from 'node:crypto';
+import { withTimeout } from '@app/queue';
 
 /** The counts over the retained history that /metrics reports, and when they were read. */
 export interface HistoryCounts {
@@ -26,6 +27,12 @@ export interface SharedHistoryCountsOptions {
 export function sharedHistoryCountsKey(databaseUrl: string): string {
   return `metrics:history-counts:${createHash('sha256').update(databaseUrl).digest('hex').slice(0, 16)}`;
 }
+
+/**
+ * Longest wait for each Redis step: a Redis that hangs must not add its command timeout to the scrape's wait for
+ * the count itself (Prometheus gives a scrape 10 s by default).
+ */
+const REDIS_STEP_MS = 1000;
 
 /** How long a record outlives its freshness, as a fallback for the replicas that wait for a new one. */
 const KEEP_MS = 10 * 60_000;
@@ -62,28 +69,36 @@ export class SharedHistoryCounts {
   async read(): Promise<HistoryCounts | undefined> {
     let stored: SharedRecord | undefined;
     let mine: boolean;
+    let shared = true;
     try {
-      stored = parse(await this.redis.get(this.key));
+      stored = parse(await this.step(this.redis.get(this.key)));
       if (stored && this.fresh(stored)) return counts(stored);
-      mine = (await this.redis.set(this.lockKey, '1', 'PX', this.options.countingMs, 'NX')) === 'OK';
+      mine =
+        (await this.step(this.redis.set(this.lockKey, '1', 'PX', this.options.countingMs, 'NX'))) === 'OK';
     } catch {
-      // Redis away: count here, as a replica on its own does.
+      // Redis away: count here, as a replica on its own does, and keep the result (no waiting on Redis again).
       mine = true;
+      shared = false;
     }
     // Another replica is counting: the previous counts meanwhile, if there are any.
     if (!mine) return stored && !('failed' in stored) ? counts(stored) : undefined;
     try {
       const result = { at: Date.now(), ...(await this.count()) };
-      await this.store({
-        at: result.at,
-        rotations: [...result.rotations],
-        deliveries: result.deliveries ? [...result.deliveries] : null,
-      });
+      if (shared)
+        await this.store({
+          at: result.at,
+          rotations: [...result.rotations],
+          deliveries: result.deliveries ? [...result.deliveries] : null,
+        });
       return result;
     } catch (e) {
-      await this.store({ at: Date.now(), failed: true });
+      if (shared) await this.store({ at: Date.now(), failed: true });
       throw e;
     }
+  }
+
+  private step<T>(command: Promise<T>): Promise<T> {
+    return withTimeout(command, REDIS_STEP_MS, () => new Error('Redis did not answer'));
   }
 
   private fresh(record: SharedRecord): boolean {
@@ -93,8 +108,8 @@ export class SharedHistoryCounts {
 
   private async store(record: SharedRecord): Promise<void> {
     try {
-      await this.redis.set(this.key, JSON.stringify(record), 'PX', KEEP_MS);
-      await this.redis.del(this.lockKey);
+      await this.step(this.redis.set(this.key, JSON.stringify(record), 'PX', KEEP_MS));
+      await this.step(this.redis.del(this.lockKey));
     } catch {
       // Not shared this time: the others count themselves, or wait for the lock to expire.
     }
