@@ -517,6 +517,42 @@ describe('webhooks API (Anchor-compatible routes)', () => {
   });
 
   describe('POST /v1/webhooks/{id}/rotate-secret', () => {
+    it('refuses a query string instead of ignoring it: nothing rotates, nothing changes', async () => {
+      const created = (await create(valid)).body;
+      const rotate = await api.http.post(`/v1/webhooks/${created.id}/rotate-secret?grace_period_hours=1`, {
+        key,
+      });
+      expect(rotate.status).toBe(400);
+      expect(rotate.body).toMatchObject({
+        code: 'validation_failed',
+        details: [{ field: 'grace_period_hours', rule: 'unknown_field' }],
+      });
+      expect(rotate.body.error).toMatch(/unknown query parameter "grace_period_hours"/);
+      const patch = await api.http.patch(`/v1/webhooks/${created.id}?enabled=false&x=1`, {
+        key,
+        body: { description: 'changed' },
+      });
+      expect(patch.status).toBe(400);
+      expect(patch.body.details.map((d: { field: string }) => d.field)).toEqual(['enabled', 'x']);
+      const many = Array.from({ length: 25 }, (_, i) => `p${i}=1`).join('&');
+      const refused = await api.http.post(`/v1/webhooks?${many}`, { key, body: valid });
+      expect(refused.status).toBe(400);
+      expect(refused.body.details).toHaveLength(20);
+      expect((await api.http.delete(`/v1/webhooks/${created.id}?force=true`, { key })).status).toBe(400);
+      // Nothing happened: one secret, the first description, still enabled; reads ignore what they do not know.
+      const after = await api.http.get(`/v1/webhooks/${created.id}?expand=secret`, { key });
+      expect(after.status).toBe(200);
+      expect(after.body).toMatchObject({ description: created.description, enabled: true });
+      const secrets = await api.db.dataSource.query(
+        'SELECT count(*)::int AS n FROM webhook_secrets WHERE webhook_id = $1',
+        [created.id],
+      );
+      expect(secrets[0].n).toBe(1);
+      expect((await api.http.get('/v1/webhooks?limit=1', { key })).body.webhooks).toHaveLength(1);
+      // The key is checked first.
+      expect((await api.http.post(`/v1/webhooks/${created.id}/rotate-secret?x=1`)).status).toBe(401);
+    });
+
     it('issues a new secret, keeps the previous one for the grace period, bumps updated_at', async () => {
       const created = (await create(valid)).body;
       await new Promise((r) => setTimeout(r, 5));

@@ -11,7 +11,7 @@ import { formErrorBody } from './http/error-response';
 import { HttpErrorFilter } from './http/http-error.filter';
 import { BODY_LIMIT_BYTES, registerJsonBodyParser } from './http/json-body.parser';
 import { requestIdFor } from './http/request-id';
-import { missingHostError } from './http/request-refusals';
+import { missingHostError, unknownQueryParametersError } from './http/request-refusals';
 import { IdempotencyService } from './idempotency/idempotency.service';
 import { MetricsService } from './observability/metrics.service';
 import { MonitoredQueues } from './observability/monitored-queues.provider';
@@ -130,6 +130,14 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
   fastify.addHook('onRequest', (req, _reply, done) => {
     // Every route, also those whose body is never read (GET): a declared body over the limit is a 413.
     if (Number(req.headers['content-length']) > BODY_LIMIT_BYTES) return done(new BodyTooLarge());
+    // No route that changes anything reads a query string, and one ignored without a word would mislead: a
+    // `rotate-secret?grace_period_hours=1` would rotate with the default grace period. So a change with one is
+    // refused, each parameter named, like an unknown field of a body (after the key check: 401 comes first).
+    // The reads ignore what they do not know (the two logs validate theirs), as nothing depends on it there.
+    if (req.method !== 'GET' && req.method !== 'HEAD' && req.routeOptions.url !== undefined) {
+      const names = Object.keys(req.query as object);
+      if (names.length > 0 && isV1Path(req.routeOptions.url)) return done(unknownQueryParametersError(names));
+    }
     done();
   });
   fastify.addHook('onResponse', (req, reply, done) => {

@@ -27,6 +27,22 @@ export function unknownFieldsError(fields: string[]): ValidationFailedError {
   return new ValidationFailedError(details[0].message, details);
 }
 
+/**
+ * Refuses the query parameters of a route that reads none (every route that changes something), each named: the
+ * sentence is the first one's.
+ */
+export function unknownQueryParametersError(names: string[]): ValidationFailedError {
+  const details = names.map((name) => {
+    const field = echoedName(name);
+    return {
+      field,
+      rule: 'unknown_field',
+      message: `unknown query parameter "${field}": this route reads none`,
+    };
+  });
+  return new ValidationFailedError(details[0].message, details);
+}
+
 /** Refuses a body that is not a JSON object (an array, a string, a number…). */
 export function notAnObjectError(): ValidationFailedError {
   const message = 'request body must be a JSON object';
