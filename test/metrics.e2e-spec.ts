@@ -161,7 +161,7 @@ describe('GET /metrics', () => {
 async function forgetSharedHistoryCounts(): Promise<void> {
   const redis = new Redis(TEST_REDIS_URL);
   try {
-    const keys = await redis.keys('metrics:history-counts:*');
+    const keys = await redis.keys('metrics:{history-counts:*');
     if (keys.length > 0) await redis.del(...keys);
   } finally {
     redis.disconnect();
@@ -200,15 +200,42 @@ describe('GET /metrics on several API replicas', () => {
     }
   });
 
+  it('after another replica failed to count, reports the previous counts instead of counting again at once', async () => {
+    await forgetSharedHistoryCounts();
+    const redis = new Redis(TEST_REDIS_URL);
+    const other = await startApi();
+    try {
+      // A replica that counts (nothing is stored) and shares its counts.
+      const writer = await startApi();
+      const stored = series((await writer.http.get('/metrics')).text);
+      await writer.close();
+      expect(stored.length).toBeGreaterThanOrEqual(6);
+      const key = sharedHistoryCountsKey(loadConfig().database.url);
+      // Those counts are old now (their age is told by Redis: what is left of their ten minutes), and the count
+      // another replica tried since then failed.
+      await redis.pexpire(key, 1000);
+      await redis.set(`${key}:failed`, '1', 'PX', 60_000);
+      const counted = jest.spyOn(other.db.repos.metrics, 'historyCounts');
+      const text = (await other.http.get('/metrics')).text;
+      expect(counted).not.toHaveBeenCalled();
+      expect(series(text)).toEqual(stored);
+      expect(text).not.toMatch(/^metrics_scrape_errors_total\{source="postgres"\} [1-9]/m);
+    } finally {
+      await other.close();
+      await forgetSharedHistoryCounts();
+      redis.disconnect();
+    }
+  });
+
   it('while another replica counts and nothing is stored yet, goes without the two series, and without an error', async () => {
     await forgetSharedHistoryCounts();
     const redis = new Redis(TEST_REDIS_URL);
     try {
-      // Another replica holds the lock, counting.
-      const key = sharedHistoryCountsKey(loadConfig().database.url);
-      await redis.set(`${key}:counting`, '1', 'PX', 10_000);
       const fresh = await startApi();
       try {
+        // Another replica holds the lock, counting.
+        const key = sharedHistoryCountsKey(loadConfig().database.url);
+        await redis.set(`${key}:counting`, 'another replica', 'PX', 60_000);
         const counted = jest.spyOn(fresh.db.repos.metrics, 'historyCounts');
         const text = (await fresh.http.get('/metrics')).text;
         expect(counted).not.toHaveBeenCalled();
@@ -219,7 +246,7 @@ describe('GET /metrics on several API replicas', () => {
         await fresh.close();
       }
     } finally {
-      await redis.del(...(await redis.keys('metrics:history-counts:*')));
+      await forgetSharedHistoryCounts();
       redis.disconnect();
     }
   });

@@ -74,7 +74,8 @@ export class MetricsService {
       {
         everyMs: HISTORY_COUNTS_EVERY_MS,
         retryMs: HISTORY_COUNTS_RETRY_MS,
-        countingMs: this.historyTimeoutMs + 1000,
+        // The wait for a pool connection, then two counting statements, each cut off at historyTimeoutMs.
+        countingMs: 2 * this.historyTimeoutMs + 5000,
       },
     );
     const registers = [this.registry];
@@ -193,9 +194,9 @@ export class MetricsService {
     const m = this.db.repos.metrics;
     // The outbox backlog is fresh on every scrape (it feeds the relay-lag alert). The two counts over the
     // retained history scan it (up to a year of rotations, a week of deliveries): they are read at most once a
-    // minute by one replica for all (SharedHistoryCounts), each scrape waits for them at most
-    // HISTORY_COUNTS_TIMEOUT_MS, and once they failed (a history too large for that) scrapes go without them for a
-    // while, those two series without samples, Postgres still up.
+    // minute by one replica for all (SharedHistoryCounts), each counting statement is cut off at
+    // HISTORY_COUNTS_TIMEOUT_MS, and once they failed here (a history too large for that) scrapes go without them
+    // for a while, those two series without samples, Postgres still up.
     const now = Date.now();
     const fresh =
       this.historyCounts && now - this.historyCounts.at < HISTORY_COUNTS_EVERY_MS
@@ -236,12 +237,15 @@ export class MetricsService {
       return;
     }
     if (history.value === undefined) return;
-    this.historyCounts = history.value;
+    // Never older counts than those already reported (a replica that counted alone while Redis was away, then
+    // reads what another replica stored before): the gauges would step back.
+    if (!this.historyCounts || history.value.at >= this.historyCounts.at) this.historyCounts = history.value;
+    const counts = this.historyCounts;
     for (const trigger of ['manual', 'scheduled']) this.rotations.set({ trigger }, 0);
-    for (const [trigger, n] of history.value.rotations) this.rotations.set({ trigger }, n);
-    if (history.value.deliveries) {
+    for (const [trigger, n] of counts.rotations) this.rotations.set({ trigger }, n);
+    if (counts.deliveries) {
       for (const status of DELIVERY_STATUSES) this.deliveries.set({ status }, 0);
-      for (const [status, n] of history.value.deliveries) this.deliveries.set({ status }, n);
+      for (const [status, n] of counts.deliveries) this.deliveries.set({ status }, n);
     }
   }
 

@@ -1,56 +1,72 @@
 import type Redis from 'ioredis';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { withTimeout } from '@app/queue';
 
-/** The counts over the retained history that /metrics reports, and when they were read. */
+/** The counts over the retained history that /metrics reports, and when they were taken (this process's clock). */
 export interface HistoryCounts {
   at: number;
   rotations: Map<string, number>;
   deliveries: Map<string, number> | null;
 }
 
-/** What is kept in Redis: the last counts, or when the last count failed. */
-type SharedRecord =
-  | { at: number; rotations: [string, number][]; deliveries: [string, number][] | null }
-  | { at: number; failed: true };
+/** The counts as stored in Redis; their age is told by the key's remaining time to live (Redis's clock). */
+interface SharedRecord {
+  rotations: [string, number][];
+  deliveries: [string, number][] | null;
+}
 
 export interface SharedHistoryCountsOptions {
   /** Counts younger than this are used as they are. */
   everyMs: number;
-  /** After a failed count, how long no replica counts again (scrapes go without the series meanwhile). */
+  /** After a failed count, how long no other replica counts (it reports the previous counts meanwhile). */
   retryMs: number;
-  /** How long one replica may take to count before another may try (the count's own time limit, and a margin). */
+  /** Longest one count may take: how long its lock holds (the pool wait and every statement of the count). */
   countingMs: number;
 }
 
-/** The Redis key of the counts of one database (the lock is this key with `:counting`). */
-export function sharedHistoryCountsKey(databaseUrl: string): string {
-  return `metrics:history-counts:${createHash('sha256').update(databaseUrl).digest('hex').slice(0, 16)}`;
-}
+/** How long stored counts are kept, as a fallback for replicas that wait for new ones. */
+const KEEP_MS = 10 * 60_000;
+/**
+ * Longest wait for each Redis round trip: a Redis that hangs must not add the client's command timeout to the
+ * scrape's wait for the count itself; long enough that an event loop stalled for a moment is not taken for it.
+ */
+const REDIS_STEP_MS = 2500;
+
+/** Stores `ARGV[2]` at KEYS[1] for ARGV[3] ms and releases the lock KEYS[2], only if the lock is still ARGV[1]. */
+const PUBLISH_IF_HOLDER = `
+if redis.call('GET', KEYS[2]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  redis.call('DEL', KEYS[2])
+  return 1
+end
+return 0`;
 
 /**
- * Longest wait for each Redis step: a Redis that hangs must not add its command timeout to the scrape's wait for
- * the count itself (Prometheus gives a scrape 10 s by default).
+ * The Redis key of the counts of one database: named after its host, port, database and user (never its password),
+ * hash-tagged so that the counts, their lock and the failure mark share one Cluster slot.
  */
-const REDIS_STEP_MS = 1000;
-
-/** How long a record outlives its freshness, as a fallback for the replicas that wait for a new one. */
-const KEEP_MS = 10 * 60_000;
+export function sharedHistoryCountsKey(databaseUrl: string): string {
+  const u = new URL(databaseUrl);
+  const database = `${u.username}@${u.hostname}:${u.port}${u.pathname}`;
+  return `metrics:{history-counts:${createHash('sha256').update(database).digest('hex').slice(0, 16)}}`;
+}
 
 /**
  * The counts over the retained history (rotations by trigger, deliveries by status), shared by every API
  * replica through Redis: each count scans up to a year of audit events and a week of deliveries, seconds of
  * Postgres at internet scale, and counted by every replica once a minute that cost grew with the number of
- * replicas. Now one replica counts (the one that takes the lock), stores the result beside it, and the others
- * read it; while it counts they use the previous counts. A failed count is shared as well, so the others do not
- * repeat it at once. Without Redis, or with no counts stored yet, a replica counts itself, as it did alone.
+ * replicas. Now one replica counts (the one that takes the lock), stores the result, and the others read it;
+ * while it counts they use the previous counts. A count that failed is marked for `retryMs`, so the others do not
+ * repeat it at once (they report the previous counts; the failure is reported by the replica it happened in).
+ * Without Redis, a replica counts itself, as it did alone, and keeps the result to itself.
  *
- * The keys are named after the database (a hash of its URL), so deployments that share a Redis database do not
- * read each other's counts.
+ * Ages come from Redis (the key's time to live), never from comparing the clocks of two replicas. A count whose
+ * lock ran out before it finished is not stored: another replica has started a newer one.
  */
 export class SharedHistoryCounts {
   private readonly key: string;
   private readonly lockKey: string;
+  private readonly failedKey: string;
 
   constructor(
     private readonly redis: Redis,
@@ -60,79 +76,79 @@ export class SharedHistoryCounts {
   ) {
     this.key = sharedHistoryCountsKey(databaseUrl);
     this.lockKey = `${this.key}:counting`;
+    this.failedKey = `${this.key}:failed`;
   }
 
   /**
-   * The shared counts if fresh, else counts taken now (and shared); undefined while another replica counts and no
-   * earlier counts are stored; rejects when the count failed (here, or in another replica within `retryMs`).
+   * The shared counts if fresh, else counts taken now (and shared); while another replica counts, or just failed
+   * to, the previous counts (undefined when none are stored); rejects when the count taken here failed.
    */
   async read(): Promise<HistoryCounts | undefined> {
-    let stored: SharedRecord | undefined;
-    let mine: boolean;
-    let shared = true;
+    let stored: HistoryCounts | undefined;
+    let token: string | undefined;
     try {
-      stored = parse(await this.step(this.redis.get(this.key)));
-      if (stored && this.fresh(stored)) return counts(stored);
-      mine =
-        (await this.step(this.redis.set(this.lockKey, '1', 'PX', this.options.countingMs, 'NX'))) === 'OK';
+      const replies: [Error | null, unknown][] | null = await this.step(
+        this.redis.pipeline().get(this.key).pttl(this.key).exists(this.failedKey).exec(),
+      );
+      for (const [error] of replies ?? []) if (error) throw error;
+      const [[, raw], [, ttl], [, failed]] = replies!;
+      stored = parse(raw, Number(ttl));
+      if (stored && Date.now() - stored.at < this.options.everyMs) return stored;
+      if (Number(failed) > 0) return stored;
+      const candidate = randomUUID();
+      const taken = await this.step(
+        this.redis.set(this.lockKey, candidate, 'PX', this.options.countingMs, 'NX'),
+      );
+      // Another replica is counting: the previous counts meanwhile, if there are any.
+      if (taken !== 'OK') return stored;
+      token = candidate;
     } catch {
       // Redis away: count here, as a replica on its own does, and keep the result (no waiting on Redis again).
-      mine = true;
-      shared = false;
     }
-    // Another replica is counting: the previous counts meanwhile, if there are any.
-    if (!mine) return stored && !('failed' in stored) ? counts(stored) : undefined;
     try {
       const result = { at: Date.now(), ...(await this.count()) };
-      if (shared)
-        await this.store({
-          at: result.at,
-          rotations: [...result.rotations],
-          deliveries: result.deliveries ? [...result.deliveries] : null,
-        });
+      if (token !== undefined)
+        await this.publish(
+          token,
+          this.key,
+          JSON.stringify({
+            rotations: [...result.rotations],
+            deliveries: result.deliveries ? [...result.deliveries] : null,
+          } satisfies SharedRecord),
+          KEEP_MS,
+        );
       return result;
     } catch (e) {
-      if (shared) await this.store({ at: Date.now(), failed: true });
+      if (token !== undefined) await this.publish(token, this.failedKey, '1', this.options.retryMs);
       throw e;
+    }
+  }
+
+  private async publish(token: string, key: string, value: string, ttlMs: number): Promise<void> {
+    try {
+      await this.step(this.redis.eval(PUBLISH_IF_HOLDER, 2, key, this.lockKey, token, value, String(ttlMs)));
+    } catch {
+      // Not shared this time: the lock runs out and another replica counts.
     }
   }
 
   private step<T>(command: Promise<T>): Promise<T> {
     return withTimeout(command, REDIS_STEP_MS, () => new Error('Redis did not answer'));
   }
-
-  private fresh(record: SharedRecord): boolean {
-    const age = Date.now() - record.at;
-    return age >= 0 && age < ('failed' in record ? this.options.retryMs : this.options.everyMs);
-  }
-
-  private async store(record: SharedRecord): Promise<void> {
-    try {
-      await this.step(this.redis.set(this.key, JSON.stringify(record), 'PX', KEEP_MS));
-      await this.step(this.redis.del(this.lockKey));
-    } catch {
-      // Not shared this time: the others count themselves, or wait for the lock to expire.
-    }
-  }
 }
 
-function parse(raw: string | null): SharedRecord | undefined {
-  if (!raw) return undefined;
+/** Stored counts, dated by their remaining time to live; undefined when absent or unreadable. */
+function parse(raw: unknown, ttlMs: number): HistoryCounts | undefined {
+  if (typeof raw !== 'string' || !(ttlMs > 0)) return undefined;
   try {
     const record = JSON.parse(raw) as SharedRecord;
-    return typeof record?.at === 'number' ? record : undefined;
+    if (!Array.isArray(record?.rotations)) return undefined;
+    return {
+      at: Date.now() - Math.max(0, KEEP_MS - ttlMs),
+      rotations: new Map(record.rotations),
+      deliveries: Array.isArray(record.deliveries) ? new Map(record.deliveries) : null,
+    };
   } catch {
     return undefined;
   }
-}
-
-/** The counts of a record; a stored failure rejects, as the count did. */
-function counts(record: SharedRecord): Promise<HistoryCounts> {
-  if ('failed' in record)
-    return Promise.reject(new Error('the last count over the retained history failed, in another replica'));
-  return Promise.resolve({
-    at: record.at,
-    rotations: new Map(record.rotations),
-    deliveries: record.deliveries ? new Map(record.deliveries) : null,
-  });
 }
