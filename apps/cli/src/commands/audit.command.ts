@@ -110,13 +110,27 @@ export async function auditCommand(
   };
   // A throwaway group's heartbeat, set before the group exists and renewed while the tail runs (a renewal that
   // fails while Redis is away is simply skipped): without it the worker takes the group for one a killed tail left.
+  // Renewed at once when the connection comes back, too: an outage must not leave it lapsed until the next beat.
   const heartbeat = ephemeral ? tailHeartbeatKey(config.audit.stream, group) : undefined;
-  const beat = (): Promise<unknown> =>
-    heartbeat && redis.status === 'ready'
-      ? redis.set(heartbeat, '1', 'PX', TAIL_HEARTBEAT_TTL_MS).catch(() => undefined)
-      : Promise.resolve();
+  let beatFailed = false;
+  const beat = async (): Promise<void> => {
+    if (!heartbeat || redis.status !== 'ready') return;
+    try {
+      await redis.set(heartbeat, '1', 'PX', TAIL_HEARTBEAT_TTL_MS);
+      beatFailed = false;
+    } catch (e) {
+      // Said once per spell of failures: a tail whose heartbeat cannot be written loses its group to the worker.
+      if (!beatFailed)
+        process.stderr.write(
+          `audit tail: cannot keep its group's heartbeat (${e instanceof Error ? e.message : String(e)})\n`,
+        );
+      beatFailed = true;
+    }
+  };
   await beat();
   const beating = heartbeat ? setInterval(() => void beat(), TAIL_HEARTBEAT_EVERY_MS) : undefined;
+  const beatOnReconnect = (): void => void beat();
+  if (heartbeat) redis.on('ready', beatOnReconnect);
   signals.once('SIGINT', stop);
   signals.once('SIGTERM', stop);
   signals.once('SIGHUP', stop);
@@ -131,6 +145,7 @@ export async function auditCommand(
     process.stdout.removeListener('error', stop);
     if (forced) clearTimeout(forced);
     if (beating) clearInterval(beating);
+    redis.removeListener('ready', beatOnReconnect);
     if (ephemeral) await subscriber.destroyGroup().catch(() => undefined);
     if (heartbeat) await redis.del(heartbeat).catch(() => undefined);
     await redis.quit().catch(() => redis.disconnect());

@@ -70,11 +70,22 @@ export class HousekeepingProcessor extends QueueWorkerHost {
     return { purged, webhooksPurged, rescued };
   }
 
-  /** The throwaway consumer groups that killed `audit tail` runs left on the audit stream. */
+  /**
+   * The throwaway consumer groups that killed `audit tail` runs left on the audit stream. A Redis that refuses or
+   * does not answer fails neither the job nor the purge done before it: the groups wait for the next day.
+   */
   private async removeAbandonedTailGroups(): Promise<number> {
-    const removed = await removeAbandonedTailGroups(this.redis, this.config.audit.stream);
-    if (removed > 0) this.logger.log({ removed }, 'abandoned audit tail groups removed');
-    return removed;
+    try {
+      const removed = await removeAbandonedTailGroups(this.redis, this.config.audit.stream);
+      if (removed > 0) this.logger.log({ removed }, 'abandoned audit tail groups removed');
+      return removed;
+    } catch (e) {
+      this.logger.warn(
+        { err: e instanceof Error ? e.message : String(e) },
+        'abandoned audit tail groups not removed this time',
+      );
+      return 0;
+    }
   }
 
   /** Stored Idempotency-Key responses past their 24 hours, in batches. */
