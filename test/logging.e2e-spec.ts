@@ -150,14 +150,16 @@ describe('structured logs', () => {
     const exchanges: [string, string[]][] = [
       ['not HTTP', ['BLAH\r\n\r\n']],
       [
-        'unmet Expect',
-        ['GET /v1/webhooks HTTP/1.1\r\nHost: x\r\nexpect: later\r\nx-request-id: conn-417\r\n\r\n'],
+        'unmet Expect (the key in the query too, by mistake)',
+        [
+          `GET /v1/webhooks?api_key=${key} HTTP/1.1\r\nHost: x\r\nexpect: later\r\nx-request-id: conn-417\r\n\r\n`,
+        ],
       ],
       ['CONNECT', ['CONNECT hooks.example.com:443 HTTP/1.1\r\nHost: x\r\nx-request-id: conn-404\r\n\r\n']],
       [
-        'a body that stops half way (the key in the query too, by mistake)',
+        'a body that stops half way',
         [
-          `POST /v1/webhooks?api_key=${key} HTTP/1.1\r\nHost: x\r\nanchor-api-key: ${key}\r\n` +
+          `POST /v1/webhooks HTTP/1.1\r\nHost: x\r\nanchor-api-key: ${key}\r\n` +
             'x-request-id: conn-408\r\ncontent-type: application/json\r\ncontent-length: 10\r\n\r\n{',
         ],
       ],
@@ -180,9 +182,9 @@ describe('structured logs', () => {
     }
     expect(answered().map((l) => [l.level, l.route, l.status, l.code, l.req.method, l.req.url])).toEqual([
       [40, '(connection)', 400, 'validation_failed', undefined, undefined],
-      [40, '(connection)', 417, 'expectation_failed', 'GET', '/v1/webhooks'],
+      [40, '(connection)', 417, 'expectation_failed', 'GET', '/v1/webhooks?api_key=[redacted]'],
       [40, '(connection)', 404, 'not_found', 'CONNECT', 'hooks.example.com:443'],
-      [40, '(connection)', 408, 'request_timeout', 'POST', '/v1/webhooks?api_key=[redacted]'],
+      [40, '(connection)', 408, 'request_timeout', 'POST', '/v1/webhooks'],
       [40, '(connection)', 431, 'request_headers_too_large', undefined, undefined],
     ]);
     expect(

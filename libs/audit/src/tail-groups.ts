@@ -1,5 +1,6 @@
 import type Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
+import { consumerGroups, type ConsumerGroupPosition } from './audit-stream.subscriber';
 
 /**
  * The consumer group of an `audit tail` run without `--group`: `tail-` and a random UUID, destroyed when the tail
@@ -33,18 +34,16 @@ export function tailHeartbeatKey(stream: string, group: string): string {
  * groups were removed.
  */
 export async function removeAbandonedTailGroups(redis: Redis, stream: string): Promise<number> {
-  let reply: unknown;
+  let groups: ConsumerGroupPosition[];
   try {
-    reply = await redis.call('XINFO', 'GROUPS', stream);
+    groups = await consumerGroups(redis, stream);
   } catch (e) {
     // No stream yet: no group either.
     if (e instanceof Error && /no such key/i.test(e.message)) return 0;
     throw e;
   }
   let removed = 0;
-  for (const group of Array.isArray(reply) ? (reply as unknown[][]) : []) {
-    const at = group.indexOf('name');
-    const name = at >= 0 ? String(group[at + 1]) : '';
+  for (const { name } of groups) {
     if (!THROWAWAY_TAIL_GROUP.test(name)) continue;
     if ((await redis.exists(tailHeartbeatKey(stream, name))) > 0) continue;
     removed += Number(await redis.call('XGROUP', 'DESTROY', stream, name));

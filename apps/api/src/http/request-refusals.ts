@@ -33,12 +33,8 @@ export function unknownFieldsError(fields: string[]): ValidationFailedError {
  */
 export function unknownQueryParametersError(names: string[]): ValidationFailedError {
   const details = names.map((name) => {
-    const field = echoedName(name);
-    return {
-      field,
-      rule: 'unknown_field',
-      message: `unknown query parameter "${field}": this route reads none`,
-    };
+    const detail = unknownFieldDetail(name);
+    return { ...detail, message: `unknown query parameter "${detail.field}": this route reads none` };
   });
   return new ValidationFailedError(details[0].message, details);
 }
