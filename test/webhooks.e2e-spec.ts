@@ -1,6 +1,7 @@
 import { Client } from 'pg';
 import { fingerprint } from '@app/domain';
 import { startApi, type RunningApi } from './support/api-harness';
+import { rawExchange } from './support/raw-http';
 import { eventually } from './support/eventually';
 import { TEST_DATABASE_URL } from './support/test-env';
 
@@ -809,6 +810,15 @@ describe('webhooks API (Anchor-compatible routes)', () => {
       });
       expect(spaced.headers.get('x-request-id')).toBe('trace 42');
       expect(spaced.body.request_id).toBe('trace 42');
+      // Sent twice (a proxy adding its own after the caller's): the first, not the two run together; a comma
+      // inside one id stays.
+      const twice = await rawExchange(api.http.baseUrl, [
+        `GET /v1/webhooks HTTP/1.1\r\nHost: x\r\nanchor-api-key: ${key}\r\n` +
+          'x-request-id: from-caller\r\nx-request-id: from-proxy\r\nconnection: close\r\n\r\n',
+      ]);
+      expect(twice.responses[0].headers['x-request-id']).toBe('from-caller');
+      const comma = await api.http.get('/v1/webhooks', { key, headers: { 'x-request-id': 'a,b' } });
+      expect(comma.headers.get('x-request-id')).toBe('a,b');
     });
 
     it('answers unknown routes with 404 not_found in the error body', async () => {

@@ -16,8 +16,22 @@ function isSaneRequestId(id: string): boolean {
   return true;
 }
 
+/**
+ * The caller's `x-request-id`: when the header came more than once (Node joins the lines with ", "), the first
+ * line's, the one nearest the caller (a proxy adds its own after it), rather than the lines run together.
+ */
+function givenRequestId(req: IncomingMessage): string | undefined {
+  const joined = req.headers['x-request-id'];
+  if (typeof joined !== 'string') return undefined;
+  if (!joined.includes(',')) return joined;
+  // A comma may belong to one id: only the raw header lines tell whether there were several.
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i].toLowerCase() === 'x-request-id') return raw[i + 1];
+  return joined;
+}
+
 /** The request id: the caller's `x-request-id` when sane, else a new UUID. */
 export function requestIdFor(req: IncomingMessage): string {
-  const given = req.headers['x-request-id'];
+  const given = givenRequestId(req);
   return typeof given === 'string' && isSaneRequestId(given) ? given : randomUUID();
 }
