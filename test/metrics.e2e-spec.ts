@@ -211,9 +211,9 @@ describe('GET /metrics on several API replicas', () => {
       await writer.close();
       expect(stored.length).toBeGreaterThanOrEqual(6);
       const key = sharedHistoryCountsKey(loadConfig().database.url);
-      // Those counts are old now (their age is told by Redis: what is left of their ten minutes), and the count
-      // another replica tried since then failed.
-      await redis.pexpire(key, 1000);
+      // Those counts are nine minutes old now (Redis tells their age: what is left of their ten minutes), and the
+      // count another replica tried since then failed.
+      await redis.pexpire(key, 60_000);
       await redis.set(`${key}:failed`, '1', 'PX', 60_000);
       const counted = jest.spyOn(other.db.repos.metrics, 'historyCounts');
       const text = (await other.http.get('/metrics')).text;

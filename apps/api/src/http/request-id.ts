@@ -18,7 +18,7 @@ function isSaneRequestId(id: string): boolean {
 
 /**
  * The caller's `x-request-id`: when the header came more than once (Node joins the lines with ", "), the first
- * line's, the one nearest the caller (a proxy adds its own after it), rather than the lines run together.
+ * non-blank line's, the one nearest the caller (a proxy adds its own after it), rather than the lines run together.
  */
 function givenRequestId(req: IncomingMessage): string | undefined {
   const joined = req.headers['x-request-id'];
@@ -26,7 +26,8 @@ function givenRequestId(req: IncomingMessage): string | undefined {
   if (!joined.includes(',')) return joined;
   // A comma may belong to one id: only the raw header lines tell whether there were several.
   const raw = req.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i].toLowerCase() === 'x-request-id') return raw[i + 1];
+  for (let i = 0; i + 1 < raw.length; i += 2)
+    if (raw[i].toLowerCase() === 'x-request-id' && raw[i + 1].trim() !== '') return raw[i + 1];
   return joined;
 }
 

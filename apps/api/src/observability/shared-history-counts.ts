@@ -42,13 +42,14 @@ end
 return 0`;
 
 /**
- * The Redis key of the counts of one database: named after its host, port, database and user (never its password),
- * hash-tagged so that the counts, their lock and the failure mark share one Cluster slot.
+ * The Redis key of the counts of one database: named after its URL without the password (wherever the URL carries
+ * it), hash-tagged so that the counts, their lock and the failure mark share one Cluster slot.
  */
 export function sharedHistoryCountsKey(databaseUrl: string): string {
   const u = new URL(databaseUrl);
-  const database = `${u.username}@${u.hostname}:${u.port}${u.pathname}`;
-  return `metrics:{history-counts:${createHash('sha256').update(database).digest('hex').slice(0, 16)}}`;
+  u.password = '';
+  u.searchParams.delete('password');
+  return `metrics:{history-counts:${createHash('sha256').update(u.href).digest('hex').slice(0, 16)}}`;
 }
 
 /**
@@ -88,7 +89,7 @@ export class SharedHistoryCounts {
     let token: string | undefined;
     try {
       const replies: [Error | null, unknown][] | null = await this.step(
-        this.redis.pipeline().get(this.key).pttl(this.key).exists(this.failedKey).exec(),
+        this.redis.multi().get(this.key).pttl(this.key).exists(this.failedKey).exec(),
       );
       for (const [error] of replies ?? []) if (error) throw error;
       const [[, raw], [, ttl], [, failed]] = replies!;
