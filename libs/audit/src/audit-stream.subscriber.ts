@@ -351,13 +351,19 @@ export interface ConsumerGroupPosition {
   oldestPending?: string;
 }
 
-/** The consumer groups of `stream` and where each stands (XINFO GROUPS, and XPENDING for those with pending). */
-export async function consumerGroups(redis: Redis, stream: string): Promise<ConsumerGroupPosition[]> {
-  const reply = await redis.call('XINFO', 'GROUPS', stream);
-  const out: ConsumerGroupPosition[] = [];
-  for (const group of Array.isArray(reply) ? (reply as unknown[][]) : []) {
+/** The groups of an XINFO GROUPS reply, each as its fields by name (`name`, `pending`, `last-delivered-id`…). */
+export function groupsOfInfoReply(reply: unknown): Map<string, unknown>[] {
+  return (Array.isArray(reply) ? (reply as unknown[][]) : []).map((group) => {
     const fields = new Map<string, unknown>();
     for (let i = 0; i + 1 < group.length; i += 2) fields.set(String(group[i]), group[i + 1]);
+    return fields;
+  });
+}
+
+/** The consumer groups of `stream` and where each stands (XINFO GROUPS, and XPENDING for those with pending). */
+export async function consumerGroups(redis: Redis, stream: string): Promise<ConsumerGroupPosition[]> {
+  const out: ConsumerGroupPosition[] = [];
+  for (const fields of groupsOfInfoReply(await redis.call('XINFO', 'GROUPS', stream))) {
     const name = String(fields.get('name'));
     const position: ConsumerGroupPosition = { name, lastDelivered: String(fields.get('last-delivered-id')) };
     if (Number(fields.get('pending')) > 0) {

@@ -1,5 +1,6 @@
 import type Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
+import { groupsOfInfoReply } from './audit-stream.subscriber';
 
 /**
  * The consumer group of an `audit tail` run without `--group`: `tail-` and a random UUID, destroyed when the tail
@@ -44,9 +45,8 @@ export async function removeAbandonedTailGroups(redis: Redis, stream: string): P
     throw e;
   }
   let removed = 0;
-  for (const group of Array.isArray(reply) ? (reply as unknown[][]) : []) {
-    const at = group.indexOf('name');
-    const name = at >= 0 ? String(group[at + 1]) : '';
+  for (const fields of groupsOfInfoReply(reply)) {
+    const name = String(fields.get('name'));
     if (!THROWAWAY_TAIL_GROUP.test(name)) continue;
     if ((await redis.exists(tailHeartbeatKey(stream, name))) > 0) continue;
     removed += Number(await redis.call('XGROUP', 'DESTROY', stream, name));
