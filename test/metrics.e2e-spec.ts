@@ -298,5 +298,37 @@ describe('queue dashboard (/admin/queues)', () => {
         'rotation',
       ]);
     });
+
+    it('refuses a POST that a page of another site could make a logged-in browser send', async () => {
+      // A form (text/plain, urlencoded, multipart) or a fetch without a content type needs no CORS preflight,
+      // and a browser sends the basic-auth credentials it holds for the dashboard along with it.
+      const authorization = `Basic ${btoa(`ops:${ADMIN_TOKEN}`)}`;
+      const job = '{"name":"housekeeping.forged","data":{},"options":{"delay":86400000,"x":"="}}';
+      for (const contentType of [
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'multipart/form-data; boundary=x',
+        undefined,
+      ]) {
+        const res = await api.http.post('/admin/queues/api/queues/housekeeping/add', {
+          // Bytes, not a string, so that fetch adds no content type of its own where there is none.
+          raw: Buffer.from(job),
+          headers: { authorization, ...(contentType && { 'content-type': contentType }) },
+        });
+        expect({ contentType, status: res.status }).toEqual({ contentType, status: 400 });
+        expect(res.body.code).toBe('validation_failed');
+      }
+      const list = await api.http.get('/admin/queues/api/queues?activeQueue=housekeeping&status=delayed', {
+        headers: { authorization },
+      });
+      const housekeeping = list.body.queues.find((q: { name: string }) => q.name === 'housekeeping');
+      expect(housekeeping.jobs.map((j: { name: string }) => j.name)).not.toContain('housekeeping.forged');
+      // The dashboard itself posts JSON, which a page of another site cannot send without a preflight.
+      const own = await api.http.post('/admin/queues/api/queues/no-such-queue/add', {
+        body: { name: 'x', data: {} },
+        headers: { authorization },
+      });
+      expect(own.status).toBe(404);
+    });
   });
 });

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import type { Queue } from 'bullmq';
+import { formErrorBody } from '../http/error-response';
 
 /** Where the dashboard is served. */
 export const QUEUE_BOARD_PATH = '/admin/queues';
@@ -21,6 +22,20 @@ export function adminAuthorized(header: string | undefined, token: string): bool
     return sameToken(decoded.slice(decoded.indexOf(':') + 1), token);
   }
   return false;
+}
+
+/**
+ * Whether a request to the dashboard is one a page of another site could have a browser send, credentials
+ * included: a POST whose body is not declared JSON (a form, or a fetch without a content type) needs no CORS
+ * preflight, and a browser adds the basic-auth credentials it holds for the dashboard to it. Every body is
+ * parsed as JSON whatever its content type, so such a POST would reach Bull Board's "add job". The dashboard
+ * itself posts `application/json`, which another site cannot send without a preflight (that nothing answers);
+ * its other changes use PUT and PATCH, which always need one.
+ */
+function crossSiteSendable(method: string, contentType: string | undefined): boolean {
+  if (method !== 'POST') return false;
+  const mediaType = (contentType ?? '').split(';')[0].trim().toLowerCase();
+  return mediaType !== 'application/json';
 }
 
 /**
@@ -52,6 +67,18 @@ export function registerQueueBoard(
             code: 'unauthorized',
             request_id: String(req.id),
           });
+        return;
+      }
+      if (crossSiteSendable(req.method, req.headers['content-type'])) {
+        await reply
+          .code(400)
+          .send(
+            formErrorBody(
+              'request',
+              'the dashboard takes only JSON bodies (application/json)',
+              String(req.id),
+            ),
+          );
       }
     });
     await scope.register(serverAdapter.registerPlugin(), { prefix: QUEUE_BOARD_PATH });
