@@ -299,6 +299,15 @@ describe('queue dashboard (/admin/queues)', () => {
       ]);
     });
 
+    it('may not be framed by another page (its buttons retry, clean and pause queues)', async () => {
+      const page = await api.http.get('/admin/queues', {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      });
+      expect(page.status).toBe(200);
+      expect(page.headers.get('x-frame-options')).toBe('DENY');
+      expect(page.headers.get('content-security-policy')).toBe("frame-ancestors 'none'");
+    });
+
     it('refuses a POST that a page of another site could make a logged-in browser send', async () => {
       // A form (text/plain, urlencoded, multipart) or a fetch without a content type needs no CORS preflight,
       // and a browser sends the basic-auth credentials it holds for the dashboard along with it.

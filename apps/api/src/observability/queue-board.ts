@@ -58,6 +58,11 @@ export function registerQueueBoard(
     createBullBoard({ queues: (await queues()).map((q) => new BullMQAdapter(q)), serverAdapter });
     serverAdapter.setBasePath(QUEUE_BOARD_PATH);
     scope.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+      // A page of another site framing the dashboard, with the browser's credentials, could have an admin click
+      // its buttons (retry, clean, pause) unawares.
+      void reply
+        .header('x-frame-options', 'DENY')
+        .header('content-security-policy', "frame-ancestors 'none'");
       if (!adminAuthorized(req.headers.authorization, token)) {
         await reply
           .code(401)
