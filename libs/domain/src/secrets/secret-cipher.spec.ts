@@ -41,6 +41,15 @@ describe('SecretCipher', () => {
     expect(() => cipher.open(sealed, 'wh_A')).toThrow();
   });
 
+  it('refuses a ciphertext too short to hold an IV and a full tag', () => {
+    const cipher = new SecretCipher(ring('k1'));
+    const sealed = cipher.seal(generateSecret(), 'wh_A');
+    for (const length of [0, 4, 12, 16, 27])
+      expect(() =>
+        cipher.open({ ...sealed, ciphertext: sealed.ciphertext.subarray(0, length) }, 'wh_A'),
+      ).toThrow(/shorter than an IV and a tag/);
+  });
+
   it('decrypts with an older key of the ring and encrypts with the first', () => {
     const old = new SecretCipher(ring('old'));
     const secret = generateSecret();

@@ -51,7 +51,12 @@ export class SecretCipher {
     const key = this.byId.get(sealed.keyId);
     if (!key) throw new Error(`secret encrypted with key "${sealed.keyId}", which is not in the key ring`);
     const ct = sealed.ciphertext;
-    const decipher = createDecipheriv('aes-256-gcm', key, ct.subarray(0, IV_BYTES));
+    // Shorter than an IV and a full tag, the slices below would read a truncated tag (GCM accepts 4 bytes): refused,
+    // and the tag length is pinned as well, so no stored value is ever checked against fewer than 16 bytes.
+    if (ct.length < IV_BYTES + TAG_BYTES) throw new Error('sealed secret is shorter than an IV and a tag');
+    const decipher = createDecipheriv('aes-256-gcm', key, ct.subarray(0, IV_BYTES), {
+      authTagLength: TAG_BYTES,
+    });
     decipher.setAAD(Buffer.from(webhookId, 'utf8'));
     decipher.setAuthTag(ct.subarray(ct.length - TAG_BYTES));
     return Buffer.concat([
