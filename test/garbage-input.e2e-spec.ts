@@ -267,6 +267,38 @@ describe('garbage input never produces a 500', () => {
     }
   });
 
+  it('a body of whitespace JSON does not know (NBSP, U+2028, VT, a second BOM) is invalid JSON, not an empty body', async () => {
+    const created = await api.http.post('/v1/webhooks', {
+      key,
+      body: { url: 'https://hooks.example.com/blank', subscribed_events: ['task.completed'] },
+    });
+    const id: string = created.body.id;
+    for (const blank of ['\u00a0', ' \u2028 ', '\u3000', '\u000b', '\f', '\ufeff\ufeff']) {
+      for (const [method, path] of [
+        ['POST', `/v1/webhooks/${id}/rotate-secret`],
+        ['DELETE', `/v1/webhooks/${id}`],
+      ] as const) {
+        const res = await api.http.request(method, path, { key, raw: blank });
+        expect({ blank, method, status: res.status, code: res.body.code }).toEqual({
+          blank,
+          method,
+          status: 400,
+          code: 'invalid_json',
+        });
+      }
+    }
+    const status = await api.http.get(`/v1/webhooks/${id}/secret-status`, { key });
+    expect({ status: status.status, trigger: status.body.current.trigger }).toEqual({
+      status: 200,
+      trigger: 'created',
+    });
+    // JSON's own whitespace, and the one BOM UTF-8 allows, still read as no body.
+    const rotated = await api.http.post(`/v1/webhooks/${id}/rotate-secret`, { key, raw: ' \t\r\n' });
+    expect(rotated.status).toBe(200);
+    const deleted = await api.http.delete(`/v1/webhooks/${id}`, { key, raw: '\ufeff' });
+    expect(deleted.status).toBe(200);
+  });
+
   it.each([
     ['json', 'json'],
     ['text', 'text'],

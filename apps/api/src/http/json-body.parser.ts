@@ -6,6 +6,9 @@ import { tooDeepError, unknownFieldsError } from './request-refusals';
 /** Strict: a body that is not valid UTF-8 is refused, never repaired with replacement characters. */
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
+/** Only JSON's own whitespace (RFC 8259): `trim()` would also drop NBSP, U+2028, VT and the like, which are not JSON. */
+const JSON_WHITESPACE_ONLY = /^[ \t\n\r]*$/;
+
 /** Largest accepted request body: 64 KiB. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
@@ -44,7 +47,7 @@ export function registerJsonBodyParser(fastify: FastifyInstance): void {
     } catch {
       return done(new InvalidJsonError('request body is not valid UTF-8'));
     }
-    if (text.trim() === '') return done(null, undefined);
+    if (JSON_WHITESPACE_ONLY.test(text)) return done(null, undefined);
     void strict(req, text, (err, value) => {
       // Refused before anything walks it by recursion (validation, the Idempotency-Key hash), which a body of a
       // few kilobytes nested thousands deep would take past the stack.
