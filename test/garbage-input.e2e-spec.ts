@@ -500,6 +500,31 @@ describe('garbage input never produces a 500', () => {
     expect((await api.http.get('/health/live')).status).toBe(200);
   });
 
+  it('QUERY without a Content-Type or without a body gets 400 validation_failed with its detail, after the key check', async () => {
+    for (const [headers, body] of [
+      ['', ''],
+      ['content-type: application/json\r\ncontent-length: 0\r\n', ''],
+    ]) {
+      const res = await rawExchange(api.http.baseUrl, [
+        `QUERY /v1/webhooks HTTP/1.1\r\nHost: x\r\nanchor-api-key: ${key}\r\nx-request-id: query-1\r\n` +
+          `${headers}connection: close\r\n\r\n${body}`,
+      ]);
+      expect(res.responses).toHaveLength(1);
+      const [answer] = res.responses;
+      expect({ headers, status: answer.status }).toEqual({ headers, status: 400 });
+      expect(answer.body).toEqual({
+        error: expect.any(String),
+        code: 'validation_failed',
+        details: [{ field: 'request', rule: 'form', message: answer.body.error }],
+        request_id: 'query-1',
+      });
+    }
+    const anonymous = await rawExchange(api.http.baseUrl, [
+      'QUERY /v1/webhooks HTTP/1.1\r\nHost: x\r\nconnection: close\r\n\r\n',
+    ]);
+    expect(anonymous.responses.map((r) => [r.status, r.body.code])).toEqual([[401, 'unauthorized']]);
+  });
+
   describe('bytes that are not HTTP after a whole request on the same connection', () => {
     const create = (key: string, extra = '') => {
       const body = '{"url":"https://hooks.example.com/pipelined","subscribed_events":["task.completed"]}';

@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, type ErrorCode } from '@app/domain';
 import { IdempotentReplay } from '../idempotency/idempotency.service';
 import { isDependencyUnavailable } from './dependency-errors';
-import { STATUS_BY_CODE, type ErrorBody } from './error-response';
+import { STATUS_BY_CODE, formErrorBody, type ErrorBody } from './error-response';
 import { loggableUrl } from '../observability/request-log';
 
 /** Most entries an error body's `details` lists; the sentence says how many problems there were in all. */
@@ -133,7 +133,12 @@ export class HttpErrorFilter implements ExceptionFilter {
       if (status === 401) return make('unauthorized', 'a valid anchor-api-key header is required');
       if (status === 503)
         return { ...make('service_unavailable', exception.message), headers: { 'retry-after': '5' } };
-      if (status >= 400 && status < 500) return { ...make('validation_failed', exception.message), status };
+      // What else Fastify refuses before any route runs is the request's form (a QUERY without Content-Type or
+      // body): 400 with its detail, like every other refusal of a request's form, never a bare 4xx.
+      if (status >= 400 && status < 500)
+        return make('validation_failed', exception.message, {
+          details: formErrorBody('request', exception.message, requestId).details,
+        });
     }
     const fastifyCode = (exception as { code?: unknown } | null)?.code;
     if (typeof fastifyCode === 'string' && fastifyCode in FASTIFY_CODES) {
