@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { request } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { startApi, type RunningApi } from './support/api-harness';
 import { rawExchange, type RawStep } from './support/raw-http';
 
@@ -265,6 +266,33 @@ describe('garbage input never produces a 500', () => {
         error: 'request body is not valid UTF-8',
       });
     }
+  });
+
+  it('a body sent with a content coding is refused by name, compressed or not; identity is no coding', async () => {
+    const json = '{"url":"https://coded.example.com/h","subscribed_events":["task.failed"]}';
+    const headers = { 'anchor-api-key': key, 'content-type': 'application/json' };
+    for (const [coding, bytes] of [
+      ['gzip', gzipSync(json)],
+      ['gzip', Buffer.from(json)],
+      ['GZIP, br', Buffer.from(json)],
+    ] as const) {
+      const res = await raw('POST', '/v1/webhooks', { ...headers, 'content-encoding': coding }, [bytes]);
+      expect({ status: res.status, code: res.body.code, details: res.body.details }).toEqual({
+        status: 400,
+        code: 'validation_failed',
+        details: [
+          {
+            field: 'content-encoding',
+            rule: 'form',
+            message: `content-encoding "${coding.toLowerCase()}" is not supported: send the JSON body as is`,
+          },
+        ],
+      });
+    }
+    const plain = await raw('POST', '/v1/webhooks', { ...headers, 'content-encoding': 'identity' }, [
+      Buffer.from(json),
+    ]);
+    expect(plain.status).toBe(201);
   });
 
   it('a body of whitespace JSON does not know (NBSP, U+2028, VT, a second BOM) is invalid JSON, not an empty body', async () => {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { InvalidJsonError } from '@app/domain';
 import { nestsDeeperThan } from '@app/validation';
-import { tooDeepError, unknownFieldsError } from './request-refusals';
+import { contentEncodingError, tooDeepError, unknownFieldsError } from './request-refusals';
 
 /** Strict: a body that is not valid UTF-8 is refused, never repaired with replacement characters. */
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -41,6 +41,8 @@ export function registerJsonBodyParser(fastify: FastifyInstance): void {
     body: string | Buffer,
     done: (err: Error | null, value?: unknown) => void,
   ) => {
+    const coding = contentCodingOf(req.headers['content-encoding']);
+    if (coding !== undefined) return done(contentEncodingError(coding));
     let text: string;
     try {
       text = typeof body === 'string' ? body : UTF8.decode(body);
@@ -60,6 +62,18 @@ export function registerJsonBodyParser(fastify: FastifyInstance): void {
   fastify.removeAllContentTypeParsers();
   // Read as bytes: decoding to a string first would turn invalid UTF-8 into U+FFFD and pass it on.
   fastify.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: BODY_LIMIT_BYTES }, parse);
+}
+
+/**
+ * The content coding a body declares other than `identity`, or undefined. Bodies are read as they come: a gzip body
+ * would otherwise be reported as invalid UTF-8, and a plain one labelled gzip taken as if the label were not there.
+ */
+function contentCodingOf(header: string | string[] | undefined): string | undefined {
+  const codings = (Array.isArray(header) ? header.join(',') : (header ?? ''))
+    .split(',')
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== '' && c !== 'identity');
+  return codings.length > 0 ? codings.join(', ') : undefined;
 }
 
 /** {@link findPoisoningKey} of a body the strict parser refused; undefined when it is not JSON at all. */

@@ -56,3 +56,9 @@ export function missingHostError(): ValidationFailedError {
   const message = 'an HTTP/1.1 request must have a Host header';
   return new ValidationFailedError(message, [{ field: 'host', rule: 'form', message }]);
 }
+
+/** Refuses a body sent with a content coding (gzip, br…): bodies are at most 64 KiB of JSON, taken as sent. */
+export function contentEncodingError(coding: string): ValidationFailedError {
+  const message = `content-encoding "${echoedName(coding)}" is not supported: send the JSON body as is`;
+  return new ValidationFailedError(message, [{ field: 'content-encoding', rule: 'form', message }]);
+}
