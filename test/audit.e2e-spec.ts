@@ -946,10 +946,18 @@ describe('audit trail', () => {
       const byHook = (await list(`?webhook_id=${hookB}`)).body.events as AuditEvent[];
       expect(byHook.length).toBe(6);
       expect(byHook.every((e) => e.webhook_id === hookB)).toBe(true);
+      expect(byHook.map((e) => e.type)).toEqual([...Array(5).fill('webhook.updated'), 'webhook.created']);
       const updates = (await list('?type=webhook.updated')).body.events as AuditEvent[];
-      expect(updates).toHaveLength(10);
+      expect(updates.map((e) => e.type)).toEqual(Array(10).fill('webhook.updated'));
       const both = (await list(`?type=webhook.updated&webhook_id=${hookA}`)).body.events as AuditEvent[];
-      expect(both).toHaveLength(5);
+      // Updates n0, n2, ... n8 went to hook A; newest first.
+      expect(both.map((e) => [e.type, e.webhook_id, e.data])).toEqual(
+        [8, 6, 4, 2, 0].map((n) => [
+          'webhook.updated',
+          hookA,
+          { changes: [{ field: 'description', from: n === 0 ? 'a' : `n${n - 2}`, to: `n${n}` }] },
+        ]),
+      );
       const all = (await list('')).body.events as AuditEvent[];
       const mid = all[5].occurred_at;
       const since = (await list(`?since=${mid}`)).body.events as AuditEvent[];
@@ -983,6 +991,29 @@ describe('audit trail', () => {
       expect(res.status).toBe(400);
       expect(res.body.code).toBe('validation_failed');
       expect(res.body.details).toEqual(expect.arrayContaining([expect.objectContaining({ field, rule })]));
+    });
+
+    it('gives 50 events a page by default and up to 200 when asked', async () => {
+      const { key: k } = await api.newKey();
+      const created = await api.http.post('/v1/webhooks', { key: k, body: valid });
+      secretsSeen.add(created.body.secret);
+      for (let n = 0; n < 59; n++) {
+        await api.http.patch(`/v1/webhooks/${created.body.id}`, { key: k, body: { description: `d${n}` } });
+      }
+      // 61 events: the key, the create, 59 updates.
+      const first = await list('', k);
+      expect(first.status).toBe(200);
+      expect(first.body.events).toHaveLength(50);
+      expect(first.body.next_cursor).toEqual(expect.any(String));
+      const rest = await list(`?cursor=${first.body.next_cursor}`, k);
+      expect(rest.body.events).toHaveLength(11);
+      expect(rest.body.next_cursor).toBeNull();
+      const whole = await list('?limit=200', k);
+      expect(whole.status).toBe(200);
+      expect(whole.body.events.map((e: AuditEvent) => e.id)).toEqual(
+        [...first.body.events, ...rest.body.events].map((e: AuditEvent) => e.id),
+      );
+      expect(whole.body.next_cursor).toBeNull();
     });
 
     it('refuses a tampered cursor, and a cursor reused with other filters', async () => {
