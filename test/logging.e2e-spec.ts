@@ -100,6 +100,50 @@ describe('structured logs', () => {
     expect(logs.lines.some((l) => typeof l.context === 'string' && l.context.length > 0)).toBe(true);
   });
 
+  it('an unexpected failure is a bare 500 internal_error, logged at error with the request id and the cause', async () => {
+    const { key } = await api.newKey();
+    // A failure no code path expects: Postgres refuses the insert with an error that carries SQL.
+    await api.db.dataSource.query(`
+      CREATE OR REPLACE FUNCTION refuse_exploding_webhook() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'INSERT INTO webhooks failed at the third row'; END $$;
+      CREATE TRIGGER refuse_exploding_webhook BEFORE INSERT ON webhooks FOR EACH ROW
+        WHEN (NEW.description = 'explode') EXECUTE FUNCTION refuse_exploding_webhook();`);
+    let res;
+    try {
+      res = await api.http.post('/v1/webhooks', {
+        key,
+        headers: { 'x-request-id': 'boom-500' },
+        body: {
+          url: 'https://hooks.example.com/in',
+          subscribed_events: ['task.completed'],
+          description: 'explode',
+        },
+      });
+    } finally {
+      await api.db.dataSource.query(`
+        DROP TRIGGER IF EXISTS refuse_exploding_webhook ON webhooks;
+        DROP FUNCTION IF EXISTS refuse_exploding_webhook();`);
+    }
+    expect(res.status).toBe(500);
+    expect(res.headers.get('x-request-id')).toBe('boom-500');
+    // Exactly the documented fields: no details, no message of the cause, no stack.
+    expect(res.body).toEqual({
+      error: 'internal error; the request id identifies it in the logs',
+      code: 'internal_error',
+      request_id: 'boom-500',
+    });
+
+    const deadline = Date.now() + 5000;
+    while (!logs.lines.some((l) => l.msg === 'unhandled error' && l.request_id === 'boom-500')) {
+      if (Date.now() > deadline) throw new Error('no error line for the 500');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const line = logs.lines.find((l) => l.msg === 'unhandled error' && l.request_id === 'boom-500')!;
+    expect(line).toMatchObject({ level: 50, route: '/v1/webhooks' });
+    expect(JSON.stringify(line.err)).toContain('INSERT INTO webhooks failed');
+    expect(logs.text).not.toContain(key);
+  });
+
   it('a client that hangs up in the middle of its body is no dependency outage: one line at info, nothing at warn or above, no 503', async () => {
     const { key } = await api.newKey();
     for (const [id, head] of [
