@@ -352,3 +352,38 @@ describe('a Redis database the server does not have', () => {
     expect(proc.output()).toContain(`${name} cannot start: REDIS_URL names database 999999`);
   });
 });
+
+describe('invalid configuration', () => {
+  beforeAll(() => {
+    execFileSync(process.execPath, [join(root, 'scripts/build-if-needed.mjs')], {
+      cwd: root,
+      stdio: 'ignore',
+    });
+  }, 180_000);
+
+  it.each([
+    ['api', 'dist/apps/api/src/main.js'],
+    ['worker', 'dist/apps/worker/src/main.js'],
+  ])(
+    'stops the %s with exit code 1, listing every problem in one message on stderr',
+    async (_name, entry) => {
+      const child = spawn(process.execPath, [join(root, entry)], {
+        cwd: root,
+        env: { ...env, PORT: 'eighty', MAX_WEBHOOKS_PER_PROJECT: '0', LOG_LEVEL: 'loud' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+      expect({ code, stdout }).toEqual({ code: 1, stdout: '' });
+      const [head, ...problems] = stderr.trim().split('\n');
+      expect(head).toBe('Invalid configuration:');
+      expect(problems).toHaveLength(3);
+      for (const name of ['PORT', 'MAX_WEBHOOKS_PER_PROJECT', 'LOG_LEVEL']) {
+        expect(problems.filter((p) => p.startsWith(`  - ${name} `))).toHaveLength(1);
+      }
+    },
+  );
+});
