@@ -259,7 +259,12 @@ describe('audit trail', () => {
       expect(refused.status).toBe(400);
       const patched = await api.http.patch(`/v1/webhooks/${id}`, {
         key,
-        body: { description: 'second', enabled: false },
+        body: {
+          url: 'https://hooks.example.com/moved?token=xyz#frag',
+          description: 'second',
+          subscribed_events: ['task.completed', 'task.failed'],
+          enabled: false,
+        },
         headers: { 'x-request-id': 'req-patch' },
       });
       expect(patched.status).toBe(200);
@@ -348,7 +353,8 @@ describe('audit trail', () => {
         actor: apiKeyActor,
         request_id: 'req-create',
         data: {
-          url: expect.not.stringContaining('token=abc'),
+          // The query (a receiver's own token) is never recorded.
+          url: 'https://hooks.example.com/anchor?[redacted]',
           description: 'first',
           subscribed_events: ['task.completed'],
           enabled: true,
@@ -362,7 +368,13 @@ describe('audit trail', () => {
         request_id: 'req-patch',
         data: {
           changes: [
+            {
+              field: 'url',
+              from: 'https://hooks.example.com/anchor?[redacted]',
+              to: 'https://hooks.example.com/moved?[redacted]',
+            },
             { field: 'description', from: 'first', to: 'second' },
+            { field: 'subscribed_events', from: ['task.completed'], to: ['task.completed', 'task.failed'] },
             { field: 'enabled', from: true, to: false },
           ],
         },
