@@ -6,6 +6,7 @@ import { eventually } from './support/eventually';
 import { TEST_DATABASE_URL } from './support/test-env';
 
 const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const PUBLIC_FIELDS = [
   'created_at',
@@ -799,8 +800,19 @@ describe('webhooks API (Anchor-compatible routes)', () => {
       const echoed = await api.http.get('/v1/webhooks', { key, headers: { 'x-request-id': 'req-123' } });
       expect(echoed.headers.get('x-request-id')).toBe('req-123');
       const long = await api.http.get('/v1/webhooks', { key, headers: { 'x-request-id': 'x'.repeat(500) } });
-      expect(long.headers.get('x-request-id')).not.toBe('x'.repeat(500));
-      expect(long.headers.get('x-request-id')).toBeTruthy();
+      // Replaced by a new id (a UUID), not cut to length: the header and the error body agree on it.
+      expect(long.headers.get('x-request-id')).toMatch(UUID);
+      const longErr = await api.http.get('/v1/webhooks/nope', {
+        key,
+        headers: { 'x-request-id': 'x'.repeat(129) },
+      });
+      expect(longErr.headers.get('x-request-id')).toMatch(UUID);
+      expect(longErr.body.request_id).toBe(longErr.headers.get('x-request-id'));
+      const exactly128 = await api.http.get('/v1/webhooks', {
+        key,
+        headers: { 'x-request-id': 'y'.repeat(128) },
+      });
+      expect(exactly128.headers.get('x-request-id')).toBe('y'.repeat(128));
       const err = await api.http.get('/v1/webhooks/nope', { key, headers: { 'x-request-id': 'req-err' } });
       expect(err.body.request_id).toBe('req-err');
       // Any value of sane length, spaces included.
@@ -825,7 +837,8 @@ describe('webhooks API (Anchor-compatible routes)', () => {
       const res = await api.http.get('/v1/nothing-here', { key });
       expect(res.status).toBe(404);
       expect(res.body.code).toBe('not_found');
-      expect(res.body.request_id).toBeTruthy();
+      expect(res.body.request_id).toMatch(UUID);
+      expect(res.body.request_id).toBe(res.headers.get('x-request-id'));
     });
   });
 });
