@@ -1,18 +1,20 @@
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import { startApi, type RunningApi } from './support/api-harness';
-import { eventually } from './support/eventually';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from './support/test-env';
 import { loadConfig } from '@app/config';
+import { ManualClock } from '@app/domain';
 import { sharedHistoryCountsKey } from '../apps/api/src/observability/shared-history-counts';
 
 const ADMIN_TOKEN = 'admin-token-for-tests-0123456789';
 
 describe('GET /metrics', () => {
   let api: RunningApi;
+  // Scrape-time reads are cached for two seconds of this clock: the tests move it instead of waiting.
+  const clock = new ManualClock();
 
   beforeAll(async () => {
-    api = await startApi({ env: { ADMIN_TOKEN } });
+    api = await startApi({ env: { ADMIN_TOKEN }, clock });
   });
   afterAll(() => api.close());
 
@@ -29,8 +31,8 @@ describe('GET /metrics', () => {
     });
     await api.http.post(`/v1/webhooks/${created.body.id}/rotate-secret`, { key });
     await api.http.get(`/v1/webhooks/${'x'.repeat(600)}`, { key });
-    // Scrape-time reads are cached for two seconds; wait past that so this scrape sees the rotation.
-    await new Promise((r) => setTimeout(r, 2100));
+    // Scrape-time reads are cached for two seconds; past that, this scrape sees the rotation.
+    clock.advance(2100);
 
     const res = await api.http.get('/metrics');
     expect(res.status).toBe(200);
@@ -65,7 +67,7 @@ describe('GET /metrics', () => {
 
     // The outbox backlog is read on every scrape; the counts over the retained history at most once a minute.
     await api.http.post(`/v1/webhooks/${created.body.id}/rotate-secret`, { key });
-    await new Promise((r) => setTimeout(r, 2100));
+    clock.advance(2100);
     const again = (await api.http.get('/metrics')).text;
     expect(value(again, 'audit_outbox_pending')).toBe(value(text, 'audit_outbox_pending')! + 1);
     expect(value(again, 'webhook_secret_rotations{trigger="manual"}')).toBe(
@@ -113,7 +115,7 @@ describe('GET /metrics', () => {
         'fields',
         '[]',
       );
-      await new Promise((r) => setTimeout(r, 2100));
+      clock.advance(2100);
       const text = (await api.http.get('/metrics')).text;
       expect(value(text, 'published_events_rejected')).toBeGreaterThanOrEqual(1);
       expect(value(text, 'published_events_last_rejected_timestamp_seconds')).toBe(
@@ -125,7 +127,8 @@ describe('GET /metrics', () => {
   });
 
   it('keeps reporting Postgres up when only a count over the history runs out of time', async () => {
-    const slow = await startApi({ env: { DATABASE_STATEMENT_TIMEOUT_MS: '300' } });
+    const slowClock = new ManualClock();
+    const slow = await startApi({ env: { DATABASE_STATEMENT_TIMEOUT_MS: '300' }, clock: slowClock });
     try {
       // The counts the other instance shared would be used as they are: this one must count itself.
       await forgetSharedHistoryCounts();
@@ -145,12 +148,14 @@ describe('GET /metrics', () => {
         await holder.query('ROLLBACK');
         await holder.end();
       }
-      // Counted again once the table is free, at the first scrape after the 10 s pause that follows a failure.
-      await eventually(
-        async () => /^webhook_secret_rotations\{/m.test((await slow.http.get('/metrics')).text),
-        20_000,
-        'the history counts again',
-      );
+      // Not counted again before the 10 s pause that follows a failure is over, though the table is free now.
+      slowClock.advance(9_000);
+      expect((await slow.http.get('/metrics')).text).not.toMatch(/^webhook_secret_rotations\{/m);
+      // Counted again at the first scrape after it, once the two seconds the last scrape is kept for are over too
+      // (the shared failure mark, which Redis expires after 10 s of its own clock, is gone by then).
+      slowClock.advance(2_000);
+      await forgetSharedHistoryCounts();
+      expect((await slow.http.get('/metrics')).text).toMatch(/^webhook_secret_rotations\{/m);
     } finally {
       await slow.close();
     }

@@ -71,6 +71,7 @@ export class MetricsService {
       redis,
       config.database.url,
       () => this.db.repos.metrics.historyCounts(this.historyTimeoutMs),
+      clock,
       {
         everyMs: HISTORY_COUNTS_EVERY_MS,
         retryMs: HISTORY_COUNTS_RETRY_MS,
@@ -182,9 +183,9 @@ export class MetricsService {
   }
 
   private async refresh(): Promise<void> {
-    if (Date.now() - this.lastRefresh < SCRAPE_CACHE_MS) return;
+    if (this.clock.now().getTime() - this.lastRefresh < SCRAPE_CACHE_MS) return;
     this.refreshing ??= Promise.all([this.readDatabase(), this.readQueues()]).then(() => {
-      this.lastRefresh = Date.now();
+      this.lastRefresh = this.clock.now().getTime();
       this.refreshing = null;
     });
     await this.refreshing;
@@ -197,7 +198,7 @@ export class MetricsService {
     // minute by one replica for all (SharedHistoryCounts), each counting statement is cut off at
     // HISTORY_COUNTS_TIMEOUT_MS, and once they failed here (a history too large for that) scrapes go without them
     // for a while, those two series without samples, Postgres still up.
-    const now = Date.now();
+    const now = this.clock.now().getTime();
     const fresh =
       this.historyCounts && now - this.historyCounts.at < HISTORY_COUNTS_EVERY_MS
         ? this.historyCounts
@@ -231,7 +232,7 @@ export class MetricsService {
     this.deliveries.reset();
     if (history.status === 'rejected') {
       this.historyCounts = undefined;
-      this.historyFailedAt = Date.now();
+      this.historyFailedAt = this.clock.now().getTime();
       this.scrapeErrors.inc({ source: 'postgres' });
       this.logger.warn(`metrics: cannot count the retained history: ${(history.reason as Error).message}`);
       return;

@@ -1,5 +1,6 @@
 import type Redis from 'ioredis';
 import { createHash, randomUUID } from 'node:crypto';
+import type { Clock } from '@app/domain';
 import { withTimeout } from '@app/queue';
 
 /** The counts over the retained history that /metrics reports, and when they were taken (this process's clock). */
@@ -73,6 +74,7 @@ export class SharedHistoryCounts {
     private readonly redis: Redis,
     databaseUrl: string,
     private readonly count: () => Promise<Omit<HistoryCounts, 'at'>>,
+    private readonly clock: Clock,
     private readonly options: SharedHistoryCountsOptions,
   ) {
     this.key = sharedHistoryCountsKey(databaseUrl);
@@ -93,8 +95,8 @@ export class SharedHistoryCounts {
       );
       for (const [error] of replies ?? []) if (error) throw error;
       const [[, raw], [, ttl], [, failed]] = replies!;
-      stored = parse(raw, Number(ttl));
-      if (stored && Date.now() - stored.at < this.options.everyMs) return stored;
+      stored = parse(raw, Number(ttl), this.clock.now().getTime());
+      if (stored && this.clock.now().getTime() - stored.at < this.options.everyMs) return stored;
       if (Number(failed) > 0) return stored;
       const candidate = randomUUID();
       const taken = await this.step(
@@ -107,7 +109,7 @@ export class SharedHistoryCounts {
       // Redis away: count here, as a replica on its own does, and keep the result (no waiting on Redis again).
     }
     try {
-      const result = { at: Date.now(), ...(await this.count()) };
+      const result = { at: this.clock.now().getTime(), ...(await this.count()) };
       if (token !== undefined)
         await this.publish(
           token,
@@ -138,14 +140,14 @@ export class SharedHistoryCounts {
   }
 }
 
-/** Stored counts, dated by their remaining time to live; undefined when absent or unreadable. */
-function parse(raw: unknown, ttlMs: number): HistoryCounts | undefined {
+/** Stored counts, dated by their remaining time to live (before `now`); undefined when absent or unreadable. */
+function parse(raw: unknown, ttlMs: number, now: number): HistoryCounts | undefined {
   if (typeof raw !== 'string' || !(ttlMs > 0)) return undefined;
   try {
     const record = JSON.parse(raw) as SharedRecord;
     if (!Array.isArray(record?.rotations)) return undefined;
     return {
-      at: Date.now() - Math.max(0, KEEP_MS - ttlMs),
+      at: now - Math.max(0, KEEP_MS - ttlMs),
       rotations: new Map(record.rotations),
       deliveries: Array.isArray(record.deliveries) ? new Map(record.deliveries) : null,
     };
