@@ -75,6 +75,50 @@ describe('GET /metrics', () => {
     );
   });
 
+  it('counts the delivery log by status and the rotations by trigger, as the database holds them', async () => {
+    const { key } = await api.newKey();
+    const created = await api.http.post('/v1/webhooks', {
+      key,
+      body: { url: 'https://hooks.example.com/counted', subscribed_events: ['task.completed'] },
+    });
+    // Counts over the retained history are taken at most once a minute, and shared by the replicas through Redis.
+    const counts = async () => {
+      clock.advance(61_000);
+      await forgetSharedHistoryCounts();
+      const text = (await api.http.get('/metrics')).text;
+      return Object.fromEntries(
+        ['pending', 'succeeded', 'failed', 'dead']
+          .map((status) => [status, value(text, `webhook_deliveries{status="${status}"}`)])
+          .concat([['manual', value(text, 'webhook_secret_rotations{trigger="manual"}')]]),
+      );
+    };
+    const before = await counts();
+    const db = new Client({ connectionString: TEST_DATABASE_URL });
+    await db.connect();
+    try {
+      const added = { pending: 1, succeeded: 2, failed: 1, dead: 3 };
+      let n = 0;
+      for (const [status, count] of Object.entries(added))
+        for (let i = 0; i < count; i++)
+          await db.query(
+            `INSERT INTO deliveries (id, webhook_id, project_id, external_event_id, event_type, payload, status,
+               scheduled_at, created_at)
+             VALUES (gen_random_uuid(), $1, $2, $3, 'task.completed', '{}', $4, now(), now())`,
+            [created.body.id, created.body.project_id, `evt_counted_${n++}`, status],
+          );
+      await api.http.post(`/v1/webhooks/${created.body.id}/rotate-secret`, { key });
+      expect(await counts()).toEqual({
+        pending: before.pending! + 1,
+        succeeded: before.succeeded! + 2,
+        failed: before.failed! + 1,
+        dead: before.dead! + 3,
+        manual: before.manual! + 1,
+      });
+    } finally {
+      await db.end();
+    }
+  });
+
   it('counts the requests with an Idempotency-Key by what became of the key', async () => {
     const { key } = await api.newKey();
     const create = (url: string) =>
