@@ -38,6 +38,21 @@ describe('bootLogger', () => {
     expect(JSON.stringify(lines[3])).not.toMatch(/a{64}|ak_x/);
   });
 
+  it('redacts fields named secret, api_key or apiKey at the top, one and two levels deep', () => {
+    const lines: string[] = [];
+    const logger = bootLogger('info', { write: (line: string) => void lines.push(line) });
+    for (const name of ['secret', 'api_key', 'apiKey']) {
+      logger.log({ msg: 'top', [name]: 'leak-0' });
+      logger.log({ msg: 'one', job: { [name]: 'leak-1' } });
+      logger.log({ msg: 'two', job: { data: { [name]: 'leak-2' } } });
+    }
+    expect(lines).toHaveLength(9);
+    for (const line of lines) {
+      expect(line).not.toMatch(/leak-/);
+      expect(line).toContain('[redacted]');
+    }
+  });
+
   it('writes only what LOG_LEVEL lets through', () => {
     const lines: Record<string, unknown>[] = [];
     const logger = bootLogger('warn', { write: (line: string) => void lines.push(JSON.parse(line)) });

@@ -44,6 +44,7 @@ export const REDACTED_LOG_PATHS: string[] = [
   '*.apiKey',
   '*.*.secret',
   '*.*.api_key',
+  '*.*.apiKey',
 ];
 
 /** pino's redaction of every logger of the processes: the paths above, blanked out. */
