@@ -2,16 +2,7 @@
 const moduleNameMapper = {
   '^@app/(config|validation|domain|persistence|queue|audit|signing)$': '<rootDir>/libs/$1/src',
 };
-const transform = {
-  '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json' }],
-  // ESM-only dependencies (content-disposition 3, pulled in by @fastify/static for the docs UI): Node 20
-  // requires them natively, Jest needs them compiled to CommonJS.
-  '^.+/node_modules/content-disposition/.+\\.js$': [
-    'ts-jest',
-    { tsconfig: { allowJs: true, module: 'commonjs', target: 'ES2022' }, isolatedModules: true },
-  ],
-};
-const transformIgnorePatterns = ['/node_modules/(?!content-disposition/)'];
+const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json' }] };
 
 /** @type {import('jest').Config} */
 module.exports = {
@@ -36,7 +27,6 @@ module.exports = {
       moduleFileExtensions: ['ts', 'js', 'json'],
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
       transform,
-      transformIgnorePatterns,
       moduleNameMapper,
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       setupFiles: ['<rootDir>/test/support/setup-env.ts'],
