@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { redisOptionsFromUrl } from '@app/queue';
+import { QUEUE_PREFIX, QueueName, redisOptionsFromUrl } from '@app/queue';
+import { startWorker } from './support/worker-harness';
 import {
   RecurringJobsRegistrar,
   type RecurringJob,
@@ -57,5 +58,33 @@ describe('recurring jobs stay registered when Redis forgets them', () => {
     expect(restored.find((s) => s.key === 'tick.fast')?.every).toBe(60_000);
     // And the next run of each is queued again.
     expect(await queue.getJobCountByTypes('delayed', 'waiting', 'prioritized')).toBe(2);
+  });
+});
+
+describe('the recurring work the worker registers', () => {
+  it('is on the documented queues, by the documented names, at the documented intervals', async () => {
+    const worker = await startWorker();
+    const queues = Object.values(QueueName).map(
+      (name) => new Queue(name, { connection: redisOptionsFromUrl(TEST_REDIS_URL), prefix: QUEUE_PREFIX }),
+    );
+    try {
+      const registered = [];
+      for (const queue of queues)
+        for (const s of await queue.getJobSchedulers())
+          registered.push({ queue: queue.name, name: s.key, every: s.every, pattern: s.pattern, tz: s.tz });
+      expect(registered.sort((a, b) => a.name.localeCompare(b.name))).toEqual([
+        // Daily at 03:17 UTC: audit events past AUDIT_RETENTION_DAYS, and tail groups nobody keeps alive.
+        { queue: 'housekeeping', name: 'audit.purge', every: undefined, pattern: '17 3 * * *', tz: 'UTC' },
+        // The relay's poll, behind the wake-ups each commit sends.
+        { queue: 'audit', name: 'audit.relay', every: 1000, pattern: undefined, tz: undefined },
+        { queue: 'housekeeping', name: 'deliveries.purge', every: 60_000, pattern: undefined, tz: undefined },
+        // ROTATION_SWEEP_EVERY_MS, 10 s by default.
+        { queue: 'rotation', name: 'rotation.sweep', every: 10_000, pattern: undefined, tz: undefined },
+        { queue: 'housekeeping', name: 'secrets.expire', every: 60_000, pattern: undefined, tz: undefined },
+      ]);
+    } finally {
+      await Promise.all(queues.map((q) => q.close()));
+      await worker.close();
+    }
   });
 });
