@@ -833,6 +833,22 @@ describe('webhooks API (Anchor-compatible routes)', () => {
       expect(comma.headers.get('x-request-id')).toBe('a,b');
     });
 
+    it('carries x-request-id on the routes without a key too: health, metrics, the OpenAPI description', async () => {
+      for (const path of ['/health/live', '/health/ready', '/metrics', '/openapi.json', '/docs']) {
+        const echoed = await api.http.get(path, { headers: { 'x-request-id': `probe-${path}` } });
+        expect({ path, status: echoed.status, id: echoed.headers.get('x-request-id') }).toEqual({
+          path,
+          status: 200,
+          id: `probe-${path}`,
+        });
+        const fresh = await api.http.get(path);
+        expect({ path, id: fresh.headers.get('x-request-id') }).toEqual({
+          path,
+          id: expect.stringMatching(UUID),
+        });
+      }
+    });
+
     it('answers unknown routes with 404 not_found in the error body', async () => {
       const res = await api.http.get('/v1/nothing-here', { key });
       expect(res.status).toBe(404);
