@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { SecretCipher, idempotentResponseAad } from '@app/domain';
 import { Queue } from 'bullmq';
+import { Client } from 'pg';
 import { JobName, QUEUE_PREFIX, QueueName, redisOptionsFromUrl } from '@app/queue';
 import { ApiKeyChangeListener, ensureDatabase, runMigrations } from '@app/persistence';
 import { runCli } from '../apps/cli/src/main';
@@ -295,6 +296,53 @@ describe('admin CLI', () => {
       const again = await cli(['secrets', 'reencrypt'], { SECRETS_ENCRYPTION_KEYS: newRing, DATABASE_URL });
       expect(JSON.parse(again.stdout)).toEqual({ reencrypted: 0, idempotent_responses: 0 });
     } finally {
+      await local.close();
+    }
+  });
+
+  it('secrets reencrypt waits for a rotation holding a webhook instead of deadlocking with it', async () => {
+    const oldRing = `old:${keyOf('old')}`;
+    const newRing = `new:${keyOf('new')},${oldRing}`;
+    const DATABASE_URL = await freshDatabase('webhooks_reencrypt_test');
+    const local = await startApi({ env: { SECRETS_ENCRYPTION_KEYS: oldRing, DATABASE_URL } });
+    const rotation = new Client({ connectionString: DATABASE_URL });
+    await rotation.connect();
+    try {
+      const { key } = await local.newKey();
+      for (const n of [1, 2])
+        await local.http.post('/v1/webhooks', {
+          key,
+          body: { url: `https://hooks.example.com/lock${n}`, subscribed_events: ['task.completed'] },
+        });
+      // The two secrets in the order re-encryption pages through them; first and second are their webhooks.
+      const secrets: { id: string; webhook_id: string }[] = (
+        await rotation.query('SELECT id, webhook_id FROM webhook_secrets ORDER BY id')
+      ).rows;
+      const [first, second] = secrets.map((s) => s.webhook_id);
+      // What a rotation (manual, or a sweep's batch) does: the webhook rows first, then their secrets, here the
+      // second webhook's before the first's.
+      await rotation.query('BEGIN');
+      await rotation.query('SELECT 1 FROM webhooks WHERE id = ANY($1) FOR UPDATE', [[first, second]]);
+      await rotation.query('UPDATE webhook_secrets SET claimed = claimed WHERE webhook_id = $1', [second]);
+      const reencrypt = cli(['secrets', 'reencrypt'], { SECRETS_ENCRYPTION_KEYS: newRing, DATABASE_URL });
+      // Re-encryption is under way and waiting for a lock the rotation holds.
+      // (Read on another connection: within a transaction, pg_stat_activity keeps its first snapshot.)
+      await eventually(async () => {
+        const waiting: unknown[] = await local.db.dataSource.query(
+          `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        );
+        return waiting.length === 1;
+      });
+      await rotation.query('UPDATE webhook_secrets SET claimed = claimed WHERE webhook_id = $1', [first]);
+      await rotation.query('COMMIT');
+      const res = await reencrypt;
+      expect({ code: res.code, stderr: res.stderr, stdout: res.stdout.trim() }).toEqual({
+        code: 0,
+        stderr: '',
+        stdout: JSON.stringify({ reencrypted: 2, idempotent_responses: 0 }),
+      });
+    } finally {
+      await rotation.end();
       await local.close();
     }
   });

@@ -134,8 +134,11 @@ export class SecretsService {
       const page: WebhookSecretEntity[] = await db.transaction((tx) => tx.secrets.pageAfter(after, 500));
       if (page.length === 0) return rewritten;
       await db.transaction(async (tx) => {
-        for (const row of page) {
-          if (row.keyId === this.cipher.activeKeyId) continue;
+        const stale = page.filter((row) => row.keyId !== this.cipher.activeKeyId);
+        // The webhooks first, as every rotation takes them: rewriting their secrets with no such lock, in the
+        // order of the secrets' ids, would deadlock with a rotation or a sweep that holds one of them.
+        await tx.webhooks.lockForSecretChange([...new Set(stale.map((row) => row.webhookId))]);
+        for (const row of stale) {
           const sealed = this.cipher.seal(this.cipher.open(row, row.webhookId), row.webhookId);
           await tx.secrets.replaceCiphertext(row.id, sealed.keyId, sealed.ciphertext);
           rewritten++;

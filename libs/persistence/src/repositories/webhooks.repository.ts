@@ -222,6 +222,20 @@ export class WebhooksRepository {
     return rows.map(webhookFromRow);
   }
 
+  /**
+   * Row-locks the given webhooks (deleted ones included), in id order, for a change of their secrets outside any
+   * rotation: the other writers of a webhook's secrets (rotations, the sweep, claims, revocations, deletes) hold its
+   * webhook's row first, so taking the same lock first cannot deadlock with them (expiry waits for no row: it skips
+   * locked secrets); the id order keeps two such callers from deadlocking with each other.
+   */
+  async lockForSecretChange(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.manager.query(
+      'SELECT count(*) FROM (SELECT 1 FROM webhooks WHERE id = ANY($1) ORDER BY id FOR UPDATE) locked',
+      [ids],
+    );
+  }
+
   /** The project of each of the given webhooks (deleted ones included). */
   async projectsOf(ids: string[]): Promise<Map<string, string>> {
     if (ids.length === 0) return new Map();
