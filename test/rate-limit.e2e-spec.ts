@@ -1,8 +1,10 @@
 import Redis from 'ioredis';
 import type { AppConfig } from '@app/config';
 import { ManualClock } from '@app/domain';
+import { SHARED_CLIENT_OPTIONS, createRedis } from '@app/queue';
 import { RateLimitExceeded, RateLimiter } from '../apps/api/src/rate-limit/rate-limiter.service';
 import { startApi, type RunningApi } from './support/api-harness';
+import { eventually } from './support/eventually';
 import { TcpProxy } from './support/tcp-proxy';
 import { TEST_REDIS_URL } from './support/test-env';
 
@@ -165,6 +167,45 @@ describe('rate limiting while a sync with Redis is in flight', () => {
       await admin.client('UNPAUSE');
       redis.disconnect();
       admin.disconnect();
+    }
+  });
+});
+
+describe('rate limiting when the answer to a sync is lost with its connection', () => {
+  it('counts that sync once: it is not sent again on the new connection', async () => {
+    const clock = new ManualClock(Date.UTC(2034, 0, 1, 12, 0, 20) + Math.floor(Math.random() * 1e6) * 60_000);
+    const proxy = await TcpProxy.inFrontOf(TEST_REDIS_URL);
+    // The shared client as the API makes it, with a shorter command timeout.
+    const redis = createRedis(
+      { url: proxy.rewrite(TEST_REDIS_URL), cluster: false },
+      { ...SHARED_CLIENT_OPTIONS, commandTimeout: 300, lazyConnect: true },
+    );
+    redis.on('error', () => undefined);
+    const admin = new Redis(TEST_REDIS_URL);
+    const limiter = new RateLimiter(redis, { rateLimit: { perMinute: 10 } } as AppConfig, clock);
+    const keyId = `key_lost_answer_${Date.now()}`;
+    const counter = `ratelimit:${keyId}:${Math.floor(clock.now().getTime() / 60_000)}`;
+    try {
+      await redis.connect();
+      limiter.consume(keyId);
+      await eventually(async () => (await admin.get(counter)) === '1', 5000, 'the first sync');
+      // Redis carries out the next sync (three requests), and its answer is lost with the connection.
+      proxy.loseNextAnswer();
+      const reconnected = new Promise((resolve) => redis.once('ready', resolve));
+      for (let i = 0; i < 3; i++) limiter.consume(keyId);
+      await reconnected;
+      // Answered after whatever the client sends again on its new connection.
+      await redis.ping();
+      expect(await admin.get(counter)).toBe('4');
+      // This replica still counts them (the sync got no answer), once: 6 more requests fit in the budget of 10.
+      await new Promise((r) => setTimeout(r, 400));
+      for (let i = 0; i < 6; i++) limiter.consume(keyId);
+      expect(() => limiter.consume(keyId)).toThrow(RateLimitExceeded);
+    } finally {
+      limiter.onApplicationShutdown();
+      redis.disconnect();
+      admin.disconnect();
+      await proxy.stop();
     }
   });
 });

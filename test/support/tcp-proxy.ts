@@ -14,6 +14,8 @@ export class TcpProxy {
   private readonly orphaned = new Set<Socket>();
   /** New connections pass the server's first reply (the login's) and then freeze, see {@link freezeAfterLogin}. */
   private freezingAfterLogin = false;
+  /** The next bytes a server sends are dropped with their connection, see {@link loseNextAnswer}. */
+  private losingNextAnswer = false;
   /** Bytes (and ends: null) held back while frozen, per destination, in order. */
   private readonly held: [Socket, Buffer | null][] = [];
   port = 0;
@@ -52,6 +54,12 @@ export class TcpProxy {
       const forward = (to: Socket) => (chunk: Buffer) => {
         const fromServer = to === client;
         if (this.orphaned.has(to)) return;
+        if (fromServer && this.losingNextAnswer) {
+          this.losingNextAnswer = false;
+          client.destroy();
+          upstream.destroy();
+          return;
+        }
         if (this.frozen || (frozenAfterLogin && fromServer && replies >= 1)) this.held.push([to, chunk]);
         else to.write(chunk);
         if (fromServer) replies += 1;
@@ -100,6 +108,14 @@ export class TcpProxy {
    */
   freezeAfterLogin(): void {
     this.freezingAfterLogin = true;
+  }
+
+  /**
+   * The next answer the server sends (on any connection) never arrives: its connection is dropped instead, both
+   * ends, after the server has carried the command out. New connections pass as before.
+   */
+  loseNextAnswer(): void {
+    this.losingNextAnswer = true;
   }
 
   /** Ends a cut or a freeze; what a freeze held back goes through, in order. */

@@ -14,7 +14,7 @@ export { probeRedis } from './redis-probe';
 /** A promise raced against a timer, for calls to a dependency that may hang. */
 export { withTimeout } from './with-timeout';
 /** The shared ioredis client and its token. */
-export { RedisModule, REDIS } from './redis.module';
+export { RedisModule, REDIS, SHARED_CLIENT_OPTIONS } from './redis.module';
 /** Producer of delivery attempts (deterministic job ids) and the job-id helpers of the dispatcher. */
 export { DeliveryQueue, deliveryAttemptJobId, attemptOfJobId, type ScheduledAttempt } from './delivery.queue';
 

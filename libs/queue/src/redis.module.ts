@@ -1,5 +1,5 @@
 import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
-import type Redis from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { createRedis, disconnectClusterClients } from './redis-connection';
 
@@ -8,6 +8,20 @@ export const SHARED_COMMAND_TIMEOUT_MS = 5000;
 
 /** Injection token of the shared ioredis client (streams, rate limits, health). */
 export const REDIS = Symbol('REDIS');
+
+/** The options of the shared client, on top of those of the URL (see {@link RedisModule}). */
+export const SHARED_CLIENT_OPTIONS: RedisOptions = {
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  // A Redis that hangs instead of refusing (paused, swapping, a network partition) fails commands too,
+  // rather than holding health checks, scrapes and the relay for as long as it hangs.
+  commandTimeout: SHARED_COMMAND_TIMEOUT_MS,
+  // A command whose answer was lost with its connection may have been carried out: it is never sent again on the
+  // next connection (ioredis would, by default), where it would be carried out twice (a rate-limit add counted
+  // twice, refusing callers under their budget). It fails after the command timeout, and its caller decides.
+  autoResendUnfulfilledCommands: false,
+  connectionName: 'webhook-secrets',
+};
 
 /**
  * One ioredis client per process. The offline queue is off: while Redis is away, commands fail at once
@@ -19,15 +33,7 @@ export const REDIS = Symbol('REDIS');
     {
       provide: REDIS,
       inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) =>
-        createRedis(config.redis, {
-          enableOfflineQueue: false,
-          maxRetriesPerRequest: 1,
-          // A Redis that hangs instead of refusing (paused, swapping, a network partition) fails commands too,
-          // rather than holding health checks, scrapes and the relay for as long as it hangs.
-          commandTimeout: SHARED_COMMAND_TIMEOUT_MS,
-          connectionName: 'webhook-secrets',
-        }),
+      useFactory: (config: AppConfig) => createRedis(config.redis, SHARED_CLIENT_OPTIONS),
     },
   ],
   exports: [REDIS],
