@@ -1061,6 +1061,34 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       }
     });
 
+    it('delivers events whose stream entry ids lie past year 9999, and those after them', async () => {
+      // A stream of its own: `*` ids go on from the largest id a stream has seen.
+      const stream = `${STREAM}:far-${randomUUID()}`;
+      const path = newPath();
+      await createWebhook(receiver.url(path), ['task.cancelled']);
+      const far = await workerWith({ TARGET_ALLOW_CIDRS: '127.0.0.1/32', EVENTS_STREAM: stream });
+      try {
+        const event = (n: number) =>
+          JSON.stringify({ type: 'task.cancelled', project_id: projectId, data: { n } });
+        // A publisher's own entry ids: year 10000 (no RFC 3339 timestamp), past what a Date holds, then `*`.
+        await redis.xadd(stream, `${Date.UTC(10000, 0, 1)}-0`, 'event', event(1));
+        await redis.xadd(stream, '9000000000000000-0', 'event', event(2));
+        await redis.xadd(stream, '*', 'event', event(3));
+        await eventually(() => receiver.at(path).length === 3, 15_000, 'every event of the stream');
+        const bodies = receiver.at(path).map((r) => JSON.parse(r.body));
+        expect(bodies.map((b) => b.data.n).sort()).toEqual([1, 2, 3]);
+        for (const b of bodies) expect(b.created).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+        await eventually(
+          async () => ((await redis.xpending(stream, 'deliveries')) as [number])[0] === 0,
+          10_000,
+          'every entry acknowledged',
+        );
+      } finally {
+        await far.close();
+        await redis.del(stream);
+      }
+    });
+
     it('records an event read twice only once per webhook', async () => {
       const path = newPath();
       const { id } = await createWebhook(receiver.url(path), ['task.healed']);

@@ -372,7 +372,6 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
     }
     if (e.text !== undefined && e.text !== null && typeof e.text !== 'string') return 'text is not a string';
     if (!('data' in e)) return 'data is missing';
-    const ms = Number(entryId.split('-')[0]);
     return {
       id:
         typeof e.id === 'string' ? eventIdForPublisherId(e.id) : eventIdFromStreamEntry(this.stream, entryId),
@@ -380,9 +379,24 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
       projectId: e.project_id.toLowerCase(),
       text: typeof e.text === 'string' ? e.text : null,
       data: e.data,
-      created: new Date(Number.isFinite(ms) ? ms : Date.now()),
+      created: entryTime(entryId),
     };
   }
+}
+
+/** The last millisecond an RFC 3339 timestamp can carry (9999-12-31T23:59:59.999Z). */
+const LAST_RFC3339_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/**
+ * When the entry was published: the time part of its stream id. A publisher may give its entries ids of its own
+ * (`XADD <stream> <ms>-<seq> …`), up to 2^64 - 1 milliseconds, and every later `*` id of the stream goes on from
+ * there; a time past year 9999 (which no RFC 3339 timestamp can carry, and past year 275760 no Date at all) is
+ * replaced by the time the entry is read. It used to be kept as an invalid Date, whose serialisation threw for the
+ * whole batch, again and again, so that no event of the stream was delivered any more.
+ */
+function entryTime(entryId: string): Date {
+  const ms = Number(entryId.split('-')[0]);
+  return new Date(Number.isSafeInteger(ms) && ms >= 0 && ms <= LAST_RFC3339_MS ? ms : Date.now());
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
