@@ -1089,6 +1089,37 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       }
     });
 
+    it('sets aside an event that is not valid UTF-8 instead of delivering it with its bytes replaced', async () => {
+      const path = newPath();
+      await createWebhook(receiver.url(path), ['session.recording.ready']);
+      const event = (text: Buffer) =>
+        Buffer.concat([
+          Buffer.from(`{"type":"session.recording.ready","project_id":"${projectId}","text":"`),
+          text,
+          Buffer.from('","data":{}}'),
+        ]);
+      // Latin-1 "café", a lone continuation byte, a cut 4-byte sequence, an encoded surrogate (CESU-8).
+      const bad = [
+        Buffer.from('caf\xe9', 'latin1'),
+        Buffer.from([0x61, 0x80]),
+        Buffer.from([0xf0, 0x9f, 0x98]),
+        Buffer.from([0xed, 0xa0, 0x80]),
+      ];
+      const ids = [];
+      for (const text of bad) ids.push(await redis.xadd(STREAM, '*', 'event', event(text)));
+      await redis.xadd(STREAM, '*', 'event', event(Buffer.from('café ✓ 😀')));
+      await eventually(() => receiver.at(path).length === 1, 15_000, 'the valid event');
+      expect(JSON.parse(receiver.at(path)[0].body).text).toBe('café ✓ 😀');
+      await everyEntryAcknowledged();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(receiver.at(path)).toHaveLength(1);
+      const rejected = (await redis.xrange(`${STREAM}:rejected`, '-', '+')) as [string, string[]][];
+      const reasons = new Map(
+        rejected.map(([, f]) => [f[f.indexOf('entry') + 1], f[f.indexOf('reason') + 1]]),
+      );
+      expect(ids.map((id) => reasons.get(id as string))).toEqual(bad.map(() => '"event" is not valid UTF-8'));
+    });
+
     it('records an event read twice only once per webhook', async () => {
       const path = newPath();
       const { id } = await createWebhook(receiver.url(path), ['task.healed']);

@@ -88,7 +88,19 @@ const REJECTED_MAXLEN = 1000;
 const MAX_EVENT_BYTES = 256 * 1024;
 const REJECTED_FIELDS_MAX_BYTES = 8192;
 
-type StreamEntry = [id: string, fields: string[] | null];
+/**
+ * One entry as read: its id, and its fields as raw bytes (null for an entry deleted while pending). Read as bytes,
+ * not as strings, so that an `event` that is not valid UTF-8 is seen as such instead of having its bad bytes
+ * silently replaced by U+FFFD (and delivered so).
+ */
+type StreamEntry = [id: string, fields: Buffer[] | null];
+/** Entries as Redis sends them when read with `callBuffer`. */
+type RawEntry = [id: Buffer, fields: Buffer[] | null];
+
+const asEntries = (raw: RawEntry[]): StreamEntry[] => raw.map(([id, fields]) => [id.toString(), fields]);
+const EVENT_FIELD = Buffer.from('event');
+/** Strict: invalid UTF-8 is an error, not U+FFFD; a BOM is kept (and then is not JSON, as before). */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * Reads the events publishers add to EVENTS_STREAM, through a consumer group so replicas share the work, and
@@ -183,7 +195,8 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
             this.logger.warn({ err: String(error) }, 'removing dead consumers failed; next time'),
           );
         }
-        const reply = (await redis.xreadgroup(
+        const reply = (await redis.callBuffer(
+          'XREADGROUP',
           'GROUP',
           this.options.group,
           this.consumer,
@@ -194,8 +207,8 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
           'STREAMS',
           this.stream,
           readFrom,
-        )) as [string, StreamEntry[]][] | null;
-        const entries = (reply ?? []).flatMap(([, e]) => e);
+        )) as [Buffer, RawEntry[]][] | null;
+        const entries = (reply ?? []).flatMap(([, e]) => asEntries(e));
         if (readFrom === '0' && entries.length === 0) readFrom = '>';
         await this.handle(redis, entries);
       } catch (error) {
@@ -276,7 +289,8 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
   private async reclaim(redis: Redis): Promise<void> {
     let cursor = '0-0';
     do {
-      const [next, entries] = (await redis.xautoclaim(
+      const [next, raw] = (await redis.callBuffer(
+        'XAUTOCLAIM',
         this.stream,
         this.options.group,
         this.consumer,
@@ -284,19 +298,20 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
         cursor,
         'COUNT',
         this.options.batchSize,
-      )) as [string, StreamEntry[], ...unknown[]];
+      )) as [Buffer, RawEntry[], ...unknown[]];
+      const entries = asEntries(raw);
       if (entries.length > 0) {
         this.logger.log({ entries: entries.length }, 'took over events left pending by another consumer');
         await this.handle(redis, entries);
       }
-      cursor = next;
+      cursor = next.toString();
     } while (cursor !== '0-0' && this.running);
   }
 
   private async handle(redis: Redis, entries: StreamEntry[]): Promise<void> {
     if (entries.length === 0) return;
     const events: PublishedEvent[] = [];
-    const rejected: { entry: string; reason: string; fields: string[] | null }[] = [];
+    const rejected: { entry: string; reason: string; fields: Buffer[] | null }[] = [];
     for (const [id, fields] of entries) {
       const parsed = this.parse(id, fields);
       if (typeof parsed === 'string') {
@@ -317,7 +332,7 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
    */
   private async setAside(
     redis: Redis,
-    rejected: { entry: string; reason: string; fields: string[] | null }[],
+    rejected: { entry: string; reason: string; fields: Buffer[] | null }[],
   ): Promise<void> {
     const pipeline = redis.pipeline();
     for (const r of rejected) {
@@ -332,7 +347,7 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
         'reason',
         r.reason,
         'fields',
-        cutToBytes(JSON.stringify(r.fields), REJECTED_FIELDS_MAX_BYTES),
+        cutToBytes(JSON.stringify(r.fields?.map((f) => f.toString()) ?? null), REJECTED_FIELDS_MAX_BYTES),
       );
     }
     try {
@@ -346,13 +361,18 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
   }
 
   /** The event of one stream entry, or why it is not one. */
-  private parse(entryId: string, fields: string[] | null): PublishedEvent | string {
+  private parse(entryId: string, fields: Buffer[] | null): PublishedEvent | string {
     if (!fields) return 'entry was deleted from the stream';
-    const at = fields.findIndex((f, i) => i % 2 === 0 && f === 'event');
+    const at = fields.findIndex((f, i) => i % 2 === 0 && f.equals(EVENT_FIELD));
     if (at < 0 || at + 1 >= fields.length) return 'no "event" field';
-    const text = fields[at + 1];
-    if (text.length > MAX_EVENT_BYTES || Buffer.byteLength(text) > MAX_EVENT_BYTES)
-      return `"event" is larger than ${MAX_EVENT_BYTES / 1024} KiB`;
+    const raw = fields[at + 1];
+    if (raw.length > MAX_EVENT_BYTES) return `"event" is larger than ${MAX_EVENT_BYTES / 1024} KiB`;
+    let text: string;
+    try {
+      text = UTF8.decode(raw);
+    } catch {
+      return '"event" is not valid UTF-8';
+    }
     let body: unknown;
     try {
       body = JSON.parse(text);
