@@ -1120,6 +1120,23 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       expect(ids.map((id) => reasons.get(id as string))).toEqual(bad.map(() => '"event" is not valid UTF-8'));
     });
 
+    it('sets aside an entry with more than one "event" field: one entry is one event', async () => {
+      const path = newPath();
+      await createWebhook(receiver.url(path), ['batch.failed']);
+      const event = (n: number) =>
+        JSON.stringify({ type: 'batch.failed', project_id: projectId, data: { n } });
+      const two = await redis.xadd(STREAM, '*', 'event', event(1), 'event', event(2));
+      await redis.xadd(STREAM, '*', 'event', event(3), 'source', 'billing');
+      await eventually(() => receiver.at(path).length === 1, 15_000, 'the entry with one event');
+      expect(JSON.parse(receiver.at(path)[0].body).data).toEqual({ n: 3 });
+      await everyEntryAcknowledged();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(receiver.at(path)).toHaveLength(1);
+      const rejected = (await redis.xrange(`${STREAM}:rejected`, '-', '+')) as [string, string[]][];
+      const entry = rejected.find(([, f]) => f[f.indexOf('entry') + 1] === two)!;
+      expect(entry[1][entry[1].indexOf('reason') + 1]).toBe('more than one "event" field');
+    });
+
     it('records an event read twice only once per webhook', async () => {
       const path = newPath();
       const { id } = await createWebhook(receiver.url(path), ['task.healed']);

@@ -365,6 +365,9 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
     if (!fields) return 'entry was deleted from the stream';
     const at = fields.findIndex((f, i) => i % 2 === 0 && f.equals(EVENT_FIELD));
     if (at < 0 || at + 1 >= fields.length) return 'no "event" field';
+    // `XADD <stream> * event <a> event <b>` is one entry, not two events: taking one of them would lose the other.
+    if (fields.some((f, i) => i % 2 === 0 && i !== at && f.equals(EVENT_FIELD)))
+      return 'more than one "event" field';
     const raw = fields[at + 1];
     if (raw.length > MAX_EVENT_BYTES) return `"event" is larger than ${MAX_EVENT_BYTES / 1024} KiB`;
     let text: string;
