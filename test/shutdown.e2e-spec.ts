@@ -1,5 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Client } from 'pg';
@@ -27,7 +28,13 @@ const freePort = () =>
 
 /** Starts a compiled entry point; resolves once `ready` appears in its output. */
 function start(entry: string, extraEnv: Record<string, string>, ready: RegExp) {
-  const child = spawn(process.execPath, [join(root, entry)], {
+  return startCommand(process.execPath, [join(root, entry)], extraEnv, ready);
+}
+
+/** Starts a command in the project root; resolves once `ready` appears in its output. */
+function startCommand(command: string, args: string[], extraEnv: Record<string, string>, ready: RegExp) {
+  const entry = [command, ...args].join(' ');
+  const child = spawn(command, args, {
     cwd: root,
     env: { ...env, ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -302,6 +309,42 @@ describe('graceful shutdown (SIGTERM)', () => {
     expect(await worker.exited).toBe(0);
     expect(worker.output()).toMatch(/SIGTERM: shutting down[\s\S]*"msg":"stopped"/);
   });
+
+  // A container runs `npm run start:api` / `start:worker` as its first process, so the orchestrator's SIGTERM goes
+  // to npm, which passes it on to the script's shell only: the process has to replace that shell (exec), or it
+  // never hears of the shutdown, npm exits 143 and the container's end kills the process outright.
+  it.each([
+    ['start:api', /listening on/],
+    ['start:worker', /worker started/],
+  ])(
+    '`npm run %s` passes SIGTERM on to the process, which shuts down and exits 0',
+    async (script, ready) => {
+      const port = await freePort();
+      const proc = startCommand(
+        'npm',
+        ['run', script],
+        { PORT: String(port), HOST: '127.0.0.1', WORKER_HEARTBEAT_FILE: join(tmpdir(), `hb-${port}`) },
+        ready,
+      );
+      children.push(proc.child);
+      await proc.up;
+      const pid = Number(/"pid":(\d+)/.exec(proc.output())![1]);
+      expect(pid).not.toBe(proc.child.pid);
+      try {
+        proc.child.kill('SIGTERM');
+        expect(await proc.exited).toBe(0);
+        expect(proc.output()).toMatch(/SIGTERM: shutting down[\s\S]*"msg":"stopped"/);
+        expect(() => process.kill(pid, 0)).toThrow();
+      } finally {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    },
+    30_000,
+  );
 });
 
 describe('closing a queue while Redis hangs', () => {
