@@ -2,7 +2,9 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
+import Redis from 'ioredis';
 import { Client } from 'pg';
 import { closeQueue } from '../libs/queue/src/queue-connection';
 import { TcpProxy } from './support/tcp-proxy';
@@ -32,9 +34,16 @@ function start(entry: string, extraEnv: Record<string, string>, ready: RegExp) {
 }
 
 /** Starts a command in the project root; resolves once `ready` appears in its output. */
-function startCommand(command: string, args: string[], extraEnv: Record<string, string>, ready: RegExp) {
+function startCommand(
+  command: string,
+  args: string[],
+  extraEnv: Record<string, string>,
+  ready: RegExp,
+  detached = false,
+) {
   const entry = [command, ...args].join(' ');
   const child = spawn(command, args, {
+    detached,
     cwd: root,
     env: { ...env, ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -345,6 +354,36 @@ describe('graceful shutdown (SIGTERM)', () => {
     },
     30_000,
   );
+
+  it('`npm run cli -- audit tail` passes SIGTERM on to the tail, which destroys its group and exits 0', async () => {
+    const stream = `shutdown-tail-${randomUUID()}`;
+    const redis = new Redis(TEST_REDIS_URL);
+    const groups = async () => ((await redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[]).length;
+    // Its own process group, so that whatever npm started can be cleaned up even if npm is gone.
+    const tail = startCommand(
+      'npm',
+      ['run', 'cli', '--', 'audit', 'tail'],
+      { AUDIT_STREAM: stream },
+      /^/,
+      true,
+    );
+    children.push(tail.child);
+    tail.up.catch(() => undefined); // it prints nothing until an event comes; its exit is checked below
+    try {
+      await until(async () => (await groups()) === 1);
+      tail.child.kill('SIGTERM');
+      expect(await tail.exited).toBe(0);
+      await until(async () => (await groups()) === 0, 5_000);
+    } finally {
+      try {
+        process.kill(-tail.child.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      await redis.del(stream);
+      redis.disconnect();
+    }
+  }, 30_000);
 });
 
 describe('closing a queue while Redis hangs', () => {
