@@ -388,5 +388,23 @@ describe('queue dashboard (/admin/queues)', () => {
       });
       expect(own.status).toBe(404);
     });
+
+    it('answers a body that is not JSON, or too large, with the one error body, not a 500', async () => {
+      const authorization = `Bearer ${ADMIN_TOKEN}`;
+      const retry = '/admin/queues/api/queues/housekeeping/retry/failed';
+      const add = '/admin/queues/api/queues/housekeeping/add';
+      for (const [method, path, raw, status, code] of [
+        ['PUT', retry, '{x', 400, 'invalid_json'],
+        ['POST', add, '{x', 400, 'invalid_json'],
+        ['PUT', retry, `"${'x'.repeat(70 * 1024)}"`, 413, 'payload_too_large'],
+      ] as const) {
+        const res = await api.http.request(method, path, {
+          raw: Buffer.from(raw),
+          headers: { authorization, 'content-type': 'application/json' },
+        });
+        expect({ method, status: res.status, code: res.body.code }).toEqual({ method, status, code });
+        expect(res.body.request_id).toBe(res.headers.get('x-request-id'));
+      }
+    });
   });
 });

@@ -1,7 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
+import type { ArgumentsHost } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import { formErrorBody } from '../http/error-response';
+import { HttpErrorFilter } from '../http/http-error.filter';
 
 /** Where the dashboard is served. */
 export const QUEUE_BOARD_PATH = '/admin/queues';
@@ -38,6 +40,17 @@ function crossSiteSendable(method: string, contentType: string | undefined): boo
   return mediaType !== 'application/json';
 }
 
+const errorFilter = new HttpErrorFilter();
+
+/**
+ * The service's one error filter for a route of the dashboard: Bull Board's own error handler answers every error
+ * 500 `{"error":"Internal server error"}`, a body that is not JSON or too large included.
+ */
+function dashboardErrorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  const http = { getRequest: () => request, getResponse: () => reply, getNext: () => undefined };
+  errorFilter.catch(error, { switchToHttp: () => http } as unknown as ArgumentsHost);
+}
+
 /**
  * Bull Board over every queue at {@link QUEUE_BOARD_PATH}, behind ADMIN_TOKEN. Registered only when a token is
  * configured: without one the path does not exist (404), so an unconfigured deployment exposes nothing.
@@ -57,6 +70,10 @@ export function registerQueueBoard(
     const serverAdapter = new FastifyAdapter();
     createBullBoard({ queues: (await queues()).map((q) => new BullMQAdapter(q)), serverAdapter });
     serverAdapter.setBasePath(QUEUE_BOARD_PATH);
+    // A route's own error handler comes before the one Bull Board sets for its routes.
+    scope.addHook('onRoute', (route) => {
+      route.errorHandler = dashboardErrorHandler;
+    });
     scope.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
       // A page of another site framing the dashboard, with the browser's credentials, could have an admin click
       // its buttons (retry, clean, pause) unawares.
