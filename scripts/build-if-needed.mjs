@@ -7,6 +7,9 @@ import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const marker = join(root, 'dist/apps/cli/src/main.js');
+// Written by `npm run build` when it has finished. The compiled files cannot tell when the last build ran: the
+// build is incremental, and tsc leaves the output of an unchanged source as it was (its old time included).
+const stamp = join(root, 'dist/.build-stamp');
 
 function newest(dir) {
   let t = 0;
@@ -25,7 +28,12 @@ if (!existsSync(marker) && sources === 0) {
   process.stderr.write('dist/ is missing and there are no sources (apps/, libs/) to build it from\n');
   process.exit(1);
 }
-if (!existsSync(marker) || statSync(marker).mtimeMs < sources) {
+const builtAt = existsSync(stamp)
+  ? statSync(stamp).mtimeMs
+  : existsSync(marker)
+    ? statSync(marker).mtimeMs
+    : 0;
+if (!existsSync(marker) || builtAt < sources) {
   process.stderr.write('building…\n');
   execSync('npm run build --silent', { cwd: root, stdio: 'inherit' });
 }

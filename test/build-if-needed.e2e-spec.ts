@@ -1,0 +1,26 @@
+import { spawnSync } from 'node:child_process';
+import { utimesSync } from 'node:fs';
+import { join } from 'node:path';
+
+// `npm start`, `npm run cli` and `npm run bench` build first when a source is newer than the last build.
+const root = join(__dirname, '..');
+const buildIfNeeded = () => {
+  const run = spawnSync(process.execPath, [join(root, 'scripts/build-if-needed.mjs')], {
+    cwd: root,
+    encoding: 'utf8',
+  });
+  expect(run.status).toBe(0);
+  return run.stderr;
+};
+
+describe('build-if-needed', () => {
+  it('builds once after a source changed, not again on every later run', () => {
+    buildIfNeeded();
+    // A source newer than the build whose compiled output does not change (a checkout, a touch, a comment): the
+    // incremental build leaves the compiled files, their times included, as they were.
+    const now = new Date();
+    utimesSync(join(root, 'libs/config/src/index.ts'), now, now);
+    expect(buildIfNeeded()).toMatch(/building/);
+    expect(buildIfNeeded()).toBe('');
+  }, 180_000);
+});
