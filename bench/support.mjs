@@ -57,14 +57,18 @@ export async function startProcess(root, entry, env, readyUrl, log, nodeArgs = [
 }
 
 /**
- * The node flags and entry point of a package.json start script (`node [flags] entry`), so that a benchmark
+ * The node flags and entry point of a package.json start script (`[exec] node [flags] entry`), so that a benchmark
  * runs a process exactly as it is deployed.
  */
 export function startScript(root, name) {
   const script = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts[name];
-  const words = script.trim().split(/\s+/);
+  // `exec` replaces npm's shell with the process, so that npm passes signals on to it.
+  const words = script
+    .trim()
+    .split(/\s+/)
+    .filter((w, i) => !(i === 0 && w === 'exec'));
   if (words[0] !== 'node' || words.length < 2)
-    throw new Error(`${name} is not "node [flags] entry": ${script}`);
+    throw new Error(`${name} is not "[exec] node [flags] entry": ${script}`);
   return { nodeArgs: words.slice(1, -1), entry: words[words.length - 1] };
 }
 
