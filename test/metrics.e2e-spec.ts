@@ -62,6 +62,11 @@ describe('GET /metrics', () => {
     expect(value(text, 'process_resident_memory_bytes')).toBeGreaterThan(0);
     expect(value(text, 'metrics_source_up{source="postgres"}')).toBe(1);
     expect(value(text, 'metrics_source_up{source="redis"}')).toBe(1);
+    // Counters of failures have a sample before the first one, so that increase() sees it.
+    expect(value(text, 'metrics_scrape_errors_total{source="postgres"}')).toBe(0);
+    expect(value(text, 'metrics_scrape_errors_total{source="redis"}')).toBe(0);
+    expect(value(text, 'http_idempotent_requests_total{outcome="in_progress"}')).toBe(0);
+    expect(value(text, 'http_idempotent_requests_total{outcome="taken_over"}')).toBe(0);
     // Raw paths never become labels.
     expect(text).not.toContain('xxxxxxxx');
 

@@ -24,8 +24,16 @@ const HISTORY_COUNTS_RETRY_MS = 10_000;
  * response no longer given out (its webhook deleted, its secret retired); `reused`, another request's key;
  * `in_progress`, busy.
  */
-export type IdempotentOutcome =
-  'first' | 'taken_over' | 'replayed' | 'replay_refused' | 'reused' | 'in_progress';
+const IDEMPOTENT_OUTCOMES = [
+  'first',
+  'taken_over',
+  'replayed',
+  'replay_refused',
+  'reused',
+  'in_progress',
+] as const;
+export type IdempotentOutcome = (typeof IDEMPOTENT_OUTCOMES)[number];
+const SCRAPE_SOURCES = ['postgres', 'redis'] as const;
 
 /**
  * The Prometheus registry of the API. Per-process series (HTTP traffic, process metrics) are counted here;
@@ -150,6 +158,10 @@ export class MetricsService {
       labelNames: ['source'],
       registers,
     });
+    // Every label of the two counters has a sample from the start, 0 included: an alert on increase() or rate()
+    // then sees the first failure, which it would miss on a series that appears only with it.
+    for (const outcome of IDEMPOTENT_OUTCOMES) this.idempotent.inc({ outcome }, 0);
+    for (const source of SCRAPE_SOURCES) this.scrapeErrors.inc({ source }, 0);
   }
 
   /** Counts one finished HTTP request; `route` is the template (`/v1/webhooks/:id`), never the raw path. */
