@@ -239,8 +239,25 @@ describe('admin CLI', () => {
     }
 
     const unknown = await cli(['rotation', 'rotate', 'wh_nope']);
-    expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toMatch(/no rotation schedule/);
+    expect({ code: unknown.code, stderr: unknown.stderr }).toEqual({
+      code: 1,
+      stderr: 'webhook wh_nope not found (or deleted)\n',
+    });
+    const unscheduled = await api.http.post('/v1/webhooks', {
+      key,
+      body: { url: 'https://hooks.example.com/unscheduled', subscribed_events: ['task.completed'] },
+    });
+    const none = await cli(['rotation', 'rotate', unscheduled.body.id]);
+    expect({ code: none.code, stderr: none.stderr }).toEqual({
+      code: 1,
+      stderr: `webhook ${unscheduled.body.id} has no rotation schedule (no policy applies to it)\n`,
+    });
+    await api.http.delete(`/v1/webhooks/${id}`, { key });
+    const deleted = await cli(['rotation', 'rotate', id]);
+    expect({ code: deleted.code, stderr: deleted.stderr }).toEqual({
+      code: 1,
+      stderr: `webhook ${id} not found (or deleted)\n`,
+    });
     expect((await cli(['rotation', 'spin', id])).stderr).toMatch(/usage: rotation rotate/);
   });
 

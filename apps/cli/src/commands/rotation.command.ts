@@ -19,9 +19,17 @@ export async function rotationCommand(
 ): Promise<void> {
   const [sub, webhookId, ...extra] = argv;
   if (sub !== 'rotate' || !webhookId || extra.length > 0) throw new CliUsageError(USAGE);
-  const schedule = await app.get(Database).repos.rotation.findSchedule(webhookId);
-  if (!schedule)
-    throw new CliUsageError(`webhook ${webhookId} has no rotation schedule (no policy applies to it)`);
+  const { repos } = app.get(Database);
+  const schedule = await repos.rotation.findSchedule(webhookId);
+  if (!schedule) {
+    const project = (await repos.webhooks.projectsOf([webhookId])).get(webhookId);
+    const live = project !== undefined && (await repos.webhooks.findLive(project, webhookId)) !== null;
+    throw new CliUsageError(
+      live
+        ? `webhook ${webhookId} has no rotation schedule (no policy applies to it)`
+        : `webhook ${webhookId} not found (or deleted)`,
+    );
+  }
   if (schedule.nextRotationAt > app.get(Clock).now()) {
     out(
       JSON.stringify({
