@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SecretCipher, idempotentResponseAad } from '@app/domain';
 import { Queue } from 'bullmq';
@@ -150,6 +151,25 @@ describe('admin CLI', () => {
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/^error: Postgres is unreachable: .*ECONNREFUSED/);
     expect(res.stdout).toBe('');
+  });
+
+  it('migrate says so too when Postgres is unreachable, or takes connections and never answers', async () => {
+    const refused = await cli(['migrate'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/webhooks_test' });
+    expect({ code: refused.code, stdout: refused.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(refused.stderr).toMatch(/^error: Postgres is unreachable: .*ECONNREFUSED/);
+    // A server that takes the connection and then says nothing.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = silent.address() as AddressInfo;
+      const hung = await cli(['migrate'], {
+        DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/webhooks_test`,
+      });
+      expect({ code: hung.code, stdout: hung.stdout }).toEqual({ code: 1, stdout: '' });
+      expect(hung.stderr).toMatch(/^error: Postgres is unreachable: /);
+    } finally {
+      silent.close();
+    }
   });
 
   it.each([

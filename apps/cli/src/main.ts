@@ -2,7 +2,12 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { ConfigError, loadConfig } from '@app/config';
 import { DomainError } from '@app/domain';
-import { DatabaseConnector, ensureDatabase, runMigrations } from '@app/persistence';
+import {
+  DatabaseConnector,
+  ensureDatabase,
+  isDatabaseUnavailableError,
+  runMigrations,
+} from '@app/persistence';
 import { CliModule } from './cli.module';
 import { CliUsageError } from './cli-error';
 import { apiKeysCommand } from './commands/api-keys.command';
@@ -30,9 +35,17 @@ export async function runCli(argv: string[]): Promise<number> {
     const config = loadConfig();
     if (command === 'migrate') {
       if (rest.length > 0) throw new CliUsageError(`migrate takes no arguments\n${USAGE}`);
-      const created = await ensureDatabase(config.database.url);
-      const applied = await runMigrations(config.database.url);
-      out(JSON.stringify({ database_created: created, migrations_applied: applied }));
+      let result: { database_created: boolean; migrations_applied: string[] };
+      try {
+        const created = await ensureDatabase(config.database.url);
+        result = { database_created: created, migrations_applied: await runMigrations(config.database.url) };
+      } catch (e) {
+        // Said as the other commands say it, rather than as the driver's bare "timeout expired".
+        if (isDatabaseUnavailableError(e))
+          throw new Error(`Postgres is unreachable: ${(e as Error).message}`);
+        throw e;
+      }
+      out(JSON.stringify(result));
       return 0;
     }
     if (command === 'audit') {

@@ -18,6 +18,8 @@ const SQLSTATE_UNAVAILABLE = /^(08...|57P0[123]|53300|57014|25P03)$/;
 const MESSAGES = [
   'Connection terminated',
   'timeout exceeded when trying to connect',
+  // A single client (the migrations') whose connection got no answer within its connect timeout.
+  'timeout expired',
   'Client has encountered a connection error',
   'Connection is not established',
   'the database system is',
