@@ -144,6 +144,22 @@ describe('admin CLI', () => {
     expect(again.stderr).toContain(k.api_key_id);
   });
 
+  it('api-keys create takes a name of up to 200 characters, counted as characters, not UTF-16 units', async () => {
+    const emoji = '\u{1F511}'.repeat(200);
+    const made = await cli(['api-keys', 'create', '--name', emoji]);
+    expect({ code: made.code, stderr: made.stderr }).toEqual({ code: 0, stderr: '' });
+    const stored: { name: string }[] = await api.db.dataSource.query(
+      'SELECT name FROM api_keys WHERE id = $1',
+      [JSON.parse(made.stdout).api_key_id],
+    );
+    expect(stored[0].name).toBe(emoji);
+    const long = await cli(['api-keys', 'create', '--name', `${emoji}x`]);
+    expect({ code: long.code, stderr: long.stderr }).toEqual({
+      code: 1,
+      stderr: '--name must be at most 200 characters\n',
+    });
+  });
+
   it('fails at once, naming the reason, when Postgres is unreachable', async () => {
     const res = await cli(['api-keys', 'create'], {
       DATABASE_URL: 'postgres://postgres@127.0.0.1:1/webhooks_test',

@@ -22,7 +22,8 @@ export async function apiKeysCommand(
       });
       if (values.project !== undefined && !UUID.test(values.project))
         throw new CliUsageError('--project must be a UUID');
-      if (values.name !== undefined && values.name.length > 200)
+      // Characters as Postgres counts them (code points), not UTF-16 units: an emoji is one, not two.
+      if (values.name !== undefined && [...values.name].length > 200)
         throw new CliUsageError('--name must be at most 200 characters');
       out(
         JSON.stringify(
