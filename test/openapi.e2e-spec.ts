@@ -1,4 +1,7 @@
 import { startApi, type RunningApi } from './support/api-harness';
+import { responseViolations } from './support/openapi-schema';
+import { TcpProxy } from './support/tcp-proxy';
+import { TEST_REDIS_URL } from './support/test-env';
 
 // Every route of ../shared/spec/api.md, both tables (Anchor-compatible and ext), as method + path.
 const SPEC_ROUTES = [
@@ -171,5 +174,33 @@ describe('OpenAPI description', () => {
       expect(res.headers.get('vary')).toMatch(/accept/i);
     }
     expect((await api.http.get('/docs')).headers.get('vary')).toMatch(/accept/i);
+  });
+
+  describe('matches what the service answers', () => {
+    it('documents the readiness failure as it is answered: the error body with the report as checks', async () => {
+      const redis = await TcpProxy.inFrontOf(TEST_REDIS_URL);
+      const other = await startApi({ env: { REDIS_URL: redis.rewrite(TEST_REDIS_URL) } });
+      try {
+        const live = await other.http.get('/health/live');
+        const ready = await other.http.get('/health/ready');
+        redis.cut();
+        const notReady = await other.http.get('/health/ready');
+        expect(notReady.status).toBe(503);
+        expect([
+          ...responseViolations(doc, 'GET', '/health/live', live),
+          ...responseViolations(doc, 'GET', '/health/ready', ready),
+          ...responseViolations(doc, 'GET', '/health/ready', notReady),
+        ]).toEqual([]);
+        expect(
+          doc.paths['/health/live'].get.responses['200'].content['application/json'].schema,
+        ).toBeDefined();
+        const schema = doc.components.schemas.NotReadyResponse;
+        expect(schema.required).toEqual(expect.arrayContaining(['error', 'code', 'request_id', 'checks']));
+      } finally {
+        redis.restore();
+        await other.close();
+        await redis.stop();
+      }
+    });
   });
 });

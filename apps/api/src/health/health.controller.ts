@@ -1,5 +1,5 @@
 import { Controller, Get, Inject } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import {
   HealthCheck,
   HealthCheckService,
@@ -11,6 +11,7 @@ import {
 import type Redis from 'ioredis';
 import { Database, migrationsApplied } from '@app/persistence';
 import { REDIS, probeRedis, withTimeout } from '@app/queue';
+import { LivenessResponse, NotReadyResponse, ReadinessReport } from './dto/health.response';
 
 /** How long each readiness check waits for its dependency. */
 const READY_CHECK_TIMEOUT_MS = 2000;
@@ -29,13 +30,20 @@ export class HealthController {
 
   @Get('live')
   @ApiOperation({ summary: 'The process is up' })
+  @ApiOkResponse({ type: LivenessResponse })
   live(): { status: 'ok' } {
     return { status: 'ok' };
   }
 
   @Get('ready')
-  @HealthCheck()
+  // Documented here rather than by terminus: a failed check answers the error body, its report as `checks`.
+  @HealthCheck({ noCache: true, swaggerDocumentation: false })
   @ApiOperation({ summary: 'Postgres and Redis reachable, migrations applied; 503 otherwise' })
+  @ApiOkResponse({ type: ReadinessReport, description: 'Ready: every check is up' })
+  @ApiServiceUnavailableResponse({
+    type: NotReadyResponse,
+    description: '`service_unavailable`: a check is down (or the process is stopping); `checks` says which',
+  })
   ready(): Promise<HealthCheckResult> {
     return this.health.check([
       () => this.typeorm.pingCheck('postgres', { timeout: READY_CHECK_TIMEOUT_MS }),
