@@ -1,5 +1,7 @@
 import { startApi, type RunningApi } from './support/api-harness';
+import type { RequestOptions, TestResponse } from './support/http-client';
 import { responseViolations } from './support/openapi-schema';
+import { rawExchange } from './support/raw-http';
 import { TcpProxy } from './support/tcp-proxy';
 import { TEST_REDIS_URL } from './support/test-env';
 
@@ -200,6 +202,141 @@ describe('OpenAPI description', () => {
         redis.restore();
         await other.close();
         await redis.stop();
+      }
+    });
+
+    /** Sends the request and returns what the document gets wrong about the answer. */
+    async function violations(
+      on: RunningApi,
+      method: string,
+      template: string,
+      path: string,
+      opts: RequestOptions = {},
+    ): Promise<{ res: TestResponse; wrong: string[] }> {
+      const res = await on.http.request(method, path, opts);
+      return { res, wrong: responseViolations(doc, method, template, res) };
+    }
+
+    it('documents every status, body and header of a full session, errors included', async () => {
+      const { key } = await api.newKey();
+      const wrong: string[] = [];
+      const call = async (method: string, template: string, path: string, opts: RequestOptions = {}) => {
+        const seen = await violations(api, method, template, path, { key, ...opts });
+        wrong.push(...seen.wrong);
+        return seen.res;
+      };
+      const hooks = { url: 'https://hooks.example.com/a', subscribed_events: ['task.completed'] };
+      const created = await call('POST', '/v1/webhooks', '/v1/webhooks', {
+        body: { ...hooks, description: 'first' },
+        headers: { 'idempotency-key': 'create-1' },
+      });
+      expect(created.status).toBe(201);
+      const replayed = await call('POST', '/v1/webhooks', '/v1/webhooks', {
+        body: { ...hooks, description: 'first' },
+        headers: { 'idempotency-key': 'create-1' },
+      });
+      expect(replayed.headers.get('idempotent-replayed')).toBe('true');
+      const id = created.body.id as string;
+      const one = '/v1/webhooks/{id}';
+      const big = JSON.stringify({ description: 'x'.repeat(70_000) });
+      const json = { 'content-type': 'application/json' };
+      for (const [method, template, path, opts] of [
+        ['POST', '/v1/webhooks', '/v1/webhooks', { body: { ...hooks, description: null } }],
+        ['POST', '/v1/webhooks', '/v1/webhooks', { body: { ...hooks, extra: 1 } }],
+        ['POST', '/v1/webhooks', '/v1/webhooks', { raw: '{not json', headers: json }],
+        ['POST', '/v1/webhooks', '/v1/webhooks', { raw: big, headers: json }],
+        ['POST', '/v1/webhooks', '/v1/webhooks', { key: 'ak_unknown', body: hooks }],
+        ['GET', '/v1/webhooks', '/v1/webhooks', {}],
+        ['GET', one, `/v1/webhooks/${id}`, {}],
+        ['GET', one, '/v1/webhooks/wh_01JD4W1B6T0Q8H3X2Z5N7M9K4P', {}],
+        ['PATCH', one, `/v1/webhooks/${id}`, { body: {} }],
+        ['PATCH', one, `/v1/webhooks/${id}`, { body: { description: null, enabled: true } }],
+        ['PATCH', one, `/v1/webhooks/${id}`, { body: { url: 'https://127.0.0.1/' } }],
+        ['POST', `${one}/rotate-secret`, `/v1/webhooks/${id}/rotate-secret`, {}],
+        [
+          'POST',
+          `${one}/rotate-secret`,
+          `/v1/webhooks/${id}/rotate-secret`,
+          { body: { grace_period_hours: 2 } },
+        ],
+        [
+          'POST',
+          `${one}/rotate-secret`,
+          `/v1/webhooks/${id}/rotate-secret`,
+          { body: { grace_period_hours: 169 } },
+        ],
+        ['POST', `${one}/test`, `/v1/webhooks/${id}/test`, { body: { event_type: 'task.failed' } }],
+        ['POST', `${one}/test`, `/v1/webhooks/${id}/test`, { body: { event_type: 'task.unknown' } }],
+        ['GET', `${one}/events`, `/v1/webhooks/${id}/events?include_payload=true&limit=5`, {}],
+        ['GET', `${one}/events`, `/v1/webhooks/${id}/events?limit=0`, {}],
+        [
+          'PUT',
+          `${one}/rotation-policy`,
+          `/v1/webhooks/${id}/rotation-policy`,
+          { body: { interval_days: 30 } },
+        ],
+        [
+          'PUT',
+          `${one}/rotation-policy`,
+          `/v1/webhooks/${id}/rotation-policy`,
+          { body: { interval_days: 0 } },
+        ],
+        ['GET', `${one}/rotation-policy`, `/v1/webhooks/${id}/rotation-policy`, {}],
+        ['DELETE', `${one}/rotation-policy`, `/v1/webhooks/${id}/rotation-policy`, {}],
+        ['GET', `${one}/rotation-policy`, `/v1/webhooks/${id}/rotation-policy`, {}],
+        [
+          'PUT',
+          '/v1/rotation-policy',
+          '/v1/rotation-policy',
+          { body: { interval_days: 7, grace_period_hours: 0 } },
+        ],
+        ['GET', '/v1/rotation-policy', '/v1/rotation-policy', {}],
+        ['DELETE', '/v1/rotation-policy', '/v1/rotation-policy', {}],
+        ['DELETE', '/v1/rotation-policy', '/v1/rotation-policy', {}],
+        ['GET', `${one}/secret-status`, `/v1/webhooks/${id}/secret-status`, {}],
+        ['POST', `${one}/secret/claim`, `/v1/webhooks/${id}/secret/claim`, {}],
+        ['DELETE', `${one}/previous-secrets`, `/v1/webhooks/${id}/previous-secrets`, {}],
+        ['DELETE', `${one}/previous-secrets`, `/v1/webhooks/${id}/previous-secrets?x=1`, {}],
+        ['GET', '/v1/audit-events', '/v1/audit-events?limit=2', {}],
+        ['GET', '/v1/audit-events', '/v1/audit-events?limit=201', {}],
+        ['PATCH', one, `/v1/webhooks/${id}`, { body: { enabled: false } }],
+        ['POST', `${one}/test`, `/v1/webhooks/${id}/test`, { body: { event_type: 'task.failed' } }],
+        ['DELETE', one, `/v1/webhooks/${id}`, {}],
+        ['DELETE', one, `/v1/webhooks/${id}`, {}],
+      ] as const) {
+        await call(method, template, path, opts);
+      }
+      for (let i = 0; i < 6; i++) await call('POST', '/v1/webhooks', '/v1/webhooks', { body: hooks });
+      // A body over 64 KiB is refused on every route, those that read none included (fetch sends no GET body).
+      for (const [template, path] of [
+        [one, `/v1/webhooks/${id}`],
+        ['/health/live', '/health/live'],
+      ]) {
+        const exchange = await rawExchange(api.http.baseUrl, [
+          `GET ${path} HTTP/1.1\r\nHost: x\r\nanchor-api-key: ${key}\r\ncontent-type: application/json\r\n` +
+            `content-length: ${big.length}\r\nconnection: close\r\n\r\n${big}`,
+        ]);
+        const [raw] = exchange.responses;
+        expect(raw.status).toBe(413);
+        const res = { status: raw.status, headers: new Headers(raw.headers), body: JSON.parse(raw.text) };
+        wrong.push(...responseViolations(doc, 'GET', template, res));
+      }
+      expect(wrong).toEqual([]);
+    });
+
+    it('documents the answers of a rate-limited API key', async () => {
+      const limited = await startApi({ env: { RATE_LIMIT_PER_MINUTE: '1' } });
+      try {
+        const { key } = await limited.newKey();
+        const wrong: string[] = [];
+        for (let i = 0; i < 2; i++) {
+          const seen = await violations(limited, 'GET', '/v1/webhooks', '/v1/webhooks', { key });
+          wrong.push(...seen.wrong);
+          if (i === 1) expect(seen.res.status).toBe(429);
+        }
+        expect(wrong).toEqual([]);
+      } finally {
+        await limited.close();
       }
     });
   });

@@ -45,6 +45,27 @@ const REQUEST_ID_HEADER = {
   schema: { type: 'string' },
 };
 const RETRY_AFTER_HEADER = { description: 'Seconds to wait before retrying', schema: { type: 'integer' } };
+// On every answer to a request whose API key was accepted (not on a 401), unless rate limiting is turned off.
+const RATE_LIMIT_HEADERS = {
+  'ratelimit-limit': {
+    description:
+      'Requests per minute the API key may make (`RATE_LIMIT_PER_MINUTE`); absent when it is `0` (off)',
+    schema: { type: 'integer', minimum: 1 },
+  },
+  'ratelimit-remaining': {
+    description: 'Requests the API key has left in the current minute',
+    schema: { type: 'integer', minimum: 0 },
+  },
+  'ratelimit-reset': {
+    description: 'Seconds until the current minute ends and the budget is whole again',
+    schema: { type: 'integer', minimum: 0 },
+  },
+};
+const REPLAYED_HEADER = {
+  description:
+    '`true` when this is the stored first response to the same `Idempotency-Key` and body, not a new execution; absent otherwise',
+  schema: { type: 'string', enum: ['true'] },
+};
 
 // Operations with a 409 of their own besides a reused Idempotency-Key: the limit, a disabled webhook, a claim.
 const CONFLICTS: Record<string, string> = {
@@ -72,8 +93,13 @@ function errorStatuses(method: string, path: string, op: Operation): Record<stri
   if (hasBody || params.some((p) => p.in === 'query')) {
     out['400'] = '`validation_failed` (with `details`) or `invalid_json`';
   }
+  // The body limit holds on every route, whether or not it reads a body.
+  const tooLarge = hasBody
+    ? '`payload_too_large`: a body over 64 KiB'
+    : '`payload_too_large`: a body over 64 KiB (this route reads none, but a body is still received)';
   if (!path.startsWith('/v1/')) {
-    return path === '/health/ready' ? { '503': '`service_unavailable`: a dependency is not ready' } : out;
+    if (path === '/health/ready') out['503'] = '`service_unavailable`: a dependency is not ready';
+    return { ...out, '413': tooLarge };
   }
   out['401'] = '`unauthorized`: missing, unknown or revoked API key';
   if (params.some((p) => p.in === 'path' && p.name === 'id')) out['404'] = '`webhook_not_found`';
@@ -81,7 +107,7 @@ function errorStatuses(method: string, path: string, op: Operation): Record<stri
   const conflicts = [CONFLICTS[`${method} ${path}`]];
   if (hasIdempotencyKey(op)) conflicts.push('`idempotency_key_reused`');
   if (conflicts.some(Boolean)) out['409'] = conflicts.filter(Boolean).join(' or ');
-  if (hasBody) out['413'] = '`payload_too_large`: a body over 64 KiB';
+  out['413'] = tooLarge;
   out['429'] = '`rate_limited`: the API key spent its budget for this minute';
   out['503'] = '`service_unavailable`: Postgres or Redis is unreachable';
   return out;
@@ -136,8 +162,14 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
         description: 'Error (every non-2xx): see `code`',
         content: { 'application/json': { schema: ERROR_REF } },
       };
-      for (const response of Object.values(op.responses)) {
+      for (const [status, response] of Object.entries(op.responses)) {
         response.headers = { 'x-request-id': REQUEST_ID_HEADER, ...response.headers };
+        if (path.startsWith('/v1/') && status !== '401') {
+          response.headers = { ...response.headers, ...RATE_LIMIT_HEADERS };
+        }
+        if (status.startsWith('2') && hasIdempotencyKey(op)) {
+          response.headers = { ...response.headers, 'idempotent-replayed': REPLAYED_HEADER };
+        }
       }
       const ref = op.requestBody?.content?.['application/json']?.schema?.$ref;
       const schema = ref ? schemas[ref.split('/').pop() as string] : undefined;
