@@ -324,6 +324,71 @@ describe('OpenAPI description', () => {
       expect(wrong).toEqual([]);
     });
 
+    it('refuses, in the request schemas, what the server refuses for its form', async () => {
+      const { key } = await api.newKey();
+      const create = doc.components.schemas.CreateWebhookDto.properties.url;
+      expect(doc.components.schemas.UpdateWebhookDto.properties.url.pattern).toBe(create.pattern);
+      const urlPattern = new RegExp(create.pattern);
+      const accepted: Record<string, boolean> = {};
+      const documented: Record<string, boolean> = {};
+      for (const url of [
+        'https://hooks.example.com/a',
+        'HTTPS://hooks.example.com',
+        'https://bücher.example.com/ä?q=ü#f',
+        'https://hooks.example.com:8443/x@y',
+        'https://hooks.example.com#frag',
+        'http://hooks.example.com/',
+        'https:hooks.example.com/',
+        'https://user@hooks.example.com/',
+        'https://@hooks.example.com/',
+        'https://hooks.example.com/a b',
+        'https://hooks.example.com/a\u00a0b',
+        'https://hooks.example.com/a\u0085b',
+        'https://hooks.example.com\\a',
+      ]) {
+        const res = await api.http.post('/v1/webhooks', {
+          key,
+          body: { url, subscribed_events: ['task.failed'] },
+        });
+        accepted[url] = res.status === 201;
+        documented[url] = urlPattern.test(url);
+        if (res.status === 201) await api.http.delete(`/v1/webhooks/${res.body.id}`, { key });
+      }
+      expect(documented).toEqual(accepted);
+
+      const header = doc.paths['/v1/webhooks/{id}/rotate-secret'].post.parameters.find(
+        (p: { name: string }) => p.name === 'Idempotency-Key',
+      ).schema;
+      const { body: webhook } = await api.http.post('/v1/webhooks', {
+        key,
+        body: { url: 'https://hooks.example.com/k', subscribed_events: ['task.failed'] },
+      });
+      const keyAccepted: Record<string, boolean> = {};
+      const keyDocumented: Record<string, boolean> = {};
+      for (const idempotencyKey of ['k'.repeat(255), 'k'.repeat(256), 'with space', 'tab\tkey', 'é']) {
+        const res = await api.http.post(`/v1/webhooks/${webhook.id}/rotate-secret`, {
+          key,
+          headers: { 'idempotency-key': Buffer.from(idempotencyKey, 'utf8').toString('latin1') },
+        });
+        keyAccepted[idempotencyKey] = res.status === 200;
+        keyDocumented[idempotencyKey] =
+          new RegExp(header.pattern).test(idempotencyKey) &&
+          idempotencyKey.length >= header.minLength &&
+          idempotencyKey.length <= header.maxLength;
+      }
+      expect(keyDocumented).toEqual(keyAccepted);
+
+      const audit = doc.paths['/v1/audit-events'].get.parameters;
+      const maxLength = (name: string) =>
+        audit.find((p: { name: string }) => p.name === name).schema.maxLength;
+      expect(maxLength('cursor')).toBe(512);
+      expect(maxLength('webhook_id')).toBe(64);
+      for (const length of [64, 65]) {
+        const res = await api.http.get(`/v1/audit-events?webhook_id=${'w'.repeat(length)}`, { key });
+        expect({ length, status: res.status }).toEqual({ length, status: length <= 64 ? 200 : 400 });
+      }
+    });
+
     it('documents the answers of a rate-limited API key', async () => {
       const limited = await startApi({ env: { RATE_LIMIT_PER_MINUTE: '1' } });
       try {

@@ -7,7 +7,7 @@ import {
 } from '@nestjs/common';
 import { ApiHeader } from '@nestjs/swagger';
 import type { AuthenticatedRequest } from '../auth/api-key.guard';
-import { IdempotencyService } from './idempotency.service';
+import { IdempotencyService, KEY_FORMAT } from './idempotency.service';
 
 /** Claims the request's `Idempotency-Key` before the handler runs (see {@link IdempotencyService}). */
 @Injectable()
@@ -31,6 +31,7 @@ export const Idempotent = (): MethodDecorator & ClassDecorator =>
       name: 'Idempotency-Key',
       required: false,
       description:
-        'Retry safely: the same key and body within 24 hours returns the first response again; the same key with another body is 409 idempotency_key_reused',
+        'Retry safely: the same key and body within 24 hours returns the first response again; the same key with another body is 409 idempotency_key_reused. 1 to 255 printable ASCII characters without spaces; any other value is 400',
+      schema: { type: 'string', minLength: 1, maxLength: 255, pattern: KEY_FORMAT.source },
     }),
   );

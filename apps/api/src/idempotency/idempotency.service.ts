@@ -30,7 +30,8 @@ const MAX_POLL_MS = 500;
 const IN_PROGRESS_RETRY_AFTER_SECONDS = 5;
 // Keys given back in the background at most at a time; beyond, a key is left to turn stale.
 const MAX_RELEASING = 1000;
-const KEY_FORMAT = /^[\x21-\x7e]{1,255}$/;
+/** What an `Idempotency-Key` may be: 1 to 255 printable ASCII characters, no space. */
+export const KEY_FORMAT = /^[\x21-\x7e]{1,255}$/;
 /** Why a stored first response is not replayed once its webhook is deleted. */
 const WEBHOOK_DELETED = 'the webhook of the first request with this Idempotency-Key has since been deleted';
 /** Why a stored first response that handed out a secret is not replayed once that secret is gone. */

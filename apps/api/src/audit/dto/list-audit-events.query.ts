@@ -12,7 +12,7 @@ const strictInt = ({ value }: { value: unknown }): unknown =>
 /** Query of `GET /v1/audit-events`. Unknown parameters are refused by name. */
 export class ListAuditEventsQuery {
   /** Only this webhook's events. */
-  @ApiPropertyOptional({ example: 'wh_01JD4W1B6T0Q8H3X2Z5N7M9K4P' })
+  @ApiPropertyOptional({ example: 'wh_01JD4W1B6T0Q8H3X2Z5N7M9K4P', maxLength: 64 })
   @ValidateIf(present('webhook_id'))
   @IsString({ message: 'webhook_id must be a single string' })
   @MaxLength(64, { message: 'webhook_id must be at most 64 characters' })
@@ -49,7 +49,7 @@ export class ListAuditEventsQuery {
   limit?: number;
 
   /** The `next_cursor` of the previous page, unchanged, with the same filters. */
-  @ApiPropertyOptional()
+  @ApiPropertyOptional({ maxLength: 512 })
   @ValidateIf(present('cursor'))
   @IsString({ message: 'cursor must be a single string' })
   @MaxLength(512, { message: 'cursor is invalid' })

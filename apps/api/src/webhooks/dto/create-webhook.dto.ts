@@ -2,10 +2,21 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMinSize, IsArray, IsDefined, IsOptional, IsString, MaxLength } from 'class-validator';
 import { EVENT_CATALOG, IsWebhookEvent, IsWebhookUrl } from '@app/validation';
 
+/**
+ * What every URL the server accepts looks like (a necessary condition; the address and name rules come on top):
+ * `https` in any letter case, `//`, an authority without `@`, and no whitespace, control character or backslash.
+ */
+export const WEBHOOK_URL_PATTERN = String.raw`^[Hh][Tt][Tt][Pp][Ss]://[^/?#@\\\s\x00-\x1f\x7f-\x9f]+([/?#][^\\\s\x00-\x1f\x7f-\x9f]*)?$`;
+
 /** Body of `POST /v1/webhooks`. */
 export class CreateWebhookDto {
   /** HTTPS endpoint that receives the events; must be publicly reachable (no private, loopback or internal targets). */
-  @ApiProperty({ example: 'https://hooks.example.com/anchor', minLength: 1, maxLength: 2048 })
+  @ApiProperty({
+    example: 'https://hooks.example.com/anchor',
+    minLength: 1,
+    maxLength: 2048,
+    pattern: WEBHOOK_URL_PATTERN,
+  })
   @IsDefined({ message: 'url is required' })
   @IsString({ message: 'url must be a string' })
   @IsWebhookUrl()

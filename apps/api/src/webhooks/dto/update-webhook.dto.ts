@@ -9,6 +9,7 @@ import {
   ValidateIf,
 } from 'class-validator';
 import { EVENT_CATALOG, IsWebhookEvent, IsWebhookUrl } from '@app/validation';
+import { WEBHOOK_URL_PATTERN } from './create-webhook.dto';
 
 // Absent fields stay as they are. Only `description` may be null (it clears it); a null anywhere else is an
 // error, hence ValidateIf(!== undefined) rather than IsOptional for those.
@@ -17,7 +18,12 @@ const present = (field: string) => (o: Record<string, unknown>) => o[field] !== 
 /** Body of `PATCH /v1/webhooks/{id}`: any subset of the fields. */
 export class UpdateWebhookDto {
   /** New HTTPS endpoint; the same URL rules as create. */
-  @ApiPropertyOptional({ example: 'https://hooks.example.com/anchor', minLength: 1, maxLength: 2048 })
+  @ApiPropertyOptional({
+    example: 'https://hooks.example.com/anchor',
+    minLength: 1,
+    maxLength: 2048,
+    pattern: WEBHOOK_URL_PATTERN,
+  })
   @ValidateIf(present('url'))
   @IsString({ message: 'url must be a string' })
   @IsWebhookUrl()
