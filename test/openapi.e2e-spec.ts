@@ -1,6 +1,6 @@
 import { startApi, type RunningApi } from './support/api-harness';
 import type { RequestOptions, TestResponse } from './support/http-client';
-import { responseViolations } from './support/openapi-schema';
+import { responseViolations, schemaViolations } from './support/openapi-schema';
 import { rawExchange } from './support/raw-http';
 import { TcpProxy } from './support/tcp-proxy';
 import { TEST_REDIS_URL } from './support/test-env';
@@ -386,6 +386,42 @@ describe('OpenAPI description', () => {
       for (const length of [64, 65]) {
         const res = await api.http.get(`/v1/audit-events?webhook_id=${'w'.repeat(length)}`, { key });
         expect({ length, status: res.status }).toEqual({ length, status: length <= 64 ? 200 : 400 });
+      }
+    });
+
+    it('describes response bodies exactly: their fields and nothing more, ids and timestamps in their one form', async () => {
+      const { key } = await api.newKey();
+      const created = await api.http.post('/v1/webhooks', {
+        key,
+        body: { url: 'https://hooks.example.com/exact', subscribed_events: ['task.failed'] },
+      });
+      const got = await api.http.get(`/v1/webhooks/${created.body.id}`, { key });
+      const status = await api.http.get(`/v1/webhooks/${created.body.id}/secret-status`, { key });
+      const webhook = { $ref: '#/components/schemas/WebhookResponse' };
+      const secretStatus = { $ref: '#/components/schemas/SecretStatusResponse' };
+      expect(schemaViolations(doc, webhook, got.body)).toEqual([]);
+      expect(schemaViolations(doc, secretStatus, status.body)).toEqual([]);
+      // What the service never answers, the document must not allow.
+      for (const [schema, wrong] of [
+        [webhook, { ...got.body, secret: created.body.secret }],
+        [webhook, { ...got.body, id: got.body.id.toLowerCase() }],
+        [webhook, { ...got.body, id: `evt_${got.body.id.slice(3)}` }],
+        [webhook, { ...got.body, created_at: '2026-11-22T09:41:07Z' }],
+        [webhook, { ...got.body, updated_at: '2026-11-22T10:41:07.123+01:00' }],
+        [secretStatus, { ...status.body, current: { ...status.body.current, fingerprint: 'sha256:' } }],
+        [secretStatus, { ...status.body, current: { ...status.body.current, secret: created.body.secret } }],
+      ] as const) {
+        expect({ wrong, violations: schemaViolations(doc, schema, wrong).length > 0 }).toEqual({
+          wrong,
+          violations: true,
+        });
+      }
+      for (const [name, schema] of Object.entries(doc.components.schemas as Record<string, any>)) {
+        if (name.endsWith('Dto')) continue;
+        expect({ name, additionalProperties: schema.additionalProperties }).toEqual({
+          name,
+          additionalProperties: false,
+        });
       }
     });
 

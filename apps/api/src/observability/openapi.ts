@@ -9,6 +9,13 @@ import {
 } from '@nestjs/swagger';
 import { STATUS_BY_CODE } from '../http/error-response';
 
+/** The pattern of an id: `prefix` + a ULID (26 Crockford base32 characters, upper case). */
+export const idPattern = (prefix: string): string => `^${prefix}[0-9A-HJKMNP-TV-Z]{26}$`;
+/** `sha256:` + the first 16 hex characters of SHA-256 over a secret. */
+export const FINGERPRINT_PATTERN = '^sha256:[0-9a-f]{16}$';
+/** Every timestamp the service answers: RFC 3339, UTC, milliseconds. */
+const TIMESTAMP_PATTERN = String.raw`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$`;
+
 /** One violated rule of a validation failure (OpenAPI schema of `details[]`). */
 export class ErrorDetailResponse {
   /** The field (wire name) that broke the rule. */
@@ -128,8 +135,20 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   });
   const schemas = (doc.components?.schemas ?? {}) as Record<
     string,
-    { required?: string[]; additionalProperties?: boolean }
+    {
+      required?: string[];
+      additionalProperties?: boolean;
+      properties?: Record<string, { format?: string; pattern?: string }>;
+    }
   >;
+  // Response bodies carry exactly their documented fields, and their timestamps always in one form.
+  for (const [name, schema] of Object.entries(schemas)) {
+    if (name.endsWith('Dto')) continue;
+    schema.additionalProperties = false;
+    for (const property of Object.values(schema.properties ?? {})) {
+      if (property.format === 'date-time') property.pattern = TIMESTAMP_PATTERN;
+    }
+  }
   // What holds for every operation, said once here rather than on every route: the error statuses with the
   // one error body, the request id header, the API key on /v1, and request bodies that refuse unknown fields.
   for (const [path, item] of Object.entries(doc.paths)) {

@@ -1,5 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { AUDIT_EVENT_TYPES } from '@app/audit';
+import { idPattern } from '../../observability/openapi';
 
 /** Who made a change. */
 export class AuditActorResponse {
@@ -14,7 +15,7 @@ export class AuditActorResponse {
 /** One audit event, exactly as published on the audit stream. */
 export class AuditEventResponse {
   /** `aud_` + ULID; the de-duplication key of stream consumers. */
-  @ApiProperty({ example: 'aud_01JD4W1B6T0Q8H3X2Z5N7M9K4P' })
+  @ApiProperty({ example: 'aud_01JD4W1B6T0Q8H3X2Z5N7M9K4P', pattern: idPattern('aud_') })
   id!: string;
   /** Envelope version. */
   @ApiProperty({ type: 'integer', example: 1 })
@@ -29,7 +30,7 @@ export class AuditEventResponse {
   @ApiProperty({ format: 'uuid' })
   project_id!: string;
   /** The webhook concerned, or null (API key events). */
-  @ApiProperty({ type: String, nullable: true })
+  @ApiProperty({ type: String, nullable: true, pattern: idPattern('wh_') })
   webhook_id!: string | null;
   /** Who did it. */
   @ApiProperty({ type: AuditActorResponse })

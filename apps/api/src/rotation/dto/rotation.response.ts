@@ -1,9 +1,15 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { FINGERPRINT_PATTERN, idPattern } from '../../observability/openapi';
 
 /** A rotation policy: a webhook's own, or the project default (`webhook_id` null). */
 export class RotationPolicyResponse {
   /** The webhook this policy belongs to; null for the project default. */
-  @ApiProperty({ type: String, nullable: true, example: 'wh_01JD4W1B6T0Q8H3X2Z5N7M9K4P' })
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    example: 'wh_01JD4W1B6T0Q8H3X2Z5N7M9K4P',
+    pattern: idPattern('wh_'),
+  })
   webhook_id!: string | null;
   /** Days between scheduled rotations. */
   @ApiProperty({ type: 'integer', minimum: 1, maximum: 365 })
@@ -34,7 +40,7 @@ export class CurrentSecretStatus {
   @ApiProperty({ format: 'date-time' })
   created_at!: string;
   /** `sha256:` + the first 16 hex characters of SHA-256 over the secret. */
-  @ApiProperty({ example: 'sha256:3f9a1c2b7d4e5f60' })
+  @ApiProperty({ example: 'sha256:3f9a1c2b7d4e5f60', pattern: FINGERPRINT_PATTERN })
   fingerprint!: string;
   /** What issued it. */
   @ApiProperty({ enum: ['created', 'manual', 'scheduled'] })
@@ -53,7 +59,7 @@ export class PreviousSecretStatus {
   @ApiProperty({ format: 'date-time' })
   expires_at!: string;
   /** `sha256:` + the first 16 hex characters of SHA-256 over the secret. */
-  @ApiProperty()
+  @ApiProperty({ example: 'sha256:3f9a1c2b7d4e5f60', pattern: FINGERPRINT_PATTERN })
   fingerprint!: string;
 }
 

@@ -1,11 +1,12 @@
 import { DELIVERY_STATUSES } from '@app/persistence';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { EVENT_CATALOG } from '@app/validation';
+import { idPattern } from '../../observability/openapi';
 
 /** `POST /v1/webhooks/{id}/test`. */
 export class TestEventAcceptedResponse {
   /** `evt_` + ULID of the synthetic event. */
-  @ApiProperty({ example: 'evt_01JD4W1B6T0Q8H3X2Z5N7M9K4P' })
+  @ApiProperty({ example: 'evt_01JD4W1B6T0Q8H3X2Z5N7M9K4P', pattern: idPattern('evt_') })
   external_event_id!: string;
   /** Its type. */
   @ApiProperty({ enum: EVENT_CATALOG })
@@ -18,7 +19,7 @@ export class DeliveryLogEntryResponse {
   @ApiProperty({ format: 'uuid' })
   id!: string;
   /** The id of the event delivered, as in its body: `evt_` + ULID. */
-  @ApiProperty()
+  @ApiProperty({ pattern: idPattern('evt_') })
   external_event_id!: string;
   /** Event type. */
   @ApiProperty({ enum: EVENT_CATALOG })
@@ -27,7 +28,7 @@ export class DeliveryLogEntryResponse {
   @ApiProperty({ enum: DELIVERY_STATUSES })
   status!: string;
   /** Attempts made so far. */
-  @ApiProperty({ type: 'integer' })
+  @ApiProperty({ type: 'integer', minimum: 0 })
   attempt!: number;
   /** HTTP status of the last attempt, or null when it got no response. */
   @ApiProperty({ type: 'integer', nullable: true })

@@ -1,10 +1,11 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { EVENT_CATALOG } from '@app/validation';
+import { idPattern } from '../../observability/openapi';
 
 /** A webhook as every route shows it. */
 export class WebhookResponse {
   /** `wh_` + ULID. */
-  @ApiProperty({ example: 'wh_01JD4W1B6T0Q8H3X2Z5N7M9K4P' })
+  @ApiProperty({ example: 'wh_01JD4W1B6T0Q8H3X2Z5N7M9K4P', pattern: idPattern('wh_') })
   id!: string;
   /** The project (decided by the API key). */
   @ApiProperty({ format: 'uuid' })
