@@ -104,6 +104,15 @@ describe('OpenAPI description', () => {
     );
     expect(statuses('get', '/v1/audit-events')).toEqual(expect.arrayContaining(['200', '400', '401']));
     expect(statuses('get', '/v1/audit-events')).not.toContain('404');
+    // The project default policy concerns no webhook: its 404 is only ever `not_found`.
+    for (const method of ['get', 'delete']) {
+      expect(doc.paths['/v1/rotation-policy'][method].responses['404'].description).not.toMatch(
+        /webhook_not_found/,
+      );
+      expect(doc.paths['/v1/webhooks/{id}/rotation-policy'][method].responses['404'].description).toMatch(
+        /webhook_not_found.*not_found/,
+      );
+    }
     let idempotentOps = 0;
     for (const ops of Object.values(doc.paths as Record<string, Record<string, any>>)) {
       for (const op of Object.values(ops)) {

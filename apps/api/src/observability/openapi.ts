@@ -110,7 +110,13 @@ function errorStatuses(method: string, path: string, op: Operation): Record<stri
   }
   out['401'] = '`unauthorized`: missing, unknown or revoked API key';
   if (params.some((p) => p.in === 'path' && p.name === 'id')) out['404'] = '`webhook_not_found`';
-  if (path.endsWith('rotation-policy') && method !== 'put') out['404'] = '`webhook_not_found` or `not_found`';
+  if (path.endsWith('rotation-policy') && method !== 'put') {
+    // The project default concerns no webhook: only `not_found` (none set) is possible there.
+    out['404'] =
+      path === '/v1/rotation-policy'
+        ? '`not_found`: no project default policy is set'
+        : '`webhook_not_found`, or `not_found` when the webhook has no policy of its own';
+  }
   const conflicts = [CONFLICTS[`${method} ${path}`]];
   if (hasIdempotencyKey(op)) conflicts.push('`idempotency_key_reused`');
   if (conflicts.some(Boolean)) out['409'] = conflicts.filter(Boolean).join(' or ');
