@@ -1,69 +1,41 @@
+import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
+
+/** Validators of the schemas of one OpenAPI document, compiled once per schema. */
+const validators = new WeakMap<object, { ajv: Ajv; compiled: Map<string, ValidateFunction> }>();
+
 /**
- * Checks a value against a schema of an OpenAPI 3.0 document: the subset the service's document uses ($ref,
- * type, nullable, enum, pattern, formats date-time and uuid, lengths, bounds, items, required, properties,
- * additionalProperties). Returns the violations, each with the path where it is; none means valid.
+ * Checks a value against a schema of an OpenAPI 3.0 document (Ajv, with OpenAPI's `nullable` and the document's
+ * components reachable by `#/components/schemas/...`). Returns the violations, each with the path where it is;
+ * none means valid.
  */
-export function schemaViolations(doc: any, schema: any, value: unknown, at = '$'): string[] {
-  if (schema.$ref) {
-    const name = String(schema.$ref).replace('#/components/schemas/', '');
-    const target = doc.components.schemas[name];
-    if (!target) return [`${at}: unresolved $ref ${schema.$ref}`];
-    return schemaViolations(doc, target, value, at);
+export function schemaViolations(doc: any, schema: any, value: unknown): string[] {
+  let entry = validators.get(doc);
+  if (!entry) {
+    // strict off: OpenAPI adds keywords of its own (example, description on $ref siblings…) that are not JSON
+    // Schema's; the document is registered whole so that its components resolve from any schema of it.
+    const ajv = new Ajv({ strict: false, allErrors: true });
+    addFormats(ajv);
+    ajv.addSchema({ components: doc.components }, 'openapi');
+    entry = { ajv, compiled: new Map() };
+    validators.set(doc, entry);
   }
-  if (value === null) return schema.nullable ? [] : [`${at}: null where the schema is not nullable`];
-  const out: string[] = [];
-  if (schema.enum && !schema.enum.includes(value)) out.push(`${at}: ${JSON.stringify(value)} not in enum`);
-  switch (schema.type) {
-    case undefined:
-      break;
-    case 'string':
-      if (typeof value !== 'string') return [`${at}: ${typeof value} where a string is documented`];
-      if (schema.pattern && !new RegExp(schema.pattern).test(value))
-        out.push(`${at}: ${JSON.stringify(value)} does not match ${schema.pattern}`);
-      if (schema.minLength !== undefined && [...value].length < schema.minLength)
-        out.push(`${at}: too short`);
-      if (schema.maxLength !== undefined && [...value].length > schema.maxLength) out.push(`${at}: too long`);
-      if (schema.format === 'date-time' && !RFC3339.test(value)) out.push(`${at}: not an RFC 3339 date-time`);
-      if (schema.format === 'uuid' && !UUID.test(value)) out.push(`${at}: not a UUID`);
-      break;
-    case 'integer':
-    case 'number':
-      if (typeof value !== 'number' || (schema.type === 'integer' && !Number.isInteger(value)))
-        return [`${at}: ${JSON.stringify(value)} where ${schema.type} is documented`];
-      if (schema.minimum !== undefined && value < schema.minimum) out.push(`${at}: below minimum`);
-      if (schema.maximum !== undefined && value > schema.maximum) out.push(`${at}: above maximum`);
-      break;
-    case 'boolean':
-      if (typeof value !== 'boolean') return [`${at}: ${typeof value} where a boolean is documented`];
-      break;
-    case 'array':
-      if (!Array.isArray(value)) return [`${at}: not an array`];
-      if (schema.minItems !== undefined && value.length < schema.minItems) out.push(`${at}: too few items`);
-      value.forEach((item, i) => out.push(...schemaViolations(doc, schema.items ?? {}, item, `${at}[${i}]`)));
-      break;
-    case 'object': {
-      if (typeof value !== 'object' || Array.isArray(value)) return [`${at}: not an object`];
-      const record = value as Record<string, unknown>;
-      for (const name of schema.required ?? []) {
-        if (!(name in record)) out.push(`${at}.${name}: required but absent`);
-      }
-      const properties = (schema.properties ?? {}) as Record<string, unknown>;
-      for (const [name, field] of Object.entries(record)) {
-        if (name in properties) out.push(...schemaViolations(doc, properties[name], field, `${at}.${name}`));
-        else if (schema.additionalProperties === false) out.push(`${at}.${name}: not documented`);
-        else if (typeof schema.additionalProperties === 'object')
-          out.push(...schemaViolations(doc, schema.additionalProperties, field, `${at}.${name}`));
-      }
-      break;
-    }
-    default:
-      out.push(`${at}: unknown type ${schema.type}`);
+  const key = JSON.stringify(schema);
+  let validate = entry.compiled.get(key);
+  if (!validate) {
+    // An inline schema refers to components of the document, which Ajv knows as `openapi`.
+    const rebased = JSON.parse(key.replaceAll('"#/components/', '"openapi#/components/'));
+    validate = entry.ajv.compile(rebased);
+    entry.compiled.set(key, validate);
   }
-  return out;
+  return validate(value) ? [] : (validate.errors ?? []).map(describe);
 }
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+function describe(e: ErrorObject): string {
+  return `$${e.instancePath.replaceAll('/', '.')}: ${e.message ?? e.keyword}${
+    e.keyword === 'additionalProperties' ? ` (${String(e.params.additionalProperty)})` : ''
+  }`;
+}
 
 /** A response as the checks below need it. */
 export interface SeenResponse {
