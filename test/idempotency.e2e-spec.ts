@@ -325,6 +325,23 @@ describe('Idempotency-Key', () => {
     expect((await create('k-4')).status).toBe(201);
   });
 
+  it('gives a failed request its key back before its answer goes out: a retry at once, with another body too, runs', async () => {
+    const repo = api.db.repos.idempotencyKeys;
+    const release = repo.release.bind(repo);
+    // A release that takes a moment to commit, as under load.
+    const slow = jest.spyOn(repo, 'release').mockImplementation(async (...args) => {
+      await new Promise((r) => setTimeout(r, 200));
+      return release(...args);
+    });
+    try {
+      expect((await create('k-4b', { ...body, url: 'https://127.0.0.1/x' })).status).toBe(400);
+      expect(slow).toHaveBeenCalledTimes(1);
+      expect((await create('k-4b')).status).toBe(201);
+    } finally {
+      slow.mockRestore();
+    }
+  });
+
   it('stores the first response encrypted, never the secret in the clear', async () => {
     const first = await create('k-5');
     const rows: { response: Buffer; key_id: string }[] = await api.db.dataSource.query(

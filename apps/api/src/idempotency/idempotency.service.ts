@@ -30,6 +30,11 @@ const MAX_POLL_MS = 500;
 const IN_PROGRESS_RETRY_AFTER_SECONDS = 5;
 // Keys given back in the background at most at a time; beyond, a key is left to turn stale.
 const MAX_RELEASING = 1000;
+/**
+ * How long a failed request's answer waits for its key to be given back: a client that retries at once then finds
+ * the key free (with another body too), while a Postgres that hangs holds the answer no longer than this.
+ */
+const RELEASE_WAIT_MS = 1000;
 /** What an `Idempotency-Key` may be: 1 to 255 printable ASCII characters, no space. */
 export const KEY_FORMAT = /^[\x21-\x7e]{1,255}$/;
 /** Why a stored first response is not replayed once its webhook is deleted. */
@@ -256,9 +261,9 @@ export class IdempotencyService implements BeforeApplicationShutdown {
   /**
    * Settles the key a request claimed, as its response goes out: nothing more when the response was stored with
    * the change ({@link commitWith}); otherwise stores it (a success, awaited, so that a replay never misses it),
-   * or gives the key back (a failure, or a body that is not JSON text). A failure's response is never held up
-   * by giving its key back: that runs on its own. Never throws: the change is done either way, and the caller
-   * gets its response.
+   * or gives the key back (a failure, or a body that is not JSON text). A failure's response waits for that for
+   * at most {@link RELEASE_WAIT_MS} (a 503's not at all: Postgres most likely does not answer), then it goes on in
+   * the background. Never throws: the change is done either way, and the caller gets its response.
    */
   async finish(req: object, status: number, body: string | null): Promise<void> {
     const claim = this.claims.get(req);
@@ -268,15 +273,23 @@ export class IdempotencyService implements BeforeApplicationShutdown {
     if (claim.stored) return;
     if (status < 200 || status >= 300 || body === null) {
       // A 503 is Postgres (or Redis) not answering: giving the key back now would most likely wait on it as well.
-      if (status === 503) this.releaseLater(claim);
-      else
-        void this.release(claim).catch((e: Error) => {
-          this.logger.warn(
-            { request_id: claim.requestId, reason: e.message },
-            'cannot give the idempotency key back; trying again',
-          );
-          this.releaseLater(claim);
-        });
+      if (status === 503) {
+        this.releaseLater(claim);
+        return;
+      }
+      const released = this.release(claim).catch((e: Error) => {
+        this.logger.warn(
+          { request_id: claim.requestId, reason: e.message },
+          'cannot give the idempotency key back; trying again',
+        );
+        this.releaseLater(claim);
+      });
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        released,
+        new Promise((resolve) => (timer = setTimeout(resolve, RELEASE_WAIT_MS))),
+      ]);
+      clearTimeout(timer);
       return;
     }
     try {
