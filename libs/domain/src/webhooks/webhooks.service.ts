@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { AuditRecorder, type FieldChange } from '@app/audit';
 import { Database, WebhookEntity, type Repositories, type WebhookChanges } from '@app/persistence';
+import { normalizeEvents } from '@app/validation';
 import { Clock } from '../clock';
 import { commitChange, type CommitWith } from '../commit-with';
 import { WebhookLimitReachedError, WebhookNotFoundError } from '../errors';
@@ -32,9 +33,6 @@ export interface WebhookWithSecret {
   secret: string;
 }
 
-/** Duplicates removed, first occurrence kept. */
-const dedupe = (events: string[]): string[] => [...new Set(events)];
-
 /** Webhook use cases: every change commits with its audit event. */
 @Injectable()
 export class WebhooksService {
@@ -62,7 +60,7 @@ export class WebhooksService {
     webhook.projectId = ctx.projectId;
     webhook.url = input.url;
     webhook.description = input.description ?? null;
-    webhook.subscribedEvents = dedupe(input.subscribedEvents);
+    webhook.subscribedEvents = normalizeEvents(input.subscribedEvents);
     webhook.enabled = true;
     webhook.createdAt = now;
     webhook.updatedAt = now;
@@ -122,7 +120,7 @@ export class WebhooksService {
         audited.push({ field: 'description', from: webhook.description, to: input.description });
       }
       if (input.subscribedEvents !== undefined) {
-        const events = dedupe(input.subscribedEvents);
+        const events = normalizeEvents(input.subscribedEvents);
         if (events.join('\n') !== webhook.subscribedEvents.join('\n')) {
           changes.subscribedEvents = events;
           audited.push({ field: 'subscribed_events', from: webhook.subscribedEvents, to: events });
