@@ -108,31 +108,12 @@ export class IdempotencyKeyReusedError extends DomainError {
   }
 }
 
-/** The request body is larger than allowed. */
-export class PayloadTooLargeError extends DomainError {
-  readonly code = 'payload_too_large';
-  constructor(message = 'request body must be at most 64 KiB') {
-    super(message);
-  }
-}
-
 /** Too many requests for this API key. */
 export class RateLimitedError extends DomainError {
   readonly code = 'rate_limited';
   constructor(
     override readonly retryAfterSeconds: number,
     message = 'too many requests; retry later',
-  ) {
-    super(message);
-  }
-}
-
-/** A dependency (Postgres, Redis) is unreachable right now. */
-export class ServiceUnavailableError extends DomainError {
-  readonly code = 'service_unavailable';
-  constructor(
-    message = 'a dependency of the service is unavailable; retry shortly',
-    override readonly retryAfterSeconds = 5,
   ) {
     super(message);
   }
