@@ -35,18 +35,6 @@ export class WebhookSecretsRepository {
     return res.affected ?? 0;
   }
 
-  /** Destroys the previous secrets of a webhook (ends the grace period now); returns the destroyed rows. */
-  async deletePreviousOfWebhook(webhookId: string): Promise<WebhookSecretEntity[]> {
-    const rows: WebhookSecretEntity[] = await this.repo
-      .createQueryBuilder()
-      .delete()
-      .where("webhook_id = :webhookId AND state = 'previous'", { webhookId })
-      .returning('*')
-      .execute()
-      .then((r) => (r.raw as Record<string, unknown>[]).map(fromRaw));
-    return rows;
-  }
-
   /** Destroys up to `limit` previous secrets whose grace period ended at or before `now`; returns them. */
   async deleteExpired(now: Date, limit: number): Promise<WebhookSecretEntity[]> {
     const result: unknown = await this.manager.query(
