@@ -10,7 +10,7 @@ import { AuditStreamPublisher, auditRelayChannel, toAuditEvent } from '@app/audi
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { Clock } from '@app/domain';
 import { Database } from '@app/persistence';
-import { REDIS, createRedis } from '@app/queue';
+import { createRedis } from '@app/queue';
 
 /** Events per relay transaction: one SELECT, one pipelined round of XADDs, one UPDATE. */
 export const RELAY_BATCH = 500;
@@ -50,7 +50,6 @@ export class AuditRelay implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly db: Database,
     private readonly publisher: AuditStreamPublisher,
     private readonly clock: Clock,
-    @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
