@@ -8,6 +8,8 @@ export { newWebhookId, newEventId, newApiKeyId, newUuid, isPrefixedUlid } from '
 export type { RequestContext } from './request-context';
 /** Work that commits in the transaction of a change (the first response of an Idempotency-Key). */
 export type { CommitWith } from './commit-with';
+/** Deletes in bounded batches until a batch comes back short (retention and expiry jobs). */
+export { inBatches } from './in-batches';
 /** Secret material, encryption at rest and the secret lifecycle. */
 export { generateSecret, fingerprint } from './secrets/secret-material';
 export { SecretCipher, idempotentResponseAad, type SealedSecret } from './secrets/secret-cipher';

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { Clock } from '@app/domain';
+import { Clock, inBatches } from '@app/domain';
 import { Database } from '@app/persistence';
 
 /** Rows deleted per statement: short transactions, no long lock on a big table. */
@@ -21,12 +21,9 @@ export class AuditRetention {
   /** Deletes in bounded batches until none is left; unpublished events are kept whatever their age. */
   async purge(): Promise<number> {
     const cutoff = new Date(this.clock.now().getTime() - this.config.audit.retentionDays * DAY_MS);
-    let total = 0;
-    for (;;) {
-      const n = await this.db.repos.auditEvents.purgePublishedBefore(cutoff, PURGE_BATCH);
-      total += n;
-      if (n < PURGE_BATCH) break;
-    }
+    const total = await inBatches(PURGE_BATCH, (limit) =>
+      this.db.repos.auditEvents.purgePublishedBefore(cutoff, limit),
+    );
     if (total > 0) this.logger.log(`purged ${total} audit events older than ${cutoff.toISOString()}`);
     return total;
   }

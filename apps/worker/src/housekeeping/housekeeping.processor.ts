@@ -4,7 +4,7 @@ import type { Job } from 'bullmq';
 import type Redis from 'ioredis';
 import { removeAbandonedTailGroups } from '@app/audit';
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { Clock, DeliveriesService, SecretsService } from '@app/domain';
+import { Clock, DeliveriesService, SecretsService, inBatches } from '@app/domain';
 import { Database } from '@app/persistence';
 import { JobName, QueueName, REDIS } from '@app/queue';
 import { QueueWorkerHost } from '../scheduling/queue-worker.host';
@@ -90,24 +90,18 @@ export class HousekeepingProcessor extends QueueWorkerHost {
 
   /** Stored Idempotency-Key responses past their 24 hours, in batches. */
   private async purgeIdempotencyKeys(): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const n = await this.db.repos.idempotencyKeys.purgeExpired(this.clock.now(), PURGE_BATCH);
-      total += n;
-      if (n < PURGE_BATCH) break;
-    }
+    const total = await inBatches(PURGE_BATCH, (limit) =>
+      this.db.repos.idempotencyKeys.purgeExpired(this.clock.now(), limit),
+    );
     if (total > 0) this.logger.log({ purged: total }, 'expired idempotency keys purged');
     return total;
   }
 
   /** Batches until nothing due is left, so a backlog clears in one run without holding all rows at once. */
   private async expireSecrets(): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const n = await this.secrets.expireDue(this.db, this.clock.now(), EXPIRE_BATCH);
-      total += n;
-      if (n < EXPIRE_BATCH) break;
-    }
+    const total = await inBatches(EXPIRE_BATCH, (limit) =>
+      this.secrets.expireDue(this.db, this.clock.now(), limit),
+    );
     if (total > 0) this.logger.log({ destroyed: total }, 'expired previous secrets destroyed');
     return total;
   }

@@ -12,6 +12,7 @@ import { Clock } from '../clock';
 import type { CommitWith } from '../commit-with';
 import { WebhookDisabledError, WebhookNotFoundError } from '../errors';
 import { newEventId, newUuid } from '../ids';
+import { inBatches } from '../in-batches';
 import type { RequestContext } from '../request-context';
 import { serializeEventBody, testEventContent } from './event-body';
 
@@ -257,14 +258,4 @@ function deliveryBody(event: PublishedEvent): string {
     text: event.text,
     data: event.data,
   });
-}
-
-/** Runs `step` (which removes up to `limit` rows and says how many) until a batch comes back short; the total. */
-async function inBatches(limit: number, step: (limit: number) => Promise<number>): Promise<number> {
-  let total = 0;
-  for (;;) {
-    const n = await step(limit);
-    total += n;
-    if (n < limit) return total;
-  }
 }
