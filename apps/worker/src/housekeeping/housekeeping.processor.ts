@@ -13,7 +13,10 @@ import { AuditRetention } from '../audit/audit-retention.service';
 const EXPIRE_BATCH = 500;
 const PURGE_BATCH = 5000;
 
-/** Housekeeping jobs: destroy expired previous secrets (and, as features arrive, purge old rows). */
+/**
+ * Housekeeping jobs: expired previous secrets and Idempotency-Key responses, the delivery log's retention and its
+ * lost attempts, audit retention and the groups killed `audit tail` runs left behind.
+ */
 @Processor(QueueName.Housekeeping)
 export class HousekeepingProcessor extends QueueWorkerHost {
   private readonly logger = new Logger(HousekeepingProcessor.name);
