@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Req, UseGuards } from '@nestjs/common';
 import { ApiHeader, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
-import { RotationService, type RequestContext, type WebhookWithSecret } from '@app/domain';
+import { RotationService, type RequestContext } from '@app/domain';
 import { ApiKeyGuard } from '../auth/api-key.guard';
 import { CurrentContext } from '../auth/request-context.decorator';
 import { Idempotent } from '../idempotency/idempotency.guard';
@@ -111,14 +111,12 @@ export class RotationController {
     @Param('id') id: string,
     @Req() req: object,
   ): Promise<WebhookWithSecretResponse> {
-    const { webhook, secret } = await this.rotation.claim(
+    const claimed = await this.rotation.claim(
       ctx,
       id,
-      this.idempotency.commitWith(req, 200, (r: WebhookWithSecret) =>
-        presentWebhookWithSecret(r.webhook, r.secret),
-      ),
+      this.idempotency.commitWith(req, 200, presentWebhookWithSecret),
     );
-    return presentWebhookWithSecret(webhook, secret);
+    return presentWebhookWithSecret(claimed);
   }
 
   @Get('webhooks/:id/secret-status')

@@ -1,3 +1,4 @@
+import type { WebhookWithSecret } from '@app/domain';
 import type { WebhookEntity } from '@app/persistence';
 import type { WebhookResponse, WebhookWithSecretResponse } from './dto/webhook.response';
 
@@ -15,7 +16,10 @@ export function presentWebhook(w: WebhookEntity): WebhookResponse {
   };
 }
 
-/** The public shape plus the secret in the clear. */
-export function presentWebhookWithSecret(w: WebhookEntity, secret: string): WebhookWithSecretResponse {
-  return { ...presentWebhook(w), secret };
+/**
+ * The public shape plus the secret in the clear: the answer of create, rotate-secret and claim, and the response
+ * an Idempotency-Key stores for them.
+ */
+export function presentWebhookWithSecret({ webhook, secret }: WebhookWithSecret): WebhookWithSecretResponse {
+  return { ...presentWebhook(webhook), secret };
 }

@@ -19,7 +19,7 @@ import {
   ApiSecurity,
   ApiTags,
 } from '@nestjs/swagger';
-import { WebhooksService, type RequestContext, type WebhookWithSecret } from '@app/domain';
+import { WebhooksService, type RequestContext } from '@app/domain';
 import { ApiKeyGuard } from '../auth/api-key.guard';
 import { CurrentContext } from '../auth/request-context.decorator';
 import { NoBody } from '../http/no-body.guard';
@@ -36,8 +36,6 @@ import {
 } from './dto/webhook.response';
 import { UrlRejectionAuditFilter } from './url-rejection-audit.filter';
 import { presentWebhook, presentWebhookWithSecret } from './webhook.presenter';
-
-const withSecret = (r: WebhookWithSecret) => presentWebhookWithSecret(r.webhook, r.secret);
 
 /** The Anchor-compatible webhook routes. One domain call each. */
 @ApiTags('webhooks')
@@ -62,12 +60,12 @@ export class WebhooksController {
     @Body() dto: CreateWebhookDto,
     @Req() req: object,
   ): Promise<WebhookWithSecretResponse> {
-    const { webhook, secret } = await this.webhooks.create(
+    const created = await this.webhooks.create(
       ctx,
       { url: dto.url, subscribedEvents: dto.subscribed_events, description: dto.description },
-      this.idempotency.commitWith(req, 201, withSecret),
+      this.idempotency.commitWith(req, 201, presentWebhookWithSecret),
     );
-    return presentWebhookWithSecret(webhook, secret);
+    return presentWebhookWithSecret(created);
   }
 
   @Get()
@@ -124,12 +122,12 @@ export class WebhooksController {
     @Body() dto: RotateSecretDto,
     @Req() req: object,
   ): Promise<WebhookWithSecretResponse> {
-    const { webhook, secret } = await this.webhooks.rotateSecret(
+    const rotated = await this.webhooks.rotateSecret(
       ctx,
       id,
       { gracePeriodHours: dto.grace_period_hours },
-      this.idempotency.commitWith(req, 200, withSecret),
+      this.idempotency.commitWith(req, 200, presentWebhookWithSecret),
     );
-    return presentWebhookWithSecret(webhook, secret);
+    return presentWebhookWithSecret(rotated);
   }
 }
