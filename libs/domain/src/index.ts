@@ -10,9 +10,11 @@ export type { RequestContext } from './request-context';
 export type { CommitWith } from './commit-with';
 /** Deletes in bounded batches until a batch comes back short (retention and expiry jobs). */
 export { inBatches } from './in-batches';
-/** Secret material, encryption at rest and the secret lifecycle. */
+/** Secret material: a new signing secret, and the fingerprint that names it without revealing it. */
 export { generateSecret, fingerprint } from './secrets/secret-material';
+/** Encryption at rest (AES-256-GCM under the key ring), and the binding of a stored idempotent response. */
 export { SecretCipher, idempotentResponseAad, type SealedSecret } from './secrets/secret-cipher';
+/** The secret lifecycle: issue, the signing set, destruction, expiry of previous secrets, re-encryption. */
 export {
   SecretsService,
   type IssuedSecret,
@@ -26,15 +28,18 @@ export {
   type UpdateWebhookInput,
   type WebhookWithSecret,
 } from './webhooks/webhooks.service';
+/** A webhook URL as audit events and logs show it: query and fragment replaced by a marker. */
 export { redactUrl } from './webhooks/webhook-url-redaction';
-/** Deliveries: test events, fan-out of published events, the delivery log and the retry schedule. */
+/** Deliveries: test events, fan-out of published events, the delivery log, its retention, lost attempts. */
 export {
   DeliveriesService,
   type PublishedEvent,
   type DeliveryLogQuery,
   type DeliveryLogPage,
 } from './deliveries/deliveries.service';
+/** The wait before each retry of a delivery, and the longest `Retry-After` a receiver gets honoured. */
 export { retryDelayMs, MAX_RETRY_AFTER_SECONDS } from './deliveries/retry-schedule';
+/** Event bodies as receivers get them, event ids, test event content, and the stream of rejected entries. */
 export {
   serializeEventBody,
   eventIdForPublisherId,
@@ -50,19 +55,21 @@ export {
   type ApiKeySummary,
   type ApiKeyChangeObserver,
 } from './api-keys/api-keys.service';
-/** Rotation policies, claim/status/revoke of secrets, the scheduled sweep and its pure date rules. */
+/** Rotation policies, and claim, status and revoke of secrets. */
 export {
   RotationService,
   type SetRotationPolicyInput,
   type RotationPolicyView,
   type SecretStatusView,
 } from './rotation/rotation.service';
+/** The scheduled sweep: due rotations and advance notices, in batches over parallel lanes. */
 export {
   RotationSweepService,
   SWEEP_BATCH,
   SWEEP_LANES,
   type SweepResult,
 } from './rotation/rotation-sweep.service';
+/** The pure date rules of scheduled rotation (the sweep's SQL applies the same arithmetic). */
 export {
   rotationAnchor,
   nextRotationAt,
@@ -76,6 +83,7 @@ export {
   type AuditHistoryInput,
   type AuditHistoryPage,
 } from './audit/audit-history.service';
+/** The cursors of the audit history: keyset position and scope under an HMAC. */
 export { AuditCursorCodec, type AuditCursorPosition, type AuditCursorScope } from './audit/audit-cursor';
 /** The Nest module providing all of the above. */
 export { DomainModule } from './domain.module';

@@ -1,14 +1,22 @@
-/** Entities: the persisted shapes. */
+/** An API key: only its hash is stored. */
 export { ApiKeyEntity } from './entities/api-key.entity';
+/** A registered webhook; deletion is soft, so the delivery log keeps its reference. */
 export { WebhookEntity } from './entities/webhook.entity';
+/** An encrypted signing secret of a webhook, current or previous, and what issued it. */
 export { WebhookSecretEntity, type SecretState, type SecretTrigger } from './entities/webhook-secret.entity';
+/** An audit event: the outbox row the relay publishes, and the project's history. */
 export { AuditEventEntity } from './entities/audit-event.entity';
+/** One event to one webhook in the delivery log, and its states. */
 export { DELIVERY_STATUSES, DeliveryEntity, type DeliveryStatus } from './entities/delivery.entity';
+/** A rotation policy: a webhook's own, or the project default. */
 export { RotationPolicyEntity } from './entities/rotation-policy.entity';
-/** Repositories with intention-named methods. */
+/** API keys, looked up by hash only. */
 export { ApiKeysRepository, type ApiKeyPrincipal } from './repositories/api-keys.repository';
+/** Live webhooks, the project's counter rows, and the create and rotate database functions. */
 export { WebhooksRepository, webhookFromRow, type WebhookChanges } from './repositories/webhooks.repository';
+/** Encrypted signing secrets: the signing set, expiry, re-encryption. */
 export { WebhookSecretsRepository, type NewSecretRow } from './repositories/webhook-secrets.repository';
+/** The delivery log and the bookkeeping of attempts. */
 export {
   DeliveriesRepository,
   type NewDelivery,
@@ -17,6 +25,7 @@ export {
   type AttemptOutcome,
   type DeliveryLogFilter,
 } from './repositories/deliveries.repository';
+/** Rotation policies, the per-webhook schedule, and the set-based statements of a sweep batch. */
 export {
   RotationRepository,
   MAX_PREVIOUS_SECRETS,
@@ -28,6 +37,7 @@ export {
   type NewScheduledSecret,
   type GovernedWebhook,
 } from './repositories/rotation.repository';
+/** The audit outbox (relay lane, unpublished rows) and the project's history. */
 export {
   AuditEventsRepository,
   type NewAuditEvent,
@@ -35,11 +45,13 @@ export {
   type AuditHistoryQuery,
   type AuditHistoryRow,
 } from './repositories/audit-events.repository';
+/** Idempotency keys: claim first, then the sealed response. */
 export {
   IdempotencyKeysRepository,
   type SealedResponse,
   type IdempotencyRecord,
 } from './repositories/idempotency-keys.repository';
+/** The counts the API's metrics read from Postgres (outbox backlog, retained history). */
 export { MetricsRepository, type OutboxBacklog } from './repositories/metrics.repository';
 /** Transactions and the repositories bound to them. */
 export { Database, Repositories } from './database.service';
