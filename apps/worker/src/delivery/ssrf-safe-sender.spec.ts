@@ -375,6 +375,27 @@ describe('SsrfSafeSender failures', () => {
     expect(classifyOutcome(result)).toBe('failed');
   });
 
+  it.each([
+    ['plain HTTP', false],
+    ['TLS', true],
+  ])(
+    'takes a 101 Switching Protocols over %s as an answer that fails the delivery',
+    async (_name, overTls) => {
+      // Written on the socket past the server's own response handling, as a hostile receiver would.
+      const switching = (req: http.IncomingMessage) =>
+        req.socket.write(
+          'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+        );
+      tlsReceiver.handler = switching;
+      plainReceiver.handler = switching;
+      const url = overTls ? `https://${NAME}:${tlsPort}/` : `http://${NAME}:${plainPort}/`;
+      // Within the default budget: before, the attempt only ended when it ran out, as a timeout to retry.
+      const result = await post(sender(), url);
+      expect(result).toEqual({ kind: 'response', status: 101 });
+      expect(classifyOutcome(result)).toBe('failed');
+    },
+  );
+
   it('passes on Retry-After as seconds or as an HTTP date', async () => {
     const now = Date.parse('Sun, 22 Nov 2026 10:00:00 GMT');
     const target = sender({ now: () => now });

@@ -2,6 +2,7 @@ import { promises as dns } from 'node:dns';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 /** One address a host name resolved to. */
 export interface ResolvedAddress {
@@ -263,14 +264,31 @@ export class SsrfSafeSender {
           });
         });
 
+        // A 101 (Switching Protocols) is an answer like any other status, and one that is not 2xx. Node hands it
+        // to 'upgrade' alone and, with no listener there, drops the connection without a 'response' or an 'error':
+        // the attempt would wait out its whole budget and be retried as a timeout.
+        req.on('upgrade', (res: http.IncomingMessage, socket: Duplex) => {
+          responded = true;
+          socket.destroy();
+          settle({ kind: 'response', status: res.statusCode ?? 0 });
+        });
+
+        let superseded = false;
         req.on('error', (error: NodeJS.ErrnoException) => {
           if (settled) return;
           const stale = req.reusedSocket && !responded && STALE_SOCKET_CODES.has(error.code ?? '');
           if (stale && !fresh && !deadline.expired) {
+            superseded = true;
             attempt(true);
             return;
           }
           settle({ kind: 'network_error', error: networkErrorMessage(error, url.host) });
+        });
+
+        // Any other way a request can end without an answer or an error ends the attempt now, not at its deadline.
+        req.on('close', () => {
+          if (!superseded)
+            settle({ kind: 'network_error', error: `connection to ${url.host} closed without a response` });
         });
 
         req.end(body);
