@@ -423,6 +423,22 @@ describe('SsrfSafeSender failures', () => {
     expect(plainReceiver.connections).toBe(2);
   });
 
+  it('drops a connection whose body trickles in after the status, so the next attempt is not kept waiting', async () => {
+    // The status at once, then one byte at a time, never finishing the body.
+    plainReceiver.handler = (req, res) => {
+      res.writeHead(200, { 'Content-Length': '100000' }).write('a');
+      const drip = setInterval(() => (req.socket.destroyed ? clearInterval(drip) : res.write('a')), 50);
+    };
+    // One connection per origin makes the second attempt wait for the first one's (the default is 256).
+    const target = sender({ maxSocketsPerHost: 1, drainTimeoutMs: 100 });
+    const url = `http://${NAME}:${plainPort}/`;
+    expect(await post(target, url)).toEqual({ kind: 'response', status: 200 });
+    // Before, the first body held the only connection for the rest of its attempt's budget (10 s), and this
+    // attempt, with less time left, waited for it until its own budget ran out.
+    expect(await post(target, url, 5_000)).toEqual({ kind: 'response', status: 200 });
+    expect(plainReceiver.connections).toBe(2);
+  });
+
   it('retries once on a fresh connection when a pooled one turns out to be closed', async () => {
     // The second request on a connection is dropped unanswered, as when the receiver's idle timeout races us.
     plainReceiver.handler = (req, res, requestOnSocket) => {

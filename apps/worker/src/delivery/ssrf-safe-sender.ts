@@ -51,6 +51,11 @@ export interface SsrfSafeSenderOptions {
   maxSocketsPerHost?: number;
   /** Response bytes read before the connection is dropped instead of drained. Default 64 KiB. */
   maxResponseBytes?: number;
+  /**
+   * Time a response's body may take to arrive once its status is in, before its connection is dropped instead of
+   * drained for reuse. Default 1,000 ms.
+   */
+  drainTimeoutMs?: number;
   /** Idle time after which a pooled connection is closed. Default 4,000 ms. */
   idleSocketTimeoutMs?: number;
   /** Clock for `Retry-After` dates, in milliseconds since the epoch. */
@@ -60,6 +65,11 @@ export interface SsrfSafeSenderOptions {
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024;
 const DEFAULT_MAX_SOCKETS = 256;
+// The attempt is decided by the status; the body is read only to reuse the connection. One that trickles in would
+// otherwise keep its connection busy, out of the pool, for the rest of the attempt's 10 s after the attempt and its
+// slot are done: answering at once and then trickling, a receiver has every connection of its origin busy within a
+// second, and its next attempts then wait in the pool for a connection, holding their slots, until they time out.
+const DEFAULT_DRAIN_TIMEOUT_MS = 1_000;
 // Below the 5 s keep-alive timeout of Node's HTTP server (and well below nginx's and load balancers'): an
 // idle connection is closed here before the receiver closes it under a request we are sending.
 const DEFAULT_IDLE_SOCKET_TIMEOUT_MS = 4_000;
@@ -79,6 +89,7 @@ export class SsrfSafeSender {
   private readonly isAllowedAddress: AddressPredicate;
   private readonly resolve: HostResolver;
   private readonly maxResponseBytes: number;
+  private readonly drainTimeoutMs: number;
   private readonly now: () => number;
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
@@ -88,6 +99,7 @@ export class SsrfSafeSender {
     this.isAllowedAddress = options.isAllowedAddress;
     this.resolve = options.resolve ?? systemResolver;
     this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    this.drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
     this.now = options.now ?? Date.now;
     const maxSockets = options.maxSocketsPerHost ?? DEFAULT_MAX_SOCKETS;
     // Keep-alive is what makes ~1,000 deliveries a second possible: a TLS handshake per POST would not keep up.
@@ -254,7 +266,8 @@ export class SsrfSafeSender {
         req.on('response', (res) => {
           responded = true;
           const retryAfterSeconds = parseRetryAfter(res.headers['retry-after'], this.now());
-          // Hold the timer until the body is drained, so a receiver that trickles bytes cannot pin the socket.
+          // Hold the timer until the body is drained (or dropped, see drain), so a receiver that trickles bytes
+          // cannot pin the socket.
           deadline.hold();
           this.drain(res, deadline);
           settle({
@@ -298,8 +311,12 @@ export class SsrfSafeSender {
     });
   }
 
-  /** Reads and discards the body so the connection can be reused, dropping it past the size limit instead. */
+  /**
+   * Reads and discards the body so the connection can be reused, dropping it instead past the size limit or when
+   * the body takes longer than the drain timeout.
+   */
   private drain(res: http.IncomingMessage, deadline: Deadline): void {
+    const cutoff = setTimeout(() => res.destroy(), this.drainTimeoutMs);
     let received = 0;
     res.on('data', (chunk: Buffer) => {
       received += chunk.length;
@@ -307,7 +324,10 @@ export class SsrfSafeSender {
     });
     // A receiver that resets mid-body has already answered; the error only ends the drain.
     res.on('error', () => undefined);
-    res.on('close', () => deadline.clear());
+    res.on('close', () => {
+      clearTimeout(cutoff);
+      deadline.clear();
+    });
   }
 }
 
