@@ -340,6 +340,23 @@ describe('SsrfSafeSender failures', () => {
     expect(result.kind).toBe('timeout');
   });
 
+  it('shares one lookup among the attempts to a host while it is in flight, and looks up afresh after', async () => {
+    let answer: (addresses: { address: string; family: number }[]) => void = () => undefined;
+    const resolve = jest.fn<ReturnType<HostResolver>, Parameters<HostResolver>>(
+      () => new Promise((done) => (answer = done)),
+    );
+    const target = sender({ resolve });
+    const attempts = Array.from({ length: 5 }, () => post(target, `http://${NAME}:${plainPort}/`));
+    await new Promise((r) => setImmediate(r));
+    expect(resolve).toHaveBeenCalledTimes(1);
+    answer([{ address: '127.0.0.1', family: 4 }]);
+    for (const result of await Promise.all(attempts))
+      expect(result).toEqual({ kind: 'response', status: 200 });
+    resolve.mockImplementation(pinned({ [NAME]: ['127.0.0.1'] }));
+    expect(await post(target, `http://${NAME}:${plainPort}/`)).toEqual({ kind: 'response', status: 200 });
+    expect(resolve).toHaveBeenCalledTimes(2);
+  });
+
   it('reports a refused connection as a network error', async () => {
     const closed = http.createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));

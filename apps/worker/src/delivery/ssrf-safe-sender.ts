@@ -88,6 +88,8 @@ const systemResolver: HostResolver = async (hostname) => dns.lookup(hostname, { 
 export class SsrfSafeSender {
   private readonly isAllowedAddress: AddressPredicate;
   private readonly resolve: HostResolver;
+  /** Lookups in flight, by host name: attempts to one host at the same time share one. */
+  private readonly lookups = new Map<string, Promise<ResolvedAddress[]>>();
   private readonly maxResponseBytes: number;
   private readonly drainTimeoutMs: number;
   private readonly now: () => number;
@@ -163,7 +165,7 @@ export class SsrfSafeSender {
       addresses = [{ address: host, family: literalFamily }];
     } else {
       try {
-        const answer = await deadline.race(this.resolve(host));
+        const answer = await deadline.race(this.lookup(host));
         if (answer === TIMED_OUT) {
           return {
             kind: 'result',
@@ -309,6 +311,25 @@ export class SsrfSafeSender {
 
       attempt(false);
     });
+  }
+
+  /**
+   * The addresses of `host`, from a lookup of its own or the one already in flight for it. The system resolver
+   * runs on libuv's few threads, and a lookup cut off at an attempt's deadline keeps its thread until the resolver
+   * gives up: attempts to a host whose name servers never answer would otherwise take one thread each, and every
+   * other receiver's lookups would queue behind them. Each attempt still resolves afresh once that lookup is done.
+   */
+  private lookup(host: string): Promise<ResolvedAddress[]> {
+    let pending = this.lookups.get(host);
+    if (!pending) {
+      pending = this.resolve(host);
+      this.lookups.set(host, pending);
+      const forget = () => {
+        if (this.lookups.get(host) === pending) this.lookups.delete(host);
+      };
+      pending.then(forget, forget);
+    }
+    return pending;
   }
 
   /**
