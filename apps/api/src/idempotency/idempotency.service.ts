@@ -12,6 +12,7 @@ import {
   idempotentResponseAad,
 } from '@app/domain';
 import { Database, type Repositories } from '@app/persistence';
+import { withTimeout } from '@app/queue';
 import type { AuthenticatedRequest } from '../auth/api-key.guard';
 import { MetricsService } from '../observability/metrics.service';
 import { requestContextOf } from '../auth/request-context.decorator';
@@ -284,12 +285,10 @@ export class IdempotencyService implements BeforeApplicationShutdown {
         );
         this.releaseLater(claim);
       });
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        released,
-        new Promise((resolve) => (timer = setTimeout(resolve, RELEASE_WAIT_MS))),
-      ]);
-      clearTimeout(timer);
+      // Past the wait the answer goes out, and the release goes on by itself.
+      await withTimeout(released, RELEASE_WAIT_MS, () => new Error('release still running')).catch(
+        () => undefined,
+      );
       return;
     }
     try {
