@@ -3,7 +3,7 @@ export * from './errors';
 /** The injectable time source, and a manual one for tests. */
 export { Clock, SystemClock, ManualClock } from './clock';
 /** Id generators and shape checks. */
-export { newWebhookId, newEventId, newApiKeyId, newUuid, isPrefixedUlid } from './ids';
+export { newWebhookId, newEventId, newApiKeyId, newUuid, isPrefixedUlid, ULID_PATTERN } from './ids';
 /** Who is asking, for which project. */
 export type { RequestContext } from './request-context';
 /** Work that commits in the transaction of a change (the first response of an Idempotency-Key). */

@@ -7,10 +7,11 @@ import {
   SwaggerModule,
   type OpenAPIObject,
 } from '@nestjs/swagger';
+import { ULID_PATTERN } from '@app/domain';
 import { STATUS_BY_CODE } from '../http/error-response';
 
 /** The pattern of an id: `prefix` + a ULID (26 Crockford base32 characters, upper case). */
-export const idPattern = (prefix: string): string => `^${prefix}[0-9A-HJKMNP-TV-Z]{26}$`;
+export const idPattern = (prefix: string): string => `^${prefix}${ULID_PATTERN}$`;
 /** `sha256:` + the first 16 hex characters of SHA-256 over a secret. */
 export const FINGERPRINT_PATTERN = '^sha256:[0-9a-f]{16}$';
 /** Every timestamp the service answers: RFC 3339, UTC, milliseconds. */
