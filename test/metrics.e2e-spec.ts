@@ -201,7 +201,8 @@ describe('GET /metrics', () => {
       slowClock.advance(9_000);
       expect((await slow.http.get('/metrics')).text).not.toMatch(/^webhook_secret_rotations\{/m);
       // Counted again at the first scrape after it, once the two seconds the last scrape is kept for are over too
-      // (the shared failure mark, which Redis expires after 10 s of its own clock, is gone by then).
+      // (the shared failure mark, which Redis expires after 10 s of its own clock, would be gone by then: removed
+      // here, since Redis's clock does not move with this one).
       slowClock.advance(2_000);
       await forgetSharedHistoryCounts();
       expect((await slow.http.get('/metrics')).text).toMatch(/^webhook_secret_rotations\{/m);
