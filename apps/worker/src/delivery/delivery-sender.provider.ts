@@ -3,7 +3,7 @@ import { APP_CONFIG, type AppConfig } from '@app/config';
 import { isPublicAddress, parseCidrList } from '@app/validation';
 import { SsrfSafeSender, type HostResolver, type SsrfSafeSenderOptions } from './ssrf-safe-sender';
 
-/** Token of the host resolver deliveries use; null means the system resolver. Tests pin answers through it. */
+/** Token of the host resolver deliveries use; null means the name servers of /etc/resolv.conf. Tests pin answers. */
 export const DNS_RESOLVER = Symbol('DNS_RESOLVER');
 /** Token of extra TLS trust for receivers; null in production (system CAs). Tests trust a self-signed receiver. */
 export const DELIVERY_TLS = Symbol('DELIVERY_TLS');

@@ -1,8 +1,8 @@
-import { promises as dns } from 'node:dns';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { nameServerResolver } from './name-server.resolver';
 
 /** One address a host name resolved to. */
 export interface ResolvedAddress {
@@ -40,7 +40,7 @@ export type DeliveryOutcome = 'succeeded' | 'retry' | 'failed';
 export interface SsrfSafeSenderOptions {
   /** Every resolved address must pass, or the delivery is refused before any connection is made. */
   isAllowedAddress: AddressPredicate;
-  /** Defaults to the system resolver, all addresses, in the order it returns them. */
+  /** Defaults to {@link nameServerResolver}: the name servers of `/etc/resolv.conf`, asked off libuv's thread pool. */
   resolve?: HostResolver;
   /**
    * Trust settings for tests only (a self-signed receiver). Production leaves this unset so certificates are
@@ -78,8 +78,6 @@ const DEFAULT_IDLE_SOCKET_TIMEOUT_MS = 4_000;
 // and then drops the connection looks the same from here, and must not get the attempt over and over.
 const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
-const systemResolver: HostResolver = async (hostname) => dns.lookup(hostname, { all: true, verbatim: true });
-
 /**
  * POSTs webhook deliveries without letting a receiver's DNS steer the worker into private networks: the host is
  * resolved once, every address is vetted, and the connection goes to a vetted address with no second lookup,
@@ -99,7 +97,7 @@ export class SsrfSafeSender {
 
   constructor(options: SsrfSafeSenderOptions) {
     this.isAllowedAddress = options.isAllowedAddress;
-    this.resolve = options.resolve ?? systemResolver;
+    this.resolve = options.resolve ?? nameServerResolver();
     this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     this.drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
     this.now = options.now ?? Date.now;
@@ -314,10 +312,10 @@ export class SsrfSafeSender {
   }
 
   /**
-   * The addresses of `host`, from a lookup of its own or the one already in flight for it. The system resolver
-   * runs on libuv's few threads, and a lookup cut off at an attempt's deadline keeps its thread until the resolver
-   * gives up: attempts to a host whose name servers never answer would otherwise take one thread each, and every
-   * other receiver's lookups would queue behind them. Each attempt still resolves afresh once that lookup is done.
+   * The addresses of `host`, from a lookup of its own or the one already in flight for it: a backlog of attempts to
+   * one host whose name servers never answer asks them once, not once per attempt, and a lookup cut off at an
+   * attempt's deadline goes on for the next attempt to use. Each attempt still resolves afresh once that lookup is
+   * done.
    */
   private lookup(host: string): Promise<ResolvedAddress[]> {
     let pending = this.lookups.get(host);

@@ -1,0 +1,146 @@
+import { execFileSync } from 'node:child_process';
+import { promises as dns } from 'node:dns';
+import * as dgram from 'node:dgram';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as packet from 'dns-packet';
+import { nameServerResolver } from './name-server.resolver';
+
+type Answer = { A?: string[]; AAAA?: string[] } | 'NXDOMAIN' | 'SERVFAIL' | 'silent';
+
+/** A name server on a loopback UDP port that answers from a table and records what it was asked. */
+class NameServer {
+  readonly asked: string[] = [];
+  private readonly socket = dgram.createSocket('udp4');
+
+  constructor(private readonly zone: Record<string, Answer>) {
+    this.socket.on('message', (message, peer) => {
+      const query = packet.decode(message);
+      const question = query.questions?.[0];
+      if (!question) return;
+      this.asked.push(`${question.type} ${question.name}`);
+      const answer = this.zone[question.name] ?? 'NXDOMAIN';
+      if (answer === 'silent') return;
+      const rcode = answer === 'NXDOMAIN' ? 3 : answer === 'SERVFAIL' ? 2 : 0;
+      const records =
+        typeof answer === 'object' && (question.type === 'A' || question.type === 'AAAA')
+          ? (answer[question.type] ?? []).map((data) => ({
+              type: question.type as 'A',
+              name: question.name,
+              ttl: 5,
+              data,
+            }))
+          : [];
+      const reply = packet.encode({
+        id: query.id,
+        type: 'response',
+        flags: packet.RECURSION_DESIRED | packet.RECURSION_AVAILABLE | rcode,
+        questions: query.questions,
+        answers: records,
+      });
+      this.socket.send(reply, peer.port, peer.address);
+    });
+  }
+
+  async start(): Promise<string> {
+    await new Promise<void>((resolve) => this.socket.bind(0, '127.0.0.1', resolve));
+    return `127.0.0.1:${this.socket.address().port}`;
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => this.socket.close(() => resolve()));
+  }
+}
+
+const server = new NameServer({
+  'dual.receiver.example': { A: ['93.184.216.34', '93.184.216.35'], AAAA: ['2606:2800:220:1::1'] },
+  'v4.receiver.example': { A: ['93.184.216.36'] },
+  'v6.receiver.example': { AAAA: ['2606:2800:220:1::2'] },
+  'empty.receiver.example': {},
+  'broken.receiver.example': 'SERVFAIL',
+  'hole.receiver.example': 'silent',
+});
+let servers: string[];
+
+beforeAll(async () => {
+  servers = [await server.start()];
+});
+afterAll(() => server.stop());
+
+const resolverOf = () => nameServerResolver({ servers, timeoutMs: 100, tries: 1 });
+
+describe('nameServerResolver', () => {
+  it('asks A and AAAA and returns every address, IPv4 first', async () => {
+    expect(await resolverOf()('dual.receiver.example')).toEqual([
+      { address: '93.184.216.34', family: 4 },
+      { address: '93.184.216.35', family: 4 },
+      { address: '2606:2800:220:1::1', family: 6 },
+    ]);
+  });
+
+  it('resolves a fully qualified name (trailing dot) as the name', async () => {
+    expect(await resolverOf()('v4.receiver.example.')).toEqual([{ address: '93.184.216.36', family: 4 }]);
+  });
+
+  it('resolves a name with addresses of one family only to those', async () => {
+    expect(await resolverOf()('v4.receiver.example')).toEqual([{ address: '93.184.216.36', family: 4 }]);
+    expect(await resolverOf()('v6.receiver.example')).toEqual([{ address: '2606:2800:220:1::2', family: 6 }]);
+  });
+
+  it.each([
+    ['empty.receiver.example', 'ENODATA', 'no addresses'],
+    ['nowhere.receiver.example', 'ENOTFOUND', 'no such host'],
+    ['broken.receiver.example', 'ESERVFAIL', 'the name servers failed to answer'],
+    ['hole.receiver.example', 'ETIMEOUT', 'the name servers did not answer'],
+  ])('fails %s with %s and a message for the delivery log', async (name, code, message) => {
+    await expect(resolverOf()(name)).rejects.toMatchObject({ code, message });
+  });
+
+  it('reports unreachable name servers', async () => {
+    // A UDP port nothing listens on: the kernel answers port unreachable, or nothing at all.
+    const closed = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => closed.bind(0, '127.0.0.1', resolve));
+    const port = closed.address().port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const resolve = nameServerResolver({ servers: [`127.0.0.1:${port}`], timeoutMs: 100, tries: 1 });
+    await expect(resolve('v4.receiver.example')).rejects.toMatchObject({
+      code: expect.stringMatching(/^(ECONNREFUSED|ETIMEOUT)$/),
+    });
+  });
+
+  it('asks the name servers about localhost instead of reading /etc/hosts', async () => {
+    await expect(resolverOf()('localhost')).rejects.toMatchObject({ code: 'ENOTFOUND' });
+    expect(server.asked).toEqual(expect.arrayContaining(['A localhost', 'AAAA localhost']));
+  });
+
+  it("answers while every thread of libuv's pool is held, which the system resolver cannot", async () => {
+    // Each open of a FIFO for reading holds a pool thread until a writer opens it: the pool is full, the way
+    // lookups that no name server answers fill it.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resolver-'));
+    const fifo = path.join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const threads = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+    const held = Array.from(
+      { length: threads },
+      () =>
+        new Promise<number>((resolve, reject) =>
+          fs.open(fifo, 'r', (e, fd) => (e ? reject(e) : resolve(fd))),
+        ),
+    );
+    let systemAnswered = false;
+    // Queued behind the held threads, so it cannot run before one is let go.
+    const system = dns.lookup('localhost').then(() => (systemAnswered = true));
+    try {
+      expect(await resolverOf()('dual.receiver.example')).toHaveLength(3);
+      expect(systemAnswered).toBe(false);
+    } finally {
+      const writer = fs.openSync(fifo, 'w');
+      fs.closeSync(writer);
+      for (const fd of await Promise.all(held)) fs.closeSync(fd);
+      await system;
+      fs.rmSync(dir, { recursive: true });
+    }
+    expect(systemAnswered).toBe(true);
+  });
+});
