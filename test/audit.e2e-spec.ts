@@ -341,6 +341,8 @@ describe('audit trail', () => {
         expect(e.event.project_id).toBe(projectId);
         expect(e.event.occurred_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
         expect(e.raw.filter((_, i) => i % 2 === 0)).toEqual(['type', 'project_id', 'event']);
+        // The documented order inside the envelope too, which jsonb storage does not keep.
+        expect(Object.keys(e.event.actor)).toEqual(['type', 'id']);
       }
       expect(byType['api_key.created']).toMatchObject({
         webhook_id: null,
@@ -390,6 +392,14 @@ describe('audit trail', () => {
           previous_expires_at: expect.any(String),
         },
       });
+      expect(Object.keys(byType['webhook.secret.rotated'].data)).toEqual([
+        'trigger',
+        'fingerprint',
+        'previous_fingerprint',
+        'previous_expires_at',
+      ]);
+      for (const change of (byType['webhook.updated'].data as { changes: object[] }).changes)
+        expect(Object.keys(change)).toEqual(['field', 'from', 'to']);
       expect(byType['webhook.url_rejected']).toMatchObject({
         webhook_id: id,
         actor: apiKeyActor,
@@ -932,6 +942,13 @@ describe('audit trail', () => {
       const rows = await dbEvents(api.db, projectId);
       expect(res.body.events).toEqual([...rows].reverse());
       expect(res.body.events[0].type).toBe('webhook.secret.rotated');
+      expect(Object.keys(res.body.events[0].actor)).toEqual(['type', 'id']);
+      expect(Object.keys(res.body.events[0].data).slice(0, 4)).toEqual([
+        'trigger',
+        'fingerprint',
+        'previous_fingerprint',
+        'previous_expires_at',
+      ]);
       expect(res.body.events.at(-1).type).toBe('api_key.created');
     });
 
