@@ -179,6 +179,23 @@ describe('loadConfig', () => {
     );
   });
 
+  it.each(['   ', ' webhooks:audit', 'webhooks:audit\t', 'web\nhooks'])(
+    'refuses the stream name %j, which would not be the stream the other processes use',
+    (bad) => {
+      expect(() => loadConfig({ AUDIT_STREAM: bad })).toThrow(/AUDIT_STREAM must be a stream name/);
+      expect(() => loadConfig({ EVENTS_STREAM: bad })).toThrow(/EVENTS_STREAM must be a stream name/);
+    },
+  );
+
+  it.each(['   ', ' token-with-a-space-before', 'token-with-a-newline-after\n', 'tab\tinside-a-long-token'])(
+    'refuses the ADMIN_TOKEN %j, a quoting slip rather than a token',
+    (bad) => {
+      expect(() => loadConfig({ ADMIN_TOKEN: bad })).toThrow(
+        /ADMIN_TOKEN must not have spaces around it or control characters/,
+      );
+    },
+  );
+
   it('takes any non-empty ADMIN_TOKEN outside production; empty turns the dashboard off', () => {
     expect(loadConfig({ ADMIN_TOKEN: 'short' }).admin.token).toBe('short');
     expect(loadConfig({ ADMIN_TOKEN: '' }).admin.token).toBeNull();

@@ -111,6 +111,18 @@ export function loadConfig(env: Env = process.env): AppConfig {
     const v = env[name];
     return v === undefined || v === '' ? def : v;
   };
+  // A Redis key that other processes name too: spaces around it (a quoting slip in an env file) or control
+  // characters would make it a different stream from the one the publishers and subscribers use.
+  const streamName = (name: string, def: string): string => {
+    const v = str(name, def);
+    if (v.trim() === '' || v.trim() !== v || /\p{Cc}/u.test(v)) {
+      problems.push(
+        `${name} must be a stream name without spaces around it or control characters (got ${JSON.stringify(v)})`,
+      );
+      return def;
+    }
+    return v;
+  };
   const int = (name: string, def: number, min: number, max: number): number => {
     const raw = env[name];
     if (raw === undefined || raw === '') return def;
@@ -198,6 +210,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
   // Any non-empty token turns the dashboard on; a short one is warned about at boot (see configWarnings), and
   // refused in production, where the dashboard can retry and delete jobs.
   const adminToken = env.ADMIN_TOKEN && env.ADMIN_TOKEN !== '' ? env.ADMIN_TOKEN : null;
+  // Spaces around it or control characters are a quoting slip in an env file, not a token anyone means to type
+  // (and a bearer token, RFC 6750's token68, cannot carry them at all).
+  if (adminToken !== null && (adminToken.trim() !== adminToken || /\p{Cc}/u.test(adminToken)))
+    problems.push('ADMIN_TOKEN must not have spaces around it or control characters');
   if (adminToken !== null && adminToken.length < 16 && nodeEnv === 'production')
     problems.push('ADMIN_TOKEN must be at least 16 characters when NODE_ENV=production');
 
@@ -245,11 +261,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
     secrets: { keyRing, usingDevelopmentKey, gracePeriodHours: int('SECRET_GRACE_PERIOD_HOURS', 24, 0, 168) },
     webhooks: { maxPerProject: int('MAX_WEBHOOKS_PER_PROJECT', 5, 1, 1_000_000) },
     audit: {
-      stream: str('AUDIT_STREAM', 'webhooks:audit'),
+      stream: streamName('AUDIT_STREAM', 'webhooks:audit'),
       streamMaxLen: int('AUDIT_STREAM_MAXLEN', 1_000_000, 1000, 1_000_000_000),
       retentionDays: int('AUDIT_RETENTION_DAYS', 365, 1, 36500),
     },
-    events: { stream: str('EVENTS_STREAM', 'webhooks:events') },
+    events: { stream: streamName('EVENTS_STREAM', 'webhooks:events') },
     rotation: {
       sweepEveryMs: int('ROTATION_SWEEP_EVERY_MS', 10_000, 100, 86_400_000),
       noticeHours: int('ROTATION_NOTICE_HOURS', 24, 0, 8760),
