@@ -137,7 +137,7 @@ describe('garbage input never produces a 500', () => {
     expect(astral.body.details[0].field).toBe(`${'n'.repeat(63)}…`);
   });
 
-  it('NUL and unpaired surrogates are refused by name, in bodies and paths', async () => {
+  it('NUL and unpaired surrogates are refused by name in bodies', async () => {
     const res = await api.http.post('/v1/webhooks', {
       key,
       raw: '{"url":"https://hooks.example.com/x","subscribed_events":["task.completed"],"description":"a\\u0000b"}',
@@ -151,7 +151,46 @@ describe('garbage input never produces a 500', () => {
       headers: { 'content-type': 'application/json' },
     });
     expect(lone.status).toBe(400);
-    expect((await api.http.get('/v1/webhooks/wh_%00', { key })).status).toBe(400);
+  });
+
+  it('an id with a NUL character is just an unknown webhook, on every route', async () => {
+    const notFound = { status: 404, code: 'webhook_not_found' };
+    const json = { 'content-type': 'application/json' };
+    for (const [method, suffix, body] of [
+      ['GET', '', undefined],
+      ['PATCH', '', '{"description":"x"}'],
+      ['DELETE', '', undefined],
+      ['POST', '/rotate-secret', undefined],
+      ['POST', '/test', '{"event_type":"task.completed"}'],
+      ['GET', '/events', undefined],
+      ['PUT', '/rotation-policy', '{"interval_days":7}'],
+      ['GET', '/rotation-policy', undefined],
+      ['DELETE', '/rotation-policy', undefined],
+      ['POST', '/secret/claim', undefined],
+      ['GET', '/secret-status', undefined],
+      ['DELETE', '/previous-secrets', undefined],
+    ] as const) {
+      const res = await raw(
+        method,
+        `/v1/webhooks/${webhookId}%00${suffix}`,
+        { 'anchor-api-key': key, ...(body !== undefined && json) },
+        body === undefined ? [] : [Buffer.from(body)],
+      );
+      expect({ route: `${method} ${suffix}`, status: res.status, code: res.body.code }).toEqual({
+        route: `${method} ${suffix}`,
+        ...notFound,
+      });
+    }
+    // Like any unknown id: the body's own faults come first.
+    const badBody = await raw('PATCH', `/v1/webhooks/wh_%00`, { 'anchor-api-key': key, ...json }, [
+      Buffer.from('{"enabled":"yes"}'),
+    ]);
+    expect({ status: badBody.status, code: badBody.body.code }).toEqual({
+      status: 400,
+      code: 'validation_failed',
+    });
+    // The webhook itself is untouched.
+    expect((await api.http.get(`/v1/webhooks/${webhookId}`, { key })).status).toBe(200);
   });
 
   it('a body nested thousands deep is a 400 naming the limit, with or without an Idempotency-Key', async () => {

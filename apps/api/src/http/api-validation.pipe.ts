@@ -138,6 +138,10 @@ export class ApiValidationPipe extends ValidationPipe {
     const result: unknown = await super.transform(value, metadata);
     const bad = findUnstorableText(value, metadata.type === 'body' ? '' : (metadata.data ?? metadata.type));
     if (bad !== undefined) {
+      // A path id Postgres cannot hold names no webhook: it goes on as one that matches none (ids are ASCII), so
+      // it is answered exactly like any other unknown id (404, after the body's own checks).
+      if (metadata.type === 'param' && typeof result === 'string')
+        return result.replaceAll('\u0000', '\ufffd').toWellFormed();
       const field = bad || metadata.type;
       const message = `${field} must not contain NUL characters or unpaired surrogates`;
       throw new ValidationFailedError(message, [{ field, rule: 'text', message }]);
