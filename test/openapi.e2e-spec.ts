@@ -175,6 +175,23 @@ describe('OpenAPI description', () => {
     }
   });
 
+  it('serves the UI assets whole whatever Range a client sends: no 500, no partial content', async () => {
+    const page = await api.http.get('/docs');
+    const asset = [...page.text.matchAll(/(?:src|href)="([^"]+\.css)"/g)].map((m) => m[1])[0];
+    const path = new URL(asset, 'http://docs.invalid/docs').pathname;
+    const whole = await api.http.get(path);
+    expect(whole.headers.get('accept-ranges')).toBeNull();
+    for (const range of ['bytes=999999999-', 'bytes=5-2', 'bytes=abc', 'bytes=0-9', 'pages=1']) {
+      const res = await api.http.get(path, { headers: { range } });
+      expect({ range, status: res.status, length: res.text.length }).toEqual({
+        range,
+        status: 200,
+        length: whole.text.length,
+      });
+      expect(res.headers.get('content-range')).toBeNull();
+    }
+  });
+
   it('serves the JSON document at /docs to a client that asks for JSON', async () => {
     const json = (await api.http.get('/openapi.json')).body;
     for (const accept of ['application/json', 'application/vnd.oai.openapi+json, text/html;q=0']) {

@@ -119,6 +119,9 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
     // before any parser. (An unparsable value is cached as type and subtype both empty: `/`.)
     if (req.headers['content-type'] !== undefined && req.mediaType === '/')
       delete req.headers['content-type'];
+    // Nothing here is served in parts: a Range is ignored (RFC 9110 allows it), so the documentation's static
+    // files answer 200 whole rather than a 500 for a range they cannot satisfy.
+    delete req.headers.range;
     done();
   });
   // Every /v1 path needs a key, checked first, before the body is read: 401 (or 429) whatever the body, its size
@@ -156,6 +159,7 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
   });
   fastify.addHook('onSend', (_req, reply, payload, done) => {
     if (closing) void reply.header('connection', 'close');
+    reply.removeHeader('accept-ranges');
     done(null, payload);
   });
   // The last part of Idempotency-Key (the routes' guard claims the key, the use case stores the response with its
