@@ -192,6 +192,29 @@ describe('OpenAPI description', () => {
     }
   });
 
+  it('answers a failed precondition on a UI asset with the error body, never a 500', async () => {
+    const page = await api.http.get('/docs');
+    const asset = [...page.text.matchAll(/(?:src|href)="([^"]+\.css)"/g)].map((m) => m[1])[0];
+    const path = new URL(asset, 'http://docs.invalid/docs').pathname;
+    const preconditions: Record<string, string>[] = [
+      { 'if-match': '"not-this-one"' },
+      { 'if-unmodified-since': 'Mon, 01 Jan 1990 00:00:00 GMT' },
+    ];
+    for (const headers of preconditions) {
+      const res = await api.http.get(path, { headers: { ...headers, 'x-request-id': 'precondition-1' } });
+      expect({ headers, status: res.status, body: res.body }).toEqual({
+        headers,
+        status: 400,
+        body: {
+          error: 'Precondition Failed',
+          code: 'validation_failed',
+          details: [{ field: 'request', rule: 'form', message: 'Precondition Failed' }],
+          request_id: 'precondition-1',
+        },
+      });
+    }
+  });
+
   it('serves the JSON document at /docs to a client that asks for JSON', async () => {
     const json = (await api.http.get('/openapi.json')).body;
     for (const accept of ['application/json', 'application/vnd.oai.openapi+json, text/html;q=0']) {

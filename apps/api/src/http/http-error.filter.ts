@@ -19,6 +19,17 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
 };
 
 /**
+ * Whether `exception` is a client error that a Fastify plugin raised as an `http-errors` object (the static files
+ * of the documentation: a failed `If-Match` or `If-Unmodified-Since`), with a 4xx status and a message meant for
+ * the client.
+ */
+function isClientHttpError(exception: unknown): exception is Error & { status: number } {
+  if (!(exception instanceof Error)) return false;
+  const { status, expose } = exception as { status?: unknown; expose?: unknown };
+  return typeof status === 'number' && status >= 400 && status < 500 && expose === true;
+}
+
+/**
  * Whether `exception` is the request's own stream failing because its connection closed before the request was
  * received whole (the client hung up mid-body, or its request timed out): Node fails the stream with `aborted`,
  * code ECONNRESET, the code of a reset Postgres connection too, so it is told apart by the stream, first.
@@ -150,6 +161,11 @@ export class HttpErrorFilter implements ExceptionFilter {
           : 'request body is not valid JSON',
       );
     }
+    // A plugin's refusal of the request (a precondition that fails) is a refusal of its form too: never a 500.
+    if (isClientHttpError(exception))
+      return make('validation_failed', exception.message, {
+        details: formErrorBody('request', exception.message, requestId).details,
+      });
     return make('internal_error', 'internal error; the request id identifies it in the logs');
   }
 }
