@@ -11,7 +11,6 @@ describe('requestIdFor', () => {
     ['a UUID', '0f8fad5b-d9cb-469f-a165-70867728950e'],
     ['an id with spaces', 'trace 42'],
     ['an id with a tab inside', 'a\tb'],
-    ['non-ASCII text as Node decodes it (latin1)', Buffer.from('é-trace', 'utf8').toString('latin1')],
     ['128 characters', 'x'.repeat(128)],
   ])('echoes %s', (_, id) => {
     expect(requestIdFor(withId(id))).toBe(id);
@@ -26,6 +25,11 @@ describe('requestIdFor', () => {
     ['a line break', 'a\nb'],
     ['DEL', 'a\u007fb'],
     ['a C1 control (NEL, byte 0x85)', Buffer.from([0x61, 0x85, 0x62]).toString('latin1')],
+    [
+      'non-ASCII text as Node reads it (UTF-8 bytes as latin1)',
+      Buffer.from('é-trace', 'utf8').toString('latin1'),
+    ],
+    ['a latin1 byte (0xe9)', Buffer.from([0x61, 0xe9, 0x62]).toString('latin1')],
     ['a repeated header', ['a', 'b']],
   ])('replaces %s with a new UUID', (_, id) => {
     expect(requestIdFor(withId(id))).toMatch(UUID);

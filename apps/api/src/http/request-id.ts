@@ -2,16 +2,18 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 
 /**
- * Whether a caller's id is sane to echo: 1 to 128 characters, not all blank, and no control character but tab:
- * none of C0 (Node's parser refuses those but tab anyway; this holds whatever sits in front of it), DEL or C1
- * (bytes 0x80 to 0x9f, which Node reads as latin1 characters and JSON leaves unescaped in log lines). It ends up
- * in logs and audit events, always as a JSON string.
+ * Whether a caller's id is sane to echo: 1 to 128 characters, not all blank, printable ASCII and tab only. No C0
+ * control (Node's parser refuses those but tab anyway; this holds whatever sits in front of it) and no DEL. Nor
+ * anything past ASCII: Node reads header bytes as latin1 and writes header strings as UTF-8, so `é` sent as UTF-8
+ * would come back as four bytes of mojibake, in the header and in the body's `request_id` alike (and C1 controls,
+ * bytes 0x80 to 0x9f, would reach log lines unescaped). It ends up in logs and audit events, always as a JSON
+ * string.
  */
 function isSaneRequestId(id: string): boolean {
   if (id.length === 0 || id.length > 128 || id.trim() === '') return false;
   for (let i = 0; i < id.length; i++) {
     const c = id.charCodeAt(i);
-    if ((c < 0x20 && c !== 0x09) || (c >= 0x7f && c <= 0x9f)) return false;
+    if ((c < 0x20 && c !== 0x09) || c >= 0x7f) return false;
   }
   return true;
 }
