@@ -4,54 +4,8 @@ import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as packet from 'dns-packet';
+import { NameServer } from '../../../../test/support/name-server';
 import { nameServerResolver } from './name-server.resolver';
-
-type Answer = { A?: string[]; AAAA?: string[] } | 'NXDOMAIN' | 'SERVFAIL' | 'silent';
-
-/** A name server on a loopback UDP port that answers from a table and records what it was asked. */
-class NameServer {
-  readonly asked: string[] = [];
-  private readonly socket = dgram.createSocket('udp4');
-
-  constructor(private readonly zone: Record<string, Answer>) {
-    this.socket.on('message', (message, peer) => {
-      const query = packet.decode(message);
-      const question = query.questions?.[0];
-      if (!question) return;
-      this.asked.push(`${question.type} ${question.name}`);
-      const answer = this.zone[question.name] ?? 'NXDOMAIN';
-      if (answer === 'silent') return;
-      const rcode = answer === 'NXDOMAIN' ? 3 : answer === 'SERVFAIL' ? 2 : 0;
-      const records =
-        typeof answer === 'object' && (question.type === 'A' || question.type === 'AAAA')
-          ? (answer[question.type] ?? []).map((data) => ({
-              type: question.type as 'A',
-              name: question.name,
-              ttl: 5,
-              data,
-            }))
-          : [];
-      const reply = packet.encode({
-        id: query.id,
-        type: 'response',
-        flags: packet.RECURSION_DESIRED | packet.RECURSION_AVAILABLE | rcode,
-        questions: query.questions,
-        answers: records,
-      });
-      this.socket.send(reply, peer.port, peer.address);
-    });
-  }
-
-  async start(): Promise<string> {
-    await new Promise<void>((resolve) => this.socket.bind(0, '127.0.0.1', resolve));
-    return `127.0.0.1:${this.socket.address().port}`;
-  }
-
-  async stop(): Promise<void> {
-    await new Promise<void>((resolve) => this.socket.close(() => resolve()));
-  }
-}
 
 const server = new NameServer({
   'dual.receiver.example': { A: ['93.184.216.34', '93.184.216.35'], AAAA: ['2606:2800:220:1::1'] },

@@ -3,7 +3,10 @@ import * as https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { deliveryHeaders, verifyWebhookSignature } from '@app/signing';
+import { isPublicAddress } from '@app/validation';
+import { NameServer } from '../../../../test/support/name-server';
 import { selfSignedCertificate } from '../../../../test/support/self-signed-certificate';
+import { nameServerResolver } from './name-server.resolver';
 import {
   classifyOutcome,
   parseRetryAfter,
@@ -492,6 +495,55 @@ describe('SsrfSafeSender failures', () => {
     expect(await post(target, url)).toMatchObject({ kind: 'network_error' });
     expect(plainReceiver.received).toHaveLength(2);
     expect(plainReceiver.connections).toBe(4);
+  });
+});
+
+describe('SsrfSafeSender with the name-server resolver', () => {
+  // The resolver the worker uses by default, asking a name server of the test's own: what the sender makes of
+  // real DNS answers, end to end.
+  const dnsServer = new NameServer({
+    [NAME]: { A: ['127.0.0.1'] },
+    'mapped.test.example': { AAAA: ['::ffff:127.0.0.1'] },
+    'mixed.test.example': { A: ['93.184.216.34'], AAAA: ['fd00::7'] },
+    'hole.test.example': 'silent',
+  });
+  let resolve: HostResolver;
+
+  beforeAll(async () => {
+    resolve = nameServerResolver({ servers: [await dnsServer.start()], timeoutMs: 100, tries: 1 });
+  });
+  afterAll(() => dnsServer.stop());
+
+  it('delivers to the address the name servers give, verifying the certificate for the name', async () => {
+    const result = await post(sender({ resolve }), `https://${NAME}:${tlsPort}/hook`);
+    expect(result).toEqual({ kind: 'response', status: 200 });
+    expect(tlsReceiver.received).toEqual([
+      expect.objectContaining({ url: '/hook', servername: NAME, remoteAddress: '127.0.0.1' }),
+    ]);
+  });
+
+  it.each([
+    ['mapped.test.example', '::ffff:127.0.0.1'],
+    ['mixed.test.example', 'fd00::7'],
+  ])('refuses %s, whose answers include %s, before connecting', async (host, address) => {
+    // The production predicate, with nothing allowed beyond it.
+    const isAllowedAddress = (candidate: string) => isPublicAddress(candidate, []);
+    const result = await post(sender({ isAllowedAddress, resolve }), `https://${host}:${tlsPort}/`);
+    expect(result).toEqual({
+      kind: 'refused',
+      error: `delivery refused: ${host} resolves to a non-public address`,
+      address,
+    });
+    expect(tlsReceiver.connections).toBe(0);
+  });
+
+  it.each([
+    ['nowhere.test.example', 'ENOTFOUND: no such host'],
+    ['hole.test.example', 'ETIMEOUT: the name servers did not answer'],
+  ])('fails the attempt to %s, to be retried, saying why', async (host, why) => {
+    const result = await post(sender({ resolve }), `https://${host}:${tlsPort}/`);
+    expect(result).toEqual({ kind: 'network_error', error: `could not resolve ${host}: ${why}` });
+    expect(classifyOutcome(result)).toBe('retry');
   });
 });
 
