@@ -837,6 +837,14 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
     await queue.schedule(
       late.map((deliveryId) => ({ deliveryId, projectId, webhookId: id, attempt: 1, delayMs: 3600_000 })),
     );
+    // Their attempts' jobs are found, in one round trip, and no other attempt's.
+    expect(
+      await queue.areQueued([
+        ...late.map((deliveryId) => ({ deliveryId, attempt: 1 })),
+        { deliveryId: late[0], attempt: 2 },
+        { deliveryId: randomUUID(), attempt: 1 },
+      ]),
+    ).toEqual([true, true, true, false, false]);
     const behind = randomUUID();
     const behindPath = newPath();
     const second = await createWebhook(receiver.url(behindPath));

@@ -39,9 +39,9 @@ describe('DeliveryQueue while Redis is unreachable', () => {
           },
         ]),
       ).rejects.toThrow(/Redis is unavailable/);
-      await expect(queue.isQueued('0b5c7e1e-6d4b-4bd0-9c1e-1a2b3c4d5e6f', 1)).rejects.toThrow(
-        /Redis is unavailable/,
-      );
+      await expect(
+        queue.areQueued([{ deliveryId: '0b5c7e1e-6d4b-4bd0-9c1e-1a2b3c4d5e6f', attempt: 1 }]),
+      ).rejects.toThrow(/Redis is unavailable/);
     } finally {
       await queue.onApplicationShutdown();
     }

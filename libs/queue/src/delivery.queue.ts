@@ -113,9 +113,23 @@ export class DeliveryQueue implements OnApplicationShutdown {
     );
   }
 
-  /** Whether the job of this attempt is still in the queue (waiting, delayed or running). */
-  async isQueued(deliveryId: string, attempt: number): Promise<boolean> {
-    return (await (await this.connected()).getJob(deliveryAttemptJobId(deliveryId, attempt))) !== undefined;
+  /**
+   * Whether the job of each attempt is still in the queue (waiting, delayed or running), in one round trip: whether
+   * its job hash exists (what BullMQ's `getJob` reads, without reading it). The keys share the queue's hash-tagged prefix, so one pipeline serves
+   * a Redis Cluster too.
+   */
+  async areQueued(attempts: { deliveryId: string; attempt: number }[]): Promise<boolean[]> {
+    if (attempts.length === 0) return [];
+    const queue = await this.connected();
+    const client = (await queue.client) as unknown as Redis;
+    const pipeline = client.pipeline();
+    for (const a of attempts) pipeline.exists(queue.toKey(deliveryAttemptJobId(a.deliveryId, a.attempt)));
+    const answers = (await pipeline.exec()) ?? [];
+    return attempts.map((_, i) => {
+      const [error, found] = answers[i] ?? [new Error('no answer from Redis')];
+      if (error) throw error;
+      return found === 1;
+    });
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -184,7 +184,7 @@ export class DeliveriesService {
    * worker died mid-attempt): pending rows long past their due time whose attempt job is no longer in the queue.
    * A lost attempt counts as made, so the next one is queued.
    */
-  async rescueStranded(batchSize = 500, maxRows = 10_000): Promise<number> {
+  async rescueStranded(batchSize = 500, maxRows = 100_000): Promise<number> {
     const before = new Date(this.clock.now().getTime() - STRANDED_AFTER_MS);
     let rescued = 0;
     // Page by page, in due order: a backlog of merely late deliveries at the head must not hide lost ones behind
@@ -193,11 +193,17 @@ export class DeliveriesService {
     let after = this.rescueCursor;
     for (let seen = 0; seen < maxRows;) {
       const page = await this.db.repos.deliveries.findStranded(before, batchSize, after);
+      // The page's jobs looked up in one round trip: its current attempt's and the next one's, for each row.
+      const queued = await this.queue.areQueued(
+        page.flatMap((d) => [
+          { deliveryId: d.id, attempt: d.attempt },
+          { deliveryId: d.id, attempt: d.attempt + 1 },
+        ]),
+      );
       const lost: ScheduledAttempt[] = [];
-      for (const d of page) {
+      for (const [i, d] of page.entries()) {
         // Merely late (a backlog) or running right now: leave it alone, or the attempt could go out twice.
-        if (await this.queue.isQueued(d.id, d.attempt)) continue;
-        if (await this.queue.isQueued(d.id, d.attempt + 1)) continue;
+        if (queued[2 * i] || queued[2 * i + 1]) continue;
         lost.push({
           deliveryId: d.id,
           projectId: d.projectId,
