@@ -115,8 +115,8 @@ export class DeliveryQueue implements OnApplicationShutdown {
 
   /**
    * Whether the job of each attempt is still in the queue (waiting, delayed or running), in one round trip: whether
-   * its job hash exists (what BullMQ's `getJob` reads, without reading it). The keys share the queue's hash-tagged prefix, so one pipeline serves
-   * a Redis Cluster too.
+   * its job hash exists (what BullMQ's `getJob` reads, without reading it). The keys share the queue's hash-tagged
+   * prefix, so one pipeline serves a Redis Cluster too.
    */
   async areQueued(attempts: { deliveryId: string; attempt: number }[]): Promise<boolean[]> {
     if (attempts.length === 0) return [];

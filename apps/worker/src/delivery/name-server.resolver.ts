@@ -5,9 +5,9 @@ import type { HostResolver, ResolvedAddress } from './ssrf-safe-sender';
 export interface NameServerResolverOptions {
   /** Name servers (`address` or `address:port`) to ask instead of those of `/etc/resolv.conf`. */
   servers?: string[];
-  /** Time a name server has to answer one query before it is asked again. Default 2,000 ms. */
+  /** Time the name servers have to answer one try of a query. Default 2,000 ms. */
   timeoutMs?: number;
-  /** Queries sent per name server before giving up. Default 3. */
+  /** Tries of a query (each asks every name server once), the next made only when none answered. Default 3. */
   tries?: number;
 }
 
