@@ -103,9 +103,11 @@ describe('nameServerResolver', () => {
       expect(await resolverOf()('dual.receiver.example')).toHaveLength(3);
       expect(systemAnswered).toBe(false);
     } finally {
-      const writer = fs.openSync(fifo, 'w');
-      fs.closeSync(writer);
+      // Read and write: never blocks, and lets every open for reading through, those still queued for a thread
+      // (one busy with other work of this process) included, for as long as it stays open.
+      const writer = fs.openSync(fifo, 'r+');
       for (const fd of await Promise.all(held)) fs.closeSync(fd);
+      fs.closeSync(writer);
       await system;
       fs.rmSync(dir, { recursive: true });
     }
