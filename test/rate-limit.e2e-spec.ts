@@ -189,6 +189,8 @@ describe('rate limiting when the answer to a sync is lost with its connection', 
       await redis.connect();
       limiter.consume(keyId);
       await eventually(async () => (await admin.get(counter)) === '1', 5000, 'the first sync');
+      // Its answer too has come through (Redis answers in order): the next answer the proxy drops is the next sync's.
+      await redis.ping();
       // Redis carries out the next sync (three requests), and its answer is lost with the connection.
       proxy.loseNextAnswer();
       const reconnected = new Promise((resolve) => redis.once('ready', resolve));
