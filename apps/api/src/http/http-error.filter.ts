@@ -103,6 +103,9 @@ export class HttpErrorFilter implements ExceptionFilter {
       body: { error, code, ...extra, request_id: requestId },
       headers: {} as Record<string, string>,
     });
+    // A refusal of the request's form, with its detail.
+    const formRefusal = (message: string) =>
+      make('validation_failed', message, { details: formErrorBody('request', message, requestId).details });
 
     if (exception instanceof DomainError) {
       const { details } = exception;
@@ -146,10 +149,7 @@ export class HttpErrorFilter implements ExceptionFilter {
         return { ...make('service_unavailable', exception.message), headers: { 'retry-after': '5' } };
       // What else Fastify refuses before any route runs is the request's form (a QUERY without Content-Type or
       // body): 400 with its detail, like every other refusal of a request's form, never a bare 4xx.
-      if (status >= 400 && status < 500)
-        return make('validation_failed', exception.message, {
-          details: formErrorBody('request', exception.message, requestId).details,
-        });
+      if (status >= 400 && status < 500) return formRefusal(exception.message);
     }
     const fastifyCode = (exception as { code?: unknown } | null)?.code;
     if (typeof fastifyCode === 'string' && fastifyCode in FASTIFY_CODES) {
@@ -162,10 +162,7 @@ export class HttpErrorFilter implements ExceptionFilter {
       );
     }
     // A plugin's refusal of the request (a precondition that fails) is a refusal of its form too: never a 500.
-    if (isClientHttpError(exception))
-      return make('validation_failed', exception.message, {
-        details: formErrorBody('request', exception.message, requestId).details,
-      });
+    if (isClientHttpError(exception)) return formRefusal(exception.message);
     return make('internal_error', 'internal error; the request id identifies it in the logs');
   }
 }
