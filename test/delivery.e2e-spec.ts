@@ -11,7 +11,7 @@ import {
   EVENTS_INGEST_OPTIONS,
   EventsIngestor,
 } from '../apps/worker/src/delivery/events.ingestor';
-import type { HostResolver } from '../apps/worker/src/delivery/ssrf-safe-sender';
+import type { HostResolver } from '../apps/worker/src/delivery/ssrf-safe.sender';
 import {
   DELIVERY_CONCURRENCY,
   DELIVERY_SHARE_PER_PROJECT,

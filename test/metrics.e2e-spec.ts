@@ -4,7 +4,7 @@ import { startApi, type RunningApi } from './support/api-harness';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from './support/test-env';
 import { loadConfig } from '@app/config';
 import { ManualClock } from '@app/domain';
-import { sharedHistoryCountsKey } from '../apps/api/src/observability/shared-history-counts';
+import { sharedHistoryCountsKey } from '../apps/api/src/observability/shared-history.counts';
 
 const ADMIN_TOKEN = 'admin-token-for-tests-0123456789';
 

@@ -5,7 +5,7 @@ import { DomainModule } from '@app/domain';
 import { ApiKeyChangeListener } from '@app/persistence';
 import { RedisModule } from '@app/queue';
 import { AuditEventsController } from './audit/audit-events.controller';
-import { ApiKeyCache } from './auth/api-key-cache';
+import { ApiKeyCache } from './auth/api-key.cache';
 import { ApiKeyGuard } from './auth/api-key.guard';
 import { HealthController } from './health/health.controller';
 import { RotationController } from './rotation/rotation.controller';

@@ -9,7 +9,7 @@ import {
   runMigrations,
 } from '@app/persistence';
 import { CliModule } from './cli.module';
-import { CliUsageError } from './cli-error';
+import { CliUsageError } from './cli-usage.error';
 import { apiKeysCommand } from './commands/api-keys.command';
 import { auditCommand } from './commands/audit.command';
 import { rotationCommand } from './commands/rotation.command';

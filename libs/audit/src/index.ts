@@ -9,7 +9,7 @@ export {
   type FieldChange,
 } from './audit-event.types';
 /** The outbox writer and the envelope builder. */
-export { AuditRecorder, buildAuditEvent, type AuditInput } from './audit-recorder';
+export { AuditRecorder, buildAuditEvent, type AuditInput } from './audit.recorder';
 /** The stored envelope restored to its documented field order. */
 export { toAuditEvent } from './audit-envelope';
 /** Monotonic ULID generators with a pooled cryptographic random source (every prefixed id of the service). */

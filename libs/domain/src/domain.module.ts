@@ -8,7 +8,7 @@ import { RotationSweepService } from './rotation/rotation-sweep.service';
 import { RotationService } from './rotation/rotation.service';
 import { AuditHistoryService } from './audit/audit-history.service';
 import { Clock, SystemClock } from './clock';
-import { SecretCipher } from './secrets/secret-cipher';
+import { SecretCipher } from './secrets/secret.cipher';
 import { SecretsService } from './secrets/secrets.service';
 import { WebhooksService } from './webhooks/webhooks.service';
 

@@ -13,7 +13,7 @@ export { inBatches } from './in-batches';
 /** Secret material: a new signing secret, and the fingerprint that names it without revealing it. */
 export { generateSecret, fingerprint } from './secrets/secret-material';
 /** Encryption at rest (AES-256-GCM under the key ring), and the binding of a stored idempotent response. */
-export { SecretCipher, idempotentResponseAad, type SealedSecret } from './secrets/secret-cipher';
+export { SecretCipher, idempotentResponseAad, type SealedSecret } from './secrets/secret.cipher';
 /** The secret lifecycle: issue, the signing set, destruction, expiry of previous secrets, re-encryption. */
 export {
   SecretsService,
@@ -84,6 +84,10 @@ export {
   type AuditHistoryPage,
 } from './audit/audit-history.service';
 /** The cursors of the audit history: keyset position and scope under an HMAC. */
-export { AuditCursorCodec, type AuditCursorPosition, type AuditCursorScope } from './audit/audit-cursor';
+export {
+  AuditCursorCodec,
+  type AuditCursorPosition,
+  type AuditCursorScope,
+} from './audit/audit-cursor.codec';
 /** The Nest module providing all of the above. */
 export { DomainModule } from './domain.module';

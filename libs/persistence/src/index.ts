@@ -58,7 +58,7 @@ export { Database, Repositories } from './database.service';
 /** The Nest module providing {@link Database}. */
 export { PersistenceModule } from './persistence.module';
 /** Connects to Postgres in the background when it is unreachable at start. */
-export { DatabaseConnector } from './database-connector';
+export { DatabaseConnector } from './database.connector';
 /** Data source construction, shared by the app, the CLI and the TypeORM CLI. */
 export { dataSourceOptions, createDataSource, ENTITIES, MIGRATIONS } from './data-source';
 /** Database creation and migrations. */

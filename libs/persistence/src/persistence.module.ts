@@ -2,7 +2,7 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { dataSourceOptions } from './data-source';
-import { DatabaseConnector } from './database-connector';
+import { DatabaseConnector } from './database.connector';
 import { Database } from './database.service';
 import { ApiKeyChangeBarrier } from './notifications/api-key-change.barrier';
 

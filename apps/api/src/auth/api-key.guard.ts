@@ -2,7 +2,7 @@ import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/com
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { UnauthorizedError } from '@app/domain';
 import type { ApiKeyPrincipal } from '@app/persistence';
-import { ApiKeyCache } from './api-key-cache';
+import { ApiKeyCache } from './api-key.cache';
 import { RateLimitExceeded, RateLimiter, rateLimitHeaders } from '../rate-limit/rate-limiter.service';
 
 /** The request, once the API key guard has authenticated it. */

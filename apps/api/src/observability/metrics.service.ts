@@ -7,7 +7,7 @@ import { DELIVERY_STATUSES, Database } from '@app/persistence';
 import { REDIS } from '@app/queue';
 import { MonitoredQueues } from './monitored-queues.provider';
 import { CONNECTION_ROUTE } from './request-log';
-import { SharedHistoryCounts, type HistoryCounts } from './shared-history-counts';
+import { SharedHistoryCounts, type HistoryCounts } from './shared-history.counts';
 
 // Scrapes from several Prometheus replicas within this window share one round of SQL and Redis reads.
 const SCRAPE_CACHE_MS = 2000;

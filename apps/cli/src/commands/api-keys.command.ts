@@ -1,7 +1,7 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { parseArgs } from 'node:util';
 import { ApiKeysService } from '@app/domain';
-import { CliUsageError } from '../cli-error';
+import { CliUsageError } from '../cli-usage.error';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ADMIN = { type: 'admin' as const, id: 'cli' };

@@ -11,7 +11,7 @@ import {
 } from '@app/audit';
 import type { AppConfig } from '@app/config';
 import { createRedis, verifyRedisDatabase } from '@app/queue';
-import { CliUsageError } from '../cli-error';
+import { CliUsageError } from '../cli-usage.error';
 
 const USAGE = 'usage: audit tail [--group <name>] [--from-start]';
 const GROUP_NAME = /^[A-Za-z0-9_.:-]{1,100}$/;

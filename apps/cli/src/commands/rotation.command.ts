@@ -3,7 +3,7 @@ import { APP_CONFIG, type AppConfig } from '@app/config';
 import { Clock } from '@app/domain';
 import { Database } from '@app/persistence';
 import { queueSecretRotation } from '@app/queue';
-import { CliUsageError } from '../cli-error';
+import { CliUsageError } from '../cli-usage.error';
 
 const USAGE = 'usage: rotation rotate <webhook_id>';
 

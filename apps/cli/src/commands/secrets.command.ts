@@ -2,7 +2,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { APP_CONFIG, DEVELOPMENT_KEY_WARNING, type AppConfig } from '@app/config';
 import { SecretsService } from '@app/domain';
 import { Database } from '@app/persistence';
-import { CliUsageError } from '../cli-error';
+import { CliUsageError } from '../cli-usage.error';
 
 /**
  * `secrets reencrypt`: rewrites everything stored under an older key of the ring under its first key (webhook

@@ -1,7 +1,7 @@
 import type { Provider } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { isPublicAddress, parseCidrList } from '@app/validation';
-import { SsrfSafeSender, type HostResolver, type SsrfSafeSenderOptions } from './ssrf-safe-sender';
+import { SsrfSafeSender, type HostResolver, type SsrfSafeSenderOptions } from './ssrf-safe.sender';
 
 /** Token of the host resolver deliveries use; null means the name servers of /etc/resolv.conf. Tests pin answers. */
 export const DNS_RESOLVER = Symbol('DNS_RESOLVER');

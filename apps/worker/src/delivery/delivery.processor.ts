@@ -7,9 +7,9 @@ import { Database, type AttemptOutcome, type ClaimedDelivery } from '@app/persis
 import { DeliveryQueue, JobName, QueueName, attemptOfJobId, type JobPayloads } from '@app/queue';
 import { deliveryHeaders } from '@app/signing';
 import { QueueWorkerHost, logQueueError } from '../scheduling/queue-worker.host';
-import { MicroBatcher } from './micro-batcher';
-import { ProjectSlots, type AttemptSlot } from './project-slots';
-import { SsrfSafeSender, classifyOutcome, type SendResult } from './ssrf-safe-sender';
+import { MicroBatcher } from './micro.batcher';
+import { ProjectSlots, type AttemptSlot } from './project.slots';
+import { SsrfSafeSender, classifyOutcome, type SendResult } from './ssrf-safe.sender';
 
 /** Attempts in flight per worker process: sends mostly wait on the network, so many fit on one core. */
 export const DELIVERY_CONCURRENCY = 200;

@@ -1,5 +1,5 @@
 import { promises as dns } from 'node:dns';
-import type { HostResolver, ResolvedAddress } from './ssrf-safe-sender';
+import type { HostResolver, ResolvedAddress } from './ssrf-safe.sender';
 
 /** Where and how patiently {@link nameServerResolver} asks. */
 export interface NameServerResolverOptions {

@@ -5,7 +5,7 @@ import { toAuditEvent, type AuditEvent, type AuditEventType } from '@app/audit';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { Database } from '@app/persistence';
 import type { RequestContext } from '../request-context';
-import { AuditCursorCodec, type AuditCursorScope } from './audit-cursor';
+import { AuditCursorCodec, type AuditCursorScope } from './audit-cursor.codec';
 
 /** Filters of the audit history, already validated by the caller. Timestamps are RFC 3339 strings. */
 export interface AuditHistoryInput {

@@ -4,7 +4,7 @@ import { AuditRecorder, type Actor, type AuditInput } from '@app/audit';
 import { Database, type NewScheduledSecret } from '@app/persistence';
 import { Clock } from '../clock';
 import { newUuid } from '../ids';
-import { SecretCipher } from '../secrets/secret-cipher';
+import { SecretCipher } from '../secrets/secret.cipher';
 import { fingerprint, generateSecret } from '../secrets/secret-material';
 import { timeOfChange } from '../webhooks/time-of-change';
 import { noticeHorizon } from './rotation-schedule';

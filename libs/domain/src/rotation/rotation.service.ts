@@ -16,7 +16,7 @@ import { timeOfChange } from '../webhooks/time-of-change';
 import { NoUnclaimedSecretError, NotFoundError, WebhookNotFoundError } from '../errors';
 import { newUuid } from '../ids';
 import type { RequestContext } from '../request-context';
-import { SecretCipher } from '../secrets/secret-cipher';
+import { SecretCipher } from '../secrets/secret.cipher';
 import type { WebhookWithSecret } from '../webhooks/webhooks.service';
 import { nextRotationAt, rotationAnchor } from './rotation-schedule';
 

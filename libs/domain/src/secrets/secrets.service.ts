@@ -9,7 +9,7 @@ import {
   type SecretTrigger,
 } from '@app/persistence';
 import { newUuid } from '../ids';
-import { SecretCipher, idempotentResponseAad } from './secret-cipher';
+import { SecretCipher, idempotentResponseAad } from './secret.cipher';
 import { fingerprint, generateSecret } from './secret-material';
 
 /** What {@link SecretsService.reencryptAll} rewrote. */

@@ -1,7 +1,7 @@
 import type { AppConfig } from '@app/config';
 import { ManualClock, type ApiKeyChangeObserver, type ApiKeysService } from '@app/domain';
 import type { ApiKeyChangeHandler, ApiKeyChangeListener, ApiKeyPrincipal } from '@app/persistence';
-import { ApiKeyCache } from './api-key-cache';
+import { ApiKeyCache } from './api-key.cache';
 
 const principal: ApiKeyPrincipal = { apiKeyId: 'key_1', projectId: 'p1' };
 

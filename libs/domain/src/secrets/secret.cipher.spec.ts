@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { AppConfig } from '@app/config';
-import { SecretCipher } from './secret-cipher';
+import { SecretCipher } from './secret.cipher';
 import { fingerprint, generateSecret } from './secret-material';
 
 const ring = (...ids: string[]) =>

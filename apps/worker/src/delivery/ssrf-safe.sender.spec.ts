@@ -13,7 +13,7 @@ import {
   SsrfSafeSender,
   type HostResolver,
   type SendResult,
-} from './ssrf-safe-sender';
+} from './ssrf-safe.sender';
 
 const NAME = 'receiver.test.example';
 const SECRET = '36da51b166a69268a59a8d5ee0b32c9f5e5aaee7d301c7a5a36844318e116fc6';

@@ -1,4 +1,4 @@
-import { ProjectSlots, type AttemptSlot } from './project-slots';
+import { ProjectSlots, type AttemptSlot } from './project.slots';
 
 describe('ProjectSlots', () => {
   let now = 0;

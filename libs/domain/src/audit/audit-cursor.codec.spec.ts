@@ -1,4 +1,4 @@
-import { AuditCursorCodec, type AuditCursorScope } from './audit-cursor';
+import { AuditCursorCodec, type AuditCursorScope } from './audit-cursor.codec';
 import { ValidationFailedError } from '../errors';
 
 describe('AuditCursorCodec', () => {

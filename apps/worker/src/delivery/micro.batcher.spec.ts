@@ -1,4 +1,4 @@
-import { MicroBatcher } from './micro-batcher';
+import { MicroBatcher } from './micro.batcher';
 
 describe('MicroBatcher', () => {
   it('serves concurrent loads with one call, answering each in order', async () => {
