@@ -5,27 +5,29 @@ import { rawExchange } from './support/raw-http';
 import { TcpProxy } from './support/tcp-proxy';
 import { TEST_REDIS_URL } from './support/test-env';
 
-// Every route of ../shared/spec/api.md, both tables (Anchor-compatible and ext), as method + path.
-const SPEC_ROUTES = [
-  'POST /v1/webhooks',
-  'GET /v1/webhooks',
-  'GET /v1/webhooks/{id}',
-  'PATCH /v1/webhooks/{id}',
-  'DELETE /v1/webhooks/{id}',
-  'POST /v1/webhooks/{id}/rotate-secret',
-  'POST /v1/webhooks/{id}/test',
-  'GET /v1/webhooks/{id}/events',
-  'PUT /v1/webhooks/{id}/rotation-policy',
-  'GET /v1/webhooks/{id}/rotation-policy',
-  'DELETE /v1/webhooks/{id}/rotation-policy',
-  'PUT /v1/rotation-policy',
-  'GET /v1/rotation-policy',
-  'DELETE /v1/rotation-policy',
-  'POST /v1/webhooks/{id}/secret/claim',
-  'GET /v1/webhooks/{id}/secret-status',
-  'DELETE /v1/webhooks/{id}/previous-secrets',
-  'GET /v1/audit-events',
-];
+// Every route of ../shared/spec/api.md, both tables (Anchor-compatible and ext), as method + path, with the
+// operationId a generated client names its method after.
+const SPEC_OPERATIONS: Record<string, string> = {
+  'POST /v1/webhooks': 'createWebhook',
+  'GET /v1/webhooks': 'listWebhooks',
+  'GET /v1/webhooks/{id}': 'getWebhook',
+  'PATCH /v1/webhooks/{id}': 'updateWebhook',
+  'DELETE /v1/webhooks/{id}': 'deleteWebhook',
+  'POST /v1/webhooks/{id}/rotate-secret': 'rotateWebhookSecret',
+  'POST /v1/webhooks/{id}/test': 'sendTestEvent',
+  'GET /v1/webhooks/{id}/events': 'listDeliveries',
+  'PUT /v1/webhooks/{id}/rotation-policy': 'setWebhookRotationPolicy',
+  'GET /v1/webhooks/{id}/rotation-policy': 'getWebhookRotationPolicy',
+  'DELETE /v1/webhooks/{id}/rotation-policy': 'removeWebhookRotationPolicy',
+  'PUT /v1/rotation-policy': 'setProjectRotationPolicy',
+  'GET /v1/rotation-policy': 'getProjectRotationPolicy',
+  'DELETE /v1/rotation-policy': 'removeProjectRotationPolicy',
+  'POST /v1/webhooks/{id}/secret/claim': 'claimSecret',
+  'GET /v1/webhooks/{id}/secret-status': 'getSecretStatus',
+  'DELETE /v1/webhooks/{id}/previous-secrets': 'revokePreviousSecrets',
+  'GET /v1/audit-events': 'listAuditEvents',
+};
+const SPEC_ROUTES = Object.keys(SPEC_OPERATIONS);
 
 // Path parameters compare by position, whatever their name.
 const normalise = (route: string) => route.replace(/\{[^}]+\}/g, '{}');
@@ -51,6 +53,23 @@ describe('OpenAPI description', () => {
 
   it.each(SPEC_ROUTES)('documents %s', (route) => {
     expect([...documented()]).toContain(normalise(route));
+  });
+
+  const operations = (): [string, any][] =>
+    Object.entries(doc.paths as Record<string, Record<string, any>>).flatMap(([path, ops]) =>
+      Object.entries(ops).map(([method, op]): [string, any] => [
+        normalise(`${method.toUpperCase()} ${path}`),
+        op,
+      ]),
+    );
+
+  it('names every operation once, in camelCase (the spec routes as a client would call them)', () => {
+    const ids = operations().map(([, op]) => op.operationId);
+    for (const id of ids) expect(id).toMatch(/^[a-z][A-Za-z]+$/);
+    expect(new Set(ids).size).toBe(ids.length);
+    const byRoute = Object.fromEntries(operations().map(([route, op]) => [route, op.operationId]));
+    for (const [route, id] of Object.entries(SPEC_OPERATIONS))
+      expect([route, byRoute[normalise(route)]]).toEqual([route, id]);
   });
 
   it('declares the anchor-api-key scheme and requires it on the /v1 routes', () => {

@@ -16,7 +16,10 @@ export class AuditEventsController {
   constructor(private readonly history: AuditHistoryService) {}
 
   @Get()
-  @ApiOperation({ summary: 'Audit events of the project, newest first, with cursor pagination' })
+  @ApiOperation({
+    operationId: 'listAuditEvents',
+    summary: 'Audit events of the project, newest first, with cursor pagination',
+  })
   @ApiOkResponse({ type: AuditEventListResponse })
   async list(
     @CurrentContext() ctx: RequestContext,

@@ -29,7 +29,7 @@ export class HealthController {
   ) {}
 
   @Get('live')
-  @ApiOperation({ summary: 'The process is up' })
+  @ApiOperation({ operationId: 'checkLiveness', summary: 'The process is up' })
   @ApiOkResponse({ type: LivenessResponse })
   live(): { status: 'ok' } {
     return { status: 'ok' };
@@ -38,7 +38,10 @@ export class HealthController {
   @Get('ready')
   // Documented here rather than by terminus: a failed check answers the error body, its report as `checks`.
   @HealthCheck({ noCache: true, swaggerDocumentation: false })
-  @ApiOperation({ summary: 'Postgres and Redis reachable, migrations applied; 503 otherwise' })
+  @ApiOperation({
+    operationId: 'checkReadiness',
+    summary: 'Postgres and Redis reachable, migrations applied; 503 otherwise',
+  })
   @ApiOkResponse({ type: ReadinessReport, description: 'Ready: every check is up' })
   @ApiServiceUnavailableResponse({
     type: NotReadyResponse,

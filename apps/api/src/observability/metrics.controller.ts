@@ -14,7 +14,10 @@ export class MetricsController {
 
   @Get()
   @Header('cache-control', 'no-store')
-  @ApiOperation({ summary: 'Prometheus metrics: HTTP traffic, rotations, audit outbox, queues, deliveries' })
+  @ApiOperation({
+    operationId: 'getMetrics',
+    summary: 'Prometheus metrics: HTTP traffic, rotations, audit outbox, queues, deliveries',
+  })
   @ApiOkResponse({ description: 'Prometheus text exposition format', content: { 'text/plain': {} } })
   async scrape(@Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
     void reply.type(this.metrics.contentType);

@@ -29,7 +29,10 @@ export class RotationController {
   ) {}
 
   @Put('webhooks/:id/rotation-policy')
-  @ApiOperation({ summary: 'Set the webhook’s own rotation policy (overrides the project default)' })
+  @ApiOperation({
+    operationId: 'setWebhookRotationPolicy',
+    summary: 'Set the webhook’s own rotation policy (overrides the project default)',
+  })
   @ApiOkResponse({ type: RotationPolicyResponse })
   async setWebhookPolicy(
     @CurrentContext() ctx: RequestContext,
@@ -45,7 +48,7 @@ export class RotationController {
   }
 
   @Get('webhooks/:id/rotation-policy')
-  @ApiOperation({ summary: 'Get the webhook’s own rotation policy' })
+  @ApiOperation({ operationId: 'getWebhookRotationPolicy', summary: 'Get the webhook’s own rotation policy' })
   @ApiOkResponse({ type: RotationPolicyResponse })
   async getWebhookPolicy(
     @CurrentContext() ctx: RequestContext,
@@ -56,7 +59,10 @@ export class RotationController {
 
   @Delete('webhooks/:id/rotation-policy')
   @NoBody()
-  @ApiOperation({ summary: 'Remove the webhook’s own policy (the project default applies again, if any)' })
+  @ApiOperation({
+    operationId: 'removeWebhookRotationPolicy',
+    summary: 'Remove the webhook’s own policy (the project default applies again, if any)',
+  })
   @ApiOkResponse({ type: OkResponse })
   async removeWebhookPolicy(
     @CurrentContext() ctx: RequestContext,
@@ -67,7 +73,10 @@ export class RotationController {
   }
 
   @Put('rotation-policy')
-  @ApiOperation({ summary: 'Set the project default rotation policy, for webhooks without their own' })
+  @ApiOperation({
+    operationId: 'setProjectRotationPolicy',
+    summary: 'Set the project default rotation policy, for webhooks without their own',
+  })
   @ApiOkResponse({ type: RotationPolicyResponse })
   async setProjectPolicy(
     @CurrentContext() ctx: RequestContext,
@@ -82,7 +91,10 @@ export class RotationController {
   }
 
   @Get('rotation-policy')
-  @ApiOperation({ summary: 'Get the project default rotation policy' })
+  @ApiOperation({
+    operationId: 'getProjectRotationPolicy',
+    summary: 'Get the project default rotation policy',
+  })
   @ApiOkResponse({ type: RotationPolicyResponse })
   async getProjectPolicy(@CurrentContext() ctx: RequestContext): Promise<RotationPolicyResponse> {
     return presentRotationPolicy(await this.rotation.getPolicy(ctx, null));
@@ -90,7 +102,10 @@ export class RotationController {
 
   @Delete('rotation-policy')
   @NoBody()
-  @ApiOperation({ summary: 'Remove the project default rotation policy' })
+  @ApiOperation({
+    operationId: 'removeProjectRotationPolicy',
+    summary: 'Remove the project default rotation policy',
+  })
   @ApiOkResponse({ type: OkResponse })
   async removeProjectPolicy(@CurrentContext() ctx: RequestContext): Promise<OkResponse> {
     await this.rotation.removePolicy(ctx, null);
@@ -102,6 +117,7 @@ export class RotationController {
   @HttpCode(200)
   @Idempotent()
   @ApiOperation({
+    operationId: 'claimSecret',
     summary:
       'Fetch the secret of a scheduled rotation; answers once, then 409 (retry with the same Idempotency-Key to get the answer again)',
   })
@@ -120,7 +136,10 @@ export class RotationController {
   }
 
   @Get('webhooks/:id/secret-status')
-  @ApiOperation({ summary: 'Fingerprints and dates of the current and still-signing previous secrets' })
+  @ApiOperation({
+    operationId: 'getSecretStatus',
+    summary: 'Fingerprints and dates of the current and still-signing previous secrets',
+  })
   @ApiOkResponse({ type: SecretStatusResponse })
   async status(
     @CurrentContext() ctx: RequestContext,
@@ -131,7 +150,10 @@ export class RotationController {
 
   @Delete('webhooks/:id/previous-secrets')
   @NoBody()
-  @ApiOperation({ summary: 'End the grace period now: previous secrets stop signing' })
+  @ApiOperation({
+    operationId: 'revokePreviousSecrets',
+    summary: 'End the grace period now: previous secrets stop signing',
+  })
   @ApiOkResponse({ type: RevokedPreviousResponse })
   async revokePrevious(
     @CurrentContext() ctx: RequestContext,

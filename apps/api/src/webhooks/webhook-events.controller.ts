@@ -37,7 +37,10 @@ export class WebhookEventsController {
   @Post(':id/test')
   @HttpCode(202)
   @Idempotent()
-  @ApiOperation({ summary: 'Send a synthetic event through the real signing, delivery and retry path' })
+  @ApiOperation({
+    operationId: 'sendTestEvent',
+    summary: 'Send a synthetic event through the real signing, delivery and retry path',
+  })
   @ApiAcceptedResponse({ type: TestEventAcceptedResponse })
   async sendTest(
     @CurrentContext() ctx: RequestContext,
@@ -55,7 +58,10 @@ export class WebhookEventsController {
   }
 
   @Get(':id/events')
-  @ApiOperation({ summary: 'The delivery log of a webhook, newest first (kept 7 days)' })
+  @ApiOperation({
+    operationId: 'listDeliveries',
+    summary: 'The delivery log of a webhook, newest first (kept 7 days)',
+  })
   @ApiOkResponse({ type: DeliveryLogResponse })
   async list(
     @CurrentContext() ctx: RequestContext,

@@ -53,7 +53,10 @@ export class WebhooksController {
   @HttpCode(201)
   @UseFilters(UrlRejectionAuditFilter)
   @Idempotent()
-  @ApiOperation({ summary: 'Register a webhook; the response carries its signing secret, shown only here' })
+  @ApiOperation({
+    operationId: 'createWebhook',
+    summary: 'Register a webhook; the response carries its signing secret, shown only here',
+  })
   @ApiCreatedResponse({ type: WebhookWithSecretResponse })
   async create(
     @CurrentContext() ctx: RequestContext,
@@ -69,14 +72,14 @@ export class WebhooksController {
   }
 
   @Get()
-  @ApiOperation({ summary: 'List the project’s webhooks, oldest first' })
+  @ApiOperation({ operationId: 'listWebhooks', summary: 'List the project’s webhooks, oldest first' })
   @ApiOkResponse({ type: WebhookListResponse })
   async list(@CurrentContext() ctx: RequestContext): Promise<WebhookListResponse> {
     return { webhooks: (await this.webhooks.list(ctx)).map(presentWebhook) };
   }
 
   @Get(':id')
-  @ApiOperation({ summary: 'Get one webhook' })
+  @ApiOperation({ operationId: 'getWebhook', summary: 'Get one webhook' })
   @ApiOkResponse({ type: WebhookResponse })
   async get(@CurrentContext() ctx: RequestContext, @Param('id') id: string): Promise<WebhookResponse> {
     return presentWebhook(await this.webhooks.get(ctx, id));
@@ -84,7 +87,10 @@ export class WebhooksController {
 
   @Patch(':id')
   @UseFilters(UrlRejectionAuditFilter)
-  @ApiOperation({ summary: 'Change any of url, description, subscribed_events, enabled' })
+  @ApiOperation({
+    operationId: 'updateWebhook',
+    summary: 'Change any of url, description, subscribed_events, enabled',
+  })
   @ApiOkResponse({ type: WebhookResponse })
   async update(
     @CurrentContext() ctx: RequestContext,
@@ -102,7 +108,10 @@ export class WebhooksController {
 
   @Delete(':id')
   @NoBody()
-  @ApiOperation({ summary: 'Delete a webhook; its secrets are destroyed at once' })
+  @ApiOperation({
+    operationId: 'deleteWebhook',
+    summary: 'Delete a webhook; its secrets are destroyed at once',
+  })
   @ApiOkResponse({ type: OkResponse })
   async remove(@CurrentContext() ctx: RequestContext, @Param('id') id: string): Promise<OkResponse> {
     await this.webhooks.remove(ctx, id);
@@ -113,6 +122,7 @@ export class WebhooksController {
   @HttpCode(200)
   @Idempotent()
   @ApiOperation({
+    operationId: 'rotateWebhookSecret',
     summary: 'Issue a new signing secret; the previous one keeps signing for the grace period',
   })
   @ApiOkResponse({ type: WebhookWithSecretResponse })
