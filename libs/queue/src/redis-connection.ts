@@ -2,6 +2,10 @@ import type { ConnectionOptions } from 'bullmq';
 import { isIP } from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisSeed } from '@app/config';
+import { releaseTimersOnClose } from './ioredis-timers';
+
+// Every client of the process, BullMQ's included, gets its timers cleared with its connection (see there).
+releaseTimersOnClose();
 
 /**
  * How long a connection may go without a byte from Redis while a command waits for its answer before it is dropped
