@@ -118,6 +118,8 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
   private loopDone: Promise<void> = Promise.resolve();
   private lastClaimAt = 0;
   private lastTrimAt = 0;
+  /** Ends the loop's pause after a failed round at once (at shutdown). */
+  private wake: (() => void) | undefined;
 
   constructor(
     private readonly deliveries: DeliveriesService,
@@ -137,6 +139,7 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
 
   async onApplicationShutdown(): Promise<void> {
     this.running = false;
+    this.wake?.();
     // While Redis is away the loop's command waits in the client's queue for as long as Redis stays away (a
     // disconnect does not fail it while the client waits to reconnect): stop reconnecting and let the loop go,
     // leaving the group as it is. Nothing is lost: unacknowledged entries stay pending for the next consumer.
@@ -215,9 +218,23 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
         readFrom = '0';
         if (String(error).includes('NOGROUP')) groupReady = false;
         this.logger.warn({ err: String(error) }, 'reading published events failed; retrying');
-        await sleep(1000);
+        await this.pause(1000);
       }
     }
+  }
+
+  /** Waits `ms` before the next round, or until the shutdown begins (then the loop ends without one). */
+  private pause(ms: number): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = done;
+    });
   }
 
   /**
@@ -421,8 +438,6 @@ function entryTime(entryId: string): Date {
   const ms = Number(entryId.split('-')[0]);
   return new Date(Number.isSafeInteger(ms) && ms >= 0 && ms <= LAST_RFC3339_MS ? ms : Date.now());
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** `text` cut to at most `max` UTF-8 bytes (never inside a character), with `…` when something was cut. */
 function cutToBytes(text: string, max: number): string {
