@@ -2,7 +2,8 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import Redis from 'ioredis';
-import { DeliveriesService, ManualClock, eventIdForPublisherId } from '@app/domain';
+import { Logger } from '@nestjs/common';
+import { DeliveriesService, ManualClock, eventIdForPublisherId, eventIdFromStreamEntry } from '@app/domain';
 import { DeliveryQueue } from '@app/queue';
 import { parseSignatureHeader, verifyWebhookSignature } from '@app/signing';
 import { DELIVERY_TLS, DNS_RESOLVER } from '../apps/worker/src/delivery/delivery-sender.provider';
@@ -1053,18 +1054,26 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       await createWebhook(receiver.url(path), ['intervention.resolved']);
       // A key of another type where the rejected stream should be: every XADD to it fails (WRONGTYPE).
       await redis.set(`${STREAM}:rejected`, 'not a stream');
+      const logged = jest.spyOn(Logger.prototype, 'error');
       try {
         const bad = await redis.xadd(STREAM, '*', 'event', '{');
-        const good = await publish({
+        const good = (await publish({
           type: 'intervention.resolved',
           project_id: projectId,
           data: { after: bad },
-        });
+        }))!;
         await eventually(() => receiver.at(path).length === 1, 15_000, 'the event after the bad entry');
         await everyEntryAcknowledged();
-        expect(JSON.parse(receiver.at(path)[0].body).data).toEqual({ after: bad });
-        expect(good).toBeTruthy();
+        const delivered = JSON.parse(receiver.at(path)[0].body);
+        expect(delivered.data).toEqual({ after: bad });
+        expect(delivered.id).toBe(eventIdFromStreamEntry(STREAM, good));
+        // The entry that could not be kept is named in the error log, with its reason.
+        expect(logged).toHaveBeenCalledWith(
+          expect.objectContaining({ entries: [{ entry: bad, reason: '"event" is not JSON' }] }),
+          'could not keep entries that are not events in the rejected stream; acknowledged anyway',
+        );
       } finally {
+        logged.mockRestore();
         await redis.del(`${STREAM}:rejected`);
       }
     });
