@@ -78,7 +78,19 @@ describe('rate limiting per API key', () => {
   });
 
   it('does not count unauthenticated requests against anyone', async () => {
-    expect((await api.http.get('/v1/webhooks', { key: 'nope' })).status).toBe(401);
+    const { key } = await api.newKey();
+    // More than the budget: without a key, with an unknown one, with one a character off a real one.
+    for (const wrong of [undefined, 'nope', `${key}x`, 'nope', `${key}x`]) {
+      const res = await api.http.get('/v1/webhooks', wrong === undefined ? {} : { key: wrong });
+      expect({ status: res.status, limit: res.headers.get('ratelimit-limit') }).toEqual({
+        status: 401,
+        limit: null,
+      });
+    }
+    // The real key's budget is whole.
+    const res = await api.http.get('/v1/webhooks', { key });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('ratelimit-remaining')).toBe('2');
   });
 });
 
