@@ -705,8 +705,11 @@ describe('webhooks API (Anchor-compatible routes)', () => {
       const changes = listed.body.events.map(
         (e: { data: { changes: { to: string; from: string }[] } }) => e.data.changes[0],
       );
+      // One event per update, chained from the first (whose value before was none) to the final one.
+      expect(changes).toHaveLength(20);
       expect(changes[0].to).toBe(final.description);
       for (let i = 0; i + 1 < changes.length; i++) expect(changes[i].from).toBe(changes[i + 1].to);
+      expect(changes[19].from).toBeNull();
     });
 
     it('dates a policy change that waited for the webhook lock after the changes that committed meanwhile', async () => {
