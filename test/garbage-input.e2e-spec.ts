@@ -151,6 +151,7 @@ describe('garbage input never produces a 500', () => {
       headers: { 'content-type': 'application/json' },
     });
     expect(lone.status).toBe(400);
+    expect(lone.body.details).toEqual([expect.objectContaining({ field: 'description', rule: 'text' })]);
   });
 
   it('an id with a NUL character is just an unknown webhook, on every route', async () => {
