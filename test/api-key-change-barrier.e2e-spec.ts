@@ -145,14 +145,12 @@ describe('API key change barrier', () => {
 
     it('passes on what the change throws, and waits for nothing', async () => {
       clients.push(await feed(url, false));
-      const started = Date.now();
+      // A barrier that waited for the silent feed connection would wait an hour, far past the test's timeout.
       await expect(
-        barrierFor(url, 30).around(async () => {
+        barrierFor(url, 3600).around(async () => {
           throw new Error('no such key');
         }),
       ).rejects.toThrow('no such key');
-      // The silent feed connection is not waited for: far less than the 30 s a change would wait.
-      expect(Date.now() - started).toBeLessThan(10_000);
     });
   });
 
