@@ -361,6 +361,13 @@ describe('dependencies down and back', () => {
         const retried = await rotate();
         expect(retried.status).toBe(200);
         expect((await rotate()).headers.get('idempotent-replayed')).toBe('true');
+        // One rotation in all: the request whose answer was lost changed nothing, the replay nothing either.
+        expect(
+          await count(
+            `SELECT count(*)::int AS n FROM audit_events WHERE webhook_id = $1 AND type = 'webhook.secret.rotated'`,
+            [created.body.id],
+          ),
+        ).toBe(1);
       } finally {
         await observer.end();
       }
