@@ -93,9 +93,11 @@ describe('per-project limit with a sharded counter', () => {
     async (idempotent) => {
       expect((await create(0)).status).toBe(201);
       await fill(LIMIT - 101);
+      // Each inflation also draws from a sequence, which a rollback does not undo: the count of both attempts.
       await api.db.dataSource.query(`
+        CREATE SEQUENCE inflations;
         CREATE FUNCTION inflate_shard() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN NEW.live_webhooks := NEW.live_webhooks + 1000; RETURN NEW; END $$;
+        BEGIN PERFORM nextval('inflations'); NEW.live_webhooks := NEW.live_webhooks + 1000; RETURN NEW; END $$;
         CREATE TRIGGER inflate_shard BEFORE UPDATE ON project_quotas FOR EACH ROW
           WHEN (NEW.project_id = '${projectId}' AND NEW.live_webhooks = OLD.live_webhooks + 1)
           EXECUTE FUNCTION inflate_shard();`);
@@ -103,9 +105,12 @@ describe('per-project limit with a sharded counter', () => {
         const res = await create(1, key, idempotent ? 'too-close' : undefined);
         expect(res.status).toBe(201);
         expect(await liveCount()).toBe(2);
+        // Two slots taken: the sharded one, refused on its re-check, then the exact one.
+        const [drawn] = await api.db.dataSource.query('SELECT last_value FROM inflations');
+        expect(Number(drawn.last_value)).toBe(2);
       } finally {
         await api.db.dataSource.query(
-          'DROP TRIGGER inflate_shard ON project_quotas; DROP FUNCTION inflate_shard();',
+          'DROP TRIGGER inflate_shard ON project_quotas; DROP FUNCTION inflate_shard(); DROP SEQUENCE inflations;',
         );
       }
     },
