@@ -317,6 +317,26 @@ describe('queue dashboard (/admin/queues)', () => {
     }
   });
 
+  it('answers its API 503 with Retry-After, not never, while Redis has not answered since boot', async () => {
+    // Nothing listens on port 1: the dashboard's queue handles never get a connection to wait for.
+    const api = await startApi({ env: { ADMIN_TOKEN, REDIS_URL: 'redis://127.0.0.1:1/0' } });
+    try {
+      const authorization = `Bearer ${ADMIN_TOKEN}`;
+      const res = await api.http.get('/admin/queues/api/queues', {
+        headers: { authorization },
+        signal: AbortSignal.timeout(5000),
+      });
+      expect(res.status).toBe(503);
+      expect(res.body.code).toBe('service_unavailable');
+      expect(res.headers.get('retry-after')).toBe('5');
+      expect(res.body.request_id).toBe(res.headers.get('x-request-id'));
+      // The page itself needs no Redis.
+      expect((await api.http.get('/admin/queues', { headers: { authorization } })).status).toBe(200);
+    } finally {
+      await api.close();
+    }
+  });
+
   describe('with ADMIN_TOKEN', () => {
     let api: RunningApi;
     beforeAll(async () => {

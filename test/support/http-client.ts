@@ -13,6 +13,8 @@ export interface RequestOptions {
   /** Sent as is, without JSON encoding. */
   raw?: string | Buffer;
   headers?: Record<string, string>;
+  /** Aborts the request (e.g. `AbortSignal.timeout(ms)`), so a request that is never answered fails the test. */
+  signal?: AbortSignal;
 }
 
 /** A tiny HTTP client over fetch, speaking to a running service. */
@@ -28,7 +30,7 @@ export class HttpClient {
       body = JSON.stringify(opts.body);
       headers['content-type'] ??= 'application/json';
     }
-    const res = await fetch(`${this.baseUrl}${path}`, { method, headers, body });
+    const res = await fetch(`${this.baseUrl}${path}`, { method, headers, body, signal: opts.signal });
     const text = await res.text();
     let parsed: unknown = undefined;
     try {

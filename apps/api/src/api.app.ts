@@ -178,7 +178,12 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
   setupOpenApi(app);
   if (config.admin.token) {
     const monitored = app.get(MonitoredQueues);
-    registerQueueBoard(fastify, () => monitored.queues(), config.admin.token);
+    registerQueueBoard(
+      fastify,
+      () => monitored.queues(),
+      config.admin.token,
+      () => monitored.dashboardConnected(),
+    );
   }
   return app;
 }

@@ -74,6 +74,27 @@ export class MonitoredQueues implements OnApplicationShutdown {
     return this.handles;
   }
 
+  /**
+   * Whether the dashboard's connection is up, waiting up to `waitMs` for it (a request right after boot, or during
+   * a reconnect); false before the handles exist.
+   */
+  async dashboardConnected(waitMs = 2000): Promise<boolean> {
+    const connection = this.connection;
+    if (!connection) return false;
+    if (connection.status === 'ready') return true;
+    return new Promise<boolean>((resolve) => {
+      const onReady = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        connection.off('ready', onReady);
+        resolve(false);
+      }, waitMs);
+      connection.once('ready', onReady);
+    });
+  }
+
   async onApplicationShutdown(): Promise<void> {
     if (!this.handles) return;
     await Promise.allSettled(this.handles.map((q) => q.close()));
