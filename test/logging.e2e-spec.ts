@@ -1,8 +1,17 @@
 import { Writable } from 'node:stream';
+import type { Job } from 'bullmq';
+import { __resetOutOfContextForTests } from 'nestjs-pino/PinoLogger';
+import { ManualClock } from '@app/domain';
+import { JobName } from '@app/queue';
+import { DELIVERY_TLS, DNS_RESOLVER } from '../apps/worker/src/delivery/delivery-sender.provider';
+import { RotationProcessor } from '../apps/worker/src/rotation/rotation.processor';
 import { startApi, type RunningApi } from './support/api-harness';
+import { eventually } from './support/eventually';
+import { HttpsReceiver } from './support/https-receiver';
 import { rawExchange } from './support/raw-http';
+import { startWorker, type RunningWorker } from './support/worker-harness';
 
-/** Collects every JSON log line written by the API. */
+/** Collects every JSON log line written by the API or the worker. */
 class CapturedLogs extends Writable {
   readonly chunks: string[] = [];
   override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
@@ -63,7 +72,8 @@ describe('structured logs', () => {
     // A key or a secret put in the URL by mistake is not logged either.
     expect((await api.http.get(`/v1/webhooks?api_key=${key}`, { key })).status).toBe(200);
     expect((await api.http.get(`/v1/webhooks/${rotated.body.secret}`, { key })).status).toBe(404);
-    // Routes of other features, when present in this build (claim, test delivery): their 404 or 409 is fine.
+    // Claim (nothing to claim: 409) and test delivery (queued only: no worker here); the run with a scheduled
+    // rotation, its claim and a delivered test event, API and worker, is the last describe of this file.
     await api.http.post(`/v1/webhooks/${id}/secret/claim`, { key });
     await api.http.post(`/v1/webhooks/${id}/test`, { key, body: { event_type: 'task.completed' } });
 
@@ -263,4 +273,88 @@ describe('structured logs', () => {
       'unknown (connection) 431': 1,
     });
   }, 30_000);
+});
+
+describe('structured logs of the API and the worker over a secret’s whole life', () => {
+  const NAME = 'hooks.logging-e2e.com';
+  const DAY = 24 * 3600 * 1000;
+  const clock = new ManualClock(new Date('2026-06-01T00:00:00.000Z'));
+  // One destination for both: in one process nestjs-pino's loggers all write through the first one it made.
+  const logs = new CapturedLogs();
+  const receiver = new HttpsReceiver(NAME);
+  let api: RunningApi;
+  let worker: RunningWorker;
+
+  beforeAll(async () => {
+    await receiver.listen();
+    // Forget the first describe's: the first logger made from here on writes to `logs`.
+    __resetOutOfContextForTests();
+    api = await startApi({ clock, env: { LOG_LEVEL: 'trace' }, logDestination: logs });
+    worker = await startWorker({
+      clock,
+      // The recurring sweep stays out of the way: the test runs the sweep job itself, at the clock's time.
+      env: { LOG_LEVEL: 'trace', TARGET_ALLOW_CIDRS: '127.0.0.1/32', ROTATION_SWEEP_EVERY_MS: '86400000' },
+      logDestination: logs,
+      overrides: [
+        { token: DNS_RESOLVER, value: async () => [{ address: '127.0.0.1', family: 4 }] },
+        { token: DELIVERY_TLS, value: { ca: receiver.cert } },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await worker.close();
+    await api.close();
+    await receiver.close();
+  });
+
+  it('create, rotate, a scheduled rotation, its claim and a delivered test event: no secret, key or signature in any line', async () => {
+    const { key } = await api.newKey();
+    const created = await api.http.post('/v1/webhooks', {
+      key,
+      body: { url: receiver.url('/logged'), subscribed_events: ['task.completed'] },
+    });
+    expect(created.status).toBe(201);
+    const id: string = created.body.id;
+    const rotated = await api.http.post(`/v1/webhooks/${id}/rotate-secret`, { key });
+    expect(rotated.status).toBe(200);
+    const policy = await api.http.put(`/v1/webhooks/${id}/rotation-policy`, {
+      key,
+      body: { interval_days: 1, grace_period_hours: 2 },
+    });
+    expect(policy.status).toBe(200);
+    // Past the day: the changes above were dated a millisecond apart, after one another, at the clock's time.
+    clock.advance(DAY + 60_000);
+    // The sweep as its recurring job runs it (the job logs what it rotated).
+    await worker.get(RotationProcessor).process({ name: JobName.RotationSweep } as Job);
+    const claimed = await api.http.post(`/v1/webhooks/${id}/secret/claim`, { key });
+    expect(claimed.status).toBe(200);
+    const test = await api.http.post(`/v1/webhooks/${id}/test`, {
+      key,
+      body: { event_type: 'task.completed' },
+    });
+    expect(test.status).toBe(202);
+    await eventually(
+      async () =>
+        (await api.http.get(`/v1/webhooks/${id}/events`, { key })).body.events[0]?.status === 'succeeded',
+      15_000,
+      'the test event delivered',
+    );
+    const [delivered] = receiver.at('/logged');
+    const signature = String(delivered.headers['anchor-signature']);
+    // Signed with the claimed secret and the one it replaced (2 h of grace); the first one's 24 h are over.
+    expect(signature.match(/v1=[0-9a-f]{64}/g)).toHaveLength(2);
+
+    const secrets = [created.body.secret, rotated.body.secret, claimed.body.secret];
+    expect(new Set(secrets).size).toBe(3);
+    for (const secret of secrets) expect(secret).toMatch(/^[0-9a-f]{64}$/);
+    const signatures = signature.match(/[0-9a-f]{64}/g)!;
+    // Both processes logged this run: the API a line per request, the worker the sweep's rotation.
+    expect(
+      logs.lines.filter((l) => l.req?.url?.startsWith(`/v1/webhooks/${id}`)).length,
+    ).toBeGreaterThanOrEqual(5);
+    expect(logs.lines.some((l) => l.msg === 'rotation sweep' && l.rotated === 1)).toBe(true);
+    const text = logs.text;
+    for (const forbidden of [key, ...secrets, ...signatures]) expect(text).not.toContain(forbidden);
+    expect(text).not.toMatch(/(^|[^0-9a-f])[0-9a-f]{64}([^0-9a-f]|$)/);
+  });
 });

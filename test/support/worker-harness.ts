@@ -1,5 +1,8 @@
+import type { Writable } from 'node:stream';
 import type { TestingModule } from '@nestjs/testing';
 import { Test } from '@nestjs/testing';
+import { Logger as PinoLogger } from 'nestjs-pino';
+import { LOG_DESTINATION } from '@app/config';
 import { Clock, ManualClock, SystemClock } from '@app/domain';
 import { WorkerModule } from '../../apps/worker/src/worker.module';
 
@@ -14,6 +17,8 @@ export interface RunningWorker {
 /**
  * Boots the worker (queues, processors, schedulers) in-process. `env` overrides configuration for this
  * instance; `clock` replaces the wall clock so time-dependent work is driven by the test, never by sleeping.
+ * `logDestination` receives the JSON log lines, Nest's own messages included, as the worker's process logs them
+ * (set LOG_LEVEL in `env` too: tests default to silent); without it the worker logs nothing.
  */
 export async function startWorker(
   opts: {
@@ -21,6 +26,7 @@ export async function startWorker(
     clock?: ManualClock;
     /** Providers to replace (e.g. the delivery resolver), as `{ token, value }`. */
     overrides?: { token: unknown; value: unknown }[];
+    logDestination?: Writable;
   } = {},
 ): Promise<RunningWorker> {
   const overrides = opts.env ?? {};
@@ -34,8 +40,10 @@ export async function startWorker(
     for (const { token, value } of opts.overrides ?? []) {
       builder = builder.overrideProvider(token).useValue(value);
     }
+    if (opts.logDestination)
+      builder = builder.overrideProvider(LOG_DESTINATION).useValue(opts.logDestination);
     const module = await builder.compile();
-    module.useLogger(false);
+    module.useLogger(opts.logDestination ? module.get(PinoLogger) : false);
     await module.init();
     return {
       module,
