@@ -183,17 +183,6 @@ export class RotationRepository {
     );
   }
 
-  /** A rotation restarts the webhook's clock (no-op without a schedule). */
-  async restartClock(webhookId: string, at: Date): Promise<void> {
-    await this.manager.query(
-      `UPDATE rotation_schedules SET anchor_at = $2::timestamptz,
-         next_rotation_at = $2::timestamptz + interval_days * 24 * ${HOUR},
-         notice_sent_for = NULL
-       WHERE webhook_id = $1`,
-      [webhookId, at],
-    );
-  }
-
   /**
    * Row-locks every live webhook of a project, in id order (so concurrent callers cannot deadlock), for a change of
    * the project default policy. Every change that decides a webhook's schedule (its own policy set or removed, a
