@@ -70,13 +70,7 @@ export {
   type SweepResult,
 } from './rotation/rotation-sweep.service';
 /** The pure date rules of scheduled rotation (the sweep's SQL applies the same arithmetic). */
-export {
-  rotationAnchor,
-  nextRotationAt,
-  isRotationDue,
-  previousExpiresAt,
-  noticeHorizon,
-} from './rotation/rotation-schedule';
+export { rotationAnchor, nextRotationAt, noticeHorizon } from './rotation/rotation-schedule';
 /** The project's audit history with opaque, tamper-evident cursors. */
 export {
   AuditHistoryService,

@@ -19,16 +19,6 @@ export function nextRotationAt(anchor: Date, intervalDays: number): Date {
   return new Date(anchor.getTime() + intervalDays * DAY_MS);
 }
 
-/** Whether a rotation scheduled at `next` is due at `now` (at the exact instant, not after). */
-export function isRotationDue(next: Date, now: Date): boolean {
-  return next.getTime() <= now.getTime();
-}
-
-/** When an outgoing secret stops signing: it is valid while `expires_at > now`, so exactly until this instant. */
-export function previousExpiresAt(rotatedAt: Date, gracePeriodHours: number): Date {
-  return new Date(rotatedAt.getTime() + gracePeriodHours * HOUR_MS);
-}
-
 /** The latest due time whose advance notice goes out at `now`: due at or before now + the lead time. */
 export function noticeHorizon(now: Date, noticeHours: number): Date {
   return new Date(now.getTime() + noticeHours * HOUR_MS);
