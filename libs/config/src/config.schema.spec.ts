@@ -207,9 +207,9 @@ describe('loadConfig', () => {
 
   it('requires a key ring in production', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/SECRETS_ENCRYPTION_KEYS is required/);
-    expect(loadConfig({ NODE_ENV: 'production', SECRETS_ENCRYPTION_KEYS: `k:${key(3)}` }).nodeEnv).toBe(
-      'production',
-    );
+    expect(() =>
+      loadConfig({ NODE_ENV: 'production', SECRETS_ENCRYPTION_KEYS: `k:${key(3)}` }),
+    ).not.toThrow();
   });
 
   it('refuses duplicate key ids and bad ids', () => {

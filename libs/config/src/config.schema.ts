@@ -10,7 +10,6 @@ export interface EncryptionKey {
 
 /** The typed configuration, read once at boot from the environment. */
 export interface AppConfig {
-  nodeEnv: string;
   /**
    * `requestTimeoutMs`: how long a client may take to send one whole request, headers and body; a request still
    * incomplete then is answered 408 and its connection closed (a slow or stalled client cannot hold it open).
@@ -222,7 +221,6 @@ export function loadConfig(env: Env = process.env): AppConfig {
     problems.push(`HOST must be an IPv4 or IPv6 address or a host name (got "${host}")`);
 
   const config: AppConfig = {
-    nodeEnv,
     http: {
       host,
       port: int('PORT', 3000, 0, 65535),
