@@ -20,8 +20,6 @@ export interface RotationSchedule {
 export interface DueRotation {
   webhookId: string;
   projectId: string;
-  scope: PolicyScope;
-  intervalDays: number;
   gracePeriodHours: number;
   dueAt: Date;
   /** The webhook's `updated_at` and `last_change_at`, read under its row lock: the rotation is dated after them. */
@@ -282,8 +280,7 @@ export class RotationRepository {
       filter = 'AND rs.webhook_id = $3 AND rs.next_rotation_at = $4';
     }
     const rows: Record<string, unknown>[] = await this.manager.query(
-      `SELECT rs.webhook_id, rs.project_id, rs.scope, rs.interval_days, rs.grace_period_hours, rs.next_rotation_at,
-         w.updated_at, w.last_change_at
+      `SELECT rs.webhook_id, rs.project_id, rs.grace_period_hours, rs.next_rotation_at, w.updated_at, w.last_change_at
        FROM rotation_schedules rs JOIN webhooks w ON w.id = rs.webhook_id AND w.deleted_at IS NULL
        WHERE rs.next_rotation_at <= $1 ${filter}
        ORDER BY rs.next_rotation_at
@@ -294,8 +291,6 @@ export class RotationRepository {
     return rows.map((r) => ({
       webhookId: r.webhook_id as string,
       projectId: r.project_id as string,
-      scope: r.scope as PolicyScope,
-      intervalDays: r.interval_days as number,
       gracePeriodHours: r.grace_period_hours as number,
       dueAt: new Date(r.next_rotation_at as string),
       updatedAt: new Date(r.updated_at as string),
