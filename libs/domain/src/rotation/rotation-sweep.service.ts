@@ -48,9 +48,9 @@ export class RotationSweepService {
 
   /**
    * Sends the advance notices that are due, then rotates batch after batch until nothing is due. Memory is
-   * bounded by `lanes` batches, whatever the backlog.
+   * bounded by {@link SWEEP_LANES} batches, whatever the backlog.
    */
-  async sweep(batchSize = SWEEP_BATCH, lanes = SWEEP_LANES): Promise<SweepResult> {
+  async sweep(batchSize = SWEEP_BATCH): Promise<SweepResult> {
     const notices = await this.sendNotices();
     let rotated = 0;
     let batches = 0;
@@ -70,7 +70,7 @@ export class RotationSweepService {
     };
     // A failing lane stops the others after their current batch; the sweep then fails as a whole, and the
     // rolled-back batch is due again for the next sweep.
-    const outcomes = await Promise.allSettled(Array.from({ length: lanes }, lane));
+    const outcomes = await Promise.allSettled(Array.from({ length: SWEEP_LANES }, lane));
     const rejected = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (rejected) throw rejected.reason;
     return { rotated, notices, batches };
