@@ -8,11 +8,7 @@ const SHUTDOWN_DEADLINE_MS = 25_000;
  * On SIGTERM or SIGINT, closes the Nest application (each process's modules say what closing means for
  * them) and exits 0; a close that hangs past the deadline exits 1 instead of waiting for SIGKILL.
  */
-export function exitOnSignals(
-  app: { close(): Promise<void> },
-  logger: Logger,
-  deadlineMs = SHUTDOWN_DEADLINE_MS,
-): void {
+export function exitOnSignals(app: { close(): Promise<void> }, logger: Logger): void {
   let stopping = false;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
@@ -22,7 +18,7 @@ export function exitOnSignals(
       setTimeout(() => {
         logger.error('shutdown did not finish in time');
         process.exit(1);
-      }, deadlineMs).unref();
+      }, SHUTDOWN_DEADLINE_MS).unref();
       app.close().then(
         () => {
           logger.log('stopped');
