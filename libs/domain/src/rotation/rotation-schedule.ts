@@ -1,7 +1,7 @@
 /** Pure date rules of scheduled rotation; the SQL of the sweep applies the same arithmetic set-based. */
 
 /** One hour in milliseconds. */
-export const HOUR_MS = 3_600_000;
+const HOUR_MS = 3_600_000;
 /** One day in milliseconds: rotation intervals are whole 24-hour days, never calendar days (no DST drift). */
 export const DAY_MS = 24 * HOUR_MS;
 
