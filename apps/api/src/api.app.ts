@@ -182,7 +182,7 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
       fastify,
       () => monitored.queues(),
       config.admin.token,
-      () => monitored.dashboardConnected(),
+      () => monitored.dashboardReady(),
     );
   }
   return app;

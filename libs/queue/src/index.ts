@@ -13,6 +13,8 @@ export {
 export { probeRedis } from './redis-probe';
 /** A promise raced against a timer, for calls to a dependency that may hang. */
 export { withTimeout } from './with-timeout';
+/** Waiting, boundedly, for a BullMQ queue's connection (BullMQ alone waits as long as Redis stays away). */
+export { queueReady } from './queue-connection';
 /** The shared ioredis client and its token. */
 export { RedisModule, REDIS, SHARED_CLIENT_OPTIONS } from './redis.module';
 /** Producer of delivery attempts (deterministic job ids) and the job-id helpers of the dispatcher. */

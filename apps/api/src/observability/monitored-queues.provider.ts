@@ -2,7 +2,7 @@ import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { QUEUE_PREFIX, QueueName, REDIS, createRedis } from '@app/queue';
+import { QUEUE_PREFIX, QueueName, REDIS, createRedis, queueReady } from '@app/queue';
 
 /** Jobs of one queue by state. */
 export type QueueDepths = Record<string, number>;
@@ -75,24 +75,12 @@ export class MonitoredQueues implements OnApplicationShutdown {
   }
 
   /**
-   * Whether the dashboard's connection is up, waiting up to `waitMs` for it (a request right after boot, or during
-   * a reconnect); false before the handles exist.
+   * Resolves once the dashboard's connection is ready, or rejects with "Redis is unavailable" after `waitMs` (or at
+   * once while it reconnects), as the delivery queue does: a request right after boot waits a moment for it.
    */
-  async dashboardConnected(waitMs = 2000): Promise<boolean> {
-    const connection = this.connection;
-    if (!connection) return false;
-    if (connection.status === 'ready') return true;
-    return new Promise<boolean>((resolve) => {
-      const onReady = (): void => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      const timer = setTimeout(() => {
-        connection.off('ready', onReady);
-        resolve(false);
-      }, waitMs);
-      connection.once('ready', onReady);
-    });
+  async dashboardReady(waitMs = 2000): Promise<void> {
+    const [queue] = await this.queues(); // one connection for every handle
+    await queueReady(queue, waitMs, 'the queue dashboard');
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
-import { ServiceUnavailableException, type ArgumentsHost } from '@nestjs/common';
+import type { ArgumentsHost } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import { formErrorBody } from '../http/error-response';
 import { HttpErrorFilter } from '../http/http-error.filter';
@@ -54,15 +54,15 @@ function dashboardErrorHandler(error: unknown, request: FastifyRequest, reply: F
 /**
  * Bull Board over every queue at {@link QUEUE_BOARD_PATH}, behind ADMIN_TOKEN. Registered only when a token is
  * configured: without one the path does not exist (404), so an unconfigured deployment exposes nothing.
- * `redisReady` says whether the queue handles' connection is up (waiting a moment for it): BullMQ waits for a
- * connection that has never been ready for as long as it takes, so while Redis is away the dashboard's API answers
- * 503 rather than never.
+ * `redisReady` rejects ("Redis is unavailable", a 503) unless the queue handles' connection is up, waiting a moment
+ * for it: BullMQ waits for a connection that has never been ready for as long as it takes, so while Redis is away
+ * the dashboard's API answers 503 rather than never.
  */
 export function registerQueueBoard(
   fastify: FastifyInstance,
   queues: () => Promise<Queue[]>,
   token: string,
-  redisReady: () => Promise<boolean>,
+  redisReady: () => Promise<void>,
 ): void {
   void fastify.register(async (scope) => {
     // Loaded only when the dashboard is on: Bull Board and BullMQ cost tens of MB the API otherwise saves.
@@ -108,8 +108,7 @@ export function registerQueueBoard(
         return;
       }
       // The page and its assets need no Redis; the dashboard's API reads and changes the queues.
-      if (req.url.startsWith(`${QUEUE_BOARD_PATH}/api/`) && !(await redisReady()))
-        throw new ServiceUnavailableException('a dependency of the service is unavailable; retry shortly');
+      if (req.url.startsWith(`${QUEUE_BOARD_PATH}/api/`)) await redisReady();
     });
     await scope.register(serverAdapter.registerPlugin(), { prefix: QUEUE_BOARD_PATH });
   });
