@@ -8,6 +8,7 @@ import {
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
+import { setTimeout as sleep } from 'node:timers/promises';
 import Redis from 'ioredis';
 import { compareStreamIds, consumerGroups } from '@app/audit';
 import { APP_CONFIG, type AppConfig } from '@app/config';
@@ -118,8 +119,8 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
   private loopDone: Promise<void> = Promise.resolve();
   private lastClaimAt = 0;
   private lastTrimAt = 0;
-  /** Ends the loop's pause after a failed round at once (at shutdown). */
-  private wake: (() => void) | undefined;
+  /** Aborted at shutdown: ends the loop's pause after a failed round at once. */
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly deliveries: DeliveriesService,
@@ -139,7 +140,7 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
 
   async onApplicationShutdown(): Promise<void> {
     this.running = false;
-    this.wake?.();
+    this.stopping.abort();
     // While Redis is away the loop's command waits in the client's queue for as long as Redis stays away (a
     // disconnect does not fail it while the client waits to reconnect): stop reconnecting and let the loop go,
     // leaving the group as it is. Nothing is lost: unacknowledged entries stay pending for the next consumer.
@@ -218,23 +219,9 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
         readFrom = '0';
         if (String(error).includes('NOGROUP')) groupReady = false;
         this.logger.warn({ err: String(error) }, 'reading published events failed; retrying');
-        await this.pause(1000);
+        await sleep(1000, undefined, { signal: this.stopping.signal }).catch(() => undefined);
       }
     }
-  }
-
-  /** Waits `ms` before the next round, or until the shutdown begins (then the loop ends without one). */
-  private pause(ms: number): Promise<void> {
-    if (!this.running) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wake = done;
-    });
   }
 
   /**
