@@ -1,12 +1,36 @@
 import Redis from 'ioredis';
+import { Logger } from '@nestjs/common';
 import type { AppConfig } from '@app/config';
 import { ManualClock } from '@app/domain';
 import { SHARED_CLIENT_OPTIONS, createRedis } from '@app/queue';
-import { RateLimitExceeded, RateLimiter } from '../apps/api/src/rate-limit/rate-limiter.service';
+import {
+  RateLimitExceeded,
+  RateLimiter,
+  type SyncTimer,
+} from '../apps/api/src/rate-limit/rate-limiter.service';
 import { startApi, type RunningApi } from './support/api-harness';
 import { eventually } from './support/eventually';
 import { TcpProxy } from './support/tcp-proxy';
 import { TEST_REDIS_URL } from './support/test-env';
+
+/** The limiter's sync timer, fired by the test: each sync runs when the test says, never 100 ms after a count. */
+class ManualSyncTimer {
+  private due: (() => Promise<void>) | undefined;
+  readonly timer: SyncTimer = (sync) => {
+    this.due = sync;
+    return () => {
+      if (this.due === sync) this.due = undefined;
+    };
+  };
+
+  /** Runs the sync that is due; resolves once Redis has answered it, or it has failed. */
+  fire(): Promise<void> {
+    const sync = this.due;
+    this.due = undefined;
+    if (!sync) throw new Error('no sync is due');
+    return sync();
+  }
+}
 
 describe('rate limiting per API key', () => {
   // 20 s into a minute: the window resets 40 s later.
@@ -127,25 +151,25 @@ describe('rate limiting while a sync with Redis is in flight', () => {
   it('still counts the requests on their way to the shared counter', async () => {
     const clock = new ManualClock(Date.UTC(2032, 0, 1, 12, 0, 20) + Math.floor(Math.random() * 1e6) * 60_000);
     const redis = new Redis(TEST_REDIS_URL);
-    const admin = new Redis(TEST_REDIS_URL);
-    const limiter = new RateLimiter(redis, { rateLimit: { perMinute: 3 } } as AppConfig, clock);
+    const syncs = new ManualSyncTimer();
+    const limiter = new RateLimiter(redis, { rateLimit: { perMinute: 3 } } as AppConfig, clock, syncs.timer);
     const keyId = `key_inflight_${Date.now()}`;
     try {
       await redis.ping();
       expect(limiter.consume(keyId)?.remaining).toBe(2);
       expect(limiter.consume(keyId)?.remaining).toBe(1);
-      // Redis holds every command for a while: the sync of the first two requests is sent and not answered.
-      await admin.client('PAUSE', 400, 'ALL');
-      // The limiter syncs 100 ms after a count (a real timer, not the clock); by 200 ms its sync is waiting on
-      // Redis. Should the machine be slower than that, the counts are still pending and the test still holds.
-      await new Promise((r) => setTimeout(r, 200));
+      // The sync of the first two requests is sent; its answer cannot be read before this test next yields.
+      const inFlight = syncs.fire();
       expect(limiter.consume(keyId)?.remaining).toBe(0);
       expect(() => limiter.consume(keyId)).toThrow(RateLimitExceeded);
+      // Answered: the two are in the shared count now, and still not counted twice.
+      await inFlight;
+      expect(() => limiter.consume(keyId)).toThrow(RateLimitExceeded);
+      await syncs.fire();
+      expect(await redis.get(`ratelimit:${keyId}:${Math.floor(clock.now().getTime() / 60_000)}`)).toBe('3');
     } finally {
       limiter.onApplicationShutdown();
-      await admin.client('UNPAUSE');
       redis.disconnect();
-      admin.disconnect();
     }
   });
   it('counts a sync that got no answer in time once, though Redis carries it out later', async () => {
@@ -158,23 +182,29 @@ describe('rate limiting while a sync with Redis is in flight', () => {
     });
     redis.on('error', () => undefined);
     const admin = new Redis(TEST_REDIS_URL);
-    const limiter = new RateLimiter(redis, { rateLimit: { perMinute: 10 } } as AppConfig, clock);
+    const syncs = new ManualSyncTimer();
+    const limiter = new RateLimiter(redis, { rateLimit: { perMinute: 10 } } as AppConfig, clock, syncs.timer);
     const keyId = `key_unanswered_${Date.now()}`;
     const counter = `ratelimit:${keyId}:${Math.floor(clock.now().getTime() / 60_000)}`;
+    const warned = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     try {
       await redis.connect();
       // Redis holds every command for a second: the sync of these four requests times out, and Redis carries it
       // out once it answers again.
       await admin.client('PAUSE', 1000, 'ALL');
       for (let i = 0; i < 4; i++) limiter.consume(keyId);
-      await new Promise((r) => setTimeout(r, 1500));
-      expect(await admin.get(counter)).toBe('4');
+      await syncs.fire();
+      expect(warned).toHaveBeenCalledWith(expect.stringContaining('Command timed out'));
+      // Read once the pause is over (the read waits for it too).
+      await eventually(async () => (await admin.get(counter)) === '4', 5000, 'the add carried out late');
       // Still counted here meanwhile, and counted once: 6 more requests fit in the budget of 10, no more.
       for (let i = 0; i < 6; i++) limiter.consume(keyId);
       expect(() => limiter.consume(keyId)).toThrow(RateLimitExceeded);
-      await new Promise((r) => setTimeout(r, 300));
+      // The next sync adds those six alone: the four that timed out are not sent again.
+      await syncs.fire();
       expect(await admin.get(counter)).toBe('10');
     } finally {
+      warned.mockRestore();
       limiter.onApplicationShutdown();
       await admin.client('UNPAUSE');
       redis.disconnect();
@@ -194,27 +224,33 @@ describe('rate limiting when the answer to a sync is lost with its connection', 
     );
     redis.on('error', () => undefined);
     const admin = new Redis(TEST_REDIS_URL);
-    const limiter = new RateLimiter(redis, { rateLimit: { perMinute: 10 } } as AppConfig, clock);
+    const syncs = new ManualSyncTimer();
+    const limiter = new RateLimiter(redis, { rateLimit: { perMinute: 10 } } as AppConfig, clock, syncs.timer);
     const keyId = `key_lost_answer_${Date.now()}`;
     const counter = `ratelimit:${keyId}:${Math.floor(clock.now().getTime() / 60_000)}`;
     try {
       await redis.connect();
       limiter.consume(keyId);
-      await eventually(async () => (await admin.get(counter)) === '1', 5000, 'the first sync');
-      // Its answer too has come through (Redis answers in order): the next answer the proxy drops is the next sync's.
-      await redis.ping();
+      // Answered: the next answer the proxy drops is the next sync's.
+      await syncs.fire();
+      expect(await admin.get(counter)).toBe('1');
       // Redis carries out the next sync (three requests), and its answer is lost with the connection.
       proxy.loseNextAnswer();
       const reconnected = new Promise((resolve) => redis.once('ready', resolve));
       for (let i = 0; i < 3; i++) limiter.consume(keyId);
+      const lost = syncs.fire();
       await reconnected;
       // Answered after whatever the client sends again on its new connection.
       await redis.ping();
       expect(await admin.get(counter)).toBe('4');
-      // This replica still counts them (the sync got no answer), once: 6 more requests fit in the budget of 10.
-      await new Promise((r) => setTimeout(r, 400));
+      // The sync has failed (at its command timeout): this replica still counts the three, once, so 6 more
+      // requests fit in the budget of 10, no more.
+      await lost;
       for (let i = 0; i < 6; i++) limiter.consume(keyId);
       expect(() => limiter.consume(keyId)).toThrow(RateLimitExceeded);
+      // And the next sync adds those six alone.
+      await syncs.fire();
+      expect(await admin.get(counter)).toBe('10');
     } finally {
       limiter.onApplicationShutdown();
       redis.disconnect();

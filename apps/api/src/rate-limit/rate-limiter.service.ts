@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { Clock, RateLimitedError } from '@app/domain';
@@ -15,6 +15,22 @@ const ADD_SCRIPT = `
 local n = redis.call('INCRBY', KEYS[1], ARGV[1])
 if n == tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return n`;
+
+/**
+ * Runs `sync` once, `ms` from now; returns what cancels it. The limiter's syncs are the one thing it times
+ * itself: tests inject a timer they fire themselves, and drive each sync instead of waiting for it.
+ */
+export type SyncTimer = (sync: () => Promise<void>, ms: number) => () => void;
+
+/** Injection token overriding the limiter's {@link SyncTimer} (tests). */
+export const RATE_LIMIT_SYNC_TIMER = Symbol('RATE_LIMIT_SYNC_TIMER');
+
+/** The real {@link SyncTimer}: a timer that never keeps the process alive. */
+export const realSyncTimer: SyncTimer = (sync, ms) => {
+  const timer = setTimeout(() => void sync(), ms);
+  timer.unref();
+  return () => clearTimeout(timer);
+};
 
 type RedisWithRateLimit = Redis & { rateLimitAdd(key: string, n: number, ttlMs: number): Promise<number> };
 
@@ -64,7 +80,8 @@ export class RateLimiter implements OnApplicationShutdown {
   private readonly logger = new Logger(RateLimiter.name);
   private readonly perMinute: number;
   private readonly windows = new Map<string, KeyWindow>();
-  private syncTimer: NodeJS.Timeout | null = null;
+  /** Cancels the sync that is due, if one is. */
+  private cancelSync: (() => void) | null = null;
   private stopped = false;
   private lastWarning = 0;
 
@@ -72,6 +89,7 @@ export class RateLimiter implements OnApplicationShutdown {
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) config: AppConfig,
     private readonly clock: Clock,
+    @Optional() @Inject(RATE_LIMIT_SYNC_TIMER) private readonly syncTimer: SyncTimer = realSyncTimer,
   ) {
     this.perMinute = config.rateLimit.perMinute;
     this.redis.defineCommand('rateLimitAdd', { numberOfKeys: 1, lua: ADD_SCRIPT });
@@ -105,7 +123,7 @@ export class RateLimiter implements OnApplicationShutdown {
 
   /** Adds the pending counts to the shared counters and learns the totals. */
   private async sync(): Promise<void> {
-    this.syncTimer = null;
+    this.cancelSync = null;
     const current = Math.floor(this.clock.now().getTime() / WINDOW_MS);
     const batch: [string, KeyWindow, number][] = [];
     for (const [id, w] of this.windows) {
@@ -143,16 +161,15 @@ export class RateLimiter implements OnApplicationShutdown {
 
   /** One sync at a time, never after shutdown, and never what keeps the process alive. */
   private scheduleSync(): void {
-    if (this.stopped || this.syncTimer) return;
-    this.syncTimer = setTimeout(() => void this.sync(), SYNC_EVERY_MS);
-    this.syncTimer.unref();
+    if (this.stopped || this.cancelSync) return;
+    this.cancelSync = this.syncTimer(() => this.sync(), SYNC_EVERY_MS);
   }
 
   /** Stops syncing: a stopping replica's last 100 ms of counts are not worth delaying its exit. */
   onApplicationShutdown(): void {
     this.stopped = true;
-    if (this.syncTimer) clearTimeout(this.syncTimer);
-    this.syncTimer = null;
+    this.cancelSync?.();
+    this.cancelSync = null;
   }
 
   private warn(e: Error): void {
