@@ -2,6 +2,7 @@ import { ManualClock } from '@app/domain';
 import type { Job } from 'bullmq';
 import { HousekeepingProcessor } from '../apps/worker/src/housekeeping/housekeeping.processor';
 import { startApi, type RunningApi } from './support/api-harness';
+import { eventually } from './support/eventually';
 import { startWorker } from './support/worker-harness';
 
 describe('Idempotency-Key', () => {
@@ -270,19 +271,19 @@ describe('Idempotency-Key', () => {
   it('a request whose claim a retry took over meanwhile changes nothing: one rotation for the key', async () => {
     const created = (await api.http.post('/v1/webhooks', { key, body })).body;
     const rotateOnce = () => rotate(created.id, 'taken-over');
-    const waitingOnLock = async (n: number) => {
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        const [waiting] = await api.db.dataSource.query(
-          `SELECT count(*)::int AS n FROM pg_stat_activity
-            WHERE datname = current_database() AND wait_event_type = 'Lock'
-              AND query LIKE 'SELECT * FROM rotate_webhook_secret(%'`,
-        );
-        if (waiting.n >= n) return;
-        if (Date.now() > deadline) throw new Error(`${n} rotations never waited for the row lock`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    };
+    const waitingOnLock = (n: number) =>
+      eventually(
+        async () => {
+          const [waiting] = await api.db.dataSource.query(
+            `SELECT count(*)::int AS n FROM pg_stat_activity
+              WHERE datname = current_database() AND wait_event_type = 'Lock'
+                AND query LIKE 'SELECT * FROM rotate_webhook_secret(%'`,
+          );
+          return waiting.n >= n;
+        },
+        10_000,
+        `${n} rotations to wait for the row lock`,
+      );
     // The first request stalls on the webhook's row lock, after its claim, for longer than a claim is trusted.
     const holder = api.db.dataSource.createQueryRunner();
     await holder.connect();
@@ -328,16 +329,29 @@ describe('Idempotency-Key', () => {
   it('gives a failed request its key back before its answer goes out: a retry at once, with another body too, runs', async () => {
     const repo = api.db.repos.idempotencyKeys;
     const release = repo.release.bind(repo);
-    // A release that takes a moment to commit, as under load.
+    // A release that takes a while to commit, as under load: it waits until the test lets it go on.
+    let letGo!: () => void;
+    const held = new Promise<void>((resolve) => (letGo = resolve));
+    const order: string[] = [];
     const slow = jest.spyOn(repo, 'release').mockImplementation(async (...args) => {
-      await new Promise((r) => setTimeout(r, 200));
-      return release(...args);
+      await held;
+      await release(...args);
+      order.push('released');
     });
     try {
-      expect((await create('k-4b', { ...body, url: 'https://127.0.0.1/x' })).status).toBe(400);
-      expect(slow).toHaveBeenCalledTimes(1);
+      const failed = create('k-4b', { ...body, url: 'https://127.0.0.1/x' }).then((res) => {
+        order.push('answered');
+        return res;
+      });
+      await eventually(() => slow.mock.calls.length === 1, 10_000, 'the release to start');
+      // A later request answered meanwhile: an answer that did not wait for the release would be out by now.
+      expect((await api.http.get('/v1/webhooks', { key })).status).toBe(200);
+      letGo();
+      expect((await failed).status).toBe(400);
+      expect(order).toEqual(['released', 'answered']);
       expect((await create('k-4b')).status).toBe(201);
     } finally {
+      letGo();
       slow.mockRestore();
     }
   });
