@@ -33,6 +33,12 @@ describe('webhooks API (Anchor-compatible routes)', () => {
   });
 
   const create = (body: unknown, k = key) => api.http.post('/v1/webhooks', { key: k, body });
+  /**
+   * Resolves once the clock (the API here runs on the wall clock) has moved past `iso`: a change made then is dated
+   * later by the clock itself, not only by the millisecond a change within the same one is moved on by.
+   */
+  const clockPast = (iso: string) =>
+    eventually(() => Date.now() > Date.parse(iso), 5000, 'the clock to move past the last change');
   const valid = { url: 'https://hooks.example.com/anchor?x=1', subscribed_events: ['task.completed'] };
 
   describe('POST /v1/webhooks', () => {
@@ -441,7 +447,7 @@ describe('webhooks API (Anchor-compatible routes)', () => {
 
     it('changes each field and bumps updated_at', async () => {
       const created = (await create({ ...valid, description: 'old' })).body;
-      await new Promise((r) => setTimeout(r, 5));
+      await clockPast(created.updated_at);
       const res = await api.http.patch(`/v1/webhooks/${created.id}`, {
         key,
         body: {
@@ -557,7 +563,7 @@ describe('webhooks API (Anchor-compatible routes)', () => {
 
     it('issues a new secret, keeps the previous one for the grace period, bumps updated_at', async () => {
       const created = (await create(valid)).body;
-      await new Promise((r) => setTimeout(r, 5));
+      await clockPast(created.updated_at);
       const res = await api.http.post(`/v1/webhooks/${created.id}/rotate-secret`, { key });
       expect(res.status).toBe(200);
       expect(Object.keys(res.body).sort()).toEqual([...PUBLIC_FIELDS, 'secret'].sort());
