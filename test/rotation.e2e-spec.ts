@@ -251,8 +251,9 @@ describe('scheduled rotation', () => {
     it('a rotation that waited over a second for the lock is dated after the change that held it', async () => {
       const wh = await createWebhook();
       // The change that holds the lock is dated 1.2 s after the time the rotation reads before it waits (another
-      // replica's clock, or the time that change read once it held the lock), and commits 0.5 s later: the
-      // rotation has then waited long enough for that change to be in its past.
+      // replica's clock, or the time that change read once it held the lock), and commits once the rotation has
+      // waited over 0.2 s, by the database's clock (the one the rotation measures its wait with): that change is
+      // then in its past.
       const changedAt = new Date(clock.now().getTime() + 1200);
       const [rotation] = await inOrderBehindLock(
         'SELECT 1 FROM webhooks WHERE id = $1 FOR UPDATE',
@@ -260,7 +261,19 @@ describe('scheduled rotation', () => {
         [() => api.http.post(`/v1/webhooks/${wh.id}/rotate-secret`, { key })],
         async (holder) => {
           await holder.query('UPDATE webhooks SET updated_at = $2 WHERE id = $1', [wh.id, changedAt]);
-          await new Promise((resolve) => setTimeout(resolve, 500));
+          await eventually(
+            async () => {
+              const [waited] = await api.db.dataSource.query(
+                `SELECT bool_or(clock_timestamp() - query_start > interval '200 milliseconds') AS long
+                   FROM pg_stat_activity
+                  WHERE datname = current_database() AND wait_event_type = 'Lock'
+                    AND query LIKE 'SELECT * FROM rotate_webhook_secret(%'`,
+              );
+              return waited.long === true;
+            },
+            10_000,
+            'the rotation to wait over 0.2 s for the lock',
+          );
         },
       );
       expect(rotation.status).toBe(200);
@@ -695,14 +708,13 @@ describe('scheduled rotation', () => {
         { jobId: `rotate-${other.id}-${due.getTime()}` },
       );
       await queue.add(JobName.RotationSweep, {}, { jobId: `sweep-test-${Date.now()}` });
-      const deadline = Date.now() + 15_000;
-      while (
-        (await status(wh.id)).current.trigger !== 'scheduled' ||
-        (await status(other.id)).current.trigger !== 'scheduled'
-      ) {
-        if (Date.now() > deadline) throw new Error('the worker did not rotate the due webhooks');
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await eventually(
+        async () =>
+          (await status(wh.id)).current.trigger === 'scheduled' &&
+          (await status(other.id)).current.trigger === 'scheduled',
+        15_000,
+        'the worker to rotate the due webhooks',
+      );
       expect(await audits(wh.id, 'webhook.secret.rotated')).toHaveLength(1);
       expect(await audits(other.id, 'webhook.secret.rotated')).toHaveLength(1);
     });
