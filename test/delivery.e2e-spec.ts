@@ -76,6 +76,32 @@ const finalEntry = (id: string) =>
   );
 
 /**
+ * Resolves once nothing more can be sent for these webhooks: none of their deliveries pending, and no attempt job
+ * of theirs left in the queue (waiting, delayed or running). A job leaves the queue only once its request has been
+ * answered, so whatever a duplicate would have sent has reached the receiver by then, and a count taken afterwards
+ * is final. Events still in the stream are not covered: wait for their entries to be acknowledged first.
+ */
+const settled = (webhookIds: string[]) =>
+  eventually(
+    async () => {
+      const rows: { id: string; attempt: number; status: string }[] = await api.db.dataSource.query(
+        'SELECT id, attempt, status FROM deliveries WHERE webhook_id = ANY($1)',
+        [webhookIds],
+      );
+      if (rows.some((r) => r.status === 'pending')) return false;
+      const queued = await api.app.get(DeliveryQueue).areQueued(
+        rows.flatMap((r) => [
+          { deliveryId: r.id, attempt: r.attempt },
+          { deliveryId: r.id, attempt: r.attempt + 1 },
+        ]),
+      );
+      return !queued.includes(true);
+    },
+    15_000,
+    'the deliveries to be over',
+  );
+
+/**
  * A receiver that accepts connections and never answers, not even the TLS handshake: each attempt to it holds its
  * slot until the attempt times out. With `passTo`, it first passes connections on to that port (a receiver that
  * answers), until `hang()`: then it drops them, and holds every later one.
@@ -827,7 +853,7 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
     expect(receiver.at(path)[0].headers['anchor-delivery-id']).toBe(lost);
     // A second sweep finds it delivered (or still queued) and sends nothing more.
     await deliveries.rescueStranded();
-    await new Promise((r) => setTimeout(r, 300));
+    await settled([id]);
     expect(receiver.at(path)).toHaveLength(1);
 
     // Lost rows behind a page of merely late ones (their jobs are still queued) are found all the same.
@@ -984,8 +1010,9 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
         30_000,
         'every delivery',
       );
-      // Let any duplicate show up before counting.
-      await new Promise((r) => setTimeout(r, 500));
+      // Every entry fanned out, every delivery over: any duplicate has shown up by then.
+      await everyEntryAcknowledged();
+      await settled([a.id, b.id, c.id, d.id, e.id, f.id]);
       const ids = (p: string) => receiver.at(p).map((r) => JSON.parse(r.body).id as string);
       expect(receiver.at(paths.a)).toHaveLength(N + 1);
       expect(new Set(ids(paths.a)).size).toBe(N + 1);
@@ -1108,7 +1135,7 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
 
     it('sets aside an event that is not valid UTF-8 instead of delivering it with its bytes replaced', async () => {
       const path = newPath();
-      await createWebhook(receiver.url(path), ['session.recording.ready']);
+      const { id } = await createWebhook(receiver.url(path), ['session.recording.ready']);
       const event = (text: Buffer) =>
         Buffer.concat([
           Buffer.from(`{"type":"session.recording.ready","project_id":"${projectId}","text":"`),
@@ -1128,7 +1155,7 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       await eventually(() => receiver.at(path).length === 1, 15_000, 'the valid event');
       expect(JSON.parse(receiver.at(path)[0].body).text).toBe('café ✓ 😀');
       await everyEntryAcknowledged();
-      await new Promise((r) => setTimeout(r, 300));
+      await settled([id]);
       expect(receiver.at(path)).toHaveLength(1);
       const rejected = (await redis.xrange(`${STREAM}:rejected`, '-', '+')) as [string, string[]][];
       const reasons = new Map(
@@ -1139,7 +1166,7 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
 
     it('sets aside an entry with more than one "event" field: one entry is one event', async () => {
       const path = newPath();
-      await createWebhook(receiver.url(path), ['batch.failed']);
+      const { id } = await createWebhook(receiver.url(path), ['batch.failed']);
       const event = (n: number) =>
         JSON.stringify({ type: 'batch.failed', project_id: projectId, data: { n } });
       const two = await redis.xadd(STREAM, '*', 'event', event(1), 'event', event(2));
@@ -1147,7 +1174,7 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       await eventually(() => receiver.at(path).length === 1, 15_000, 'the entry with one event');
       expect(JSON.parse(receiver.at(path)[0].body).data).toEqual({ n: 3 });
       await everyEntryAcknowledged();
-      await new Promise((r) => setTimeout(r, 300));
+      await settled([id]);
       expect(receiver.at(path)).toHaveLength(1);
       const rejected = (await redis.xrange(`${STREAM}:rejected`, '-', '+')) as [string, string[]][];
       const entry = rejected.find(([, f]) => f[f.indexOf('entry') + 1] === two)!;
@@ -1173,7 +1200,7 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       expect(first.deliveries + second.deliveries).toBe(1);
       await eventually(() => receiver.at(path).length === 1, 15_000, 'the delivery');
       expect(await deliveries.recordPublished([event])).toEqual({ deliveries: 0 });
-      await new Promise((r) => setTimeout(r, 500));
+      await settled([id]);
       expect(receiver.at(path)).toHaveLength(1);
       const rows: unknown[] = await api.db.dataSource.query(
         'SELECT id FROM deliveries WHERE webhook_id = $1',
@@ -1215,7 +1242,7 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
 
     it('derives the same event id when an unacknowledged entry is read again', async () => {
       const path = newPath();
-      await createWebhook(receiver.url(path), ['batch.completed']);
+      const { id } = await createWebhook(receiver.url(path), ['batch.completed']);
       await worker.close();
       let entryId: string;
       try {
@@ -1242,7 +1269,8 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       );
       // Derived from the stream entry, as the first read's would have been: the same whichever consumer reads it.
       expect(JSON.parse(got.body).id).toBe(eventIdFromStreamEntry(STREAM, entryId!));
-      await new Promise((r) => setTimeout(r, 700));
+      await everyEntryAcknowledged();
+      await settled([id]);
       expect(receiver.at(path)).toHaveLength(1);
     });
 
