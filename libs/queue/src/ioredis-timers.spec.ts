@@ -65,13 +65,20 @@ describe('releaseTimersOnClose (ioredis 5)', () => {
       }),
     );
     let connections = 0;
-    const redis = client(portOf(server), { socketTimeout: 500, retryStrategy: () => 10 });
+    const socketTimeout = 500;
+    const redis = client(portOf(server), { socketTimeout, retryStrategy: () => 10 });
     redis.on('error', () => undefined);
     redis.on('connect', () => connections++);
     try {
       await redis.connect();
-      expect(await redis.ping()).toBe('PONG'); // sent again on the second connection, answered there
-      await new Promise((resolve) => setTimeout(resolve, 600)); // past the first connection's deadline
+      const pong = redis.ping(); // arms the first connection's socket timeout
+      // Armed just after it, for as long: Node runs timers of one duration in the order they were armed, so this
+      // one runs once that deadline has passed.
+      const pastDeadline = new Promise((resolve) => setTimeout(resolve, socketTimeout));
+      expect(await pong).toBe('PONG'); // sent again on the second connection, answered there
+      await pastDeadline;
+      // Had the deadline destroyed the second connection, this would be answered on a third one.
+      expect(await redis.ping()).toBe('PONG');
       expect(connections).toBe(2);
       expect(redis.status).toBe('ready');
     } finally {
