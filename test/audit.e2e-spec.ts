@@ -26,6 +26,7 @@ import { AuditRelay } from '../apps/worker/src/audit/audit-relay.service';
 import { AuditRetention } from '../apps/worker/src/audit/audit-retention.service';
 import { HousekeepingProcessor } from '../apps/worker/src/housekeeping/housekeeping.processor';
 import { WorkerModule } from '../apps/worker/src/worker.module';
+import { eventually } from './support/eventually';
 import { HttpClient } from './support/http-client';
 import { TcpProxy } from './support/tcp-proxy';
 import { TEST_REDIS_URL } from './support/test-env';
@@ -187,13 +188,15 @@ describe('audit trail', () => {
     what: string,
     timeoutMs = 20_000,
   ): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await read();
-      if (done(v)) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const { v } = await eventually(
+      async () => {
+        const v = await read();
+        return done(v) && { v };
+      },
+      timeoutMs,
+      what,
+    );
+    return v;
   }
 
   /** Audit rows of the project that the relay has not marked published yet. */

@@ -72,20 +72,15 @@ describe('rate limiting per API key', () => {
     const redis = new Redis(TEST_REDIS_URL);
     try {
       const counter = `ratelimit:${apiKeyId}:${window}`;
-      const deadline = Date.now() + 5000;
-      while ((await redis.get(counter)) !== '1' && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 20));
-      expect(await redis.get(counter)).toBe('1');
+      await eventually(async () => (await redis.get(counter)) === '1', 5000, 'the first sync');
       // Another replica spent the rest of the budget: once synced, this one refuses too.
       await redis.incrby(counter, 2);
       await api.http.get('/v1/webhooks', { key }).then((r) => expect(r.status).toBe(200));
-      const until = Date.now() + 5000;
-      let status = 200;
-      while (status !== 429 && Date.now() < until) {
-        await new Promise((r) => setTimeout(r, 50));
-        status = (await api.http.get('/v1/webhooks', { key })).status;
-      }
-      expect(status).toBe(429);
+      await eventually(
+        async () => (await api.http.get('/v1/webhooks', { key })).status === 429,
+        5000,
+        'this replica to refuse',
+      );
     } finally {
       redis.disconnect();
     }
