@@ -8,7 +8,7 @@ import { Client } from 'pg';
 import { JobName, QUEUE_PREFIX, QueueName, redisOptionsFromUrl } from '@app/queue';
 import { ApiKeyChangeListener, ensureDatabase, runMigrations } from '@app/persistence';
 import { runCli } from '../apps/cli/src/main';
-import { withAdmin } from './support/admin-database';
+import { siblingDatabaseName, withAdmin } from './support/admin-database';
 import { startApi, type RunningApi } from './support/api-harness';
 import { eventually } from './support/eventually';
 import { TEST_DATABASE_URL, TEST_REDIS_URL, assertTestDatabase } from './support/test-env';
@@ -211,7 +211,7 @@ describe('admin CLI', () => {
   });
 
   it('migrate creates a missing database once however many run at once', async () => {
-    const url = await droppedDatabase('webhooks_concurrent_migrate_test');
+    const url = await droppedDatabase(siblingDatabaseName('concurrent_migrate'));
     try {
       // What `migrate` does, four times at once (as replicas starting together would).
       const runs = await Promise.all(
@@ -224,7 +224,7 @@ describe('admin CLI', () => {
       expect(runs.filter(Boolean)).toHaveLength(1);
       expect((await cli(['migrate'], { DATABASE_URL: url })).stdout).toContain('"migrations_applied":[]');
     } finally {
-      await droppedDatabase('webhooks_concurrent_migrate_test');
+      await droppedDatabase(siblingDatabaseName('concurrent_migrate'));
     }
   });
 
@@ -306,7 +306,7 @@ describe('admin CLI', () => {
   it('secrets reencrypt moves every secret to the first key of the ring', async () => {
     const oldRing = `old:${keyOf('old')}`;
     const newRing = `new:${keyOf('new')},${oldRing}`;
-    const DATABASE_URL = await freshDatabase('webhooks_reencrypt_test');
+    const DATABASE_URL = await freshDatabase(siblingDatabaseName('reencrypt'));
     const local = await startApi({ env: { SECRETS_ENCRYPTION_KEYS: oldRing, DATABASE_URL } });
     try {
       const { key } = await local.newKey();
@@ -356,7 +356,7 @@ describe('admin CLI', () => {
   it('secrets reencrypt waits for a rotation holding a webhook instead of deadlocking with it', async () => {
     const oldRing = `old:${keyOf('old')}`;
     const newRing = `new:${keyOf('new')},${oldRing}`;
-    const DATABASE_URL = await freshDatabase('webhooks_reencrypt_test');
+    const DATABASE_URL = await freshDatabase(siblingDatabaseName('reencrypt'));
     const local = await startApi({ env: { SECRETS_ENCRYPTION_KEYS: oldRing, DATABASE_URL } });
     const rotation = new Client({ connectionString: DATABASE_URL });
     await rotation.connect();
@@ -401,7 +401,7 @@ describe('admin CLI', () => {
   });
 
   it('secrets reencrypt refuses, naming the key, when a key in use is missing from the ring', async () => {
-    const DATABASE_URL = await freshDatabase('webhooks_reencrypt_test');
+    const DATABASE_URL = await freshDatabase(siblingDatabaseName('reencrypt'));
     const local = await startApi({ env: { SECRETS_ENCRYPTION_KEYS: `gone:${keyOf('gone')}`, DATABASE_URL } });
     try {
       const { key } = await local.newKey();
