@@ -22,6 +22,7 @@ import { API_APP_OPTIONS, apiAdapter, configureApiApp } from '../apps/api/src/ap
 import { ApiModule } from '../apps/api/src/api.module';
 import { runCli } from '../apps/cli/src/main';
 import { auditCommand } from '../apps/cli/src/commands/audit.command';
+import { AuditRelayProcessor } from '../apps/worker/src/audit/audit-relay.processor';
 import { AuditRelay } from '../apps/worker/src/audit/audit-relay.service';
 import { AuditRetention } from '../apps/worker/src/audit/audit-retention.service';
 import { HousekeepingProcessor } from '../apps/worker/src/housekeeping/housekeeping.processor';
@@ -471,22 +472,32 @@ describe('audit trail', () => {
       ]);
     });
 
-    it('is woken by the commit, not by the poller: the lag is far below the 1 s poll interval', async () => {
-      const { key, projectId } = await api.newKey();
-      const created = await api.http.post('/v1/webhooks', { key, body: valid });
-      secretsSeen.add(created.body.secret);
-      const lags: number[] = [];
-      for (let i = 0; i < 20; i++) {
-        await api.http.patch(`/v1/webhooks/${created.body.id}`, { key, body: { description: `d${i}` } });
+    it('is woken by the commit, not by the poller: with the polling stopped, every change still reaches the stream', async () => {
+      // The poll jobs wait in the queue while this worker's processor is paused; a wake-up runs the relay itself.
+      const polling = worker.get(AuditRelayProcessor).worker;
+      await polling.pause();
+      try {
+        // A run the poller started before the pause is over once this resolves.
+        await worker.get(AuditRelay).drain();
+        const { key, projectId } = await api.newKey();
+        const created = await api.http.post('/v1/webhooks', { key, body: valid });
+        secretsSeen.add(created.body.secret);
+        for (let i = 0; i < 20; i++) {
+          await api.http.patch(`/v1/webhooks/${created.body.id}`, { key, body: { description: `d${i}` } });
+        }
+        const got = await waitFor(
+          () => entries(stream, projectId),
+          (e) => e.length >= 22,
+          'the patches, relayed on the wake-ups alone',
+        );
+        expect(got.map((e) => e.type)).toEqual([
+          'api_key.created',
+          'webhook.created',
+          ...Array<string>(20).fill('webhook.updated'),
+        ]);
+      } finally {
+        polling.resume();
       }
-      const got = await waitFor(
-        () => entries(stream, projectId),
-        (e) => e.length >= 22,
-        'the patches',
-      );
-      for (const e of got) lags.push(Number(e.entryId.split('-')[0]) - Date.parse(e.event.occurred_at));
-      lags.sort((a, b) => a - b);
-      expect(lags[Math.floor(lags.length / 2)]).toBeLessThan(300);
     });
 
     it('audit tail prints one JSON event per line and stops cleanly on SIGINT', async () => {
@@ -1128,6 +1139,7 @@ describe('audit trail', () => {
     });
   });
 
+  // Declared last on purpose: it scans what every test above produced (jest runs a file's tests in order).
   describe('no secret or API key anywhere', () => {
     it('scans every stream entry, every audit row and every log line', async () => {
       expect(secretsSeen.size).toBeGreaterThan(10);
