@@ -8,14 +8,15 @@ import {
   ApiKeyChangeListener,
 } from '@app/persistence';
 import { Client } from 'pg';
-import { withAdmin } from './support/admin-database';
+import { siblingDatabaseName, withAdmin } from './support/admin-database';
 import { startApi, type RunningApi } from './support/api-harness';
 import { eventually } from './support/eventually';
 import { TEST_DATABASE_URL, assertTestDatabase } from './support/test-env';
 
 // A database of its own for the barrier's own tests: the barrier waits for every feed connection of its
-// database, and a deliberately silent one must not hold up the other suites' revocations.
-const BARRIER_DB = 'webhooks_barrier_test';
+// database, and a deliberately silent one must not hold up the other suites' revocations. Named after the run's
+// test database, as the other databases tests make.
+const BARRIER_DB = siblingDatabaseName('barrier');
 
 /** A connection that looks like a replica's change feed; it confirms changes only when `confirms` is set. */
 async function feed(url: string, confirms: boolean): Promise<Client> {
@@ -111,7 +112,7 @@ describe('API key change barrier', () => {
 
     it('still makes the change when it cannot run itself, and says so', async () => {
       let made = false;
-      const result = await barrierFor('postgres://postgres@127.0.0.1:1/webhooks_barrier_test', 30).around(
+      const result = await barrierFor(`postgres://postgres@127.0.0.1:1/${BARRIER_DB}`, 30).around(
         async () => {
           made = true;
           return '1'.repeat(64);
