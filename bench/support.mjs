@@ -114,7 +114,26 @@ export function cpuSeconds(pid) {
   }
 }
 
-/** CPU seconds used so far by every running process named `postgres` (the server and its backends). */
+/**
+ * CPU seconds a process has used so far plus those of its children that have exited (and been waited for), or
+ * null when it is gone.
+ */
+function cpuSecondsWithChildren(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // utime, stime, cutime and cstime are the 14th to 17th fields.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields.slice(11, 15).reduce((a, f) => a + Number(f), 0) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * CPU seconds used so far by Postgres: every running process named `postgres` (the server and its backends), and
+ * the backends and workers that have exited, which the server has collected into its children's time. So the
+ * figure only grows: a backend or an autovacuum worker that ends during a measurement does not take its CPU with it.
+ */
 export function postgresCpuSeconds() {
   let total = 0;
   for (const entry of readdirSync('/proc')) {
@@ -124,15 +143,14 @@ export function postgresCpuSeconds() {
     } catch {
       continue;
     }
-    total += cpuSeconds(entry) ?? 0;
+    total += cpuSecondsWithChildren(entry) ?? 0;
   }
   return total;
 }
 
 /**
  * CPU spent by a process and by Postgres while `work` runs, per request: `work` resolves to its result, and
- * `count(result)` says how many requests it made. Postgres backends that exit meanwhile are not counted (the
- * pools keep theirs).
+ * `count(result)` says how many requests it made.
  */
 export async function cpuPerRequest(pid, work, count) {
   const proc0 = cpuSeconds(pid);
