@@ -1,6 +1,7 @@
 // The API side by side with the thin reference stack (../shared/bench/baseline-server.mjs, node:http + pg) in
 // one run on this machine: create and rotate-secret throughput and p99 (the reference's own load driver, 8 s at
-// 32 connections, one stack after the other) with the CPU each stack and Postgres spent per request, GET one /
+// 32 connections, the two stacks taking turns for BENCH_ROUNDS rounds) with the CPU each stack and Postgres spent
+// per request, GET one /
 // GET list p99 at 32 connections, and the API's resident memory sampled during a minute of mixed load. Ports
 // 4700-4799, databases bench_prod_*, Redis db 14 unless BENCH_REDIS_URL says otherwise.
 import autocannon from 'autocannon';
@@ -20,6 +21,9 @@ const LOAD_SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 8);
 // process measures its compiler (the product's larger code base takes longer to warm up than the reference's).
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 5);
 const RSS_SECONDS = Number(process.env.BENCH_RSS_SECONDS ?? 60);
+// The stacks take turns, reference then product, this many times: the machine's speed drifts within minutes, and
+// one measurement of each, one after the other, let that drift into the ratio.
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 2));
 const CONNECTIONS = 32;
 
 const run = promisify(execFile);
@@ -40,6 +44,38 @@ async function listening(port) {
 
 /** Requests one run of the load driver made (creates and rotations). */
 const requestsOf = (r) => r.create.total + (r.rotate?.total ?? 0);
+
+const mean = (values) => Math.round(values.reduce((a, b) => a + b, 0) / values.length);
+
+/**
+ * One stack's rounds as one figure: mean throughput and mean p99 of each phase, and the CPU per request over all
+ * its measured requests.
+ */
+function combine(rounds) {
+  const phase = (name) => {
+    const runs = rounds.map((r) => r.result[name]).filter(Boolean);
+    if (runs.length === 0) return null;
+    const sum = (k) => runs.reduce((a, r) => a + r[k], 0);
+    return {
+      rps: mean(runs.map((r) => r.rps)),
+      p50: mean(runs.map((r) => r.p50)),
+      p99: mean(runs.map((r) => r.p99)),
+      non2xx: sum('non2xx'),
+      errors: sum('errors'),
+      total: sum('total'),
+    };
+  };
+  const n = rounds.reduce((a, r) => a + requestsOf(r.result), 0);
+  const weighted = (k) =>
+    rounds.some((r) => r[k] === null)
+      ? null
+      : Math.round(rounds.reduce((a, r) => a + r[k] * requestsOf(r.result), 0) / n);
+  return {
+    result: { create: phase('create'), rotate: phase('rotate') },
+    processUs: weighted('processUs'),
+    postgresUs: weighted('postgresUs'),
+  };
+}
 
 /** The reference's load driver: {create:{rps,p50,p99,non2xx}, rotate:{...}}. */
 async function load(refDir, base, keys, seconds = LOAD_SECONDS) {
@@ -100,21 +136,10 @@ export default async function runBench({ root, log }) {
     const baseKeys = [];
     for (let i = 0; i < 4; i++)
       baseKeys.push((await (await fetch(`${baseUrl}/admin/api-keys`, { method: 'POST' })).json()).key);
-    log(
-      `baseline warm-up (${WARMUP_SECONDS} s x 2), then load (${LOAD_SECONDS} s x 2 at ${CONNECTIONS} connections)`,
-    );
+    log(`baseline warm-up (${WARMUP_SECONDS} s x 2)`);
     if (WARMUP_SECONDS > 0) await load(refDir, baseUrl, baseKeys, WARMUP_SECONDS);
-    // CPU per request as well as throughput: on a machine the load saturates, the stack that spends less CPU
-    // per request (in its process and in Postgres) gets more requests through.
-    const baselineCpu = await cpuPerRequest(
-      baselineChild.child.pid,
-      () => load(refDir, baseUrl, baseKeys),
-      requestsOf,
-    );
-    const baseline = baselineCpu.result;
-    await baselineChild.stop();
 
-    // Product.
+    // Product, started beside the reference (an idle stack costs nothing measurable).
     cli(root, ['migrate'], env);
     const apiKeys = [];
     for (let i = 0; i < 4; i++)
@@ -132,11 +157,26 @@ export default async function runBench({ root, log }) {
     );
     procs.push(api);
     const apiUrl = `http://127.0.0.1:${API_PORT}`;
-    log(
-      `product warm-up (${WARMUP_SECONDS} s x 2), then load (${LOAD_SECONDS} s x 2 at ${CONNECTIONS} connections)`,
-    );
+    log(`product warm-up (${WARMUP_SECONDS} s x 2)`);
     if (WARMUP_SECONDS > 0) await load(refDir, apiUrl, apiKeys, WARMUP_SECONDS);
-    const productCpu = await cpuPerRequest(api.child.pid, () => load(refDir, apiUrl, apiKeys), requestsOf);
+
+    // CPU per request as well as throughput: on a machine the load saturates, the stack that spends less CPU
+    // per request (in its process and in Postgres) gets more requests through.
+    const baselineRounds = [];
+    const productRounds = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      log(
+        `round ${round} of ${ROUNDS}: reference, then product (${LOAD_SECONDS} s x 2 each at ${CONNECTIONS} connections)`,
+      );
+      baselineRounds.push(
+        await cpuPerRequest(baselineChild.child.pid, () => load(refDir, baseUrl, baseKeys), requestsOf),
+      );
+      productRounds.push(await cpuPerRequest(api.child.pid, () => load(refDir, apiUrl, apiKeys), requestsOf));
+    }
+    await baselineChild.stop();
+    const baselineCpu = combine(baselineRounds);
+    const productCpu = combine(productRounds);
+    const baseline = baselineCpu.result;
     const product = productCpu.result;
 
     // Reads: one project with five webhooks (the default live limit).
@@ -214,8 +254,13 @@ export default async function runBench({ root, log }) {
     const rotateRps = ratio(product.rotate?.rps, baseline.rotate?.rps);
     const createP99 = ratio(product.create.p99, baseline.create.p99);
     const rotateP99 = ratio(product.rotate?.p99, baseline.rotate?.p99);
-    notes.push(`baseline: ${JSON.stringify(baseline)}`);
-    notes.push(`product:  ${JSON.stringify(product)}`);
+    const perRound = (rounds) =>
+      rounds.map((r) => `${r.result.create.rps}/${r.result.rotate?.rps ?? '-'} req/s`).join(', ');
+    notes.push(`baseline (mean of ${ROUNDS} rounds): ${JSON.stringify(baseline)}`);
+    notes.push(`product (mean of ${ROUNDS} rounds):  ${JSON.stringify(product)}`);
+    notes.push(
+      `create/rotate per round: reference ${perRound(baselineRounds)}; product ${perRound(productRounds)}`,
+    );
     notes.push(
       `GET one non2xx=${getOne.non2xx} errors=${getOne.errors}; GET list non2xx=${getList.non2xx} errors=${getList.errors}`,
     );
