@@ -102,28 +102,17 @@ const CLOCK_TICKS = (() => {
   }
 })();
 
-/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat; null when it is gone. */
-export function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name, which is in parentheses and may hold spaces: utime is the 14th field.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return null;
-  }
-}
-
 /**
- * CPU seconds a process has used so far plus those of its children that have exited (and been waited for), or
- * null when it is gone.
+ * CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat; with `withChildren`, plus those of
+ * its children that have exited and been waited for. Null when it is gone.
  */
-function cpuSecondsWithChildren(pid) {
+export function cpuSeconds(pid, { withChildren = false } = {}) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // utime, stime, cutime and cstime are the 14th to 17th fields.
+    // Fields after the command name, which is in parentheses and may hold spaces: utime, stime, cutime and cstime
+    // are the 14th to 17th fields.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields.slice(11, 15).reduce((a, f) => a + Number(f), 0) / CLOCK_TICKS;
+    return fields.slice(11, withChildren ? 15 : 13).reduce((a, f) => a + Number(f), 0) / CLOCK_TICKS;
   } catch {
     return null;
   }
@@ -143,7 +132,7 @@ export function postgresCpuSeconds() {
     } catch {
       continue;
     }
-    total += cpuSecondsWithChildren(entry) ?? 0;
+    total += cpuSeconds(entry, { withChildren: true }) ?? 0;
   }
   return total;
 }
