@@ -22,11 +22,14 @@ return n`;
  */
 export type SyncTimer = (sync: () => Promise<void>, ms: number) => () => void;
 
-/** Injection token overriding the limiter's {@link SyncTimer} (tests). */
+/**
+ * Injection token of the limiter's {@link SyncTimer}. The application provides none, so the limiter runs on the
+ * real timer; tests that build a limiter hand theirs to the constructor.
+ */
 export const RATE_LIMIT_SYNC_TIMER = Symbol('RATE_LIMIT_SYNC_TIMER');
 
 /** The real {@link SyncTimer}: a timer that never keeps the process alive. */
-export const realSyncTimer: SyncTimer = (sync, ms) => {
+const realSyncTimer: SyncTimer = (sync, ms) => {
   const timer = setTimeout(() => void sync(), ms);
   timer.unref();
   return () => clearTimeout(timer);
