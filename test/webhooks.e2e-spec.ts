@@ -100,6 +100,28 @@ describe('webhooks API (Anchor-compatible routes)', () => {
       expect((await create({ ...valid, description: 'x'.repeat(256) })).status).toBe(201);
     });
 
+    it('counts the 256 characters of a description in code points, on create and update alike', async () => {
+      // A variation selector is a character of its own: 'a\uFE0F' is two, whatever a font makes of it.
+      const full = 'a\uFE0F'.repeat(128);
+      expect((await create({ ...valid, description: '\u{1F511}'.repeat(256) })).status).toBe(201);
+      const created = await create({ ...valid, description: full });
+      expect(created.status).toBe(201);
+      expect(created.body.description).toBe(full);
+      const refused = await create({ ...valid, description: `${full}x` });
+      expect(refused.status).toBe(400);
+      expect(refused.body.details).toEqual([
+        expect.objectContaining({ field: 'description', rule: 'max_length' }),
+      ]);
+      const patched = await api.http.patch(`/v1/webhooks/${created.body.id}`, {
+        key,
+        body: { description: `x${full}` },
+      });
+      expect(patched.status).toBe(400);
+      expect(patched.body.details).toEqual([
+        expect.objectContaining({ field: 'description', rule: 'max_length' }),
+      ]);
+    });
+
     it.each([
       ['missing url', { subscribed_events: ['task.completed'] }, 'url', 'required'],
       ['url of wrong type', { url: 42, subscribed_events: ['task.completed'] }, 'url', 'type'],

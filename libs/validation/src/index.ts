@@ -29,7 +29,14 @@ export { EVENT_CATALOG, type WebhookEventType } from './webhook-event.catalog';
 export { isWebhookEvent, normalizeEvents, unknownEventMessage } from './webhook-event.rule';
 
 /** class-validator decorators for DTOs and their stable constraint names. */
-export { IS_WEBHOOK_EVENT, IS_WEBHOOK_URL, IsWebhookEvent, IsWebhookUrl } from './webhook.decorators';
+export {
+  IS_WEBHOOK_EVENT,
+  IS_WEBHOOK_URL,
+  IsWebhookEvent,
+  IsWebhookUrl,
+  MAX_CHARACTERS,
+  MaxCharacters,
+} from './webhook.decorators';
 
 /** RFC 3339 timestamps that name a real instant, and their class-validator decorator. */
 export { IS_RFC3339, IsRfc3339, isRfc3339, rfc3339Instant } from './rfc3339.rule';

@@ -14,6 +14,7 @@ const RULE_NAMES: Record<string, string> = {
   isArray: 'type',
   arrayMinSize: 'min_items',
   maxLength: 'max_length',
+  maxCharacters: 'max_length',
   min: 'min',
   max: 'max',
   isWebhookEvent: 'event_catalog',

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMinSize, IsArray, IsDefined, IsOptional, IsString, MaxLength } from 'class-validator';
-import { EVENT_CATALOG, IsWebhookEvent, IsWebhookUrl } from '@app/validation';
+import { ArrayMinSize, IsArray, IsDefined, IsOptional, IsString } from 'class-validator';
+import { EVENT_CATALOG, IsWebhookEvent, IsWebhookUrl, MaxCharacters } from '@app/validation';
 
 /**
  * What every URL the server accepts looks like (a necessary condition; the address and name rules come on top):
@@ -39,6 +39,6 @@ export class CreateWebhookDto {
   @ApiPropertyOptional({ type: String, nullable: true, maxLength: 256 })
   @IsOptional()
   @IsString({ message: 'description must be a string or null' })
-  @MaxLength(256, { message: 'description must be at most 256 characters' })
+  @MaxCharacters(256, { message: 'description must be at most 256 characters' })
   description?: string | null;
 }

@@ -1,14 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import {
-  ArrayMinSize,
-  IsArray,
-  IsBoolean,
-  IsOptional,
-  IsString,
-  MaxLength,
-  ValidateIf,
-} from 'class-validator';
-import { EVENT_CATALOG, IsWebhookEvent, IsWebhookUrl } from '@app/validation';
+import { ArrayMinSize, IsArray, IsBoolean, IsOptional, IsString, ValidateIf } from 'class-validator';
+import { EVENT_CATALOG, IsWebhookEvent, IsWebhookUrl, MaxCharacters } from '@app/validation';
 import { WEBHOOK_URL_PATTERN } from './create-webhook.dto';
 
 // Absent fields stay as they are. Only `description` may be null (it clears it); a null anywhere else is an
@@ -33,7 +25,7 @@ export class UpdateWebhookDto {
   @ApiPropertyOptional({ type: String, nullable: true, maxLength: 256 })
   @IsOptional()
   @IsString({ message: 'description must be a string or null' })
-  @MaxLength(256, { message: 'description must be at most 256 characters' })
+  @MaxCharacters(256, { message: 'description must be at most 256 characters' })
   description?: string | null;
 
   /** Replaces the subscribed event types. */
