@@ -432,6 +432,8 @@ describe('a Redis database the server does not have', () => {
     proc.up.catch(() => undefined);
     expect(await proc.exited).toBe(1);
     expect(proc.output()).toContain(`${name} cannot start: REDIS_URL names database 999999`);
+    // A bad value, said in one line: no stack trace of where the check threw.
+    expect(proc.output()).not.toContain('"stack"');
   });
 });
 

@@ -9,7 +9,7 @@ import { ApiModule } from './api.module';
 
 async function main(config: AppConfig): Promise<void> {
   // In the background: the API starts and answers 503 while Redis is down, but not on the wrong database.
-  exitOnFatal('api', verifyRedisDatabase(config.redis));
+  void exitOnFatal('api', verifyRedisDatabase(config.redis));
   const app = configureApiApp(
     await NestFactory.create<NestFastifyApplication>(ApiModule, apiAdapter(config.http), {
       ...API_APP_OPTIONS,

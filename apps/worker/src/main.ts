@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Logger as PinoLogger } from 'nestjs-pino';
-import { bootLogger, configWarnings, exitOnSignals, runMain, type AppConfig } from '@app/config';
+import { bootLogger, configWarnings, exitOnFatal, exitOnSignals, runMain, type AppConfig } from '@app/config';
 import { verifyRedisDatabase } from '@app/queue';
 import { WorkerModule } from './worker.module';
 
@@ -12,7 +12,11 @@ async function main(config: AppConfig): Promise<void> {
   const waiting = setTimeout(() => {
     bootLogger(config.log.level).warn('waiting for Redis to answer', 'worker');
   }, 3000);
-  await verifyRedisDatabase(config.redis).finally(() => clearTimeout(waiting));
+  // A database the server refuses ends the start as the API's does: one line naming it, no stack trace.
+  await exitOnFatal(
+    'worker',
+    verifyRedisDatabase(config.redis).finally(() => clearTimeout(waiting)),
+  );
   // Not buffered: while Postgres or Redis does not answer, the start waits for them and says so as it goes.
   const app = await NestFactory.createApplicationContext(WorkerModule, {
     logger: bootLogger(config.log.level),

@@ -63,9 +63,13 @@ export function configWarnings(config: AppConfig): string[] {
   return warnings;
 }
 
-/** Ends the process with exit code 1 and the reason, the way a failed start does, if `check` rejects. */
-export function exitOnFatal(name: string, check: Promise<void>): void {
-  check.catch((e: unknown) => {
+/**
+ * Ends the process with exit code 1 and the reason, the way a failed start does, if `check` rejects: one line
+ * naming the problem, without a stack trace (the check's message is the whole story, e.g. a bad REDIS_URL).
+ * Resolves once `check` has passed, for a process that waits for it before going on.
+ */
+export function exitOnFatal(name: string, check: Promise<void>): Promise<void> {
+  return check.catch((e: unknown) => {
     const err = e instanceof Error ? e : new Error(String(e));
     bootLogger().error(`${name} cannot start: ${err.message}`, undefined, name);
     process.exit(1);
