@@ -437,6 +437,43 @@ describe('a Redis database the server does not have', () => {
   });
 });
 
+describe('an address the API cannot listen on', () => {
+  const started: ChildProcess[] = [];
+  afterEach(() => {
+    for (const c of started.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+  });
+
+  it('stops the API with exit code 1 when the port is taken, naming HOST and PORT, without a stack trace', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as { port: number };
+    try {
+      const proc = start('dist/apps/api/src/main.js', { PORT: String(port), HOST: '127.0.0.1' }, /never/);
+      started.push(proc.child);
+      proc.up.catch(() => undefined);
+      expect(await proc.exited).toBe(1);
+      expect(proc.output()).toContain(`api cannot start: cannot listen on HOST 127.0.0.1, PORT ${port}`);
+      expect(proc.output()).not.toContain('"stack"');
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+  });
+
+  it('stops the API with exit code 1 when HOST is not an address of this machine', async () => {
+    // TEST-NET-3 (RFC 5737): never assigned to a host.
+    const proc = start(
+      'dist/apps/api/src/main.js',
+      { PORT: String(await freePort()), HOST: '203.0.113.7' },
+      /never/,
+    );
+    started.push(proc.child);
+    proc.up.catch(() => undefined);
+    expect(await proc.exited).toBe(1);
+    expect(proc.output()).toContain('api cannot start: cannot listen on HOST 203.0.113.7');
+    expect(proc.output()).not.toContain('"stack"');
+  });
+});
+
 describe('invalid configuration', () => {
   beforeAll(() => {
     execFileSync(process.execPath, [join(root, 'scripts/build-if-needed.mjs')], {

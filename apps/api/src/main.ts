@@ -23,8 +23,20 @@ async function main(config: AppConfig): Promise<void> {
   // SIGTERM: the server stops accepting connections and answers 503 on kept-alive ones, in-flight requests
   // finish, then the Postgres and Redis pools close.
   exitOnSignals(app, logger);
-  await app.listen(config.http.port, config.http.host);
-  logger.log(`listening on ${config.http.host}:${config.http.port}`);
+  // A port that is taken or an address this machine does not have is a bad PORT or HOST: said in one line
+  // naming them, without a stack trace.
+  const { host, port } = config.http;
+  await exitOnFatal(
+    'api',
+    app.listen(port, host).then(
+      () => undefined,
+      (e: unknown) => {
+        const reason = e instanceof Error ? e.message : String(e);
+        throw new Error(`cannot listen on HOST ${host}, PORT ${port}: ${reason}`);
+      },
+    ),
+  );
+  logger.log(`listening on ${host}:${port}`);
 }
 
 if (require.main === module) runMain('api', main);
