@@ -72,6 +72,9 @@ describe('isPublicAddress', () => {
       expect(isPublicAddress('169.254.169.254', parseCidrList('169.254.169.254/32'))).toBe(true);
       expect(isPublicAddress('168.63.129.16', parseCidrList('0.0.0.0/0'))).toBe(false);
       expect(isPublicAddress('fd00:ec2::254', parseCidrList('fd00::/8'))).toBe(false);
+      expect(isPublicAddress('fd20:ce::254', parseCidrList('fc00::/7'))).toBe(false);
+      expect(isPublicAddress('fd00:c1::a9fe:a9fe', parseCidrList('fd00::/8'))).toBe(false);
+      expect(isPublicAddress('169.254.0.23', parseCidrList('169.254.0.0/16'))).toBe(false);
     });
 
     it('uses the process-wide allow list when none is given', () => {

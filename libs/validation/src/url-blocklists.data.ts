@@ -110,6 +110,14 @@ export const METADATA_ADDRESSES: readonly { readonly address: string; readonly r
   },
   { address: '100.100.100.200', reason: 'Alibaba Cloud ECS instance metadata service' },
   { address: '192.0.0.192', reason: 'Oracle Cloud Infrastructure legacy instance metadata service' },
+  {
+    address: 'fd00:c1::a9fe:a9fe',
+    reason: 'Oracle Cloud Infrastructure instance metadata service over IPv6',
+  },
+  { address: 'fd20:ce::254', reason: 'GCP Compute Engine metadata server over IPv6' },
+  { address: '169.254.0.23', reason: 'Tencent Cloud CVM instance metadata (metadata.tencentyun.com)' },
+  { address: '169.254.42.42', reason: 'Scaleway instance metadata service' },
+  { address: 'fd00:42::42', reason: 'Scaleway instance metadata service over IPv6' },
 ];
 
 /** Host names of cloud metadata services (compared after IDNA mapping, lower case, trailing dot removed). */
