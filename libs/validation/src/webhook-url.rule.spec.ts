@@ -78,6 +78,21 @@ describe('checkWebhookUrl: result shape', () => {
     ).toHaveLength(1);
   });
 
+  it('asks for brackets around an IPv6 address written without them, and judges that address', () => {
+    expect(checkWebhookUrl('https://2606:4700::1111/hook', {}).violations).toEqual([
+      { rule: 'form', message: 'url must enclose an IPv6 address in brackets' },
+    ]);
+    expect(checkWebhookUrl('https://::1/', {}).violations.map((v) => v.rule)).toEqual([
+      'form',
+      'private_address',
+    ]);
+    expect(checkWebhookUrl('https://fe80::1%25eth0/', {}).violations.map((v) => v.rule)).toEqual([
+      'form',
+      'zone_id',
+      'private_address',
+    ]);
+  });
+
   it.each([
     ['https://Example.COM./hook?secret=1', 'example.com'],
     ['HTTPS://BÜCHER.de:8443/', 'xn--bcher-kva.de'],

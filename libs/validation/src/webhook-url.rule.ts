@@ -151,6 +151,12 @@ function checkRawForm(url: string, violations: Violations): RawAuthority | null 
     if (after.startsWith(':')) port = after.slice(1);
     else if (after !== '') violations.add('form', 'url has text after an IPv6 literal');
     if (host.includes('%')) violations.add('zone_id');
+  } else if (ipaddr.IPv6.isValid(hostPort.replace(/%.*$/, ''))) {
+    // An IPv6 address without its brackets, not a host and a port: judge it as the literal it was meant to be,
+    // rather than as a host "2606" with the port "4700::1111".
+    violations.add('form', 'url must enclose an IPv6 address in brackets');
+    if (hostPort.includes('%')) violations.add('zone_id');
+    return { host: `[${hostPort}]`, bracketed: true };
   } else {
     const colon = hostPort.indexOf(':');
     host = colon === -1 ? hostPort : hostPort.slice(0, colon);
