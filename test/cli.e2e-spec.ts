@@ -169,6 +169,24 @@ describe('admin CLI', () => {
     expect(res.stdout).toBe('');
   });
 
+  it('reports a mistake in its arguments as such, not as Postgres being unreachable', async () => {
+    const unreachable = { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/webhooks_test' };
+    const cases: [string[], RegExp][] = [
+      [['api-keys', 'bogus'], /^usage: api-keys create/],
+      [['api-keys', 'create', '--project', 'nope'], /^--project must be a UUID\n$/],
+      [['api-keys', 'create', '--bogus'], /Unknown option '--bogus'/],
+      [['api-keys', 'list'], /^api-keys list needs --project <uuid>\n$/],
+      [['api-keys', 'revoke'], /^usage: api-keys revoke <api_key_id>\n$/],
+      [['rotation', 'rotate'], /^usage: rotation rotate <webhook_id>\n$/],
+      [['secrets', 'reencrypt', 'now'], /^usage: secrets reencrypt\n$/],
+    ];
+    for (const [args, stderr] of cases) {
+      const res = await cli(args, unreachable);
+      expect({ args, code: res.code, stdout: res.stdout }).toEqual({ args, code: 1, stdout: '' });
+      expect(res.stderr).toMatch(stderr);
+    }
+  });
+
   it('migrate says so too when Postgres is unreachable, or takes connections and never answers', async () => {
     const refused = await cli(['migrate'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/webhooks_test' });
     expect({ code: refused.code, stdout: refused.stdout }).toEqual({ code: 1, stdout: '' });

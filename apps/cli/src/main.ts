@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ConfigError, loadConfig } from '@app/config';
 import { DomainError } from '@app/domain';
@@ -60,16 +61,22 @@ export async function runCli(argv: string[]): Promise<number> {
     };
     const handler = command ? handlers[command] : undefined;
     if (!handler) throw new CliUsageError(USAGE);
-    const app = await NestFactory.createApplicationContext(CliModule, {
-      logger: ['error'],
-      abortOnError: false,
-    });
-    try {
+    // Opened by the command once its arguments are checked: a mistake in them is reported as such, at once,
+    // also while Postgres is unreachable or slow to answer.
+    let app: INestApplicationContext | undefined;
+    const open = async (): Promise<INestApplicationContext> => {
+      app ??= await NestFactory.createApplicationContext(CliModule, {
+        logger: ['error'],
+        abortOnError: false,
+      });
       // Every such command needs Postgres now; the services would otherwise keep retrying in the background.
       app.get(DatabaseConnector).assertConnected();
-      await handler(app, rest, out);
+      return app;
+    };
+    try {
+      await handler(open, rest, out);
     } finally {
-      await app.close();
+      await app?.close();
     }
     return 0;
   } catch (e) {

@@ -8,12 +8,11 @@ const ADMIN = { type: 'admin' as const, id: 'cli' };
 
 /** `api-keys create|list|revoke`. */
 export async function apiKeysCommand(
-  app: INestApplicationContext,
+  open: () => Promise<INestApplicationContext>,
   argv: string[],
   out: (line: string) => void,
 ): Promise<void> {
   const [sub, ...rest] = argv;
-  const keys = app.get(ApiKeysService);
   switch (sub) {
     case 'create': {
       const { values } = parseArgs({
@@ -25,6 +24,7 @@ export async function apiKeysCommand(
       // Characters as Postgres counts them (code points), not UTF-16 units: an emoji is one, not two.
       if (values.name !== undefined && [...values.name].length > 200)
         throw new CliUsageError('--name must be at most 200 characters');
+      const keys = (await open()).get(ApiKeysService);
       out(
         JSON.stringify(
           await keys.create({
@@ -40,12 +40,14 @@ export async function apiKeysCommand(
       const { values } = parseArgs({ args: rest, options: { project: { type: 'string' } } });
       if (!values.project || !UUID.test(values.project))
         throw new CliUsageError('api-keys list needs --project <uuid>');
+      const keys = (await open()).get(ApiKeysService);
       for (const key of await keys.list(values.project.toLowerCase())) out(JSON.stringify(key));
       return;
     }
     case 'revoke': {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });
       if (positionals.length !== 1) throw new CliUsageError('usage: api-keys revoke <api_key_id>');
+      const keys = (await open()).get(ApiKeysService);
       const { confirmed, unconfirmed, unchecked } = await keys.revoke(positionals[0], ADMIN);
       if (unchecked !== undefined) {
         process.stderr.write(

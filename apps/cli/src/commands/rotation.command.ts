@@ -13,12 +13,13 @@ const USAGE = 'usage: rotation rotate <webhook_id>';
  * or `{"queued": false, "webhook_id", "next_rotation_at"}` when the rotation is not due yet.
  */
 export async function rotationCommand(
-  app: INestApplicationContext,
+  open: () => Promise<INestApplicationContext>,
   argv: string[],
   out: (line: string) => void,
 ): Promise<void> {
   const [sub, webhookId, ...extra] = argv;
   if (sub !== 'rotate' || !webhookId || extra.length > 0) throw new CliUsageError(USAGE);
+  const app = await open();
   const { repos } = app.get(Database);
   const schedule = await repos.rotation.findSchedule(webhookId);
   if (!schedule) {

@@ -9,11 +9,12 @@ import { CliUsageError } from '../cli-usage.error';
  * secrets and stored idempotent responses). Prints `{"reencrypted": <secrets>, "idempotent_responses": <n>}`.
  */
 export async function secretsCommand(
-  app: INestApplicationContext,
+  open: () => Promise<INestApplicationContext>,
   argv: string[],
   out: (line: string) => void,
 ): Promise<void> {
   if (argv[0] !== 'reencrypt' || argv.length !== 1) throw new CliUsageError('usage: secrets reencrypt');
+  const app = await open();
   // The one command that encrypts: re-encrypting under the development key must not go unnoticed.
   if (app.get<AppConfig>(APP_CONFIG).secrets.usingDevelopmentKey) {
     process.stderr.write(`warning: ${DEVELOPMENT_KEY_WARNING}\n`);
