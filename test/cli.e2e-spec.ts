@@ -187,6 +187,25 @@ describe('admin CLI', () => {
     }
   });
 
+  it('refuses an option given twice rather than keeping the last one', async () => {
+    const project = '5f0c8a34-3d0e-4a5e-9d3b-2f6c1f0e7a11';
+    const other = '5f0c8a34-3d0e-4a5e-9d3b-2f6c1f0e7a12';
+    const twice = await cli(['api-keys', 'create', '--project', project, '--project', other]);
+    expect(twice).toEqual({ code: 1, stdout: '', stderr: '--project must be given once\n' });
+    const named = await cli(['api-keys', 'create', '--name', 'a', '--name=b']);
+    expect(named).toEqual({ code: 1, stdout: '', stderr: '--name must be given once\n' });
+    const listed = await cli(['api-keys', 'list', '--project', project, '--project', other]);
+    expect(listed).toEqual({ code: 1, stdout: '', stderr: '--project must be given once\n' });
+    const tail = await cli(['audit', 'tail', '--group', 'a', '--group', 'b']);
+    expect({ code: tail.code, stdout: tail.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(tail.stderr).toMatch(/^--group must be given once\nusage: audit tail/);
+    const keys: unknown[] = await api.db.dataSource.query(
+      'SELECT 1 FROM api_keys WHERE project_id IN ($1, $2)',
+      [project, other],
+    );
+    expect(keys).toEqual([]);
+  });
+
   it('migrate says so too when Postgres is unreachable, or takes connections and never answers', async () => {
     const refused = await cli(['migrate'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/webhooks_test' });
     expect({ code: refused.code, stdout: refused.stdout }).toEqual({ code: 1, stdout: '' });

@@ -2,6 +2,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { parseArgs } from 'node:util';
 import { ApiKeysService } from '@app/domain';
 import { CliUsageError } from '../cli-usage.error';
+import { refuseRepeatedOptions } from '../repeated-options';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ADMIN = { type: 'admin' as const, id: 'cli' };
@@ -15,10 +16,12 @@ export async function apiKeysCommand(
   const [sub, ...rest] = argv;
   switch (sub) {
     case 'create': {
-      const { values } = parseArgs({
+      const { values, tokens } = parseArgs({
         args: rest,
         options: { project: { type: 'string' }, name: { type: 'string' } },
+        tokens: true,
       });
+      refuseRepeatedOptions(tokens);
       if (values.project !== undefined && !UUID.test(values.project))
         throw new CliUsageError('--project must be a UUID');
       // Characters as Postgres counts them (code points), not UTF-16 units: an emoji is one, not two.
@@ -37,7 +40,12 @@ export async function apiKeysCommand(
       return;
     }
     case 'list': {
-      const { values } = parseArgs({ args: rest, options: { project: { type: 'string' } } });
+      const { values, tokens } = parseArgs({
+        args: rest,
+        options: { project: { type: 'string' } },
+        tokens: true,
+      });
+      refuseRepeatedOptions(tokens);
       if (!values.project || !UUID.test(values.project))
         throw new CliUsageError('api-keys list needs --project <uuid>');
       const keys = (await open()).get(ApiKeysService);

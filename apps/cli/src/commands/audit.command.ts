@@ -12,6 +12,7 @@ import {
 import type { AppConfig } from '@app/config';
 import { createRedis, verifyRedisDatabase } from '@app/queue';
 import { CliUsageError } from '../cli-usage.error';
+import { refuseRepeatedOptions } from '../repeated-options';
 
 const USAGE = 'usage: audit tail [--group <name>] [--from-start]';
 const GROUP_NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
@@ -55,10 +56,13 @@ export async function auditCommand(
   if (sub !== 'tail') throw new CliUsageError(USAGE);
   let values: { group?: string; 'from-start'?: boolean };
   try {
-    ({ values } = parseArgs({
+    let tokens;
+    ({ values, tokens } = parseArgs({
       args: rest,
       options: { group: { type: 'string' }, 'from-start': { type: 'boolean' } },
+      tokens: true,
     }));
+    refuseRepeatedOptions(tokens);
   } catch (e) {
     throw new CliUsageError(`${e instanceof Error ? e.message : String(e)}\n${USAGE}`);
   }
