@@ -154,6 +154,27 @@ describe('garbage input never produces a 500', () => {
     expect(lone.body.details).toEqual([expect.objectContaining({ field: 'description', rule: 'text' })]);
   });
 
+  it('a NUL in a query parameter is refused under the name of the parameter', async () => {
+    for (const [name, value] of [
+      ['webhook_id', 'wh_%00'],
+      ['cursor', 'a%00b'],
+    ]) {
+      const res = await api.http.get(`/v1/audit-events?${name}=${value}`, { key });
+      expect(res.status).toBe(400);
+      expect(res.body).toMatchObject({
+        code: 'validation_failed',
+        error: `${name} must not contain NUL characters or unpaired surrogates`,
+        details: [
+          {
+            field: name,
+            rule: 'text',
+            message: `${name} must not contain NUL characters or unpaired surrogates`,
+          },
+        ],
+      });
+    }
+  });
+
   it('an id with a NUL character is just an unknown webhook, on every route', async () => {
     const notFound = { status: 404, code: 'webhook_not_found' };
     const json = { 'content-type': 'application/json' };

@@ -137,7 +137,8 @@ export class ApiValidationPipe extends ValidationPipe {
     }
     // Field rules first (a URL with a NUL in it breaks a URL rule); then nothing Postgres cannot store may pass.
     const result: unknown = await super.transform(value, metadata);
-    const bad = findUnstorableText(value, metadata.type === 'body' ? '' : (metadata.data ?? metadata.type));
+    // A whole body or query is named by its fields (`webhook_id`, not `query.webhook_id`); a single parameter by its own.
+    const bad = findUnstorableText(value, metadata.type === 'body' ? '' : (metadata.data ?? ''));
     if (bad !== undefined) {
       // A path id Postgres cannot hold names no webhook: it goes on as one that matches none (ids are ASCII), so
       // it is answered exactly like any other unknown id (404, after the body's own checks).
