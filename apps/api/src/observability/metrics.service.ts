@@ -4,7 +4,7 @@ import { APP_CONFIG, type AppConfig } from '@app/config';
 import type Redis from 'ioredis';
 import { Clock, rejectedEventsStream } from '@app/domain';
 import { DELIVERY_STATUSES, Database } from '@app/persistence';
-import { REDIS } from '@app/queue';
+import { REDIS, withTimeout } from '@app/queue';
 import { MonitoredQueues } from './monitored-queues.provider';
 import { CONNECTION_ROUTE } from './request-log';
 import { SharedHistoryCounts, type HistoryCounts } from './shared-history.counts';
@@ -17,6 +17,13 @@ const HISTORY_COUNTS_EVERY_MS = 60_000;
 const HISTORY_COUNTS_TIMEOUT_MS = 5000;
 /** After those counts failed, how long scrapes go without them before the next try. */
 const HISTORY_COUNTS_RETRY_MS = 10_000;
+/**
+ * Longest a scrape waits for the outbox backlog (a partial index: milliseconds when Postgres answers). A Postgres
+ * that hangs is otherwise waited for until the connection's answer deadline (the statement timeout plus up to
+ * 5 s, 20 s by default), past Prometheus' scrape timeout (10 s by default): the whole scrape would be lost,
+ * `metrics_source_up` and the HTTP series with it, just when they matter.
+ */
+const BACKLOG_WAIT_MS = 5000;
 
 /**
  * What became of a request's Idempotency-Key (see IdempotencyService): `first`, it claimed the key and ran;
@@ -216,11 +223,16 @@ export class MetricsService {
         ? this.historyCounts
         : undefined;
     const skip = fresh === undefined && now - this.historyFailedAt < HISTORY_COUNTS_RETRY_MS;
-    const [backlog, history] = await Promise.allSettled([
+    const backlogRead = withTimeout(
       m.outboxBacklog(),
-      skip ? undefined : (fresh ?? this.sharedHistory.read()),
-    ]);
+      BACKLOG_WAIT_MS,
+      () => new Error(`no answer within ${BACKLOG_WAIT_MS} ms`),
+    );
+    // Settled from the start: a scrape that does not wait for it (below) leaves no rejection unhandled.
+    const historyRead = Promise.allSettled([skip ? undefined : (fresh ?? this.sharedHistory.read())]);
+    const [backlog] = await Promise.allSettled([backlogRead]);
     if (backlog.status === 'rejected') {
+      // Postgres does not answer: the scrape goes without the counts too rather than wait for them.
       // No value rather than a stale or made-up one (a 0 lag would hide the relay-lag alert); the gauges have
       // samples again after the next read that works.
       this.historyCounts = undefined;
@@ -240,6 +252,7 @@ export class MetricsService {
         : 0,
     );
     this.sourceUp.set({ source: 'postgres' }, 1);
+    const [history] = await historyRead;
     this.rotations.reset();
     this.deliveries.reset();
     if (history.status === 'rejected') {
