@@ -1036,6 +1036,16 @@ describe('audit trail', () => {
       expect(res.body.details).toEqual(expect.arrayContaining([expect.objectContaining({ field, rule })]));
     });
 
+    it('says a limit given twice must be given once, rather than that it must be a whole number', async () => {
+      const res = await list('?limit=5&limit=6');
+      expect(res.status).toBe(400);
+      expect(res.body).toMatchObject({
+        code: 'validation_failed',
+        error: 'limit must be given once',
+        details: [{ field: 'limit', rule: 'type', message: 'limit must be given once' }],
+      });
+    });
+
     it('gives 50 events a page by default and up to 200 when asked', async () => {
       const { key: k } = await api.newKey();
       const created = await api.http.post('/v1/webhooks', { key: k, body: valid });

@@ -43,7 +43,10 @@ export class ListAuditEventsQuery {
   @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 200, default: 50 })
   @ValidateIf(present('limit'))
   @Transform(strictInt)
-  @IsInt({ message: 'limit must be a whole number' })
+  @IsInt({
+    message: ({ value }) =>
+      Array.isArray(value) ? 'limit must be given once' : 'limit must be a whole number',
+  })
   @Min(1, { message: 'limit must be from 1 to 200' })
   @Max(200, { message: 'limit must be from 1 to 200' })
   limit?: number;
