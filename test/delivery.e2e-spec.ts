@@ -427,6 +427,22 @@ describe('GET /v1/webhooks/{id}/events', () => {
     expect(res.body.code).toBe('validation_failed');
     expect(res.body.details[0].field).toBe(field);
   });
+
+  it.each([
+    'status=dead&status=failed',
+    'event_type=task.failed&event_type=task.completed',
+    'include_payload=true&include_payload=false',
+    'since=2026-11-22T00:00:00Z&since=2026-11-23T00:00:00Z',
+  ])('says a parameter given twice must be given once: %s', async (query) => {
+    const field = query.slice(0, query.indexOf('='));
+    const res = await log(webhookId, `?${query}`);
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({
+      code: 'validation_failed',
+      error: `${field} must be given once`,
+      details: [{ field, rule: 'type', message: `${field} must be given once` }],
+    });
+  });
 });
 
 describe('delivery-time SSRF defence without an allow list', () => {

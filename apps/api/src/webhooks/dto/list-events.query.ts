@@ -24,12 +24,14 @@ export class ListEventsQuery {
   /** Only deliveries in this state. */
   @ApiPropertyOptional({ enum: DELIVERY_STATUSES })
   @IsOptional()
+  @IsString({ message: 'status must be given once' })
   @IsIn(DELIVERY_STATUSES, { message: `status must be one of: ${DELIVERY_STATUSES.join(', ')}` })
   status?: DeliveryStatus;
 
   /** Only deliveries of this event type. */
   @ApiPropertyOptional({ enum: EVENT_CATALOG })
   @IsOptional()
+  @IsString({ message: 'event_type must be given once' })
   @IsWebhookEvent()
   event_type?: string;
 
@@ -50,6 +52,7 @@ export class ListEventsQuery {
   /** `true` to include each delivery's event body as `payload`; default `false`. */
   @ApiPropertyOptional({ enum: ['true', 'false'], default: 'false' })
   @IsOptional()
+  @IsString({ message: 'include_payload must be given once' })
   @IsIn(['true', 'false'], { message: 'include_payload must be true or false' })
   include_payload?: 'true' | 'false';
 }
