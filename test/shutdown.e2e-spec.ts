@@ -245,6 +245,35 @@ describe('graceful shutdown (SIGTERM)', () => {
     }
   });
 
+  it('the worker exits 0 when Redis goes away just after SIGTERM, while its queues are closing', async () => {
+    const proxy = await TcpProxy.inFrontOf(TEST_REDIS_URL);
+    try {
+      const worker = start(
+        'dist/apps/worker/src/main.js',
+        { REDIS_URL: proxy.rewrite(TEST_REDIS_URL) },
+        /worker started/,
+      );
+      children.push(worker.child);
+      await worker.up;
+      const monitor = new Redis(TEST_REDIS_URL);
+      try {
+        worker.child.kill('SIGTERM');
+        // Redis answered the shutdown's first look at it (a PING); it goes away while the queues wait on it.
+        await until(async () => / cmd=ping /.test(String(await monitor.call('CLIENT', 'LIST'))), 5000);
+        proxy.cut();
+      } finally {
+        monitor.disconnect();
+      }
+      // Not 1 ("shutdown did not finish in time", after 25 s): the queues' connections are dropped instead.
+      expect({ code: await worker.exited, log: worker.output() }).toMatchObject({ code: 0 });
+      expect(worker.output()).toMatch(
+        /Redis went away during shutdown: closing the queues without waiting for it[\s\S]*"msg":"stopped"/,
+      );
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('the API exits 0 within seconds when Postgres hangs at shutdown', async () => {
     const proxy = await TcpProxy.inFrontOf(TEST_DATABASE_URL);
     try {

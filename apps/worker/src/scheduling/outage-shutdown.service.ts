@@ -12,9 +12,30 @@ import { RotationProcessor } from '../rotation/rotation.processor';
 /** How long a PING may take at shutdown before Redis counts as not answering. */
 const PING_WAIT_MS = 1000;
 
-/** The part of BullMQ's RedisConnection (a queue's `connection`) used here. */
+/** The part of BullMQ's RedisConnection (a queue's or a worker's connection) used here. */
 interface ForceClosable {
   close(force: boolean): Promise<void>;
+  /** The ioredis client, once created. */
+  _client?: DroppableClient;
+}
+
+/** An ioredis client (single or cluster), with the method that rejects its waiting commands. */
+interface DroppableClient {
+  status: string;
+  disconnect(): void;
+  flushQueue(error: Error): void;
+}
+
+/**
+ * Ends a client at once, also one waiting to reconnect (which `disconnect()` alone leaves waiting, its commands
+ * pending for ever): the commands it holds fail as on a closed connection, and so does any sent later, such as
+ * the QUIT of a close already under way. BullMQ takes such failures as the connection's, and carries on closing.
+ */
+function drop(client: DroppableClient | undefined): void {
+  if (client === undefined || client.status === 'end') return;
+  client.disconnect();
+  client.status = 'end';
+  client.flushQueue(new Error('Connection is closed.'));
 }
 
 /**
@@ -35,18 +56,45 @@ export class OutageShutdownService implements BeforeApplicationShutdown {
   ) {}
 
   async beforeApplicationShutdown(): Promise<void> {
-    if (await this.answers()) return;
+    if (await this.answers()) {
+      // Redis may still go away while the queues close, their QUITs and last commands then waiting for it: drop
+      // the connections when it does. (This client's own QUIT ends it without a `reconnecting`.)
+      this.redis.once('reconnecting', () => {
+        this.logger.warn('Redis went away during shutdown: closing the queues without waiting for it');
+        void this.closeWithoutRedis(true);
+      });
+      return;
+    }
     this.logger.warn('Redis does not answer: closing the queues without waiting for it');
+    await this.closeWithoutRedis(false);
+  }
+
+  /**
+   * Closes the workers without waiting for their jobs (which could not be completed in Redis anyway) and drops
+   * the queues' connections; with `closing`, a close already under way waits on them, and their clients are
+   * ended too.
+   */
+  private async closeWithoutRedis(closing: boolean): Promise<void> {
     const processors = [AuditRelayProcessor, DeliveryProcessor, HousekeepingProcessor, RotationProcessor];
+    const workers = processors.map((p) => this.modules.get(p, { strict: false }).worker);
     const queues = Object.values(QueueName).map((name) =>
       this.modules.get<Queue>(getQueueToken(name), { strict: false }),
     );
-    await Promise.allSettled([
-      ...processors.map((p) => this.modules.get(p, { strict: false }).worker.close(true)),
+    const connections = [
+      ...workers.flatMap((w) => {
+        const { connection, blockingConnection } = w as unknown as Record<string, ForceClosable>;
+        return [connection, blockingConnection];
+      }),
+      ...queues.map((q) => (q as unknown as { connection: ForceClosable }).connection),
+    ];
+    const closed = Promise.allSettled([
+      ...workers.map((w) => w.close(true)),
       // Queue.close() has no force; its connection's close(true) drops the client, and the queue's own close
       // later finds that connection closed. (A plain disconnect() does not end a client waiting to reconnect.)
       ...queues.map((q) => (q as unknown as { connection: ForceClosable }).connection.close(true)),
     ]);
+    if (closing) for (const c of connections) drop(c._client);
+    await closed;
   }
 
   /**
