@@ -151,9 +151,12 @@ function checkRawForm(url: string, violations: Violations): RawAuthority | null 
     if (after.startsWith(':')) port = after.slice(1);
     else if (after !== '') violations.add('form', 'url has text after an IPv6 literal');
     if (host.includes('%')) violations.add('zone_id');
-  } else if (ipaddr.IPv6.isValid(hostPort.replace(/%.*$/, ''))) {
-    // An IPv6 address without its brackets, not a host and a port: judge it as the literal it was meant to be,
-    // rather than as a host "2606" with the port "4700::1111".
+  } else if (
+    hostPort.indexOf(':') !== hostPort.lastIndexOf(':') &&
+    ipaddr.IPv6.isValid(hostPort.replace(/%.*$/, ''))
+  ) {
+    // An IPv6 address without its brackets (two colons at least; a host and a port have one): judge it as the
+    // literal it was meant to be, rather than as a host "2606" with the port "4700::1111".
     violations.add('form', 'url must enclose an IPv6 address in brackets');
     if (hostPort.includes('%')) violations.add('zone_id');
     return { host: `[${hostPort}]`, bracketed: true };
