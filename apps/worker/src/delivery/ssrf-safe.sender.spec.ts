@@ -209,6 +209,16 @@ describe('SsrfSafeSender over TLS', () => {
     expect(tlsReceiver.received).toHaveLength(0);
   });
 
+  it('names the host and the TLS failure in one line when the receiver does not speak TLS', async () => {
+    const result = await post(sender(), `https://${NAME}:${plainPort}/`);
+    // Not OpenSSL's own text, with its error codes and the worker's build paths.
+    expect(result).toEqual({
+      kind: 'network_error',
+      error: `EPROTO: TLS with ${NAME}:${plainPort} failed: wrong version number`,
+    });
+    expect(classifyOutcome(result)).toBe('retry');
+  });
+
   it('reuses one kept-alive connection for consecutive deliveries, resolving each time', async () => {
     const resolve = jest.fn(pinned({ [NAME]: ['127.0.0.1'] }));
     const target = sender({ resolve });

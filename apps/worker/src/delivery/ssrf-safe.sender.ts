@@ -406,10 +406,17 @@ class Deadline {
  * by the address dialled (`connect ECONNREFUSED 10.20.0.5:443`) nor by the names in the certificate found there,
  * since what a name resolves to on the worker's network, and what answers there, is not theirs to learn.
  */
+/** An OpenSSL error string, `error:<hex code>:<library>:<function>:<reason>:…`; captures the reason. */
+const OPENSSL_ERROR = /error:[0-9A-Fa-f]+:[^:\n]*:[^:\n]*:([^:\n]+)/;
+
 function networkErrorMessage(error: NodeJS.ErrnoException, host: string): string {
   const code = error.code ?? 'connection failed';
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
     return `${code}: the receiver's certificate does not match ${host}`;
+  // OpenSSL's own text (`write EPROTO 80FC…:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:
+  // ../deps/openssl/…/ssl3_record.c:350:` and a line break) says what went wrong only in its reason field.
+  const openssl = typeof error.message === 'string' ? OPENSSL_ERROR.exec(error.message) : null;
+  if (openssl) return `${code}: TLS with ${host} failed: ${openssl[1]}`;
   const dialled = (error as { address?: unknown }).address !== undefined || error instanceof AggregateError;
   return dialled ? `${code}: could not connect to ${host}` : errorMessage(error);
 }
