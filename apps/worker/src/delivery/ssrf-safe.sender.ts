@@ -401,14 +401,14 @@ class Deadline {
   }
 }
 
+/** An OpenSSL error string, `error:<hex code>:<library>:<function>:<reason>:…`; captures the reason. */
+const OPENSSL_ERROR = /error:[0-9A-Fa-f]+:[^:\n]*:[^:\n]*:([^:\n]+)/;
+
 /**
  * The message of a failed connection as the customer reads it in the delivery log: named by the URL's host, never
  * by the address dialled (`connect ECONNREFUSED 10.20.0.5:443`) nor by the names in the certificate found there,
  * since what a name resolves to on the worker's network, and what answers there, is not theirs to learn.
  */
-/** An OpenSSL error string, `error:<hex code>:<library>:<function>:<reason>:…`; captures the reason. */
-const OPENSSL_ERROR = /error:[0-9A-Fa-f]+:[^:\n]*:[^:\n]*:([^:\n]+)/;
-
 function networkErrorMessage(error: NodeJS.ErrnoException, host: string): string {
   const code = error.code ?? 'connection failed';
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
