@@ -254,3 +254,41 @@ describe('rate limiting when the answer to a sync is lost with its connection', 
     }
   });
 });
+
+describe('rate limiting on a replica that has not heard the shared count lately', () => {
+  it('reads the shared count before deciding, so a budget spent on another replica is not spent again', async () => {
+    const clock = new ManualClock(Date.UTC(2035, 0, 1, 12, 0, 20) + Math.floor(Math.random() * 1e6) * 60_000);
+    const redis = new Redis(TEST_REDIS_URL);
+    const config = { rateLimit: { perMinute: 3 } } as AppConfig;
+    const [syncsA, syncsB] = [new ManualSyncTimer(), new ManualSyncTimer()];
+    const a = new RateLimiter(redis, config, clock, syncsA.timer);
+    const b = new RateLimiter(redis, config, clock, syncsB.timer);
+    const keyId = `key_idle_replica_${Date.now()}`;
+    try {
+      await redis.ping();
+      // Replica B serves the key's first request of the minute; then it is idle.
+      await b.refresh(keyId);
+      expect(b.consume(keyId)?.remaining).toBe(2);
+      await syncsB.fire();
+      // Replica A spends the rest of the budget, and syncs it, long after B last heard from Redis.
+      clock.advance(1000);
+      await a.refresh(keyId);
+      expect(a.consume(keyId)?.remaining).toBe(1);
+      expect(a.consume(keyId)?.remaining).toBe(0);
+      await syncsA.fire();
+      expect(() => a.consume(keyId)).toThrow(RateLimitExceeded);
+      // B's next request is decided on the shared count, not on the one it learnt a second ago.
+      await b.refresh(keyId);
+      expect(() => b.consume(keyId)).toThrow(RateLimitExceeded);
+      // Nor does a replica that never served the key admit it.
+      const c = new RateLimiter(redis, config, clock, new ManualSyncTimer().timer);
+      await c.refresh(keyId);
+      expect(() => c.consume(keyId)).toThrow(RateLimitExceeded);
+      c.onApplicationShutdown();
+    } finally {
+      a.onApplicationShutdown();
+      b.onApplicationShutdown();
+      redis.disconnect();
+    }
+  });
+});

@@ -40,6 +40,7 @@ export class ApiKeyGuard implements CanActivate {
     if (!principal) throw new UnauthorizedError();
     req.principal = principal;
     if (this.rateLimiter.enabled) {
+      await this.rateLimiter.refresh(principal.apiKeyId);
       try {
         const state = this.rateLimiter.consume(principal.apiKeyId);
         if (state) void reply.headers(rateLimitHeaders(state));

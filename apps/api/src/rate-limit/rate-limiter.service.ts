@@ -2,13 +2,16 @@ import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown } from
 import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { Clock, RateLimitedError } from '@app/domain';
-import { REDIS } from '@app/queue';
+import { REDIS, withTimeout } from '@app/queue';
 
 const WINDOW_MS = 60_000;
 // How often each replica adds its local counts to the shared ones (and learns the others').
 const SYNC_EVERY_MS = 100;
 // Warn about an unreachable Redis at most this often: the warning is per outage, not per request.
 const WARN_EVERY_MS = 10_000;
+// Longest a request waits for the shared count of its key when this replica's is out of date (no answer from Redis
+// within the last sync interval): past it, the request is decided on what this replica knows.
+const READ_WAIT_MS = 200;
 
 // INCRBY and set the expiry in one step: a counter without expiry would stay in Redis forever.
 const ADD_SCRIPT = `
@@ -58,6 +61,10 @@ interface KeyWindow {
    * counted here, never sent again, until a later sync's answer, which then includes them if they arrived.
    */
   unsure: number;
+  /** When Redis last told this replica the shared count (clock milliseconds), or null: not yet in this window. */
+  knownAt: number | null;
+  /** The read of the shared count under way ({@link RateLimiter.refresh}), which concurrent requests wait for. */
+  reading?: Promise<void>;
 }
 
 /**
@@ -87,6 +94,8 @@ export class RateLimiter implements OnApplicationShutdown {
   private cancelSync: (() => void) | null = null;
   private stopped = false;
   private lastWarning = 0;
+  /** The last command to Redis failed: requests are decided locally, without reading the shared count first. */
+  private unreachable = false;
 
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
@@ -103,6 +112,52 @@ export class RateLimiter implements OnApplicationShutdown {
   }
 
   /**
+   * Makes sure this replica knows the shared count of `apiKeyId`'s window before a request is decided on it: when
+   * Redis has not told it within the last sync interval (the key's first request in this window on this replica,
+   * or its first after a pause) and no sync is on its way, reads the counter (one GET, shared by the requests that
+   * arrive meanwhile, waited for at most {@link READ_WAIT_MS}). Without it, a replica that was idle would decide
+   * on an old count, or none, and admit a whole budget the other replicas have already spent. Never throws, and
+   * does not wait while Redis is unreachable.
+   */
+  async refresh(apiKeyId: string): Promise<void> {
+    if (!this.enabled || this.unreachable || this.stopped) return;
+    const w = this.windowOf(apiKeyId, this.clock.now().getTime());
+    if (w.sending > 0) return;
+    if (w.knownAt !== null && this.clock.now().getTime() - w.knownAt < SYNC_EVERY_MS) return;
+    w.reading ??= this.read(apiKeyId, w).finally(() => (w.reading = undefined));
+    await w.reading;
+  }
+
+  private async read(apiKeyId: string, w: KeyWindow): Promise<void> {
+    try {
+      const count = await withTimeout(
+        this.redis.get(`ratelimit:${apiKeyId}:${w.window}`),
+        READ_WAIT_MS,
+        () => new Error(`no answer from Redis within ${READ_WAIT_MS} ms`),
+      );
+      // Counts only grow: a sync answered meanwhile may know a larger one. Redis answers in order: the unanswered
+      // adds sent before this read are in its count, or were lost.
+      w.shared = Math.max(w.shared, Number(count ?? 0));
+      w.unsure = 0;
+      w.knownAt = this.clock.now().getTime();
+      this.unreachable = false;
+    } catch (e) {
+      this.unreachable = true;
+      this.warn(e as Error);
+    }
+  }
+
+  private windowOf(apiKeyId: string, now: number): KeyWindow {
+    const window = Math.floor(now / WINDOW_MS);
+    let w = this.windows.get(apiKeyId);
+    if (!w || w.window !== window) {
+      w = { window, shared: 0, sending: 0, pending: 0, unsure: 0, knownAt: null };
+      this.windows.set(apiKeyId, w);
+    }
+    return w;
+  }
+
+  /**
    * Counts one request of `apiKeyId`; throws {@link RateLimitExceeded} over the budget (a refused request is
    * not counted). Returns the state for the response headers, or null when limiting is off.
    */
@@ -111,11 +166,7 @@ export class RateLimiter implements OnApplicationShutdown {
     const now = this.clock.now().getTime();
     const window = Math.floor(now / WINDOW_MS);
     const resetSeconds = Math.max(1, Math.ceil(((window + 1) * WINDOW_MS - now) / 1000));
-    let w = this.windows.get(apiKeyId);
-    if (!w || w.window !== window) {
-      w = { window, shared: 0, sending: 0, pending: 0, unsure: 0 };
-      this.windows.set(apiKeyId, w);
-    }
+    const w = this.windowOf(apiKeyId, now);
     const used = w.shared + w.sending + w.pending + w.unsure + 1;
     const state = { limit: this.perMinute, remaining: Math.max(0, this.perMinute - used), resetSeconds };
     if (used > this.perMinute) throw new RateLimitExceeded({ ...state, remaining: 0 });
@@ -148,11 +199,14 @@ export class RateLimiter implements OnApplicationShutdown {
           );
           // Redis answers in order: the unanswered adds sent before this one are in its total, or were lost.
           w.unsure = 0;
+          w.knownAt = this.clock.now().getTime();
+          this.unreachable = false;
         } catch (e) {
           // Sent again only when it surely was not sent: an add that timed out may still be carried out once
           // Redis answers again (it waits on the connection), and sending it again would count it twice.
           if (NOT_SENT.test((e as Error).message)) w.pending += sent;
           else w.unsure += sent;
+          this.unreachable = true;
           this.warn(e as Error);
         } finally {
           w.sending -= sent;
