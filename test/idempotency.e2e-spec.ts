@@ -401,6 +401,22 @@ describe('Idempotency-Key', () => {
     expect(res.body.code).toBe('validation_failed');
   });
 
+  it('says why a key with a space is refused: it may not contain one', async () => {
+    const res = await create('two words');
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({
+      code: 'validation_failed',
+      error: 'Idempotency-Key must be 1 to 255 printable ASCII characters without spaces',
+      details: [
+        {
+          field: 'Idempotency-Key',
+          rule: 'format',
+          message: 'must be 1 to 255 printable ASCII characters without spaces',
+        },
+      ],
+    });
+  });
+
   it('leaves requests without the header alone', async () => {
     const a = await api.http.post('/v1/webhooks', { key, body });
     const b = await api.http.post('/v1/webhooks', { key, body });

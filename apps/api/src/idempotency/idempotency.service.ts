@@ -116,9 +116,16 @@ export class IdempotencyService implements BeforeApplicationShutdown {
     const ctx = requestContextOf(req);
     const key = typeof header === 'string' ? header : '';
     if (!KEY_FORMAT.test(key)) {
-      throw new ValidationFailedError('Idempotency-Key must be 1 to 255 printable ASCII characters', [
-        { field: 'Idempotency-Key', rule: 'format', message: 'must be 1 to 255 printable ASCII characters' },
-      ]);
+      throw new ValidationFailedError(
+        'Idempotency-Key must be 1 to 255 printable ASCII characters without spaces',
+        [
+          {
+            field: 'Idempotency-Key',
+            rule: 'format',
+            message: 'must be 1 to 255 printable ASCII characters without spaces',
+          },
+        ],
+      );
     }
     const requestHash = hashRequest(req);
     const repo = this.db.repos.idempotencyKeys;
