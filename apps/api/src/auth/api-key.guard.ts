@@ -40,7 +40,8 @@ export class ApiKeyGuard implements CanActivate {
     if (!principal) throw new UnauthorizedError();
     req.principal = principal;
     if (this.rateLimiter.enabled) {
-      await this.rateLimiter.refresh(principal.apiKeyId);
+      const reading = this.rateLimiter.refresh(principal.apiKeyId);
+      if (reading) await reading;
       try {
         const state = this.rateLimiter.consume(principal.apiKeyId);
         if (state) void reply.headers(rateLimitHeaders(state));

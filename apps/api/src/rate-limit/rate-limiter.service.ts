@@ -9,6 +9,9 @@ const WINDOW_MS = 60_000;
 const SYNC_EVERY_MS = 100;
 // Warn about an unreachable Redis at most this often: the warning is per outage, not per request.
 const WARN_EVERY_MS = 10_000;
+// A replica that has not heard the shared count of a key for this long reads it before deciding (see refresh). Two
+// sync intervals: a busy replica, whose syncs answer every interval give or take a late timer, never waits for it.
+const STALE_AFTER_MS = 2 * SYNC_EVERY_MS;
 // Longest a request waits for the shared count of its key when this replica's is out of date (no answer from Redis
 // within the last sync interval): past it, the request is decided on what this replica knows.
 const READ_WAIT_MS = 200;
@@ -113,19 +116,19 @@ export class RateLimiter implements OnApplicationShutdown {
 
   /**
    * Makes sure this replica knows the shared count of `apiKeyId`'s window before a request is decided on it: when
-   * Redis has not told it within the last sync interval (the key's first request in this window on this replica,
+   * Redis has not told it within {@link STALE_AFTER_MS} (the key's first request in this window on this replica,
    * or its first after a pause) and no sync is on its way, reads the counter (one GET, shared by the requests that
    * arrive meanwhile, waited for at most {@link READ_WAIT_MS}). Without it, a replica that was idle would decide
-   * on an old count, or none, and admit a whole budget the other replicas have already spent. Never throws, and
-   * does not wait while Redis is unreachable.
+   * on an old count, or none, and admit a whole budget the other replicas have already spent. Returns the read to
+   * wait for, or undefined when there is none (the usual case: no await on the request's path). Never rejects,
+   * and does not read while Redis is unreachable.
    */
-  async refresh(apiKeyId: string): Promise<void> {
-    if (!this.enabled || this.unreachable || this.stopped) return;
-    const w = this.windowOf(apiKeyId, this.clock.now().getTime());
-    if (w.sending > 0) return;
-    if (w.knownAt !== null && this.clock.now().getTime() - w.knownAt < SYNC_EVERY_MS) return;
-    w.reading ??= this.read(apiKeyId, w).finally(() => (w.reading = undefined));
-    await w.reading;
+  refresh(apiKeyId: string): Promise<void> | undefined {
+    if (!this.enabled || this.unreachable || this.stopped) return undefined;
+    const now = this.clock.now().getTime();
+    const w = this.windowOf(apiKeyId, now);
+    if (w.sending > 0 || (w.knownAt !== null && now - w.knownAt < STALE_AFTER_MS)) return undefined;
+    return (w.reading ??= this.read(apiKeyId, w).finally(() => (w.reading = undefined)));
   }
 
   private async read(apiKeyId: string, w: KeyWindow): Promise<void> {
