@@ -110,6 +110,37 @@ describe('structured logs', () => {
     expect(logs.lines.some((l) => typeof l.context === 'string' && l.context.length > 0)).toBe(true);
   });
 
+  it('a key or a secret sent as x-request-id is not taken as the request id: not in the log, the answer or the audit trail', async () => {
+    const { key } = await api.newKey();
+    const created = await api.http.post('/v1/webhooks', {
+      key,
+      headers: { 'x-request-id': key },
+      body: { url: 'https://hooks.example.com/rid', subscribed_events: ['task.completed'] },
+    });
+    expect(created.status).toBe(201);
+    const id: string = created.body.id;
+    const rotated = await api.http.post(`/v1/webhooks/${id}/rotate-secret`, {
+      key,
+      headers: { 'x-request-id': created.body.secret },
+    });
+    expect(rotated.status).toBe(200);
+    const requestIds = [created.headers.get('x-request-id'), rotated.headers.get('x-request-id')];
+    for (const requestId of requestIds) expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+
+    const deadline = Date.now() + 5000;
+    while (!logs.text.includes(requestIds[1]!) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(logs.text).toContain(requestIds[1]);
+    expect(logs.text).not.toContain(key);
+    expect(logs.text).not.toContain(created.body.secret);
+
+    const audit = await api.http.get(`/v1/audit-events?webhook_id=${id}`, { key });
+    expect(audit.status).toBe(200);
+    const auditIds = (audit.body.events as { request_id: string | null }[]).map((e) => e.request_id).sort();
+    expect(auditIds).toEqual([...requestIds].sort());
+  });
+
   it('an unexpected failure is a bare 500 internal_error, logged at error with the request id and the cause', async () => {
     const { key } = await api.newKey();
     // A failure no code path expects: Postgres refuses the insert with an error that carries SQL.

@@ -12,6 +12,7 @@ describe('requestIdFor', () => {
     ['an id with spaces', 'trace 42'],
     ['an id with a tab inside', 'a\tb'],
     ['128 characters', 'x'.repeat(128)],
+    ['a 32-hex trace id', '4bf92f3577b34da6a3ce929d0e0e4736'],
   ])('echoes %s', (_, id) => {
     expect(requestIdFor(withId(id))).toBe(id);
   });
@@ -31,6 +32,9 @@ describe('requestIdFor', () => {
     ],
     ['a latin1 byte (0xe9)', Buffer.from([0x61, 0xe9, 0x62]).toString('latin1')],
     ['a repeated header', ['a', 'b']],
+    ['an API key', 'ak_bPRQ_t8MKCIYs6M_mNhmFnngmJ9LfwZNxLZHp1Nem40'],
+    ['an API key inside it', 'trace-ak_bPRQ_t8MKCIYs6M_mNhmFnngmJ9LfwZNxLZHp1Nem40'],
+    ['a signing secret (64 hex digits)', '547d8411302764be554f4be92c282edc1771b8ed24247bf31476e4374635fb9a'],
   ])('replaces %s with a new UUID', (_, id) => {
     expect(requestIdFor(withId(id))).toMatch(UUID);
   });

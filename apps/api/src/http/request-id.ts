@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { holdsCredentialLike } from '../observability/request-log';
 
 /**
  * Whether a caller's id is sane to echo: 1 to 128 characters, not all blank, printable ASCII and tab only. No C0
@@ -7,7 +8,8 @@ import type { IncomingMessage } from 'node:http';
  * anything past ASCII: Node reads header bytes as latin1 and writes header strings as UTF-8, so `é` sent as UTF-8
  * would come back as four bytes of mojibake, in the header and in the body's `request_id` alike (and C1 controls,
  * bytes 0x80 to 0x9f, would reach log lines unescaped). It ends up in logs and audit events, always as a JSON
- * string.
+ * string. Nor anything shaped like an API key or a signing secret: a client that puts its key there by mistake
+ * would otherwise get it into every log line and audit event of the request, where no key or secret may be.
  */
 function isSaneRequestId(id: string): boolean {
   if (id.length === 0 || id.length > 128 || id.trim() === '') return false;
@@ -15,7 +17,7 @@ function isSaneRequestId(id: string): boolean {
     const c = id.charCodeAt(i);
     if ((c < 0x20 && c !== 0x09) || c >= 0x7f) return false;
   }
-  return true;
+  return !holdsCredentialLike(id);
 }
 
 /**

@@ -60,6 +60,11 @@ const LOGGABLE_QUERY = new Set([
 /** What has the form of an API key (`ak_…`) or a signing secret (64 hex digits), wherever a client put it. */
 const CREDENTIAL_LIKE = /ak_[A-Za-z0-9_-]{16,}|(?<![0-9A-Fa-f])[0-9A-Fa-f]{64}(?![0-9A-Fa-f])/g;
 
+/** Whether `value` holds something shaped like an API key or a signing secret ({@link CREDENTIAL_LIKE}). */
+export function holdsCredentialLike(value: string): boolean {
+  return value.search(CREDENTIAL_LIKE) >= 0;
+}
+
 /**
  * A request URL as it may be logged: a client that puts its API key or a secret in the URL (`?api_key=…`, or by
  * mistake in the path) must not get it into the logs. The values of query parameters the API does not read are
