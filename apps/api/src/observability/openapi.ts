@@ -49,7 +49,7 @@ export class ErrorResponse {
 const ERROR_REF = { $ref: '#/components/schemas/ErrorResponse' };
 const REQUEST_ID_HEADER = {
   description:
-    "The request id: the caller's `x-request-id` when sane (1 to 128 printable ASCII), else a new one",
+    "The request id: the caller's `x-request-id` when sane (1 to 128 printable ASCII, nothing shaped like an API key or a secret), else a new one",
   schema: { type: 'string' },
 };
 const RETRY_AFTER_HEADER = { description: 'Seconds to wait before retrying', schema: { type: 'integer' } };
