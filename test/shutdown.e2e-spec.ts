@@ -217,6 +217,18 @@ describe('graceful shutdown (SIGTERM)', () => {
     }
   });
 
+  /** The compiled worker, started, reaching Redis through `proxy`. */
+  async function workerBehind(proxy: TcpProxy) {
+    const worker = start(
+      'dist/apps/worker/src/main.js',
+      { REDIS_URL: proxy.rewrite(TEST_REDIS_URL) },
+      /worker started/,
+    );
+    children.push(worker.child);
+    await worker.up;
+    return worker;
+  }
+
   it.each([
     // Its clients are reconnecting: a Redis that is away.
     ['away', async (proxy: TcpProxy) => (proxy.cut(), until(async () => proxy.refused >= 3))],
@@ -226,13 +238,7 @@ describe('graceful shutdown (SIGTERM)', () => {
   ])('the worker exits 0 when Redis %s at shutdown', async (_how, outage) => {
     const proxy = await TcpProxy.inFrontOf(TEST_REDIS_URL);
     try {
-      const worker = start(
-        'dist/apps/worker/src/main.js',
-        { REDIS_URL: proxy.rewrite(TEST_REDIS_URL) },
-        /worker started/,
-      );
-      children.push(worker.child);
-      await worker.up;
+      const worker = await workerBehind(proxy);
       await outage(proxy);
       worker.child.kill('SIGTERM');
       // Not 1 ("shutdown did not finish in time", after 25 s); its log tells why if it is.
@@ -248,13 +254,7 @@ describe('graceful shutdown (SIGTERM)', () => {
   it('the worker exits 0 when Redis goes away just after SIGTERM, while its queues are closing', async () => {
     const proxy = await TcpProxy.inFrontOf(TEST_REDIS_URL);
     try {
-      const worker = start(
-        'dist/apps/worker/src/main.js',
-        { REDIS_URL: proxy.rewrite(TEST_REDIS_URL) },
-        /worker started/,
-      );
-      children.push(worker.child);
-      await worker.up;
+      const worker = await workerBehind(proxy);
       const monitor = new Redis(TEST_REDIS_URL);
       try {
         worker.child.kill('SIGTERM');
