@@ -77,23 +77,28 @@ export class OutageShutdownService implements BeforeApplicationShutdown {
   private async closeWithoutRedis(closing: boolean): Promise<void> {
     const processors = [AuditRelayProcessor, DeliveryProcessor, HousekeepingProcessor, RotationProcessor];
     const workers = processors.map((p) => this.modules.get(p, { strict: false }).worker);
-    const queues = Object.values(QueueName).map((name) =>
-      this.modules.get<Queue>(getQueueToken(name), { strict: false }),
+    const queueConnections = Object.values(QueueName).map(
+      (name) =>
+        (
+          this.modules.get<Queue>(getQueueToken(name), { strict: false }) as unknown as {
+            connection: ForceClosable;
+          }
+        ).connection,
     );
-    const connections = [
-      ...workers.flatMap((w) => {
-        const { connection, blockingConnection } = w as unknown as Record<string, ForceClosable>;
-        return [connection, blockingConnection];
-      }),
-      ...queues.map((q) => (q as unknown as { connection: ForceClosable }).connection),
-    ];
     const closed = Promise.allSettled([
       ...workers.map((w) => w.close(true)),
       // Queue.close() has no force; its connection's close(true) drops the client, and the queue's own close
       // later finds that connection closed. (A plain disconnect() does not end a client waiting to reconnect.)
-      ...queues.map((q) => (q as unknown as { connection: ForceClosable }).connection.close(true)),
+      ...queueConnections.map((c) => c.close(true)),
     ]);
-    if (closing) for (const c of connections) drop(c._client);
+    if (closing) {
+      for (const w of workers) {
+        const { connection, blockingConnection } = w as unknown as Record<string, ForceClosable>;
+        drop(connection._client);
+        drop(blockingConnection._client);
+      }
+      for (const c of queueConnections) drop(c._client);
+    }
     await closed;
   }
 
