@@ -16,6 +16,8 @@ export class TcpProxy {
   private freezingAfterLogin = false;
   /** The next bytes a server sends are dropped with their connection, see {@link loseNextAnswer}. */
   private losingNextAnswer = false;
+  /** A command whose answer, once delivered, cuts every connection (lower case), see {@link cutAfterAnswerTo}. */
+  private cuttingAfter: string | null = null;
   /** Bytes (and ends: null) held back while frozen, per destination, in order. */
   private readonly held: [Socket, Buffer | null][] = [];
   port = 0;
@@ -50,10 +52,23 @@ export class TcpProxy {
         s.on('error', () => undefined);
       }
       let replies = 0;
+      let cutOnAnswer = false;
       const frozenAfterLogin = this.freezingAfterLogin;
       const forward = (to: Socket) => (chunk: Buffer) => {
         const fromServer = to === client;
         if (this.orphaned.has(to)) return;
+        if (
+          !fromServer &&
+          this.cuttingAfter &&
+          chunk.toString('latin1').toLowerCase().includes(this.cuttingAfter)
+        ) {
+          this.cuttingAfter = null;
+          cutOnAnswer = true;
+        } else if (fromServer && cutOnAnswer) {
+          cutOnAnswer = false;
+          to.write(chunk, () => this.cut());
+          return;
+        }
         if (fromServer && this.losingNextAnswer) {
           this.losingNextAnswer = false;
           client.destroy();
@@ -116,6 +131,14 @@ export class TcpProxy {
    */
   loseNextAnswer(): void {
     this.losingNextAnswer = true;
+  }
+
+  /**
+   * Once the answer to the next command containing `request` (its bytes as sent, compared in lower case) has been
+   * delivered, does a {@link cut}: a server that goes away just after answering that command.
+   */
+  cutAfterAnswerTo(request: string): void {
+    this.cuttingAfter = request.toLowerCase();
   }
 
   /** Ends a cut or a freeze; what a freeze held back goes through, in order. */
