@@ -12,9 +12,12 @@ const WARN_EVERY_MS = 10_000;
 // A replica that has not heard the shared count of a key for this long reads it before deciding (see refresh). Two
 // sync intervals: a busy replica, whose syncs answer every interval give or take a late timer, never waits for it.
 const STALE_AFTER_MS = 2 * SYNC_EVERY_MS;
-// Longest a request waits for the shared count of its key when this replica's is out of date (no answer from Redis
-// within the last sync interval): past it, the request is decided on what this replica knows.
+// Longest a request waits for the shared count of its key when this replica's is out of date (nothing heard from
+// Redis within STALE_AFTER_MS): past it, the request is decided on what this replica knows.
 const READ_WAIT_MS = 200;
+
+/** The shared Redis counter of an API key's window: what the replicas add to, and read. */
+const counterKey = (apiKeyId: string, window: number): string => `ratelimit:${apiKeyId}:${window}`;
 
 // INCRBY and set the expiry in one step: a counter without expiry would stay in Redis forever.
 const ADD_SCRIPT = `
@@ -134,7 +137,7 @@ export class RateLimiter implements OnApplicationShutdown {
   private async read(apiKeyId: string, w: KeyWindow): Promise<void> {
     try {
       const count = await withTimeout(
-        this.redis.get(`ratelimit:${apiKeyId}:${w.window}`),
+        this.redis.get(counterKey(apiKeyId, w.window)),
         READ_WAIT_MS,
         () => new Error(`no answer from Redis within ${READ_WAIT_MS} ms`),
       );
@@ -167,9 +170,8 @@ export class RateLimiter implements OnApplicationShutdown {
   consume(apiKeyId: string): RateLimitState | null {
     if (!this.enabled) return null;
     const now = this.clock.now().getTime();
-    const window = Math.floor(now / WINDOW_MS);
-    const resetSeconds = Math.max(1, Math.ceil(((window + 1) * WINDOW_MS - now) / 1000));
     const w = this.windowOf(apiKeyId, now);
+    const resetSeconds = Math.max(1, Math.ceil(((w.window + 1) * WINDOW_MS - now) / 1000));
     const used = w.shared + w.sending + w.pending + w.unsure + 1;
     const state = { limit: this.perMinute, remaining: Math.max(0, this.perMinute - used), resetSeconds };
     if (used > this.perMinute) throw new RateLimitExceeded({ ...state, remaining: 0 });
@@ -196,7 +198,7 @@ export class RateLimiter implements OnApplicationShutdown {
       batch.map(async ([id, w, sent]) => {
         try {
           w.shared = await (this.redis as RedisWithRateLimit).rateLimitAdd(
-            `ratelimit:${id}:${w.window}`,
+            counterKey(id, w.window),
             sent,
             WINDOW_MS + 1000,
           );
