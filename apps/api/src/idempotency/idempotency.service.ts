@@ -38,6 +38,8 @@ const MAX_RELEASING = 1000;
 const RELEASE_WAIT_MS = 1000;
 /** What an `Idempotency-Key` may be: 1 to 255 printable ASCII characters, no space. */
 export const KEY_FORMAT = /^[\x21-\x7e]{1,255}$/;
+/** What {@link KEY_FORMAT} asks for, as a refused key is told. */
+const KEY_FORMAT_RULE = 'must be 1 to 255 printable ASCII characters without spaces';
 /** Why a stored first response is not replayed once its webhook is deleted. */
 const WEBHOOK_DELETED = 'the webhook of the first request with this Idempotency-Key has since been deleted';
 /** Why a stored first response that handed out a secret is not replayed once that secret is gone. */
@@ -116,16 +118,9 @@ export class IdempotencyService implements BeforeApplicationShutdown {
     const ctx = requestContextOf(req);
     const key = typeof header === 'string' ? header : '';
     if (!KEY_FORMAT.test(key)) {
-      throw new ValidationFailedError(
-        'Idempotency-Key must be 1 to 255 printable ASCII characters without spaces',
-        [
-          {
-            field: 'Idempotency-Key',
-            rule: 'format',
-            message: 'must be 1 to 255 printable ASCII characters without spaces',
-          },
-        ],
-      );
+      throw new ValidationFailedError(`Idempotency-Key ${KEY_FORMAT_RULE}`, [
+        { field: 'Idempotency-Key', rule: 'format', message: KEY_FORMAT_RULE },
+      ]);
     }
     const requestHash = hashRequest(req);
     const repo = this.db.repos.idempotencyKeys;
