@@ -192,27 +192,6 @@ describe('dependencies down and back', () => {
     await eventually(async () => (await sendTest()).status === 202);
   });
 
-  it('answers a scrape within seconds while Postgres hangs, reporting it down, and recovers', async () => {
-    // A scrape first, so the pool holds open connections: the backlog read goes out on one and gets no answer.
-    expect((await api.http.get('/metrics')).text).toMatch(/^metrics_source_up\{source="postgres"\} 1$/m);
-    await new Promise((r) => setTimeout(r, 2100)); // past the scrape cache
-    pgProxy.freeze();
-    try {
-      const started = Date.now();
-      const scrape = await api.http.get('/metrics');
-      // Well inside Prometheus' default scrape timeout (10 s), not the statement timeout plus 5 s (20 s).
-      expect(Date.now() - started).toBeLessThan(8000);
-      expect(scrape.status).toBe(200);
-      expect(scrape.text).toMatch(/^metrics_source_up\{source="postgres"\} 0$/m);
-      expect(scrape.text).not.toMatch(/^audit_relay_lag_seconds /m);
-    } finally {
-      pgProxy.restore();
-    }
-    await eventually(async () =>
-      /^metrics_source_up\{source="postgres"\} 1$/m.test((await api.http.get('/metrics')).text),
-    );
-  });
-
   it('drops Redis connections that go silent without closing, and recovers by itself on new ones', async () => {
     expect((await api.http.get('/health/ready')).status).toBe(200);
     // Every open connection (the shared client's, the delivery queue's) now passes nothing, while new ones work:

@@ -1,6 +1,8 @@
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import { startApi, type RunningApi } from './support/api-harness';
+import { eventually } from './support/eventually';
+import { TcpProxy } from './support/tcp-proxy';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from './support/test-env';
 import { loadConfig } from '@app/config';
 import { ManualClock } from '@app/domain';
@@ -222,6 +224,44 @@ async function forgetSharedHistoryCounts(): Promise<void> {
     redis.disconnect();
   }
 }
+
+describe('GET /metrics while Postgres hangs', () => {
+  let api: RunningApi;
+  let pgProxy: TcpProxy;
+  const clock = new ManualClock();
+
+  beforeAll(async () => {
+    pgProxy = await TcpProxy.inFrontOf(TEST_DATABASE_URL);
+    api = await startApi({ env: { DATABASE_URL: pgProxy.rewrite(TEST_DATABASE_URL) }, clock });
+  });
+  afterAll(async () => {
+    pgProxy.restore();
+    await api.close();
+    await pgProxy.stop();
+  });
+
+  it('answers a scrape within seconds while Postgres hangs, reporting it down, and recovers', async () => {
+    // A scrape first, so the pool holds open connections: the backlog read goes out on one and gets no answer.
+    expect((await api.http.get('/metrics')).text).toMatch(/^metrics_source_up\{source="postgres"\} 1$/m);
+    clock.advance(2100); // past the scrape cache
+    pgProxy.freeze();
+    try {
+      const started = Date.now();
+      const scrape = await api.http.get('/metrics');
+      // Well inside Prometheus' default scrape timeout (10 s), not the statement timeout plus 5 s (20 s).
+      expect(Date.now() - started).toBeLessThan(8000);
+      expect(scrape.status).toBe(200);
+      expect(scrape.text).toMatch(/^metrics_source_up\{source="postgres"\} 0$/m);
+      expect(scrape.text).not.toMatch(/^audit_relay_lag_seconds /m);
+    } finally {
+      pgProxy.restore();
+    }
+    await eventually(async () => {
+      clock.advance(2100); // each scrape past the cache of the one before
+      return /^metrics_source_up\{source="postgres"\} 1$/m.test((await api.http.get('/metrics')).text);
+    });
+  });
+});
 
 describe('GET /metrics on several API replicas', () => {
   let a: RunningApi;
