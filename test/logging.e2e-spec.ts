@@ -127,10 +127,7 @@ describe('structured logs', () => {
     const requestIds = [created.headers.get('x-request-id'), rotated.headers.get('x-request-id')];
     for (const requestId of requestIds) expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
 
-    const deadline = Date.now() + 5000;
-    while (!logs.text.includes(requestIds[1]!) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await eventually(() => logs.text.includes(requestIds[1]!), 5000, "the rotation's log line");
     expect(logs.text).toContain(requestIds[1]);
     expect(logs.text).not.toContain(key);
     expect(logs.text).not.toContain(created.body.secret);
