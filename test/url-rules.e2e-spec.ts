@@ -73,6 +73,25 @@ describe('webhook URL rules through the HTTP API', () => {
     expect(JSON.stringify(events[0].event)).not.toContain('hunter2');
   });
 
+  it('refuses a URL on an update of an id that names no webhook, a NUL included, with 400, recorded for no webhook', async () => {
+    for (const id of ['%00', 'wh_%00', 'nope']) {
+      const res = await api.http.patch(`/v1/webhooks/${id}`, {
+        key,
+        body: { url: 'https://10.0.0.1/' },
+      });
+      expect({ id, status: res.status, code: res.body.code }).toEqual({
+        id,
+        status: 400,
+        code: 'validation_failed',
+      });
+      const events: { event: any }[] = await api.db.dataSource.query(
+        "SELECT event FROM audit_events WHERE type = 'webhook.url_rejected' AND event->>'request_id' = $1",
+        [res.body.request_id],
+      );
+      expect(events.map((e) => e.event.webhook_id)).toEqual([null]);
+    }
+  });
+
   it('answers an over-long or many-label URL at once and keeps its audit event small', async () => {
     const refused = async (url: string) => {
       const res = await api.http.post('/v1/webhooks', {

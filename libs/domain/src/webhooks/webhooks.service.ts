@@ -6,7 +6,7 @@ import { normalizeEvents } from '@app/validation';
 import { Clock } from '../clock';
 import { commitChange, type CommitWith } from '../commit-with';
 import { WebhookLimitReachedError, WebhookNotFoundError } from '../errors';
-import { newWebhookId } from '../ids';
+import { isPrefixedUlid, newWebhookId } from '../ids';
 import type { RequestContext } from '../request-context';
 import { SecretsService } from '../secrets/secrets.service';
 import { timeOfChange } from './time-of-change';
@@ -237,8 +237,12 @@ export class WebhooksService {
     rules: string[],
     webhookId: string | null = null,
   ): Promise<void> {
-    // Only name a webhook the caller's project really has; an id from the path proves nothing by itself.
-    const known = webhookId ? await this.db.repos.webhooks.findLive(ctx.projectId, webhookId) : null;
+    // Only name a webhook the caller's project really has; an id from the path proves nothing by itself (and one
+    // that is not a webhook id at all, a NUL included, names none: Postgres could not even compare it).
+    const known =
+      webhookId && isPrefixedUlid(webhookId, 'wh_')
+        ? await this.db.repos.webhooks.findLive(ctx.projectId, webhookId)
+        : null;
     await this.audit.record(this.db.repos, {
       type: 'webhook.url_rejected',
       projectId: ctx.projectId,
