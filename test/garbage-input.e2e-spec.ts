@@ -440,6 +440,27 @@ describe('garbage input never produces a 500', () => {
     });
   });
 
+  it('a /v1 path that is not valid percent-encoding answers 401 first without a valid key', async () => {
+    for (const headers of [{}, { 'anchor-api-key': 'ak_unknown' }] as Record<string, string>[]) {
+      const res = await raw('GET', '/v1/webhooks/%ZZ', { ...headers, 'x-request-id': 'bad-path-2' });
+      expect({ status: res.status, body: res.body, id: res.headers['x-request-id'] }).toEqual({
+        status: 401,
+        body: {
+          error: 'a valid anchor-api-key header is required',
+          code: 'unauthorized',
+          request_id: 'bad-path-2',
+        },
+        id: 'bad-path-2',
+      });
+    }
+    // Outside /v1 no key is asked for: the path's own refusal.
+    const outside = await raw('GET', '/%ZZ', {});
+    expect({ status: outside.status, code: outside.body.code }).toEqual({
+      status: 400,
+      code: 'validation_failed',
+    });
+  });
+
   it('an id of any length is just an unknown webhook', async () => {
     const res = await api.http.get(`/v1/webhooks/wh_${'A'.repeat(6000)}`, { key });
     expect({ status: res.status, code: res.body.code }).toEqual({ status: 404, code: 'webhook_not_found' });

@@ -1,5 +1,6 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host';
 import { errorCodes, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import type { AppConfig } from '@app/config';
@@ -57,18 +58,28 @@ function requestCheckInterval(requestTimeoutMs: number): number {
 
 const BodyTooLarge = errorCodes.FST_ERR_CTP_BODY_TOO_LARGE;
 
+/** The key check of each API, by its Fastify instance, for the answers the router gives before any hook runs. */
+const routerKeyChecks = new WeakMap<object, ApiKeyGuard>();
+
 /**
  * Errors the router raises before any hook or route runs (a path that is not valid percent-encoding): answered
- * in the documented error body, with the request id, like every other error.
+ * in the documented error body, with the request id, like every other error. On a `/v1` path the key still comes
+ * first, as everywhere under `/v1`: without a valid one the answer is its 401 (or 429), not the path's 400.
  */
 function answerRouterError(error: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
   const message =
     error.code === 'FST_ERR_BAD_URL' ? 'the request path is not valid percent-encoding' : error.message;
-  void reply
-    .code(400)
-    .header('x-request-id', req.id)
-    .header('content-type', 'application/json; charset=utf-8')
-    .send(JSON.stringify(formErrorBody('path', message, req.id)));
+  const refuse = () =>
+    void reply
+      .code(400)
+      .header('x-request-id', req.id)
+      .header('content-type', 'application/json; charset=utf-8')
+      .send(JSON.stringify(formErrorBody('path', message, req.id)));
+  const apiKeys = routerKeyChecks.get(req.server);
+  if (apiKeys === undefined || !isV1Path(decodedPath(req.url))) return refuse();
+  apiKeys
+    .admit(req, reply)
+    .then(refuse, (e: unknown) => new HttpErrorFilter().catch(e, new ExecutionContextHost([req, reply])));
 }
 
 /** Options for creating the API application: our own body parser instead of Nest's. */
@@ -127,6 +138,7 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
   // Every /v1 path needs a key, checked first, before the body is read: 401 (or 429) whatever the body, its size
   // included, however it is framed, and an unknown /v1 path is a 404 only for an authenticated caller.
   const apiKeys = app.get(ApiKeyGuard);
+  routerKeyChecks.set(fastify, apiKeys);
   fastify.addHook('onRequest', async (req, reply) => {
     if (isV1Path(req.routeOptions.url ?? decodedPath(req.url))) await apiKeys.admit(req, reply);
   });
