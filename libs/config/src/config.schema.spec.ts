@@ -173,6 +173,20 @@ describe('loadConfig', () => {
     }
   });
 
+  it("takes a DELIVERY_RETRY_SCHEDULE whose attempts all come within the delivery log's retention", () => {
+    expect(loadConfig({ DELIVERY_RETRY_SCHEDULE: '0,86400,432000' }).delivery.retryScheduleSeconds).toEqual([
+      0, 86400, 432000,
+    ]);
+    // Six days in all: with +10 % jitter still within the 7 days a delivery row is kept.
+    expect(loadConfig({ DELIVERY_RETRY_SCHEDULE: '518400' }).delivery.retryScheduleSeconds).toEqual([518400]);
+    // Past what a date can hold, a delay made every delivery fail (500 on a test event) instead of the start.
+    for (const bad of ['518401', '0,300000,300000', '99999999999999', '1,99999999999999999999']) {
+      expect(() => loadConfig({ DELIVERY_RETRY_SCHEDULE: bad })).toThrow(
+        /DELIVERY_RETRY_SCHEDULE must add up to at most 518400 seconds/,
+      );
+    }
+  });
+
   it('refuses one stream for both audit events and published events', () => {
     expect(() => loadConfig({ AUDIT_STREAM: 'shared', EVENTS_STREAM: 'shared' })).toThrow(
       /AUDIT_STREAM and EVENTS_STREAM must be different/,

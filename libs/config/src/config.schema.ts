@@ -101,6 +101,13 @@ const DEVELOPMENT_KEY: EncryptionKey = {
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /**
+ * Longest DELIVERY_RETRY_SCHEDULE, all its delays together: with their jitter (up to +10 %) a delivery's attempts
+ * stay within the delivery log's retention of 7 days (DELIVERY_RETENTION_MS), which purges a row however it stands.
+ * A longer one would have pending deliveries purged, and a delay past what a date can hold fails every delivery.
+ */
+const MAX_RETRY_SCHEDULE_SECONDS = 6 * 24 * 3600;
+
+/**
  * Parses and validates the environment into an {@link AppConfig}. Collects every problem and throws one
  * {@link ConfigError} listing them all, so an operator fixes a bad deployment in one pass.
  */
@@ -175,6 +182,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
   ) {
     problems.push(
       `DELIVERY_RETRY_SCHEDULE must be 1 to 20 comma-separated whole seconds (got "${retryRaw}")`,
+    );
+  } else if (retryScheduleSeconds.reduce((sum, s) => sum + Number(s), 0) > MAX_RETRY_SCHEDULE_SECONDS) {
+    problems.push(
+      `DELIVERY_RETRY_SCHEDULE must add up to at most ${MAX_RETRY_SCHEDULE_SECONDS} seconds (6 days), so that a delivery's last attempt, jitter included, comes within the delivery log's 7-day retention (got "${retryRaw}")`,
     );
   }
 
