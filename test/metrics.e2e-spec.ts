@@ -377,6 +377,32 @@ describe('queue dashboard (/admin/queues)', () => {
     }
   });
 
+  it('answers its API 503 with Retry-After within seconds while Redis hangs, not for as long as it hangs', async () => {
+    const redisProxy = await TcpProxy.inFrontOf(TEST_REDIS_URL);
+    const api = await startApi({ env: { ADMIN_TOKEN, REDIS_URL: redisProxy.rewrite(TEST_REDIS_URL) } });
+    try {
+      const authorization = `Bearer ${ADMIN_TOKEN}`;
+      // Once first, so the dashboard's connection is up: a Redis that hangs keeps it open and answers nothing.
+      expect((await api.http.get('/admin/queues/api/queues', { headers: { authorization } })).status).toBe(
+        200,
+      );
+      redisProxy.freeze();
+      const started = Date.now();
+      const res = await api.http.get('/admin/queues/api/queues', {
+        headers: { authorization },
+        signal: AbortSignal.timeout(15_000),
+      });
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(res.status).toBe(503);
+      expect(res.body.code).toBe('service_unavailable');
+      expect(res.headers.get('retry-after')).toBe('5');
+    } finally {
+      redisProxy.restore();
+      await api.close();
+      await redisProxy.stop();
+    }
+  });
+
   describe('with ADMIN_TOKEN', () => {
     let api: RunningApi;
     beforeAll(async () => {

@@ -16,7 +16,7 @@ export { withTimeout } from './with-timeout';
 /** Waiting, boundedly, for a BullMQ queue's connection (BullMQ alone waits as long as Redis stays away). */
 export { queueReady } from './queue-connection';
 /** The shared ioredis client and its token. */
-export { RedisModule, REDIS, SHARED_CLIENT_OPTIONS } from './redis.module';
+export { RedisModule, REDIS, SHARED_CLIENT_OPTIONS, SHARED_COMMAND_TIMEOUT_MS } from './redis.module';
 /** Producer of delivery attempts (deterministic job ids) and the job-id helpers of the dispatcher. */
 export { DeliveryQueue, deliveryAttemptJobId, attemptOfJobId, type ScheduledAttempt } from './delivery.queue';
 

@@ -7,6 +7,8 @@ const REDIS_MESSAGES = [
   'Reached the max retries per request limit',
   'connect ECONNREFUSED',
   'Redis is unavailable',
+  // A command of a client with a command timeout that Redis left unanswered (a Redis that hangs).
+  'Command timed out',
   // A Redis Cluster without a master for a slot (during a failover, or with a shard down).
   'CLUSTERDOWN',
   'Too many Cluster redirections',

@@ -2,7 +2,14 @@ import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { QUEUE_PREFIX, QueueName, REDIS, createRedis, queueReady } from '@app/queue';
+import {
+  QUEUE_PREFIX,
+  QueueName,
+  REDIS,
+  SHARED_COMMAND_TIMEOUT_MS,
+  createRedis,
+  queueReady,
+} from '@app/queue';
 
 /** Jobs of one queue by state. */
 export type QueueDepths = Record<string, number>;
@@ -64,6 +71,9 @@ export class MonitoredQueues implements OnApplicationShutdown {
     const { Queue } = await import('bullmq');
     const connection = createRedis(this.config.redis, {
       maxRetriesPerRequest: 1,
+      // A Redis that hangs instead of refusing keeps the connection ready: its reads fail (a 503) rather than
+      // holding the dashboard's requests for as long as it hangs.
+      commandTimeout: SHARED_COMMAND_TIMEOUT_MS,
       connectionName: 'webhook-secrets:dashboard',
     });
     connection.on('error', () => undefined);
