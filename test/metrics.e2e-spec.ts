@@ -481,6 +481,26 @@ describe('queue dashboard (/admin/queues)', () => {
       expect(own.status).toBe(404);
     });
 
+    it("answers Bull Board's own refusals with the one error body", async () => {
+      const authorization = `Bearer ${ADMIN_TOKEN}`;
+      for (const [method, path, body, status, code] of [
+        ['PUT', '/admin/queues/api/queues/no-such-queue/retry/failed', undefined, 404, 'not_found'],
+        ['GET', '/admin/queues/api/queues/housekeeping/no-such-job', undefined, 404, 'not_found'],
+        [
+          'PUT',
+          '/admin/queues/api/queues/housekeeping/concurrency',
+          { concurrency: -1 },
+          400,
+          'validation_failed',
+        ],
+      ] as const) {
+        const res = await api.http.request(method, path, { body, headers: { authorization } });
+        expect({ path, status: res.status, code: res.body.code }).toEqual({ path, status, code });
+        expect(typeof res.body.error).toBe('string');
+        expect(res.body.request_id).toBe(res.headers.get('x-request-id'));
+      }
+    });
+
     it('answers a body that is not JSON, or too large, with the one error body, not a 500', async () => {
       const authorization = `Bearer ${ADMIN_TOKEN}`;
       const retry = '/admin/queues/api/queues/housekeeping/retry/failed';

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ArgumentsHost } from '@nestjs/common';
 import type { Queue } from 'bullmq';
-import { formErrorBody } from '../http/error-response';
+import { formErrorBody, type ErrorBody } from '../http/error-response';
 import { HttpErrorFilter } from '../http/http-error.filter';
 
 /** Where the dashboard is served. */
@@ -43,6 +43,28 @@ function crossSiteSendable(method: string, contentType: string | undefined): boo
 const errorFilter = new HttpErrorFilter();
 
 /**
+ * The one error body for a refusal Bull Board answered itself: an unknown queue or job is 404 `not_found`, any
+ * other refusal 400 `validation_failed`. A body that is already the service's (from the error filter) is left.
+ */
+function ownErrorBody(payload: unknown, reply: FastifyReply, requestId: string): unknown {
+  if (typeof payload !== 'object' || payload === null || 'code' in payload) return payload;
+  const message =
+    'error' in payload && typeof payload.error === 'string'
+      ? payload.error
+      : 'the dashboard refused the request';
+  if (reply.statusCode === 404) {
+    return { error: message, code: 'not_found', request_id: requestId } satisfies ErrorBody;
+  }
+  void reply.code(400);
+  return {
+    error: message,
+    code: 'validation_failed',
+    details: [{ field: 'request', rule: 'dashboard', message }],
+    request_id: requestId,
+  } satisfies ErrorBody;
+}
+
+/**
  * The service's one error filter for a route of the dashboard: Bull Board's own error handler answers every error
  * 500 `{"error":"Internal server error"}`, a body that is not JSON or too large included.
  */
@@ -78,6 +100,11 @@ export function registerQueueBoard(
     scope.addHook('onRoute', (route) => {
       route.errorHandler = dashboardErrorHandler;
     });
+    // Bull Board answers its own refusals (an unknown queue or job, a state that cannot be retried) with a body of
+    // its own, `{"error": "..."}`: they get the service's one error body too.
+    scope.addHook('preSerialization', async (req: FastifyRequest, reply: FastifyReply, payload: unknown) =>
+      reply.statusCode >= 400 ? ownErrorBody(payload, reply, String(req.id)) : payload,
+    );
     scope.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
       // A page of another site framing the dashboard, with the browser's credentials, could have an admin click
       // its buttons (retry, clean, pause) unawares.
