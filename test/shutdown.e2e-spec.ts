@@ -460,6 +460,23 @@ describe('a Redis database the server does not have', () => {
   });
 });
 
+describe('a WORKER_HEARTBEAT_FILE the worker cannot write', () => {
+  const started: ChildProcess[] = [];
+  afterEach(() => {
+    for (const c of started.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+  });
+
+  it('stops the worker with exit code 1, naming the file, instead of running with a health check that never passes', async () => {
+    const file = join(tmpdir(), `no-such-directory-${process.pid}`, 'worker.alive');
+    const proc = start('dist/apps/worker/src/main.js', { WORKER_HEARTBEAT_FILE: file }, /never/);
+    started.push(proc.child);
+    proc.up.catch(() => undefined);
+    expect(await proc.exited).toBe(1);
+    expect(proc.output()).toContain(`worker cannot start: WORKER_HEARTBEAT_FILE ${file} cannot be written`);
+    expect(proc.output()).not.toContain('"stack"');
+  });
+});
+
 describe('an address the API cannot listen on', () => {
   const started: ChildProcess[] = [];
   afterEach(() => {

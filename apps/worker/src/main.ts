@@ -4,9 +4,12 @@ import { NestFactory } from '@nestjs/core';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import { bootLogger, configWarnings, exitOnFatal, exitOnSignals, runMain, type AppConfig } from '@app/config';
 import { verifyRedisDatabase } from '@app/queue';
+import { checkHeartbeatFile } from './health/worker-heartbeat.service';
 import { WorkerModule } from './worker.module';
 
 async function main(config: AppConfig): Promise<void> {
+  // A heartbeat file that cannot be written would leave the worker running with a health check that never passes.
+  await exitOnFatal('worker', checkHeartbeatFile(config.worker.heartbeatFile));
   // Before anything uses Redis: a queue or a scheduler registered in the wrong database would take another
   // deployment's jobs. Waits for Redis like the rest of the start does.
   const waiting = setTimeout(() => {

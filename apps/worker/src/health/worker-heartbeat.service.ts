@@ -6,12 +6,30 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import type Redis from 'ioredis';
-import { utimes, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, utimes, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { Database } from '@app/persistence';
 import { REDIS, probeRedis } from '@app/queue';
 
 const BEAT_EVERY_MS = 10_000;
+
+/**
+ * Rejects, naming the file, when the worker could not write its heartbeat file (a directory that does not exist, or
+ * that it may not write to): it would run with a health check that never passes, and say only that a dependency
+ * does not answer. Checked at start, without writing the file, which must not look fresh before a beat.
+ */
+export async function checkHeartbeatFile(file: string): Promise<void> {
+  try {
+    await access(dirname(file), constants.W_OK | constants.X_OK);
+    await access(file, constants.W_OK).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e;
+    });
+  } catch (e) {
+    throw new Error(`WORKER_HEARTBEAT_FILE ${file} cannot be written (${(e as NodeJS.ErrnoException).code})`);
+  }
+}
 
 /**
  * The worker has no HTTP port, so its liveness is a file it touches every 10 s while Postgres and Redis
