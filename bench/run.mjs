@@ -12,10 +12,20 @@ import os from 'node:os';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
 const wanted = process.argv.slice(2);
-const files = readdirSync(here)
+const known = readdirSync(here)
   .filter((f) => f.endsWith('.bench.mjs'))
-  .sort()
-  .filter((f) => wanted.length === 0 || wanted.includes(f.replace('.bench.mjs', '')));
+  .sort();
+// A mistyped name would otherwise run nothing, print an empty table, overwrite latest.json and exit 0.
+const unknown = wanted.filter((name) => !known.includes(`${name}.bench.mjs`));
+if (unknown.length > 0) {
+  process.stderr.write(
+    `unknown benchmark: ${unknown.join(', ')}\nusage: npm run bench [-- <name> ...], names: ${known
+      .map((f) => f.replace('.bench.mjs', ''))
+      .join(', ')}\n`,
+  );
+  process.exit(1);
+}
+const files = known.filter((f) => wanted.length === 0 || wanted.includes(f.replace('.bench.mjs', '')));
 
 const log = (line) => process.stderr.write(`[bench] ${line}\n`);
 const results = [];
