@@ -173,6 +173,37 @@ describe('graceful shutdown (SIGTERM)', () => {
     await blocker.end();
   });
 
+  it('a request that arrives on an open connection while the API stops gets the one 503 error body', async () => {
+    const { api, port, headers } = await apiWithWebhook();
+
+    // A connection whose request is under way (its head half sent) is not idle: SIGTERM leaves it open.
+    const socket = connect(port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString()));
+    const ended = new Promise((resolve) => socket.once('close', resolve));
+    socket.write(
+      `GET /v1/webhooks HTTP/1.1\r\nHost: 127.0.0.1\r\nanchor-api-key: ${headers['anchor-api-key']}\r\n`,
+    );
+
+    api.child.kill('SIGTERM');
+    await until(() => refused(port));
+    socket.write('\r\n');
+    await ended;
+
+    const [head, body] = answer.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 503 /);
+    expect(head).toMatch(/\r\nconnection: close\r\n/i);
+    expect(head).toMatch(/\r\nretry-after: 5\r\n/i);
+    const requestId = /\r\nx-request-id: ([^\r]+)\r\n/i.exec(head)?.[1];
+    expect(JSON.parse(body)).toEqual({
+      error: expect.any(String),
+      code: 'service_unavailable',
+      request_id: requestId,
+    });
+    expect(await api.exited).toBe(0);
+  });
+
   it('a rotation waiting on a lock when the API is killed (SIGKILL) is rolled back, never committed later', async () => {
     const { api, base, headers, id } = await apiWithWebhook();
 

@@ -1,3 +1,4 @@
+import { ServiceUnavailableException } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host';
@@ -48,6 +49,9 @@ export function apiAdapter(http: Pick<AppConfig['http'], 'requestTimeoutMs'>): F
     clientErrorHandler: answerClientError,
     // Keep-alive sockets of a stopping replica are closed once their in-flight request is answered.
     forceCloseConnections: 'idle',
+    // A request that still arrives while the replica stops is refused in the first hook (see configureApiApp),
+    // with the error body, request id and Retry-After of every 503, rather than Fastify's own bare body.
+    return503OnClosing: false,
   });
 }
 
@@ -117,8 +121,15 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
     logConnectionAnswer(answer);
   });
   registerJsonBodyParser(fastify);
+  // Set when the server starts closing (preClose, below): a request that still arrives on an open connection is
+  // answered 503, its connection closed, while those in flight finish.
+  let closing = false;
   fastify.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-request-id', req.id);
+    if (closing) {
+      void reply.header('connection', 'close');
+      return done(new ServiceUnavailableException('the service is stopping; retry on a new connection'));
+    }
     // RFC 9112: an HTTP/1.1 request without Host is a 400 (Node's own check is off, see apiAdapter); first of all,
     // like every refusal of a request's form. HTTP/1.0 may omit it.
     if (req.headers.host === undefined && req.raw.httpVersion === '1.1') {
@@ -164,7 +175,6 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
   });
   // While stopping, answers that were in flight close their keep-alive connection, so that the server's
   // close does not wait for clients to hang up (the load balancer retries on another replica).
-  let closing = false;
   fastify.addHook('preClose', (done) => {
     closing = true;
     done();
