@@ -5,15 +5,22 @@ import { LOG_REDACTION } from './logging.module';
 
 type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
-/** Nest's calls put the context last (and, for errors, the stack before it): `log(message, context)`. */
+/**
+ * Nest's calls put the context last (and, for errors, the stack before it): `log(message, context)`; an object
+ * of fields comes with its message after it, as the application logger (nestjs-pino) takes it:
+ * `warn({ reason }, 'message', context)`.
+ */
 function emit(logger: Logger, level: Level, message: unknown, params: unknown[]): void {
   const rest = [...params];
   const context = rest.length > 0 && typeof rest[rest.length - 1] === 'string' ? rest.pop() : undefined;
-  const stack = level === 'error' && typeof rest[0] === 'string' ? rest[0] : undefined;
+  const isFields = typeof message === 'object' && message !== null && !(message instanceof Error);
+  const stack = level === 'error' && !isFields && typeof rest[0] === 'string' ? rest[0] : undefined;
   const fields = { ...(context ? { context } : {}), ...(stack ? { stack } : {}) };
   if (message instanceof Error) logger[level]({ ...fields, err: message }, message.message);
-  else if (typeof message === 'object' && message !== null) logger[level]({ ...fields, ...message });
-  else logger[level](fields, String(message));
+  else if (typeof message === 'object' && message !== null) {
+    if (typeof rest[0] === 'string') logger[level]({ ...fields, ...message }, rest[0]);
+    else logger[level]({ ...fields, ...message });
+  } else logger[level](fields, String(message));
 }
 
 /**
