@@ -530,6 +530,15 @@ describe('an address the API cannot listen on', () => {
     }
   });
 
+  it('names the port it really listens on when PORT=0 lets the system pick one', async () => {
+    const proc = start('dist/apps/api/src/main.js', { PORT: '0', HOST: '127.0.0.1' }, /listening on/);
+    started.push(proc.child);
+    await proc.up;
+    const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(proc.output())?.[1]);
+    expect(port).toBeGreaterThan(0);
+    expect((await fetch(`http://127.0.0.1:${port}/health/live`)).status).toBe(200);
+  });
+
   it('stops the API with exit code 1 when HOST is not an address of this machine', async () => {
     // TEST-NET-3 (RFC 5737): never assigned to a host.
     const proc = start(

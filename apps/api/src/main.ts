@@ -36,7 +36,12 @@ async function main(config: AppConfig): Promise<void> {
       },
     ),
   );
-  logger.log(`listening on ${host}:${port}`);
+  // The address really bound: with PORT=0 the system picks the port.
+  const bound = app.getHttpServer().address();
+  if (typeof bound === 'object' && bound !== null) {
+    const address = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
+    logger.log(`listening on ${address}:${bound.port}`);
+  } else logger.log(`listening on ${host}:${port}`);
 }
 
 if (require.main === module) runMain('api', main);
