@@ -64,7 +64,8 @@ export class DatabaseConnector implements OnApplicationBootstrap, OnApplicationS
       const reason = (e as Error).message;
       // One line per distinct reason, not one per attempt.
       if (reason !== this.lastFailure) {
-        this.logger.warn(`Postgres is unreachable, answering 503 and retrying in the background: ${reason}`);
+        // Said for the API and the worker alike: what waits for Postgres meanwhile is each one's own (the API's 503s).
+        this.logger.warn(`Postgres is unreachable, retrying in the background: ${reason}`);
       }
       this.lastFailure = reason;
       return false;
