@@ -880,6 +880,34 @@ describe('webhooks API (Anchor-compatible routes)', () => {
       }
     });
 
+    it('marks every answer nosniff: the routes, their errors, and the answers of the router and the HTTP server', async () => {
+      const answers = await Promise.all([
+        create(valid),
+        api.http.get('/v1/webhooks', { key }),
+        api.http.get('/v1/webhooks'),
+        api.http.get('/v1/webhooks/nope', { key }),
+        api.http.post('/v1/webhooks', { key, body: { url: 'https://10.0.0.1/' } }),
+        api.http.get('/v1/webhooks/%zz'),
+        api.http.get('/v1/webhooks/%zz', { key }),
+        api.http.get('/nothing-here'),
+        api.http.get('/health/live'),
+        api.http.get('/metrics'),
+        api.http.get('/openapi.json'),
+        api.http.get('/docs'),
+      ]);
+      for (const res of answers) expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      const raw = await Promise.all([
+        rawExchange(api.http.baseUrl, ['GARBAGE\r\n\r\n']),
+        rawExchange(api.http.baseUrl, ['GET /v1/webhooks HTTP/1.1\r\nHost: x\r\nExpect: later\r\n\r\n']),
+      ]);
+      expect(
+        raw.map((r) => [r.responses[0].status, r.responses[0].headers['x-content-type-options']]),
+      ).toEqual([
+        [400, 'nosniff'],
+        [417, 'nosniff'],
+      ]);
+    });
+
     it('answers unknown routes with 404 not_found in the error body', async () => {
       const res = await api.http.get('/v1/nothing-here', { key });
       expect(res.status).toBe(404);

@@ -73,6 +73,8 @@ const routerKeyChecks = new WeakMap<object, ApiKeyGuard>();
 function answerRouterError(error: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
   const message =
     error.code === 'FST_ERR_BAD_URL' ? 'the request path is not valid percent-encoding' : error.message;
+  // No hook runs for these answers: the header the onSend hook gives every other one.
+  void reply.header('x-content-type-options', 'nosniff');
   const refuse = () =>
     void reply
       .code(400)
@@ -182,6 +184,9 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
   fastify.addHook('onSend', (_req, reply, payload, done) => {
     if (closing) void reply.header('connection', 'close');
     reply.removeHeader('accept-ranges');
+    // Every answer is taken for the type it declares (JSON, the metrics' text, the documentation's pages), never
+    // sniffed by a browser as HTML or script from a body that echoes what a caller sent (a field name, a path).
+    void reply.header('x-content-type-options', 'nosniff');
     done(null, payload);
   });
   // The last part of Idempotency-Key (the routes' guard claims the key, the use case stores the response with its

@@ -84,6 +84,7 @@ function answerUnmetExpectation(req: IncomingMessage, res: ServerResponse): void
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(body),
     'x-request-id': requestId,
+    'x-content-type-options': 'nosniff',
     connection: 'close',
   });
   res.end(body);
@@ -111,7 +112,8 @@ function writeErrorResponse(socket: Socket, code: ErrorCode, message: string, re
   const body = errorBodyText(code, message, requestId);
   socket.write(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+      `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\n` +
+      `X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
   );
 }
 
