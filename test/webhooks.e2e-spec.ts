@@ -908,6 +908,32 @@ describe('webhooks API (Anchor-compatible routes)', () => {
       ]);
     });
 
+    it("tells caches to keep no answer of /v1: its secrets and its lists are the key holder's alone", async () => {
+      const headers = { 'idempotency-key': 'no-store' };
+      const created = await api.http.post('/v1/webhooks', { key, body: valid, headers });
+      const replayed = await api.http.post('/v1/webhooks', { key, body: valid, headers });
+      expect(replayed.headers.get('idempotent-replayed')).toBe('true');
+      const id = created.body.id as string;
+      const answers = await Promise.all([
+        api.http.post(`/v1/webhooks/${id}/rotate-secret`, { key }),
+        api.http.post(`/v1/webhooks/${id}/secret/claim`, { key }),
+        api.http.get('/v1/webhooks', { key }),
+        api.http.get(`/v1/webhooks/${id}`, { key }),
+        api.http.get('/v1/audit-events', { key }),
+        api.http.get('/v1/webhooks'),
+      ]);
+      expect([created, replayed, ...answers].map((r) => [r.status, r.headers.get('cache-control')])).toEqual([
+        [201, 'no-store'],
+        [201, 'no-store'],
+        [200, 'no-store'],
+        [409, 'no-store'],
+        [200, 'no-store'],
+        [200, 'no-store'],
+        [200, 'no-store'],
+        [401, 'no-store'],
+      ]);
+    });
+
     it('answers unknown routes with 404 not_found in the error body', async () => {
       const res = await api.http.get('/v1/nothing-here', { key });
       expect(res.status).toBe(404);

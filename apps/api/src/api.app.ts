@@ -153,7 +153,11 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
   const apiKeys = app.get(ApiKeyGuard);
   routerKeyChecks.set(fastify, apiKeys);
   fastify.addHook('onRequest', async (req, reply) => {
-    if (isV1Path(req.routeOptions.url ?? decodedPath(req.url))) await apiKeys.admit(req, reply);
+    if (!isV1Path(req.routeOptions.url ?? decodedPath(req.url))) return;
+    // A project's webhooks and its one-time secrets must not be kept by a cache on the way: the key is in a header
+    // of our own, which caches do not know as credentials (as they know Authorization), nor vary on.
+    void reply.header('cache-control', 'no-store');
+    await apiKeys.admit(req, reply);
   });
   fastify.addHook('onRequest', (req, _reply, done) => {
     // Every route, also those whose body is never read (GET): a declared body over the limit is a 413.
