@@ -40,6 +40,9 @@ describe('loggableHeaders', () => {
 describe('loggableUrl', () => {
   const key = `ak_${'Ab9_-'.repeat(9)}`;
   const secret = 'c0ffee'.repeat(10) + 'abcd';
+  /** Every character percent-encoded, as a client may send it. */
+  const encodeAll = (text: string) =>
+    [...text].map((c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`).join('');
 
   it.each([
     ['/v1/webhooks', '/v1/webhooks'],
@@ -63,6 +66,16 @@ describe('loggableUrl', () => {
     [`/v1/webhooks/${secret}/test`, '/v1/webhooks/[redacted]/test'],
     [`/v1/webhooks?${key}`, '/v1/webhooks?[redacted]'],
     ['/v1/webhooks?', '/v1/webhooks?'],
+    // Percent-encoded, a key or a secret is one all the same: the part that holds it is blanked whole.
+    [`/v1/webhooks/${encodeAll(key)}/events`, '/v1/webhooks/[redacted]/events'],
+    [`/v1/webhooks/x${encodeAll(secret)}`, '/v1/webhooks/[redacted]'],
+    [
+      `/v1/webhooks/wh_1/events?event_type=${encodeAll(key)}&limit=2`,
+      '/v1/webhooks/wh_1/events?event_type=[redacted]&limit=2',
+    ],
+    [`/v1/webhooks?${encodeAll(key)}=1`, '/v1/webhooks?[redacted]=[redacted]'],
+    [`/v1/webhooks?${encodeAll(secret)}`, '/v1/webhooks?[redacted]'],
+    ['/v1/webhooks/a%20b?cursor=a%2Bb&x%ZZ=1', '/v1/webhooks/a%20b?cursor=a%2Bb&x%ZZ=[redacted]'],
   ])('%s is logged as %s', (url, logged) => {
     expect(loggableUrl(url)).toBe(logged);
   });

@@ -72,18 +72,38 @@ export function holdsCredentialLike(value: string): boolean {
  */
 export function loggableUrl(url: string): string {
   const q = url.indexOf('?');
-  const path = (q < 0 ? url : url.slice(0, q)).replace(CREDENTIAL_LIKE, CENSOR);
+  const rawPath = q < 0 ? url : url.slice(0, q);
+  const path = rawPath.includes('%')
+    ? rawPath.split('/').map(blankCredentialLikeIn).join('/')
+    : rawPath.replace(CREDENTIAL_LIKE, CENSOR);
   if (q < 0) return path;
   const query = url
     .slice(q + 1)
     .split('&')
     .map((pair) => {
       const eq = pair.indexOf('=');
-      if (eq < 0 || LOGGABLE_QUERY.has(pair.slice(0, eq))) return pair.replace(CREDENTIAL_LIKE, CENSOR);
-      return `${pair.slice(0, eq).replace(CREDENTIAL_LIKE, CENSOR)}=${CENSOR}`;
+      if (eq < 0) return blankCredentialLikeIn(pair);
+      const name = blankCredentialLikeIn(pair.slice(0, eq));
+      if (!LOGGABLE_QUERY.has(pair.slice(0, eq))) return `${name}=${CENSOR}`;
+      return `${name}=${blankCredentialLikeIn(pair.slice(eq + 1))}`;
     })
     .join('&');
   return `${path}?${query}`;
+}
+
+/**
+ * One path segment, query parameter name or value as it may be logged: what is shaped like a key or a secret is
+ * blanked, and so is the whole part when its percent-decoded text holds one (`ak%5F…` is the key `ak_…` all the
+ * same, and a reader of the log can decode it as easily).
+ */
+function blankCredentialLikeIn(part: string): string {
+  const plain = part.replace(CREDENTIAL_LIKE, CENSOR);
+  if (!plain.includes('%')) return plain;
+  try {
+    return holdsCredentialLike(decodeURIComponent(plain)) ? CENSOR : plain;
+  } catch {
+    return plain;
+  }
 }
 
 /**
