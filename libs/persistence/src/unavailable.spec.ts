@@ -12,6 +12,9 @@ describe('isDatabaseUnavailableError', () => {
 
   it.each([
     ['a refused connection', withCode('ECONNREFUSED')],
+    ['a connection with no route to the network', withCode('ENETUNREACH')],
+    ['a connection over a network interface that is down', withCode('ENETDOWN')],
+    ['a connection to a host that is down', withCode('EHOSTDOWN')],
     ['SQLSTATE 08006 (connection failure)', withCode('08006')],
     ['SQLSTATE 57P01 (admin shutdown)', withCode('57P01')],
     ['too many connections', withCode('53300')],

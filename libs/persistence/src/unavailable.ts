@@ -10,6 +10,10 @@ const NETWORK_CODES = new Set([
   'EAI_AGAIN',
   'EPIPE',
   'EHOSTUNREACH',
+  // No route to the server's network, or the local interface is down: as unreachable as a refused connection.
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EHOSTDOWN',
 ]);
 // SQLSTATE class 08 (connection exception), 57P01..57P03 (shutdown, cannot connect now), 53300 (too many
 // connections), 57014 (statement cancelled: its statement_timeout ran out, or an operator cancelled it) and 25P03
