@@ -20,6 +20,7 @@ describe('isDatabaseUnavailableError', () => {
     ['too many connections', withCode('53300')],
     ['a statement cancelled by its statement_timeout', withCode('57014')],
     ['a session ended idle in a transaction', withCode('25P03')],
+    ['a write refused by a standby (read-only transaction)', withCode('25006')],
     ['a query left unanswered', new Error('Postgres did not answer within 20000 ms; connection dropped')],
     ['a transaction whose connection was ended under it', new QueryRunnerProviderAlreadyReleasedError()],
     ['a query builder on a query runner released under it', new QueryRunnerAlreadyReleasedError()],

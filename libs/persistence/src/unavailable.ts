@@ -16,9 +16,10 @@ const NETWORK_CODES = new Set([
   'EHOSTDOWN',
 ]);
 // SQLSTATE class 08 (connection exception), 57P01..57P03 (shutdown, cannot connect now), 53300 (too many
-// connections), 57014 (statement cancelled: its statement_timeout ran out, or an operator cancelled it) and 25P03
-// (session ended idle in a transaction, see dataSourceOptions).
-const SQLSTATE_UNAVAILABLE = /^(08...|57P0[123]|53300|57014|25P03)$/;
+// connections), 57014 (statement cancelled: its statement_timeout ran out, or an operator cancelled it), 25P03
+// (session ended idle in a transaction, see dataSourceOptions) and 25006 (a write refused as read-only: the service
+// never opens a read-only transaction itself, so the server is a standby, e.g. a former primary during a failover).
+const SQLSTATE_UNAVAILABLE = /^(08...|57P0[123]|53300|57014|25P03|25006)$/;
 const MESSAGES = [
   'Connection terminated',
   'timeout exceeded when trying to connect',
