@@ -1398,6 +1398,55 @@ describe('Postgres going away in the middle of an attempt', () => {
   });
 });
 
+describe('Redis losing the answer to a read of published events', () => {
+  let worker: RunningWorker;
+  let proxy: TcpProxy;
+  beforeAll(async () => {
+    proxy = await TcpProxy.inFrontOf(TEST_REDIS_URL);
+    worker = await startWorker({
+      clock,
+      env: { TARGET_ALLOW_CIDRS: '127.0.0.1/32', REDIS_URL: proxy.rewrite(TEST_REDIS_URL) },
+      overrides: [
+        { token: DNS_RESOLVER, value: resolver },
+        { token: REQUEST_TIMER, value: () => requestTimer },
+        { token: DELIVERY_TLS, value: { ca: receiver.cert } },
+        {
+          token: EVENTS_INGEST_OPTIONS,
+          // No taking over of pending entries within the test: only the consumer itself can find them again.
+          value: { ...DEFAULT_EVENTS_INGEST_OPTIONS, blockMs: 200, claimMinIdleMs: 3_600_000 },
+        },
+      ],
+    });
+  });
+  afterAll(async () => {
+    proxy.restore();
+    await worker.close();
+    await proxy.stop();
+  });
+
+  it('reads the entries of the lost answer again once the connection is back, not a minute later', async () => {
+    const path = newPath();
+    await createWebhook(receiver.url(path));
+    const publish = (text: string) =>
+      redis.xadd(
+        STREAM,
+        '*',
+        'event',
+        JSON.stringify({ type: 'task.completed', project_id: projectId, text, data: {} }),
+      );
+    await publish('before');
+    await eventually(() => receiver.at(path).length === 1, 15_000, 'the consumer reading');
+    // Redis hands the entry to the consumer, and the answer is lost with its connection.
+    const marker = `lost-${randomUUID()}`;
+    proxy.loseAnswerHolding(marker);
+    await publish(marker);
+    await eventually(() => receiver.at(path).length === 2, 15_000, 'the entry of the lost answer delivered');
+    expect(JSON.parse(receiver.at(path)[1].body).text).toBe(marker);
+    const [pending] = (await redis.xpending(STREAM, 'deliveries')) as [number];
+    expect(pending).toBe(0);
+  });
+});
+
 /** Field-value pairs of a Redis reply as [name, value] entries. */
 function chunk(flat: unknown[]): [string, unknown][] {
   const out: [string, unknown][] = [];

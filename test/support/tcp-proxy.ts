@@ -16,6 +16,8 @@ export class TcpProxy {
   private freezingAfterLogin = false;
   /** The next bytes a server sends are dropped with their connection, see {@link loseNextAnswer}. */
   private losingNextAnswer = false;
+  /** The next answer holding these bytes (latin1) is dropped with its connection, see {@link loseAnswerHolding}. */
+  private losingAnswerHolding: string | null = null;
   /** A command whose answer, once delivered, cuts every connection (lower case), see {@link cutAfterAnswerTo}. */
   private cuttingAfter: string | null = null;
   /** Bytes (and ends: null) held back while frozen, per destination, in order. */
@@ -69,8 +71,13 @@ export class TcpProxy {
           to.write(chunk, () => this.cut());
           return;
         }
-        if (fromServer && this.losingNextAnswer) {
+        const holding =
+          fromServer &&
+          this.losingAnswerHolding !== null &&
+          chunk.toString('latin1').includes(this.losingAnswerHolding);
+        if (fromServer && (this.losingNextAnswer || holding)) {
           this.losingNextAnswer = false;
+          if (holding) this.losingAnswerHolding = null;
           client.destroy();
           upstream.destroy();
           return;
@@ -131,6 +138,14 @@ export class TcpProxy {
    */
   loseNextAnswer(): void {
     this.losingNextAnswer = true;
+  }
+
+  /**
+   * Like {@link loseNextAnswer}, for the next answer (on any connection) holding `text`: the server has carried out
+   * the command, and its connection is dropped, both ends, instead of the answer arriving.
+   */
+  loseAnswerHolding(text: string): void {
+    this.losingAnswerHolding = text;
   }
 
   /**

@@ -121,6 +121,8 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
   private lastTrimAt = 0;
   /** Aborted at shutdown: ends the loop's pause after a failed round at once. */
   private readonly stopping = new AbortController();
+  /** Set when the connection is (re)established: the next read re-reads this consumer's own pending entries. */
+  private rereadPending = false;
 
   constructor(
     private readonly deliveries: DeliveriesService,
@@ -134,6 +136,12 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
     // Its own connection: a blocking read would hold up every other command on a shared one.
     this.redis = createRedis(this.config.redis, { connectionName: 'events-ingest' });
     this.redis.on('error', () => undefined);
+    // A read whose answer was lost with its connection is sent again on the next one (ioredis resends what was
+    // unanswered) and goes on from there: the entries the lost answer carried are already this consumer's,
+    // pending, and only XAUTOCLAIM would find them, a minute or more later. They are read again at once instead.
+    this.redis.on('ready', () => {
+      this.rereadPending = true;
+    });
     this.running = true;
     this.loopDone = this.loop(this.redis);
   }
@@ -198,6 +206,10 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
           await this.forgetDeadConsumers(redis).catch((error: unknown) =>
             this.logger.warn({ err: String(error) }, 'removing dead consumers failed; next time'),
           );
+        }
+        if (this.rereadPending) {
+          this.rereadPending = false;
+          readFrom = '0';
         }
         const reply = (await redis.callBuffer(
           'XREADGROUP',
