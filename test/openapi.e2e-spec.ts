@@ -374,6 +374,12 @@ describe('OpenAPI description', () => {
       ] as const) {
         await call(method, template, path, opts);
       }
+      // The first create's key, replayed once its webhook is deleted: 404, like the webhook itself.
+      const replayOfDeleted = await call('POST', '/v1/webhooks', '/v1/webhooks', {
+        body: { ...hooks, description: 'first' },
+        headers: { 'idempotency-key': 'create-1' },
+      });
+      expect(replayOfDeleted.body.code).toBe('webhook_not_found');
       for (let i = 0; i < 6; i++) await call('POST', '/v1/webhooks', '/v1/webhooks', { body: hooks });
       // A body over 64 KiB is refused on every route, those that read none included (fetch sends no GET body).
       for (const [template, path] of [

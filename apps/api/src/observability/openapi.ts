@@ -111,6 +111,10 @@ function errorStatuses(method: string, path: string, op: Operation): Record<stri
   }
   out['401'] = '`unauthorized`: missing, unknown or revoked API key';
   if (params.some((p) => p.in === 'path' && p.name === 'id')) out['404'] = '`webhook_not_found`';
+  // A replay speaks of a webhook that must still exist: the one a create returned, once deleted, is a 404 too.
+  else if (hasIdempotencyKey(op))
+    out['404'] =
+      '`webhook_not_found`: the webhook of the stored first response to this `Idempotency-Key` has since been deleted';
   if (path.endsWith('rotation-policy') && method !== 'put') {
     // The project default concerns no webhook: only `not_found` (none set) is possible there.
     out['404'] =
