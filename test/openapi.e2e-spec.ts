@@ -1,7 +1,8 @@
+import { connect } from 'node:net';
 import { startApi, type RunningApi } from './support/api-harness';
 import type { RequestOptions, TestResponse } from './support/http-client';
 import { responseViolations, schemaViolations } from './support/openapi-schema';
-import { rawExchange } from './support/raw-http';
+import { parseResponses, rawExchange } from './support/raw-http';
 import { TcpProxy } from './support/tcp-proxy';
 import { TEST_REDIS_URL } from './support/test-env';
 
@@ -271,6 +272,55 @@ describe('OpenAPI description', () => {
         await other.close();
         await redis.stop();
       }
+    });
+
+    it('documents the 503 that every route answers while the process stops, readiness included', async () => {
+      const other = await startApi();
+      const { port } = new URL(other.http.baseUrl);
+      const paths = ['/health/ready', '/health/live', '/metrics', '/v1/webhooks'];
+      // Connections whose request is under way (its head half sent) are not idle: closing leaves them open.
+      const exchanges = await Promise.all(
+        paths.map(async (path) => {
+          const socket = connect(Number(port), '127.0.0.1');
+          await new Promise((resolve) => socket.once('connect', resolve));
+          const chunks: Buffer[] = [];
+          socket.on('data', (c: Buffer) => chunks.push(c));
+          const ended = new Promise<Buffer>((resolve) =>
+            socket.once('close', () => resolve(Buffer.concat(chunks))),
+          );
+          socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n`);
+          return { path, socket, ended };
+        }),
+      );
+      // A whole request answered after them: the server has read their halves by then.
+      expect((await other.http.get('/health/live')).status).toBe(200);
+      const closed = other.close();
+      const refused = () =>
+        new Promise<boolean>((resolve) => {
+          const probe = connect(Number(port), '127.0.0.1');
+          probe.on('connect', () => {
+            probe.destroy();
+            resolve(false);
+          });
+          probe.on('error', () => resolve(true));
+        });
+      while (!(await refused())) await new Promise((resolve) => setImmediate(resolve));
+      const wrong: string[] = [];
+      for (const { socket } of exchanges) socket.write('\r\n');
+      for (const { path, ended } of exchanges) {
+        const [raw] = parseResponses(await ended).responses;
+        expect({ path, status: raw.status, code: raw.body?.code }).toEqual({
+          path,
+          status: 503,
+          code: 'service_unavailable',
+        });
+        const res = { status: raw.status, headers: new Headers(raw.headers), body: raw.body };
+        wrong.push(...responseViolations(doc, 'GET', path, res));
+        if (!doc.paths[path].get.responses['503']?.headers['retry-after'])
+          wrong.push(`GET ${path} 503: Retry-After not documented`);
+      }
+      await closed;
+      expect(wrong).toEqual([]);
     });
 
     /** Sends the request and returns what the document gets wrong about the answer. */

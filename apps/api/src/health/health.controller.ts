@@ -45,7 +45,8 @@ export class HealthController {
   @ApiOkResponse({ type: ReadinessReport, description: 'Ready: every check is up' })
   @ApiServiceUnavailableResponse({
     type: NotReadyResponse,
-    description: '`service_unavailable`: a check is down (or the process is stopping); `checks` says which',
+    description:
+      '`service_unavailable`: a check is down (or the process is stopping); `checks` says which, except on a request that arrives on an open connection once the server closes: the error body alone',
   })
   ready(): Promise<HealthCheckResult> {
     return this.health.check([

@@ -105,8 +105,13 @@ function errorStatuses(method: string, path: string, op: Operation): Record<stri
   const tooLarge = hasBody
     ? '`payload_too_large`: a body over 64 KiB'
     : '`payload_too_large`: a body over 64 KiB (this route reads none, but a body is still received)';
+  // While the process stops, a request that still arrives on an open connection gets 503 on every route.
+  const stopping = 'the process is stopping (retry on a new connection)';
   if (!path.startsWith('/v1/')) {
-    if (path === '/health/ready') out['503'] = '`service_unavailable`: a dependency is not ready';
+    out['503'] =
+      path === '/health/ready'
+        ? `\`service_unavailable\`: a dependency is not ready, or ${stopping}`
+        : `\`service_unavailable\`: ${stopping}`;
     return { ...out, '413': tooLarge };
   }
   out['401'] = '`unauthorized`: missing, unknown or revoked API key';
@@ -127,7 +132,7 @@ function errorStatuses(method: string, path: string, op: Operation): Record<stri
   if (conflicts.some(Boolean)) out['409'] = conflicts.filter(Boolean).join(' or ');
   out['413'] = tooLarge;
   out['429'] = '`rate_limited`: the API key spent its budget for this minute';
-  out['503'] = '`service_unavailable`: Postgres or Redis is unreachable';
+  out['503'] = `\`service_unavailable\`: Postgres or Redis is unreachable, or ${stopping}`;
   return out;
 }
 
@@ -171,6 +176,13 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
       }
       for (const [status, description] of Object.entries(errorStatuses(method, path, op))) {
         op.responses[status] ??= { description, content: { 'application/json': { schema: ERROR_REF } } };
+        // A route's own 503 (readiness, with its report) is, while the process stops, the one error body alone.
+        const json = (op.responses[status].content as Record<string, { schema?: unknown }> | undefined)?.[
+          'application/json'
+        ];
+        if (status === '503' && json?.schema && json.schema !== ERROR_REF) {
+          json.schema = { oneOf: [json.schema, ERROR_REF] };
+        }
         if (status === '429' || status === '503') {
           op.responses[status].headers = {
             ...op.responses[status].headers,
