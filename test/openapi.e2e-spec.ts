@@ -469,6 +469,22 @@ describe('OpenAPI description', () => {
         'https://hooks.example.com/a\u00a0b',
         'https://hooks.example.com/a\u0085b',
         'https://hooks.example.com\\a',
+        // The host: labels none of which is empty (one trailing dot allowed), a bracketed IPv6 literal, and none
+        // of the characters a host may not hold; the port: 1 to 65535.
+        'https://hooks..example.com/',
+        'https://.hooks.example.com/',
+        'https://hooks.example.com./',
+        'https://[2001:4860:4860::8888]:8443/',
+        'https://2001:4860::8888/',
+        'https://a|b.example.com/',
+        'https://a%41b.example.com/',
+        'https://a~b.example.com/',
+        'https://hooks.example.com:/',
+        'https://hooks.example.com:0/',
+        'https://hooks.example.com:0443/',
+        'https://hooks.example.com:65535/',
+        'https://hooks.example.com:65536/',
+        'https://hooks.example.com:443:1/',
       ]) {
         const res = await api.http.post('/v1/webhooks', {
           key,
