@@ -541,6 +541,14 @@ describe('OpenAPI description', () => {
       const secretStatus = { $ref: '#/components/schemas/SecretStatusResponse' };
       expect(schemaViolations(doc, webhook, got.body)).toEqual([]);
       expect(schemaViolations(doc, secretStatus, status.body)).toEqual([]);
+      // However many rules a request breaks, the error body lists the first 20.
+      const refused = await api.http.post('/v1/webhooks', {
+        key,
+        body: Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`typo_${i}`, i])),
+      });
+      const error = { $ref: '#/components/schemas/ErrorResponse' };
+      expect(refused.body.details).toHaveLength(20);
+      expect(schemaViolations(doc, error, refused.body)).toEqual([]);
       // What the service never answers, the document must not allow.
       for (const [schema, wrong] of [
         [webhook, { ...got.body, secret: created.body.secret }],
@@ -550,6 +558,7 @@ describe('OpenAPI description', () => {
         [webhook, { ...got.body, updated_at: '2026-11-22T10:41:07.123+01:00' }],
         [secretStatus, { ...status.body, current: { ...status.body.current, fingerprint: 'sha256:' } }],
         [secretStatus, { ...status.body, current: { ...status.body.current, secret: created.body.secret } }],
+        [error, { ...refused.body, details: [...refused.body.details, refused.body.details[0]] }],
       ] as const) {
         expect({ wrong, violations: schemaViolations(doc, schema, wrong).length > 0 }).toEqual({
           wrong,

@@ -7,7 +7,7 @@ import { STATUS_BY_CODE, formErrorBody, type ErrorBody } from './error-response'
 import { loggableUrl } from '../observability/request-log';
 
 /** Most entries an error body's `details` lists; the sentence says how many problems there were in all. */
-const MAX_DETAILS = 20;
+export const MAX_DETAILS = 20;
 
 // Errors that Fastify raises before a handler runs (body parsing, limits), by their code.
 const FASTIFY_CODES: Record<string, ErrorCode> = {

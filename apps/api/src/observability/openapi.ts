@@ -9,6 +9,7 @@ import {
 } from '@nestjs/swagger';
 import { ULID_PATTERN } from '@app/domain';
 import { STATUS_BY_CODE } from '../http/error-response';
+import { MAX_DETAILS } from '../http/http-error.filter';
 
 /** The pattern of an id: `prefix` + a ULID (26 Crockford base32 characters, upper case). */
 export const idPattern = (prefix: string): string => `^${prefix}${ULID_PATTERN}$`;
@@ -38,8 +39,8 @@ export class ErrorResponse {
   /** Stable machine-readable code. */
   @ApiProperty({ enum: Object.keys(STATUS_BY_CODE) })
   code!: string;
-  /** One entry per violated rule; only on validation failures. */
-  @ApiPropertyOptional({ type: [ErrorDetailResponse] })
+  /** One entry per violated rule, the first 20 of them; only on validation failures. */
+  @ApiPropertyOptional({ type: [ErrorDetailResponse], maxItems: MAX_DETAILS })
   details?: ErrorDetailResponse[];
   /** The request id, also in the `x-request-id` header and the logs. */
   @ApiProperty()
