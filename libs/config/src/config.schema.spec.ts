@@ -174,15 +174,28 @@ describe('loadConfig', () => {
   });
 
   it("takes a DELIVERY_RETRY_SCHEDULE whose attempts all come within the delivery log's retention", () => {
-    expect(loadConfig({ DELIVERY_RETRY_SCHEDULE: '0,86400,432000' }).delivery.retryScheduleSeconds).toEqual([
-      0, 86400, 432000,
+    // 0 + 86,400 × 1.1 + 345,600 × 1.1 = 475,200 s.
+    expect(loadConfig({ DELIVERY_RETRY_SCHEDULE: '0,86400,345600' }).delivery.retryScheduleSeconds).toEqual([
+      0, 86400, 345600,
     ]);
-    // Six days in all: with +10 % jitter still within the 7 days a delivery row is kept.
+    // The first attempt's delay has no jitter: six days exactly.
     expect(loadConfig({ DELIVERY_RETRY_SCHEDULE: '518400' }).delivery.retryScheduleSeconds).toEqual([518400]);
-    // Past what a date can hold, a delay made every delivery fail (500 on a test event) instead of the start.
-    for (const bad of ['518401', '0,300000,300000', '99999999999999', '1,99999999999999999999']) {
+    // Twenty attempts, each retry waiting the longest Retry-After: 19 × 6 h, 4.75 days.
+    const twenty = ['0', ...Array<string>(19).fill('1')].join(',');
+    expect(loadConfig({ DELIVERY_RETRY_SCHEDULE: twenty }).delivery.retryScheduleSeconds).toHaveLength(20);
+    for (const bad of [
+      '518401',
+      '0,300000,300000',
+      // 480,000 s as written, 528,000 with the jitter.
+      '0,480000',
+      // 432,010 s as written, but ten retries each told to wait 6 h by Retry-After come first: 691,200.
+      '0,1,1,1,1,1,1,1,1,1,1,432000',
+      // Past what a date can hold, a delay made every delivery fail (500 on a test event) instead of the start.
+      '99999999999999',
+      '1,99999999999999999999',
+    ]) {
       expect(() => loadConfig({ DELIVERY_RETRY_SCHEDULE: bad })).toThrow(
-        /DELIVERY_RETRY_SCHEDULE must add up to at most 518400 seconds/,
+        /DELIVERY_RETRY_SCHEDULE must add up to at most 518400 seconds \(6 days\), each retry counted with its 10 % jitter or as the 21600 seconds of the longest Retry-After/,
       );
     }
   });

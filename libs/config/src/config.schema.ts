@@ -100,12 +100,27 @@ const DEVELOPMENT_KEY: EncryptionKey = {
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
+/** Longest `Retry-After` a delivery honours: a receiver must not be able to park a delivery beyond the retention. */
+export const MAX_RETRY_AFTER_SECONDS = 6 * 3600;
+/** Most a retry's delay is spread upwards (+10 %), so deliveries that failed together do not come back together. */
+export const RETRY_JITTER = 0.1;
+
 /**
- * Longest DELIVERY_RETRY_SCHEDULE, all its delays together: with their jitter (up to +10 %) a delivery's attempts
- * stay within the delivery log's retention of 7 days (DELIVERY_RETENTION_MS), which purges a row however it stands.
- * A longer one would have pending deliveries purged, and a delay past what a date can hold fails every delivery.
+ * Longest a DELIVERY_RETRY_SCHEDULE may stretch a delivery: its first delay, then each retry's delay with its full
+ * jitter, or the longest `Retry-After` honoured when that is longer (a receiver answering 429 or 503 with one each
+ * time). A day short of the delivery log's retention of 7 days (DELIVERY_RETENTION_MS), which purges a row however
+ * it stands, for the attempts' own time and a rescued one's wait: a longer schedule would have pending deliveries
+ * purged, and a delay past what a date can hold fails every delivery.
  */
 const MAX_RETRY_SCHEDULE_SECONDS = 6 * 24 * 3600;
+
+/** The longest span, in seconds, from a delivery's recording to its last attempt under `schedule` (see above). */
+function longestRetrySpanSeconds(schedule: readonly number[]): number {
+  return schedule.reduce(
+    (sum, s, i) => sum + (i === 0 ? s : Math.max(s * (1 + RETRY_JITTER), MAX_RETRY_AFTER_SECONDS)),
+    0,
+  );
+}
 
 /**
  * Parses and validates the environment into an {@link AppConfig}. Collects every problem and throws one
@@ -183,9 +198,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
     problems.push(
       `DELIVERY_RETRY_SCHEDULE must be 1 to 20 comma-separated whole seconds (got "${retryRaw}")`,
     );
-  } else if (retryScheduleSeconds.reduce((sum, s) => sum + Number(s), 0) > MAX_RETRY_SCHEDULE_SECONDS) {
+  } else if (longestRetrySpanSeconds(retryScheduleSeconds.map(Number)) > MAX_RETRY_SCHEDULE_SECONDS) {
     problems.push(
-      `DELIVERY_RETRY_SCHEDULE must add up to at most ${MAX_RETRY_SCHEDULE_SECONDS} seconds (6 days), so that a delivery's last attempt, jitter included, comes within the delivery log's 7-day retention (got "${retryRaw}")`,
+      `DELIVERY_RETRY_SCHEDULE must add up to at most ${MAX_RETRY_SCHEDULE_SECONDS} seconds (6 days), each retry counted with its 10 % jitter or as the ${MAX_RETRY_AFTER_SECONDS} seconds of the longest Retry-After when that is longer, so that a delivery's last attempt comes within the delivery log's 7-day retention (got "${retryRaw}")`,
     );
   }
 

@@ -1,5 +1,16 @@
-/** Typed configuration schema, its loader and the error listing every invalid variable. */
-export { loadConfig, ConfigError, type AppConfig, type EncryptionKey, type RedisSeed } from './config.schema';
+/**
+ * Typed configuration schema, its loader, the error listing every invalid variable, and the longest Retry-After and
+ * the jitter of delivery retries, which its check of DELIVERY_RETRY_SCHEDULE counts with.
+ */
+export {
+  loadConfig,
+  ConfigError,
+  MAX_RETRY_AFTER_SECONDS,
+  RETRY_JITTER,
+  type AppConfig,
+  type EncryptionKey,
+  type RedisSeed,
+} from './config.schema';
 
 /** Nest module and injection token that provide the configuration. */
 export { ConfigModule, APP_CONFIG } from './config.module';

@@ -1,10 +1,13 @@
+import { MAX_RETRY_AFTER_SECONDS, RETRY_JITTER } from '@app/config';
+
 /** Longest `Retry-After` honoured: a receiver must not be able to park a delivery beyond the retention period. */
-export const MAX_RETRY_AFTER_SECONDS = 6 * 3600;
+export { MAX_RETRY_AFTER_SECONDS };
 /**
  * Spread of every delay (up to +10 %), so deliveries that failed together do not all come back together. Only
- * upwards: the schedule gives the time before each attempt, which a receiver may count on as a minimum.
+ * upwards: the schedule gives the time before each attempt, which a receiver may count on as a minimum. The
+ * configuration's check of DELIVERY_RETRY_SCHEDULE counts with the same two figures.
  */
-const JITTER = 0.1;
+const JITTER = RETRY_JITTER;
 
 /**
  * Milliseconds to wait before attempt `attempt + 1`, after attempt `attempt` (1-based) asked for a retry; undefined
