@@ -574,7 +574,8 @@ describe('parseRetryAfter', () => {
     ['soon', undefined],
     ['', undefined],
     ['2026-11-22T10:00:10Z', undefined],
-    ['99999999999999999999', undefined],
+    ['99999999999999999999', Number.MAX_SAFE_INTEGER],
+    ['9'.repeat(400), Number.MAX_SAFE_INTEGER],
   ])('%j -> %j', (value, expected) => {
     expect(parseRetryAfter(value, now)).toBe(expected);
   });

@@ -432,15 +432,16 @@ function errorMessage(error: unknown): string {
 // Every HTTP-date form (IMF-fixdate, RFC 850, asctime) starts with a day name; anything else is not a date.
 const HTTP_DATE_START = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*[, ]/;
 
-/** `Retry-After` as whole seconds from now: delay-seconds, or an HTTP date (past dates give 0); else undefined. */
+/**
+ * `Retry-After` as whole seconds from now: delay-seconds, or an HTTP date (past dates give 0); else undefined.
+ * delay-seconds past what a number holds exactly are still a (very long) wait, not garbage: they give
+ * `Number.MAX_SAFE_INTEGER`, which the retry schedule caps like any other long wait.
+ */
 export function parseRetryAfter(value: string | string[] | undefined, nowMs: number): number | undefined {
   const raw = Array.isArray(value) ? value[0] : value;
   if (raw === undefined) return undefined;
   const text = raw.trim();
-  if (/^\d+$/.test(text)) {
-    const seconds = Number(text);
-    return Number.isSafeInteger(seconds) ? seconds : undefined;
-  }
+  if (/^\d+$/.test(text)) return Math.min(Number(text), Number.MAX_SAFE_INTEGER);
   if (!HTTP_DATE_START.test(text)) return undefined;
   const at = Date.parse(text);
   if (Number.isNaN(at)) return undefined;
