@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -579,6 +580,23 @@ describe('parseRetryAfter', () => {
   ])('%j -> %j', (value, expected) => {
     expect(parseRetryAfter(value, now)).toBe(expected);
   });
+
+  // Jest's process.env is its own copy, so the time zone is set for a process of its own.
+  it.each(['America/New_York', 'Asia/Tokyo'])(
+    'reads every HTTP-date form as GMT in the time zone %s',
+    (zone) => {
+      const script = `
+      const ts = require('typescript');
+      require.extensions['.ts'] = (m, file) => m._compile(ts.transpileModule(require('fs').readFileSync(file, 'utf8'),
+        { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText, file);
+      const { parseRetryAfter } = require(${JSON.stringify(require.resolve('./ssrf-safe.sender'))});
+      const now = Date.parse('Sun, 22 Nov 2026 10:00:00 GMT');
+      console.log(JSON.stringify(['Sun Nov 22 10:00:05 2026', 'Sun Nov  2 10:00:05 2026',
+        'Sun, 22 Nov 2026 10:00:10 GMT', 'Sunday, 22-Nov-26 10:01:00 GMT'].map((v) => parseRetryAfter(v, now))));`;
+      const out = execFileSync(process.execPath, ['-e', script], { env: { ...process.env, TZ: zone } });
+      expect(JSON.parse(out.toString())).toEqual([5, 0, 10, 60]);
+    },
+  );
 });
 
 describe('classifyOutcome', () => {

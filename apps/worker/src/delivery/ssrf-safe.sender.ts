@@ -431,6 +431,8 @@ function errorMessage(error: unknown): string {
 
 // Every HTTP-date form (IMF-fixdate, RFC 850, asctime) starts with a day name; anything else is not a date.
 const HTTP_DATE_START = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*[, ]/;
+// asctime (`Sun Nov  6 08:49:37 1994`) names no zone; an HTTP date is GMT, but Date.parse would read it as local time.
+const ASCTIME = /^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/;
 
 /**
  * `Retry-After` as whole seconds from now: delay-seconds, or an HTTP date (past dates give 0); else undefined.
@@ -443,7 +445,7 @@ export function parseRetryAfter(value: string | string[] | undefined, nowMs: num
   const text = raw.trim();
   if (/^\d+$/.test(text)) return Math.min(Number(text), Number.MAX_SAFE_INTEGER);
   if (!HTTP_DATE_START.test(text)) return undefined;
-  const at = Date.parse(text);
+  const at = Date.parse(ASCTIME.test(text) ? `${text} GMT` : text);
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, Math.ceil((at - nowMs) / 1000));
 }
