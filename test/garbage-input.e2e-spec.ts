@@ -438,6 +438,7 @@ describe('garbage input never produces a 500', () => {
       details: [{ field: 'path', rule: 'form', message: 'the request path is not valid percent-encoding' }],
       request_id: 'bad-path-1',
     });
+    expect(res.headers['cache-control']).toBe('no-store');
   });
 
   it('a /v1 path that is not valid percent-encoding answers 401 first without a valid key', async () => {
@@ -452,6 +453,7 @@ describe('garbage input never produces a 500', () => {
         },
         id: 'bad-path-2',
       });
+      expect(res.headers['cache-control']).toBe('no-store');
     }
     // Outside /v1 no key is asked for: the path's own refusal.
     const outside = await raw('GET', '/%ZZ', {});

@@ -83,6 +83,8 @@ function answerRouterError(error: FastifyError, req: FastifyRequest, reply: Fast
       .send(JSON.stringify(formErrorBody('path', message, req.id)));
   const apiKeys = routerKeyChecks.get(req.server);
   if (apiKeys === undefined || !isV1Path(decodedPath(req.url))) return refuse();
+  // Like every other /v1 answer (the onRequest hook that sets it does not run for these either).
+  void reply.header('cache-control', 'no-store');
   apiKeys
     .admit(req, reply)
     .then(refuse, (e: unknown) => new HttpErrorFilter().catch(e, new ExecutionContextHost([req, reply])));
