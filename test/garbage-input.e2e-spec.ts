@@ -463,6 +463,32 @@ describe('garbage input never produces a 500', () => {
     });
   });
 
+  it('a /v1 path that is not valid percent-encoding is answered alike under a method no route has', async () => {
+    const anonymous = await raw('TRACE', '/v1/webhooks/%ZZ', { 'x-request-id': 'bad-path-3' });
+    expect({
+      status: anonymous.status,
+      code: anonymous.body.code,
+      id: anonymous.headers['x-request-id'],
+    }).toEqual({
+      status: 401,
+      code: 'unauthorized',
+      id: 'bad-path-3',
+    });
+    const res = await raw('PROPFIND', '/v1/webhooks/%ZZ', {
+      'anchor-api-key': key,
+      'x-request-id': 'bad-path-4',
+    });
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({
+      error: 'the request path is not valid percent-encoding',
+      code: 'validation_failed',
+      details: [{ field: 'path', rule: 'form', message: 'the request path is not valid percent-encoding' }],
+      request_id: 'bad-path-4',
+    });
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.headers['ratelimit-limit']).toBeDefined();
+  });
+
   it('an id of any length is just an unknown webhook', async () => {
     const res = await api.http.get(`/v1/webhooks/wh_${'A'.repeat(6000)}`, { key });
     expect({ status: res.status, code: res.body.code }).toEqual({ status: 404, code: 'webhook_not_found' });

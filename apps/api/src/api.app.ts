@@ -26,7 +26,7 @@ import { logConnectionAnswer, logRequest } from './observability/request-log';
  * `requestTimeoutMs` for receiving a whole request (headers and body).
  */
 export function apiAdapter(http: Pick<AppConfig['http'], 'requestTimeoutMs'>): FastifyAdapter {
-  return new FastifyAdapter({
+  const adapter = new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
     // A request not received completely in time (a stalled or trickling body, slow headers) is answered 408 and
     // its connection closed (see answerClientError); Fastify's default, 0, would let a body hold the connection
@@ -53,6 +53,15 @@ export function apiAdapter(http: Pick<AppConfig['http'], 'requestTimeoutMs'>): F
     // with the error body, request id and Retry-After of every 503, rather than Fastify's own bare body.
     return503OnClosing: false,
   });
+  // For a method no route has (TRACE, PROPFIND…) the router leaves the path to the not-found router, which calls
+  // the not-found handler straight away, without any hook, when the path is not valid percent-encoding: such a
+  // request is answered like that path under any other method, key check first (see answerRouterError).
+  const setNotFoundHandler = adapter.setNotFoundHandler.bind(adapter);
+  adapter.setNotFoundHandler = (handler: (req: FastifyRequest, reply: FastifyReply) => unknown) =>
+    setNotFoundHandler((req: FastifyRequest, reply: FastifyReply) =>
+      decodes(req.url) ? handler(req, reply) : answerRouterError(new BadUrl(req.url), req, reply),
+    );
+  return adapter;
 }
 
 /** How often Node looks for requests past their timeout: a tenth of it (at least 50 ms), at most every 30 s. */
@@ -61,6 +70,7 @@ function requestCheckInterval(requestTimeoutMs: number): number {
 }
 
 const BodyTooLarge = errorCodes.FST_ERR_CTP_BODY_TOO_LARGE;
+const BadUrl = errorCodes.FST_ERR_BAD_URL;
 
 /** The key check of each API, by its Fastify instance, for the answers the router gives before any hook runs. */
 const routerKeyChecks = new WeakMap<object, ApiKeyGuard>();
@@ -111,6 +121,16 @@ function decodedPath(url: string): string {
     return decodeURIComponent(path);
   } catch {
     return path;
+  }
+}
+
+/** Whether a request's path (without the query) is valid percent-encoding. */
+function decodes(url: string): boolean {
+  try {
+    decodeURIComponent(url.split('?')[0]);
+    return true;
+  } catch {
+    return false;
   }
 }
 
