@@ -217,6 +217,28 @@ describe('structured logs', () => {
     expect((await api.http.get('/metrics')).text).not.toMatch(/^http_requests_total\{.*status="503"/m);
   });
 
+  it('a path that is not valid percent-encoding gets its line at warn and counts in http_requests_total', async () => {
+    const { key } = await api.newKey();
+    const count = async (series: string) =>
+      Number(
+        new RegExp(`^http_requests_total\\{${series}\\} (\\d+)$`, 'm').exec(
+          (await api.http.get('/metrics')).text,
+        )?.[1] ?? 0,
+      );
+    const series = 'method="GET",route="unmatched",status="400"';
+    const before = await count(series);
+    const res = await rawExchange(api.http.baseUrl, [
+      `GET /v1/webhooks/%ZZ HTTP/1.1\r\nHost: x\r\nanchor-api-key: ${key}\r\nx-request-id: bad-path-log\r\nConnection: close\r\n\r\n`,
+    ]);
+    expect(res.responses[0]?.status).toBe(400);
+    const lines = () => logs.lines.filter((l) => l.req?.id === 'bad-path-log');
+    await eventually(() => lines().length > 0, 2000, 'the log line').catch(() => undefined);
+    expect(lines().map((l) => [l.level, l.msg, l.route, l.req.method, l.req.url, l.res?.statusCode])).toEqual(
+      [[40, 'request completed', 'unmatched', 'GET', '/v1/webhooks/%ZZ', 400]],
+    );
+    expect(await count(series)).toBe(before + 1);
+  });
+
   it('answers the HTTP server gives before routing get one line each at warn and count in http_requests_total', async () => {
     const { key } = await api.newKey();
     // Every request series but the scrapes' own.

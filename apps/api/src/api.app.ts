@@ -75,6 +75,9 @@ const BadUrl = errorCodes.FST_ERR_BAD_URL;
 /** The key check of each API, by its Fastify instance, for the answers the router gives before any hook runs. */
 const routerKeyChecks = new WeakMap<object, ApiKeyGuard>();
 
+/** What the onResponse hook does with an answer (its log line and metrics), for those no hook sees. */
+const routerAnswerObservers = new WeakMap<object, (req: FastifyRequest, reply: FastifyReply) => void>();
+
 /**
  * Errors the router raises before any hook or route runs (a path that is not valid percent-encoding): answered
  * in the documented error body, with the request id, like every other error. On a `/v1` path the key still comes
@@ -83,8 +86,11 @@ const routerKeyChecks = new WeakMap<object, ApiKeyGuard>();
 function answerRouterError(error: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
   const message =
     error.code === 'FST_ERR_BAD_URL' ? 'the request path is not valid percent-encoding' : error.message;
-  // No hook runs for these answers: the header the onSend hook gives every other one.
+  // No hook runs for these answers: the header the onSend hook gives every other one, and the log line and
+  // metrics of the onResponse hook.
   void reply.header('x-content-type-options', 'nosniff');
+  const observe = routerAnswerObservers.get(req.server);
+  if (observe !== undefined) reply.raw.once('finish', () => observe(req, reply));
   const refuse = () =>
     void reply
       .code(400)
@@ -194,11 +200,15 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
     }
     done();
   });
-  fastify.addHook('onResponse', (req, reply, done) => {
+  const observeAnswer = (req: FastifyRequest, reply: FastifyReply): void => {
     // The log line and the metrics name the route template, never the raw path (ids would explode both).
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.observeRequest(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
     logRequest(req, reply, route);
+  };
+  routerAnswerObservers.set(fastify, observeAnswer);
+  fastify.addHook('onResponse', (req, reply, done) => {
+    observeAnswer(req, reply);
     done();
   });
   // While stopping, answers that were in flight close their keep-alive connection, so that the server's
