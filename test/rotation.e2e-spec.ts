@@ -5,6 +5,7 @@ import type { QueryRunner } from 'typeorm';
 import { fingerprint, ManualClock, RotationSweepService, SecretsService } from '@app/domain';
 import { Database, RotationRepository } from '@app/persistence';
 import { JobName, QueueName } from '@app/queue';
+import { RotationProcessor } from '../apps/worker/src/rotation/rotation.processor';
 import { startApi, type RunningApi } from './support/api-harness';
 import { eventually } from './support/eventually';
 import { seedDueWebhooks } from './support/rotation-seed';
@@ -1097,6 +1098,68 @@ describe('scheduled rotation', () => {
       } finally {
         await Promise.all(more.map((w) => w.close()));
       }
+    });
+
+    it('a sweep running when its worker stops ends after its batches in flight; the next sweep does the rest', async () => {
+      const project = randomUUID();
+      const now = clock.now();
+      await seedDueWebhooks(api.db.dataSource, {
+        projectId: project,
+        count: 5000,
+        createdAt: new Date(now.getTime() - 31 * DAY),
+        dueAt: new Date(now.getTime() - HOUR),
+        idPrefix: 'STOP',
+      });
+      // The suite's worker stays out of it: the sweep job goes to the worker that stops.
+      const idle = worker.get(RotationProcessor).worker;
+      await idle.pause();
+      const stopping = await startWorker({ clock, env: WORKER_ENV });
+      // The first batch of each lane waits, its webhooks locked, until the worker has begun to stop.
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const original = RotationRepository.prototype.completeRotations;
+      const spy = jest
+        .spyOn(RotationRepository.prototype, 'completeRotations')
+        .mockImplementation(async function (this: RotationRepository, ...args) {
+          await gate;
+          return original.apply(this, args);
+        });
+      try {
+        const processor = stopping.get(RotationProcessor);
+        const started = new Promise((resolve) => processor.worker.once('active', resolve));
+        await stopping
+          .get<Queue>(getQueueToken(QueueName.Rotation) as never)
+          .add(JobName.RotationSweep, {}, { jobId: `sweep-stop-${Date.now()}` });
+        await started;
+        await eventually(() => spy.mock.calls.length === 2, 15_000, 'both lanes to reach their first commit');
+        const closed = stopping.close();
+        // The BullMQ worker closes (and waits for the sweep) after the processors have heard of the shutdown.
+        await eventually(() => processor.worker.closing !== undefined, 15_000, 'the worker to begin closing');
+        release();
+        await closed;
+      } finally {
+        release();
+        spy.mockRestore();
+        idle.resume();
+      }
+      // The two batches in flight, whole; nothing more.
+      expect(await countFor(project)).toEqual({
+        scheduled: 2000,
+        previous: 2000,
+        webhooks: 2000,
+        events: 2000,
+        eventWebhooks: 2000,
+        due: 3000,
+      });
+      await sweeper.sweep();
+      expect(await countFor(project)).toEqual({
+        scheduled: 5000,
+        previous: 5000,
+        webhooks: 5000,
+        events: 5000,
+        eventWebhooks: 5000,
+        due: 0,
+      });
     });
 
     it('a sweep that dies mid-way leaves no half rotation; the next sweep finishes without doubles', async () => {

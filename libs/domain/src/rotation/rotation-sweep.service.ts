@@ -48,15 +48,17 @@ export class RotationSweepService {
 
   /**
    * Sends the advance notices that are due, then rotates batch after batch until nothing is due. Memory is
-   * bounded by {@link SWEEP_LANES} batches, whatever the backlog.
+   * bounded by {@link SWEEP_LANES} batches, whatever the backlog. Once `stopping` answers true (the worker is
+   * shutting down) no further batch starts: the batches in flight commit, and what is still due waits for the
+   * next sweep, so a backlog of any size does not hold a shutdown past its deadline.
    */
-  async sweep(batchSize = SWEEP_BATCH): Promise<SweepResult> {
-    const notices = await this.sendNotices();
+  async sweep(batchSize = SWEEP_BATCH, stopping: () => boolean = () => false): Promise<SweepResult> {
+    const notices = await this.sendNotices(stopping);
     let rotated = 0;
     let batches = 0;
     let failed = false;
     const lane = async (): Promise<void> => {
-      while (!failed) {
+      while (!failed && !stopping()) {
         try {
           const n = await this.rotateBatch(this.clock.now(), batchSize);
           if (n === 0) return;
@@ -88,9 +90,9 @@ export class RotationSweepService {
    * Emits `webhook.secret.rotation_due` once per due rotation, ROTATION_NOTICE_HOURS ahead (or at once when
    * a rotation is already closer than that). The schedule records which due time was announced.
    */
-  async sendNotices(): Promise<number> {
+  async sendNotices(stopping: () => boolean = () => false): Promise<number> {
     let total = 0;
-    for (;;) {
+    while (!stopping()) {
       const now = this.clock.now();
       const horizon = noticeHorizon(now, this.config.rotation.noticeHours);
       const n = await this.db.transaction(async (tx) => {
@@ -110,8 +112,9 @@ export class RotationSweepService {
         return due.length;
       });
       total += n;
-      if (n < NOTICE_BATCH) return total;
+      if (n < NOTICE_BATCH) break;
     }
+    return total;
   }
 
   /** One transaction: claim up to `limit` due schedules and rotate them all. Returns how many. */
