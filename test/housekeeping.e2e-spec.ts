@@ -1,12 +1,16 @@
+import { randomUUID } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Job } from 'bullmq';
-import { ManualClock } from '@app/domain';
-import { JobName } from '@app/queue';
+import { getQueueToken } from '@nestjs/bullmq';
+import type { Job, Queue } from 'bullmq';
+import { ManualClock, SecretsService } from '@app/domain';
+import { JobName, QueueName } from '@app/queue';
 import { HousekeepingProcessor } from '../apps/worker/src/housekeeping/housekeeping.processor';
 import { WorkerHeartbeat } from '../apps/worker/src/health/worker-heartbeat.service';
 import { startApi, type RunningApi } from './support/api-harness';
+import { eventually } from './support/eventually';
+import { seedDueWebhooks } from './support/rotation-seed';
 import { startWorker, type RunningWorker } from './support/worker-harness';
 
 describe('worker housekeeping', () => {
@@ -67,5 +71,77 @@ describe('worker housekeeping', () => {
     expect(audits[0].event.actor.type).toBe('system');
     expect(audits[0].event.data.fingerprint).toMatch(/^sha256:[0-9a-f]{16}$/);
     expect(audits[0].event.data.expired_at).toBe('2026-11-22T10:00:00.000Z');
+  });
+
+  it('a backlog of expired secrets being destroyed when the worker stops ends after the batch in flight', async () => {
+    const projectId = randomUUID();
+    const now = clock.now();
+    const ids = await seedDueWebhooks(api.db.dataSource, {
+      projectId,
+      count: 3000,
+      createdAt: new Date(now.getTime() - 2 * 86_400_000),
+      dueAt: new Date(now.getTime() + 30 * 86_400_000),
+      idPrefix: 'EXPIRE',
+    });
+    await api.db.dataSource.query(
+      `INSERT INTO webhook_secrets (id, webhook_id, state, trigger, claimed, key_id, ciphertext, fingerprint, created_at, expires_at)
+       SELECT gen_random_uuid(), id, 'previous', 'created', true, 'seed', '\\x00'::bytea,
+              'sha256:' || substr(md5('p' || id), 1, 16), $2, $3
+       FROM unnest($1::text[]) AS id`,
+      [ids, new Date(now.getTime() - 2 * 86_400_000), new Date(now.getTime() - 60_000)],
+    );
+    const left = async () =>
+      (
+        await api.db.dataSource.query(
+          `SELECT count(*)::int AS n FROM webhook_secrets s JOIN webhooks w ON w.id = s.webhook_id
+           WHERE w.project_id = $1 AND s.state = 'previous'`,
+          [projectId],
+        )
+      )[0].n as number;
+    const audited = async () =>
+      (
+        await api.db.dataSource.query(
+          `SELECT count(*)::int AS n, count(DISTINCT event->'data'->>'fingerprint')::int AS distinct
+           FROM audit_events WHERE project_id = $1 AND type = 'webhook.secret.previous_expired'`,
+          [projectId],
+        )
+      )[0] as { n: number; distinct: number };
+    // The suite's worker stays out of it: the job goes to the worker that stops.
+    const idle = worker.get(HousekeepingProcessor).worker;
+    await idle.pause();
+    const stopping = await startWorker({ clock, env: { WORKER_HEARTBEAT_FILE: `${heartbeatFile}-2` } });
+    // The first batch waits until the worker has begun to stop.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const original = SecretsService.prototype.expireDue;
+    const spy = jest.spyOn(SecretsService.prototype, 'expireDue').mockImplementation(async function (
+      this: SecretsService,
+      ...args
+    ) {
+      await gate;
+      return original.apply(this, args);
+    });
+    try {
+      const processor = stopping.get(HousekeepingProcessor);
+      await stopping
+        .get<Queue>(getQueueToken(QueueName.Housekeeping) as never)
+        .add(JobName.SecretsExpire, {}, { jobId: `expire-stop-${Date.now()}` });
+      await eventually(() => spy.mock.calls.length === 1, 15_000, 'the first batch');
+      const closed = stopping.close();
+      await eventually(() => processor.worker.closing !== undefined, 15_000, 'the worker to begin closing');
+      release();
+      await closed;
+    } finally {
+      release();
+      spy.mockRestore();
+      idle.resume();
+      rmSync(`${heartbeatFile}-2`, { force: true });
+    }
+    // The batch in flight (500), whole; the rest for the next run.
+    expect(await left()).toBe(2500);
+    expect(await audited()).toEqual({ n: 500, distinct: 500 });
+    await worker.get(HousekeepingProcessor).process({ name: JobName.SecretsExpire, data: {} } as Job);
+    expect(await left()).toBe(0);
+    expect(await audited()).toEqual({ n: 3000, distinct: 3000 });
   });
 });

@@ -19,10 +19,12 @@ export class AuditRetention {
   ) {}
 
   /** Deletes in bounded batches until none is left; unpublished events are kept whatever their age. */
-  async purge(): Promise<number> {
+  async purge(stopping?: () => boolean): Promise<number> {
     const cutoff = new Date(this.clock.now().getTime() - this.config.audit.retentionDays * DAY_MS);
-    const total = await inBatches(PURGE_BATCH, (limit) =>
-      this.db.repos.auditEvents.purgePublishedBefore(cutoff, limit),
+    const total = await inBatches(
+      PURGE_BATCH,
+      (limit) => this.db.repos.auditEvents.purgePublishedBefore(cutoff, limit),
+      stopping,
     );
     if (total > 0) this.logger.log(`purged ${total} audit events older than ${cutoff.toISOString()}`);
     return total;

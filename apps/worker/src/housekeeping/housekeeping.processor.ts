@@ -1,5 +1,5 @@
 import { Processor } from '@nestjs/bullmq';
-import { Inject, Logger } from '@nestjs/common';
+import { Inject, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import type Redis from 'ioredis';
 import { removeAbandonedTailGroups } from '@app/audit';
@@ -18,8 +18,14 @@ const PURGE_BATCH = 5000;
  * lost attempts, audit retention and the groups killed `audit tail` runs left behind.
  */
 @Processor(QueueName.Housekeeping)
-export class HousekeepingProcessor extends QueueWorkerHost {
+export class HousekeepingProcessor extends QueueWorkerHost implements BeforeApplicationShutdown {
   private readonly logger = new Logger(HousekeepingProcessor.name);
+  /**
+   * Set at shutdown: the batched loops start no further batch (the worker waits for running jobs, within the
+   * process's deadline), and the next run does the rest.
+   */
+  private closing = false;
+  private readonly stopping = () => this.closing;
 
   constructor(
     private readonly secrets: SecretsService,
@@ -31,6 +37,10 @@ export class HousekeepingProcessor extends QueueWorkerHost {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     super();
+  }
+
+  beforeApplicationShutdown(): void {
+    this.closing = true;
   }
 
   async process(job: Job): Promise<Record<string, number>> {
@@ -46,7 +56,7 @@ export class HousekeepingProcessor extends QueueWorkerHost {
         return this.maintainDeliveries();
       case JobName.AuditPurge:
         return {
-          purged: await this.auditRetention.purge(),
+          purged: await this.auditRetention.purge(this.stopping),
           abandonedTailGroups: await this.removeAbandonedTailGroups(),
         };
       case JobName.RotationSweep:
@@ -63,8 +73,8 @@ export class HousekeepingProcessor extends QueueWorkerHost {
    * recurring job.
    */
   private async maintainDeliveries(): Promise<{ purged: number; webhooksPurged: number; rescued: number }> {
-    const purged = await this.deliveries.purgeExpired();
-    const webhooksPurged = await this.deliveries.purgeDeletedWebhooks();
+    const purged = await this.deliveries.purgeExpired(undefined, this.stopping);
+    const webhooksPurged = await this.deliveries.purgeDeletedWebhooks(undefined, this.stopping);
     const rescued = await this.deliveries.rescueStranded();
     if (purged > 0) this.logger.log({ purged }, 'deliveries past retention purged');
     if (webhooksPurged > 0)
@@ -93,8 +103,10 @@ export class HousekeepingProcessor extends QueueWorkerHost {
 
   /** Stored Idempotency-Key responses past their 24 hours, in batches. */
   private async purgeIdempotencyKeys(): Promise<number> {
-    const total = await inBatches(PURGE_BATCH, (limit) =>
-      this.db.repos.idempotencyKeys.purgeExpired(this.clock.now(), limit),
+    const total = await inBatches(
+      PURGE_BATCH,
+      (limit) => this.db.repos.idempotencyKeys.purgeExpired(this.clock.now(), limit),
+      this.stopping,
     );
     if (total > 0) this.logger.log({ purged: total }, 'expired idempotency keys purged');
     return total;
@@ -102,8 +114,10 @@ export class HousekeepingProcessor extends QueueWorkerHost {
 
   /** Batches until nothing due is left, so a backlog clears in one run without holding all rows at once. */
   private async expireSecrets(): Promise<number> {
-    const total = await inBatches(EXPIRE_BATCH, (limit) =>
-      this.secrets.expireDue(this.db, this.clock.now(), limit),
+    const total = await inBatches(
+      EXPIRE_BATCH,
+      (limit) => this.secrets.expireDue(this.db, this.clock.now(), limit),
+      this.stopping,
     );
     if (total > 0) this.logger.log({ destroyed: total }, 'expired previous secrets destroyed');
     return total;

@@ -168,15 +168,23 @@ export class DeliveriesService {
    * Removes deleted webhooks whose delivery log has been purged (their rows were kept only for it), in bounded
    * batches; returns how many.
    */
-  async purgeDeletedWebhooks(batchSize = 1000): Promise<number> {
+  async purgeDeletedWebhooks(batchSize = 1000, stopping?: () => boolean): Promise<number> {
     const cutoff = new Date(this.clock.now().getTime() - DELIVERY_RETENTION_MS);
-    return inBatches(batchSize, (limit) => this.db.repos.webhooks.purgeDeletedBefore(cutoff, limit));
+    return inBatches(
+      batchSize,
+      (limit) => this.db.repos.webhooks.purgeDeletedBefore(cutoff, limit),
+      stopping,
+    );
   }
 
   /** Deletes deliveries older than the retention period in bounded batches; returns how many. */
-  async purgeExpired(batchSize = 1000): Promise<number> {
+  async purgeExpired(batchSize = 1000, stopping?: () => boolean): Promise<number> {
     const cutoff = new Date(this.clock.now().getTime() - DELIVERY_RETENTION_MS);
-    return inBatches(batchSize, (limit) => this.db.repos.deliveries.purgeCreatedBefore(cutoff, limit));
+    return inBatches(
+      batchSize,
+      (limit) => this.db.repos.deliveries.purgeCreatedBefore(cutoff, limit),
+      stopping,
+    );
   }
 
   /**
