@@ -917,6 +917,37 @@ describe('audit trail', () => {
         await api.close();
       }
     });
+
+    it('reports entries trimmed while pending when it takes them over, and leaves none pending', async () => {
+      const stream = newStream();
+      const conn = new Redis(TEST_REDIS_URL);
+      try {
+        const group = 'compliance';
+        for (let i = 0; i < 5; i++)
+          await redis.xadd(stream, '*', 'event', JSON.stringify({ id: `aud_trim_${i}` }));
+        await redis.call('XGROUP', 'CREATE', stream, group, '0');
+        // A consumer reads all five and dies; the cap then trims the three oldest away.
+        await redis.call('XREADGROUP', 'GROUP', group, 'dead', 'COUNT', 10, 'STREAMS', stream, '>');
+        const ids = ((await redis.xrange(stream, '-', '+')) as [string, string[]][]).map(([id]) => id);
+        await redis.xtrim(stream, 'MAXLEN', 2);
+
+        const reported: (string | undefined)[] = [];
+        const handled: string[] = [];
+        const b = new AuditStreamSubscriber(conn, {
+          stream,
+          group,
+          consumer: 'b',
+          minIdleMs: 0,
+          onError: (_e, entry) => reported.push(entry?.entryId),
+        });
+        await b.reclaim((e) => void handled.push(e.id));
+        expect(handled).toEqual(['aud_trim_3', 'aud_trim_4']);
+        expect(reported).toEqual(ids.slice(0, 3));
+        expect(((await redis.xpending(stream, group)) as [number])[0]).toBe(0);
+      } finally {
+        conn.disconnect();
+      }
+    });
   });
 
   describe('GET /v1/audit-events', () => {

@@ -24,9 +24,14 @@ describe('reply parsing', () => {
     expect(parseAutoClaimReply(['0-0', [['1-0', ['a', 'b']]]])).toEqual({
       cursor: '0-0',
       entries: [['1-0', ['a', 'b']]],
+      deleted: [],
     });
-    expect(parseAutoClaimReply(['5-0', [], ['3-0']])).toEqual({ cursor: '5-0', entries: [] });
-    expect(parseAutoClaimReply(null)).toEqual({ cursor: '0-0', entries: [] });
+    expect(parseAutoClaimReply(['5-0', [], ['3-0']])).toEqual({
+      cursor: '5-0',
+      entries: [],
+      deleted: ['3-0'],
+    });
+    expect(parseAutoClaimReply(null)).toEqual({ cursor: '0-0', entries: [], deleted: [] });
   });
 
   it('decodes the event field; trimmed or malformed entries carry no event', () => {

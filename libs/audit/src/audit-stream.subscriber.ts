@@ -68,10 +68,22 @@ export function entriesOfReadReply(reply: unknown): RawEntry[] {
   return Array.isArray(first?.[1]) ? first[1] : [];
 }
 
-/** The next cursor and the claimed entries of an XAUTOCLAIM reply (`[cursor, entries, deleted?]`). */
-export function parseAutoClaimReply(reply: unknown): { cursor: string; entries: RawEntry[] } {
-  if (!Array.isArray(reply) || reply.length < 2) return { cursor: '0-0', entries: [] };
-  return { cursor: String(reply[0]), entries: Array.isArray(reply[1]) ? (reply[1] as RawEntry[]) : [] };
+/**
+ * The next cursor, the claimed entries and the ids of trimmed entries of an XAUTOCLAIM reply
+ * (`[cursor, entries, deleted?]`): Redis 7 drops pending entries the stream no longer holds from the pending list
+ * and names them apart, where Redis 6.2 returns them among the entries without fields.
+ */
+export function parseAutoClaimReply(reply: unknown): {
+  cursor: string;
+  entries: RawEntry[];
+  deleted: string[];
+} {
+  if (!Array.isArray(reply) || reply.length < 2) return { cursor: '0-0', entries: [], deleted: [] };
+  return {
+    cursor: String(reply[0]),
+    entries: Array.isArray(reply[1]) ? (reply[1] as RawEntry[]) : [],
+    deleted: Array.isArray(reply[2]) ? (reply[2] as unknown[]).map(String) : [],
+  };
 }
 
 /** Decodes one raw entry; an entry deleted from the stream (trimmed) or without a JSON `event` yields null. */
@@ -260,9 +272,11 @@ export class AuditStreamSubscriber {
         'COUNT',
         this.opts.count,
       );
-      const { cursor: next, entries } = parseAutoClaimReply(reply);
+      const { cursor: next, entries, deleted } = parseAutoClaimReply(reply);
       for (const raw of entries) await this.handle(decodeEntry(raw, true), handler);
-      total += entries.length;
+      // Trimmed while pending (Redis 7 names them apart): reported like those Redis 6.2 returns without fields.
+      for (const id of deleted) await this.handle(decodeEntry([id, null], true), handler);
+      total += entries.length + deleted.length;
       cursor = next;
       if (cursor === '0-0') break;
     }
