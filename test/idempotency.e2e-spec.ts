@@ -3,6 +3,7 @@ import type { Job } from 'bullmq';
 import { HousekeepingProcessor } from '../apps/worker/src/housekeeping/housekeeping.processor';
 import { startApi, type RunningApi } from './support/api-harness';
 import { eventually } from './support/eventually';
+import { rawExchange } from './support/raw-http';
 import { startWorker } from './support/worker-harness';
 
 describe('Idempotency-Key', () => {
@@ -107,6 +108,32 @@ describe('Idempotency-Key', () => {
       body: { grace_period_hours: 0 },
     });
     expect(other.status).toBe(409);
+  });
+
+  it('takes the same path spelled another way as the same request: percent-encoded, absolute-form', async () => {
+    const { id } = (await create('k-spelled')).body;
+    const first = await rotate(id, 'r-spelled');
+    expect(first.status).toBe(200);
+    // The same webhook and route, with the first letters percent-encoded (the router decodes them).
+    const encoded = await api.http.post(
+      `/v1/webhooks/%${id.charCodeAt(0).toString(16)}${id.slice(1)}/rotate%2Dsecret`,
+      {
+        key,
+        headers: { 'idempotency-key': 'r-spelled' },
+      },
+    );
+    expect(encoded.status).toBe(200);
+    expect(encoded.headers.get('idempotent-replayed')).toBe('true');
+    expect(encoded.text).toBe(first.text);
+    const { host } = new URL(api.http.baseUrl);
+    const absolute = await rawExchange(api.http.baseUrl, [
+      `POST http://${host}/v1/webhooks/${id}/rotate-secret HTTP/1.1\r\nhost: ${host}\r\nanchor-api-key: ${key}\r\n` +
+        `idempotency-key: r-spelled\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
+    ]);
+    expect(absolute.responses[0].status).toBe(200);
+    expect(absolute.responses[0].headers['idempotent-replayed']).toBe('true');
+    expect(absolute.responses[0].text).toBe(first.text);
+    expect(await rotations(id)).toBe(1);
   });
 
   it("never gives out a deleted webhook's secret again: the replay of its create is 404", async () => {

@@ -360,8 +360,23 @@ function secretOf(body: string): { webhookId: string; fingerprint: string } | nu
  */
 function hashRequest(req: AuthenticatedRequest): string {
   return createHash('sha256')
-    .update(`${req.method} ${req.url.split('?')[0]}\n${canonicalJson(req.body ?? {})}`)
+    .update(`${req.method} ${routedPath(req)}\n${canonicalJson(req.body ?? {})}`)
     .digest('hex');
+}
+
+/**
+ * The path as the route reads it: its pattern with the path's parameters (decoded, then percent-encoded again
+ * where they must be). A path spelled another way that reaches the same route and webhook (percent-encoded
+ * letters, an absolute-form request target) is the same request; a plain path is itself.
+ */
+function routedPath(req: AuthenticatedRequest): string {
+  const pattern = req.routeOptions.url;
+  if (pattern === undefined) return req.url.split('?')[0];
+  const params = req.params as Record<string, string | undefined>;
+  return pattern.replace(/:(\w+)/g, (param, name: string) => {
+    const value = params[name];
+    return value === undefined ? param : encodeURIComponent(value);
+  });
 }
 
 /**
@@ -376,7 +391,7 @@ function legacyEmptyHash(req: AuthenticatedRequest): string | undefined {
     (typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0);
   if (!empty) return undefined;
   return createHash('sha256')
-    .update(`${req.method} ${req.url.split('?')[0]}\nnull`)
+    .update(`${req.method} ${routedPath(req)}\nnull`)
     .digest('hex');
 }
 
