@@ -437,6 +437,53 @@ describe('admin CLI', () => {
     }
   });
 
+  it('secrets reencrypt does not count a secret destroyed after its page was read', async () => {
+    const oldRing = `old:${keyOf('old')}`;
+    const newRing = `new:${keyOf('new')},${oldRing}`;
+    const DATABASE_URL = await freshDatabase(siblingDatabaseName('reencrypt'));
+    const local = await startApi({ env: { SECRETS_ENCRYPTION_KEYS: oldRing, DATABASE_URL } });
+    const deletion = new Client({ connectionString: DATABASE_URL });
+    await deletion.connect();
+    try {
+      const { key } = await local.newKey();
+      const ids: string[] = [];
+      for (const n of [1, 2]) {
+        const created = await local.http.post('/v1/webhooks', {
+          key,
+          body: { url: `https://hooks.example.com/gone${n}`, subscribed_events: ['task.completed'] },
+        });
+        ids.push(created.body.id as string);
+      }
+      // A delete holds both webhooks while re-encryption reads the page of their secrets, then destroys the
+      // second one's secrets and commits: re-encryption, which waited for the lock, rewrites only the first.
+      await deletion.query('BEGIN');
+      await deletion.query('SELECT 1 FROM webhooks WHERE id = ANY($1) ORDER BY id FOR UPDATE', [ids]);
+      const reencrypt = cli(['secrets', 'reencrypt'], { SECRETS_ENCRYPTION_KEYS: newRing, DATABASE_URL });
+      await eventually(async () => {
+        const waiting: unknown[] = await local.db.dataSource.query(
+          `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        );
+        return waiting.length === 1;
+      });
+      await deletion.query('DELETE FROM webhook_secrets WHERE webhook_id = $1', [ids[1]]);
+      await deletion.query('COMMIT');
+      const res = await reencrypt;
+      expect({ code: res.code, stderr: res.stderr, stdout: res.stdout.trim() }).toEqual({
+        code: 0,
+        stderr: '',
+        stdout: JSON.stringify({ reencrypted: 1, idempotent_responses: 0 }),
+      });
+      const left: { key_id: string }[] = await local.db.dataSource.query(
+        'SELECT key_id FROM webhook_secrets WHERE webhook_id = ANY($1)',
+        [ids],
+      );
+      expect(left).toEqual([{ key_id: 'new' }]);
+    } finally {
+      await deletion.end();
+      await local.close();
+    }
+  });
+
   it('secrets reencrypt refuses, naming the key, when a key in use is missing from the ring', async () => {
     const DATABASE_URL = await freshDatabase(siblingDatabaseName('reencrypt'));
     const local = await startApi({ env: { SECRETS_ENCRYPTION_KEYS: `gone:${keyOf('gone')}`, DATABASE_URL } });

@@ -140,8 +140,9 @@ export class SecretsService {
         await tx.webhooks.lockForSecretChange([...new Set(stale.map((row) => row.webhookId))]);
         for (const row of stale) {
           const sealed = this.cipher.seal(this.cipher.open(row, row.webhookId), row.webhookId);
-          await tx.secrets.replaceCiphertext(row.id, sealed.keyId, sealed.ciphertext);
-          rewritten++;
+          // A secret destroyed (or re-encrypted by another run) since the page was read is not counted.
+          if (await tx.secrets.replaceCiphertext(row.id, row.keyId, sealed.keyId, sealed.ciphertext))
+            rewritten++;
         }
       });
       after = page[page.length - 1].id;

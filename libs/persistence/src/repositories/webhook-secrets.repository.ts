@@ -54,8 +54,18 @@ export class WebhookSecretsRepository {
     return qb.getMany();
   }
 
-  async replaceCiphertext(id: string, keyId: string, ciphertext: Buffer): Promise<void> {
-    await this.repo.update({ id }, { keyId, ciphertext });
+  /**
+   * Replaces a secret's ciphertext with its re-encryption, unless it is gone or no longer under `previousKeyId`
+   * (destroyed or re-encrypted since it was read). Returns whether it was replaced.
+   */
+  async replaceCiphertext(
+    id: string,
+    previousKeyId: string,
+    keyId: string,
+    ciphertext: Buffer,
+  ): Promise<boolean> {
+    const res = await this.repo.update({ id, keyId: previousKeyId }, { keyId, ciphertext });
+    return res.affected === 1;
   }
 
   /** {@link findValid} for several webhooks in one round trip (the delivery dispatcher signs in batches). */
