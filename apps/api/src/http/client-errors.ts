@@ -161,7 +161,8 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Socket):
   if (socket.writable && !answered) {
     writeErrorResponse(socket, code, message, requestId);
     // A client that ended its side in the middle of a body it had started: the request is Fastify's, whose error
-    // filter logs and counts it (its body stream fails) as a client that went away, not as an answer here.
+    // filter logs it (its body stream fails) as a client that went away, not as an answer here. No answer reaches
+    // the client, so it is not counted in http_requests_total either.
     if (error.code !== 'HPE_INVALID_EOF_STATE' || interrupted === undefined)
       observed(socket, {
         status: STATUS_BY_CODE[code],
