@@ -9,6 +9,9 @@ import { startApi, type RunningApi } from './support/api-harness';
 import { eventually } from './support/eventually';
 import { startWorker, type RunningWorker } from './support/worker-harness';
 
+const cli = (...args: string[]) =>
+  execFileSync('redis-cli', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
 const freePort = () =>
   new Promise<number>((resolve) => {
     const s = createServer().listen(0, '127.0.0.1', () => {
@@ -26,6 +29,9 @@ describe('on a Redis Cluster (REDIS_CLUSTER=true)', () => {
   const nodes: ChildProcess[] = [];
   let dir: string;
   let ports: number[];
+  /** A replica of the first master (the queues' shard), and each node's process by port. */
+  let replicaPort: number;
+  const nodeOf = new Map<number, ChildProcess>();
   let cluster: Cluster;
   let api: RunningApi;
   let worker: RunningWorker;
@@ -35,8 +41,6 @@ describe('on a Redis Cluster (REDIS_CLUSTER=true)', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'webhooks-cluster-'));
-    const cli = (...args: string[]) =>
-      execFileSync('redis-cli', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     const pong = (port: number) => {
       try {
         return cli('-p', String(port), 'ping').trim() === 'PONG';
@@ -80,7 +84,10 @@ describe('on a Redis Cluster (REDIS_CLUSTER=true)', () => {
         for (const stream of [node.stdout, node.stderr])
           stream.on('data', (d: Buffer) => (output += d.toString()));
         const state = await eventually(() => (node.exitCode !== null ? 'exited' : pong(port) && 'up'));
-        if (state === 'up') return port;
+        if (state === 'up') {
+          nodeOf.set(port, node);
+          return port;
+        }
       }
       throw new Error(`redis-server did not start: ${output}`);
     };
@@ -95,6 +102,19 @@ describe('on a Redis Cluster (REDIS_CLUSTER=true)', () => {
     );
     await eventually(() =>
       ports.every((p) => cli('-p', String(p), 'cluster', 'info').includes('cluster_state:ok')),
+    );
+    replicaPort = await startNode();
+    cli(
+      '--cluster',
+      'add-node',
+      `127.0.0.1:${replicaPort}`,
+      `127.0.0.1:${ports[0]}`,
+      '--cluster-slave',
+      '--cluster-master-id',
+      cli('-p', String(ports[0]), 'cluster', 'myid').trim(),
+    );
+    await eventually(() =>
+      cli('-p', String(replicaPort), 'info', 'replication').includes('master_link_status:up'),
     );
 
     cluster = new Cluster([{ host: '127.0.0.1', port: ports[0] }]);
@@ -187,6 +207,44 @@ describe('on a Redis Cluster (REDIS_CLUSTER=true)', () => {
       );
     }, 20_000);
   });
+
+  it('follows a failover away from a master that hangs within seconds, not after the socket timeout', async () => {
+    const { key } = await api.newKey();
+    const created = await api.http.post('/v1/webhooks', {
+      key,
+      body: { url: 'https://hooks.example.com/failover', subscribed_events: ['task.completed'] },
+    });
+    const testEvent = () =>
+      api.http.post(`/v1/webhooks/${created.body.id as string}/test`, {
+        key,
+        body: { event_type: 'task.completed' },
+      });
+    expect((await testEvent()).status).toBe(202);
+
+    // The queues' master hangs (its connections stay open, nothing answers) and its replica takes over.
+    const paused = nodeOf.get(ports[0])!;
+    paused.kill('SIGSTOP');
+    try {
+      cli('-p', String(replicaPort), 'cluster', 'failover', 'takeover');
+      await eventually(() => cli('-p', String(replicaPort), 'role').startsWith('master'));
+
+      // Meanwhile 503 (the delivery queue gets no answer), and 202 again well before the 20 s socket timeout.
+      await eventually(
+        async () => {
+          const res = await testEvent();
+          if (res.status !== 202) expect(res.status).toBe(503);
+          return res.status === 202;
+        },
+        10_000,
+        'a test event accepted after the failover',
+      );
+      expect((await api.http.get('/health/ready')).status).toBe(200);
+    } finally {
+      // Back as a replica of the new master.
+      paused.kill('SIGCONT');
+    }
+  }, 30_000);
+
   it('finds the cluster through REDIS_CLUSTER_NODES when the seed REDIS_URL names does not answer', async () => {
     const dead = await freePort();
     const other = await startApi({

@@ -42,6 +42,9 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
   };
 }
 
+/** How often a Cluster client reads the slot map again (one `CLUSTER SLOTS`), so it follows a failover by itself. */
+export const CLUSTER_SLOTS_REFRESH_MS = 2000;
+
 /**
  * Where Redis is: `REDIS_URL`, whether it names a seed node of a Redis Cluster (`REDIS_CLUSTER`), and the
  * cluster's further seed nodes (`REDIS_CLUSTER_NODES`).
@@ -80,6 +83,10 @@ export function createRedis(target: RedisTarget, extra: RedisOptions = {}): Redi
     enableOfflineQueue,
     lazyConnect,
     clusterRetryStrategy: retryStrategy,
+    // Asks the cluster for its slots every few seconds. Otherwise the client learns of a failover only from an error:
+    // a master that hangs (paused, cut off) keeps its connection open, so its shard's commands kept timing out
+    // until the socket timeout dropped the connection, some 20 s after the replica had taken over.
+    slotsRefreshInterval: CLUSTER_SLOTS_REFRESH_MS,
   });
   clusterClients.add(cluster);
   cluster.once('end', () => clusterClients.delete(cluster));
