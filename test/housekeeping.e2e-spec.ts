@@ -9,9 +9,8 @@ import { JobName, QueueName } from '@app/queue';
 import { HousekeepingProcessor } from '../apps/worker/src/housekeeping/housekeeping.processor';
 import { WorkerHeartbeat } from '../apps/worker/src/health/worker-heartbeat.service';
 import { startApi, type RunningApi } from './support/api-harness';
-import { eventually } from './support/eventually';
 import { seedDueWebhooks } from './support/rotation-seed';
-import { startWorker, type RunningWorker } from './support/worker-harness';
+import { startWorker, stopWhileHeld, type RunningWorker } from './support/worker-harness';
 
 describe('worker housekeeping', () => {
   const clock = new ManualClock(new Date('2026-11-22T09:00:00.000Z'));
@@ -111,35 +110,27 @@ describe('worker housekeeping', () => {
     await idle.pause();
     const stopping = await startWorker({ clock, env: { WORKER_HEARTBEAT_FILE: `${heartbeatFile}-2` } });
     // The first batch waits until the worker has begun to stop.
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const original = SecretsService.prototype.expireDue;
-    const spy = jest.spyOn(SecretsService.prototype, 'expireDue').mockImplementation(async function (
-      this: SecretsService,
-      ...args
-    ) {
-      await gate;
-      return original.apply(this, args);
-    });
     try {
       const processor = stopping.get(HousekeepingProcessor);
-      await stopping
-        .get<Queue>(getQueueToken(QueueName.Housekeeping) as never)
-        .add(JobName.SecretsExpire, {}, { jobId: `expire-stop-${Date.now()}` });
-      await eventually(() => spy.mock.calls.length === 1, 15_000, 'the first batch');
-      const closed = stopping.close();
-      await eventually(() => processor.worker.closing !== undefined, 15_000, 'the worker to begin closing');
-      release();
-      await closed;
+      await stopWhileHeld({
+        stopping,
+        worker: processor.worker,
+        proto: SecretsService.prototype,
+        method: 'expireDue',
+        held: 1,
+        start: () =>
+          stopping
+            .get<Queue>(getQueueToken(QueueName.Housekeeping) as never)
+            .add(JobName.SecretsExpire, {}, { jobId: `expire-stop-${Date.now()}` }),
+      });
+      // The batch in flight (500), whole; the rest for the next run. Read before the suite's worker resumes: an
+      // expiry job it took up then would do the rest.
+      expect(await left()).toBe(2500);
+      expect(await audited()).toEqual({ n: 500, distinct: 500 });
     } finally {
-      release();
-      spy.mockRestore();
       idle.resume();
       rmSync(`${heartbeatFile}-2`, { force: true });
     }
-    // The batch in flight (500), whole; the rest for the next run.
-    expect(await left()).toBe(2500);
-    expect(await audited()).toEqual({ n: 500, distinct: 500 });
     await worker.get(HousekeepingProcessor).process({ name: JobName.SecretsExpire, data: {} } as Job);
     expect(await left()).toBe(0);
     expect(await audited()).toEqual({ n: 3000, distinct: 3000 });

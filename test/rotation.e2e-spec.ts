@@ -9,7 +9,7 @@ import { RotationProcessor } from '../apps/worker/src/rotation/rotation.processo
 import { startApi, type RunningApi } from './support/api-harness';
 import { eventually } from './support/eventually';
 import { seedDueWebhooks } from './support/rotation-seed';
-import { startWorker, type RunningWorker } from './support/worker-harness';
+import { startWorker, stopWhileHeld, type RunningWorker } from './support/worker-harness';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -1115,42 +1115,32 @@ describe('scheduled rotation', () => {
       await idle.pause();
       const stopping = await startWorker({ clock, env: WORKER_ENV });
       // The first batch of each lane waits, its webhooks locked, until the worker has begun to stop.
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => (release = resolve));
-      const original = RotationRepository.prototype.completeRotations;
-      const spy = jest
-        .spyOn(RotationRepository.prototype, 'completeRotations')
-        .mockImplementation(async function (this: RotationRepository, ...args) {
-          await gate;
-          return original.apply(this, args);
-        });
       try {
         const processor = stopping.get(RotationProcessor);
-        const started = new Promise((resolve) => processor.worker.once('active', resolve));
-        await stopping
-          .get<Queue>(getQueueToken(QueueName.Rotation) as never)
-          .add(JobName.RotationSweep, {}, { jobId: `sweep-stop-${Date.now()}` });
-        await started;
-        await eventually(() => spy.mock.calls.length === 2, 15_000, 'both lanes to reach their first commit');
-        const closed = stopping.close();
-        // The BullMQ worker closes (and waits for the sweep) after the processors have heard of the shutdown.
-        await eventually(() => processor.worker.closing !== undefined, 15_000, 'the worker to begin closing');
-        release();
-        await closed;
+        await stopWhileHeld({
+          stopping,
+          worker: processor.worker,
+          proto: RotationRepository.prototype,
+          method: 'completeRotations',
+          held: 2,
+          start: () =>
+            stopping
+              .get<Queue>(getQueueToken(QueueName.Rotation) as never)
+              .add(JobName.RotationSweep, {}, { jobId: `sweep-stop-${Date.now()}` }),
+        });
+        // The two batches in flight, whole; nothing more. Read before the suite's worker resumes: a sweep it took
+        // up then would do the rest.
+        expect(await countFor(project)).toEqual({
+          scheduled: 2000,
+          previous: 2000,
+          webhooks: 2000,
+          events: 2000,
+          eventWebhooks: 2000,
+          due: 3000,
+        });
       } finally {
-        release();
-        spy.mockRestore();
         idle.resume();
       }
-      // The two batches in flight, whole; nothing more.
-      expect(await countFor(project)).toEqual({
-        scheduled: 2000,
-        previous: 2000,
-        webhooks: 2000,
-        events: 2000,
-        eventWebhooks: 2000,
-        due: 3000,
-      });
       await sweeper.sweep();
       expect(await countFor(project)).toEqual({
         scheduled: 5000,

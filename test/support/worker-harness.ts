@@ -2,9 +2,11 @@ import type { Writable } from 'node:stream';
 import type { TestingModule } from '@nestjs/testing';
 import { Test } from '@nestjs/testing';
 import { Logger as PinoLogger } from 'nestjs-pino';
+import type { Worker } from 'bullmq';
 import { LOG_DESTINATION } from '@app/config';
 import { Clock, ManualClock, SystemClock } from '@app/domain';
 import { WorkerModule } from '../../apps/worker/src/worker.module';
+import { eventually } from './eventually';
 
 /** A worker running in-process on the real test Postgres and Redis. */
 export interface RunningWorker {
@@ -56,5 +58,46 @@ export async function startWorker(
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
+  }
+}
+
+/**
+ * Stops `stopping` (a worker started for the test) while a job it runs is in flight, as a SIGTERM would find it:
+ * every call of `method` on `proto` waits (then runs the real method) until the worker's BullMQ `worker` has
+ * begun to close, after the processors have heard of the shutdown. `start` queues the job; the stop begins once
+ * `held` calls are waiting. Resolves when the worker has stopped.
+ */
+export async function stopWhileHeld<T extends object, K extends keyof T & string>(opts: {
+  stopping: RunningWorker;
+  worker: Worker;
+  proto: T;
+  method: K;
+  held: number;
+  start: () => Promise<unknown>;
+}): Promise<void> {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const original = opts.proto[opts.method] as (...args: unknown[]) => Promise<unknown>;
+  const spy = jest.spyOn(opts.proto, opts.method as never).mockImplementation(async function (
+    this: unknown,
+    ...args: unknown[]
+  ) {
+    await gate;
+    return original.apply(this, args);
+  } as never);
+  try {
+    await opts.start();
+    await eventually(
+      () => spy.mock.calls.length === opts.held,
+      15_000,
+      `${opts.held} held call(s) of ${opts.method}`,
+    );
+    const closed = opts.stopping.close();
+    await eventually(() => opts.worker.closing !== undefined, 15_000, 'the worker to begin closing');
+    release();
+    await closed;
+  } finally {
+    release();
+    spy.mockRestore();
   }
 }
