@@ -37,8 +37,8 @@ export {
   type DeliveryLogQuery,
   type DeliveryLogPage,
 } from './deliveries/deliveries.service';
-/** The wait before each retry of a delivery, and the longest `Retry-After` a receiver gets honoured. */
-export { retryDelayMs, MAX_RETRY_AFTER_SECONDS } from './deliveries/retry-schedule';
+/** The wait before each retry of a delivery (the longest `Retry-After` honoured is the configuration's). */
+export { retryDelayMs } from './deliveries/retry-schedule';
 /** Event bodies as receivers get them, event ids, test event content, and the stream of rejected entries. */
 export {
   serializeEventBody,

@@ -1,4 +1,5 @@
-import { MAX_RETRY_AFTER_SECONDS, retryDelayMs } from './retry-schedule';
+import { MAX_RETRY_AFTER_SECONDS } from '@app/config';
+import { retryDelayMs } from './retry-schedule';
 
 const SCHEDULE = [0, 30, 120, 600, 3600, 21600];
 

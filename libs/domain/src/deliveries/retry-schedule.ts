@@ -1,13 +1,6 @@
+// The longest Retry-After honoured and the jitter (up to +10 %, only upwards: a receiver may count on the schedule's
+// delays as minimums) live in the configuration, whose check of DELIVERY_RETRY_SCHEDULE counts with them too.
 import { MAX_RETRY_AFTER_SECONDS, RETRY_JITTER } from '@app/config';
-
-/** Longest `Retry-After` honoured: a receiver must not be able to park a delivery beyond the retention period. */
-export { MAX_RETRY_AFTER_SECONDS };
-/**
- * Spread of every delay (up to +10 %), so deliveries that failed together do not all come back together. Only
- * upwards: the schedule gives the time before each attempt, which a receiver may count on as a minimum. The
- * configuration's check of DELIVERY_RETRY_SCHEDULE counts with the same two figures.
- */
-const JITTER = RETRY_JITTER;
 
 /**
  * Milliseconds to wait before attempt `attempt + 1`, after attempt `attempt` (1-based) asked for a retry; undefined
@@ -23,7 +16,7 @@ export function retryDelayMs(
 ): number | undefined {
   if (attempt >= schedule.length) return undefined;
   const base = schedule[attempt] * 1000;
-  const jittered = base * (1 + JITTER * random());
+  const jittered = base * (1 + RETRY_JITTER * random());
   const floor = Math.min(retryAfterSeconds ?? 0, MAX_RETRY_AFTER_SECONDS) * 1000;
   return Math.round(Math.max(jittered, floor));
 }
