@@ -14,6 +14,8 @@ const REDIS_MESSAGES = [
   'Too many Cluster redirections',
   "Cluster isn't ready",
   'Failed to refresh slots cache',
+  // A Redis Cluster client none of whose seed nodes answers (every node down or unreachable).
+  'None of startup nodes is available',
 ];
 
 /** Whether `err` means Postgres or Redis is unreachable, so the answer is a 503 and not a 500. */

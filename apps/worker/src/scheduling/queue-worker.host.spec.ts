@@ -1,5 +1,6 @@
+import { Logger } from '@nestjs/common';
 import { Worker } from 'bullmq';
-import { giveUpRetriesWhenClosing } from './queue-worker.host';
+import { giveUpRetriesWhenClosing, logQueueError } from './queue-worker.host';
 
 /** What Worker.prototype.retryIfFailed reads of its worker, without a Redis connection. */
 function fakeWorker(state: { closing?: unknown; closed?: boolean }) {
@@ -38,5 +39,30 @@ describe('giveUpRetriesWhenClosing (BullMQ 5 workers)', () => {
   it('passes other errors through as they are', async () => {
     const failure = new Error('ERR something else');
     await expect(fakeWorker({}).retryIfFailed(() => Promise.reject(failure), {})).rejects.toBe(failure);
+  });
+});
+
+describe('logQueueError', () => {
+  function levelOf(e: Error): 'debug' | 'warn' {
+    const logger = new Logger('test');
+    const debug = jest.spyOn(logger, 'debug').mockImplementation(() => undefined);
+    const warn = jest.spyOn(logger, 'warn').mockImplementation(() => undefined);
+    logQueueError(logger, 'rotation queue', e);
+    expect(debug.mock.calls.length + warn.mock.calls.length).toBe(1);
+    return debug.mock.calls.length === 1 ? 'debug' : 'warn';
+  }
+
+  it('logs a lost connection as a debug line, the outage being reported once elsewhere', () => {
+    expect(
+      levelOf(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' })),
+    ).toBe('debug');
+    expect(levelOf(new Error('Connection is closed.'))).toBe('debug');
+    expect(levelOf(new Error('CLUSTERDOWN The cluster is down'))).toBe('debug');
+    // A Redis Cluster client whose seed nodes are all down reports this on every retry, about ten times a second.
+    expect(levelOf(new Error('None of startup nodes is available'))).toBe('debug');
+  });
+
+  it('logs anything else as a warning', () => {
+    expect(levelOf(new Error('ERR unknown command'))).toBe('warn');
   });
 });

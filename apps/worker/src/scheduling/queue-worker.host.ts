@@ -21,7 +21,7 @@ export function logQueueError(logger: Logger, source: string, e: Error): void {
   const code = (e as NodeJS.ErrnoException).code;
   const connection =
     (code !== undefined && CONNECTION_CODES.has(code)) ||
-    /Connection is closed|Stream isn't writeable|connect ETIMEDOUT|CLUSTERDOWN|Too many Cluster redirections|Cluster isn't ready|Failed to refresh slots cache/.test(
+    /Connection is closed|Stream isn't writeable|connect ETIMEDOUT|CLUSTERDOWN|Too many Cluster redirections|Cluster isn't ready|Failed to refresh slots cache|None of startup nodes is available/.test(
       e.message,
     );
   if (connection) logger.debug(`${source} connection: ${e.message}`);
