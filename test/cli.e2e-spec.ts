@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -158,6 +158,22 @@ describe('admin CLI', () => {
       code: 1,
       stderr: '--name must be at most 200 characters\n',
     });
+  });
+
+  it('api-keys create refuses an empty or blank name, storing nothing', async () => {
+    const project = randomUUID();
+    for (const name of ['', '  ']) {
+      const made = await cli(['api-keys', 'create', '--project', project, '--name', name]);
+      expect({ code: made.code, stdout: made.stdout, stderr: made.stderr }).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: '--name must not be empty (leave it out for a key without a name)\n',
+      });
+    }
+    const stored: unknown[] = await api.db.dataSource.query('SELECT 1 FROM api_keys WHERE project_id = $1', [
+      project,
+    ]);
+    expect(stored).toHaveLength(0);
   });
 
   it('fails at once, naming the reason, when Postgres is unreachable', async () => {

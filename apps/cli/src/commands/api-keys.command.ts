@@ -24,6 +24,9 @@ export async function apiKeysCommand(
       refuseRepeatedOptions(tokens);
       if (values.project !== undefined && !UUID.test(values.project))
         throw new CliUsageError('--project must be a UUID');
+      // An empty name would be stored as one, which lists like a key without a name but is not one: leave it out.
+      if (values.name !== undefined && values.name.trim() === '')
+        throw new CliUsageError('--name must not be empty (leave it out for a key without a name)');
       // Characters as Postgres counts them (code points), not UTF-16 units: an emoji is one, not two.
       if (values.name !== undefined && [...values.name].length > 200)
         throw new CliUsageError('--name must be at most 200 characters');
