@@ -16,8 +16,10 @@ const sameToken = (given: string, expected: string): boolean =>
 
 /** `Authorization: Bearer <token>`, or basic auth with the token as password (any user): what browsers can do. */
 export function adminAuthorized(header: string | undefined, token: string): boolean {
-  if (!header) return false;
-  const [scheme, value = ''] = header.split(' ', 2);
+  // The scheme, then its credentials after one or more spaces or tabs (RFC 9110 allows more than one space).
+  const parts = header === undefined ? null : /^[ \t]*(\S+)[ \t]+(.*)$/s.exec(header);
+  if (!parts) return false;
+  const [, scheme, value] = parts;
   if (/^bearer$/i.test(scheme)) return sameToken(value.trim(), token);
   if (/^basic$/i.test(scheme)) {
     const decoded = Buffer.from(value.trim(), 'base64').toString('utf8');
