@@ -235,6 +235,25 @@ describe('OpenAPI description', () => {
     }
   });
 
+  it('answers a path that climbs out of /docs as one that does not exist: 404, not a refusal named "Forbidden"', async () => {
+    for (const path of [
+      '/docs/..',
+      '/docs/../package.json',
+      '/docs/%2e%2e/package.json',
+      '/docs/a/../../x',
+    ]) {
+      const exchange = await rawExchange(api.http.baseUrl, [
+        `GET ${path} HTTP/1.1\r\nHost: x\r\nx-request-id: climb-1\r\nconnection: close\r\n\r\n`,
+      ]);
+      const [raw] = exchange.responses;
+      expect({ path, status: raw.status, body: raw.body }).toEqual({
+        path,
+        status: 404,
+        body: { error: `no route GET ${path}`, code: 'not_found', request_id: 'climb-1' },
+      });
+    }
+  });
+
   it('serves the JSON document at /docs to a client that asks for JSON', async () => {
     const json = (await api.http.get('/openapi.json')).body;
     for (const accept of ['application/json', 'application/vnd.oai.openapi+json, text/html;q=0']) {

@@ -141,7 +141,9 @@ export class HttpErrorFilter implements ExceptionFilter {
         res.headers['retry-after'] = '5';
         return res;
       }
-      if (status === 404) return make('not_found', `no route ${req.method} ${req.url.split('?')[0]}`);
+      // 403: a file path that climbs out of the documentation's directory (`/docs/..`); there is nothing there.
+      if (status === 404 || status === 403)
+        return make('not_found', `no route ${req.method} ${req.url.split('?')[0]}`);
       if (status === 413) return make('payload_too_large', 'request body must be at most 64 KiB');
       if (status === 429) return make('rate_limited', 'too many requests; retry later');
       if (status === 401) return make('unauthorized', 'a valid anchor-api-key header is required');
