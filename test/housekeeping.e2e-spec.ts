@@ -5,10 +5,12 @@ import { join } from 'node:path';
 import { getQueueToken } from '@nestjs/bullmq';
 import type { Job, Queue } from 'bullmq';
 import { ManualClock, SecretsService } from '@app/domain';
-import { JobName, QueueName } from '@app/queue';
+import { DeliveriesRepository } from '@app/persistence';
+import { DeliveryQueue, JobName, QueueName } from '@app/queue';
 import { HousekeepingProcessor } from '../apps/worker/src/housekeeping/housekeeping.processor';
 import { WorkerHeartbeat } from '../apps/worker/src/health/worker-heartbeat.service';
 import { startApi, type RunningApi } from './support/api-harness';
+import { eventually } from './support/eventually';
 import { seedDueWebhooks } from './support/rotation-seed';
 import { startWorker, stopWhileHeld, type RunningWorker } from './support/worker-harness';
 
@@ -134,5 +136,65 @@ describe('worker housekeeping', () => {
     await worker.get(HousekeepingProcessor).process({ name: JobName.SecretsExpire, data: {} } as Job);
     expect(await left()).toBe(0);
     expect(await audited()).toEqual({ n: 3000, distinct: 3000 });
+  });
+
+  it('a scan for deliveries whose job was lost, when the worker stops, ends after the page in flight', async () => {
+    const projectId = randomUUID();
+    const now = clock.now();
+    const [webhookId] = await seedDueWebhooks(api.db.dataSource, {
+      projectId,
+      count: 1,
+      createdAt: new Date(now.getTime() - 2 * 86_400_000),
+      dueAt: new Date(now.getTime() + 30 * 86_400_000),
+      idPrefix: 'STRANDED',
+    });
+    // Deleted, so that the attempts the page in flight queues again end at once (failed), sending nothing.
+    await api.db.dataSource.query('UPDATE webhooks SET deleted_at = $2 WHERE id = $1', [webhookId, now]);
+    // Three pages of pending deliveries an hour past due, with no job in the queue.
+    await api.db.dataSource.query(
+      `INSERT INTO deliveries (id, webhook_id, project_id, external_event_id, event_type, payload, status, attempt,
+         scheduled_at, created_at)
+       SELECT gen_random_uuid(), $1, $2, 'evt_STRANDED' || g, 'task.completed', '{}', 'pending', 0,
+              $3::timestamptz + g * interval '1 millisecond', $3
+       FROM generate_series(1, 1200) g`,
+      [webhookId, projectId, new Date(now.getTime() - 3600_000)],
+    );
+    const idle = worker.get(HousekeepingProcessor).worker;
+    await idle.pause();
+    const stopping = await startWorker({ clock, env: { WORKER_HEARTBEAT_FILE: `${heartbeatFile}-3` } });
+    // Each page's jobs are looked up once.
+    const pages = jest.spyOn(DeliveryQueue.prototype, 'areQueued');
+    try {
+      await stopWhileHeld({
+        stopping,
+        worker: stopping.get(HousekeepingProcessor).worker,
+        proto: DeliveriesRepository.prototype,
+        method: 'findStranded',
+        held: 1,
+        start: () =>
+          stopping
+            .get<Queue>(getQueueToken(QueueName.Housekeeping) as never)
+            .add(JobName.DeliveriesPurge, {}, { jobId: `rescue-stop-${Date.now()}` }),
+      });
+      expect(pages).toHaveBeenCalledTimes(1);
+      // The page in flight was queued again before the queue closed (the suite's worker makes its attempts, failed
+      // for the deleted webhook); the rest waits for the next run.
+      const states = async () =>
+        (
+          await api.db.dataSource.query(
+            `SELECT count(*) FILTER (WHERE status = 'pending')::int AS pending,
+                    count(*) FILTER (WHERE status = 'failed')::int AS failed
+             FROM deliveries WHERE webhook_id = $1`,
+            [webhookId],
+          )
+        )[0] as { pending: number; failed: number };
+      await eventually(async () => (await states()).failed === 500, 30_000, 'the page in flight attempted');
+      expect(await states()).toEqual({ pending: 700, failed: 500 });
+    } finally {
+      pages.mockRestore();
+      idle.resume();
+      rmSync(`${heartbeatFile}-3`, { force: true });
+    }
+    await api.db.dataSource.query('DELETE FROM deliveries WHERE webhook_id = $1', [webhookId]);
   });
 });

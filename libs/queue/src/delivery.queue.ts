@@ -54,6 +54,7 @@ const QUEUE_COMMAND_TIMEOUT_MS = 10_000;
 @Injectable()
 export class DeliveryQueue implements OnApplicationShutdown {
   private queue: Queue | undefined;
+  private closed = false;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -133,6 +134,7 @@ export class DeliveryQueue implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.closed = true;
     if (this.queue) await closeQueue(this.queue);
   }
 
@@ -145,6 +147,8 @@ export class DeliveryQueue implements OnApplicationShutdown {
 
   private client(): Queue {
     if (this.queue) return this.queue;
+    // A first use after shutdown would open a connection that nothing closes any more.
+    if (this.closed) throw new Error('the delivery queue is closed: the process is stopping');
     this.queue = new Queue(QueueName.Delivery, {
       // Fail fast while Redis is away (the caller answers 503 or retries) instead of queueing in memory.
       // A Redis that hangs instead of refusing fails a call instead of holding it. Not as short as the connect

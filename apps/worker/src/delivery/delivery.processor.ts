@@ -140,9 +140,9 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
     this.closing = true;
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    // Let the attempts in flight finish before their connections go (closing twice is harmless).
-    await this.worker.close();
+  override async onApplicationShutdown(): Promise<void> {
+    // Let the attempts in flight finish before their connections go.
+    await super.onApplicationShutdown();
     this.sender.close();
   }
 

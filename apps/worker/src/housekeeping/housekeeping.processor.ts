@@ -75,7 +75,7 @@ export class HousekeepingProcessor extends QueueWorkerHost implements BeforeAppl
   private async maintainDeliveries(): Promise<{ purged: number; webhooksPurged: number; rescued: number }> {
     const purged = await this.deliveries.purgeExpired(undefined, this.stopping);
     const webhooksPurged = await this.deliveries.purgeDeletedWebhooks(undefined, this.stopping);
-    const rescued = await this.deliveries.rescueStranded();
+    const rescued = await this.deliveries.rescueStranded(undefined, this.stopping);
     if (purged > 0) this.logger.log({ purged }, 'deliveries past retention purged');
     if (webhooksPurged > 0)
       this.logger.log({ purged: webhooksPurged }, 'deleted webhooks without a delivery log left purged');

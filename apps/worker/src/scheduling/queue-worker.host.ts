@@ -1,5 +1,5 @@
 import { WorkerHost } from '@nestjs/bullmq';
-import { Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Worker } from 'bullmq';
 
 const CONNECTION_CODES = new Set([
@@ -28,12 +28,25 @@ export function logQueueError(logger: Logger, source: string, e: Error): void {
   else logger.warn(`${source}: ${e.message}`);
 }
 
-/** A processor whose BullMQ worker reports its `error` events through {@link logQueueError}. */
-export abstract class QueueWorkerHost extends WorkerHost implements OnApplicationBootstrap {
+/**
+ * A processor whose BullMQ worker reports its `error` events through {@link logQueueError}, and that lets its jobs in
+ * flight finish before the services they use stop. Nest runs the shutdown hooks of the worker's own module first,
+ * then those of the modules it imports (the domain's, with the delivery queue a job may add to; persistence), and
+ * those of global modules last; @nestjs/bullmq closes the workers from a global module, so a job still running then
+ * would find the delivery queue already closed.
+ */
+export abstract class QueueWorkerHost
+  extends WorkerHost
+  implements OnApplicationBootstrap, OnApplicationShutdown
+{
   private readonly errorLogger = new Logger(this.constructor.name);
 
   onApplicationBootstrap(): void {
     this.worker.on('error', (e: Error) => logQueueError(this.errorLogger, `${this.worker.name} worker`, e));
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.worker.close(); // closing again later, as @nestjs/bullmq does, is harmless
   }
 }
 

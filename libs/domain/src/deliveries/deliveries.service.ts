@@ -190,16 +190,21 @@ export class DeliveriesService {
   /**
    * Queues again the pending deliveries whose job was lost (Redis lost it, the enqueue after a commit failed, a
    * worker died mid-attempt): pending rows long past their due time whose attempt job is no longer in the queue.
-   * A lost attempt counts as made, so the next one is queued.
+   * A lost attempt counts as made, so the next one is queued. Once `stopping` says so (the worker is shutting
+   * down), it ends after the page in flight; the next run goes on from there.
    */
-  async rescueStranded(batchSize = 500, maxRows = 100_000): Promise<number> {
+  async rescueStranded(
+    batchSize = 500,
+    stopping: () => boolean = () => false,
+    maxRows = 100_000,
+  ): Promise<number> {
     const before = new Date(this.clock.now().getTime() - STRANDED_AFTER_MS);
     let rescued = 0;
     // Page by page, in due order: a backlog of merely late deliveries at the head must not hide lost ones behind
     // it. Bounded per run; the next run (a minute later) goes on where this one stopped, and starts over from
     // the oldest once it has reached the end.
     let after = this.rescueCursor;
-    for (let seen = 0; seen < maxRows;) {
+    for (let seen = 0; seen < maxRows && !stopping();) {
       const page = await this.db.repos.deliveries.findStranded(before, batchSize, after);
       // The page's jobs looked up in one round trip: its current attempt's and the next one's, for each row.
       const queued = await this.queue.areQueued(
