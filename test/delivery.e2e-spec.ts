@@ -1,18 +1,20 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import Redis from 'ioredis';
 import { Logger } from '@nestjs/common';
 import { DeliveriesService, ManualClock, eventIdForPublisherId, eventIdFromStreamEntry } from '@app/domain';
 import { DeliveryQueue } from '@app/queue';
 import { parseSignatureHeader, verifyWebhookSignature } from '@app/signing';
+import { isPublicAddress, parseCidrList } from '@app/validation';
 import { DELIVERY_TLS, DNS_RESOLVER } from '../apps/worker/src/delivery/delivery-sender.provider';
 import {
   DEFAULT_EVENTS_INGEST_OPTIONS,
   EVENTS_INGEST_OPTIONS,
   EventsIngestor,
 } from '../apps/worker/src/delivery/events.ingestor';
-import type { HostResolver } from '../apps/worker/src/delivery/ssrf-safe.sender';
+import { SsrfSafeSender, type HostResolver } from '../apps/worker/src/delivery/ssrf-safe.sender';
 import {
   DELIVERY_CONCURRENCY,
   DELIVERY_SHARE_PER_PROJECT,
@@ -64,10 +66,10 @@ const sendTest = (id: string, eventType = 'task.completed', k = key) =>
   api.http.post(`/v1/webhooks/${id}/test`, { key: k, body: { event_type: eventType } });
 const log = async (id: string, query = '', k = key) =>
   api.http.get(`/v1/webhooks/${id}/events${query}`, { key: k });
-const finalEntry = (id: string) =>
+const finalEntry = (id: string, k = key) =>
   eventually(
     async () => {
-      const res = await log(id);
+      const res = await log(id, '', k);
       const [row] = res.body.events;
       return row && row.status !== 'pending' ? row : undefined;
     },
@@ -162,7 +164,23 @@ async function blackHole(passTo?: number): Promise<{
   };
 }
 
-function workerWith(env: Record<string, string>): Promise<RunningWorker> {
+/**
+ * Another project's test event, to a receiver that answers (on the same host as the tests' other receivers), is
+ * delivered (while a project's attempts hang); resolves to its webhook.
+ */
+const otherProjectDelivered = async () => {
+  const other = await api.newKey();
+  const path = newPath();
+  const fine = await createWebhook(receiver.url(path), ['task.completed'], other.key);
+  expect((await sendTest(fine.id, 'task.completed', other.key)).status).toBe(202);
+  await eventually(() => receiver.at(path).length === 1, 15_000, "the other project's delivery");
+  return { id: fine.id, key: other.key };
+};
+
+function workerWith(
+  env: Record<string, string>,
+  overrides: { token: unknown; value: unknown }[] = [],
+): Promise<RunningWorker> {
   return startWorker({
     clock,
     env: { DELIVERY_RETRY_SCHEDULE: '0,0,0', ...env },
@@ -181,6 +199,7 @@ function workerWith(env: Record<string, string>): Promise<RunningWorker> {
           trimEveryMs: 3_600_000,
         },
       },
+      ...overrides,
     ],
   });
 }
@@ -637,15 +656,6 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
     expect(row).toMatchObject({ status: 'dead', attempt: 3, response_status: null });
     expect(row.error_message).toContain('ECONNREFUSED');
   });
-
-  /** Another project's test event, to a receiver that answers, is delivered (while a project's attempts hang). */
-  const otherProjectDelivered = async () => {
-    const other = await api.newKey();
-    const path = newPath();
-    const fine = await createWebhook(receiver.url(path), ['task.completed'], other.key);
-    expect((await sendTest(fine.id, 'task.completed', other.key)).status).toBe(202);
-    await eventually(() => receiver.at(path).length === 1, 15_000, "the other project's delivery");
-  };
 
   /** Runs `test` with a new project's webhook whose receiver never answers (see {@link blackHole}). */
   const withHangingWebhook = async (
@@ -1362,6 +1372,81 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       await publish({ type: 'batch.failed', project_id: projectId, data: { i: 300 } });
       await eventually(() => receiver.at(later).length === 1, 15_000, 'a delivery after the trim');
     });
+  });
+});
+
+describe('a receiver that answers at once and then trickles its body', () => {
+  let worker: RunningWorker;
+  beforeAll(async () => {
+    const allow = parseCidrList('127.0.0.1/32');
+    worker = await workerWith({ TARGET_ALLOW_CIDRS: '127.0.0.1/32' }, [
+      {
+        token: SsrfSafeSender,
+        // The production sender but for the time a body may take (1 s): here the bodies come when the test says.
+        value: new SsrfSafeSender({
+          isAllowedAddress: (address) => isPublicAddress(address, allow),
+          resolve: resolver,
+          tls: { ca: receiver.cert },
+          drainTimeoutMs: 600_000,
+        }),
+      },
+    ]);
+  });
+  afterAll(() => worker.close());
+
+  it("is held to its project's share while the bodies come; another project's event to the same host is delivered", async () => {
+    const path = newPath();
+    const bodies: ServerResponse[] = [];
+    let trickling = true;
+    receiver.on(path, (_n, _req, res) => {
+      res.writeHead(200, { 'Content-Length': '2' }).write('o');
+      if (trickling) bodies.push(res);
+      else res.end('k');
+    });
+    const project = await api.newKey();
+    const webhook = await createWebhook(receiver.url(path), ['task.completed'], project.key);
+    // More attempts than the worker has slots, and than it has connections to a host (256).
+    const count = 300;
+    try {
+      const burst = await Promise.all(
+        Array.from({ length: count }, () => sendTest(webhook.id, 'task.completed', project.key)),
+      );
+      expect(burst.map((r) => r.status)).toEqual(burst.map(() => 202));
+      await eventually(
+        () => receiver.at(path).length >= DELIVERY_SHARE_PER_PROJECT,
+        15_000,
+        'the attempts in flight',
+      );
+      // The other project's webhook is on the same host, so its attempt needs a connection of the same pool.
+      // Before, an attempt was over with its status: the trickling bodies kept their connections with no slot
+      // held, the receiver (answering at once) took more and more attempts, and the pool was soon all theirs.
+      const other = await otherProjectDelivered();
+      expect(await finalEntry(other.id, other.key)).toMatchObject({
+        status: 'succeeded',
+        response_status: 200,
+      });
+      // An attempt lasts until its body is read: none is over, and the share was never exceeded.
+      expect(receiver.at(path).length).toBe(DELIVERY_SHARE_PER_PROJECT);
+      const [{ done }] = await api.db.dataSource.query(
+        `SELECT count(*)::int AS done FROM deliveries WHERE webhook_id = $1 AND status <> 'pending'`,
+        [webhook.id],
+      );
+      expect(done).toBe(0);
+    } finally {
+      trickling = false;
+      for (const res of bodies) res.end('k');
+    }
+    // The status decides an attempt, however its body came.
+    await settled([webhook.id]);
+    const rows: { status: string; attempt: number; response_status: number; error_message: string | null }[] =
+      await api.db.dataSource.query(
+        'SELECT status, attempt, response_status, error_message FROM deliveries WHERE webhook_id = $1',
+        [webhook.id],
+      );
+    expect(rows).toHaveLength(count);
+    for (const row of rows)
+      expect(row).toEqual({ status: 'succeeded', attempt: 1, response_status: 200, error_message: null });
+    expect(receiver.at(path).length).toBe(count);
   });
 });
 

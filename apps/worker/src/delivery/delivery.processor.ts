@@ -317,6 +317,8 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
       secrets,
     });
     slot?.sending();
+    // Over once the response body is read or dropped, not at the status: the request is timed, and its slot held,
+    // for as long as it keeps a connection to the receiver.
     const result = await this.sender.send({ url: d.url, headers, body: d.payload });
     slot?.sent();
     const responseStatus = result.kind === 'response' ? result.status : null;

@@ -22,7 +22,7 @@ const NONE: ReadonlySet<Receiver> = new Set();
 export interface AttemptSlot {
   /** The request to the receiver starts now: only its time can make the receiver slow, or prove it. */
   sending(): void;
-  /** The request to the receiver is over. */
+  /** The request to the receiver is over: answered and its response body read (or dropped), or failed. */
   sent(): void;
   /** The attempt is over (idempotent). */
   release(): void;
@@ -63,7 +63,9 @@ export interface ProjectSlotsOptions {
  *
  * Each receiver (a webhook; a project, for jobs queued before jobs named their webhook) is judged by its own
  * requests, timed from start to end (not the Postgres and Redis steps around them, so a slow database does not
- * make receivers slow). It is slow while one of its requests has been going for longer than `slowAfterMs`, and
+ * make receivers slow). A request ends once its response body is read or dropped, not at its status: a receiver
+ * that answers at once and then trickles its body keeps a connection, and the slot, as long as one that answers
+ * late. It is slow while one of its requests has been going for longer than `slowAfterMs`, and
  * for `slowForMs` after one that took that long; proven for `slowForMs` after one ended sooner (unless slow); and
  * unproven otherwise: new, or quiet for a while.
  *

@@ -120,6 +120,19 @@ function sender(options: Partial<ConstructorParameters<typeof SsrfSafeSender>[0]
 const post = (target: SsrfSafeSender, url: string, timeoutMs?: number) =>
   target.send({ url, headers: { 'Content-Type': 'application/json' }, body: '{"id":"evt_1"}', timeoutMs });
 
+/** Resolves when `target` has the status of its next response, whose body it is about to read. */
+function statusIn(target: SsrfSafeSender): Promise<void> {
+  const internals = target as unknown as { drain: (...args: unknown[]) => void };
+  const drain = internals.drain.bind(target);
+  return new Promise((resolve) => {
+    internals.drain = (...args) => {
+      internals.drain = drain;
+      drain(...args);
+      resolve();
+    };
+  });
+}
+
 beforeAll(async () => {
   const made = selfSignedCertificate(NAME);
   cert = made.cert;
@@ -467,6 +480,56 @@ describe('SsrfSafeSender failures', () => {
     // Before, the first body held the only connection for the rest of its attempt's budget (10 s), and this
     // attempt, with less time left, waited for it until its own budget ran out.
     expect(await post(target, url, 5_000)).toEqual({ kind: 'response', status: 200 });
+    expect(plainReceiver.connections).toBe(2);
+  });
+
+  it('resolves once the body is read, so an attempt lasts as long as it keeps its connection', async () => {
+    let finish: () => void = () => undefined;
+    plainReceiver.handler = (_req, res) => {
+      res.writeHead(200, { 'Content-Length': '2' }).write('o');
+      finish = () => res.end('k');
+    };
+    const target = sender();
+    const url = `http://${NAME}:${plainPort}/`;
+    const answered = statusIn(target);
+    let result: SendResult | undefined;
+    const attempt = post(target, url).then((r) => (result = r));
+    await answered;
+    await new Promise((resolve) => setImmediate(resolve));
+    // The status is in, the body is not: the connection is still the attempt's.
+    expect(result).toBeUndefined();
+    finish();
+    await attempt;
+    expect(result).toEqual({ kind: 'response', status: 200 });
+    // Read to its end, the body left its connection to the next attempt.
+    plainReceiver.handler = (_req, res) => res.end('ok');
+    expect(await post(target, url)).toEqual({ kind: 'response', status: 200 });
+    expect(plainReceiver.connections).toBe(1);
+  });
+
+  it("keeps the status of an answer whose body never ends, past the attempt's budget, and drops its connection", async () => {
+    plainReceiver.handler = (_req, res) => {
+      res.writeHead(200, { 'Content-Length': '2' }).write('o');
+    };
+    const target = sender({ drainTimeoutMs: 5_000 });
+    const url = `http://${NAME}:${plainPort}/`;
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    try {
+      const answered = statusIn(target);
+      let result: SendResult | undefined;
+      const attempt = post(target, url, 1_000).then((r) => (result = r));
+      await answered;
+      // The attempt's budget ends with its status: past it, only the body's own limit is running.
+      await jest.advanceTimersByTimeAsync(4_999);
+      expect(result).toBeUndefined();
+      await jest.advanceTimersByTimeAsync(1);
+      await attempt;
+      expect(result).toEqual({ kind: 'response', status: 200 });
+    } finally {
+      jest.useRealTimers();
+    }
+    plainReceiver.handler = (_req, res) => res.end('ok');
+    expect(await post(target, url)).toEqual({ kind: 'response', status: 200 });
     expect(plainReceiver.connections).toBe(2);
   });
 

@@ -21,7 +21,10 @@ export interface DeliveryRequest {
   url: string;
   headers: Record<string, string>;
   body: string;
-  /** Budget for the whole attempt: resolution, connect, TLS and response headers. Default 10 000. */
+  /**
+   * Budget for the attempt up to its answer: resolution, connect, TLS and response headers. Default 10 000. The
+   * response body then has its own limits (see {@link SsrfSafeSenderOptions.drainTimeoutMs}).
+   */
   timeoutMs?: number;
 }
 
@@ -53,7 +56,8 @@ export interface SsrfSafeSenderOptions {
   maxResponseBytes?: number;
   /**
    * Time a response's body may take to arrive once its status is in, before its connection is dropped instead of
-   * drained for reuse. Default 1,000 ms.
+   * drained for reuse. Default 1,000 ms. {@link SsrfSafeSender.send} resolves only once the body is read or
+   * dropped, so this time is part of the attempt.
    */
   drainTimeoutMs?: number;
   /** Idle time after which a pooled connection is closed. Default 4,000 ms. */
@@ -66,9 +70,12 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024;
 const DEFAULT_MAX_SOCKETS = 256;
 // The attempt is decided by the status; the body is read only to reuse the connection. One that trickles in would
-// otherwise keep its connection busy, out of the pool, for the rest of the attempt's 10 s after the attempt and its
-// slot are done: answering at once and then trickling, a receiver has every connection of its origin busy within a
-// second, and its next attempts then wait in the pool for a connection, holding their slots, until they time out.
+// otherwise keep its connection busy, out of the pool, for the rest of the attempt's 10 s. The attempt lasts until
+// the body is read or its connection dropped, so the worker's slot of the attempt is held, and its request timed,
+// for as long as the connection is busy: the worker never has more connections in use than attempts in flight (200,
+// below the 256 of an origin's pool), and a receiver that answers at once and then trickles is judged by how long
+// it keeps a connection, not by how soon its status came. At the default, a body cut off here has kept its
+// attempt over the worker's 1 s limit of a slow request, so its receiver counts as slow, like one that hangs.
 const DEFAULT_DRAIN_TIMEOUT_MS = 1_000;
 // Below the 5 s keep-alive timeout of Node's HTTP server (and well below nginx's and load balancers'): an
 // idle connection is closed here before the receiver closes it under a request we are sending.
@@ -121,7 +128,11 @@ export class SsrfSafeSender {
     this.httpsAgent = new https.Agent({ ...agentOptions, ...this.tlsOptions });
   }
 
-  /** Makes one attempt. Never throws: every failure is a {@link SendResult}. */
+  /**
+   * Makes one attempt, and resolves once it no longer holds a connection: after the response body is read (or its
+   * connection dropped, see {@link SsrfSafeSenderOptions.drainTimeoutMs}), though its result is the status alone.
+   * Never throws: every failure is a {@link SendResult}.
+   */
   async send(request: DeliveryRequest): Promise<SendResult> {
     const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     let url: URL;
@@ -142,7 +153,7 @@ export class SsrfSafeSender {
       if (resolved.kind !== 'addresses') return resolved.result;
       return await this.post(url, host, resolved.addresses, request, deadline);
     } finally {
-      deadline.clearUnlessHeld();
+      deadline.clear();
     }
   }
 
@@ -265,16 +276,16 @@ export class SsrfSafeSender {
 
         req.on('response', (res) => {
           responded = true;
+          // The status decides the attempt: whatever the body does next, this is its result. The body has limits
+          // of its own (see drain), so the attempt's budget ends here and cannot turn the answer into a timeout.
+          deadline.clear();
           const retryAfterSeconds = parseRetryAfter(res.headers['retry-after'], this.now());
-          // Hold the timer until the body is drained (or dropped, see drain), so a receiver that trickles bytes
-          // cannot pin the socket.
-          deadline.hold();
-          this.drain(res, deadline);
-          settle({
+          const result: SendResult = {
             kind: 'response',
             status: res.statusCode ?? 0,
             ...(retryAfterSeconds !== undefined && { retryAfterSeconds }),
-          });
+          };
+          this.drain(res, () => settle(result));
         });
 
         // A 101 (Switching Protocols) is an answer like any other status, and one that is not 2xx. Node hands it
@@ -288,8 +299,9 @@ export class SsrfSafeSender {
 
         let superseded = false;
         req.on('error', (error: NodeJS.ErrnoException) => {
-          if (settled) return;
-          const stale = req.reusedSocket && !responded && STALE_SOCKET_CODES.has(error.code ?? '');
+          // Once answered, an error only ends the body, which drain sees.
+          if (settled || responded) return;
+          const stale = req.reusedSocket && STALE_SOCKET_CODES.has(error.code ?? '');
           if (stale && !fresh && !deadline.expired) {
             superseded = true;
             attempt(true);
@@ -300,7 +312,7 @@ export class SsrfSafeSender {
 
         // Any other way a request can end without an answer or an error ends the attempt now, not at its deadline.
         req.on('close', () => {
-          if (!superseded)
+          if (!superseded && !responded)
             settle({ kind: 'network_error', error: `connection to ${url.host} closed without a response` });
         });
 
@@ -332,9 +344,9 @@ export class SsrfSafeSender {
 
   /**
    * Reads and discards the body so the connection can be reused, dropping it instead past the size limit or when
-   * the body takes longer than the drain timeout.
+   * the body takes longer than the drain timeout; calls `done` once the connection is back in the pool or gone.
    */
-  private drain(res: http.IncomingMessage, deadline: Deadline): void {
+  private drain(res: http.IncomingMessage, done: () => void): void {
     const cutoff = setTimeout(() => res.destroy(), this.drainTimeoutMs);
     let received = 0;
     res.on('data', (chunk: Buffer) => {
@@ -345,7 +357,7 @@ export class SsrfSafeSender {
     res.on('error', () => undefined);
     res.on('close', () => {
       clearTimeout(cutoff);
-      deadline.clear();
+      done();
     });
   }
 }
@@ -356,7 +368,6 @@ const TIMED_OUT = Symbol('timed out');
 class Deadline {
   private readonly timer: NodeJS.Timeout;
   private handler: (() => void) | undefined;
-  private held = false;
   expired = false;
 
   constructor(private readonly timeoutMs: number) {
@@ -385,14 +396,6 @@ class Deadline {
 
   message(stage: string): string {
     return `delivery timed out after ${this.timeoutMs} ms ${stage}`;
-  }
-
-  hold(): void {
-    this.held = true;
-  }
-
-  clearUnlessHeld(): void {
-    if (!this.held) this.clear();
   }
 
   clear(): void {
