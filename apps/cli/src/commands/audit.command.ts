@@ -135,23 +135,26 @@ export async function auditCommand(
   const beating = heartbeat ? setInterval(() => void beat(), TAIL_HEARTBEAT_EVERY_MS) : undefined;
   const beatOnReconnect = (): void => void beat();
   if (heartbeat) redis.on('ready', beatOnReconnect);
-  signals.once('SIGINT', stop);
-  signals.once('SIGTERM', stop);
-  signals.once('SIGHUP', stop);
+  // Kept until the group is destroyed, not once: Ctrl-C under `npm run` delivers SIGINT twice (from the terminal,
+  // to the whole process group, and from npm, which passes it on), and a second one with no handler left would
+  // kill the tail before it has destroyed its group.
+  signals.on('SIGINT', stop);
+  signals.on('SIGTERM', stop);
+  signals.on('SIGHUP', stop);
   // A closed pipe (`| head`) ends the tail instead of crashing it.
   process.stdout.on('error', stop);
   try {
     await subscriber.run((event) => out(JSON.stringify(event)));
   } finally {
-    signals.removeListener('SIGINT', stop);
-    signals.removeListener('SIGTERM', stop);
-    signals.removeListener('SIGHUP', stop);
-    process.stdout.removeListener('error', stop);
     if (forced) clearTimeout(forced);
     if (beating) clearInterval(beating);
     redis.removeListener('ready', beatOnReconnect);
     if (ephemeral) await subscriber.destroyGroup().catch(() => undefined);
     if (heartbeat) await redis.del(heartbeat).catch(() => undefined);
     await redis.quit().catch(() => redis.disconnect());
+    signals.removeListener('SIGINT', stop);
+    signals.removeListener('SIGTERM', stop);
+    signals.removeListener('SIGHUP', stop);
+    process.stdout.removeListener('error', stop);
   }
 }
