@@ -239,6 +239,39 @@ describe('loadConfig', () => {
     ).not.toThrow();
   });
 
+  // WHATWG's URL parser drops spaces around a URL and tabs or newlines inside it, node-postgres does not: such a
+  // DATABASE_URL passed the check, then every connection failed ("getaddrinfo ENOTFOUND base").
+  it.each([
+    ' postgres://postgres@db:5432/webhooks',
+    'postgres://postgres@db:5432/webhooks\n',
+    'postgres://post\tgres@db/w',
+  ])('refuses the DATABASE_URL %j, a quoting slip that the URL check alone would let through', (bad) => {
+    const problems = (env: Record<string, string>): string[] => {
+      try {
+        loadConfig(env);
+        return [];
+      } catch (e) {
+        return (e as ConfigError).problems;
+      }
+    };
+    expect(problems({ DATABASE_URL: bad })).toEqual([
+      'DATABASE_URL must not have spaces around it or control characters',
+    ]);
+    expect(
+      problems({ REDIS_URL: bad.replace('postgres://', 'redis://').replace('/webhooks', '/0') }),
+    ).toEqual(['REDIS_URL must not have spaces around it or control characters']);
+    // Nothing in it is echoed: a URL may hold a password.
+    expect(problems({ DATABASE_URL: ' postgres://u:hunter2@db/w' }).join()).not.toContain('hunter2');
+  });
+
+  it('refuses a NODE_ENV with spaces around it, which would turn the production checks off', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production ' })).toThrow(
+      /NODE_ENV must not have spaces around it or control characters \(got "production "\)/,
+    );
+    expect(() => loadConfig({ NODE_ENV: ' production' })).toThrow(/NODE_ENV must not have spaces/);
+    expect(loadConfig({ NODE_ENV: 'test' }).secrets.usingDevelopmentKey).toBe(true);
+  });
+
   it('refuses duplicate key ids and bad ids', () => {
     expect(() => loadConfig({ SECRETS_ENCRYPTION_KEYS: `a:${key(1)},a:${key(2)}` })).toThrow(/appears twice/);
     expect(() => loadConfig({ SECRETS_ENCRYPTION_KEYS: `:${key(1)}` })).toThrow(/id:base64key/);

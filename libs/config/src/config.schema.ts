@@ -161,6 +161,12 @@ export function loadConfig(env: Env = process.env): AppConfig {
     check: (u: URL) => string | undefined,
   ): string => {
     const v = str(name, def);
+    // The URL parser drops spaces around a URL and tabs or newlines inside it, but node-postgres does not: such a
+    // quoting slip would pass here and then fail every connection. Not echoed: a URL may hold a password.
+    if (v.trim() !== '' && (v.trim() !== v || /\p{Cc}/u.test(v))) {
+      problems.push(`${name} must not have spaces around it or control characters`);
+      return v;
+    }
     try {
       const u = new URL(v);
       const problem = protocols.includes(u.protocol)
@@ -174,6 +180,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
   };
 
   const nodeEnv = str('NODE_ENV', 'development');
+  // " production" would be taken for another environment, without the checks production gets.
+  if (nodeEnv.trim() !== nodeEnv || /\p{Cc}/u.test(nodeEnv))
+    problems.push(
+      `NODE_ENV must not have spaces around it or control characters (got ${JSON.stringify(nodeEnv)})`,
+    );
 
   let keyRing: EncryptionKey[] = [DEVELOPMENT_KEY];
   let usingDevelopmentKey = true;
