@@ -264,6 +264,40 @@ describe('loadConfig', () => {
     expect(problems({ DATABASE_URL: ' postgres://u:hunter2@db/w' }).join()).not.toContain('hunter2');
   });
 
+  // The drivers decode the user name and the password (and node-postgres the database name): a "%" not followed by
+  // two hex digits made the API stop with a bare "URI malformed" and the CLI retry for half a minute.
+  it('refuses URLs whose user name, password or database name is not valid percent-encoding', () => {
+    const problems = (env: Record<string, string>): string[] => {
+      try {
+        loadConfig(env);
+        return [];
+      } catch (e) {
+        return (e as ConfigError).problems;
+      }
+    };
+    const message = (name: string) =>
+      `${name} has a user name, password or path that is not valid percent-encoding (write a "%" in them as %25)`;
+    expect(
+      problems({
+        DATABASE_URL: 'postgres://svc:50%off@db:5432/webhooks',
+        REDIS_URL: 'redis://:p%zz@cache:6379/0',
+      }),
+    ).toEqual([message('DATABASE_URL'), message('REDIS_URL')]);
+    expect(problems({ DATABASE_URL: 'postgres://svc@db:5432/web%E0hooks' })).toEqual([
+      message('DATABASE_URL'),
+    ]);
+    expect(problems({ REDIS_URL: 'redis://us%er@cache:6379/0' })).toEqual([message('REDIS_URL')]);
+    // Nothing in it is echoed: a URL may hold a password.
+    expect(problems({ DATABASE_URL: 'postgres://svc:hunter%2@db/w' }).join()).not.toContain('hunter');
+    // Well-formed escapes pass.
+    expect(
+      problems({
+        DATABASE_URL: 'postgres://svc:50%25off%40x@db:5432/webhooks',
+        REDIS_URL: 'redis://:p%2Fw@c/0',
+      }),
+    ).toEqual([]);
+  });
+
   it('refuses a NODE_ENV with spaces around it, which would turn the production checks off', () => {
     expect(() => loadConfig({ NODE_ENV: 'production ' })).toThrow(
       /NODE_ENV must not have spaces around it or control characters \(got "production "\)/,

@@ -169,9 +169,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
     }
     try {
       const u = new URL(v);
-      const problem = protocols.includes(u.protocol)
-        ? check(u)
-        : `must use ${protocols.join(' or ')} (got "${u.protocol}")`;
+      const problem = !protocols.includes(u.protocol)
+        ? `must use ${protocols.join(' or ')} (got "${u.protocol}")`
+        : !percentDecodes(u.username, u.password, u.pathname)
+          ? 'has a user name, password or path that is not valid percent-encoding (write a "%" in them as %25)'
+          : check(u);
       if (problem !== undefined) problems.push(`${name} ${problem}`);
     } catch {
       problems.push(`${name} is not a valid URL`);
@@ -350,6 +352,19 @@ function parseKeyRing(raw: string, problems: string[]): EncryptionKey[] {
     ring.push({ id, key });
   }
   return ring;
+}
+
+/**
+ * True when every part decodes: the drivers decode a URL's user name and password (and node-postgres its database
+ * name) with `decodeURIComponent`, which throws on a "%" not followed by two hex digits.
+ */
+function percentDecodes(...parts: string[]): boolean {
+  try {
+    for (const part of parts) decodeURIComponent(part);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** An address or a name the API can listen on: an IP literal, or a DNS name (not an all-numeric look-alike). */
