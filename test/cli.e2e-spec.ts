@@ -281,6 +281,25 @@ describe('admin CLI', () => {
     }
   });
 
+  it('migrate creates and migrates a database whose name needs quoting (a dot, capitals)', async () => {
+    const name = siblingDatabaseName('Dotted.Name');
+    const url = await droppedDatabase(name);
+    try {
+      const first = await cli(['migrate'], { DATABASE_URL: url });
+      expect({ code: first.code, stderr: first.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(JSON.parse(first.stdout)).toMatchObject({ database_created: true });
+      expect(JSON.parse(first.stdout).migrations_applied.length).toBeGreaterThan(0);
+      const again = await cli(['migrate'], { DATABASE_URL: url });
+      expect(JSON.parse(again.stdout)).toEqual({ database_created: false, migrations_applied: [] });
+      const found = await withAdmin((admin) =>
+        admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]),
+      );
+      expect(found.rowCount).toBe(1);
+    } finally {
+      await droppedDatabase(name);
+    }
+  });
+
   it('rotation rotate queues the targeted re-run of an overdue scheduled rotation, and only that', async () => {
     const { key } = await api.newKey();
     const created = await api.http.post('/v1/webhooks', {

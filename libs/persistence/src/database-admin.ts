@@ -5,7 +5,7 @@ import { createDataSource } from './data-source';
 export async function ensureDatabase(url: string): Promise<boolean> {
   const target = new URL(url);
   const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
-  if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new Error(`unsupported database name "${name}"`);
+  if (name === '') throw new Error('DATABASE_URL names no database');
   const admin = new URL(url);
   admin.pathname = '/postgres';
   const client = new Client({ connectionString: admin.toString(), connectionTimeoutMillis: 5000 });
@@ -14,7 +14,8 @@ export async function ensureDatabase(url: string): Promise<boolean> {
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
     if (found.rowCount) return false;
     try {
-      await client.query(`CREATE DATABASE "${name}"`);
+      // Quoted as an identifier: any name Postgres takes (a dot, capitals, a quote) is created as it is spelled.
+      await client.query(`CREATE DATABASE ${client.escapeIdentifier(name)}`);
     } catch (e) {
       // Another process created it between our check and our CREATE: duplicate_database once it committed,
       // unique_violation on the catalog while both CREATEs are still in flight.
