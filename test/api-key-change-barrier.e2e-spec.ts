@@ -126,6 +126,18 @@ describe('API key change barrier', () => {
       });
     });
 
+    // `api-keys revoke` printed "replicas_checked": true, as if no replica had been running, while none was asked.
+    it('with API_KEY_CONFIRM_SECONDS=0 makes the change without waiting, and says nothing was checked', async () => {
+      clients.push(await feed(url, false));
+      let made = false;
+      const result = await barrierFor(url, 0).around(async () => {
+        made = true;
+        return '2'.repeat(64);
+      });
+      expect(made).toBe(true);
+      expect(result).toEqual({ confirmed: 0, unconfirmed: [], unchecked: 'API_KEY_CONFIRM_SECONDS is 0' });
+    });
+
     it('reports a feed connection that neither confirms nor goes away, after the bounded wait', async () => {
       const silent = await feed(url, false);
       clients.push(silent, await feed(url, true));

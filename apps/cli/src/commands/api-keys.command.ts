@@ -62,7 +62,7 @@ export async function apiKeysCommand(
       const { confirmed, unconfirmed, unchecked } = await keys.revoke(positionals[0], ADMIN);
       if (unchecked !== undefined) {
         process.stderr.write(
-          `warning: revoked, but the API replicas' confirmation could not be awaited (${unchecked}); they ` +
+          `warning: revoked, but the API replicas' confirmation was not awaited (${unchecked}); they ` +
             `refuse the key once their change notification arrives\n`,
         );
       }
@@ -79,7 +79,7 @@ export async function apiKeysCommand(
           revoked: true,
           replicas_confirmed: confirmed,
           replicas_unconfirmed: unconfirmed.length,
-          // False when the replicas' confirmation could not be awaited at all (see stderr).
+          // False when the replicas' confirmation was not awaited at all (see stderr).
           replicas_checked: unchecked === undefined,
         }),
       );

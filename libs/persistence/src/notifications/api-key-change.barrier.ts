@@ -21,7 +21,10 @@ export interface KeyChangeConfirmation {
   confirmed: number;
   /** Postgres backend pids of feed connections that did not confirm within the wait. */
   unconfirmed: number[];
-  /** Set when the barrier itself could not run (the change was made all the same): nothing was confirmed. */
+  /**
+   * Set, with the reason, when the barrier did not run (it could not connect, or API_KEY_CONFIRM_SECONDS is 0); the
+   * change was made all the same, and nothing was confirmed.
+   */
   unchecked?: string;
 }
 
@@ -56,7 +59,8 @@ export class ApiKeyChangeBarrier {
   async around(change: () => Promise<string>): Promise<KeyChangeConfirmation> {
     if (this.timeoutMs === 0) {
       await change();
-      return { confirmed: 0, unconfirmed: [] };
+      // Not awaited by configuration: no replica was asked, which the result must not pass off as none running.
+      return { confirmed: 0, unconfirmed: [], unchecked: 'API_KEY_CONFIRM_SECONDS is 0' };
     }
     const client = new Client({
       connectionString: this.config.database.url,
