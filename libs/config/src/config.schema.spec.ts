@@ -298,6 +298,17 @@ describe('loadConfig', () => {
     ).toEqual([]);
   });
 
+  // The worker wrote its heartbeat to a file named " " in its working directory, and its health check (which reads
+  // the file the variable names, or the default) never passed.
+  it.each([' ', ' /tmp/worker.alive', '/tmp/worker.alive\n'])(
+    'refuses the WORKER_HEARTBEAT_FILE %j, a quoting slip rather than a path',
+    (bad) => {
+      expect(() => loadConfig({ WORKER_HEARTBEAT_FILE: bad })).toThrow(
+        `WORKER_HEARTBEAT_FILE must be a path without spaces around it or control characters (got ${JSON.stringify(bad)})`,
+      );
+    },
+  );
+
   it('refuses a NODE_ENV with spaces around it, which would turn the production checks off', () => {
     expect(() => loadConfig({ NODE_ENV: 'production ' })).toThrow(
       /NODE_ENV must not have spaces around it or control characters \(got "production "\)/,

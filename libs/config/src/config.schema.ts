@@ -255,6 +255,13 @@ export function loadConfig(env: Env = process.env): AppConfig {
   if (adminToken !== null && adminToken.length < 16 && nodeEnv === 'production')
     problems.push('ADMIN_TOKEN must be at least 16 characters when NODE_ENV=production');
 
+  // Spaces around it are a quoting slip: the worker would beat into a file its health check does not read.
+  const heartbeatFile = str('WORKER_HEARTBEAT_FILE', '/tmp/webhook-secrets-worker.alive');
+  if (heartbeatFile.trim() !== heartbeatFile || /\p{Cc}/u.test(heartbeatFile))
+    problems.push(
+      `WORKER_HEARTBEAT_FILE must be a path without spaces around it or control characters (got ${JSON.stringify(heartbeatFile)})`,
+    );
+
   const host = str('HOST', '0.0.0.0');
   if (!isListenHost(host))
     problems.push(`HOST must be an IPv4 or IPv6 address or a host name (got "${host}")`);
@@ -311,7 +318,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     targets: { allowCidrs },
     admin: { token: adminToken },
     log: { level },
-    worker: { heartbeatFile: str('WORKER_HEARTBEAT_FILE', '/tmp/webhook-secrets-worker.alive') },
+    worker: { heartbeatFile },
     rateLimit: { perMinute: int('RATE_LIMIT_PER_MINUTE', 6000, 0, 100_000_000) },
     apiKeyCache: {
       ttlSeconds: int('API_KEY_CACHE_SECONDS', 60, 0, 3600),
