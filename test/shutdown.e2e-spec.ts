@@ -472,6 +472,31 @@ describe('graceful shutdown (SIGTERM)', () => {
   }, 30_000);
 });
 
+describe('Redis unreachable when the API starts', () => {
+  // The API started and answered 503 without a word in its log about Redis (a wrong host, a rediss:// URL for a
+  // server without TLS, REDIS_CLUSTER=true for a single server), where Postgres gets a warning naming the reason.
+  it('says so in its log, with the reason, and says when Redis answers', async () => {
+    const proxy = await TcpProxy.inFrontOf(TEST_REDIS_URL);
+    proxy.cut();
+    const port = await freePort();
+    const api = start(
+      'dist/apps/api/src/main.js',
+      { PORT: String(port), HOST: '127.0.0.1', REDIS_URL: proxy.rewrite(TEST_REDIS_URL) },
+      /Redis is unreachable, retrying in the background: \S/,
+    );
+    try {
+      await api.up;
+      proxy.restore();
+      await until(async () => /connected to Redis/.test(api.output()), 15_000);
+      // One line for the spell, not one per reconnection attempt.
+      expect(api.output().match(/Redis is unreachable/g)).toHaveLength(1);
+    } finally {
+      api.child.kill('SIGKILL');
+      await proxy.stop();
+    }
+  }, 30_000);
+});
+
 describe('closing a queue while Redis hangs', () => {
   // A worker's delivery queue exists once it has queued an attempt or checked for a lost one: its close used to
   // wait for an answer to QUIT for as long as Redis hung, past the shutdown deadline (exit 1).

@@ -1,4 +1,4 @@
-import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
 import type { Redis, RedisOptions } from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { createRedis, disconnectClusterClients } from './redis-connection';
@@ -39,9 +39,22 @@ export const SHARED_CLIENT_OPTIONS: RedisOptions = {
   exports: [REDIS],
 })
 export class RedisModule implements OnApplicationShutdown {
+  private readonly logger = new Logger('Redis');
+
   constructor(@Inject(REDIS) private readonly redis: Redis) {
-    // Errors surface on the commands that fail; the 'error' event would otherwise crash the process.
-    this.redis.on('error', () => undefined);
+    // Errors surface on the commands that fail; the 'error' event would otherwise crash the process. Each spell
+    // without Redis is said once, with its reason (a wrong host, TLS against a server without it, cluster mode
+    // against a single server), as Postgres's is: otherwise the API would only answer 503, saying nothing why.
+    let lastFailure: string | null = null;
+    this.redis.on('error', (e: Error) => {
+      if (e.message === lastFailure) return;
+      lastFailure = e.message;
+      this.logger.warn(`Redis is unreachable, retrying in the background: ${e.message}`);
+    });
+    this.redis.on('ready', () => {
+      if (lastFailure !== null) this.logger.log('connected to Redis');
+      lastFailure = null;
+    });
   }
 
   async onApplicationShutdown(): Promise<void> {
