@@ -190,7 +190,11 @@ describe('admin CLI', () => {
     const cases: [string[], RegExp][] = [
       [['api-keys', 'bogus'], /^usage: api-keys create/],
       [['api-keys', 'create', '--project', 'nope'], /^--project must be a UUID\n$/],
-      [['api-keys', 'create', '--bogus'], /Unknown option '--bogus'/],
+      [
+        ['api-keys', 'create', '--bogus'],
+        /^Unknown option '--bogus'.*\nusage: cli <command>\n {2}api-keys create/s,
+      ],
+      [['api-keys', 'create', '--name'], /^Option '--name <value>' argument missing\nusage: cli <command>/],
       [['api-keys', 'list'], /^api-keys list needs --project <uuid>\n$/],
       [['api-keys', 'revoke'], /^usage: api-keys revoke <api_key_id>\n$/],
       [['rotation', 'rotate'], /^usage: rotation rotate <webhook_id>\n$/],
@@ -200,6 +204,23 @@ describe('admin CLI', () => {
       const res = await cli(args, unreachable);
       expect({ args, code: res.code, stdout: res.stdout }).toEqual({ args, code: 1, stdout: '' });
       expect(res.stderr).toMatch(stderr);
+    }
+  });
+
+  it('prints its usage on stdout for --help, -h or help, wherever asked, and does nothing else', async () => {
+    const unreachable = { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/webhooks_test' };
+    for (const args of [
+      ['--help'],
+      ['-h'],
+      ['help'],
+      ['rotation', 'rotate', '--help'],
+      ['api-keys', 'revoke', '-h'],
+    ]) {
+      const res = await cli(args, unreachable);
+      expect({ args, code: res.code, stderr: res.stderr }).toEqual({ args, code: 0, stderr: '' });
+      expect(res.stdout).toMatch(
+        /^usage: cli <command>\n {2}api-keys create .*\n {2}rotation rotate <webhook_id>\n$/s,
+      );
     }
   });
 

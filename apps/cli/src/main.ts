@@ -32,6 +32,11 @@ const out = (line: string): void => {
 /** Runs one admin command; returns the exit code. */
 export async function runCli(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  // Asked for, the usage is the answer (stdout, exit 0): before the configuration, which need not be valid for it.
+  if (command === 'help' || argv.includes('--help') || argv.includes('-h')) {
+    out(USAGE);
+    return 0;
+  }
   try {
     const config = loadConfig();
     if (command === 'migrate') {
@@ -82,11 +87,20 @@ export async function runCli(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof ConfigError || e instanceof CliUsageError || e instanceof DomainError) {
       process.stderr.write(`${e.message}\n`);
+    } else if (isArgumentError(e)) {
+      // An unknown option, or one without its value: said with the commands and their options.
+      process.stderr.write(`${e.message}\n${USAGE}\n`);
     } else {
       process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
     }
     return 1;
   }
+}
+
+/** An error of node:util's parseArgs about the arguments themselves (ERR_PARSE_ARGS_*). */
+function isArgumentError(e: unknown): e is { message: string } {
+  const { code, message } = (e ?? {}) as { code?: unknown; message?: unknown };
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_') && typeof message === 'string';
 }
 
 if (require.main === module) {
