@@ -141,7 +141,12 @@ describe('admin CLI', () => {
     expect((await api.http.get('/v1/webhooks', { key: k.api_key })).status).toBe(401);
     const again = await cli(['api-keys', 'revoke', k.api_key_id]);
     expect(again.code).toBe(1);
-    expect(again.stderr).toContain(k.api_key_id);
+    expect(again.stderr).toMatch(
+      new RegExp(`^API key ${k.api_key_id} was already revoked at \\d{4}-\\d{2}-\\d{2}T[\\d:.]+Z\n$`),
+    );
+    // A key that never existed is told apart from one revoked before.
+    const unknown = await cli(['api-keys', 'revoke', 'key_01JD0000000000000000000000']);
+    expect(unknown).toEqual({ code: 1, stdout: '', stderr: 'no API key key_01JD0000000000000000000000\n' });
   });
 
   it('api-keys create takes a name of up to 200 characters, counted as characters, not UTF-16 units', async () => {

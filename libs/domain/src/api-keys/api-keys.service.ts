@@ -104,9 +104,14 @@ export class ApiKeysService {
     return this.barrier.around(() =>
       this.db.transaction(async (tx) => {
         const row = await tx.apiKeys.findById(apiKeyId);
-        if (!row || !(await tx.apiKeys.revoke(apiKeyId, now))) {
-          throw new NotFoundError(`no active API key ${apiKeyId}`);
-        }
+        if (!row) throw new NotFoundError(`no API key ${apiKeyId}`);
+        // Revoked before (or just now, by another revoke): nothing more to do, nor to audit.
+        if (row.revokedAt !== null)
+          throw new NotFoundError(
+            `API key ${apiKeyId} was already revoked at ${row.revokedAt.toISOString()}`,
+          );
+        if (!(await tx.apiKeys.revoke(apiKeyId, now)))
+          throw new NotFoundError(`API key ${apiKeyId} was already revoked`);
         tx.afterCommit(() => {
           for (const observe of this.observers) observe(row.keyHash);
         });
