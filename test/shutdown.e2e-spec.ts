@@ -409,67 +409,47 @@ describe('graceful shutdown (SIGTERM)', () => {
     30_000,
   );
 
-  it('`npm run cli -- audit tail` passes SIGTERM on to the tail, which destroys its group and exits 0', async () => {
-    const stream = `shutdown-tail-${randomUUID()}`;
-    const redis = new Redis(TEST_REDIS_URL);
-    const groups = async () => ((await redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[]).length;
-    // Its own process group, so that whatever npm started can be cleaned up even if npm is gone.
-    const tail = startCommand(
-      'npm',
-      ['run', 'cli', '--', 'audit', 'tail'],
-      { AUDIT_STREAM: stream },
-      /^/,
-      true,
-    );
-    children.push(tail.child);
-    tail.up.catch(() => undefined); // it prints nothing until an event comes; its exit is checked below
-    try {
-      await until(async () => (await groups()) === 1);
-      tail.child.kill('SIGTERM');
-      expect(await tail.exited).toBe(0);
-      await until(async () => (await groups()) === 0, 5_000);
-    } finally {
+  // SIGTERM to npm alone, which passes it on; and Ctrl-C in a terminal, SIGINT to the whole foreground process
+  // group: the tail hears it from the terminal and once more from npm. That second one used to find no handler left
+  // and kill the tail before it had destroyed its group (exit 130, the group and its heartbeat left on the stream).
+  it.each([
+    ['passes SIGTERM on to the tail, which', 'SIGTERM', false],
+    ['stopped by Ctrl-C (SIGINT to its process group)', 'SIGINT', true],
+  ] as const)(
+    '`npm run cli -- audit tail` %s destroys its group and exits 0',
+    async (_case, signal, toGroup) => {
+      const stream = `shutdown-tail-${randomUUID()}`;
+      const redis = new Redis(TEST_REDIS_URL);
+      const groups = async () => ((await redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[]).length;
+      // Its own process group, so that whatever npm started can be cleaned up even if npm is gone.
+      const tail = startCommand(
+        'npm',
+        ['run', 'cli', '--', 'audit', 'tail'],
+        { AUDIT_STREAM: stream },
+        /^/,
+        true,
+      );
+      children.push(tail.child);
+      tail.up.catch(() => undefined); // it prints nothing until an event comes; its exit is checked below
       try {
-        process.kill(-tail.child.pid!, 'SIGKILL');
-      } catch {
-        // already gone
+        await until(async () => (await groups()) === 1);
+        if (toGroup) process.kill(-tail.child.pid!, signal);
+        else tail.child.kill(signal);
+        expect(await tail.exited).toBe(0);
+        await until(async () => (await groups()) === 0, 5_000);
+        expect(await redis.keys(`${stream}:tails:*`)).toEqual([]);
+      } finally {
+        try {
+          process.kill(-tail.child.pid!, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+        await redis.del(stream);
+        redis.disconnect();
       }
-      await redis.del(stream);
-      redis.disconnect();
-    }
-  }, 30_000);
-  // Ctrl-C in a terminal sends SIGINT to the whole foreground process group: the tail hears it from the terminal
-  // and once more from npm, which passes it on. The second one used to find no handler left and kill the tail
-  // before it had destroyed its group (exit 130, the group and its heartbeat left on the stream).
-  it('`npm run cli -- audit tail` stopped by Ctrl-C (SIGINT to its process group) destroys its group and exits 0', async () => {
-    const stream = `shutdown-tail-${randomUUID()}`;
-    const redis = new Redis(TEST_REDIS_URL);
-    const groups = async () => ((await redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[]).length;
-    const tail = startCommand(
-      'npm',
-      ['run', 'cli', '--', 'audit', 'tail'],
-      { AUDIT_STREAM: stream },
-      /^/,
-      true,
-    );
-    children.push(tail.child);
-    tail.up.catch(() => undefined);
-    try {
-      await until(async () => (await groups()) === 1);
-      process.kill(-tail.child.pid!, 'SIGINT');
-      expect(await tail.exited).toBe(0);
-      await until(async () => (await groups()) === 0, 5_000);
-      expect(await redis.keys(`${stream}:tails:*`)).toEqual([]);
-    } finally {
-      try {
-        process.kill(-tail.child.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-      await redis.del(stream);
-      redis.disconnect();
-    }
-  }, 30_000);
+    },
+    30_000,
+  );
 });
 
 describe('Redis unreachable when the API starts', () => {

@@ -2,6 +2,16 @@ import { ConfigError, loadConfig } from './config.schema';
 
 const key = (b: number) => Buffer.alloc(32, b).toString('base64');
 
+/** The problems loadConfig lists for `env`, none when it loads. */
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+    return [];
+  } catch (e) {
+    return (e as ConfigError).problems;
+  }
+}
+
 describe('loadConfig', () => {
   it('has the documented defaults', () => {
     const c = loadConfig({});
@@ -85,26 +95,18 @@ describe('loadConfig', () => {
   });
 
   it('refuses a REDIS_URL whose path is not a database number, and URLs without a host', () => {
-    const problems = (env: Record<string, string>): string[] => {
-      try {
-        loadConfig(env);
-        return [];
-      } catch (e) {
-        return (e as ConfigError).problems;
-      }
-    };
     for (const ok of [
       'redis://127.0.0.1:6379',
       'redis://127.0.0.1:6379/',
       'redis://r:6379/15',
       'rediss://u:p@r/3',
     ])
-      expect(problems({ REDIS_URL: ok })).toEqual([]);
-    expect(problems({ REDIS_URL: 'redis://127.0.0.1:6379/abc' })).toEqual([
+      expect(problemsOf({ REDIS_URL: ok })).toEqual([]);
+    expect(problemsOf({ REDIS_URL: 'redis://127.0.0.1:6379/abc' })).toEqual([
       'REDIS_URL path must be a database number such as /0 (got "/abc")',
     ]);
-    expect(problems({ REDIS_URL: 'redis://127.0.0.1:6379/1/x' })).toHaveLength(1);
-    expect(problems({ REDIS_URL: 'redis://' })).toEqual(['REDIS_URL names no host']);
+    expect(problemsOf({ REDIS_URL: 'redis://127.0.0.1:6379/1/x' })).toHaveLength(1);
+    expect(problemsOf({ REDIS_URL: 'redis://' })).toEqual(['REDIS_URL names no host']);
     expect(loadConfig({ REDIS_URL: 'redis://seed:7000', REDIS_CLUSTER: 'true' }).redis).toEqual({
       url: 'redis://seed:7000',
       cluster: true,
@@ -122,30 +124,30 @@ describe('loadConfig', () => {
       { host: 'fd00::7', port: 7002 },
     ]);
     expect(
-      problems({ REDIS_CLUSTER: 'true', REDIS_CLUSTER_NODES: 'a:0,b:65536,c:x,[nope]:1,d:1/2,ok:7000' }),
+      problemsOf({ REDIS_CLUSTER: 'true', REDIS_CLUSTER_NODES: 'a:0,b:65536,c:x,[nope]:1,d:1/2,ok:7000' }),
     ).toEqual(
       ['a:0', 'b:65536', 'c:x', '[nope]:1', 'd:1/2'].map(
         (e) => `REDIS_CLUSTER_NODES entry "${e}" is not host:port (port 1 to 65535; IPv6 in brackets)`,
       ),
     );
-    expect(problems({ REDIS_CLUSTER_NODES: 'node-b:7001' })).toEqual([
+    expect(problemsOf({ REDIS_CLUSTER_NODES: 'node-b:7001' })).toEqual([
       'REDIS_CLUSTER_NODES names seed nodes of a Redis Cluster: it needs REDIS_CLUSTER=true',
     ]);
     expect(loadConfig({}).redis.cluster).toBe(false);
-    expect(problems({ REDIS_URL: 'redis://seed:7000/2', REDIS_CLUSTER: 'true' })).toEqual([
+    expect(problemsOf({ REDIS_URL: 'redis://seed:7000/2', REDIS_CLUSTER: 'true' })).toEqual([
       'REDIS_URL must name database 0 with REDIS_CLUSTER=true (a cluster has no other)',
     ]);
-    expect(problems({ REDIS_CLUSTER: 'yes' })).toEqual(['REDIS_CLUSTER must be true or false (got "yes")']);
-    expect(problems({ DATABASE_URL: 'postgres://' })).toEqual(['DATABASE_URL names no host']);
-    expect(problems({ DATABASE_URL: 'postgres:///webhooks', PGHOST: 'db', USER: 'svc' })).toEqual([]);
-    expect(problems({ DATABASE_URL: 'postgres://db/x?user=svc', USER: '' })).toEqual([]);
-    expect(problems({ DATABASE_URL: 'postgres://@db:5432/x', USER: 'svc' })).toEqual([]); // user from $USER
-    expect(problems({ DATABASE_URL: 'postgres://db/x', USER: '', PGUSER: '' })).toEqual([
+    expect(problemsOf({ REDIS_CLUSTER: 'yes' })).toEqual(['REDIS_CLUSTER must be true or false (got "yes")']);
+    expect(problemsOf({ DATABASE_URL: 'postgres://' })).toEqual(['DATABASE_URL names no host']);
+    expect(problemsOf({ DATABASE_URL: 'postgres:///webhooks', PGHOST: 'db', USER: 'svc' })).toEqual([]);
+    expect(problemsOf({ DATABASE_URL: 'postgres://db/x?user=svc', USER: '' })).toEqual([]);
+    expect(problemsOf({ DATABASE_URL: 'postgres://@db:5432/x', USER: 'svc' })).toEqual([]); // user from $USER
+    expect(problemsOf({ DATABASE_URL: 'postgres://db/x', USER: '', PGUSER: '' })).toEqual([
       'DATABASE_URL names no user',
     ]);
-    expect(problems({ DATABASE_URL: 'postgres:///webhooks?host=/var/run/postgresql', USER: 'svc' })).toEqual(
-      [],
-    );
+    expect(
+      problemsOf({ DATABASE_URL: 'postgres:///webhooks?host=/var/run/postgresql', USER: 'svc' }),
+    ).toEqual([]);
   });
 
   it('takes an IP address or a host name for HOST, nothing else', () => {
@@ -246,52 +248,36 @@ describe('loadConfig', () => {
     'postgres://postgres@db:5432/webhooks\n',
     'postgres://post\tgres@db/w',
   ])('refuses the DATABASE_URL %j, a quoting slip that the URL check alone would let through', (bad) => {
-    const problems = (env: Record<string, string>): string[] => {
-      try {
-        loadConfig(env);
-        return [];
-      } catch (e) {
-        return (e as ConfigError).problems;
-      }
-    };
-    expect(problems({ DATABASE_URL: bad })).toEqual([
+    expect(problemsOf({ DATABASE_URL: bad })).toEqual([
       'DATABASE_URL must not have spaces around it or control characters',
     ]);
     expect(
-      problems({ REDIS_URL: bad.replace('postgres://', 'redis://').replace('/webhooks', '/0') }),
+      problemsOf({ REDIS_URL: bad.replace('postgres://', 'redis://').replace('/webhooks', '/0') }),
     ).toEqual(['REDIS_URL must not have spaces around it or control characters']);
     // Nothing in it is echoed: a URL may hold a password.
-    expect(problems({ DATABASE_URL: ' postgres://u:hunter2@db/w' }).join()).not.toContain('hunter2');
+    expect(problemsOf({ DATABASE_URL: ' postgres://u:hunter2@db/w' }).join()).not.toContain('hunter2');
   });
 
   // The drivers decode the user name and the password (and node-postgres the database name): a "%" not followed by
   // two hex digits made the API stop with a bare "URI malformed" and the CLI retry for half a minute.
   it('refuses URLs whose user name, password or database name is not valid percent-encoding', () => {
-    const problems = (env: Record<string, string>): string[] => {
-      try {
-        loadConfig(env);
-        return [];
-      } catch (e) {
-        return (e as ConfigError).problems;
-      }
-    };
     const message = (name: string) =>
       `${name} has a user name, password or path that is not valid percent-encoding (write a "%" in them as %25)`;
     expect(
-      problems({
+      problemsOf({
         DATABASE_URL: 'postgres://svc:50%off@db:5432/webhooks',
         REDIS_URL: 'redis://:p%zz@cache:6379/0',
       }),
     ).toEqual([message('DATABASE_URL'), message('REDIS_URL')]);
-    expect(problems({ DATABASE_URL: 'postgres://svc@db:5432/web%E0hooks' })).toEqual([
+    expect(problemsOf({ DATABASE_URL: 'postgres://svc@db:5432/web%E0hooks' })).toEqual([
       message('DATABASE_URL'),
     ]);
-    expect(problems({ REDIS_URL: 'redis://us%er@cache:6379/0' })).toEqual([message('REDIS_URL')]);
+    expect(problemsOf({ REDIS_URL: 'redis://us%er@cache:6379/0' })).toEqual([message('REDIS_URL')]);
     // Nothing in it is echoed: a URL may hold a password.
-    expect(problems({ DATABASE_URL: 'postgres://svc:hunter%2@db/w' }).join()).not.toContain('hunter');
+    expect(problemsOf({ DATABASE_URL: 'postgres://svc:hunter%2@db/w' }).join()).not.toContain('hunter');
     // Well-formed escapes pass.
     expect(
-      problems({
+      problemsOf({
         DATABASE_URL: 'postgres://svc:50%25off%40x@db:5432/webhooks',
         REDIS_URL: 'redis://:p%2Fw@c/0',
       }),
