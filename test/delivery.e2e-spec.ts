@@ -1190,6 +1190,27 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       expect(ids.map((id) => reasons.get(id as string))).toEqual(bad.map(() => '"event" is not valid UTF-8'));
     });
 
+    it('sets aside an entry too large to be kept whole as JSON, and delivers the events after it', async () => {
+      const path = newPath();
+      const { id } = await createWebhook(receiver.url(path), ['batch.completed']);
+      // 96 MiB of control bytes: their JSON (six characters each) is longer than any string V8 can hold. Keeping
+      // the entry's fields in the rejected stream used to throw for the whole batch, again and again.
+      const huge = await redis.xadd(STREAM, '*', 'event', Buffer.alloc(96 * 1024 * 1024, 1), 'source', 'x');
+      await publish({ type: 'batch.completed', project_id: projectId, data: { after: huge } });
+      await eventually(() => receiver.at(path).length === 1, 30_000, 'the event after the large entry');
+      expect(JSON.parse(receiver.at(path)[0].body).data).toEqual({ after: huge });
+      await everyEntryAcknowledged();
+      await settled([id]);
+      const rejected = (await redis.xrange(`${STREAM}:rejected`, '-', '+')) as [string, string[]][];
+      const entry = rejected.find(([, f]) => f[f.indexOf('entry') + 1] === huge)!;
+      const field = (name: string) => entry[1][entry[1].indexOf(name) + 1];
+      expect(field('reason')).toBe('"event" is larger than 256 KiB');
+      const fields = field('fields');
+      expect(Buffer.byteLength(fields)).toBeLessThanOrEqual(8192);
+      expect(fields.startsWith(`["event","${'\\u0001'.repeat(100)}`)).toBe(true);
+      expect(fields.endsWith('…')).toBe(true);
+    });
+
     it('sets aside an entry with more than one "event" field: one entry is one event', async () => {
       const path = newPath();
       const { id } = await createWebhook(receiver.url(path), ['batch.failed']);

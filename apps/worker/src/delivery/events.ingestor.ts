@@ -350,23 +350,23 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
     redis: Redis,
     rejected: { entry: string; reason: string; fields: Buffer[] | null }[],
   ): Promise<void> {
-    const pipeline = redis.pipeline();
-    for (const r of rejected) {
-      pipeline.xadd(
-        rejectedEventsStream(this.stream),
-        'MAXLEN',
-        '~',
-        REJECTED_MAXLEN,
-        '*',
-        'entry',
-        r.entry,
-        'reason',
-        r.reason,
-        'fields',
-        cutToBytes(JSON.stringify(r.fields?.map((f) => f.toString()) ?? null), REJECTED_FIELDS_MAX_BYTES),
-      );
-    }
     try {
+      const pipeline = redis.pipeline();
+      for (const r of rejected) {
+        pipeline.xadd(
+          rejectedEventsStream(this.stream),
+          'MAXLEN',
+          '~',
+          REJECTED_MAXLEN,
+          '*',
+          'entry',
+          r.entry,
+          'reason',
+          r.reason,
+          'fields',
+          fieldsAsJson(r.fields, REJECTED_FIELDS_MAX_BYTES),
+        );
+      }
       for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
     } catch (error) {
       this.logger.error(
@@ -436,6 +436,27 @@ const LAST_RFC3339_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 function entryTime(entryId: string): Date {
   const ms = Number(entryId.split('-')[0]);
   return new Date(Number.isSafeInteger(ms) && ms >= 0 && ms <= LAST_RFC3339_MS ? ms : Date.now());
+}
+
+/**
+ * An entry's fields as a JSON array of strings, cut at `max` UTF-8 bytes (with `…` when something was cut). Only
+ * what can show within `max` bytes is decoded: the JSON of a whole field of a hundred MiB (a control byte takes six
+ * characters there) is longer than any string V8 can hold, and building it failed the whole batch, again and
+ * again, so that the consumer never got past that entry.
+ */
+function fieldsAsJson(fields: Buffer[] | null, max: number): string {
+  if (!fields) return 'null';
+  const kept: string[] = [];
+  let bytes = 0;
+  for (const field of fields) {
+    if (bytes > max) break;
+    // A field cut here (never inside a character) is longer than `max` in the JSON too: the cut below shows it.
+    kept.push(
+      field.length > max ? new StringDecoder('utf8').write(field.subarray(0, max + 1)) : field.toString(),
+    );
+    bytes += Math.min(field.length, max + 1) + 3;
+  }
+  return cutToBytes(JSON.stringify(kept), max);
 }
 
 /** `text` cut to at most `max` UTF-8 bytes (never inside a character), with `…` when something was cut. */
