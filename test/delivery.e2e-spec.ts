@@ -1287,6 +1287,47 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       expect(new Set(times.map((t) => t.at)).size).toBe(24);
     });
 
+    it('records a read of large events in parts, and the log still lists them in reverse of the stream', async () => {
+      const { id } = await createWebhook(receiver.url(newPath()), ['session.completed']);
+      await worker.close();
+      const recorded = jest.spyOn(DeliveriesService.prototype, 'recordPublished');
+      const entries: string[] = [];
+      try {
+        // 24 events of 200 KB, read together: parsed all at once, events like these (a parsed event can take
+        // twenty times its bytes) held GiBs.
+        for (let i = 0; i < 24; i++)
+          entries.push(
+            (await publish({
+              id: `part-${i}`,
+              type: 'session.completed',
+              project_id: projectId,
+              data: { i, pad: 'x'.repeat(200_000) },
+            }))!,
+          );
+        worker = await workerWith({ TARGET_ALLOW_CIDRS: '127.0.0.1/32' });
+        await eventually(
+          async () =>
+            (await api.db.dataSource.query('SELECT id FROM deliveries WHERE webhook_id = $1', [id]))
+              .length === 24,
+          15_000,
+          'every event recorded',
+        );
+        await everyEntryAcknowledged();
+        const sizes = recorded.mock.calls.map(([events]) =>
+          events.reduce((n, e) => n + JSON.stringify(e.data).length, 0),
+        );
+        expect(sizes.length).toBeGreaterThan(1);
+        for (const size of sizes) expect(size).toBeLessThanOrEqual(4 * 1024 * 1024);
+      } finally {
+        recorded.mockRestore();
+      }
+      await settled([id]);
+      const log = await api.http.get(`/v1/webhooks/${id}/events?limit=100`, { key });
+      expect(log.body.events.map((e: { external_event_id: string }) => e.external_event_id)).toEqual(
+        entries.map((_, i) => eventIdForPublisherId(`part-${i}`)).reverse(),
+      );
+    });
+
     it('derives the same event id when an unacknowledged entry is read again', async () => {
       const path = newPath();
       const { id } = await createWebhook(receiver.url(path), ['batch.completed']);

@@ -134,8 +134,9 @@ export class DeliveriesService {
    * delivery row per (event, webhook), committed together, then the first attempts are queued. Idempotent: an
    * event recorded before gets no second row, and its deliveries still waiting are queued again (the job ids
    * de-duplicate). Resolves once everything is recorded and queued, so the caller may acknowledge the events.
+   * `firstOffset` is the place of the first event among those read together, when they are recorded in parts.
    */
-  async recordPublished(events: PublishedEvent[]): Promise<{ deliveries: number }> {
+  async recordPublished(events: PublishedEvent[], firstOffset = 0): Promise<{ deliveries: number }> {
     if (events.length === 0) return { deliveries: 0 };
     const now = this.clock.now();
     const { rows, inserted, awaiting } = await this.db.transaction(async (tx: Repositories) => {
@@ -149,7 +150,10 @@ export class DeliveriesService {
             continue;
           payload ??= deliveryBody(event);
           // The events of the batch share `now`: the n-th is recorded n µs later, so the log keeps their order.
-          rows.push({ ...this.newDelivery(webhook.id, event, now, payload), createdAtOffsetMicros: n });
+          rows.push({
+            ...this.newDelivery(webhook.id, event, now, payload),
+            createdAtOffsetMicros: firstOffset + n,
+          });
         }
       }
       const inserted = new Set(await tx.deliveries.insertMany(rows));
