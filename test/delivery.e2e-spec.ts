@@ -1362,6 +1362,39 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       expect(receiver.at(path)).toHaveLength(1);
     });
 
+    it('sets aside an entry deleted from the stream while a dead consumer held it, once taken over', async () => {
+      await worker.close();
+      let entryId: string;
+      try {
+        entryId = (await publish({ type: 'batch.completed', project_id: projectId, data: {} }))!;
+        // Another consumer reads the entry and dies; then the entry is deleted from the stream.
+        await redis.xreadgroup(
+          'GROUP',
+          'deliveries',
+          'crashed-consumer',
+          'COUNT',
+          1000,
+          'STREAMS',
+          STREAM,
+          '>',
+        );
+        expect(await redis.xdel(STREAM, entryId)).toBe(1);
+      } finally {
+        worker = await workerWith({ TARGET_ALLOW_CIDRS: '127.0.0.1/32' });
+      }
+      const reason = await eventually(
+        async () => {
+          const rejected = (await redis.xrange(`${STREAM}:rejected`, '-', '+')) as [string, string[]][];
+          const entry = rejected.find(([, f]) => f[f.indexOf('entry') + 1] === entryId);
+          return entry?.[1][entry[1].indexOf('reason') + 1];
+        },
+        15_000,
+        'the deleted entry set aside',
+      );
+      expect(reason).toBe('entry was deleted from the stream');
+      await everyEntryAcknowledged();
+    });
+
     it('removes the consumers killed workers left in the group, never one holding entries', async () => {
       const ingestor = worker.get(EventsIngestor);
       const names = async () =>

@@ -308,7 +308,7 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
   private async reclaim(redis: Redis): Promise<void> {
     let cursor = '0-0';
     do {
-      const [next, raw] = (await redis.callBuffer(
+      const [next, raw, deleted] = (await redis.callBuffer(
         'XAUTOCLAIM',
         this.stream,
         this.options.group,
@@ -317,8 +317,11 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
         cursor,
         'COUNT',
         this.options.batchSize,
-      )) as [Buffer, RawEntry[], ...unknown[]];
-      const entries = asEntries(raw);
+      )) as [Buffer, RawEntry[], Buffer[] | undefined];
+      // Entries deleted from the stream while pending (Redis 7 drops them from the pending list and names them
+      // apart): set aside and logged like those this consumer finds deleted when it reads its own again, instead
+      // of vanishing without a trace.
+      const entries = [...asEntries(raw), ...(deleted ?? []).map((id): StreamEntry => [id.toString(), null])];
       if (entries.length > 0) {
         this.logger.log({ entries: entries.length }, 'took over events left pending by another consumer');
         await this.handle(redis, entries);
