@@ -1328,6 +1328,19 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       );
     });
 
+    /** Reads what is new in the stream as another consumer of the group, which then never acknowledges it. */
+    const readAsConsumerThatDies = async () =>
+      (await redis.xreadgroup(
+        'GROUP',
+        'deliveries',
+        'crashed-consumer',
+        'COUNT',
+        1000,
+        'STREAMS',
+        STREAM,
+        '>',
+      )) as [string, [string, string[]][]][] | null;
+
     it('derives the same event id when an unacknowledged entry is read again', async () => {
       const path = newPath();
       const { id } = await createWebhook(receiver.url(path), ['batch.completed']);
@@ -1336,16 +1349,7 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       try {
         entryId = (await publish({ type: 'batch.completed', project_id: projectId, data: {} }))!;
         // Another consumer reads the entry and dies without acknowledging it.
-        const read = (await redis.xreadgroup(
-          'GROUP',
-          'deliveries',
-          'crashed-consumer',
-          'COUNT',
-          1000,
-          'STREAMS',
-          STREAM,
-          '>',
-        )) as [string, [string, string[]][]][] | null;
+        const read = await readAsConsumerThatDies();
         expect(read?.[0][1].map(([id]) => id)).toContain(entryId);
       } finally {
         worker = await workerWith({ TARGET_ALLOW_CIDRS: '127.0.0.1/32' });
@@ -1368,16 +1372,7 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       try {
         entryId = (await publish({ type: 'batch.completed', project_id: projectId, data: {} }))!;
         // Another consumer reads the entry and dies; then the entry is deleted from the stream.
-        await redis.xreadgroup(
-          'GROUP',
-          'deliveries',
-          'crashed-consumer',
-          'COUNT',
-          1000,
-          'STREAMS',
-          STREAM,
-          '>',
-        );
+        await readAsConsumerThatDies();
         expect(await redis.xdel(STREAM, entryId)).toBe(1);
       } finally {
         worker = await workerWith({ TARGET_ALLOW_CIDRS: '127.0.0.1/32' });
