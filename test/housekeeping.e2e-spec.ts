@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getQueueToken } from '@nestjs/bullmq';
-import type { Job, Queue } from 'bullmq';
+import type { Job } from 'bullmq';
 import { ManualClock, SecretsService } from '@app/domain';
 import { DeliveriesRepository } from '@app/persistence';
 import { DeliveryQueue, JobName, QueueName } from '@app/queue';
@@ -120,10 +119,8 @@ describe('worker housekeeping', () => {
         proto: SecretsService.prototype,
         method: 'expireDue',
         held: 1,
-        start: () =>
-          stopping
-            .get<Queue>(getQueueToken(QueueName.Housekeeping) as never)
-            .add(JobName.SecretsExpire, {}, { jobId: `expire-stop-${Date.now()}` }),
+        queue: QueueName.Housekeeping,
+        job: JobName.SecretsExpire,
       });
       // The batch in flight (500), whole; the rest for the next run. Read before the suite's worker resumes: an
       // expiry job it took up then would do the rest.
@@ -171,10 +168,8 @@ describe('worker housekeeping', () => {
         proto: DeliveriesRepository.prototype,
         method: 'findStranded',
         held: 1,
-        start: () =>
-          stopping
-            .get<Queue>(getQueueToken(QueueName.Housekeeping) as never)
-            .add(JobName.DeliveriesPurge, {}, { jobId: `rescue-stop-${Date.now()}` }),
+        queue: QueueName.Housekeeping,
+        job: JobName.DeliveriesPurge,
       });
       expect(pages).toHaveBeenCalledTimes(1);
       // The page in flight was queued again before the queue closed (the suite's worker makes its attempts, failed

@@ -1123,10 +1123,8 @@ describe('scheduled rotation', () => {
           proto: RotationRepository.prototype,
           method: 'completeRotations',
           held: 2,
-          start: () =>
-            stopping
-              .get<Queue>(getQueueToken(QueueName.Rotation) as never)
-              .add(JobName.RotationSweep, {}, { jobId: `sweep-stop-${Date.now()}` }),
+          queue: QueueName.Rotation,
+          job: JobName.RotationSweep,
         });
         // The two batches in flight, whole; nothing more. Read before the suite's worker resumes: a sweep it took
         // up then would do the rest.

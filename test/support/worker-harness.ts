@@ -2,9 +2,11 @@ import type { Writable } from 'node:stream';
 import type { TestingModule } from '@nestjs/testing';
 import { Test } from '@nestjs/testing';
 import { Logger as PinoLogger } from 'nestjs-pino';
-import type { Worker } from 'bullmq';
+import { getQueueToken } from '@nestjs/bullmq';
+import type { Queue, Worker } from 'bullmq';
 import { LOG_DESTINATION } from '@app/config';
 import { Clock, ManualClock, SystemClock } from '@app/domain';
+import type { JobName, QueueName } from '@app/queue';
 import { WorkerModule } from '../../apps/worker/src/worker.module';
 import { eventually } from './eventually';
 
@@ -64,8 +66,8 @@ export async function startWorker(
 /**
  * Stops `stopping` (a worker started for the test) while a job it runs is in flight, as a SIGTERM would find it:
  * every call of `method` on `proto` waits (then runs the real method) until the worker's BullMQ `worker` has
- * begun to close, after the processors have heard of the shutdown. `start` queues the job; the stop begins once
- * `held` calls are waiting. Resolves when the worker has stopped.
+ * begun to close, after the processors have heard of the shutdown. `job` is queued on the stopping worker's
+ * `queue`; the stop begins once `held` calls are waiting. Resolves when the worker has stopped.
  */
 export async function stopWhileHeld<T extends object, K extends keyof T & string>(opts: {
   stopping: RunningWorker;
@@ -73,7 +75,8 @@ export async function stopWhileHeld<T extends object, K extends keyof T & string
   proto: T;
   method: K;
   held: number;
-  start: () => Promise<unknown>;
+  queue: QueueName;
+  job: JobName;
 }): Promise<void> {
   let release!: () => void;
   const gate = new Promise<void>((resolve) => (release = resolve));
@@ -86,7 +89,9 @@ export async function stopWhileHeld<T extends object, K extends keyof T & string
     return original.apply(this, args);
   } as never);
   try {
-    await opts.start();
+    await opts.stopping
+      .get<Queue>(getQueueToken(opts.queue) as never)
+      .add(opts.job, {}, { jobId: `${opts.job}-stop-${Date.now()}` });
     await eventually(
       () => spy.mock.calls.length === opts.held,
       15_000,
