@@ -1131,6 +1131,36 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       }
     });
 
+    it('logs the entries of one read that are not events in one line, with how many there were', async () => {
+      const warned = jest.spyOn(Logger.prototype, 'warn');
+      try {
+        // In one transaction: the next read takes them all at once.
+        const transaction = redis.multi();
+        for (let i = 0; i < 30; i++) transaction.xadd(STREAM, '*', 'event', `not json ${i}`);
+        const ids = ((await transaction.exec()) ?? []).map(([, id]) => id as string);
+        await eventually(
+          () =>
+            warned.mock.calls.some(
+              ([, message]) => message === 'invalid events set aside in the rejected stream',
+            ),
+          15_000,
+          'the warning',
+        );
+        await everyEntryAcknowledged();
+        const lines = warned.mock.calls.filter(
+          ([, message]) => message === 'invalid events set aside in the rejected stream',
+        );
+        expect(lines).toHaveLength(1);
+        expect(lines[0][0]).toEqual({
+          count: 30,
+          // The first twenty are named.
+          entries: ids.slice(0, 20).map((entry) => ({ entry, reason: '"event" is not JSON' })),
+        });
+      } finally {
+        warned.mockRestore();
+      }
+    });
+
     it('delivers events whose stream entry ids lie past year 9999, and those after them', async () => {
       // A stream of its own: `*` ids go on from the largest id a stream has seen.
       const stream = `${STREAM}:far-${randomUUID()}`;

@@ -103,6 +103,10 @@ type RawEntry = [id: Buffer, fields: Buffer[] | null];
 const asEntries = (raw: RawEntry[]): StreamEntry[] => raw.map(([id, fields]) => [id.toString(), fields]);
 const entryBytes = ([, fields]: StreamEntry): number => fields?.reduce((n, f) => n + f.length, 0) ?? 0;
 const EVENT_FIELD = Buffer.from('event');
+/** Entries a log line about entries that are not events names (with `count`, how many there were). */
+const LOGGED_ENTRIES = 20;
+const loggedEntries = (rejected: { entry: string; reason: string }[]): { entry: string; reason: string }[] =>
+  rejected.slice(0, LOGGED_ENTRIES).map(({ entry, reason }) => ({ entry, reason }));
 /** Strict: invalid UTF-8 is an error, not U+FFFD; a BOM is kept (and then is not JSON, as before). */
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -354,13 +358,18 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
     const rejected: { entry: string; reason: string; fields: Buffer[] | null }[] = [];
     for (const [id, fields] of entries) {
       const parsed = this.parse(id, fields);
-      if (typeof parsed === 'string') {
-        this.logger.warn({ entry: id, reason: parsed }, 'invalid event set aside in the rejected stream');
-        rejected.push({ entry: id, reason: parsed, fields });
-      } else events.push(parsed);
+      if (typeof parsed === 'string') rejected.push({ entry: id, reason: parsed, fields });
+      else events.push(parsed);
     }
     await this.deliveries.recordPublished(events, firstIndex);
-    if (rejected.length > 0) await this.setAside(redis, rejected);
+    if (rejected.length > 0) {
+      // One line per read, not per entry: a publisher gone wrong sends thousands a second.
+      this.logger.warn(
+        { count: rejected.length, entries: loggedEntries(rejected) },
+        'invalid events set aside in the rejected stream',
+      );
+      await this.setAside(redis, rejected);
+    }
     await redis.xack(this.stream, this.options.group, ...entries.map(([id]) => id));
   }
 
@@ -394,7 +403,7 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
       for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
     } catch (error) {
       this.logger.error(
-        { err: String(error), entries: rejected.map((r) => ({ entry: r.entry, reason: r.reason })) },
+        { err: String(error), count: rejected.length, entries: loggedEntries(rejected) },
         'could not keep entries that are not events in the rejected stream; acknowledged anyway',
       );
     }
