@@ -646,6 +646,24 @@ describe('scheduled rotation', () => {
       expect(patched.body.updated_at).toBe(new Date(now + 31).toISOString());
     });
 
+    it('signs with the current secret first when the secret it replaced was dated ahead by a bad clock', async () => {
+      const wh = await createWebhook();
+      const now = clock.now().getTime();
+      // A replica with a clock 5 s ahead rotates; one on time rotates a moment later and does not follow a time
+      // that far ahead: the secret it replaced is dated after the new current one.
+      clock.set(now + 5000);
+      const ahead = await api.http.post(`/v1/webhooks/${wh.id}/rotate-secret`, { key });
+      clock.set(now + 1000);
+      const onTime = await api.http.post(`/v1/webhooks/${wh.id}/rotate-secret`, { key });
+      expect((await status(wh.id)).current.created_at).toBe(new Date(now + 1000).toISOString());
+      const newestFirst = [onTime.body.secret, ahead.body.secret, wh.secret];
+      expect(await signing(wh.id)).toEqual(newestFirst);
+      // The batched read deliveries are signed with.
+      const batched = await api.app.get(SecretsService).signingSecretsOf(api.db.repos, [wh.id], clock.now());
+      expect(batched.get(wh.id)).toEqual(newestFirst);
+      clock.set(now + 5000);
+    });
+
     it('dates a scheduled rotation after a claim that committed before the sweep, from a clock behind it', async () => {
       const wh = await createWebhook();
       await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 1 } });

@@ -7,6 +7,9 @@ export type NewSecretRow = Pick<
   'id' | 'trigger' | 'claimed' | 'keyId' | 'ciphertext' | 'fingerprint'
 >;
 
+/** Sorts the current secret before the previous ones (`false` sorts before `true`). */
+const NEWEST_FIRST = "s.state <> 'current'";
+
 /** Encrypted signing secrets of webhooks. */
 export class WebhookSecretsRepository {
   constructor(private readonly manager: EntityManager) {}
@@ -19,12 +22,17 @@ export class WebhookSecretsRepository {
     return this.repo.findOneBy({ webhookId, state: 'current' });
   }
 
-  /** The current secret and the previous ones still valid at `now`, newest first: the signing set. */
+  /**
+   * The current secret and the previous ones still valid at `now`, newest first: the signing set. The current one
+   * comes first by its state, not by its time: a change dated by a process whose clock runs ahead (see
+   * `timeOfChange`) can leave the secret it replaced dated after it.
+   */
   async findValid(webhookId: string, now: Date): Promise<WebhookSecretEntity[]> {
     return this.repo
       .createQueryBuilder('s')
       .where("s.webhook_id = :webhookId AND (s.state = 'current' OR s.expires_at > :now)", { webhookId, now })
-      .orderBy('s.created_at', 'DESC')
+      .orderBy(NEWEST_FIRST, 'ASC')
+      .addOrderBy('s.created_at', 'DESC')
       .addOrderBy('s.id', 'DESC')
       .getMany();
   }
@@ -77,7 +85,8 @@ export class WebhookSecretsRepository {
         webhookIds,
         now,
       })
-      .orderBy('s.created_at', 'DESC')
+      .orderBy(NEWEST_FIRST, 'ASC')
+      .addOrderBy('s.created_at', 'DESC')
       .addOrderBy('s.id', 'DESC')
       .getMany();
   }
