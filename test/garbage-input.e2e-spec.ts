@@ -388,6 +388,21 @@ describe('garbage input never produces a 500', () => {
     expect(deleted.status).toBe(200);
   });
 
+  it('a JSON body after one BOM is read; after a second one it is invalid JSON', async () => {
+    const json = '{"url":"https://hooks.example.com/bom","subscribed_events":["task.completed"]}';
+    const twice = await api.http.post('/v1/webhooks', { key, raw: `\ufeff\ufeff${json}` });
+    expect({ status: twice.status, code: twice.body.code }).toEqual({ status: 400, code: 'invalid_json' });
+    const once = await api.http.post('/v1/webhooks', { key, raw: `\ufeff${json}` });
+    expect(once.status).toBe(201);
+    const id: string = once.body.id;
+    const patched = await api.http.patch(`/v1/webhooks/${id}`, { key, raw: '\ufeff\ufeff{}' });
+    expect({ status: patched.status, code: patched.body.code }).toEqual({
+      status: 400,
+      code: 'invalid_json',
+    });
+    expect((await api.http.delete(`/v1/webhooks/${id}`, { key })).status).toBe(200);
+  });
+
   it.each([
     ['json', 'json'],
     ['text', 'text'],

@@ -49,6 +49,8 @@ export function registerJsonBodyParser(fastify: FastifyInstance): void {
     } catch {
       return done(new InvalidJsonError('request body is not valid UTF-8'));
     }
+    // The decoder has dropped the one leading BOM UTF-8 allows; Fastify's parser would drop a second, not JSON.
+    if (text.charCodeAt(0) === 0xfeff) return done(new InvalidJsonError());
     if (JSON_WHITESPACE_ONLY.test(text)) return done(null, undefined);
     void strict(req, text, (err, value) => {
       // Refused before anything walks it by recursion (validation, the Idempotency-Key hash), which a body of a
