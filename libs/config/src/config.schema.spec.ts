@@ -303,6 +303,15 @@ describe('loadConfig', () => {
     expect(loadConfig({ NODE_ENV: 'test' }).secrets.usingDevelopmentKey).toBe(true);
   });
 
+  it.each(['Production', 'PRODUCTION'])(
+    'refuses the NODE_ENV %j, production in other letters, which would turn the production checks off',
+    (bad) => {
+      expect(() => loadConfig({ NODE_ENV: bad })).toThrow(
+        `NODE_ENV must be written production, in lower case, for the production checks to apply (got "${bad}")`,
+      );
+    },
+  );
+
   it('refuses duplicate key ids and bad ids', () => {
     expect(() => loadConfig({ SECRETS_ENCRYPTION_KEYS: `a:${key(1)},a:${key(2)}` })).toThrow(/appears twice/);
     expect(() => loadConfig({ SECRETS_ENCRYPTION_KEYS: `:${key(1)}` })).toThrow(/id:base64key/);

@@ -187,6 +187,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
     problems.push(
       `NODE_ENV must not have spaces around it or control characters (got ${JSON.stringify(nodeEnv)})`,
     );
+  // Likewise "Production": meant as production, it would run on the development key without a word.
+  else if (nodeEnv !== 'production' && nodeEnv.toLowerCase() === 'production')
+    problems.push(
+      `NODE_ENV must be written production, in lower case, for the production checks to apply (got "${nodeEnv}")`,
+    );
 
   let keyRing: EncryptionKey[] = [DEVELOPMENT_KEY];
   let usingDevelopmentKey = true;
