@@ -1601,6 +1601,42 @@ describe('Postgres going away in the middle of an attempt', () => {
     expect(await finalEntry(id)).toMatchObject({ status: 'succeeded', attempt: 1, response_status: 200 });
     expect(receiver.at(path)).toHaveLength(1);
   });
+
+  it('says once that published events cannot be read while Postgres is away, and once that they are again', async () => {
+    const path = newPath();
+    await createWebhook(receiver.url(path));
+    const warned = jest.spyOn(Logger.prototype, 'warn');
+    const said = jest.spyOn(Logger.prototype, 'log');
+    const failed = () =>
+      warned.mock.calls.filter((c) => c[1] === 'reading published events failed; retrying').length;
+    try {
+      proxy.cut();
+      await redis.xadd(
+        STREAM,
+        '*',
+        'event',
+        JSON.stringify({ type: 'task.completed', project_id: projectId, data: {} }),
+      );
+      await eventually(() => failed() === 1, 15_000, 'the first round failing');
+      // Every round fails, once a second, for as long as Postgres stays away.
+      const refused = proxy.refused;
+      await eventually(() => proxy.refused >= refused + 3, 15_000, 'more rounds failing');
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      expect(failed()).toBe(1);
+      proxy.restore();
+      await eventually(
+        () => receiver.at(path).length === 1,
+        15_000,
+        'the event delivered once Postgres is back',
+      );
+      expect(said).toHaveBeenCalledWith('reading published events again');
+      expect(failed()).toBe(1);
+    } finally {
+      proxy.restore();
+      warned.mockRestore();
+      said.mockRestore();
+    }
+  });
 });
 
 describe('Redis losing the answer to a read of published events', () => {

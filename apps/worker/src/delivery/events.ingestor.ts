@@ -194,6 +194,7 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
     let groupReady = false;
     // '0' re-reads this consumer's own unacknowledged entries (after a failed round); '>' reads new ones.
     let readFrom = '0';
+    let failing = false;
     while (this.running) {
       try {
         if (!groupReady) {
@@ -234,10 +235,14 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
         const entries = (reply ?? []).flatMap(([, e]) => asEntries(e));
         if (readFrom === '0' && entries.length === 0) readFrom = '>';
         await this.handle(redis, entries);
+        if (failing) this.logger.log('reading published events again');
+        failing = false;
       } catch (error) {
         readFrom = '0';
         if (String(error).includes('NOGROUP')) groupReady = false;
-        this.logger.warn({ err: String(error) }, 'reading published events failed; retrying');
+        // Once per spell of failures: an outage of Postgres or Redis fails every round, once a second.
+        if (!failing) this.logger.warn({ err: String(error) }, 'reading published events failed; retrying');
+        failing = true;
         await sleep(1000, undefined, { signal: this.stopping.signal }).catch(() => undefined);
       }
     }
