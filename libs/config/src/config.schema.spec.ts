@@ -208,6 +208,18 @@ describe('loadConfig', () => {
     );
   });
 
+  it('refuses as the audit stream the one where published entries that are not events are set aside', () => {
+    expect(() => loadConfig({ AUDIT_STREAM: 'webhooks:events:rejected' })).toThrow(
+      'AUDIT_STREAM must not be "webhooks:events:rejected": the worker sets aside there the entries of EVENTS_STREAM that are not events',
+    );
+    expect(() => loadConfig({ AUDIT_STREAM: 'ev:rejected', EVENTS_STREAM: 'ev' })).toThrow(
+      /AUDIT_STREAM must not be "ev:rejected"/,
+    );
+    expect(loadConfig({ AUDIT_STREAM: 'ev:rejected', EVENTS_STREAM: 'other' }).audit.stream).toBe(
+      'ev:rejected',
+    );
+  });
+
   it.each(['   ', ' webhooks:audit', 'webhooks:audit\t', 'web\nhooks'])(
     'refuses the stream name %j, which would not be the stream the other processes use',
     (bad) => {

@@ -334,6 +334,13 @@ export function loadConfig(env: Env = process.env): AppConfig {
     problems.push(
       `AUDIT_STREAM and EVENTS_STREAM must be different streams (both are "${config.events.stream}"): the worker would read audit events as events to deliver`,
     );
+  // The worker keeps the entries of EVENTS_STREAM that are not events in `<EVENTS_STREAM>:rejected`, capped at
+  // about 1,000 entries: as the audit stream, that would hand subscribers entries that are not audit events and
+  // trim the audit history to those 1,000.
+  else if (config.audit.stream === `${config.events.stream}:rejected`)
+    problems.push(
+      `AUDIT_STREAM must not be "${config.audit.stream}": the worker sets aside there the entries of EVENTS_STREAM that are not events`,
+    );
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
