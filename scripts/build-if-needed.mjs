@@ -1,4 +1,4 @@
-// Builds the project when dist/ is missing or older than any source file, so `npm start`
+// Builds the project when dist/ is missing or older than any source file or build setting, so `npm start`
 // and `npm run cli` work on a fresh clone and stay fast on later runs (and in the container image, which has
 // dist/ and no sources).
 import { execSync } from 'node:child_process';
@@ -11,8 +11,9 @@ const marker = join(root, 'dist/apps/cli/src/main.js');
 // build is incremental, and tsc leaves the output of an unchanged source as it was (its old time included).
 const stamp = join(root, 'dist/.build-stamp');
 
+// A directory's own time counts too: removing or renaming a source changes nothing else.
 function newest(dir) {
-  let t = 0;
+  let t = statSync(dir).mtimeMs;
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory()) t = Math.max(t, newest(p));
@@ -23,11 +24,17 @@ function newest(dir) {
 
 // The container image holds dist/ without the sources: nothing to compare, nothing to build.
 const newestIn = (dir) => (existsSync(dir) ? newest(dir) : 0);
-const sources = Math.max(newestIn(join(root, 'apps')), newestIn(join(root, 'libs')));
-if (!existsSync(marker) && sources === 0) {
+const code = Math.max(newestIn(join(root, 'apps')), newestIn(join(root, 'libs')));
+if (!existsSync(marker) && code === 0) {
   process.stderr.write('dist/ is missing and there are no sources (apps/, libs/) to build it from\n');
   process.exit(1);
 }
+// What the compiler is told, and the compiler and libraries themselves (an upgrade changes the lock file).
+const settings = ['tsconfig.json', 'tsconfig.build.json', 'nest-cli.json', 'package-lock.json']
+  .map((name) => join(root, name))
+  .filter((path) => existsSync(path))
+  .map((path) => statSync(path).mtimeMs);
+const sources = Math.max(code, ...settings);
 const builtAt = existsSync(stamp)
   ? statSync(stamp).mtimeMs
   : existsSync(marker)

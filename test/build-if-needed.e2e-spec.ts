@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { utimesSync } from 'node:fs';
+import { rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 // `npm start`, `npm run cli` and `npm run bench` build first when a source is newer than the last build.
@@ -23,4 +23,22 @@ describe('build-if-needed', () => {
     expect(buildIfNeeded()).toMatch(/building/);
     expect(buildIfNeeded()).toBe('');
   }, 180_000);
+
+  it('builds after a build setting changed or a source was removed', () => {
+    buildIfNeeded();
+    const now = new Date();
+    utimesSync(join(root, 'tsconfig.build.json'), now, now);
+    expect(buildIfNeeded()).toMatch(/building/);
+    expect(buildIfNeeded()).toBe('');
+    // Removed: its directory's time is all that changes.
+    const removed = join(root, 'libs/config/src/removed-source.md');
+    writeFileSync(removed, 'a file removed later\n');
+    try {
+      expect(buildIfNeeded()).toMatch(/building/);
+    } finally {
+      rmSync(removed, { force: true });
+    }
+    expect(buildIfNeeded()).toMatch(/building/);
+    expect(buildIfNeeded()).toBe('');
+  }, 300_000);
 });
