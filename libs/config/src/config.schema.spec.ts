@@ -139,6 +139,11 @@ describe('loadConfig', () => {
     ]);
     expect(problemsOf({ REDIS_CLUSTER: 'yes' })).toEqual(['REDIS_CLUSTER must be true or false (got "yes")']);
     expect(problemsOf({ DATABASE_URL: 'postgres://' })).toEqual(['DATABASE_URL names no host']);
+    // Port 0 would pass here and fail every connection.
+    expect(problemsOf({ DATABASE_URL: 'postgres://u:p@db:0/x', REDIS_URL: 'redis://r:00/0' })).toEqual([
+      'DATABASE_URL has port 0 (a port is 1 to 65535)',
+      'REDIS_URL has port 0 (a port is 1 to 65535)',
+    ]);
     expect(problemsOf({ DATABASE_URL: 'postgres:///webhooks', PGHOST: 'db', USER: 'svc' })).toEqual([]);
     expect(problemsOf({ DATABASE_URL: 'postgres://db/x?user=svc', USER: '' })).toEqual([]);
     expect(problemsOf({ DATABASE_URL: 'postgres://@db:5432/x', USER: 'svc' })).toEqual([]); // user from $USER

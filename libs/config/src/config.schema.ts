@@ -173,7 +173,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
         ? `must use ${protocols.join(' or ')} (got "${u.protocol}")`
         : !percentDecodes(u.username, u.password, u.pathname)
           ? 'has a user name, password or path that is not valid percent-encoding (write a "%" in them as %25)'
-          : check(u);
+          : u.port === '0'
+            ? 'has port 0 (a port is 1 to 65535)'
+            : check(u);
       if (problem !== undefined) problems.push(`${name} ${problem}`);
     } catch {
       problems.push(`${name} is not a valid URL`);
