@@ -911,6 +911,28 @@ describe('scheduled rotation', () => {
       expect(expired[0].event.id < rotated[11].event.id).toBe(true);
     });
 
+    it('a manual rotation beyond ten previous secrets destroys the one replaced first, also one dated ahead', async () => {
+      const wh = await createWebhook();
+      const now = clock.now().getTime();
+      // A replica with a clock 5 s ahead rotates; those on time rotate after it and do not follow a time that far
+      // ahead: the secret it issued is dated after the ten that replaced it.
+      clock.set(now + 5000);
+      const [ahead] = await rotateKeepingAWeek(wh.id, 1);
+      clock.set(now + 1000);
+      const onTime = await rotateKeepingAWeek(wh.id, 11);
+      // The create's secret, then the one dated ahead, were replaced first: they go first, newest first the rest.
+      const kept = onTime.slice(0, 10).reverse();
+      expect(await signing(wh.id)).toEqual([onTime[10], ...kept]);
+      expect((await status(wh.id)).previous.map((p: { fingerprint: string }) => p.fingerprint)).toEqual(
+        kept.map((x) => fingerprint(x)),
+      );
+      const expired = await audits(wh.id, 'webhook.secret.previous_expired');
+      expect(expired.map((e) => e.event.data.fingerprint)).toEqual(
+        [wh.secret, ahead].map((x) => fingerprint(x)),
+      );
+      clock.set(now + 5000);
+    });
+
     it('a scheduled rotation beyond ten previous secrets destroys the oldest and records its expiry', async () => {
       const wh = await createWebhook();
       const issued = [wh.secret, ...(await rotateKeepingAWeek(wh.id, 10))];
@@ -930,6 +952,30 @@ describe('scheduled rotation', () => {
       );
       const [rotated] = await audits(wh.id, 'webhook.secret.rotated').then((a) => a.slice(-1));
       await expectOneExpiryBySweep(wh.id, rotated, wh.secret, rotatedAt);
+    });
+
+    it('a scheduled rotation beyond ten previous secrets destroys the one replaced first, also one dated ahead', async () => {
+      const wh = await createWebhook();
+      const now = clock.now().getTime();
+      // As above: the secret a replica with a clock 5 s ahead issued is dated after the ones that replaced it.
+      clock.set(now + 5000);
+      const [ahead] = await rotateKeepingAWeek(wh.id, 1);
+      clock.set(now + 1000);
+      const onTime = await rotateKeepingAWeek(wh.id, 10);
+      await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 1 } });
+      clock.set(now + DAY + 5000);
+      await sweeper.sweep();
+      expect((await status(wh.id)).previous.map((p: { fingerprint: string }) => p.fingerprint)).toEqual(
+        onTime
+          .slice()
+          .reverse()
+          .map((x) => fingerprint(x)),
+      );
+      const expired = await audits(wh.id, 'webhook.secret.previous_expired');
+      expect(expired.map((e) => e.event.data.fingerprint)).toEqual(
+        [wh.secret, ahead].map((x) => fingerprint(x)),
+      );
+      expect(expired[1].event.actor).toEqual({ type: 'scheduler', id: 'rotation.sweep' });
     });
 
     it('concurrent claims, manual rotations, updates and signing keep one unbroken chain of secrets', async () => {

@@ -23,6 +23,7 @@ import { PreviousSecretsBound1765200000000 } from './migrations/1765200000000-pr
 import { IdempotentResponsesForgetSecrets1765300000000 } from './migrations/1765300000000-idempotent-responses-forget-secrets';
 import { AuditHistoryFilterIndexes1765400000000 } from './migrations/1765400000000-audit-history-filter-indexes';
 import { DeliveryLogFilterIndexes1765500000000 } from './migrations/1765500000000-delivery-log-filter-indexes';
+import { SecretsReplacementOrder1765600000000 } from './migrations/1765600000000-secrets-replacement-order';
 import { IdempotencyAndMetrics1764200000000 } from './migrations/1764200000000-idempotency-and-metrics';
 
 // Dates sent as query parameters are written in UTC, not in the process's time zone (whose historical offsets
@@ -62,6 +63,7 @@ export const MIGRATIONS = [
   IdempotentResponsesForgetSecrets1765300000000,
   AuditHistoryFilterIndexes1765400000000,
   DeliveryLogFilterIndexes1765500000000,
+  SecretsReplacementOrder1765600000000,
 ];
 
 /**

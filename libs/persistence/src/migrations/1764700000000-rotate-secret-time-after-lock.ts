@@ -36,6 +36,7 @@ ${insertExpiredEvent('v_prev_fp', 'v_prev_until', '          ')}        END IF;
 // previous secret of every webhook on each rotation.
 const boundSql = (
   bound: number,
+  oldestFirst: string,
 ) => `        IF p_expired_audit_event IS NOT NULL AND v_prev_fp IS NOT NULL AND NOT v_expired THEN
           SELECT count(*) FILTER (WHERE state = 'previous' AND expires_at > p_now) INTO v_kept
           FROM webhook_secrets WHERE webhook_id = p_webhook_id;
@@ -43,7 +44,7 @@ const boundSql = (
             DELETE FROM webhook_secrets
             WHERE id = (SELECT id FROM webhook_secrets
                         WHERE webhook_id = p_webhook_id AND state = 'previous' AND expires_at > p_now
-                        ORDER BY created_at, id LIMIT 1)
+                        ORDER BY ${oldestFirst} LIMIT 1)
             RETURNING fingerprint INTO v_dropped_fp;
             IF FOUND THEN
 ${insertExpiredEvent('v_dropped_fp', 'p_now', '              ')}            END IF;
@@ -58,14 +59,16 @@ ${insertExpiredEvent('v_dropped_fp', 'p_now', '              ')}            END 
  * RotationZeroGraceExpired1765000000000, which adds (`expiredEvent`) a twelfth parameter: the audit event of a
  * previous secret that a zero grace period destroys at once, and with RotationTimeAfterLongWait1765100000000,
  * which moves `horizon`, the SQL time before which the last change is followed, and with
- * PreviousSecretsBound1765200000000, which keeps at most `previousBound` previous secrets in their grace period.
- * With the defaults the SQL is exactly the one the earlier migrations ran.
+ * PreviousSecretsBound1765200000000, which keeps at most `previousBound` previous secrets in their grace period,
+ * and with SecretsReplacementOrder1765600000000, which changes `oldestFirst`, the SQL order in which those beyond
+ * the bound go. With the defaults the SQL is exactly the one the earlier migrations ran.
  */
 export function rotateWebhookSecretSql(
   lastChange: string,
   expiredEvent = false,
   horizon = "p_now + interval '1 second'",
   previousBound?: number,
+  oldestFirst = 'created_at, id',
 ): string {
   if (previousBound !== undefined && (!expiredEvent || !Number.isInteger(previousBound) || previousBound < 1))
     throw new Error('a bound on previous secrets needs the expired event and a positive integer');
@@ -147,7 +150,7 @@ export function rotateWebhookSecretSql(
         VALUES (p_audit_event ->> 'id', p_project_id, p_webhook_id, p_audit_event ->> 'type', v_now,
                 jsonb_set(jsonb_set(p_audit_event, '{data}', v_data), '{occurred_at}',
                   to_jsonb(to_char(v_now AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))));
-${expiredEvent ? EXPIRED_EVENT_SQL : ''}${previousBound !== undefined ? boundSql(previousBound) : ''}
+${expiredEvent ? EXPIRED_EVENT_SQL : ''}${previousBound !== undefined ? boundSql(previousBound, oldestFirst) : ''}
         RETURN NEXT v_webhook;
       END
       $$`;

@@ -77,6 +77,10 @@ const PINNED: Record<string, { up: string; down: string }> = {
     up: '7589decc62176fa9e36be76bf9b720c97fc7f5b35a58ead0d95d565d95ba9835',
     down: 'b4c7e964af71662bc45e7c1d81c5ff29c39912a7e133bc131005716ec10b2388',
   },
+  SecretsReplacementOrder1765600000000: {
+    up: '4cb2e1b336b63955a579359cd590174168d3c7b01a7b0bffa6d64b5c7036789b',
+    down: '0eac2b13a49c2394b11c4a1994c274c9c8b3af9c3ab6224a7b9062627f6043fc',
+  },
 };
 
 /** What a migration sends to Postgres, in order. */

@@ -333,20 +333,21 @@ export class RotationRepository {
 
   /**
    * Destroys, of each webhook, the oldest previous secrets still in their grace period at `now` beyond the newest
-   * {@link MAX_PREVIOUS_SECRETS}; returns them, oldest first. Run after {@link retireCurrent}, under the row
-   * locks of the batch.
+   * {@link MAX_PREVIOUS_SECRETS}; returns them, oldest first. Oldest by the order they were issued (and so
+   * replaced) in, `seq` (NULL before migration 1765600000000), not by `created_at`, which a clock running ahead
+   * can date after the secrets that replaced it. Run after {@link retireCurrent}, under the row locks of the batch.
    */
   async dropPreviousBeyondBound(webhookIds: string[], now: Date): Promise<DroppedSecret[]> {
     const rows: { webhook_id: string; fingerprint: string }[] = await this.manager.query(
       `WITH ranked AS (
-         SELECT id, row_number() OVER (PARTITION BY webhook_id ORDER BY created_at DESC, id DESC) AS newer
+         SELECT id, row_number() OVER (PARTITION BY webhook_id ORDER BY seq DESC NULLS LAST, created_at DESC, id DESC) AS newer
          FROM webhook_secrets
          WHERE webhook_id = ANY($1::text[]) AND state = 'previous' AND expires_at > $2::timestamptz),
        dropped AS (
          DELETE FROM webhook_secrets s USING ranked r
          WHERE s.id = r.id AND r.newer > $3
-         RETURNING s.webhook_id, s.fingerprint, s.created_at, s.id)
-       SELECT webhook_id, fingerprint FROM dropped ORDER BY created_at, id`,
+         RETURNING s.webhook_id, s.fingerprint, s.seq, s.created_at, s.id)
+       SELECT webhook_id, fingerprint FROM dropped ORDER BY seq NULLS FIRST, created_at, id`,
       [webhookIds, now, MAX_PREVIOUS_SECRETS],
     );
     return rows.map((r) => ({ webhookId: r.webhook_id, fingerprint: r.fingerprint }));

@@ -8,7 +8,7 @@ export type NewSecretRow = Pick<
 >;
 
 /** Sorts the current secret before the previous ones (`false` sorts before `true`). */
-const NEWEST_FIRST = "s.state <> 'current'";
+const CURRENT_FIRST = "s.state <> 'current'";
 
 /** Encrypted signing secrets of webhooks. */
 export class WebhookSecretsRepository {
@@ -23,15 +23,17 @@ export class WebhookSecretsRepository {
   }
 
   /**
-   * The current secret and the previous ones still valid at `now`, newest first: the signing set. The current one
-   * comes first by its state, not by its time: a change dated by a process whose clock runs ahead (see
-   * `timeOfChange`) can leave the secret it replaced dated after it.
+   * The current secret and the previous ones still valid at `now`, newest first: the signing set. Newest by the
+   * order they were issued in (`seq`; secrets from before it have none, and are older), not by their time: a
+   * change dated by a process whose clock runs ahead (see `timeOfChange`) can leave the secret it replaced dated
+   * after it.
    */
   async findValid(webhookId: string, now: Date): Promise<WebhookSecretEntity[]> {
     return this.repo
       .createQueryBuilder('s')
       .where("s.webhook_id = :webhookId AND (s.state = 'current' OR s.expires_at > :now)", { webhookId, now })
-      .orderBy(NEWEST_FIRST, 'ASC')
+      .orderBy(CURRENT_FIRST, 'ASC')
+      .addOrderBy('s.seq', 'DESC', 'NULLS LAST')
       .addOrderBy('s.created_at', 'DESC')
       .addOrderBy('s.id', 'DESC')
       .getMany();
@@ -85,7 +87,8 @@ export class WebhookSecretsRepository {
         webhookIds,
         now,
       })
-      .orderBy(NEWEST_FIRST, 'ASC')
+      .orderBy(CURRENT_FIRST, 'ASC')
+      .addOrderBy('s.seq', 'DESC', 'NULLS LAST')
       .addOrderBy('s.created_at', 'DESC')
       .addOrderBy('s.id', 'DESC')
       .getMany();
