@@ -50,6 +50,9 @@ describe('rate limiting per API key', () => {
       expect(res.headers.get('ratelimit-limit')).toBe('3');
       expect(res.headers.get('ratelimit-remaining')).toBe(remaining);
       expect(res.headers.get('ratelimit-reset')).toBe('40');
+      // The structured form of the later drafts says the same.
+      expect(res.headers.get('ratelimit-policy')).toBe('"per-minute";q=3;w=60');
+      expect(res.headers.get('ratelimit')).toBe(`"per-minute";r=${remaining};t=40`);
     }
     const limited = await api.http.post('/v1/webhooks', {
       key,
@@ -60,6 +63,7 @@ describe('rate limiting per API key', () => {
     expect(limited.headers.get('retry-after')).toBe('40');
     expect(limited.headers.get('ratelimit-remaining')).toBe('0');
     expect(limited.headers.get('ratelimit-limit')).toBe('3');
+    expect(limited.headers.get('ratelimit')).toBe('"per-minute";r=0;t=40');
     // Nothing was created by the refused request.
     clock.advance(60_000);
     expect((await api.http.get('/v1/webhooks', { key })).body.webhooks).toEqual([]);

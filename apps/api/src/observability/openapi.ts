@@ -69,6 +69,16 @@ const RATE_LIMIT_HEADERS = {
     description: 'Seconds until the current minute ends and the budget is whole again',
     schema: { type: 'integer', minimum: 0 },
   },
+  'ratelimit-policy': {
+    description:
+      'The same policy in the structured form of the later IETF drafts: `"per-minute";q=<limit>;w=60`',
+    schema: { type: 'string', example: '"per-minute";q=6000;w=60' },
+  },
+  ratelimit: {
+    description:
+      'The same state in the structured form of the later IETF drafts: `"per-minute";r=<remaining>;t=<seconds to the reset>`',
+    schema: { type: 'string', example: '"per-minute";r=5999;t=42' },
+  },
 };
 const REPLAYED_HEADER = {
   description:

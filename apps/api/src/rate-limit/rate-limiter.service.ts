@@ -249,11 +249,17 @@ export class RateLimitExceeded extends RateLimitedError {
   }
 }
 
-/** The IETF draft RateLimit headers (the form most clients and gateways read today). */
+/**
+ * The RateLimit headers in both forms of the IETF draft: `RateLimit-Limit`, `-Remaining` and `-Reset` (the form
+ * most clients and gateways read today), and the structured `RateLimit` and `RateLimit-Policy` of its later
+ * revisions (one policy, "per-minute": `q` requests per `w` seconds; `r` of them left, `t` seconds to the reset).
+ */
 export function rateLimitHeaders(state: RateLimitState): Record<string, string> {
   return {
     'ratelimit-limit': String(state.limit),
     'ratelimit-remaining': String(state.remaining),
     'ratelimit-reset': String(state.resetSeconds),
+    'ratelimit-policy': `"per-minute";q=${state.limit};w=60`,
+    ratelimit: `"per-minute";r=${state.remaining};t=${state.resetSeconds}`,
   };
 }
