@@ -46,7 +46,7 @@ export function bootLogger(
 
 /** Logged by every process that would encrypt or decrypt secrets under the development key. */
 export const DEVELOPMENT_KEY_WARNING =
-  'SECRETS_ENCRYPTION_KEYS is not set: secrets are encrypted with the fixed DEVELOPMENT key. Never run production like this.';
+  'secrets are encrypted with the fixed, public DEVELOPMENT key (SECRETS_ENCRYPTION_KEYS is not set, or has it first). Never run production like this.';
 
 /** Below this length the queue dashboard's token is warned about at boot. */
 export const MIN_ADMIN_TOKEN_LENGTH = 16;

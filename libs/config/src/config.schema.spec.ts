@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ConfigError, loadConfig } from './config.schema';
 
 const key = (b: number) => Buffer.alloc(32, b).toString('base64');
@@ -249,6 +250,21 @@ describe('loadConfig', () => {
     expect(() =>
       loadConfig({ NODE_ENV: 'production', SECRETS_ENCRYPTION_KEYS: keys, ADMIN_TOKEN: 'short' }),
     ).toThrow(/ADMIN_TOKEN must be at least 16 characters when NODE_ENV=production/);
+  });
+
+  it('refuses the public development key as the first key of the ring in production, and only there', () => {
+    const dev = createHash('sha256').update('webhook-secrets development key - not for production').digest();
+    const devRing = `k1:${dev.toString('base64')}`;
+    expect(problemsOf({ NODE_ENV: 'production', SECRETS_ENCRYPTION_KEYS: devRing })).toEqual([
+      expect.stringContaining('must not have the public development key first when NODE_ENV=production'),
+    ]);
+    expect(loadConfig({ SECRETS_ENCRYPTION_KEYS: devRing }).secrets.usingDevelopmentKey).toBe(true);
+    // Behind a key of its own, to read what it sealed while moving off it.
+    const after = loadConfig({
+      NODE_ENV: 'production',
+      SECRETS_ENCRYPTION_KEYS: `k2:${key(4)},dev:${dev.toString('base64')}`,
+    });
+    expect(after.secrets.usingDevelopmentKey).toBe(false);
   });
 
   it('requires a key ring in production', () => {

@@ -92,7 +92,7 @@ export class ConfigError extends Error {
 type Env = Record<string, string | undefined>;
 
 // A fixed, publicly known key so that a development checkout works with no setup. It protects nothing,
-// which is why production refuses to boot without SECRETS_ENCRYPTION_KEYS.
+// which is why production refuses to boot without SECRETS_ENCRYPTION_KEYS or with this key first in it.
 const DEVELOPMENT_KEY: EncryptionKey = {
   id: 'dev',
   key: createHash('sha256').update('webhook-secrets development key - not for production').digest(),
@@ -202,7 +202,13 @@ export function loadConfig(env: Env = process.env): AppConfig {
     const parsed = parseKeyRing(rawKeys, problems);
     if (parsed.length > 0) {
       keyRing = parsed;
-      usingDevelopmentKey = false;
+      // The development key given as the ring's first key (the README prints it, for moving off it), under any
+      // id, encrypts with a key anyone can read, as much as leaving the ring out does.
+      usingDevelopmentKey = parsed[0].key.equals(DEVELOPMENT_KEY.key);
+      if (usingDevelopmentKey && nodeEnv === 'production')
+        problems.push(
+          'SECRETS_ENCRYPTION_KEYS must not have the public development key first when NODE_ENV=production (it may follow a key of your own, to be read while moving off it)',
+        );
     }
   } else if (nodeEnv === 'production') {
     problems.push('SECRETS_ENCRYPTION_KEYS is required when NODE_ENV=production');
