@@ -564,4 +564,37 @@ describe('admin CLI', () => {
       await local.close();
     }
   });
+
+  it('secrets reencrypt names the secret and its webhook when a stored secret does not decrypt', async () => {
+    const oldRing = `old:${keyOf('old')}`;
+    const DATABASE_URL = await freshDatabase(siblingDatabaseName('reencrypt'));
+    const local = await startApi({ env: { SECRETS_ENCRYPTION_KEYS: oldRing, DATABASE_URL } });
+    try {
+      const { key } = await local.newKey();
+      const created = await local.http.post('/v1/webhooks', {
+        key,
+        body: { url: 'https://hooks.example.com/damaged', subscribed_events: ['task.completed'] },
+      });
+      // One bit of the ciphertext flipped: the key is in the ring, the authentication tag no longer matches.
+      await local.db.dataSource.query(
+        `UPDATE webhook_secrets SET ciphertext = set_byte(ciphertext, 20, get_byte(ciphertext, 20) # 1)
+          WHERE webhook_id = $1`,
+        [created.body.id],
+      );
+      const [row]: { fingerprint: string }[] = await local.db.dataSource.query(
+        'SELECT fingerprint FROM webhook_secrets WHERE webhook_id = $1',
+        [created.body.id],
+      );
+      const res = await cli(['secrets', 'reencrypt'], {
+        SECRETS_ENCRYPTION_KEYS: `new:${keyOf('new')},${oldRing}`,
+        DATABASE_URL,
+      });
+      expect(res.code).toBe(1);
+      expect(res.stderr).toContain(
+        `secret ${row.fingerprint} of webhook ${created.body.id as string} cannot be decrypted: `,
+      );
+    } finally {
+      await local.close();
+    }
+  });
 });

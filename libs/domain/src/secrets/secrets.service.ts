@@ -139,13 +139,27 @@ export class SecretsService {
         // order of the secrets' ids, would deadlock with a rotation or a sweep that holds one of them.
         await tx.webhooks.lockForSecretChange([...new Set(stale.map((row) => row.webhookId))]);
         for (const row of stale) {
-          const sealed = this.cipher.seal(this.cipher.open(row, row.webhookId), row.webhookId);
+          const sealed = this.cipher.seal(this.openForReencryption(row), row.webhookId);
           // A secret destroyed (or re-encrypted by another run) since the page was read is not counted.
           if (await tx.secrets.replaceCiphertext(row.id, row.keyId, sealed.keyId, sealed.ciphertext))
             rewritten++;
         }
       });
       after = page[page.length - 1].id;
+    }
+  }
+
+  /**
+   * A stored secret in the clear, or an error that names it: a damaged row (or one under a key the ring lacks)
+   * stops re-encryption, and the operator has to find that one row among all the secrets to put it right.
+   */
+  private openForReencryption(row: WebhookSecretEntity): string {
+    try {
+      return this.cipher.open(row, row.webhookId);
+    } catch (e) {
+      throw new Error(
+        `secret ${row.fingerprint} of webhook ${row.webhookId} cannot be decrypted: ${(e as Error).message}`,
+      );
     }
   }
 
