@@ -597,4 +597,34 @@ describe('admin CLI', () => {
       await local.close();
     }
   });
+
+  it('secrets reencrypt names the Idempotency-Key and project of a stored response that does not decrypt', async () => {
+    const oldRing = `old:${keyOf('old')}`;
+    const DATABASE_URL = await freshDatabase(siblingDatabaseName('reencrypt'));
+    const local = await startApi({ env: { SECRETS_ENCRYPTION_KEYS: oldRing, DATABASE_URL } });
+    try {
+      const { key, projectId } = await local.newKey();
+      const created = await local.http.post('/v1/webhooks', {
+        key,
+        headers: { 'idempotency-key': 'damaged-response' },
+        body: { url: 'https://hooks.example.com/damaged', subscribed_events: ['task.completed'] },
+      });
+      expect(created.status).toBe(201);
+      await local.db.dataSource.query(
+        `UPDATE idempotency_keys SET response = set_byte(response, 20, get_byte(response, 20) # 1)
+          WHERE project_id = $1 AND key = 'damaged-response'`,
+        [projectId],
+      );
+      const res = await cli(['secrets', 'reencrypt'], {
+        SECRETS_ENCRYPTION_KEYS: `new:${keyOf('new')},${oldRing}`,
+        DATABASE_URL,
+      });
+      expect(res.code).toBe(1);
+      expect(res.stderr).toContain(
+        `the stored response to Idempotency-Key "damaged-response" of project ${projectId} cannot be decrypted: `,
+      );
+    } finally {
+      await local.close();
+    }
+  });
 });

@@ -172,10 +172,17 @@ export class SecretsService {
       for (const row of page) {
         if (row.keyId === this.cipher.activeKeyId) continue;
         const aad = idempotentResponseAad(row.projectId, row.key);
-        const sealed = this.cipher.seal(
-          this.cipher.open({ keyId: row.keyId, ciphertext: row.response }, aad),
-          aad,
-        );
+        let response: string;
+        try {
+          response = this.cipher.open({ keyId: row.keyId, ciphertext: row.response }, aad);
+        } catch (e) {
+          // A stored response only serves replays, and expires within 24 hours: naming it lets the operator wait
+          // for that, or delete the row, rather than search the table for it.
+          throw new Error(
+            `the stored response to Idempotency-Key ${JSON.stringify(row.key)} of project ${row.projectId} cannot be decrypted: ${(e as Error).message}`,
+          );
+        }
+        const sealed = this.cipher.seal(response, aad);
         // A row that changed meanwhile was claimed again, and its new response is sealed with the first key.
         if (await db.repos.idempotencyKeys.replaceSealedResponse(row, sealed.keyId, sealed.ciphertext))
           rewritten++;
