@@ -184,6 +184,9 @@ describe('OpenAPI description', () => {
       headers: { accept: 'text/html,application/json;q=0.9,*/*;q=0.8' },
     });
     expect(browser.headers.get('content-type')).toMatch(/text\/html/);
+    // It takes an API key: no other site may frame it.
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
+    expect(res.headers.get('content-security-policy')).toBe("frame-ancestors 'none'");
     // The page's scripts and styles are files served from swagger-ui-dist, through @fastify/static.
     const assets = [...res.text.matchAll(/(?:src|href)="([^"]+\.(?:js|css))"/g)].map((m) => m[1]);
     expect(assets.length).toBeGreaterThan(0);
@@ -192,6 +195,7 @@ describe('OpenAPI description', () => {
       const file = await api.http.get(path);
       expect({ path, status: file.status }).toEqual({ path, status: 200 });
       expect(file.text.length).toBeGreaterThan(100);
+      expect(file.headers.get('x-frame-options')).toBe('DENY');
     }
   });
 

@@ -259,6 +259,11 @@ export function setupOpenApi(app: NestFastifyApplication): void {
     .getInstance()
     .addHook('onRequest', (req, reply, done) => {
       const path = req.url.split('?')[0];
+      // The UI's pages take an API key ("Authorize") and send requests with it: no other site may frame them.
+      if (path === '/docs' || path.startsWith('/docs/'))
+        void reply
+          .header('x-frame-options', 'DENY')
+          .header('content-security-policy', "frame-ancestors 'none'");
       if ((req.method === 'GET' || req.method === 'HEAD') && (path === '/docs' || path === '/docs/')) {
         // The answer depends on Accept: a cache must not give a browser the JSON, or a script the page.
         void reply.header('vary', 'accept');
