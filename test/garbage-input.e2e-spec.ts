@@ -613,6 +613,7 @@ describe('garbage input never produces a 500', () => {
         request_id: 'expect-1',
       });
       expect(answer.headers['x-request-id']).toBe('expect-1');
+      expect(answer.headers['cache-control']).toBe('no-store');
       expect(answer.headers.connection).toBe('close');
     }
   });

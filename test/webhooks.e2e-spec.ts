@@ -901,10 +901,14 @@ describe('webhooks API (Anchor-compatible routes)', () => {
         rawExchange(api.http.baseUrl, ['GET /v1/webhooks HTTP/1.1\r\nHost: x\r\nExpect: later\r\n\r\n']),
       ]);
       expect(
-        raw.map((r) => [r.responses[0].status, r.responses[0].headers['x-content-type-options']]),
+        raw.map((r) => [
+          r.responses[0].status,
+          r.responses[0].headers['x-content-type-options'],
+          r.responses[0].headers['cache-control'],
+        ]),
       ).toEqual([
-        [400, 'nosniff'],
-        [417, 'nosniff'],
+        [400, 'nosniff', 'no-store'],
+        [417, 'nosniff', 'no-store'],
       ]);
     });
 

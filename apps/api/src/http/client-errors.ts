@@ -85,6 +85,8 @@ function answerUnmetExpectation(req: IncomingMessage, res: ServerResponse): void
     'content-length': Buffer.byteLength(body),
     'x-request-id': requestId,
     'x-content-type-options': 'nosniff',
+    // As on every /v1 answer (this one may answer a /v1 request: no route has seen it).
+    'cache-control': 'no-store',
     connection: 'close',
   });
   res.end(body);
@@ -113,7 +115,7 @@ function writeErrorResponse(socket: Socket, code: ErrorCode, message: string, re
   socket.write(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\n` +
-      `X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+      `X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
   );
 }
 
