@@ -565,40 +565,14 @@ describe('admin CLI', () => {
     }
   });
 
-  it('secrets reencrypt names the secret and its webhook when a stored secret does not decrypt', async () => {
-    const oldRing = `old:${keyOf('old')}`;
-    const DATABASE_URL = await freshDatabase(siblingDatabaseName('reencrypt'));
-    const local = await startApi({ env: { SECRETS_ENCRYPTION_KEYS: oldRing, DATABASE_URL } });
-    try {
-      const { key } = await local.newKey();
-      const created = await local.http.post('/v1/webhooks', {
-        key,
-        body: { url: 'https://hooks.example.com/damaged', subscribed_events: ['task.completed'] },
-      });
-      // One bit of the ciphertext flipped: the key is in the ring, the authentication tag no longer matches.
-      await local.db.dataSource.query(
-        `UPDATE webhook_secrets SET ciphertext = set_byte(ciphertext, 20, get_byte(ciphertext, 20) # 1)
-          WHERE webhook_id = $1`,
-        [created.body.id],
-      );
-      const [row]: { fingerprint: string }[] = await local.db.dataSource.query(
-        'SELECT fingerprint FROM webhook_secrets WHERE webhook_id = $1',
-        [created.body.id],
-      );
-      const res = await cli(['secrets', 'reencrypt'], {
-        SECRETS_ENCRYPTION_KEYS: `new:${keyOf('new')},${oldRing}`,
-        DATABASE_URL,
-      });
-      expect(res.code).toBe(1);
-      expect(res.stderr).toContain(
-        `secret ${row.fingerprint} of webhook ${created.body.id as string} cannot be decrypted: `,
-      );
-    } finally {
-      await local.close();
-    }
-  });
-
-  it('secrets reencrypt names the Idempotency-Key and project of a stored response that does not decrypt', async () => {
+  /**
+   * Creates a webhook (with an Idempotency-Key, so its first response is stored too) under the ring `old`, lets
+   * `damage` flip a bit of what was stored, and runs `secrets reencrypt` towards a new first key: it must stop,
+   * naming the row it cannot decrypt (the message `damage` returns).
+   */
+  async function expectReencryptToName(
+    damage: (local: RunningApi, webhookId: string, projectId: string) => Promise<string>,
+  ): Promise<void> {
     const oldRing = `old:${keyOf('old')}`;
     const DATABASE_URL = await freshDatabase(siblingDatabaseName('reencrypt'));
     const local = await startApi({ env: { SECRETS_ENCRYPTION_KEYS: oldRing, DATABASE_URL } });
@@ -606,25 +580,43 @@ describe('admin CLI', () => {
       const { key, projectId } = await local.newKey();
       const created = await local.http.post('/v1/webhooks', {
         key,
-        headers: { 'idempotency-key': 'damaged-response' },
+        headers: { 'idempotency-key': 'damaged' },
         body: { url: 'https://hooks.example.com/damaged', subscribed_events: ['task.completed'] },
       });
       expect(created.status).toBe(201);
-      await local.db.dataSource.query(
-        `UPDATE idempotency_keys SET response = set_byte(response, 20, get_byte(response, 20) # 1)
-          WHERE project_id = $1 AND key = 'damaged-response'`,
-        [projectId],
-      );
+      const named = await damage(local, created.body.id as string, projectId);
       const res = await cli(['secrets', 'reencrypt'], {
         SECRETS_ENCRYPTION_KEYS: `new:${keyOf('new')},${oldRing}`,
         DATABASE_URL,
       });
       expect(res.code).toBe(1);
-      expect(res.stderr).toContain(
-        `the stored response to Idempotency-Key "damaged-response" of project ${projectId} cannot be decrypted: `,
-      );
+      expect(res.stderr).toContain(`${named} cannot be decrypted: `);
     } finally {
       await local.close();
     }
+  }
+
+  it('secrets reencrypt names the secret and its webhook when a stored secret does not decrypt', async () => {
+    await expectReencryptToName(async (local, webhookId) => {
+      // One bit of the ciphertext flipped: the key is in the ring, the authentication tag no longer matches.
+      // An UPDATE answers its rows and its count.
+      const [[row]]: [{ fingerprint: string }[], number] = await local.db.dataSource.query(
+        `UPDATE webhook_secrets SET ciphertext = set_byte(ciphertext, 20, get_byte(ciphertext, 20) # 1)
+          WHERE webhook_id = $1 RETURNING fingerprint`,
+        [webhookId],
+      );
+      return `secret ${row.fingerprint} of webhook ${webhookId}`;
+    });
+  });
+
+  it('secrets reencrypt names the Idempotency-Key and project of a stored response that does not decrypt', async () => {
+    await expectReencryptToName(async (local, _webhookId, projectId) => {
+      await local.db.dataSource.query(
+        `UPDATE idempotency_keys SET response = set_byte(response, 20, get_byte(response, 20) # 1)
+          WHERE project_id = $1 AND key = 'damaged'`,
+        [projectId],
+      );
+      return `the stored response to Idempotency-Key "damaged" of project ${projectId}`;
+    });
   });
 });
