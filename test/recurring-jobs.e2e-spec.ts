@@ -59,6 +59,43 @@ describe('recurring jobs stay registered when Redis forgets them', () => {
     // And the next run of each is queued again.
     expect(await queue.getJobCountByTypes('delayed', 'waiting', 'prioritized')).toBe(2);
   });
+
+  it('schedules again from now a next run that a worker whose clock ran an hour ahead put an hour away', async () => {
+    await forgetEverything();
+    const now = Date.now();
+    // The worker that ran ahead registered the jobs (BullMQ dates the next run by its clock), then went away.
+    const ahead = jest.spyOn(Date, 'now').mockImplementation(() => now + 3_600_000);
+    try {
+      await registrar.registerAll();
+    } finally {
+      ahead.mockRestore();
+    }
+    expect((await queue.getJobScheduler('tick.fast'))?.next).toBeGreaterThan(now + 3_000_000);
+
+    // Registering again, as every worker's boot does, keeps that date; the check does not.
+    await registrar.registerAll();
+    expect((await queue.getJobScheduler('tick.fast'))?.next).toBeGreaterThan(now + 3_000_000);
+    expect(await registrar.ensureRegistered()).toEqual(['tick.fast']);
+    expect((await queue.getJobScheduler('tick.fast'))?.next).toBeLessThanOrEqual(Date.now() + 60_000);
+    expect(await queue.getJobCountByTypes('delayed', 'waiting', 'prioritized')).toBe(2);
+    // Scheduled within its interval now: left alone.
+    expect(await registrar.ensureRegistered()).toEqual([]);
+  });
+
+  it('leaves alone a next run a longer interval put further away, as registered by a newer release', async () => {
+    await forgetEverything();
+    await registrar.registerAll();
+    // A worker booted with a ten times longer interval, whose next run is 5 minutes away; this one, still on the
+    // old interval, keeps checking.
+    await queue.upsertJobScheduler(
+      'tick.fast',
+      { every: 600_000, startDate: Date.now() + 300_000 },
+      { name: 'tick.fast', data: {} },
+    );
+    expect((await queue.getJobScheduler('tick.fast'))?.next).toBeGreaterThan(Date.now() + 200_000);
+    expect(await registrar.ensureRegistered()).toEqual([]);
+    expect((await queue.getJobScheduler('tick.fast'))?.every).toBe(600_000);
+  });
 });
 
 describe('the recurring work the worker registers', () => {
