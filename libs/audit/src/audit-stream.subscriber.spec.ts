@@ -91,7 +91,7 @@ describe('AuditStreamSubscriber', () => {
           case 'XREADGROUP':
             return args[args.length - 1] === '>' && entries.length ? [['s', entries.splice(0)]] : null;
           case 'XACK':
-            acked.push(String(args[3]));
+            acked.push(...args.slice(3).map(String));
             return 1;
           default:
             return 'OK';
@@ -124,7 +124,7 @@ describe('AuditStreamSubscriber', () => {
   });
 
   it('skips and acknowledges a republished event it has already handled', async () => {
-    const { redis, acked } = fakeRedis([
+    const { redis, acked, calls } = fakeRedis([
       ['1-0', fields(event('aud_1'))],
       ['2-0', fields(event('aud_1'))],
       ['3-0', null],
@@ -134,6 +134,10 @@ describe('AuditStreamSubscriber', () => {
     await sub.readNew((e) => void handled.push(e.id));
     expect(handled).toEqual(['aud_1']);
     expect(acked).toEqual(['1-0', '2-0', '3-0']);
+    // In one XACK for the read, after the handler: one round trip, not one per entry.
+    expect(calls.filter(([command]) => command === 'XACK')).toEqual([
+      ['XACK', 's', 'g', '1-0', '2-0', '3-0'],
+    ]);
   });
 
   it('treats an existing group as success and creates the stream with the group', async () => {
