@@ -316,8 +316,8 @@ export class AuditStreamSubscriber {
 
   /**
    * Handles the entries of one read in order, then acknowledges those done with in one `XACK`, not one round trip
-   * each (which held a subscriber to about a thousand entries a second). A consumer that dies before that
-   * acknowledgement gets them again, as at-least-once allows: the event id tells them apart.
+   * each. A consumer that dies before that acknowledgement gets them again, as at-least-once allows: the event id
+   * tells them apart.
    */
   private async handleAll(entries: AuditStreamEntry[], handler: AuditEventHandler): Promise<void> {
     const done: string[] = [];

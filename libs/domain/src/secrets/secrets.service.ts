@@ -9,7 +9,7 @@ import {
   type SecretTrigger,
 } from '@app/persistence';
 import { newUuid } from '../ids';
-import { SecretCipher, idempotentResponseAad } from './secret.cipher';
+import { SecretCipher, idempotentResponseAad, type SealedSecret } from './secret.cipher';
 import { fingerprint, generateSecret } from './secret-material';
 
 /** What {@link SecretsService.reencryptAll} rewrote. */
@@ -139,7 +139,12 @@ export class SecretsService {
         // order of the secrets' ids, would deadlock with a rotation or a sweep that holds one of them.
         await tx.webhooks.lockForSecretChange([...new Set(stale.map((row) => row.webhookId))]);
         for (const row of stale) {
-          const sealed = this.cipher.seal(this.openForReencryption(row), row.webhookId);
+          const secret = this.openOrName(
+            row,
+            row.webhookId,
+            `secret ${row.fingerprint} of webhook ${row.webhookId}`,
+          );
+          const sealed = this.cipher.seal(secret, row.webhookId);
           // A secret destroyed (or re-encrypted by another run) since the page was read is not counted.
           if (await tx.secrets.replaceCiphertext(row.id, row.keyId, sealed.keyId, sealed.ciphertext))
             rewritten++;
@@ -150,16 +155,14 @@ export class SecretsService {
   }
 
   /**
-   * A stored secret in the clear, or an error that names it: a damaged row (or one under a key the ring lacks)
-   * stops re-encryption, and the operator has to find that one row among all the secrets to put it right.
+   * What re-encryption rewrites, in the clear, or an error that names it (`what`): a damaged row (or one under a
+   * key the ring lacks) stops re-encryption, and the operator has to find that one row to put it right.
    */
-  private openForReencryption(row: WebhookSecretEntity): string {
+  private openOrName(sealed: SealedSecret, aad: string, what: string): string {
     try {
-      return this.cipher.open(row, row.webhookId);
+      return this.cipher.open(sealed, aad);
     } catch (e) {
-      throw new Error(
-        `secret ${row.fingerprint} of webhook ${row.webhookId} cannot be decrypted: ${(e as Error).message}`,
-      );
+      throw new Error(`${what} cannot be decrypted: ${(e as Error).message}`);
     }
   }
 
@@ -172,16 +175,13 @@ export class SecretsService {
       for (const row of page) {
         if (row.keyId === this.cipher.activeKeyId) continue;
         const aad = idempotentResponseAad(row.projectId, row.key);
-        let response: string;
-        try {
-          response = this.cipher.open({ keyId: row.keyId, ciphertext: row.response }, aad);
-        } catch (e) {
-          // A stored response only serves replays, and expires within 24 hours: naming it lets the operator wait
-          // for that, or delete the row, rather than search the table for it.
-          throw new Error(
-            `the stored response to Idempotency-Key ${JSON.stringify(row.key)} of project ${row.projectId} cannot be decrypted: ${(e as Error).message}`,
-          );
-        }
+        // A stored response only serves replays, and expires within 24 hours: the operator may wait for that, or
+        // delete the row named.
+        const response = this.openOrName(
+          { keyId: row.keyId, ciphertext: row.response },
+          aad,
+          `the stored response to Idempotency-Key ${JSON.stringify(row.key)} of project ${row.projectId}`,
+        );
         const sealed = this.cipher.seal(response, aad);
         // A row that changed meanwhile was claimed again, and its new response is sealed with the first key.
         if (await db.repos.idempotencyKeys.replaceSealedResponse(row, sealed.keyId, sealed.ciphertext))
