@@ -911,15 +911,21 @@ describe('scheduled rotation', () => {
       expect(expired[0].event.id < rotated[11].event.id).toBe(true);
     });
 
-    it('a manual rotation beyond ten previous secrets destroys the one replaced first, also one dated ahead', async () => {
+    /**
+     * A webhook that a replica with a clock 5 s ahead rotates once, then replicas on time `times` more: they do not
+     * follow a time that far ahead, so the secret it issued is dated after the ones that replaced it.
+     */
+    const rotatedOnceAhead = async (times: number) => {
       const wh = await createWebhook();
       const now = clock.now().getTime();
-      // A replica with a clock 5 s ahead rotates; those on time rotate after it and do not follow a time that far
-      // ahead: the secret it issued is dated after the ten that replaced it.
       clock.set(now + 5000);
       const [ahead] = await rotateKeepingAWeek(wh.id, 1);
       clock.set(now + 1000);
-      const onTime = await rotateKeepingAWeek(wh.id, 11);
+      return { wh, now, ahead, onTime: await rotateKeepingAWeek(wh.id, times) };
+    };
+
+    it('a manual rotation beyond ten previous secrets destroys the one replaced first, also one dated ahead', async () => {
+      const { wh, now, ahead, onTime } = await rotatedOnceAhead(11);
       // The create's secret, then the one dated ahead, were replaced first: they go first, newest first the rest.
       const kept = onTime.slice(0, 10).reverse();
       expect(await signing(wh.id)).toEqual([onTime[10], ...kept]);
@@ -955,13 +961,7 @@ describe('scheduled rotation', () => {
     });
 
     it('a scheduled rotation beyond ten previous secrets destroys the one replaced first, also one dated ahead', async () => {
-      const wh = await createWebhook();
-      const now = clock.now().getTime();
-      // As above: the secret a replica with a clock 5 s ahead issued is dated after the ones that replaced it.
-      clock.set(now + 5000);
-      const [ahead] = await rotateKeepingAWeek(wh.id, 1);
-      clock.set(now + 1000);
-      const onTime = await rotateKeepingAWeek(wh.id, 10);
+      const { wh, now, ahead, onTime } = await rotatedOnceAhead(10);
       await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 1 } });
       clock.set(now + DAY + 5000);
       await sweeper.sweep();
