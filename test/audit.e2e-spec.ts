@@ -1055,6 +1055,9 @@ describe('audit trail', () => {
       ['?until=2026-02-30T10:00:00Z', 'until', 'rfc3339'],
       ['?limit=0', 'limit', 'min'],
       ['?limit=201', 'limit', 'max'],
+      ['?limit=1000000', 'limit', 'max'],
+      ['?limit=99999999999999999999999999', 'limit', 'max'],
+      ['?limit=00000000', 'limit', 'min'],
       ['?limit=ten', 'limit', 'type'],
       ['?limit=1.5', 'limit', 'type'],
       ['?cursor=%%%', 'cursor', 'invalid_cursor'],
@@ -1065,6 +1068,12 @@ describe('audit trail', () => {
       expect(res.status).toBe(400);
       expect(res.body.code).toBe('validation_failed');
       expect(res.body.details).toEqual(expect.arrayContaining([expect.objectContaining({ field, rule })]));
+    });
+
+    it('reads a limit with leading zeros as the number it spells, however many', async () => {
+      const res = await list('?limit=00000000003');
+      expect(res.status).toBe(200);
+      expect(res.body.events).toHaveLength(3);
     });
 
     it('says a limit given twice must be given once, rather than that it must be a whole number', async () => {

@@ -6,8 +6,12 @@ import { IsRfc3339 } from '@app/validation';
 
 const present = (field: string) => (o: Record<string, unknown>) => o[field] !== undefined;
 // Query values arrive as strings; only plain digits become a number, anything else stays and fails the type rule.
-const strictInt = ({ value }: { value: unknown }): unknown =>
-  typeof value === 'string' && /^\d{1,6}$/.test(value) ? Number(value) : value;
+// However many digits: a whole number too large for the range is out of range (`max`), not "not a whole number".
+const strictInt = ({ value }: { value: unknown }): unknown => {
+  if (typeof value !== 'string' || !/^\d+$/.test(value)) return value;
+  const digits = value.replace(/^0+(?=\d)/, '');
+  return digits.length > 6 ? Number.MAX_SAFE_INTEGER : Number(digits);
+};
 
 /** Query of `GET /v1/audit-events`. Unknown parameters are refused by name. */
 export class ListAuditEventsQuery {
