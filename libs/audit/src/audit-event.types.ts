@@ -43,8 +43,8 @@ export interface AuditDataMap {
     scope: 'webhook' | 'project';
     interval_days: number;
     grace_period_hours: number;
-    /** Null for a project default that no webhook follows yet. */
-    next_rotation_at: string | null;
+    /** For a project default that no webhook follows yet: now plus the interval, as its GET shows. */
+    next_rotation_at: string;
   };
   'webhook.rotation_policy.removed': { scope: 'webhook' | 'project' };
   // `rule` is the first of `rules` (every rule the URL broke), for consumers that read one.
