@@ -103,6 +103,24 @@ function isArgumentError(e: unknown): e is { message: string } {
   return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_') && typeof message === 'string';
 }
 
+/**
+ * Exits once stdout and stderr have handed everything written to them to the OS. Into a pipe they write
+ * asynchronously, and `process.exit()` drops what the reader has not taken yet: a long `api-keys list` read by a
+ * script would end part-way with exit code 0. A reader that has gone (`| head -1`) ends the wait instead.
+ */
+function exitOnceWritten(code: number): void {
+  let waiting = 2;
+  const done = (): void => {
+    if (--waiting === 0) process.exit(code);
+  };
+  for (const stream of [process.stdout, process.stderr]) {
+    // A closed pipe: what is left cannot be written, and is no one's to read (the write's callback follows).
+    stream.on('error', () => undefined);
+    // Called once everything written before it has been handed over (or has failed).
+    stream.write('', () => done());
+  }
+}
+
 if (require.main === module) {
-  void runCli(process.argv.slice(2)).then((code) => process.exit(code));
+  void runCli(process.argv.slice(2)).then(exitOnceWritten);
 }
