@@ -1,4 +1,6 @@
 import { Client } from 'pg';
+import { runMigrations } from '@app/persistence';
+import { siblingDatabaseName, withAdmin } from './support/admin-database';
 import { startApi, type RunningApi } from './support/api-harness';
 import { eventually } from './support/eventually';
 import { TcpProxy } from './support/tcp-proxy';
@@ -235,6 +237,48 @@ describe('dependencies down and back', () => {
         proxy.restore();
         await late.close();
         await proxy.stop();
+      }
+    });
+  });
+
+  describe('a database whose migrations are not all applied', () => {
+    const name = siblingDatabaseName('unmigrated');
+    const url = (() => {
+      const u = new URL(TEST_DATABASE_URL);
+      u.pathname = `/${name}`;
+      return u.toString();
+    })();
+    const dropDatabase = () =>
+      withAdmin((admin) => admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+    const readiness = async (on: RunningApi) => {
+      const res = await on.http.get('/health/ready');
+      return { status: res.status, migrations: res.body.checks?.error?.migrations?.message };
+    };
+
+    it('is not ready, and the probe only reads: it creates nothing in the database', async () => {
+      await dropDatabase();
+      await withAdmin((admin) => admin.query(`CREATE DATABASE "${name}"`));
+      const unmigrated = await startApi({ env: { DATABASE_URL: url } });
+      const db = new Client({ connectionString: url });
+      await db.connect();
+      try {
+        expect(await readiness(unmigrated)).toEqual({ status: 503, migrations: 'pending migrations' });
+        // A probe that created the migrations table would race the `migrate` job creating it.
+        const tables = await db.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`);
+        expect(tables.rows).toEqual([]);
+        await runMigrations(url);
+        expect((await readiness(unmigrated)).status).toBe(200);
+        const [{ name: last }] = (
+          await db.query(
+            'DELETE FROM typeorm_migrations WHERE id = (SELECT max(id) FROM typeorm_migrations) RETURNING name',
+          )
+        ).rows as { name: string }[];
+        expect(last).toMatch(/^\w+\d{13}$/);
+        expect(await readiness(unmigrated)).toEqual({ status: 503, migrations: 'pending migrations' });
+      } finally {
+        await db.end();
+        await unmigrated.close();
+        await dropDatabase();
       }
     });
   });

@@ -47,7 +47,18 @@ export async function runMigrations(url: string): Promise<string[]> {
   }
 }
 
-/** True when every migration known to the code has been applied. */
+/**
+ * True when every migration known to the code has been applied. Only reads: TypeORM's `showMigrations` creates the
+ * migrations table when it is missing, so a readiness probe on a database not migrated yet would run DDL, racing
+ * the `migrate` job that creates the same table.
+ */
 export async function migrationsApplied(ds: import('typeorm').DataSource): Promise<boolean> {
-  return !(await ds.showMigrations());
+  const table = ds.options.migrationsTableName ?? 'migrations';
+  const found: { t: string | null }[] = await ds.query('SELECT to_regclass($1)::text AS t', [
+    ds.driver.escape(table),
+  ]);
+  if (!found[0]?.t) return ds.migrations.length === 0;
+  const rows: { name: string }[] = await ds.query(`SELECT name FROM ${ds.driver.escape(table)}`);
+  const applied = new Set(rows.map((r) => r.name));
+  return ds.migrations.every((m) => applied.has(m.name || m.constructor.name));
 }
