@@ -597,6 +597,38 @@ describe('OpenAPI description', () => {
       }
     });
 
+    it("names on a read's 400 only what it answers: a query refused, never a body as invalid JSON", async () => {
+      const { key } = await api.newKey();
+      const { body: webhook } = await api.http.post('/v1/webhooks', {
+        key,
+        body: { url: 'https://hooks.example.com/read', subscribed_events: ['task.failed'] },
+      });
+      const known: string[] = doc.components.schemas.ErrorResponse.properties.code.enum;
+      for (const [template, path] of [
+        ['/v1/webhooks/{id}/events', `/v1/webhooks/${webhook.id}/events`],
+        ['/v1/audit-events', '/v1/audit-events'],
+      ]) {
+        const described: string = doc.paths[template].get.responses['400'].description;
+        const named = [...described.matchAll(/`([a-z_]+)`/g)]
+          .map((m) => m[1])
+          .filter((c) => known.includes(c));
+        const answered = new Set<string>();
+        // A query out of range, and a body that is not JSON (a read never parses its body).
+        for (const [query, body] of [
+          ['?limit=0', ''],
+          ['', '{not json'],
+        ]) {
+          const exchange = await rawExchange(api.http.baseUrl, [
+            `GET ${path}${query} HTTP/1.1\r\nHost: x\r\nanchor-api-key: ${key}\r\n` +
+              `content-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+          ]);
+          const [raw] = exchange.responses;
+          if (raw.status === 400) answered.add(raw.body.code);
+        }
+        expect({ template, named }).toEqual({ template, named: [...answered] });
+      }
+    });
+
     it('documents the answers of a rate-limited API key', async () => {
       const limited = await startApi({ env: { RATE_LIMIT_PER_MINUTE: '1' } });
       try {

@@ -109,9 +109,11 @@ function errorStatuses(method: string, path: string, op: Operation): Record<stri
   const out: Record<string, string> = {};
   const params = op.parameters ?? [];
   const hasBody = method !== 'get' && method !== 'head';
-  if (hasBody || params.some((p) => p.in === 'query')) {
-    out['400'] = '`validation_failed` (with `details`) or `invalid_json`';
-  }
+  // A read's body is never parsed, so only its query can be refused there: never as `invalid_json`.
+  if (hasBody) out['400'] = '`validation_failed` (with `details`) or `invalid_json`';
+  else if (params.some((p) => p.in === 'query'))
+    out['400'] =
+      '`validation_failed` (with `details`): a query parameter that is invalid, repeated or unknown';
   // The body limit holds on every route, whether or not it reads a body.
   const tooLarge = hasBody
     ? '`payload_too_large`: a body over 64 KiB'
