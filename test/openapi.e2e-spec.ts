@@ -629,6 +629,25 @@ describe('OpenAPI description', () => {
       }
     });
 
+    it('documents the x-request-id request header on every operation, as the service treats it', async () => {
+      for (const [route, op] of operations()) {
+        const param = (op.parameters ?? []).find(
+          (p: { in: string; name: string }) => p.in === 'header' && p.name === 'x-request-id',
+        );
+        expect({ route, described: param?.description }).toEqual({
+          route,
+          described: expect.stringMatching(/1 to 128 printable ASCII.*else replaced by a new one/),
+        });
+      }
+      // What the description says: a sane id is kept, one too long is replaced, on an unauthenticated route too.
+      for (const path of ['/health/live', '/v1/webhooks']) {
+        const kept = await api.http.get(path, { headers: { 'x-request-id': 'r'.repeat(128) } });
+        const replaced = await api.http.get(path, { headers: { 'x-request-id': 'r'.repeat(129) } });
+        expect(kept.headers.get('x-request-id')).toBe('r'.repeat(128));
+        expect(replaced.headers.get('x-request-id')).not.toBe('r'.repeat(129));
+      }
+    });
+
     it('documents the answers of a rate-limited API key', async () => {
       const limited = await startApi({ env: { RATE_LIMIT_PER_MINUTE: '1' } });
       try {

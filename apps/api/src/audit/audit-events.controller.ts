@@ -1,5 +1,5 @@
 import { Controller, Get, Query, UseGuards } from '@nestjs/common';
-import { ApiHeader, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { AuditHistoryService, type RequestContext } from '@app/domain';
 import { ApiKeyGuard } from '../auth/api-key.guard';
 import { CurrentContext } from '../auth/request-context.decorator';
@@ -9,7 +9,6 @@ import { ListAuditEventsQuery } from './dto/list-audit-events.query';
 /** The project's audit history. */
 @ApiTags('audit')
 @ApiSecurity('anchor-api-key')
-@ApiHeader({ name: 'x-request-id', required: false, description: 'Echoed back; generated when absent' })
 @Controller('v1/audit-events')
 @UseGuards(ApiKeyGuard)
 export class AuditEventsController {

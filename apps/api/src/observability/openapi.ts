@@ -53,6 +53,15 @@ const REQUEST_ID_HEADER = {
     "The request id: the caller's `x-request-id` when sane (1 to 128 printable ASCII, nothing shaped like an API key or a secret), else a new one",
   schema: { type: 'string' },
 };
+// The request header, on every operation (the id is taken, or made, before any route runs).
+const REQUEST_ID_PARAMETER = {
+  name: 'x-request-id',
+  in: 'header',
+  required: false,
+  description:
+    "Your id for this request, answered in the `x-request-id` header and the error body's `request_id`, and written to the logs and audit events: kept when sane (1 to 128 printable ASCII, nothing shaped like an API key or a secret), else replaced by a new one; a new one when absent",
+  schema: { type: 'string' },
+};
 const RETRY_AFTER_HEADER = { description: 'Seconds to wait before retrying', schema: { type: 'integer' } };
 // On every answer to a request whose API key was accepted (not on a 401), unless rate limiting is turned off.
 const RATE_LIMIT_HEADERS = {
@@ -184,6 +193,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     for (const [method, value] of Object.entries(item)) {
       if (typeof value !== 'object' || value === null || !('responses' in value)) continue;
       const op = value as Operation;
+      op.parameters = [REQUEST_ID_PARAMETER, ...(op.parameters ?? [])];
       if (path.startsWith('/v1/') && !op.security?.some((s) => 'anchor-api-key' in s)) {
         op.security = [...(op.security ?? []), { 'anchor-api-key': [] }];
       }

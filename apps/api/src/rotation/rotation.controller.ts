@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Req, UseGuards } from '@nestjs/common';
-import { ApiHeader, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { RotationService, type RequestContext } from '@app/domain';
 import { ApiKeyGuard } from '../auth/api-key.guard';
 import { CurrentContext } from '../auth/request-context.decorator';
@@ -19,7 +19,6 @@ import { presentRotationPolicy, presentSecretStatus } from './rotation.presenter
 /** Scheduled rotation (ext): policies, claiming the scheduled secret, secret status, ending a grace period. */
 @ApiTags('rotation')
 @ApiSecurity('anchor-api-key')
-@ApiHeader({ name: 'x-request-id', required: false, description: 'Echoed back; generated when absent' })
 @Controller('v1')
 @UseGuards(ApiKeyGuard)
 export class RotationController {

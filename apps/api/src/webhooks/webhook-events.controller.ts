@@ -1,12 +1,5 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, UseGuards } from '@nestjs/common';
-import {
-  ApiAcceptedResponse,
-  ApiHeader,
-  ApiOkResponse,
-  ApiOperation,
-  ApiSecurity,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { DeliveriesService, type RequestContext } from '@app/domain';
 import { ApiKeyGuard } from '../auth/api-key.guard';
 import { CurrentContext } from '../auth/request-context.decorator';
@@ -25,7 +18,6 @@ const presentAccepted = (sent: {
 /** Test events and the delivery log of a webhook (Anchor-compatible). One domain call each. */
 @ApiTags('webhooks')
 @ApiSecurity('anchor-api-key')
-@ApiHeader({ name: 'x-request-id', required: false, description: 'Echoed back; generated when absent' })
 @Controller('v1/webhooks')
 @UseGuards(ApiKeyGuard)
 export class WebhookEventsController {

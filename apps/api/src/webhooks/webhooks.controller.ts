@@ -11,14 +11,7 @@ import {
   UseFilters,
   UseGuards,
 } from '@nestjs/common';
-import {
-  ApiCreatedResponse,
-  ApiHeader,
-  ApiOkResponse,
-  ApiOperation,
-  ApiSecurity,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { WebhooksService, type RequestContext } from '@app/domain';
 import { ApiKeyGuard } from '../auth/api-key.guard';
 import { CurrentContext } from '../auth/request-context.decorator';
@@ -40,7 +33,6 @@ import { presentWebhook, presentWebhookWithSecret } from './webhook.presenter';
 /** The Anchor-compatible webhook routes. One domain call each. */
 @ApiTags('webhooks')
 @ApiSecurity('anchor-api-key')
-@ApiHeader({ name: 'x-request-id', required: false, description: 'Echoed back; generated when absent' })
 @Controller('v1/webhooks')
 @UseGuards(ApiKeyGuard)
 export class WebhooksController {
