@@ -155,6 +155,25 @@ describe('OpenAPI description', () => {
     expect(idempotentOps).toBe(4);
   });
 
+  it('says what each query parameter of the two logs does, and which instant since and until bound', () => {
+    const query = (path: string) =>
+      Object.fromEntries(
+        (doc.paths[path].get.parameters as { in: string; name: string; description?: string }[])
+          .filter((p) => p.in === 'query')
+          .map((p) => [p.name, p.description]),
+      );
+    const events = query('/v1/webhooks/{id}/events');
+    const audit = query('/v1/audit-events');
+    for (const [name, description] of [...Object.entries(events), ...Object.entries(audit)])
+      expect({ name, description }).toEqual({ name, description: expect.stringMatching(/\w/) });
+    // api.md: the delivery log filters on the scheduled time, inclusive; audit events on when they occurred.
+    expect(events.since).toMatch(/`scheduled_at`.*at or after.*inclusive/);
+    expect(events.until).toMatch(/`scheduled_at`.*at or before.*inclusive/);
+    expect(audit.since).toMatch(/`occurred_at`.*at or after.*inclusive/);
+    expect(audit.until).toMatch(/`occurred_at`.*at or before.*inclusive/);
+    expect(audit.cursor).toMatch(/next_cursor/);
+  });
+
   it('describes request bodies as strictly as the server checks them', () => {
     const schemas = doc.components.schemas;
     for (const name of ['CreateWebhookDto', 'UpdateWebhookDto', 'RotateSecretDto', 'SetRotationPolicyDto']) {
