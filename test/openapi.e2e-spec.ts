@@ -591,6 +591,18 @@ describe('OpenAPI description', () => {
       const error = { $ref: '#/components/schemas/ErrorResponse' };
       expect(refused.body.details).toHaveLength(20);
       expect(schemaViolations(doc, error, refused.body)).toEqual([]);
+      const ok = { $ref: '#/components/schemas/OkResponse' };
+      const revoked = { $ref: '#/components/schemas/RevokedPreviousResponse' };
+      const log = { $ref: '#/components/schemas/DeliveryLogResponse' };
+      const removed = await api.http.delete(`/v1/webhooks/${created.body.id}/previous-secrets`, { key });
+      const page = await api.http.get(`/v1/webhooks/${created.body.id}/events`, { key });
+      const deleted = await api.http.delete(`/v1/webhooks/${created.body.id}`, { key });
+      for (const [schema, res] of [
+        [revoked, removed],
+        [log, page],
+        [ok, deleted],
+      ] as const)
+        expect(schemaViolations(doc, schema, res.body)).toEqual([]);
       // What the service never answers, the document must not allow.
       for (const [schema, wrong] of [
         [webhook, { ...got.body, secret: created.body.secret }],
@@ -601,6 +613,12 @@ describe('OpenAPI description', () => {
         [secretStatus, { ...status.body, current: { ...status.body.current, fingerprint: 'sha256:' } }],
         [secretStatus, { ...status.body, current: { ...status.body.current, secret: created.body.secret } }],
         [error, { ...refused.body, details: [...refused.body.details, refused.body.details[0]] }],
+        [ok, { ok: false }],
+        [revoked, { ok: true, revoked: -1 }],
+        [revoked, { ok: false, revoked: 0 }],
+        [log, { events: [], pagination: { limit: 101, offset: 0, total: 0 } }],
+        [log, { events: [], pagination: { limit: 0, offset: -1, total: 0 } }],
+        [log, { events: [], pagination: { limit: 0, offset: 0, total: -1 } }],
       ] as const) {
         expect({ wrong, violations: schemaViolations(doc, schema, wrong).length > 0 }).toEqual({
           wrong,

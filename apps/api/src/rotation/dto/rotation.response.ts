@@ -79,9 +79,9 @@ export class SecretStatusResponse {
 /** `DELETE /v1/webhooks/{id}/previous-secrets`. */
 export class RevokedPreviousResponse {
   /** Always true. */
-  @ApiProperty({ example: true })
+  @ApiProperty({ type: Boolean, enum: [true], example: true })
   ok!: true;
   /** How many previous secrets stopped signing. */
-  @ApiProperty({ type: 'integer', example: 1 })
+  @ApiProperty({ type: 'integer', minimum: 0, example: 1 })
   revoked!: number;
 }

@@ -50,13 +50,13 @@ export class DeliveryLogEntryResponse {
 /** Pagination of the delivery log. */
 export class PaginationResponse {
   /** Rows returned in this page. */
-  @ApiProperty({ type: 'integer' })
+  @ApiProperty({ type: 'integer', minimum: 0, maximum: 100 })
   limit!: number;
   /** Rows skipped. */
-  @ApiProperty({ type: 'integer' })
+  @ApiProperty({ type: 'integer', minimum: 0 })
   offset!: number;
   /** Rows matching the filters in all. */
-  @ApiProperty({ type: 'integer' })
+  @ApiProperty({ type: 'integer', minimum: 0 })
   total!: number;
 }
 

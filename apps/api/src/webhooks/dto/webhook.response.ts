@@ -47,6 +47,6 @@ export class WebhookListResponse {
 /** `{ ok: true }` acknowledgement. */
 export class OkResponse {
   /** Always true. */
-  @ApiProperty({ example: true })
+  @ApiProperty({ type: Boolean, enum: [true], example: true })
   ok!: true;
 }
