@@ -606,6 +606,8 @@ describe('OpenAPI description', () => {
       // What the service never answers, the document must not allow.
       for (const [schema, wrong] of [
         [webhook, { ...got.body, secret: created.body.secret }],
+        [webhook, { ...got.body, subscribed_events: [] }],
+        [webhook, { ...got.body, subscribed_events: ['task.failed', 'task.failed'] }],
         [webhook, { ...got.body, id: got.body.id.toLowerCase() }],
         [webhook, { ...got.body, id: `evt_${got.body.id.slice(3)}` }],
         [webhook, { ...got.body, created_at: '2026-11-22T09:41:07Z' }],

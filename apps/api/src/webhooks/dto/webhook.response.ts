@@ -16,8 +16,8 @@ export class WebhookResponse {
   /** Free text, or null. */
   @ApiProperty({ type: String, nullable: true })
   description!: string | null;
-  /** Subscribed event types. */
-  @ApiProperty({ enum: EVENT_CATALOG, isArray: true })
+  /** Subscribed event types: one or more, each once (duplicates were removed on the way in). */
+  @ApiProperty({ enum: EVENT_CATALOG, isArray: true, minItems: 1, uniqueItems: true })
   subscribed_events!: string[];
   /** Whether it receives events. */
   @ApiProperty()
