@@ -1,6 +1,7 @@
 import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
 import type { Redis, RedisOptions } from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '@app/config';
+import { OutageLog } from './outage-log';
 import { createRedis, disconnectClusterClients } from './redis-connection';
 
 /** Longest wait for one command of the shared client; none of its commands blocks on purpose. */
@@ -44,16 +45,15 @@ export class RedisModule implements OnApplicationShutdown {
   constructor(@Inject(REDIS) private readonly redis: Redis) {
     // Errors surface on the commands that fail; the 'error' event would otherwise crash the process. Each spell
     // without Redis is said once, with its reason (a wrong host, TLS against a server without it, cluster mode
-    // against a single server), as Postgres's is: otherwise the API would only answer 503, saying nothing why.
-    let lastFailure: string | null = null;
+    // against a single server), as Postgres's is: otherwise the API would only answer 503, saying nothing why. A
+    // new reason later in the spell is said at most once a minute (see OutageLog).
+    const outage = new OutageLog();
     this.redis.on('error', (e: Error) => {
-      if (e.message === lastFailure) return;
-      lastFailure = e.message;
-      this.logger.warn(`Redis is unreachable, retrying in the background: ${e.message}`);
+      const reason = outage.failed(e);
+      if (reason !== null) this.logger.warn(`Redis is unreachable, retrying in the background: ${reason}`);
     });
     this.redis.on('ready', () => {
-      if (lastFailure !== null) this.logger.log('connected to Redis');
-      lastFailure = null;
+      if (outage.recovered()) this.logger.log('connected to Redis');
     });
   }
 
