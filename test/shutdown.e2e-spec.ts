@@ -150,6 +150,9 @@ describe('graceful shutdown (SIGTERM)', () => {
     api.child.kill('SIGTERM');
     // New connections are refused while the in-flight requests still wait.
     await until(() => refused(port));
+    // A second signal (Ctrl-C again, or one passed on by npm) does not cut the shutdown short: the rotations
+    // below still get their 200 and the process exits 0.
+    api.child.kill('SIGINT');
     expect(api.child.exitCode).toBeNull();
 
     await blocker.query('COMMIT');
@@ -369,8 +372,10 @@ describe('graceful shutdown (SIGTERM)', () => {
     children.push(worker.child);
     await worker.up;
     worker.child.kill('SIGTERM');
+    worker.child.kill('SIGINT'); // changes nothing: the shutdown runs on
     expect(await worker.exited).toBe(0);
     expect(worker.output()).toMatch(/SIGTERM: shutting down[\s\S]*"msg":"stopped"/);
+    expect(worker.output()).not.toMatch(/SIGINT: shutting down/);
   });
 
   // A container runs `npm run start:api` / `start:worker` as its first process, so the orchestrator's SIGTERM goes
