@@ -372,6 +372,8 @@ describe('graceful shutdown (SIGTERM)', () => {
     children.push(worker.child);
     await worker.up;
     worker.child.kill('SIGTERM');
+    // Sent once the SIGTERM is taken (two signals pending at once are delivered lowest number first, SIGINT first).
+    await until(async () => /SIGTERM: shutting down/.test(worker.output()));
     worker.child.kill('SIGINT'); // changes nothing: the shutdown runs on
     expect(await worker.exited).toBe(0);
     expect(worker.output()).toMatch(/SIGTERM: shutting down[\s\S]*"msg":"stopped"/);
