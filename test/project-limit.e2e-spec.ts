@@ -126,6 +126,32 @@ describe('per-project limit with a sharded counter', () => {
     expect((await create(3)).status).toBe(409);
   });
 
+  // A create in flight holds one shard of the counter until it commits. Deletes take a free shard to give their
+  // slot back, so they neither queue behind every create in flight nor one behind the other (a burst of deletes
+  // of one big project used to run them one at a time, until requests timed out waiting for a connection).
+  it('deletes give their slots back while creates in flight hold a shard of the counter', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) ids.push(((await create(i)).body as { id: string }).id);
+    await fill(2 * SHARDS);
+    const before = (await shards()).reduce((a, b) => a + b, 0);
+    const inFlight = api.db.dataSource.createQueryRunner();
+    await inFlight.connect();
+    await inFlight.startTransaction();
+    try {
+      await inFlight.query('SELECT 1 FROM project_quotas WHERE project_id = $1 AND shard = 0 FOR UPDATE', [
+        projectId,
+      ]);
+      const deleted = await Promise.all(ids.map((id) => api.http.delete(`/v1/webhooks/${id}`, { key })));
+      expect(deleted.map((r) => r.status)).toEqual(Array(10).fill(200));
+    } finally {
+      await inFlight.rollbackTransaction();
+      await inFlight.release();
+    }
+    expect((await shards()).reduce((a, b) => a + b, 0)).toBe(before - 10);
+    expect(await liveCount()).toBe(0);
+    expect(Math.min(...(await shards()))).toBeGreaterThanOrEqual(0);
+  });
+
   it('a project default policy set while sharded creates race reaches every new webhook', async () => {
     for (let round = 0; round < 5; round++) {
       const k = (await api.newKey()).key;

@@ -149,13 +149,15 @@ export class WebhooksService {
   /** Soft-deletes a webhook: it disappears, frees its slot, and its secrets are destroyed at once. */
   async remove(ctx: RequestContext, id: string): Promise<void> {
     await this.db.transaction(async (tx) => {
-      // Lock order everywhere: the project's counter, then the webhook row (no deadlock with policy changes).
-      await tx.webhooks.lockProjectCreates(ctx.projectId);
+      // Lock order everywhere: the project's counter, then the webhook row (no deadlock with policy changes). One
+      // shard of the counter is enough to give a slot back; all of them only when none counts a webhook.
+      const shard = await tx.webhooks.lockReleasableShard(ctx.projectId);
+      if (shard === null) await tx.webhooks.lockProjectCreates(ctx.projectId);
       const webhook = await tx.webhooks.findLiveForUpdate(ctx.projectId, id);
       if (!webhook) throw new WebhookNotFoundError();
       const now = timeOfChange(this.clock.now(), webhook);
       await tx.webhooks.softDelete(webhook.id, now);
-      await tx.webhooks.releaseSlot(ctx.projectId);
+      await tx.webhooks.releaseSlot(ctx.projectId, shard);
       // A deleted webhook never rotates again; its own policy goes with it.
       await tx.rotation.deleteSchedule(webhook.id);
       await tx.rotation.deletePolicy(ctx.projectId, webhook.id);

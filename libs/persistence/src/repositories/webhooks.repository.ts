@@ -49,8 +49,43 @@ export class WebhooksRepository {
     return this.manager.getRepository(WebhookEntity);
   }
 
-  /** Gives a slot back (on delete). Call after {@link lockProjectCreates} in the same transaction. */
-  async releaseSlot(projectId: string): Promise<void> {
+  /**
+   * Takes, for a delete, one counter shard of the project that can give a slot back (it counts at least one
+   * webhook) and row-locks it until the transaction ends: one that no other transaction holds, or else, waiting,
+   * one at random. Returns it, or null when no shard counts a webhook (the caller then takes them all,
+   * {@link lockProjectCreates}). A delete only lowers the count, so one shard is enough for the limit: a create
+   * in flight that reads the count before the delete commits sees one webhook too many (it is refused, or retried
+   * exactly, which waits for the delete), never one too few. Concurrent deletes of a sharded project thus spread
+   * over the shards instead of queueing one by one behind every create in flight. Holding nothing else while it
+   * waits, a delete cannot deadlock here; call it first (the lock order of every change: the project's counter,
+   * then the webhook row).
+   */
+  async lockReleasableShard(projectId: string): Promise<number | null> {
+    for (const pick of [
+      'ORDER BY shard LIMIT 1 FOR UPDATE SKIP LOCKED',
+      'ORDER BY random() LIMIT 1 FOR UPDATE',
+    ]) {
+      const rows: { shard: number }[] = await this.manager.query(
+        `SELECT shard FROM project_quotas WHERE project_id = $1 AND live_webhooks > 0 ${pick}`,
+        [projectId],
+      );
+      if (rows.length > 0) return rows[0].shard;
+    }
+    return null;
+  }
+
+  /**
+   * Gives a slot back (on delete): from `shard`, locked by {@link lockReleasableShard}, or else from the first
+   * shard that counts a webhook, all of them locked by {@link lockProjectCreates} in the same transaction.
+   */
+  async releaseSlot(projectId: string, shard: number | null = null): Promise<void> {
+    if (shard !== null) {
+      await this.manager.query(
+        'UPDATE project_quotas SET live_webhooks = live_webhooks - 1 WHERE project_id = $1 AND shard = $2',
+        [projectId, shard],
+      );
+      return;
+    }
     await this.manager.query(
       `UPDATE project_quotas SET live_webhooks = live_webhooks - 1
        WHERE project_id = $1 AND shard = (
