@@ -13,7 +13,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  *    commit; the slot is kept only if `sum + n - 1 <= limit`, otherwise the call fails with SQLSTATE WQ001
  *    and the caller retries exactly.
  *  - exact, otherwise (and always with one shard, the default for small limits): lock every shard in
- *    order, head first, then count. Deletes and policy changes take the same locks (`lock_project_quota`).
+ *    order, head first, then count. Policy changes take the same locks (`lock_project_quota`); a delete, which
+ *    only lowers the count, locks one shard that counts a webhook (`WebhooksRepository.lockReleasableShard`).
  * A sharded create holds one lock and waits for no other, and exact operations lock in one order: no
  * deadlock. The limit holds however many creates race, exactly as with one counter row.
  */
