@@ -1,6 +1,7 @@
 import { Cluster } from 'ioredis';
 
 const ENDS = Symbol('endsOnDisconnect');
+const STAYS_ENDED = Symbol('staysEnded');
 
 /** What ioredis 5's Cluster `disconnect` reads and calls of itself. */
 interface DisconnectingCluster {
@@ -31,4 +32,30 @@ export function endClusterOnDisconnect(proto: object = Cluster.prototype): void 
     this.handleCloseEvent();
   };
   p[ENDS] = true;
+}
+
+/** What ioredis 5's Cluster `setStatus` reads. */
+interface StatusCluster {
+  status: string;
+  setStatus: (this: StatusCluster, status: string) => void;
+}
+
+/**
+ * In ioredis 5 a Cluster client goes back to `close` when its pool of node connections empties, also once it has
+ * ended: a node connection whose socket closes after the others' (one to a node that had hung or failed over)
+ * empties the pool again after the client's `end`, and the client is `close` again, for good (nothing ends it a
+ * second time). BullMQ waits for `ready` or `end` of a client that is not `end`, so a worker whose blocking client
+ * had ended that way (closing it while Redis Cluster recovered from a shard that hung) never finished its main loop,
+ * and the shutdown ran into its deadline (exit 1). An ended client now stays ended until it is connected again.
+ * Idempotent.
+ */
+export function keepClusterEnded(proto: object = Cluster.prototype): void {
+  const p = proto as StatusCluster & { [STAYS_ENDED]?: true };
+  if (p[STAYS_ENDED]) return;
+  const setStatus = p.setStatus;
+  p.setStatus = function (this: StatusCluster, status: string) {
+    if (status === 'close' && this.status === 'end') return;
+    setStatus.call(this, status);
+  };
+  p[STAYS_ENDED] = true;
 }

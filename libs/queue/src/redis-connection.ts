@@ -2,13 +2,15 @@ import type { ConnectionOptions } from 'bullmq';
 import { isIP } from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisSeed } from '@app/config';
-import { endClusterOnDisconnect } from './ioredis-cluster';
+import { endClusterOnDisconnect, keepClusterEnded } from './ioredis-cluster';
 import { releaseTimersOnClose } from './ioredis-timers';
 
 // Every client of the process, BullMQ's included, gets its timers cleared with its connection (see there).
 releaseTimersOnClose();
 // Every Cluster client, BullMQ's duplicates included, ends when disconnected while it has no node connection.
 endClusterOnDisconnect();
+// And an ended one stays ended when a node connection of it ends late.
+keepClusterEnded();
 
 /**
  * How long a connection may go without a byte from Redis while a command waits for its answer before it is dropped
