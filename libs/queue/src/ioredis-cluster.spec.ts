@@ -1,7 +1,7 @@
 import { once } from 'node:events';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Cluster } from 'ioredis';
-import { endClusterOnDisconnect, keepClusterEnded } from './ioredis-cluster';
+import { endClusterOnDisconnect, keepClusterEnded, settleClusterConnect } from './ioredis-cluster';
 
 /** A loopback port nothing listens on. */
 async function closedPort(): Promise<number> {
@@ -54,5 +54,85 @@ describe('keepClusterEnded (ioredis 5)', () => {
     await nodeEnded;
     await new Promise((resolve) => setImmediate(resolve));
     expect(cluster.status).toBe('end');
+  });
+});
+
+/**
+ * A one-node "cluster" on a loopback port that holds every slot and says `cluster_state:fail` (a shard without a
+ * master): just enough RESP for ioredis's node and cluster ready checks.
+ */
+async function failingClusterNode(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const bulk = (s: string) => `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    let buffered = '';
+    socket.on('data', (d: Buffer) => {
+      buffered += d.toString();
+      // Each command is a RESP array of bulk strings; answer every complete one.
+      for (;;) {
+        const m = /^\*(\d+)\r\n/.exec(buffered);
+        if (!m) return;
+        let at = m[0].length;
+        const args: string[] = [];
+        for (let i = 0; i < Number(m[1]); i++) {
+          const len = /^\$(\d+)\r\n/.exec(buffered.slice(at));
+          if (!len || buffered.length < at + len[0].length + Number(len[1]) + 2) return;
+          at += len[0].length;
+          args.push(buffered.slice(at, at + Number(len[1])));
+          at += Number(len[1]) + 2;
+        }
+        buffered = buffered.slice(at);
+        const command = args.join(' ').toLowerCase();
+        if (command === 'cluster slots')
+          socket.write(`*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n${bulk('127.0.0.1')}:${port}\r\n`);
+        else if (command === 'cluster info') socket.write(bulk('cluster_state:fail\r\n'));
+        else if (command === 'info') socket.write(bulk('# Server\r\nloading:0\r\n'));
+        else socket.write('+OK\r\n');
+      }
+    });
+  }).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+}
+
+describe('settleClusterConnect (ioredis 5)', () => {
+  beforeAll(() => settleClusterConnect()); // applied when redis-connection loads; calling again changes nothing
+
+  it('settles a connect whose ready check finds the cluster failed once the client ends', async () => {
+    const node = await failingClusterNode();
+    const cluster = new Cluster([{ host: '127.0.0.1', port: node.port }], {
+      lazyConnect: true,
+      clusterRetryStrategy: () => 60_000,
+    });
+    cluster.on('error', () => undefined);
+    try {
+      const reconnecting = new Promise((resolve) => cluster.once('reconnecting', resolve));
+      const outcome = cluster.connect().then(
+        () => 'connected',
+        (e: Error) => e.message,
+      );
+      // The ready check found `cluster_state:fail`: the client dropped its connections to try again later.
+      await reconnecting;
+      // Ending the client settles the attempt. Without the rule its promise stays pending for ever (BullMQ, which
+      // awaits it to reconnect a worker's blocking client, then never takes another job nor finishes closing).
+      const ended = new Promise((resolve) => cluster.once('end', resolve));
+      cluster.disconnect();
+      await ended;
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(await Promise.race([outcome, Promise.resolve('still pending')])).toBe('Connection is closed.');
+    } finally {
+      cluster.disconnect();
+      await node.close();
+    }
   });
 });

@@ -59,3 +59,60 @@ export function keepClusterEnded(proto: object = Cluster.prototype): void {
   };
   p[STAYS_ENDED] = true;
 }
+
+const SETTLES = Symbol('connectSettles');
+
+/** What ioredis 5's Cluster `connect` reads and calls of itself. */
+interface ConnectingCluster {
+  status: string;
+  connect: (this: ConnectingCluster) => Promise<void>;
+  on(event: string, listener: () => void): unknown;
+  removeListener(event: string, listener: () => void): unknown;
+}
+
+/**
+ * ioredis 5's Cluster `connect()` never settles when its ready check fails (the cluster says `cluster_state:fail`,
+ * as while a shard has no master): the client disconnects and connects again by itself, and the promise of the
+ * first attempt is left pending for ever. BullMQ awaits that promise when it reconnects a worker's blocking client,
+ * so a worker that did so during such an outage stopped taking jobs for good (a rotation sweep, the audit relay's
+ * or housekeeping's jobs no longer ran), and its shutdown waited out the deadline (exit 1). The promise now also
+ * settles when the client is next `ready` (resolved) or `end` (rejected, as on a closed connection); events left
+ * over from before the call, which find the client in another state, are ignored. Idempotent.
+ */
+export function settleClusterConnect(proto: object = Cluster.prototype): void {
+  const p = proto as ConnectingCluster & { [SETTLES]?: true };
+  if (p[SETTLES]) return;
+  const connect = p.connect;
+  p.connect = function (this: ConnectingCluster) {
+    const attempt = connect.call(this);
+    return new Promise<void>((resolve, reject) => {
+      const done = () => {
+        this.removeListener('ready', onReady);
+        this.removeListener('end', onEnd);
+      };
+      const onReady = () => {
+        if (this.status !== 'ready') return;
+        done();
+        resolve();
+      };
+      const onEnd = () => {
+        if (this.status !== 'end') return;
+        done();
+        reject(new Error('Connection is closed.'));
+      };
+      this.on('ready', onReady);
+      this.on('end', onEnd);
+      attempt.then(
+        () => {
+          done();
+          resolve();
+        },
+        (e: unknown) => {
+          done();
+          reject(e instanceof Error ? e : new Error(String(e)));
+        },
+      );
+    });
+  };
+  p[SETTLES] = true;
+}

@@ -2,7 +2,7 @@ import type { ConnectionOptions } from 'bullmq';
 import { isIP } from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisSeed } from '@app/config';
-import { endClusterOnDisconnect, keepClusterEnded } from './ioredis-cluster';
+import { endClusterOnDisconnect, keepClusterEnded, settleClusterConnect } from './ioredis-cluster';
 import { releaseTimersOnClose } from './ioredis-timers';
 
 // Every client of the process, BullMQ's included, gets its timers cleared with its connection (see there).
@@ -11,6 +11,8 @@ releaseTimersOnClose();
 endClusterOnDisconnect();
 // And an ended one stays ended when a node connection of it ends late.
 keepClusterEnded();
+// And a connect that meets a cluster whose state is `fail` settles once the client is ready or ended.
+settleClusterConnect();
 
 /**
  * How long a connection may go without a byte from Redis while a command waits for its answer before it is dropped
