@@ -547,6 +547,30 @@ describe('webhooks API (Anchor-compatible routes)', () => {
   });
 
   describe('POST /v1/webhooks/{id}/rotate-secret', () => {
+    it('takes a JSON null body as no body (a client serializing an absent body as null), and [] or true as no object', async () => {
+      const created = (await create(valid)).body;
+      const json = { 'content-type': 'application/json' };
+      const rotated = await api.http.post(`/v1/webhooks/${created.id}/rotate-secret`, {
+        key,
+        headers: json,
+        raw: 'null',
+      });
+      expect(rotated.status).toBe(200);
+      expect(rotated.body.secret).toMatch(/^[0-9a-f]{64}$/);
+      expect(rotated.body.secret).not.toBe(created.secret);
+      for (const raw of ['[]', 'true']) {
+        const res = await api.http.post(`/v1/webhooks/${created.id}/rotate-secret`, {
+          key,
+          headers: json,
+          raw,
+        });
+        expect({ status: res.status, details: res.body.details }).toEqual({
+          status: 400,
+          details: [expect.objectContaining({ field: 'body', rule: 'type' })],
+        });
+      }
+    });
+
     it('refuses a query string instead of ignoring it: nothing rotates, nothing changes', async () => {
       const created = (await create(valid)).body;
       const rotate = await api.http.post(`/v1/webhooks/${created.id}/rotate-secret?grace_period_hours=1`, {
