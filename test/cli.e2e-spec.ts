@@ -216,6 +216,33 @@ describe('admin CLI', () => {
     expect(res.stdout).toBe('');
   });
 
+  it('says to run migrate when the database is missing or not migrated', async () => {
+    const name = siblingDatabaseName('cli_unmigrated');
+    const url = await droppedDatabase(name);
+    try {
+      const missing = await cli(['api-keys', 'create'], { DATABASE_URL: url });
+      expect({ code: missing.code, stdout: missing.stdout }).toEqual({ code: 1, stdout: '' });
+      expect(missing.stderr).toMatch(
+        /does not exist \(the database is not migrated: run `migrate` first\)\n$/,
+      );
+      await withAdmin((admin) => admin.query(`CREATE DATABASE "${name}"`));
+      for (const args of [
+        ['api-keys', 'create'],
+        ['api-keys', 'list', '--project', randomUUID()],
+        ['secrets', 'reencrypt'],
+      ]) {
+        const empty = await cli(args, { DATABASE_URL: url });
+        expect({ args, code: empty.code, stdout: empty.stdout }).toEqual({ args, code: 1, stdout: '' });
+        expect(empty.stderr).toMatch(/^error: .*\(the database is not migrated: run `migrate` first\)\n$/m);
+      }
+      const migrated = await cli(['migrate'], { DATABASE_URL: url });
+      expect(migrated.code).toBe(0);
+      expect((await cli(['api-keys', 'create'], { DATABASE_URL: url })).code).toBe(0);
+    } finally {
+      await droppedDatabase(name);
+    }
+  });
+
   it('reports a mistake in its arguments as such, not as Postgres being unreachable', async () => {
     const unreachable = { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/webhooks_test' };
     const cases: [string[], RegExp][] = [

@@ -91,10 +91,22 @@ export async function runCli(argv: string[]): Promise<number> {
       // An unknown option, or one without its value: said with the commands and their options.
       process.stderr.write(`${e.message}\n${USAGE}\n`);
     } else {
-      process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
+      const hint =
+        command !== 'migrate' && notMigrated(e) ? ' (the database is not migrated: run `migrate` first)' : '';
+      process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}${hint}\n`);
     }
     return 1;
   }
+}
+
+/**
+ * Whether `e` means the database lacks what `migrate` makes: the database itself (3D000), a table (42P01) or a
+ * column (42703) of a newer schema. The service's processes wait for it; a command says what to run.
+ */
+function notMigrated(e: unknown): boolean {
+  const { code, message } = (e ?? {}) as { code?: unknown; message?: unknown };
+  if (code === '3D000' || code === '42P01' || code === '42703') return true;
+  return typeof message === 'string' && /database "[^"]*" does not exist/.test(message);
 }
 
 /** An error of node:util's parseArgs about the arguments themselves (ERR_PARSE_ARGS_*). */
