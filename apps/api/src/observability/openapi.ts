@@ -48,9 +48,10 @@ export class ErrorResponse {
 }
 
 const ERROR_REF = { $ref: '#/components/schemas/ErrorResponse' };
+// When the caller's `x-request-id` is kept (see http/request-id.ts).
+const SANE_REQUEST_ID = '1 to 128 printable ASCII, nothing shaped like an API key or a secret';
 const REQUEST_ID_HEADER = {
-  description:
-    "The request id: the caller's `x-request-id` when sane (1 to 128 printable ASCII, nothing shaped like an API key or a secret), else a new one",
+  description: `The request id: the caller's \`x-request-id\` when sane (${SANE_REQUEST_ID}), else a new one`,
   schema: { type: 'string' },
 };
 // The request header, on every operation (the id is taken, or made, before any route runs).
@@ -58,8 +59,7 @@ const REQUEST_ID_PARAMETER = {
   name: 'x-request-id',
   in: 'header',
   required: false,
-  description:
-    "Your id for this request, answered in the `x-request-id` header and the error body's `request_id`, and written to the logs and audit events: kept when sane (1 to 128 printable ASCII, nothing shaped like an API key or a secret), else replaced by a new one; a new one when absent",
+  description: `Your id for this request, answered in the \`x-request-id\` header and the error body's \`request_id\`, and written to the logs and audit events: kept when sane (${SANE_REQUEST_ID}), else replaced by a new one; a new one when absent`,
   schema: { type: 'string' },
 };
 const RETRY_AFTER_HEADER = { description: 'Seconds to wait before retrying', schema: { type: 'integer' } };
