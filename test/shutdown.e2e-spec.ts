@@ -3,10 +3,11 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { Queue } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import { closeQueue } from '../libs/queue/src/queue-connection';
+import { redisOptionsFromUrl } from '../libs/queue/src/redis-connection';
 import { TcpProxy } from './support/tcp-proxy';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from './support/test-env';
 
@@ -505,6 +506,35 @@ describe('closing a queue while Redis hangs', () => {
       await proxy.stop();
     }
   });
+});
+
+describe('closing a worker whose connection for blocking reads waits to reconnect', () => {
+  // Redis is back after an outage, but the worker's client for blocking reads is still waiting out its retry
+  // delay. BullMQ waits for that client's `end` when the worker closes, which ioredis 5 never emitted for a client
+  // waiting to reconnect: the worker never finished closing, and the process waited out its shutdown deadline.
+  it('closes, and the client ends instead of reconnecting', async () => {
+    const proxy = await TcpProxy.inFrontOf(TEST_REDIS_URL);
+    const connection = { ...redisOptionsFromUrl(proxy.rewrite(TEST_REDIS_URL)), retryStrategy: () => 3000 };
+    const worker = new Worker(`close-while-reconnecting-${randomUUID()}`, async () => undefined, {
+      connection,
+    });
+    worker.on('error', () => undefined);
+    const { blockingConnection } = worker as unknown as { blockingConnection: { client: Promise<Redis> } };
+    try {
+      await worker.waitUntilReady();
+      const blocking = await blockingConnection.client;
+      await until(async () => blocking.status === 'ready'); // the worker's main loop waits for a job on it
+      const reconnecting = new Promise((resolve) => blocking.once('reconnecting', resolve));
+      proxy.cut();
+      await reconnecting;
+      proxy.restore(); // Redis answers again; the client tries again in 3 s
+      const gaveUp = new Promise<false>((resolve) => setTimeout(() => resolve(false), 20_000).unref());
+      expect(await Promise.race([worker.close().then(() => true), gaveUp])).toBe(true);
+      expect(blocking.status).toBe('end');
+    } finally {
+      await proxy.stop();
+    }
+  }, 40_000);
 });
 
 describe('a Redis database the server does not have', () => {

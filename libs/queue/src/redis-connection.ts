@@ -2,11 +2,14 @@ import type { ConnectionOptions } from 'bullmq';
 import { isIP } from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisSeed } from '@app/config';
+import { endReconnectingBlockingClient } from './blocking-disconnect';
 import { endClusterOnDisconnect, keepClusterEnded, settleClusterConnect } from './ioredis-cluster';
 import { releaseTimersOnClose } from './ioredis-timers';
 
 // Every client of the process, BullMQ's included, gets its timers cleared with its connection (see there).
 releaseTimersOnClose();
+// A worker's blocking client that waits to reconnect ends when the worker interrupts its read (close, pause).
+endReconnectingBlockingClient();
 // Every Cluster client, BullMQ's duplicates included, ends when disconnected while it has no node connection.
 endClusterOnDisconnect();
 // And an ended one stays ended when a node connection of it ends late.

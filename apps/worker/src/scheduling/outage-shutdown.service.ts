@@ -27,9 +27,9 @@ interface DroppableClient {
 }
 
 /**
- * Ends a client at once, also one waiting to reconnect (which `disconnect()` alone leaves waiting, its commands
- * pending for ever): the commands it holds fail as on a closed connection, and so does any sent later, such as
- * the QUIT of a close already under way. BullMQ takes such failures as the connection's, and carries on closing.
+ * Ends a client at once, also one connected to a Redis that hangs (whose `disconnect()` alone ends it only once its
+ * connection has closed): the commands it holds fail as on a closed connection, and so does any sent later, such
+ * as the QUIT of a close already under way. BullMQ takes such failures as the connection's, and carries on closing.
  */
 function drop(client: DroppableClient | undefined): void {
   if (client === undefined || client.status === 'end') return;
@@ -88,7 +88,7 @@ export class OutageShutdownService implements BeforeApplicationShutdown {
     const closed = Promise.allSettled([
       ...workers.map((w) => w.close(true)),
       // Queue.close() has no force; its connection's close(true) drops the client, and the queue's own close
-      // later finds that connection closed. (A plain disconnect() does not end a client waiting to reconnect.)
+      // later finds that connection closed. (A plain disconnect() does not end at once a client whose Redis hangs.)
       ...queueConnections.map((c) => c.close(true)),
     ]);
     if (closing) {
