@@ -3,7 +3,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Job } from 'bullmq';
-import { ManualClock, SecretsService } from '@app/domain';
+import { fingerprint, ManualClock, SecretsService } from '@app/domain';
 import { DeliveriesRepository } from '@app/persistence';
 import { DeliveryQueue, JobName, QueueName } from '@app/queue';
 import { HousekeepingProcessor } from '../apps/worker/src/housekeeping/housekeeping.processor';
@@ -71,6 +71,43 @@ describe('worker housekeeping', () => {
     expect(audits[0].event.actor.type).toBe('system');
     expect(audits[0].event.data.fingerprint).toMatch(/^sha256:[0-9a-f]{16}$/);
     expect(audits[0].event.data.expired_at).toBe('2026-11-22T10:00:00.000Z');
+  });
+
+  it('records the expiries of one run in the order the secrets expired', async () => {
+    const { key } = await api.newKey();
+    const created = await api.http.post('/v1/webhooks', {
+      key,
+      body: { url: 'https://hooks.example.com/hk-order', subscribed_events: ['task.completed'] },
+    });
+    // Ten rotations, each previous secret kept for one hour less than the one before: the last replaced expires first.
+    const start = clock.now().getTime();
+    const replaced: string[] = [created.body.secret];
+    for (let hours = 10; hours >= 1; hours--) {
+      const rotated = await api.http.post(`/v1/webhooks/${created.body.id}/rotate-secret`, {
+        key,
+        body: { grace_period_hours: hours },
+      });
+      expect(rotated.status).toBe(200);
+      replaced.push(rotated.body.secret);
+    }
+    clock.set(start + 11 * 3600_000);
+    await worker.get(HousekeepingProcessor).process({ name: JobName.SecretsExpire, data: {} } as Job);
+    const expired: { event: { data: { fingerprint: string; expired_at: string } } }[] =
+      await api.db.dataSource.query(
+        `SELECT event FROM audit_events WHERE webhook_id = $1 AND type = 'webhook.secret.previous_expired'
+         ORDER BY seq`,
+        [created.body.id],
+      );
+    // Expired one hour apart, the secret replaced last first.
+    expect(expired.map((e) => e.event.data)).toEqual(
+      replaced
+        .slice(0, 10)
+        .reverse()
+        .map((secret, i) => ({
+          fingerprint: fingerprint(secret),
+          expired_at: new Date(start + (i + 1) * 3600_000).toISOString(),
+        })),
+    );
   });
 
   it('a backlog of expired secrets being destroyed when the worker stops ends after the batch in flight', async () => {

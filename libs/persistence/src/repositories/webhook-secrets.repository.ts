@@ -45,13 +45,19 @@ export class WebhookSecretsRepository {
     return res.affected ?? 0;
   }
 
-  /** Destroys up to `limit` previous secrets whose grace period ended at or before `now`; returns them. */
+  /**
+   * Destroys up to `limit` previous secrets whose grace period ended at or before `now`; returns them in the order
+   * they expired (then replaced, as `seq` tells), which is the order their expiries are recorded in. A DELETE
+   * returns its rows in no particular order (the planner hashes the ids of the subquery).
+   */
   async deleteExpired(now: Date, limit: number): Promise<WebhookSecretEntity[]> {
     const result: unknown = await this.manager.query(
-      `DELETE FROM webhook_secrets WHERE id IN (
-         SELECT id FROM webhook_secrets WHERE state = 'previous' AND expires_at <= $1
-         ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-       RETURNING *`,
+      `WITH expired AS (
+         DELETE FROM webhook_secrets WHERE id IN (
+           SELECT id FROM webhook_secrets WHERE state = 'previous' AND expires_at <= $1
+           ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+         RETURNING *)
+       SELECT * FROM expired ORDER BY expires_at, seq NULLS FIRST, created_at, id`,
       [now, limit],
     );
     return returnedRows(result).map(fromRaw);
