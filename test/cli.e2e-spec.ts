@@ -246,6 +246,8 @@ describe('admin CLI', () => {
   it('reports a mistake in its arguments as such, not as Postgres being unreachable', async () => {
     const unreachable = { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/webhooks_test' };
     const cases: [string[], RegExp][] = [
+      [[], /^usage: cli <command>\n {2}api-keys create/],
+      [['bogus'], /^unknown command 'bogus'\nusage: cli <command>\n {2}api-keys create/],
       [['api-keys', 'bogus'], /^usage: api-keys create/],
       [['api-keys', 'create', '--project', 'nope'], /^--project must be a UUID\n$/],
       [

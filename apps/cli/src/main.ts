@@ -65,7 +65,9 @@ export async function runCli(argv: string[]): Promise<number> {
       rotation: rotationCommand,
     };
     const handler = command ? handlers[command] : undefined;
-    if (!handler) throw new CliUsageError(USAGE);
+    // Said as such, like an unknown option: the list alone does not tell a typo from a command this version lacks.
+    if (!handler)
+      throw new CliUsageError(command === undefined ? USAGE : `unknown command '${command}'\n${USAGE}`);
     // Opened by the command once its arguments are checked: a mistake in them is reported as such, at once,
     // also while Postgres is unreachable or slow to answer.
     let app: INestApplicationContext | undefined;
