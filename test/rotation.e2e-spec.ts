@@ -1061,6 +1061,16 @@ describe('scheduled rotation', () => {
       ]);
     });
 
+    it('previous-secrets lists the revoked fingerprints newest first, as secret-status lists them', async () => {
+      const wh = await createWebhook();
+      await rotateKeepingAWeek(wh.id, 6);
+      const listed = (await status(wh.id)).previous.map((p: { fingerprint: string }) => p.fingerprint);
+      expect(listed).toHaveLength(6);
+      expect((await api.http.delete(`/v1/webhooks/${wh.id}/previous-secrets`, { key })).body.revoked).toBe(6);
+      const [revoked] = await audits(wh.id, 'webhook.secret.previous_revoked');
+      expect(revoked.event.data).toEqual({ fingerprints: listed, revoked: 6 });
+    });
+
     it('a deleted webhook never rotates', async () => {
       const wh = await createWebhook();
       await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 1 } });

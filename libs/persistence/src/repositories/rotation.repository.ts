@@ -247,13 +247,16 @@ export class RotationRepository {
 
   /**
    * Destroys the previous secrets of a webhook that still sign at `now` (ends their grace period now) and
-   * returns their fingerprints. Already expired ones are left to housekeeping, which records their expiry.
+   * returns their fingerprints, newest first as secret-status lists them (a DELETE alone returns its rows in no
+   * set order). Already expired ones are left to housekeeping, which records their expiry.
    */
   async destroyValidPrevious(webhookId: string, now: Date): Promise<string[]> {
     const rows = await returned<{ fingerprint: string }>(
       this.manager.query(
-        `DELETE FROM webhook_secrets WHERE webhook_id = $1 AND state = 'previous' AND expires_at > $2
-         RETURNING fingerprint, created_at`,
+        `WITH revoked AS (
+           DELETE FROM webhook_secrets WHERE webhook_id = $1 AND state = 'previous' AND expires_at > $2
+           RETURNING fingerprint, seq, created_at, id)
+         SELECT fingerprint FROM revoked ORDER BY seq DESC NULLS LAST, created_at DESC, id DESC`,
         [webhookId, now],
       ),
     );
