@@ -152,7 +152,7 @@ describe('structured logs', () => {
         key,
         headers: { 'x-request-id': 'boom-500' },
         body: {
-          url: 'https://hooks.example.com/in',
+          url: 'https://hooks.example.com/in?token=tok-boom-500',
           subscribed_events: ['task.completed'],
           description: 'explode',
         },
@@ -180,6 +180,9 @@ describe('structured logs', () => {
     expect(line).toMatchObject({ level: 50, route: '/v1/webhooks' });
     expect(JSON.stringify(line.err)).toContain('INSERT INTO webhooks failed');
     expect(logs.text).not.toContain(key);
+    // The values the failed query was sent with (the new secret's ciphertext among them) are blanked.
+    expect(line.err.parameters).toBe('[redacted]');
+    expect(logs.text).not.toContain('tok-boom-500');
   });
 
   it('a client that hangs up in the middle of its body is no dependency outage: one line at info, nothing at warn or above, no 503', async () => {

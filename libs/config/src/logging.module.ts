@@ -45,6 +45,10 @@ export const REDACTED_LOG_PATHS: string[] = [
   '*.*.secret',
   '*.*.api_key',
   '*.*.apiKey',
+  // The values a failed query was sent with (TypeORM's QueryFailedError keeps them): a secret's ciphertext, a
+  // sealed stored response, a receiver URL with a token in it. The query itself stays, for the diagnosis.
+  'err.parameters',
+  'error.parameters',
 ];
 
 /** pino's redaction of every logger of the processes: the paths above, blanked out. */
