@@ -460,6 +460,36 @@ describe('graceful shutdown (SIGTERM)', () => {
   );
 });
 
+describe('a database that does not exist yet when the API starts', () => {
+  it('says to run migrate, and the API serves once migrate has run', async () => {
+    const url = new URL(TEST_DATABASE_URL);
+    url.pathname = `/${url.pathname.slice(1)}_unmigrated`;
+    const admin = new Client({ connectionString: TEST_DATABASE_URL });
+    await admin.connect();
+    const drop = () => admin.query(`DROP DATABASE IF EXISTS "${url.pathname.slice(1)}" WITH (FORCE)`);
+    await drop();
+    const port = await freePort();
+    const api = start(
+      'dist/apps/api/src/main.js',
+      { PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: url.toString() },
+      /does not exist \(run `migrate` first: it creates the database\)/,
+    );
+    try {
+      await api.up;
+      execFileSync(process.execPath, [join(root, 'dist/apps/cli/src/main.js'), 'migrate'], {
+        cwd: root,
+        env: { ...env, DATABASE_URL: url.toString() },
+        stdio: 'ignore',
+      });
+      await until(async () => (await fetch(`http://127.0.0.1:${port}/health/ready`)).status === 200, 30_000);
+    } finally {
+      api.child.kill('SIGKILL');
+      await drop();
+      await admin.end();
+    }
+  }, 60_000);
+});
+
 describe('Redis unreachable when the API starts', () => {
   // The API started and answered 503 without a word in its log about Redis (a wrong host, a rediss:// URL for a
   // server without TLS, REDIS_CLUSTER=true for a single server), where Postgres gets a warning naming the reason.

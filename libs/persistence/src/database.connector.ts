@@ -65,7 +65,10 @@ export class DatabaseConnector implements OnApplicationBootstrap, OnApplicationS
       // One line per distinct reason, not one per attempt.
       if (reason !== this.lastFailure) {
         // Said for the API and the worker alike: what waits for Postgres meanwhile is each one's own (the API's 503s).
-        this.logger.warn(`Postgres is unreachable, retrying in the background: ${reason}`);
+        // A database not created yet: the CLI's `migrate` creates and migrates it (as `npm start` runs it first).
+        const hint =
+          (e as { code?: unknown }).code === '3D000' ? ' (run `migrate` first: it creates the database)' : '';
+        this.logger.warn(`Postgres is unreachable, retrying in the background: ${reason}${hint}`);
       }
       this.lastFailure = reason;
       return false;
