@@ -61,6 +61,20 @@ describe('AuditCursorCodec', () => {
     rejects(new AuditCursorCodec(Buffer.alloc(32, 8)).encode(position, scope));
   });
 
+  it('takes a cursor made with any key of its ring, and makes its own with the first', () => {
+    const [k1, k2] = [Buffer.alloc(32, 1), Buffer.alloc(32, 2)];
+    // Two replicas during a key rotation's rollout: the same keys, in another order.
+    const before = new AuditCursorCodec([k1, k2]);
+    const after = new AuditCursorCodec([k2, k1]);
+    expect(after.decode(before.encode(position, scope), scope)).toEqual(position);
+    expect(before.decode(after.encode(position, scope), scope)).toEqual(position);
+    expect(after.encode(position, scope)).toBe(new AuditCursorCodec(k2).encode(position, scope));
+    // Once a key is dropped, its cursors are refused like any other.
+    expect(() => new AuditCursorCodec([k2]).decode(before.encode(position, scope), scope)).toThrow(
+      'cursor is invalid',
+    );
+  });
+
   it.each(['', '!!!', 'a'.repeat(600), 'bnVsbA', Buffer.from('[1,2]').toString('base64url'), 'e30'])(
     'refuses garbage %j',
     (cursor) => rejects(cursor),

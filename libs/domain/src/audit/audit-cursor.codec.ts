@@ -26,14 +26,21 @@ const invalid = (): ValidationFailedError =>
 /**
  * Opaque pagination cursors for the audit history: base64url of a small JSON with the keyset position and a
  * truncated HMAC over it and the listing's scope. The MAC makes any edit a clean 400 instead of a silently
- * different page, and stops a cursor from being replayed with other filters or by another project.
+ * different page, and stops a cursor from being replayed with other filters or by another project. Cursors are
+ * made with the first of `keys` and taken with any of them, so replicas whose key rings list the same keys in
+ * another order (a key rotation being rolled out) take each other's cursors.
  */
 export class AuditCursorCodec {
-  constructor(private readonly key: Buffer) {}
+  private readonly keys: readonly Buffer[];
+
+  constructor(keys: Buffer | readonly Buffer[]) {
+    this.keys = Buffer.isBuffer(keys) ? [keys] : keys;
+    if (this.keys.length === 0) throw new Error('an audit cursor codec needs a key');
+  }
 
   encode(position: AuditCursorPosition, scope: AuditCursorScope): string {
     const t = position.occurredAt.toISOString();
-    const m = this.mac(t, position.seq, scope);
+    const m = this.mac(this.keys[0], t, position.seq, scope);
     return Buffer.from(JSON.stringify({ t, s: position.seq, m }), 'utf8').toString('base64url');
   }
 
@@ -51,13 +58,16 @@ export class AuditCursorCodec {
     if (!/^\d{1,19}$/.test(s)) throw invalid();
     const occurredAt = new Date(t);
     if (Number.isNaN(occurredAt.getTime()) || occurredAt.toISOString() !== t) throw invalid();
-    const expected = Buffer.from(this.mac(t, s, scope), 'base64url');
     const given = Buffer.from(m, 'base64url');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalid();
+    const made = (key: Buffer) => {
+      const expected = Buffer.from(this.mac(key, t, s, scope), 'base64url');
+      return given.length === expected.length && timingSafeEqual(given, expected);
+    };
+    if (!this.keys.some(made)) throw invalid();
     return { occurredAt, seq: s };
   }
 
-  private mac(t: string, s: string, scope: AuditCursorScope): string {
+  private mac(key: Buffer, t: string, s: string, scope: AuditCursorScope): string {
     const material = JSON.stringify([
       t,
       s,
@@ -67,10 +77,6 @@ export class AuditCursorCodec {
       scope.since ?? null,
       scope.until ?? null,
     ]);
-    return createHmac('sha256', this.key)
-      .update(material)
-      .digest()
-      .subarray(0, MAC_BYTES)
-      .toString('base64url');
+    return createHmac('sha256', key).update(material).digest().subarray(0, MAC_BYTES).toString('base64url');
   }
 }

@@ -35,10 +35,12 @@ export class AuditHistoryService {
     private readonly db: Database,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
-    // A key of its own, derived from the first at-rest key: cursors are then unforgeable without any new
-    // setting. Rotating that key only invalidates cursors in flight, which clients restart from page one.
-    const cursorKey = createHmac('sha256', config.secrets.keyRing[0].key).update('audit-cursor/v1').digest();
-    this.cursors = new AuditCursorCodec(cursorKey);
+    // Keys of their own, derived from the at-rest keys: cursors are then unforgeable without any new setting.
+    // Made with the first key's and taken with any key's, so cursors pass between replicas throughout a key
+    // rotation's rollout; dropping a key only invalidates cursors in flight, which clients restart from page one.
+    this.cursors = new AuditCursorCodec(
+      config.secrets.keyRing.map(({ key }) => createHmac('sha256', key).update('audit-cursor/v1').digest()),
+    );
   }
 
   /** Newest first, only the caller's project; filters combine with AND; `since`/`until` are inclusive. */
