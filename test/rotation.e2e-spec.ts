@@ -1120,6 +1120,37 @@ describe('scheduled rotation', () => {
       expect(await sweeper.rotateIfDue(wh.id, due)).toBe(false);
       expect(await audits(wh.id, 'webhook.secret.rotated')).toHaveLength(1);
     });
+
+    it('a rotation no sweep announced gets its notice right before it, and only that one', async () => {
+      const wh = await createWebhook();
+      await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 1 } });
+      const due = new Date(clock.now().getTime() + DAY);
+      clock.set(due.getTime() + HOUR); // overdue, and no sweep has run since the policy was set
+      expect(await sweeper.rotateIfDue(wh.id, due)).toBe(true);
+      const history: { type: string; event: any }[] = await api.db.dataSource.query(
+        'SELECT type, event FROM audit_events WHERE webhook_id = $1 ORDER BY seq',
+        [wh.id],
+      );
+      const secretEvents = history.filter((e) => e.type.startsWith('webhook.secret.'));
+      expect(secretEvents.map((e) => e.type)).toEqual([
+        'webhook.secret.rotation_due',
+        'webhook.secret.rotated',
+      ]);
+      expect(secretEvents[0].event.data).toEqual({ due_at: due.toISOString(), policy: 'webhook' });
+      expect(secretEvents[0].event.actor.type).toBe('scheduler');
+      expect(secretEvents[0].event.occurred_at).toBe(secretEvents[1].event.occurred_at);
+      // The next due time is announced by the sweep, ahead, as usual; its rotation adds no second notice.
+      const next = new Date(clock.now().getTime() + DAY);
+      clock.set(next.getTime() - HOUR);
+      await sweeper.sweep();
+      clock.set(next);
+      await sweeper.sweep();
+      expect((await audits(wh.id, 'webhook.secret.rotation_due')).map((n) => n.event.data.due_at)).toEqual([
+        due.toISOString(),
+        next.toISOString(),
+      ]);
+      expect(await audits(wh.id, 'webhook.secret.rotated')).toHaveLength(2);
+    });
   });
 
   describe('exactly once at scale', () => {

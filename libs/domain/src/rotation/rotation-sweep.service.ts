@@ -155,7 +155,8 @@ export class RotationSweepService {
       });
       await tx.rotation.insertScheduledSecrets(fresh);
       await tx.rotation.completeRotations(ids, changedAt, now);
-      type Recorded = 'webhook.secret.rotated' | 'webhook.secret.previous_expired';
+      type Recorded =
+        'webhook.secret.rotation_due' | 'webhook.secret.rotated' | 'webhook.secret.previous_expired';
       await this.audit.recordMany(
         tx,
         due.flatMap((d, i): AuditInput<Recorded>[] => {
@@ -185,8 +186,20 @@ export class RotationSweepService {
             type: 'webhook.secret.previous_expired',
             data: { fingerprint: fp, expired_at: now.toISOString() },
           });
-          if (kept && out.expiresAt === null) return [rotated, expiredNow(out.fingerprint)];
+          // A due time no sweep announced yet (a `secret.rotate` job that came first, a notice lead time of 0 that
+          // a sweep's clock read missed) gets its notice now, right before its rotation: one per due time.
+          const notice: AuditInput<Recorded>[] = d.announced
+            ? []
+            : [
+                {
+                  ...rotated,
+                  type: 'webhook.secret.rotation_due',
+                  data: { due_at: d.dueAt.toISOString(), policy: d.scope },
+                },
+              ];
+          if (kept && out.expiresAt === null) return [...notice, rotated, expiredNow(out.fingerprint)];
           return [
+            ...notice,
             rotated,
             ...dropped.filter((s) => s.webhookId === d.webhookId).map((s) => expiredNow(s.fingerprint)),
           ];

@@ -20,8 +20,12 @@ export interface RotationSchedule {
 export interface DueRotation {
   webhookId: string;
   projectId: string;
+  /** Whose policy the webhook follows. */
+  scope: PolicyScope;
   gracePeriodHours: number;
   dueAt: Date;
+  /** Whether the advance notice of this due time has gone out. */
+  announced: boolean;
   /** The webhook's `updated_at` and `last_change_at`, read under its row lock: the rotation is dated after them. */
   updatedAt: Date;
   lastChangeAt: Date | null;
@@ -283,7 +287,8 @@ export class RotationRepository {
       filter = 'AND rs.webhook_id = $3 AND rs.next_rotation_at = $4';
     }
     const rows: Record<string, unknown>[] = await this.manager.query(
-      `SELECT rs.webhook_id, rs.project_id, rs.grace_period_hours, rs.next_rotation_at, w.updated_at, w.last_change_at
+      `SELECT rs.webhook_id, rs.project_id, rs.scope, rs.grace_period_hours, rs.next_rotation_at,
+              rs.notice_sent_for IS NOT DISTINCT FROM rs.next_rotation_at AS announced, w.updated_at, w.last_change_at
        FROM rotation_schedules rs JOIN webhooks w ON w.id = rs.webhook_id AND w.deleted_at IS NULL
        WHERE rs.next_rotation_at <= $1 ${filter}
        ORDER BY rs.next_rotation_at
@@ -294,8 +299,10 @@ export class RotationRepository {
     return rows.map((r) => ({
       webhookId: r.webhook_id as string,
       projectId: r.project_id as string,
+      scope: r.scope as PolicyScope,
       gracePeriodHours: r.grace_period_hours as number,
       dueAt: new Date(r.next_rotation_at as string),
+      announced: r.announced as boolean,
       updatedAt: new Date(r.updated_at as string),
       lastChangeAt: r.last_change_at == null ? null : new Date(r.last_change_at as string),
     }));
