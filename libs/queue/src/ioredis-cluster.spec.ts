@@ -2,6 +2,11 @@ import { once } from 'node:events';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Cluster } from 'ioredis';
 import { endClusterOnDisconnect, keepClusterEnded, settleClusterConnect } from './ioredis-cluster';
+import { releaseTimersOnClose } from './ioredis-timers';
+
+// Applied when redis-connection loads, as in the processes: a node connection closed while it had none open arms
+// no timer to destroy it, which would hold Jest open after the run.
+beforeAll(() => releaseTimersOnClose());
 
 /** A loopback port nothing listens on. */
 async function closedPort(): Promise<number> {
