@@ -1241,6 +1241,51 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       expect(fields.endsWith('…')).toBe(true);
     });
 
+    it('has Redis cut the fields of entries read together, or taken over, to just past the largest event', async () => {
+      const { id } = await createWebhook(receiver.url(newPath()), ['batch.completed']);
+      await worker.close();
+      // What the worker got from Redis for each read, in bytes of entry fields.
+      const handle = jest.spyOn(
+        EventsIngestor.prototype as unknown as {
+          handle: (r: Redis, e: [string, Buffer[] | null][]) => Promise<void>;
+        },
+        'handle',
+      );
+      const big = Buffer.alloc(8 * 1024 * 1024, 'x');
+      const fieldBytes = () =>
+        handle.mock.calls.flatMap(([, entries]) =>
+          entries.flatMap(([, f]) => (f ?? []).map((b) => b.length)),
+        );
+      const huge: string[] = [];
+      try {
+        // Twelve entries of 16 MiB, read together (and six more taken over from a consumer that died): whole, a read
+        // of 500 such entries brought 8 GiB into the worker, which killed it and then every worker taking them over.
+        for (let i = 0; i < 6; i++) huge.push((await redis.xadd(STREAM, '*', 'event', big, 'blob', big))!);
+        await readAsConsumerThatDies();
+        for (let i = 0; i < 6; i++) huge.push((await redis.xadd(STREAM, '*', 'event', big, 'blob', big))!);
+        await publish({ id: 'after-huge', type: 'batch.completed', project_id: projectId, data: {} });
+        worker = await workerWith({ TARGET_ALLOW_CIDRS: '127.0.0.1/32' });
+        await everyEntryAcknowledged();
+        await eventually(
+          async () =>
+            (await api.db.dataSource.query('SELECT id FROM deliveries WHERE webhook_id = $1', [id]))
+              .length === 1,
+          15_000,
+          'the event after the large entries recorded',
+        );
+        expect(fieldBytes().length).toBeGreaterThanOrEqual(4 * huge.length);
+        expect(Math.max(...fieldBytes())).toBe(256 * 1024 + 1);
+      } finally {
+        handle.mockRestore();
+      }
+      const rejected = (await redis.xrange(`${STREAM}:rejected`, '-', '+')) as [string, string[]][];
+      for (const entry of huge) {
+        const found = rejected.find(([, f]) => f[f.indexOf('entry') + 1] === entry);
+        expect(found?.[1][found[1].indexOf('reason') + 1]).toBe('"event" is larger than 256 KiB');
+      }
+      await settled([id]);
+    });
+
     it('sets aside an entry with more than one "event" field: one entry is one event', async () => {
       const path = newPath();
       const { id } = await createWebhook(receiver.url(path), ['batch.failed']);

@@ -88,6 +88,80 @@ const REJECTED_MAXLEN = 1000;
  */
 const MAX_EVENT_BYTES = 256 * 1024;
 const REJECTED_FIELDS_MAX_BYTES = 8192;
+/**
+ * Longest field Redis sends the worker whole in a read of many entries (see {@link CUT_FIELDS}): one byte past the
+ * largest event, so an `event` cut here is still seen, and set aside, as too large.
+ */
+const MAX_FIELD_BYTES = MAX_EVENT_BYTES + 1;
+/**
+ * Bytes of whole fields one script call fetches before it stops (the entry that crosses the line included): Redis
+ * copies what a script reads into the script's memory, some 4 ms a MiB during which it serves nobody else, so a
+ * call over entries of many MiB each ends after a few of them instead of holding Redis for seconds.
+ */
+const SCRIPT_FETCH_BYTES = 16 * 1024 * 1024;
+/**
+ * Lua: the fields of one entry (false for an entry deleted while pending) cut to `max` bytes each (`string.sub`
+ * counts bytes), and their whole size. Entries are fetched one at a time, and a whole field, once cut, is collected
+ * at once: the script holds one entry whole at most, never a read's worth.
+ */
+const CUT_FIELDS = `
+local function cut(fields, max)
+  if not fields then return fields, 0 end
+  local size, cutSome = 0, false
+  for i = 1, #fields do
+    size = size + #fields[i]
+    if #fields[i] > max then
+      fields[i] = string.sub(fields[i], 1, max)
+      cutSome = true
+    end
+  end
+  if cutSome then collectgarbage('collect') end
+  return fields, size
+end`;
+/**
+ * XREADGROUP (without BLOCK: a script cannot wait) of up to ARGV[3] entries after ARGV[4] ('>': new ones), every
+ * field cut by Redis to ARGV[5] bytes before it is sent, ending early once ARGV[6] bytes were fetched (the entries
+ * not fetched stay for the next read): a read of 500 entries of 8 MiB otherwise brought 4 GiB into the worker,
+ * which killed it, and then every worker that took the entries over, so the stream stopped. Answers like
+ * XREADGROUP: `[[stream, entries]]`, or nil when there is nothing.
+ */
+const READ_CUT = `${CUT_FIELDS}
+local max, budget, from, entries, fetched = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[4], {}, 0
+for n = 1, tonumber(ARGV[3]) do
+  local reply = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 1, 'STREAMS', KEYS[1], from)
+  local entry = reply and reply[1][2][1]
+  if not entry then break end
+  local fields, size = cut(entry[2], max)
+  entries[n] = { entry[1], fields }
+  fetched = fetched + size
+  if fetched >= budget then break end
+  -- Pending entries are read after the last one; new ones are simply the next.
+  if from ~= '>' then from = entry[1] end
+end
+if #entries == 0 then return false end
+return { { KEYS[1], entries } }`;
+/**
+ * XAUTOCLAIM (group ARGV[1], consumer ARGV[2], idle ARGV[3], from ARGV[4]) of up to ARGV[5] entries, one at a time
+ * by id, each then read alone with its fields cut to ARGV[6] bytes, and ending early once ARGV[7] bytes were
+ * fetched, as in {@link READ_CUT}. Answers like XAUTOCLAIM: the cursor to go on from, the entries, the ids of
+ * entries deleted while pending.
+ */
+const AUTOCLAIM_CUT = `${CUT_FIELDS}
+local max, budget, cursor, entries, deleted, fetched = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[4], {}, {}, 0
+for n = 1, tonumber(ARGV[5]) do
+  local reply = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], cursor, 'COUNT', 1, 'JUSTID')
+  cursor = reply[1]
+  for _, id in ipairs(reply[3] or {}) do deleted[#deleted + 1] = id end
+  local id = reply[2][1]
+  if id then
+    local found = redis.call('XRANGE', KEYS[1], id, id)[1]
+    local fields, size = cut(found and found[2] or false, max)
+    entries[#entries + 1] = { id, fields }
+    fetched = fetched + size
+  end
+  if cursor == '0-0' or fetched >= budget then break end
+end
+return { cursor, entries, deleted }`;
 /** Bytes of entry fields parsed and recorded together (see `handle`); some 80 MiB of objects at most. */
 const RECORD_PART_BYTES = 4 * 1024 * 1024;
 
@@ -219,21 +293,13 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
           this.rereadPending = false;
           readFrom = '0';
         }
-        const reply = (await redis.callBuffer(
-          'XREADGROUP',
-          'GROUP',
-          this.options.group,
-          this.consumer,
-          'COUNT',
-          this.options.batchSize,
-          'BLOCK',
-          this.options.blockMs,
-          'STREAMS',
-          this.stream,
-          readFrom,
-        )) as [Buffer, RawEntry[]][] | null;
-        const entries = (reply ?? []).flatMap(([, e]) => asEntries(e));
+        let entries = await this.read(redis, readFrom);
         if (readFrom === '0' && entries.length === 0) readFrom = '>';
+        else if (readFrom === '>' && entries.length === 0) {
+          // The one entry the wait brought, and what came with it, are handled together, as one read.
+          entries = await this.awaitNew(redis);
+          if (entries.length > 0) entries.push(...(await this.read(redis, '>')));
+        }
         await this.handle(redis, entries);
         if (failing) this.logger.log('reading published events again');
         failing = false;
@@ -305,6 +371,45 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
     return removed;
   }
 
+  /** Up to a batch of entries after `from` ('>': new ones), each field cut to {@link MAX_FIELD_BYTES}; waits not. */
+  private async read(redis: Redis, from: string): Promise<StreamEntry[]> {
+    const reply = (await redis.callBuffer(
+      'EVAL',
+      READ_CUT,
+      1,
+      this.stream,
+      this.options.group,
+      this.consumer,
+      this.options.batchSize,
+      from,
+      MAX_FIELD_BYTES,
+      SCRIPT_FETCH_BYTES,
+    )) as [Buffer, RawEntry[]][] | null;
+    return (reply ?? []).flatMap(([, e]) => asEntries(e));
+  }
+
+  /**
+   * Waits up to the block time for a new entry and reads it: one, whole (a script cannot wait, and a blocking read
+   * cannot cut). Entries come to a waiting reader as they are added, and whatever else has come with it is read
+   * next by {@link read}, cut.
+   */
+  private async awaitNew(redis: Redis): Promise<StreamEntry[]> {
+    const reply = (await redis.callBuffer(
+      'XREADGROUP',
+      'GROUP',
+      this.options.group,
+      this.consumer,
+      'COUNT',
+      1,
+      'BLOCK',
+      this.options.blockMs,
+      'STREAMS',
+      this.stream,
+      '>',
+    )) as [Buffer, RawEntry[]][] | null;
+    return (reply ?? []).flatMap(([, e]) => asEntries(e));
+  }
+
   private async ensureGroup(redis: Redis): Promise<void> {
     try {
       // From the start of the stream: events published before the first worker ever ran are delivered too.
@@ -318,14 +423,17 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
     let cursor = '0-0';
     do {
       const [next, raw, deleted] = (await redis.callBuffer(
-        'XAUTOCLAIM',
+        'EVAL',
+        AUTOCLAIM_CUT,
+        1,
         this.stream,
         this.options.group,
         this.consumer,
         this.options.claimMinIdleMs,
         cursor,
-        'COUNT',
         this.options.batchSize,
+        MAX_FIELD_BYTES,
+        SCRIPT_FETCH_BYTES,
       )) as [Buffer, RawEntry[], Buffer[] | undefined];
       // Entries deleted from the stream while pending (Redis 7 drops them from the pending list and names them
       // apart): set aside and logged like those this consumer finds deleted when it reads its own again, instead
