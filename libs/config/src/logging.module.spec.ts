@@ -36,4 +36,21 @@ describe('log redaction', () => {
     });
     expect(lines[1].error.parameters).toBe('[redacted]');
   });
+
+  it("blanks Postgres's detail of a failed query, which quotes the row's values, on the error and its driverError", () => {
+    const { logger, lines } = capture();
+    const driverError = Object.assign(new Error('duplicate key value violates unique constraint "uq_url"'), {
+      code: '23505',
+      detail: 'Key (url)=(https://hooks.example.com/in?token=tok_live_456) already exists.',
+      constraint: 'uq_url',
+    });
+    const failed = new QueryFailedError('INSERT INTO webhooks(url) VALUES ($1)', ['x'], driverError);
+    logger.error({ err: failed }, 'unhandled error');
+    logger.warn({ error: failed }, 'retrying');
+    expect(JSON.stringify(lines)).not.toContain('tok_live_456');
+    expect(lines[0].err).toMatchObject({ code: '23505', constraint: 'uq_url', detail: '[redacted]' });
+    expect(lines[0].err.driverError.detail).toBe('[redacted]');
+    expect(lines[1].error.detail).toBe('[redacted]');
+    expect(lines[1].error.driverError.detail).toBe('[redacted]');
+  });
 });

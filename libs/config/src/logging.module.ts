@@ -49,6 +49,12 @@ export const REDACTED_LOG_PATHS: string[] = [
   // sealed stored response, a receiver URL with a token in it. The query itself stays, for the diagnosis.
   'err.parameters',
   'error.parameters',
+  // Postgres's detail of a failed constraint quotes the row's values ("Key (url)=(https://…?token=…) already
+  // exists"); QueryFailedError copies it onto itself and keeps it on its driverError.
+  'err.detail',
+  'error.detail',
+  'err.driverError.detail',
+  'error.driverError.detail',
 ];
 
 /** pino's redaction of every logger of the processes: the paths above, blanked out. */
