@@ -248,6 +248,10 @@ describe('admin CLI', () => {
     const cases: [string[], RegExp][] = [
       [[], /^usage: cli <command>\n {2}api-keys create/],
       [['bogus'], /^unknown command 'bogus'\nusage: cli <command>\n {2}api-keys create/],
+      // Names every object inherits are commands like any other unknown word.
+      [['constructor'], /^unknown command 'constructor'\nusage: cli <command>/],
+      [['toString'], /^unknown command 'toString'\nusage: cli <command>/],
+      [['__proto__'], /^unknown command '__proto__'\nusage: cli <command>/],
       [['api-keys', 'bogus'], /^usage: api-keys create/],
       [['api-keys', 'create', '--project', 'nope'], /^--project must be a UUID\n$/],
       [

@@ -64,7 +64,8 @@ export async function runCli(argv: string[]): Promise<number> {
       secrets: secretsCommand,
       rotation: rotationCommand,
     };
-    const handler = command ? handlers[command] : undefined;
+    // Own keys only: 'constructor' or '__proto__' would otherwise find what every object inherits.
+    const handler = command !== undefined && Object.hasOwn(handlers, command) ? handlers[command] : undefined;
     // Said as such, like an unknown option: the list alone does not tell a typo from a command this version lacks.
     if (!handler)
       throw new CliUsageError(command === undefined ? USAGE : `unknown command '${command}'\n${USAGE}`);
