@@ -1151,6 +1151,40 @@ describe('scheduled rotation', () => {
       ]);
       expect(await audits(wh.id, 'webhook.secret.rotated')).toHaveLength(2);
     });
+
+    it('a sweep counts the notices it sends right before a rotation among the notices it reports', async () => {
+      const wh = await createWebhook();
+      await api.http.put(`/v1/webhooks/${wh.id}/rotation-policy`, { key, body: { interval_days: 1 } });
+      const due = new Date(clock.now().getTime() + DAY);
+      clock.set(due.getTime() + HOUR);
+      // The advance notices step finds nothing (as when its clock read came just before the due time).
+      const skipped = jest.spyOn(sweeper, 'sendNotices').mockResolvedValueOnce(0);
+      // Earlier tests' webhooks may be due too: the result is compared with the events the sweep recorded.
+      const recorded = async (): Promise<Record<string, number>> => {
+        const rows: { type: string; n: number }[] = await api.db.dataSource.query(
+          `SELECT type, count(*)::int AS n FROM audit_events
+            WHERE type IN ('webhook.secret.rotation_due', 'webhook.secret.rotated') GROUP BY type`,
+        );
+        return Object.fromEntries(rows.map((r) => [r.type, r.n]));
+      };
+      const before = await recorded();
+      let result;
+      try {
+        result = await sweeper.sweep();
+      } finally {
+        skipped.mockRestore();
+      }
+      const after = await recorded();
+      const added = (type: string): number => (after[type] ?? 0) - (before[type] ?? 0);
+      expect(result.rotated).toBeGreaterThanOrEqual(1);
+      expect(result).toMatchObject({
+        rotated: added('webhook.secret.rotated'),
+        notices: added('webhook.secret.rotation_due'),
+      });
+      expect((await audits(wh.id, 'webhook.secret.rotation_due')).map((n) => n.event.data.due_at)).toEqual([
+        due.toISOString(),
+      ]);
+    });
   });
 
   describe('exactly once at scale', () => {

@@ -53,16 +53,17 @@ export class RotationSweepService {
    * next sweep, so a backlog of any size does not hold a shutdown past its deadline.
    */
   async sweep(batchSize = SWEEP_BATCH, stopping: () => boolean = () => false): Promise<SweepResult> {
-    const notices = await this.sendNotices(stopping);
+    let notices = await this.sendNotices(stopping);
     let rotated = 0;
     let batches = 0;
     let failed = false;
     const lane = async (): Promise<void> => {
       while (!failed && !stopping()) {
         try {
-          const n = await this.rotateBatch(this.clock.now(), batchSize);
-          if (n === 0) return;
-          rotated += n;
+          const done = await this.rotateBatch(this.clock.now(), batchSize);
+          if (done.rotated === 0) return;
+          rotated += done.rotated;
+          notices += done.notices; // due times announced right before their rotation
           batches++;
         } catch (e) {
           failed = true;
@@ -83,7 +84,7 @@ export class RotationSweepService {
    * a retry, or a job for a rotation a sweep already did, finds nothing to do.
    */
   async rotateIfDue(webhookId: string, dueAt: Date): Promise<boolean> {
-    return (await this.rotateBatch(this.clock.now(), 1, { webhookId, dueAt })) === 1;
+    return (await this.rotateBatch(this.clock.now(), 1, { webhookId, dueAt })).rotated === 1;
   }
 
   /**
@@ -117,15 +118,18 @@ export class RotationSweepService {
     return total;
   }
 
-  /** One transaction: claim up to `limit` due schedules and rotate them all. Returns how many. */
+  /**
+   * One transaction: claim up to `limit` due schedules and rotate them all. Returns how many, and how many of
+   * them got their `rotation_due` notice in the batch (their due time not announced before).
+   */
   private async rotateBatch(
     now: Date,
     limit: number,
     only?: { webhookId: string; dueAt: Date },
-  ): Promise<number> {
+  ): Promise<{ rotated: number; notices: number }> {
     return this.db.transaction(async (tx) => {
       const due = await tx.rotation.claimDue(now, limit, only);
-      if (due.length === 0) return 0;
+      if (due.length === 0) return { rotated: 0, notices: 0 };
       const ids = due.map((d) => d.webhookId);
       // Each rotation is dated after its webhook's last change (read under the row lock claimDue took), as the
       // API dates its changes; durations (grace periods, the next rotation) run from `now`.
@@ -205,7 +209,7 @@ export class RotationSweepService {
           ];
         }),
       );
-      return due.length;
+      return { rotated: due.length, notices: due.filter((d) => !d.announced).length };
     });
   }
 }
