@@ -25,6 +25,7 @@ import { startApi, type RunningApi } from './support/api-harness';
 import { eventually } from './support/eventually';
 import { HttpsReceiver } from './support/https-receiver';
 import { TcpProxy } from './support/tcp-proxy';
+import { closedPort } from './support/closed-port';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from './support/test-env';
 import { startWorker, type RunningWorker } from './support/worker-harness';
 
@@ -644,13 +645,7 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
   });
 
   it('ends as dead when the receiver stays unreachable through every attempt', async () => {
-    const closedPort = await new Promise<number>((resolve) => {
-      const s = createServer().listen(0, '127.0.0.1', () => {
-        const port = (s.address() as AddressInfo).port;
-        s.close(() => resolve(port));
-      });
-    });
-    const { id } = await createWebhook(`https://${NAME}:${closedPort}/gone`);
+    const { id } = await createWebhook(`https://${NAME}:${await closedPort()}/gone`);
     await sendTest(id);
     const row = await finalEntry(id);
     expect(row).toMatchObject({ status: 'dead', attempt: 3, response_status: null });

@@ -1,19 +1,8 @@
-import { once } from 'node:events';
-import { createServer, type AddressInfo } from 'node:net';
 import { RedisConnection } from 'bullmq';
 import { Redis } from 'ioredis';
 import { endReconnectingBlockingClient } from './blocking-disconnect';
 import { releaseTimersOnClose } from './ioredis-timers';
-
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
+import { closedPort } from '../../../test/support/closed-port';
 
 /**
  * A client waiting to reconnect (a minute between attempts), holding a read, and the part of a BullMQ

@@ -3,20 +3,11 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Cluster } from 'ioredis';
 import { endClusterOnDisconnect, keepClusterEnded, settleClusterConnect } from './ioredis-cluster';
 import { releaseTimersOnClose } from './ioredis-timers';
+import { closedPort } from '../../../test/support/closed-port';
 
 // Applied when redis-connection loads, as in the processes: a node connection closed while it had none open arms
 // no timer to destroy it, which would hold Jest open after the run.
 beforeAll(() => releaseTimersOnClose());
-
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 describe('endClusterOnDisconnect (ioredis 5)', () => {
   beforeAll(() => endClusterOnDisconnect()); // applied when redis-connection loads; calling again changes nothing
