@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import { startApi, type RunningApi } from './support/api-harness';
@@ -245,15 +246,19 @@ describe('GET /metrics while Postgres hangs', () => {
     expect((await api.http.get('/metrics')).text).toMatch(/^metrics_source_up\{source="postgres"\} 1$/m);
     clock.advance(2100); // past the scrape cache
     pgProxy.freeze();
+    const warned = jest.spyOn(Logger.prototype, 'warn');
     try {
-      const started = Date.now();
       const scrape = await api.http.get('/metrics');
-      // Well inside Prometheus' default scrape timeout (10 s), not the statement timeout plus 5 s (20 s).
-      expect(Date.now() - started).toBeLessThan(8000);
       expect(scrape.status).toBe(200);
       expect(scrape.text).toMatch(/^metrics_source_up\{source="postgres"\} 0$/m);
       expect(scrape.text).not.toMatch(/^audit_relay_lag_seconds /m);
+      // Given up on at the scrape's own 5 s wait for the backlog, well inside Prometheus' default scrape timeout
+      // (10 s), not at the connection's answer deadline (the statement timeout plus 5 s, 20 s).
+      expect(warned.mock.calls.map(([message]) => message)).toContain(
+        'metrics: cannot read Postgres: no answer within 5000 ms',
+      );
     } finally {
+      warned.mockRestore();
       pgProxy.restore();
     }
     await eventually(async () => {
@@ -380,6 +385,7 @@ describe('queue dashboard (/admin/queues)', () => {
   it('answers its API 503 with Retry-After within seconds while Redis hangs, not for as long as it hangs', async () => {
     const redisProxy = await TcpProxy.inFrontOf(TEST_REDIS_URL);
     const api = await startApi({ env: { ADMIN_TOKEN, REDIS_URL: redisProxy.rewrite(TEST_REDIS_URL) } });
+    const warned = jest.spyOn(Logger.prototype, 'warn');
     try {
       const authorization = `Bearer ${ADMIN_TOKEN}`;
       // Once first, so the dashboard's connection is up: a Redis that hangs keeps it open and answers nothing.
@@ -387,16 +393,20 @@ describe('queue dashboard (/admin/queues)', () => {
         200,
       );
       redisProxy.freeze();
-      const started = Date.now();
       const res = await api.http.get('/admin/queues/api/queues', {
         headers: { authorization },
         signal: AbortSignal.timeout(15_000),
       });
-      expect(Date.now() - started).toBeLessThan(10_000);
       expect(res.status).toBe(503);
       expect(res.body.code).toBe('service_unavailable');
       expect(res.headers.get('retry-after')).toBe('5');
+      // Given up on at the dashboard connection's command timeout (5 s), not when the hung socket is dropped.
+      expect(warned.mock.calls).toContainEqual([
+        { request_id: res.body.request_id, reason: 'Command timed out' },
+        'dependency unavailable',
+      ]);
     } finally {
+      warned.mockRestore();
       redisProxy.restore();
       await api.close();
       await redisProxy.stop();
