@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { fingerprint } from '@app/domain';
+import { ManualClock, fingerprint } from '@app/domain';
 import { startApi, type RunningApi } from './support/api-harness';
 import { rawExchange } from './support/raw-http';
 import { eventually } from './support/eventually';
@@ -21,11 +21,13 @@ const PUBLIC_FIELDS = [
 
 describe('webhooks API (Anchor-compatible routes)', () => {
   let api: RunningApi;
+  // The API's clock: it moves only when a test moves it.
+  const clock = new ManualClock();
   let key: string;
   let projectId: string;
 
   beforeAll(async () => {
-    api = await startApi();
+    api = await startApi({ clock });
   });
   afterAll(() => api.close());
   beforeEach(async () => {
@@ -33,12 +35,6 @@ describe('webhooks API (Anchor-compatible routes)', () => {
   });
 
   const create = (body: unknown, k = key) => api.http.post('/v1/webhooks', { key: k, body });
-  /**
-   * Resolves once the clock (the API here runs on the wall clock) has moved past `iso`: a change made then is dated
-   * later by the clock itself, not only by the millisecond a change within the same one is moved on by.
-   */
-  const clockPast = (iso: string) =>
-    eventually(() => Date.now() > Date.parse(iso), 5000, 'the clock to move past the last change');
   const valid = { url: 'https://hooks.example.com/anchor?x=1', subscribed_events: ['task.completed'] };
 
   describe('POST /v1/webhooks', () => {
@@ -469,7 +465,8 @@ describe('webhooks API (Anchor-compatible routes)', () => {
 
     it('changes each field and bumps updated_at', async () => {
       const created = (await create({ ...valid, description: 'old' })).body;
-      await clockPast(created.updated_at);
+      // A second later: the change is dated by the clock itself, not only moved on by a millisecond.
+      clock.advance(1000);
       const res = await api.http.patch(`/v1/webhooks/${created.id}`, {
         key,
         body: {
@@ -486,7 +483,7 @@ describe('webhooks API (Anchor-compatible routes)', () => {
         subscribed_events: ['batch.failed'],
         enabled: false,
       });
-      expect(new Date(res.body.updated_at).getTime()).toBeGreaterThan(new Date(created.updated_at).getTime());
+      expect(res.body.updated_at).toBe(clock.now().toISOString());
       expect((await api.http.get(`/v1/webhooks/${created.id}`, { key })).body).toEqual(res.body);
     });
 
@@ -609,13 +606,13 @@ describe('webhooks API (Anchor-compatible routes)', () => {
 
     it('issues a new secret, keeps the previous one for the grace period, bumps updated_at', async () => {
       const created = (await create(valid)).body;
-      await clockPast(created.updated_at);
+      clock.advance(1000);
       const res = await api.http.post(`/v1/webhooks/${created.id}/rotate-secret`, { key });
       expect(res.status).toBe(200);
       expect(Object.keys(res.body).sort()).toEqual([...PUBLIC_FIELDS, 'secret'].sort());
       expect(res.body.secret).toMatch(/^[0-9a-f]{64}$/);
       expect(res.body.secret).not.toBe(created.secret);
-      expect(new Date(res.body.updated_at).getTime()).toBeGreaterThan(new Date(created.updated_at).getTime());
+      expect(res.body.updated_at).toBe(clock.now().toISOString());
       const rows: { state: string; expires_at: Date | null; created_at: Date }[] =
         await api.db.dataSource.query(
           'SELECT state, expires_at, created_at FROM webhook_secrets WHERE webhook_id = $1 ORDER BY created_at',
@@ -644,7 +641,7 @@ describe('webhooks API (Anchor-compatible routes)', () => {
         [created.id],
       );
       const lastPrevious = rows[0].expires_at.getTime();
-      expect(Math.abs(lastPrevious - Date.now() - 2 * 3600_000)).toBeLessThan(60_000);
+      expect(lastPrevious).toBe(clock.now().getTime() + 2 * 3600_000);
       const zero = await api.http.post(`/v1/webhooks/${created.id}/rotate-secret`, {
         key,
         body: { grace_period_hours: 0 },
