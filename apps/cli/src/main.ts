@@ -59,13 +59,13 @@ export async function runCli(argv: string[]): Promise<number> {
       await auditCommand(config, rest, out);
       return 0;
     }
-    const handlers: Record<string, typeof apiKeysCommand> = {
-      'api-keys': apiKeysCommand,
-      secrets: secretsCommand,
-      rotation: rotationCommand,
-    };
-    // Own keys only: 'constructor' or '__proto__' would otherwise find what every object inherits.
-    const handler = command !== undefined && Object.hasOwn(handlers, command) ? handlers[command] : undefined;
+    // A Map, not an object literal: 'constructor' or '__proto__' would find what every object inherits.
+    const handlers = new Map<string, typeof apiKeysCommand>([
+      ['api-keys', apiKeysCommand],
+      ['secrets', secretsCommand],
+      ['rotation', rotationCommand],
+    ]);
+    const handler = command === undefined ? undefined : handlers.get(command);
     // Said as such, like an unknown option: the list alone does not tell a typo from a command this version lacks.
     if (!handler)
       throw new CliUsageError(command === undefined ? USAGE : `unknown command '${command}'\n${USAGE}`);
