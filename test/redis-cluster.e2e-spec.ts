@@ -1,6 +1,5 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster } from 'ioredis';
@@ -8,17 +7,10 @@ import { auditRelayChannel } from '@app/audit';
 import { startApi, type RunningApi } from './support/api-harness';
 import { eventually } from './support/eventually';
 import { startWorker, type RunningWorker } from './support/worker-harness';
+import { closedPort } from './support/closed-port';
 
 const cli = (...args: string[]) =>
   execFileSync('redis-cli', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 
 /**
  * The API and the worker on a real three-node Redis Cluster (redis-server processes of this test, in a temporary
@@ -55,7 +47,7 @@ describe('on a Redis Cluster (REDIS_CLUSTER=true)', () => {
     const startNode = async (): Promise<number> => {
       let output = '';
       for (let attempt = 1; attempt <= 5; attempt++) {
-        const port = await freePort();
+        const port = await closedPort();
         // The cluster bus port is given explicitly: by default it is port + 10000, which may be taken or too high.
         const node = spawn(
           'redis-server',
@@ -63,7 +55,7 @@ describe('on a Redis Cluster (REDIS_CLUSTER=true)', () => {
             '--port',
             String(port),
             '--cluster-port',
-            String(await freePort()),
+            String(await closedPort()),
             '--bind',
             '127.0.0.1',
             '--cluster-enabled',
@@ -251,7 +243,7 @@ describe('on a Redis Cluster (REDIS_CLUSTER=true)', () => {
   }, 30_000);
 
   it('finds the cluster through REDIS_CLUSTER_NODES when the seed REDIS_URL names does not answer', async () => {
-    const dead = await freePort();
+    const dead = await closedPort();
     const other = await startApi({
       env: {
         REDIS_URL: `redis://127.0.0.1:${dead}`,

@@ -10,6 +10,7 @@ import { closeQueue } from '../libs/queue/src/queue-connection';
 import { redisOptionsFromUrl } from '../libs/queue/src/redis-connection';
 import { TcpProxy } from './support/tcp-proxy';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from './support/test-env';
+import { closedPort } from './support/closed-port';
 
 // These tests send a real SIGTERM, so they run the compiled processes (built here when dist/ is stale).
 const root = join(__dirname, '..');
@@ -20,14 +21,6 @@ const env = {
   REDIS_URL: TEST_REDIS_URL,
   LOG_LEVEL: 'info',
 };
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 
 /** Starts a compiled entry point; resolves once `ready` appears in its output. */
 function start(entry: string, extraEnv: Record<string, string>, ready: RegExp) {
@@ -98,7 +91,7 @@ describe('graceful shutdown (SIGTERM)', () => {
 
   /** The compiled API on a free port (with `extraEnv`), with a new API key and one webhook of its project. */
   async function apiWithWebhook(extraEnv: Record<string, string> = {}) {
-    const port = await freePort();
+    const port = await closedPort();
     const api = start(
       'dist/apps/api/src/main.js',
       { PORT: String(port), HOST: '127.0.0.1', ...extraEnv },
@@ -306,7 +299,7 @@ describe('graceful shutdown (SIGTERM)', () => {
   it('the API exits 0 within seconds when Postgres hangs at shutdown', async () => {
     const proxy = await TcpProxy.inFrontOf(TEST_DATABASE_URL);
     try {
-      const port = await freePort();
+      const port = await closedPort();
       const api = start(
         'dist/apps/api/src/main.js',
         { DATABASE_URL: proxy.rewrite(TEST_DATABASE_URL), PORT: String(port), HOST: '127.0.0.1' },
@@ -390,7 +383,7 @@ describe('graceful shutdown (SIGTERM)', () => {
   ])(
     '`npm run %s` passes SIGTERM on to the process, which shuts down and exits 0',
     async (script, ready) => {
-      const port = await freePort();
+      const port = await closedPort();
       const proc = startCommand(
         'npm',
         ['run', script],
@@ -468,7 +461,7 @@ describe('a database that does not exist yet when the API starts', () => {
     await admin.connect();
     const drop = () => admin.query(`DROP DATABASE IF EXISTS "${url.pathname.slice(1)}" WITH (FORCE)`);
     await drop();
-    const port = await freePort();
+    const port = await closedPort();
     const api = start(
       'dist/apps/api/src/main.js',
       { PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: url.toString() },
@@ -496,7 +489,7 @@ describe('Redis unreachable when the API starts', () => {
   it('says so in its log, with the reason, and says when Redis answers', async () => {
     const proxy = await TcpProxy.inFrontOf(TEST_REDIS_URL);
     proxy.cut();
-    const port = await freePort();
+    const port = await closedPort();
     const api = start(
       'dist/apps/api/src/main.js',
       { PORT: String(port), HOST: '127.0.0.1', REDIS_URL: proxy.rewrite(TEST_REDIS_URL) },
@@ -584,7 +577,7 @@ describe('a Redis database the server does not have', () => {
     ['api', 'dist/apps/api/src/main.js'],
     ['worker', 'dist/apps/worker/src/main.js'],
   ])('stops the %s with exit code 1, naming the problem', async (name, entry) => {
-    const port = await freePort();
+    const port = await closedPort();
     const proc = start(entry, { PORT: String(port), HOST: '127.0.0.1', REDIS_URL: missing() }, /never/);
     started.push(proc.child);
     proc.up.catch(() => undefined);
@@ -647,7 +640,7 @@ describe('an address the API cannot listen on', () => {
     // TEST-NET-3 (RFC 5737): never assigned to a host.
     const proc = start(
       'dist/apps/api/src/main.js',
-      { PORT: String(await freePort()), HOST: '203.0.113.7' },
+      { PORT: String(await closedPort()), HOST: '203.0.113.7' },
       /never/,
     );
     started.push(proc.child);

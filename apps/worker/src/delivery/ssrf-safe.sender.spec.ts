@@ -5,6 +5,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { deliveryHeaders, verifyWebhookSignature } from '@app/signing';
 import { isPublicAddress } from '@app/validation';
+import { closedPort } from '../../../../test/support/closed-port';
 import { NameServer } from '../../../../test/support/name-server';
 import { selfSignedCertificate } from '../../../../test/support/self-signed-certificate';
 import { nameServerResolver } from './name-server.resolver';
@@ -385,10 +386,7 @@ describe('SsrfSafeSender failures', () => {
   });
 
   it('reports a refused connection as a network error', async () => {
-    const closed = http.createServer();
-    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const port = await closedPort();
 
     const result = await post(sender(), `http://${NAME}:${port}/`);
     expect(result).toMatchObject({ kind: 'network_error', error: expect.stringContaining('ECONNREFUSED') });
