@@ -77,15 +77,91 @@ describe('ApiKeyCache', () => {
     expect(t.lookups()).toBe(3);
   });
 
-  it('never caches unknown keys, and looks everything up with a TTL of 0', async () => {
-    const t = setup();
+  it('remembers a refused key for ten seconds, or for the TTL when that is shorter', async () => {
+    const t = setup(60);
     expect(await t.auth('x', null)).toBeNull();
+    expect(await t.auth('x', null)).toBeNull();
+    expect(t.lookups()).toBe(1);
+    t.clock.advance(9_999);
+    expect(await t.auth('x', null)).toBeNull();
+    expect(t.lookups()).toBe(1);
+    t.clock.advance(1);
     expect(await t.auth('x', null)).toBeNull();
     expect(t.lookups()).toBe(2);
+
+    const short = setup(2);
+    await short.auth('x', null);
+    short.clock.advance(2_000);
+    await short.auth('x', null);
+    expect(short.lookups()).toBe(2);
+  });
+
+  it('forgets refusals when the feed drops or the key is named by a change', async () => {
+    const t = setup();
+    await t.auth('x', null);
+    t.handlers.forEach((h) => h(null));
+    await t.auth('x', null);
+    expect(t.lookups()).toBe(2);
+    t.handlers.forEach((h) => h('h(x)'));
+    await t.auth('x', null);
+    expect(t.lookups()).toBe(3);
+  });
+
+  it('keeps working keys cached however many made-up keys are refused', async () => {
+    const t = setup();
+    await t.auth('a');
+    for (let i = 0; i < 10_050; i++) await t.auth(`made-up-${i}`, null);
+    expect(t.lookups()).toBe(10_051);
+    expect(await t.auth('a')).toEqual(principal);
+    expect(t.lookups()).toBe(10_051);
+    // The oldest refusals made room for the newest ones.
+    await t.auth('made-up-0', null);
+    await t.auth('made-up-10049', null);
+    expect(t.lookups()).toBe(10_052);
+  });
+
+  it('shares one lookup among requests for the same key, but not one begun before a change', async () => {
+    const t = setup();
+    const first = t.cache.authenticate('a');
+    const second = t.cache.authenticate('a');
+    await Promise.resolve();
+    expect(t.lookups()).toBe(1);
+    t.handlers.forEach((h) => h('h(a)')); // a revocation commits while the lookup is on the wire
+    const third = t.cache.authenticate('a');
+    await Promise.resolve();
+    expect(t.lookups()).toBe(2);
+    t.pending.shift()?.(principal); // read before the revocation
+    t.pending.shift()?.(null); // read after it
+    expect(await first).toEqual(principal);
+    expect(await second).toEqual(principal);
+    expect(await third).toBeNull();
+    expect(await t.auth('a', principal)).toBeNull(); // the refusal is what was remembered
+    expect(t.lookups()).toBe(2);
+  });
+
+  it('shares no lookup while the feed is down', async () => {
+    const t = setup();
+    t.feed.live = false;
+    const first = t.cache.authenticate('a');
+    const second = t.cache.authenticate('a');
+    await Promise.resolve();
+    expect(t.lookups()).toBe(2);
+    t.pending.splice(0).forEach((resolve) => resolve(principal));
+    await Promise.all([first, second]);
+  });
+
+  it('looks every request up with a TTL of 0', async () => {
     const off = setup(0);
     await off.auth('a');
     await off.auth('a');
-    expect(off.lookups()).toBe(2);
+    await off.auth('x', null);
+    await off.auth('x', null);
+    expect(off.lookups()).toBe(4);
+    const concurrent = [off.cache.authenticate('a'), off.cache.authenticate('a')];
+    await Promise.resolve();
+    expect(off.lookups()).toBe(6);
+    off.pending.splice(0).forEach((resolve) => resolve(principal));
+    await Promise.all(concurrent);
     expect(await off.cache.authenticate(undefined)).toBeNull();
   });
 });
