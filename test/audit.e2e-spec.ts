@@ -591,6 +591,55 @@ describe('audit trail', () => {
         auditCommand(config, ['tail', '--group', killed], () => undefined, signals),
       ).rejects.toThrow(/reserved for throwaway groups/);
     });
+
+    it('audit tail --consumer: two tails of one group on one host are consumers of their own, each event printed once', async () => {
+      const config = withEnv({ AUDIT_STREAM: stream }, () => loadConfig());
+      const group = `ops-${randomUUID()}`;
+      const consumersOf = async () =>
+        ((await redis.xinfo('CONSUMERS', stream, group).catch(() => [])) as unknown[][]).map((c) =>
+          String(c[c.indexOf('name') + 1]),
+        );
+      const tails = ['east', 'west'].map((consumer) => {
+        const lines: string[] = [];
+        const signals = new EventEmitter();
+        const done = auditCommand(
+          config,
+          ['tail', '--group', group, '--consumer', consumer],
+          (l) => lines.push(l),
+          signals,
+        );
+        return { lines, signals, done };
+      });
+      try {
+        await waitFor(consumersOf, (c) => c.length === 2, 'both tails to join the group');
+        expect((await consumersOf()).sort()).toEqual(['east', 'west']);
+        const projects = new Set<string>();
+        for (let i = 0; i < 10; i++) {
+          const { key, projectId } = await api.newKey();
+          secretsSeen.add(key);
+          projects.add(projectId);
+        }
+        const printed = await waitFor(
+          async () =>
+            tails
+              .flatMap((t) => t.lines)
+              .map((l) => JSON.parse(l) as AuditEvent)
+              .filter((e) => projects.has(e.project_id)),
+          (e) => e.length >= 10,
+          'the tails to print the ten key events',
+        );
+        expect(printed).toHaveLength(10);
+        expect(new Set(printed.map((e) => e.id)).size).toBe(10);
+      } finally {
+        for (const t of tails) t.signals.emit('SIGINT');
+        await Promise.all(tails.map((t) => t.done));
+      }
+      // Nothing left pending, and no consumer under the host's default name.
+      expect((await consumersOf()).sort()).toEqual(['east', 'west']);
+      const pending = (await redis.xpending(stream, group)) as [number, ...unknown[]];
+      expect(pending[0]).toBe(0);
+      await redis.xgroup('DESTROY', stream, group);
+    });
   });
 
   describe('audit tail without Redis', () => {

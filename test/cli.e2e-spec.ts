@@ -300,11 +300,33 @@ describe('admin CLI', () => {
     const tail = await cli(['audit', 'tail', '--group', 'a', '--group', 'b']);
     expect({ code: tail.code, stdout: tail.stdout }).toEqual({ code: 1, stdout: '' });
     expect(tail.stderr).toMatch(/^--group must be given once\nusage: audit tail/);
+    const consumer = await cli(['audit', 'tail', '--group', 'a', '--consumer', 'x', '--consumer', 'y']);
+    expect({ code: consumer.code, stdout: consumer.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(consumer.stderr).toMatch(/^--consumer must be given once\nusage: audit tail/);
     const keys: unknown[] = await api.db.dataSource.query(
       'SELECT 1 FROM api_keys WHERE project_id IN ($1, $2)',
       [project, other],
     );
     expect(keys).toEqual([]);
+  });
+
+  it('audit tail refuses a malformed group or consumer name, and a consumer without a group', async () => {
+    for (const [args, message] of [
+      [['--group', 'has space'], '--group must be 1 to 100 characters of [A-Za-z0-9_.:-]\n'],
+      [['--group', 'g'.repeat(101)], '--group must be 1 to 100 characters of [A-Za-z0-9_.:-]\n'],
+      [['--group', 'ops', '--consumer', ''], '--consumer must be 1 to 100 characters of [A-Za-z0-9_.:-]\n'],
+      [
+        ['--group', 'ops', '--consumer', 'a/b'],
+        '--consumer must be 1 to 100 characters of [A-Za-z0-9_.:-]\n',
+      ],
+    ] as const) {
+      expect(await cli(['audit', 'tail', ...args])).toEqual({ code: 1, stdout: '', stderr: message });
+    }
+    const alone = await cli(['audit', 'tail', '--consumer', 'east']);
+    expect({ code: alone.code, stdout: alone.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(alone.stderr).toMatch(
+      /^--consumer names a consumer of a --group; a throwaway group has only one\nusage: audit tail/,
+    );
   });
 
   it('migrate says so too when Postgres is unreachable, or takes connections and never answers', async () => {

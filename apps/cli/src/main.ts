@@ -21,7 +21,7 @@ const USAGE = `usage: cli <command>
   api-keys list --project <uuid>
   api-keys revoke <api_key_id>
   migrate
-  audit tail [--group <name>] [--from-start]
+  audit tail [--group <name> [--consumer <name>]] [--from-start]
   secrets reencrypt
   rotation rotate <webhook_id>`;
 

@@ -14,7 +14,7 @@ import { createRedis, verifyRedisDatabase } from '@app/queue';
 import { CliUsageError } from '../cli-usage.error';
 import { refuseRepeatedOptions } from '../repeated-options';
 
-const USAGE = 'usage: audit tail [--group <name>] [--from-start]';
+const USAGE = 'usage: audit tail [--group <name> [--consumer <name>]] [--from-start]';
 const GROUP_NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
 /** Longest wait of one read: bounds how long SIGINT takes to end the tail. */
 const BLOCK_MS = 1000;
@@ -42,7 +42,7 @@ function ready(redis: Redis, waitMs: number): Promise<void> {
  * (its terminal closed, an SSH session dropped: by default SIGHUP would kill it and leave its throwaway group on
  * the stream for ever, one more for every such tail).
  * With `--group`, a durable group (several tails share its entries; a restarted tail resumes its own pending
- * ones). Without it, a throwaway group of its own that starts at new events (or at the oldest with
+ * ones, as the consumer `<hostname>-tail` or the one `--consumer` names). Without it, a throwaway group of its own that starts at new events (or at the oldest with
  * `--from-start`) and is destroyed on exit; should the tail be killed outright, the worker's daily audit
  * housekeeping destroys it once its heartbeat key has expired.
  */
@@ -54,12 +54,16 @@ export async function auditCommand(
 ): Promise<void> {
   const [sub, ...rest] = argv;
   if (sub !== 'tail') throw new CliUsageError(USAGE);
-  let values: { group?: string; 'from-start'?: boolean };
+  let values: { group?: string; consumer?: string; 'from-start'?: boolean };
   try {
     let tokens;
     ({ values, tokens } = parseArgs({
       args: rest,
-      options: { group: { type: 'string' }, 'from-start': { type: 'boolean' } },
+      options: {
+        group: { type: 'string' },
+        consumer: { type: 'string' },
+        'from-start': { type: 'boolean' },
+      },
       tokens: true,
     }));
     refuseRepeatedOptions(tokens);
@@ -73,6 +77,12 @@ export async function auditCommand(
     throw new CliUsageError(
       '--group: tail-<uuid> names are reserved for throwaway groups; choose another name',
     );
+  if (values.consumer !== undefined && values.group === undefined)
+    throw new CliUsageError(
+      `--consumer names a consumer of a --group; a throwaway group has only one\n${USAGE}`,
+    );
+  if (values.consumer !== undefined && !GROUP_NAME.test(values.consumer))
+    throw new CliUsageError('--consumer must be 1 to 100 characters of [A-Za-z0-9_.:-]');
   const ephemeral = values.group === undefined;
   const group = values.group ?? throwawayTailGroup();
 
@@ -99,8 +109,9 @@ export async function auditCommand(
   const subscriber = new AuditStreamSubscriber(redis, {
     stream: config.audit.stream,
     group,
-    // Stable across restarts on one host for a named group, so a restarted tail resumes its pending entries.
-    consumer: ephemeral ? 'tail' : `${hostname()}-tail`,
+    // Stable across restarts on one host for a named group, so a restarted tail resumes its pending entries;
+    // tails of one group on one host that must not share entries each name their own consumer.
+    consumer: ephemeral ? 'tail' : (values.consumer ?? `${hostname()}-tail`),
     startId: values['from-start'] ? '0' : '$',
     blockMs: BLOCK_MS,
     onError: (e) => process.stderr.write(`audit tail: ${e instanceof Error ? e.message : String(e)}\n`),
