@@ -2,7 +2,8 @@
 // one run on this machine: create and rotate-secret throughput and p99 (the reference's own load driver, 8 s at
 // 32 connections, the two stacks taking turns for BENCH_ROUNDS rounds) with the CPU each stack and Postgres spent
 // per request, GET one /
-// GET list p99 at 32 connections, and the API's resident memory sampled during a minute of mixed load. Ports
+// GET list p99 at 32 connections, requests with a wrong API key (answered 401, and what they cost Postgres), and
+// the API's resident memory sampled during a minute of mixed load. Ports
 // 4700-4799, databases bench_prod_*, Redis db 14 unless BENCH_REDIS_URL says otherwise.
 import autocannon from 'autocannon';
 import { execFile } from 'node:child_process';
@@ -10,7 +11,16 @@ import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { cli, cpuPerRequest, freshDatabase, rssMb, sleep, startProcess, startScript } from './support.mjs';
+import {
+  cli,
+  cpuPerRequest,
+  freshDatabase,
+  postgresTransactions,
+  rssMb,
+  sleep,
+  startProcess,
+  startScript,
+} from './support.mjs';
 
 const BASELINE_PORT = 4701;
 const API_PORT = 4702;
@@ -25,6 +35,7 @@ const RSS_SECONDS = Number(process.env.BENCH_RSS_SECONDS ?? 60);
 // one measurement of each, one after the other, let that drift into the ratio.
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 2));
 const CONNECTIONS = 32;
+const STATS_LAG_MS = 11_000;
 
 const run = promisify(execFile);
 
@@ -203,6 +214,22 @@ export default async function runBench({ root, log }) {
     const getOne = await read(`${apiUrl}/v1/webhooks/${ids[0]}`);
     const getList = await read(`${apiUrl}/v1/webhooks`);
 
+    // A client looping on a wrong key (a revoked or mistyped one): refused from the API's memory, not Postgres.
+    log(`wrong key: load (${LOAD_SECONDS} s) of GET list with a key that does not exist`);
+    const wrongHeaders = { 'anchor-api-key': `ak_${'0'.repeat(43)}` };
+    // A session that goes idle reports its transactions to Postgres's statistics up to 10 s later: let the reads'
+    // counts land before the first reading, and this load's before the second.
+    await sleep(STATS_LAG_MS);
+    const transactions0 = await postgresTransactions(productDb);
+    const wrongKey = await cannon({
+      url: `${apiUrl}/v1/webhooks`,
+      headers: wrongHeaders,
+      duration: LOAD_SECONDS,
+    });
+    await sleep(STATS_LAG_MS);
+    const wrongKeyTransactions = (await postgresTransactions(productDb)) - transactions0;
+    const refused = wrongKey.statusCodeStats?.['401']?.count ?? 0;
+
     // Memory: a minute of mixed load (reads, creates, rotations), RSS sampled every second.
     log(`memory: ${RSS_SECONDS} s of mixed load`);
     const rss = [];
@@ -305,6 +332,20 @@ export default async function runBench({ root, log }) {
           unit: 'ms',
           target: '< 10',
           pass: getList.latency.p99 < 10 && getList.non2xx === 0,
+        },
+        { name: 'wrong API key: 401 rps', value: Math.round(wrongKey.requests.average), unit: 'req/s' },
+        { name: 'wrong API key: 401 p99', value: wrongKey.latency.p99, unit: 'ms' },
+        {
+          name: 'wrong API key: answers other than 401',
+          value: wrongKey.requests.total - refused + wrongKey.errors,
+          unit: '',
+          target: '0',
+          pass: wrongKey.requests.total - refused + wrongKey.errors === 0,
+        },
+        {
+          name: 'wrong API key: Postgres transactions per 1,000 requests',
+          value: refused ? Math.round((wrongKeyTransactions * 1000 * 100) / refused) / 100 : null,
+          unit: '',
         },
         {
           name: `API RSS max over ${RSS_SECONDS} s`,

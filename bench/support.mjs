@@ -138,6 +138,24 @@ export function postgresCpuSeconds() {
 }
 
 /**
+ * Transactions Postgres has counted for the database at `url` so far (committed and rolled back, every session).
+ * A session reports its counts when it goes idle, up to 10 s late (PGSTAT_IDLE_INTERVAL): read it that long after the
+ * work ends.
+ */
+export async function postgresTransactions(url) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query(
+      'SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()',
+    );
+    return Number(rows[0].n);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
  * CPU spent by a process and by Postgres while `work` runs, per request: `work` resolves to its result, and
  * `count(result)` says how many requests it made.
  */
