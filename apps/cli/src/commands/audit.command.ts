@@ -15,7 +15,9 @@ import { CliUsageError } from '../cli-usage.error';
 import { refuseRepeatedOptions } from '../repeated-options';
 
 const USAGE = 'usage: audit tail [--group <name> [--consumer <name>]] [--from-start]';
-const GROUP_NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
+/** What a group or consumer name may be, and the rule as said when one is not. */
+const NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
+const NAME_RULE = 'must be 1 to 100 characters of [A-Za-z0-9_.:-]';
 /** Longest wait of one read: bounds how long SIGINT takes to end the tail. */
 const BLOCK_MS = 1000;
 /** How long the tail waits for Redis at start before it fails (once running, it rides out outages). */
@@ -42,9 +44,9 @@ function ready(redis: Redis, waitMs: number): Promise<void> {
  * (its terminal closed, an SSH session dropped: by default SIGHUP would kill it and leave its throwaway group on
  * the stream for ever, one more for every such tail).
  * With `--group`, a durable group (several tails share its entries; a restarted tail resumes its own pending
- * ones, as the consumer `<hostname>-tail` or the one `--consumer` names). Without it, a throwaway group of its own that starts at new events (or at the oldest with
- * `--from-start`) and is destroyed on exit; should the tail be killed outright, the worker's daily audit
- * housekeeping destroys it once its heartbeat key has expired.
+ * ones, as the consumer `<hostname>-tail` or the one `--consumer` names). Without it, a throwaway group of its
+ * own that starts at new events (or at the oldest with `--from-start`) and is destroyed on exit; should the tail
+ * be killed outright, the worker's daily audit housekeeping destroys it once its heartbeat key has expired.
  */
 export async function auditCommand(
   config: AppConfig,
@@ -70,8 +72,7 @@ export async function auditCommand(
   } catch (e) {
     throw new CliUsageError(`${e instanceof Error ? e.message : String(e)}\n${USAGE}`);
   }
-  if (values.group !== undefined && !GROUP_NAME.test(values.group))
-    throw new CliUsageError('--group must be 1 to 100 characters of [A-Za-z0-9_.:-]');
+  if (values.group !== undefined && !NAME.test(values.group)) throw new CliUsageError(`--group ${NAME_RULE}`);
   // Reserved: the worker removes such groups once no running tail renews their heartbeat (see tail-groups.ts).
   if (values.group !== undefined && THROWAWAY_TAIL_GROUP.test(values.group))
     throw new CliUsageError(
@@ -81,8 +82,8 @@ export async function auditCommand(
     throw new CliUsageError(
       `--consumer names a consumer of a --group; a throwaway group has only one\n${USAGE}`,
     );
-  if (values.consumer !== undefined && !GROUP_NAME.test(values.consumer))
-    throw new CliUsageError('--consumer must be 1 to 100 characters of [A-Za-z0-9_.:-]');
+  if (values.consumer !== undefined && !NAME.test(values.consumer))
+    throw new CliUsageError(`--consumer ${NAME_RULE}`);
   const ephemeral = values.group === undefined;
   const group = values.group ?? throwawayTailGroup();
 
