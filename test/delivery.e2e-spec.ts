@@ -1436,6 +1436,50 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       expect(receiver.at(path)).toHaveLength(1);
     });
 
+    it('raises the delivery count of an entry it takes over, as a claim returning the entry would', async () => {
+      const path = newPath();
+      await createWebhook(receiver.url(path), ['batch.completed']);
+      await worker.close();
+      type Handle = (r: Redis, e: [string, Buffer[] | null][]) => Promise<void>;
+      const prototype = EventsIngestor.prototype as unknown as { handle: Handle };
+      const original = prototype.handle;
+      // What XPENDING said of the entry when the worker that took it over came to handle it.
+      const seen: { consumer: string; deliveries: number }[] = [];
+      let entryId: string;
+      const handle = jest.spyOn(prototype, 'handle').mockImplementation(async function (
+        this: unknown,
+        r: Redis,
+        entries: [string, Buffer[] | null][],
+      ) {
+        if (entries.some(([id]) => id === entryId)) {
+          const [[, consumer, , deliveries]] = (await redis.xpending(
+            STREAM,
+            'deliveries',
+            entryId,
+            entryId,
+            1,
+          )) as [string, string, number, number][];
+          seen.push({ consumer, deliveries });
+        }
+        return original.call(this, r, entries);
+      });
+      try {
+        try {
+          entryId = (await publish({ type: 'batch.completed', project_id: projectId, data: {} }))!;
+          await readAsConsumerThatDies();
+        } finally {
+          worker = await workerWith({ TARGET_ALLOW_CIDRS: '127.0.0.1/32' });
+        }
+        await eventually(() => receiver.at(path).length === 1, 15_000, 'the entry taken over');
+      } finally {
+        handle.mockRestore();
+      }
+      // Read once by the consumer that died, then taken over by this worker's.
+      expect(seen).toEqual([{ consumer: expect.any(String), deliveries: 2 }]);
+      expect(seen[0].consumer.startsWith(`${hostname()}-${process.pid}-`)).toBe(true);
+      await everyEntryAcknowledged();
+    });
+
     it('sets aside an entry deleted from the stream while a dead consumer held it, once taken over', async () => {
       await worker.close();
       let entryId: string;

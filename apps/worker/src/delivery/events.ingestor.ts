@@ -144,7 +144,8 @@ return { { KEYS[1], entries } }`;
  * XAUTOCLAIM (group ARGV[1], consumer ARGV[2], idle ARGV[3], from ARGV[4]) of up to ARGV[5] entries, one at a time
  * by id, each then read alone with its fields cut to ARGV[6] bytes, and ending early once ARGV[7] bytes were
  * fetched, as in {@link READ_CUT}. Answers like XAUTOCLAIM: the cursor to go on from, the entries, the ids of
- * entries deleted while pending.
+ * entries deleted while pending. A claim by id (JUSTID) leaves the entry's delivery count as it was, so it is
+ * raised here, as a claim that returns the entry would: XPENDING then shows how often an entry was taken over.
  */
 const AUTOCLAIM_CUT = `${CUT_FIELDS}
 local max, budget, cursor, entries, deleted, fetched = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[4], {}, {}, 0
@@ -154,6 +155,8 @@ for n = 1, tonumber(ARGV[5]) do
   for _, id in ipairs(reply[3] or {}) do deleted[#deleted + 1] = id end
   local id = reply[2][1]
   if id then
+    local pending = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)[1]
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'RETRYCOUNT', pending[4] + 1, 'JUSTID')
     local found = redis.call('XRANGE', KEYS[1], id, id)[1]
     local fields, size = cut(found and found[2] or false, max)
     entries[#entries + 1] = { id, fields }
