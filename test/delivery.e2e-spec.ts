@@ -178,6 +178,11 @@ const otherProjectDelivered = async () => {
   return { id: fine.id, key: other.key };
 };
 
+/** The ingestor's private `handle` (the entries of one read), for the tests that watch or wrap it. */
+const ingestorPrototype = EventsIngestor.prototype as unknown as {
+  handle: (r: Redis, e: [string, Buffer[] | null][]) => Promise<void>;
+};
+
 function workerWith(
   env: Record<string, string>,
   overrides: { token: unknown; value: unknown }[] = [],
@@ -1240,12 +1245,7 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       const { id } = await createWebhook(receiver.url(newPath()), ['batch.completed']);
       await worker.close();
       // What the worker got from Redis for each read, in bytes of entry fields.
-      const handle = jest.spyOn(
-        EventsIngestor.prototype as unknown as {
-          handle: (r: Redis, e: [string, Buffer[] | null][]) => Promise<void>;
-        },
-        'handle',
-      );
+      const handle = jest.spyOn(ingestorPrototype, 'handle');
       const big = Buffer.alloc(8 * 1024 * 1024, 'x');
       const fieldBytes = () =>
         handle.mock.calls.flatMap(([, entries]) =>
@@ -1440,16 +1440,14 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       const path = newPath();
       await createWebhook(receiver.url(path), ['batch.completed']);
       await worker.close();
-      type Handle = (r: Redis, e: [string, Buffer[] | null][]) => Promise<void>;
-      const prototype = EventsIngestor.prototype as unknown as { handle: Handle };
-      const original = prototype.handle;
+      const original = ingestorPrototype.handle;
       // What XPENDING said of the entry when the worker that took it over came to handle it.
       const seen: { consumer: string; deliveries: number }[] = [];
       let entryId: string;
-      const handle = jest.spyOn(prototype, 'handle').mockImplementation(async function (
+      const handle = jest.spyOn(ingestorPrototype, 'handle').mockImplementation(async function (
         this: unknown,
-        r: Redis,
-        entries: [string, Buffer[] | null][],
+        r,
+        entries,
       ) {
         if (entries.some(([id]) => id === entryId)) {
           const [[, consumer, , deliveries]] = (await redis.xpending(
