@@ -21,6 +21,7 @@ describe('loadConfig', () => {
       url: 'postgres://postgres@127.0.0.1:5432/webhooks',
       poolSize: 10,
       statementTimeoutMs: 15_000,
+      preparedStatements: true,
     });
     expect(c.redis.url).toBe('redis://127.0.0.1:6379/0');
     expect(c.webhooks.maxPerProject).toBe(5);
@@ -140,6 +141,10 @@ describe('loadConfig', () => {
     ]);
     expect(problemsOf({ REDIS_CLUSTER: 'yes' })).toEqual(['REDIS_CLUSTER must be true or false (got "yes")']);
     expect(problemsOf({ DATABASE_URL: 'postgres://' })).toEqual(['DATABASE_URL names no host']);
+    expect(loadConfig({ DATABASE_PREPARED_STATEMENTS: 'false' }).database.preparedStatements).toBe(false);
+    expect(problemsOf({ DATABASE_PREPARED_STATEMENTS: 'off' })).toEqual([
+      'DATABASE_PREPARED_STATEMENTS must be true or false (got "off")',
+    ]);
     // Port 0 would pass here and fail every connection.
     expect(problemsOf({ DATABASE_URL: 'postgres://u:p@db:0/x', REDIS_URL: 'redis://r:00/0' })).toEqual([
       'DATABASE_URL has port 0 (a port is 1 to 65535)',

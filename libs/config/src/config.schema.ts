@@ -19,7 +19,13 @@ export interface AppConfig {
    * `statementTimeoutMs`: how long Postgres may take over one statement of the API's and the worker's pools
    * before it cancels it (0: no limit); see `dataSourceOptions`.
    */
-  database: { url: string; poolSize: number; statementTimeoutMs: number };
+  database: {
+    url: string;
+    poolSize: number;
+    statementTimeoutMs: number;
+    /** Hot reads as named prepared statements (`DATABASE_PREPARED_STATEMENTS`, default true). */
+    preparedStatements: boolean;
+  };
   /**
    * `cluster`: REDIS_URL names a seed node of a Redis Cluster (database 0, the only one a cluster has); `seeds`:
    * further seed nodes (REDIS_CLUSTER_NODES): the client tries every seed until one answers.
@@ -245,6 +251,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
     }
   }
 
+  const preparedRaw = str('DATABASE_PREPARED_STATEMENTS', 'true');
+  if (preparedRaw !== 'true' && preparedRaw !== 'false')
+    problems.push(`DATABASE_PREPARED_STATEMENTS must be true or false (got "${preparedRaw}")`);
+  const preparedStatements = preparedRaw !== 'false';
+
   const clusterRaw = str('REDIS_CLUSTER', 'false');
   if (clusterRaw !== 'true' && clusterRaw !== 'false')
     problems.push(`REDIS_CLUSTER must be true or false (got "${clusterRaw}")`);
@@ -301,6 +312,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       ),
       poolSize: int('DATABASE_POOL_SIZE', 10, 1, 500),
       statementTimeoutMs: int('DATABASE_STATEMENT_TIMEOUT_MS', 15_000, 0, 3_600_000),
+      preparedStatements,
     },
     redis: {
       url: url('REDIS_URL', 'redis://127.0.0.1:6379/0', ['redis:', 'rediss:'], (u) => {

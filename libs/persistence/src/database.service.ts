@@ -1,5 +1,6 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
+import { APP_CONFIG, type AppConfig } from '@app/config';
 import { ApiKeysRepository } from './repositories/api-keys.repository';
 import { AuditEventsRepository } from './repositories/audit-events.repository';
 import { DeliveriesRepository } from './repositories/deliveries.repository';
@@ -8,6 +9,7 @@ import { IdempotencyKeysRepository } from './repositories/idempotency-keys.repos
 import { MetricsRepository } from './repositories/metrics.repository';
 import { WebhookSecretsRepository } from './repositories/webhook-secrets.repository';
 import { WebhooksRepository } from './repositories/webhooks.repository';
+import { StatementRunner, type StatementOptions } from './statements';
 
 /** The repositories, bound to one transaction (or to the pool, outside a transaction). */
 export class Repositories {
@@ -27,11 +29,14 @@ export class Repositories {
     readonly manager: EntityManager,
     /** False for the pool-bound instance: there, every statement commits at once. */
     readonly inTransaction = true,
+    /** How the hot reads send their statements; in a transaction they are always plain. */
+    statementOptions: StatementOptions = { prepared: false },
   ) {
-    this.webhooks = new WebhooksRepository(manager);
+    const statements = new StatementRunner(manager, statementOptions);
+    this.webhooks = new WebhooksRepository(manager, statements);
     this.secrets = new WebhookSecretsRepository(manager);
     this.auditEvents = new AuditEventsRepository(manager);
-    this.apiKeys = new ApiKeysRepository(manager);
+    this.apiKeys = new ApiKeysRepository(manager, statements);
     this.deliveries = new DeliveriesRepository(manager);
     this.rotation = new RotationRepository(manager);
     this.idempotencyKeys = new IdempotencyKeysRepository(manager);
@@ -54,8 +59,21 @@ export class Database {
   /** Repositories on the pool, for single-statement reads and writes. */
   readonly repos: Repositories;
 
-  constructor(readonly dataSource: DataSource) {
-    this.repos = new Repositories(dataSource.manager, false);
+  private readonly logger = new Logger('Database');
+
+  constructor(
+    readonly dataSource: DataSource,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.repos = new Repositories(dataSource.manager, false, {
+      prepared: config.database.preparedStatements,
+      onLostStatements: (e) =>
+        this.logger.warn(
+          `Postgres lost a named prepared statement (${(e as Error).message}): the connections are shared between ` +
+            'statements, as behind a transaction-mode pooler; reads fall back to plain statements, and ' +
+            'DATABASE_PREPARED_STATEMENTS=false spares them the failed attempt',
+        ),
+    });
   }
 
   /** Runs `work` in one READ COMMITTED transaction: everything it writes commits together or not at all. */

@@ -55,6 +55,7 @@ export {
 export { MetricsRepository, type OutboxBacklog } from './repositories/metrics.repository';
 /** Transactions and the repositories bound to them. */
 export { Database, Repositories } from './database.service';
+export { StatementRunner, type NamedStatement, type StatementOptions } from './statements';
 /** The Nest module providing {@link Database}. */
 export { PersistenceModule } from './persistence.module';
 /** Connects to Postgres in the background when it is unreachable at start. */

@@ -1,6 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import { IsNull } from 'typeorm';
 import { ApiKeyEntity } from '../entities/api-key.entity';
+import { StatementRunner, type NamedStatement } from '../statements';
 
 /** Who an API key authenticates. */
 export interface ApiKeyPrincipal {
@@ -8,9 +9,17 @@ export interface ApiKeyPrincipal {
   projectId: string;
 }
 
+const FIND_ACTIVE_BY_HASH: NamedStatement = {
+  name: 'api_key_find_active',
+  text: 'SELECT id, project_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL',
+};
+
 /** API keys, looked up by hash only. */
 export class ApiKeysRepository {
-  constructor(private readonly manager: EntityManager) {}
+  constructor(
+    private readonly manager: EntityManager,
+    private readonly statements = new StatementRunner(manager, { prepared: false }),
+  ) {}
 
   private get repo() {
     return this.manager.getRepository(ApiKeyEntity);
@@ -22,10 +31,9 @@ export class ApiKeysRepository {
 
   /** The principal of a key that exists and is not revoked, or null. */
   async findActiveByHash(keyHash: string): Promise<ApiKeyPrincipal | null> {
-    const rows: { id: string; project_id: string }[] = await this.manager.query(
-      'SELECT id, project_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL',
-      [keyHash],
-    );
+    const rows = await this.statements.rows<{ id: string; project_id: string }>(FIND_ACTIVE_BY_HASH, [
+      keyHash,
+    ]);
     return rows.length === 0 ? null : { apiKeyId: rows[0].id, projectId: rows[0].project_id };
   }
 

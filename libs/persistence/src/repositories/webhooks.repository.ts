@@ -2,18 +2,12 @@ import type { EntityManager } from 'typeorm';
 import { WebhookEntity } from '../entities/webhook.entity';
 import type { NewAuditEvent } from './audit-events.repository';
 import { returnedRows, type NewSecretRow } from './webhook-secrets.repository';
+import { sqlState, StatementRunner, type NamedStatement } from '../statements';
 
 // Projects whose limit is at least this large count their live webhooks in QUOTA_SHARDS rows, so that their
 // creates do not queue on one row lock; smaller limits are reached long before that queue could matter.
 const SHARDED_FROM_LIMIT = 1024;
 const QUOTA_SHARDS = 16;
-
-/** The SQLSTATE of a Postgres error, as TypeORM wraps it. */
-function sqlState(e: unknown): string | undefined {
-  const err = e as { code?: unknown; driverError?: { code?: unknown } };
-  const code = err?.driverError?.code ?? err?.code;
-  return typeof code === 'string' ? code : undefined;
-}
 
 /** A new secret row as the database functions take it: id, trigger, claimed, key id, ciphertext, fingerprint. */
 function secretParams(secret: NewSecretRow): unknown[] {
@@ -36,6 +30,31 @@ export function webhookFromRow(r: Record<string, unknown>): WebhookEntity {
   return w;
 }
 
+/** The columns {@link webhookFromRow} reads, named: a prepared statement's result must not change with the table. */
+const WEBHOOK_COLUMNS =
+  'id, project_id, url, description, subscribed_events, enabled, created_at, updated_at, deleted_at, last_change_at';
+
+const FIND_LIVE: NamedStatement = {
+  name: 'webhook_find_live',
+  text: `SELECT ${WEBHOOK_COLUMNS} FROM webhooks WHERE id = $1 AND project_id = $2 AND deleted_at IS NULL`,
+};
+
+const LIST_LIVE: NamedStatement = {
+  name: 'webhook_list_live',
+  text: `SELECT ${WEBHOOK_COLUMNS} FROM webhooks WHERE project_id = $1 AND deleted_at IS NULL ORDER BY created_at, id`,
+};
+
+const CREATE_WITHIN_LIMIT: NamedStatement = {
+  name: 'webhook_create',
+  text: `SELECT create_webhook_within_limit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+           $16, $17, $18, $19, $20::jsonb) AS created`,
+};
+const ROTATE_SECRET: NamedStatement = {
+  name: 'webhook_rotate',
+  text: `SELECT * FROM rotate_webhook_secret($1::uuid, $2::text, $3::timestamptz, $4::int, $5::uuid, $6::text,
+         $7::boolean, $8::text, $9::bytea, $10::text, $11::jsonb, $12::jsonb)`,
+};
+
 /** Fields of a webhook that an update may change. */
 export type WebhookChanges = Partial<
   Pick<WebhookEntity, 'url' | 'description' | 'subscribedEvents' | 'enabled'>
@@ -43,7 +62,10 @@ export type WebhookChanges = Partial<
 
 /** Webhooks. "Live" means not deleted; deleted webhooks are invisible to every read here. */
 export class WebhooksRepository {
-  constructor(private readonly manager: EntityManager) {}
+  constructor(
+    private readonly manager: EntityManager,
+    private readonly statements = new StatementRunner(manager, { prepared: false }),
+  ) {}
 
   private get repo() {
     return this.manager.getRepository(WebhookEntity);
@@ -133,27 +155,23 @@ export class WebhooksRepository {
   ): Promise<boolean> {
     const shards = limit >= SHARDED_FROM_LIMIT ? QUOTA_SHARDS : 1;
     const run = async (exact: boolean): Promise<boolean> => {
-      const rows: { created: boolean }[] = await this.manager.query(
-        `SELECT create_webhook_within_limit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-           $16, $17, $18, $19, $20::jsonb) AS created`,
-        [
-          limit,
-          shards,
-          exact,
-          webhook.id,
-          webhook.projectId,
-          webhook.url,
-          webhook.description,
-          webhook.subscribedEvents,
-          webhook.enabled,
-          webhook.createdAt,
-          ...secretParams(secret),
-          audit.id,
-          audit.type,
-          audit.occurredAt,
-          JSON.stringify(audit.event),
-        ],
-      );
+      const rows = await this.statements.rows<{ created: boolean }>(CREATE_WITHIN_LIMIT, [
+        limit,
+        shards,
+        exact,
+        webhook.id,
+        webhook.projectId,
+        webhook.url,
+        webhook.description,
+        webhook.subscribedEvents,
+        webhook.enabled,
+        webhook.createdAt,
+        ...secretParams(secret),
+        audit.id,
+        audit.type,
+        audit.occurredAt,
+        JSON.stringify(audit.event),
+      ]);
       return rows[0]?.created === true;
     };
     // Inside a transaction the refused sharded attempt would abort it: it runs under a savepoint, rolled back to.
@@ -188,29 +206,22 @@ export class WebhooksRepository {
     now: Date,
     expiredAudit: NewAuditEvent | null = null,
   ): Promise<WebhookEntity | null> {
-    const rows: Record<string, unknown>[] = await this.manager.query(
-      `SELECT * FROM rotate_webhook_secret($1::uuid, $2::text, $3::timestamptz, $4::int, $5::uuid, $6::text,
-         $7::boolean, $8::text, $9::bytea, $10::text, $11::jsonb, $12::jsonb)`,
-      [
-        projectId,
-        id,
-        now,
-        gracePeriodHours,
-        ...secretParams(secret),
-        JSON.stringify(audit.event),
-        expiredAudit && JSON.stringify(expiredAudit.event),
-      ],
-    );
+    const rows = await this.statements.rows(ROTATE_SECRET, [
+      projectId,
+      id,
+      now,
+      gracePeriodHours,
+      ...secretParams(secret),
+      JSON.stringify(audit.event),
+      expiredAudit && JSON.stringify(expiredAudit.event),
+    ]);
     return rows.length === 0 ? null : webhookFromRow(rows[0]);
   }
 
   /** A live webhook of the project, or null (another project's is not found either). */
   async findLive(projectId: string, id: string): Promise<WebhookEntity | null> {
     // Plain SQL on the hot read path: the query builder cost more CPU than the query itself.
-    const rows: Record<string, unknown>[] = await this.manager.query(
-      'SELECT * FROM webhooks WHERE id = $1 AND project_id = $2 AND deleted_at IS NULL',
-      [id, projectId],
-    );
+    const rows = await this.statements.rows(FIND_LIVE, [id, projectId]);
     return rows.length === 0 ? null : webhookFromRow(rows[0]);
   }
 
@@ -250,10 +261,7 @@ export class WebhooksRepository {
 
   /** Live webhooks of a project, oldest first. */
   async listLive(projectId: string): Promise<WebhookEntity[]> {
-    const rows: Record<string, unknown>[] = await this.manager.query(
-      'SELECT * FROM webhooks WHERE project_id = $1 AND deleted_at IS NULL ORDER BY created_at, id',
-      [projectId],
-    );
+    const rows = await this.statements.rows(LIST_LIVE, [projectId]);
     return rows.map(webhookFromRow);
   }
 
