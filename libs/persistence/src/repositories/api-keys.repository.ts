@@ -1,7 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import { IsNull } from 'typeorm';
 import { ApiKeyEntity } from '../entities/api-key.entity';
-import { StatementRunner, type NamedStatement } from '../statements';
+import type { NamedStatement, StatementRunner } from '../statements';
 
 /** Who an API key authenticates. */
 export interface ApiKeyPrincipal {
@@ -18,7 +18,7 @@ const FIND_ACTIVE_BY_HASH: NamedStatement = {
 export class ApiKeysRepository {
   constructor(
     private readonly manager: EntityManager,
-    private readonly statements = new StatementRunner(manager, { prepared: false }),
+    private readonly statements: StatementRunner,
   ) {}
 
   private get repo() {

@@ -2,7 +2,7 @@ import type { EntityManager } from 'typeorm';
 import { WebhookEntity } from '../entities/webhook.entity';
 import type { NewAuditEvent } from './audit-events.repository';
 import { returnedRows, type NewSecretRow } from './webhook-secrets.repository';
-import { sqlState, StatementRunner, type NamedStatement } from '../statements';
+import { sqlState, type NamedStatement, type StatementRunner } from '../statements';
 
 // Projects whose limit is at least this large count their live webhooks in QUOTA_SHARDS rows, so that their
 // creates do not queue on one row lock; smaller limits are reached long before that queue could matter.
@@ -44,17 +44,6 @@ const LIST_LIVE: NamedStatement = {
   text: `SELECT ${WEBHOOK_COLUMNS} FROM webhooks WHERE project_id = $1 AND deleted_at IS NULL ORDER BY created_at, id`,
 };
 
-const CREATE_WITHIN_LIMIT: NamedStatement = {
-  name: 'webhook_create',
-  text: `SELECT create_webhook_within_limit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-           $16, $17, $18, $19, $20::jsonb) AS created`,
-};
-const ROTATE_SECRET: NamedStatement = {
-  name: 'webhook_rotate',
-  text: `SELECT * FROM rotate_webhook_secret($1::uuid, $2::text, $3::timestamptz, $4::int, $5::uuid, $6::text,
-         $7::boolean, $8::text, $9::bytea, $10::text, $11::jsonb, $12::jsonb)`,
-};
-
 /** Fields of a webhook that an update may change. */
 export type WebhookChanges = Partial<
   Pick<WebhookEntity, 'url' | 'description' | 'subscribedEvents' | 'enabled'>
@@ -64,7 +53,7 @@ export type WebhookChanges = Partial<
 export class WebhooksRepository {
   constructor(
     private readonly manager: EntityManager,
-    private readonly statements = new StatementRunner(manager, { prepared: false }),
+    private readonly statements: StatementRunner,
   ) {}
 
   private get repo() {
@@ -155,23 +144,27 @@ export class WebhooksRepository {
   ): Promise<boolean> {
     const shards = limit >= SHARDED_FROM_LIMIT ? QUOTA_SHARDS : 1;
     const run = async (exact: boolean): Promise<boolean> => {
-      const rows = await this.statements.rows<{ created: boolean }>(CREATE_WITHIN_LIMIT, [
-        limit,
-        shards,
-        exact,
-        webhook.id,
-        webhook.projectId,
-        webhook.url,
-        webhook.description,
-        webhook.subscribedEvents,
-        webhook.enabled,
-        webhook.createdAt,
-        ...secretParams(secret),
-        audit.id,
-        audit.type,
-        audit.occurredAt,
-        JSON.stringify(audit.event),
-      ]);
+      const rows: { created: boolean }[] = await this.manager.query(
+        `SELECT create_webhook_within_limit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+           $16, $17, $18, $19, $20::jsonb) AS created`,
+        [
+          limit,
+          shards,
+          exact,
+          webhook.id,
+          webhook.projectId,
+          webhook.url,
+          webhook.description,
+          webhook.subscribedEvents,
+          webhook.enabled,
+          webhook.createdAt,
+          ...secretParams(secret),
+          audit.id,
+          audit.type,
+          audit.occurredAt,
+          JSON.stringify(audit.event),
+        ],
+      );
       return rows[0]?.created === true;
     };
     // Inside a transaction the refused sharded attempt would abort it: it runs under a savepoint, rolled back to.
@@ -206,15 +199,19 @@ export class WebhooksRepository {
     now: Date,
     expiredAudit: NewAuditEvent | null = null,
   ): Promise<WebhookEntity | null> {
-    const rows = await this.statements.rows(ROTATE_SECRET, [
-      projectId,
-      id,
-      now,
-      gracePeriodHours,
-      ...secretParams(secret),
-      JSON.stringify(audit.event),
-      expiredAudit && JSON.stringify(expiredAudit.event),
-    ]);
+    const rows: Record<string, unknown>[] = await this.manager.query(
+      `SELECT * FROM rotate_webhook_secret($1::uuid, $2::text, $3::timestamptz, $4::int, $5::uuid, $6::text,
+         $7::boolean, $8::text, $9::bytea, $10::text, $11::jsonb, $12::jsonb)`,
+      [
+        projectId,
+        id,
+        now,
+        gracePeriodHours,
+        ...secretParams(secret),
+        JSON.stringify(audit.event),
+        expiredAudit && JSON.stringify(expiredAudit.event),
+      ],
+    );
     return rows.length === 0 ? null : webhookFromRow(rows[0]);
   }
 
