@@ -28,7 +28,7 @@ describe('prepared statements of the hot reads', () => {
     for (const ds of sources) await ds.destroy();
   });
 
-  it('prepares the webhook and API key reads on the pool once per connection, and answers as plain ones do', async () => {
+  it('prepares the webhook and API key reads on the pool, once per connection', async () => {
     const ds = await oneConnection();
     const repos = new Repositories(ds.manager, false, { prepared: true });
     const projectId = randomUUID();
