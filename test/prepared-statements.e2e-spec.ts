@@ -37,7 +37,12 @@ describe('prepared statements of the hot reads', () => {
       expect(await repos.webhooks.listLive(projectId)).toEqual([]);
       expect(await repos.apiKeys.findActiveByHash('no such hash')).toBeNull();
     }
-    expect(await preparedOn(ds)).toEqual(['api_key_find_active', 'webhook_find_live', 'webhook_list_live']);
+    // Each under its name and a digest of its text.
+    expect(await preparedOn(ds)).toEqual([
+      expect.stringMatching(/^api_key_find_active_[0-9a-f]{12}$/),
+      expect.stringMatching(/^webhook_find_live_[0-9a-f]{12}$/),
+      expect.stringMatching(/^webhook_list_live_[0-9a-f]{12}$/),
+    ]);
   });
 
   it('sends plain statements with DATABASE_PREPARED_STATEMENTS=false, and in a transaction', async () => {
@@ -69,6 +74,20 @@ describe('prepared statements of the hot reads', () => {
       await ds.query(`DROP TABLE IF EXISTS ${table}`);
     });
 
+    /** The names Postgres holds `statement` under on the connection. */
+    const preparedAs = async (statement: NamedStatement): Promise<string[]> =>
+      (await preparedOn(ds)).filter((n) => n.startsWith(`${statement.name}_`));
+
+    it('prepares two texts under one name (two versions of a statement) apart, each answering its own', async () => {
+      const runner = new StatementRunner(ds.manager, { prepared: true });
+      const ids: NamedStatement = { name: `${table}_one`, text: `SELECT id FROM ${table} WHERE id = $1` };
+      const both: NamedStatement = { name: ids.name, text: `SELECT id, v FROM ${table} WHERE id = $1` };
+      expect(await runner.rows(ids, [1])).toEqual([{ id: 1 }]);
+      expect(await runner.rows(both, [1])).toEqual([{ id: 1, v: 2 }]);
+      expect(await runner.rows(ids, [1])).toEqual([{ id: 1 }]);
+      expect(await preparedAs(ids)).toHaveLength(2);
+    });
+
     it('prepares a statement again under a new name when a migration changes the type of a column it returns', async () => {
       const statement: NamedStatement = {
         name: `${table}_read`,
@@ -76,7 +95,8 @@ describe('prepared statements of the hot reads', () => {
       };
       const runner = new StatementRunner(ds.manager, { prepared: true });
       expect(await runner.rows(statement, [1])).toEqual([{ id: 1, v: 2 }]);
-      expect(await preparedOn(ds)).toContain(statement.name);
+      const [prepared] = await preparedAs(statement);
+      expect(prepared).toMatch(new RegExp(`^${statement.name}_[0-9a-f]{12}$`));
 
       // Postgres cannot replan the prepared statement behind this: it now returns text where it returned int.
       await ds.query(`ALTER TABLE ${table} ALTER COLUMN v TYPE text`);
@@ -86,10 +106,7 @@ describe('prepared statements of the hot reads', () => {
       expect(await new StatementRunner(ds.manager, { prepared: true }).rows(statement, [1])).toEqual([
         { id: 1, v: '2' },
       ]);
-      expect((await preparedOn(ds)).filter((n) => n.startsWith(statement.name))).toEqual([
-        statement.name,
-        `${statement.name}_1`,
-      ]);
+      expect(await preparedAs(statement)).toEqual([prepared, `${prepared}_1`]);
     });
 
     it('falls back to plain statements when the server lost a named one, and says so once', async () => {
@@ -104,7 +121,8 @@ describe('prepared statements of the hot reads', () => {
       });
       expect(await runner.rows(statement, [1])).toEqual([{ id: 1 }]);
       // What a transaction-mode pooler does to a client: the statement is gone from the session it now talks to.
-      await ds.query(`DEALLOCATE ${statement.name}`);
+      const [prepared] = await preparedAs(statement);
+      await ds.query(`DEALLOCATE ${prepared}`);
       expect(await runner.rows(statement, [1])).toEqual([{ id: 1 }]);
       expect(await runner.rows(statement, [1])).toEqual([{ id: 1 }]);
       expect(told).toHaveLength(1);

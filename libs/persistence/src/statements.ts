@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 
 /**
@@ -7,7 +8,7 @@ import type { EntityManager } from 'typeorm';
  * migration that adds a column leaves the prepared statements valid.
  */
 export interface NamedStatement {
-  /** Unique among the statements; a statement's name and text never change while the process runs. */
+  /** Unique among the statements (Postgres knows it with a digest of the text appended). */
   readonly name: string;
   readonly text: string;
 }
@@ -47,14 +48,32 @@ function lostStatement(e: unknown): boolean {
 }
 
 /**
+ * The name a statement is prepared under: its own name and a digest of its text, so that processes of two
+ * versions whose texts differ never take each other's statement for their own on a server connection they share
+ * (through a pooler).
+ */
+const prefixes = new Map<string, string>();
+
+/**
  * Generation of each statement's name in this process: a statement outdated by a migration is prepared again
  * under a new name on every connection (the outdated one stays unused on the connections that hold it).
  */
 const generations = new Map<string, number>();
 
+function prefixOf(statement: NamedStatement): string {
+  const key = `${statement.name}\n${statement.text}`;
+  let prefix = prefixes.get(key);
+  if (prefix === undefined) {
+    prefix = `${statement.name}_${createHash('sha256').update(statement.text).digest('hex').slice(0, 12)}`;
+    prefixes.set(key, prefix);
+  }
+  return prefix;
+}
+
 function nameOf(statement: NamedStatement): string {
-  const generation = generations.get(statement.name) ?? 0;
-  return generation === 0 ? statement.name : `${statement.name}_${generation}`;
+  const prefix = prefixOf(statement);
+  const generation = generations.get(prefix) ?? 0;
+  return generation === 0 ? prefix : `${prefix}_${generation}`;
 }
 
 /** Runs the statements of one set of repositories: named when pool-bound and enabled, plain otherwise. */
@@ -79,8 +98,10 @@ export class StatementRunner {
       return await named(name);
     } catch (e) {
       if (outdatedPlan(e)) {
-        if (nameOf(statement) === name)
-          generations.set(statement.name, (generations.get(statement.name) ?? 0) + 1);
+        if (nameOf(statement) === name) {
+          const prefix = prefixOf(statement);
+          generations.set(prefix, (generations.get(prefix) ?? 0) + 1);
+        }
         return named(nameOf(statement));
       }
       if (lostStatement(e)) {
