@@ -10,6 +10,10 @@ module.exports = {
   // End-to-end suites share one database and one Redis and some stop dependencies on purpose; one test file
   // at a time keeps them independent. On a 2-core machine parallel files would gain little anyway.
   maxWorkers: 1,
+  // In one process, a handle a file leaves open would keep Jest from ever exiting once the results are printed;
+  // the teardown names any such handle, so the file that leaked it can be mended.
+  forceExit: true,
+  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   projects: [
     {
       displayName: 'unit',

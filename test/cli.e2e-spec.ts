@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { SecretCipher, idempotentResponseAad } from '@app/domain';
 import { Queue } from 'bullmq';
@@ -333,8 +333,13 @@ describe('admin CLI', () => {
     const refused = await cli(['migrate'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/webhooks_test' });
     expect({ code: refused.code, stdout: refused.stdout }).toEqual({ code: 1, stdout: '' });
     expect(refused.stderr).toMatch(/^error: Postgres is unreachable: .*ECONNREFUSED/);
-    // A server that takes the connection and then says nothing.
-    const silent = createServer(() => undefined);
+    // A server that takes the connection and then says nothing. It never reads what the client sends, so it never
+    // sees the client close either: its side of each connection is destroyed after the test, with the server.
+    const accepted = new Set<Socket>();
+    const silent = createServer((socket) => {
+      accepted.add(socket);
+      socket.on('close', () => accepted.delete(socket));
+    });
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     try {
       const { port } = silent.address() as AddressInfo;
@@ -344,7 +349,8 @@ describe('admin CLI', () => {
       expect({ code: hung.code, stdout: hung.stdout }).toEqual({ code: 1, stdout: '' });
       expect(hung.stderr).toMatch(/^error: Postgres is unreachable: /);
     } finally {
-      silent.close();
+      for (const socket of accepted) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
     }
   });
 
