@@ -1,6 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { SecretCipher, idempotentResponseAad } from '@app/domain';
 import { Queue } from 'bullmq';
@@ -11,6 +10,7 @@ import { runCli } from '../apps/cli/src/main';
 import { siblingDatabaseName, withAdmin } from './support/admin-database';
 import { startApi, type RunningApi } from './support/api-harness';
 import { eventually } from './support/eventually';
+import { TcpProxy } from './support/tcp-proxy';
 import { TEST_DATABASE_URL, TEST_REDIS_URL, assertTestDatabase } from './support/test-env';
 
 const keyOf = (id: string) => createHash('sha256').update(`cli-test-${id}`).digest().toString('base64');
@@ -333,24 +333,17 @@ describe('admin CLI', () => {
     const refused = await cli(['migrate'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/webhooks_test' });
     expect({ code: refused.code, stdout: refused.stdout }).toEqual({ code: 1, stdout: '' });
     expect(refused.stderr).toMatch(/^error: Postgres is unreachable: .*ECONNREFUSED/);
-    // A server that takes the connection and then says nothing. It never reads what the client sends, so it never
-    // sees the client close either: its side of each connection is destroyed after the test, with the server.
-    const accepted = new Set<Socket>();
-    const silent = createServer((socket) => {
-      accepted.add(socket);
-      socket.on('close', () => accepted.delete(socket));
-    });
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    // A server that takes the connection and then says nothing: Postgres behind a frozen proxy.
+    const silent = await TcpProxy.inFrontOf(TEST_DATABASE_URL);
+    silent.freeze();
     try {
-      const { port } = silent.address() as AddressInfo;
       const hung = await cli(['migrate'], {
-        DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/webhooks_test`,
+        DATABASE_URL: `postgres://postgres@127.0.0.1:${silent.port}/webhooks_test`,
       });
       expect({ code: hung.code, stdout: hung.stdout }).toEqual({ code: 1, stdout: '' });
       expect(hung.stderr).toMatch(/^error: Postgres is unreachable: /);
     } finally {
-      for (const socket of accepted) socket.destroy();
-      await new Promise((resolve) => silent.close(resolve));
+      await silent.stop();
     }
   });
 
