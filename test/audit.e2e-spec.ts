@@ -472,6 +472,78 @@ describe('audit trail', () => {
       ]);
     });
 
+    it('blanks an API key or a secret that a client pasted into a URL, a description or a refused host', async () => {
+      const { key, projectId } = await api.newKey();
+      secretsSeen.add(key);
+      const created = await api.http.post('/v1/webhooks', {
+        key,
+        body: { ...valid, url: `https://hooks.example.com/in/${key}/x`, description: `key ${key} here` },
+      });
+      expect(created.status).toBe(201);
+      const secret = created.body.secret as string;
+      secretsSeen.add(secret);
+      const id = created.body.id as string;
+      // The webhook itself keeps what the client sent: only the audit record is blanked.
+      expect(created.body.url).toBe(`https://hooks.example.com/in/${key}/x`);
+      const encoded = encodeURIComponent(key).replace(/_/g, '%5F');
+      const patched = await api.http.patch(`/v1/webhooks/${id}`, {
+        key,
+        body: { url: `https://hooks.example.com/${secret}/in/${encoded}`, description: secret },
+      });
+      expect(patched.status).toBe(200);
+      const refused = await api.http.post('/v1/webhooks', {
+        key,
+        body: { ...valid, url: `https://${key.toLowerCase()}/` },
+      });
+      expect(refused.status).toBe(400);
+      const webhookEvents = async () =>
+        (await entries(stream, projectId)).filter((e) => e.type.startsWith('webhook.'));
+      const got = await waitFor(webhookEvents, (e) => e.length >= 3, 'the three webhook events');
+      expect(got.map((e) => [e.type, e.event.data])).toEqual([
+        [
+          'webhook.created',
+          expect.objectContaining({
+            url: 'https://hooks.example.com/in/[redacted]/x',
+            description: 'key [redacted] here',
+          }),
+        ],
+        [
+          'webhook.updated',
+          {
+            changes: [
+              {
+                field: 'url',
+                from: 'https://hooks.example.com/in/[redacted]/x',
+                to: 'https://hooks.example.com/[redacted]/in/[redacted]',
+              },
+              { field: 'description', from: 'key [redacted] here', to: '[redacted]' },
+            ],
+          },
+        ],
+        ['webhook.url_rejected', expect.objectContaining({ host: '[redacted]', rule: 'single_label' })],
+      ]);
+      // An operator's key name that quotes a key, from the CLI (its events go out with the relay's poller).
+      const named = await withEnv({ AUDIT_STREAM: stream }, () =>
+        cli(['api-keys', 'create', '--project', projectId, '--name', `replaces ${key}`]),
+      );
+      secretsSeen.add(String(named.api_key));
+      const keyEvents = await waitFor(
+        async () =>
+          (await entries(stream, projectId)).filter(
+            (e) => (e.event.data as { api_key_id?: unknown }).api_key_id === named.api_key_id,
+          ),
+        (e) => e.length >= 1,
+        'the CLI key event',
+      );
+      expect(keyEvents.map((e) => e.event.data)).toEqual([
+        { api_key_id: named.api_key_id, name: 'replaces [redacted]' },
+      ]);
+      const text = [...got, ...keyEvents].map((e) => e.raw.join('\n')).join('\n');
+      expect(text.includes(key)).toBe(false);
+      expect(text.includes(key.toLowerCase())).toBe(false);
+      expect(text.includes(secret)).toBe(false);
+    });
+
     it('is woken by the commit, not by the poller: with the polling stopped, every change still reaches the stream', async () => {
       // The poll jobs wait in the queue while this worker's processor is paused; a wake-up runs the relay itself.
       const polling = worker.get(AuditRelayProcessor).worker;

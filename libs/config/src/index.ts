@@ -16,6 +16,16 @@ export {
 export { ConfigModule, APP_CONFIG } from './config.module';
 /** Structured logging (pino) shared by the API and the worker, with redaction of secrets and keys. */
 export { LoggingModule, LOG_DESTINATION, REDACTED_LOG_PATHS, CREDENTIAL_HEADERS } from './logging.module';
+/**
+ * Blanking of what is shaped like an API key or a signing secret wherever a client put it (a URL, a header, a
+ * description), shared by the request log and the audit events.
+ */
+export {
+  CREDENTIAL_CENSOR,
+  holdsCredentialLike,
+  blankCredentialLike,
+  blankCredentialLikeInUrlPart,
+} from './credential-redaction';
 
 /** Closes a Nest application on SIGTERM/SIGINT within a deadline, then exits. */
 export { exitOnSignals } from './graceful-exit';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { holdsCredentialLike } from '../observability/request-log';
+import { holdsCredentialLike } from '@app/config';
 
 /**
  * Whether a caller's id is sane to echo: 1 to 128 characters, not all blank, printable ASCII and tab only. No C0

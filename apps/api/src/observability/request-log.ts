@@ -2,12 +2,16 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ConnectionAnswer } from '../http/client-errors';
 import { PinoLogger } from 'nestjs-pino';
 import type { Logger } from 'pino';
-import { CREDENTIAL_HEADERS } from '@app/config';
+import {
+  CREDENTIAL_CENSOR as CENSOR,
+  CREDENTIAL_HEADERS,
+  blankCredentialLike,
+  blankCredentialLikeInUrlPart as blankCredentialLikeIn,
+} from '@app/config';
 
 // Probes and scrapes every few seconds would drown the useful lines.
 const QUIET_ROUTES = /^\/(health|metrics)(\/|$)/;
 
-const CENSOR = '[redacted]';
 const CREDENTIALS = new Set(CREDENTIAL_HEADERS);
 
 let child: { root: Logger; logger: Logger } | null = null;
@@ -33,14 +37,14 @@ export function loggableHeaders(headers: FastifyRequest['headers']): Record<stri
   const out: Record<string, unknown> = {};
   for (const name in headers) {
     const value = headers[name];
-    out[name] = CREDENTIALS.has(name) ? CENSOR : blankCredentialLike(value);
+    out[name] = CREDENTIALS.has(name) ? CENSOR : blankHeader(value);
   }
   return out;
 }
 
-function blankCredentialLike(value: string | string[] | undefined): string | string[] | undefined {
-  if (typeof value === 'string') return value.replace(CREDENTIAL_LIKE, CENSOR);
-  if (Array.isArray(value)) return value.map((v) => v.replace(CREDENTIAL_LIKE, CENSOR));
+function blankHeader(value: string | string[] | undefined): string | string[] | undefined {
+  if (typeof value === 'string') return blankCredentialLike(value);
+  if (Array.isArray(value)) return value.map(blankCredentialLike);
   return value;
 }
 
@@ -57,13 +61,6 @@ const LOGGABLE_QUERY = new Set([
   'type',
   'cursor',
 ]);
-/** What has the form of an API key (`ak_…`) or a signing secret (64 hex digits), wherever a client put it. */
-const CREDENTIAL_LIKE = /ak_[A-Za-z0-9_-]{16,}|(?<![0-9A-Fa-f])[0-9A-Fa-f]{64}(?![0-9A-Fa-f])/g;
-
-/** Whether `value` holds something shaped like an API key or a signing secret ({@link CREDENTIAL_LIKE}). */
-export function holdsCredentialLike(value: string): boolean {
-  return value.search(CREDENTIAL_LIKE) >= 0;
-}
 
 /**
  * A request URL as it may be logged: a client that puts its API key or a secret in the URL (`?api_key=…`, or by
@@ -75,7 +72,7 @@ export function loggableUrl(url: string): string {
   const rawPath = q < 0 ? url : url.slice(0, q);
   const path = rawPath.includes('%')
     ? rawPath.split('/').map(blankCredentialLikeIn).join('/')
-    : rawPath.replace(CREDENTIAL_LIKE, CENSOR);
+    : blankCredentialLike(rawPath);
   if (q < 0) return path;
   const query = url
     .slice(q + 1)
@@ -89,21 +86,6 @@ export function loggableUrl(url: string): string {
     })
     .join('&');
   return `${path}?${query}`;
-}
-
-/**
- * One path segment, query parameter name or value as it may be logged: what is shaped like a key or a secret is
- * blanked, and so is the whole part when its percent-decoded text holds one (`ak%5F…` is the key `ak_…` all the
- * same, and a reader of the log can decode it as easily).
- */
-function blankCredentialLikeIn(part: string): string {
-  const plain = part.replace(CREDENTIAL_LIKE, CENSOR);
-  if (!plain.includes('%')) return plain;
-  try {
-    return holdsCredentialLike(decodeURIComponent(plain)) ? CENSOR : plain;
-  } catch {
-    return plain;
-  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { createHash, randomBytes } from 'node:crypto';
 import { AuditRecorder, type Actor } from '@app/audit';
+import { blankCredentialLike } from '@app/config';
 import {
   ApiKeyChangeBarrier,
   ApiKeyEntity,
@@ -69,7 +70,8 @@ export class ApiKeysService {
         actor: input.actor,
         requestId: null,
         occurredAt: now,
-        data: { api_key_id: row.id, name: row.name },
+        // A name is the operator's free text: one that quotes a key by mistake must not carry it into the history.
+        data: { api_key_id: row.id, name: row.name === null ? null : blankCredentialLike(row.name) },
       });
     });
     return { api_key_id: row.id, project_id: row.projectId, api_key: apiKey, name: row.name };

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { APP_CONFIG, type AppConfig } from '@app/config';
+import { APP_CONFIG, blankCredentialLike, type AppConfig } from '@app/config';
 import { AuditRecorder, type FieldChange } from '@app/audit';
 import { Database, WebhookEntity, type Repositories, type WebhookChanges } from '@app/persistence';
 import { normalizeEvents } from '@app/validation';
@@ -10,7 +10,7 @@ import { isPrefixedUlid, newWebhookId } from '../ids';
 import type { RequestContext } from '../request-context';
 import { SecretsService } from '../secrets/secrets.service';
 import { timeOfChange } from './time-of-change';
-import { redactUrl } from './webhook-url-redaction';
+import { redactDescription, redactUrl } from './webhook-url-redaction';
 
 /** Input of a create, already validated by the caller's DTO rules. */
 export interface CreateWebhookInput {
@@ -76,7 +76,7 @@ export class WebhooksService {
       occurredAt: now,
       data: {
         url: redactUrl(webhook.url),
-        description: webhook.description,
+        description: redactDescription(webhook.description),
         subscribed_events: webhook.subscribedEvents,
         enabled: true,
         fingerprint: issued.fingerprint,
@@ -117,7 +117,11 @@ export class WebhooksService {
       }
       if (input.description !== undefined && input.description !== webhook.description) {
         changes.description = input.description;
-        audited.push({ field: 'description', from: webhook.description, to: input.description });
+        audited.push({
+          field: 'description',
+          from: redactDescription(webhook.description),
+          to: redactDescription(input.description),
+        });
       }
       if (input.subscribedEvents !== undefined) {
         const events = normalizeEvents(input.subscribedEvents);
@@ -262,8 +266,11 @@ const MAX_HOST_NAME = 253;
 
 /**
  * A refused host as an audit event keeps it: cut to the longest real host name, with an ellipsis, so that
- * refused requests cannot fill the audit history and its stream with whatever size they send.
+ * refused requests cannot fill the audit history and its stream with whatever size they send, and with anything
+ * shaped like an API key or a secret blanked (a client that pasted one where the host goes).
  */
 function hostForEvent(host: string | null): string | null {
-  return host === null || host.length <= MAX_HOST_NAME ? host : `${host.slice(0, MAX_HOST_NAME)}…`;
+  if (host === null) return null;
+  const kept = blankCredentialLike(host);
+  return kept.length <= MAX_HOST_NAME ? kept : `${kept.slice(0, MAX_HOST_NAME)}…`;
 }
