@@ -28,3 +28,13 @@ export function blankCredentialLikeInUrlPart(part: string): string {
     return plain;
   }
 }
+
+/**
+ * The path of a URL (anything before its query) with everything shaped like a key or a secret blanked, and each
+ * segment that holds one once percent-decoded blanked whole ({@link blankCredentialLikeInUrlPart}).
+ */
+export function blankCredentialLikeInUrlPath(path: string): string {
+  return path.includes('%')
+    ? path.split('/').map(blankCredentialLikeInUrlPart).join('/')
+    : blankCredentialLike(path);
+}

@@ -25,6 +25,7 @@ export {
   holdsCredentialLike,
   blankCredentialLike,
   blankCredentialLikeInUrlPart,
+  blankCredentialLikeInUrlPath,
 } from './credential-redaction';
 
 /** Closes a Nest application on SIGTERM/SIGINT within a deadline, then exits. */

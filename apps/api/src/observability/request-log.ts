@@ -7,6 +7,7 @@ import {
   CREDENTIAL_HEADERS,
   blankCredentialLike,
   blankCredentialLikeInUrlPart as blankCredentialLikeIn,
+  blankCredentialLikeInUrlPath,
 } from '@app/config';
 
 // Probes and scrapes every few seconds would drown the useful lines.
@@ -70,9 +71,7 @@ const LOGGABLE_QUERY = new Set([
 export function loggableUrl(url: string): string {
   const q = url.indexOf('?');
   const rawPath = q < 0 ? url : url.slice(0, q);
-  const path = rawPath.includes('%')
-    ? rawPath.split('/').map(blankCredentialLikeIn).join('/')
-    : blankCredentialLike(rawPath);
+  const path = blankCredentialLikeInUrlPath(rawPath);
   if (q < 0) return path;
   const query = url
     .slice(q + 1)

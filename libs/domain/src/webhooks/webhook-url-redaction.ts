@@ -1,4 +1,4 @@
-import { CREDENTIAL_CENSOR, blankCredentialLike, blankCredentialLikeInUrlPart } from '@app/config';
+import { CREDENTIAL_CENSOR, blankCredentialLike, blankCredentialLikeInUrlPath } from '@app/config';
 
 /**
  * A webhook URL as it may appear in audit events and logs: the query and fragment can carry a receiver's
@@ -9,7 +9,7 @@ import { CREDENTIAL_CENSOR, blankCredentialLike, blankCredentialLikeInUrlPart } 
 export function redactUrl(url: string): string {
   const cut = url.search(/[?#]/);
   const base = cut === -1 ? url : url.slice(0, cut);
-  const kept = base.split('/').map(blankCredentialLikeInUrlPart).join('/');
+  const kept = blankCredentialLikeInUrlPath(base);
   return cut === -1 ? kept : `${kept}${url[cut]}${CREDENTIAL_CENSOR}`;
 }
 
