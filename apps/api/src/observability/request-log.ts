@@ -6,7 +6,7 @@ import {
   CREDENTIAL_CENSOR as CENSOR,
   CREDENTIAL_HEADERS,
   blankCredentialLike,
-  blankCredentialLikeInUrlPart as blankCredentialLikeIn,
+  blankCredentialLikeInUrlPart,
   blankCredentialLikeInUrlPath,
 } from '@app/config';
 
@@ -78,10 +78,10 @@ export function loggableUrl(url: string): string {
     .split('&')
     .map((pair) => {
       const eq = pair.indexOf('=');
-      if (eq < 0) return blankCredentialLikeIn(pair);
-      const name = blankCredentialLikeIn(pair.slice(0, eq));
+      if (eq < 0) return blankCredentialLikeInUrlPart(pair);
+      const name = blankCredentialLikeInUrlPart(pair.slice(0, eq));
       if (!LOGGABLE_QUERY.has(pair.slice(0, eq))) return `${name}=${CENSOR}`;
-      return `${name}=${blankCredentialLikeIn(pair.slice(eq + 1))}`;
+      return `${name}=${blankCredentialLikeInUrlPart(pair.slice(eq + 1))}`;
     })
     .join('&');
   return `${path}?${query}`;
