@@ -9,9 +9,9 @@ export function holdsCredentialLike(value: string): boolean {
   return value.search(CREDENTIAL_LIKE) >= 0;
 }
 
-/** `value` with everything shaped like an API key or a signing secret blanked. */
-export function blankCredentialLike(value: string): string {
-  return value.replace(CREDENTIAL_LIKE, CREDENTIAL_CENSOR);
+/** `value` with everything shaped like an API key or a signing secret blanked; null stays null. */
+export function blankCredentialLike<T extends string | null>(value: T): T {
+  return (value === null ? null : value.replace(CREDENTIAL_LIKE, CREDENTIAL_CENSOR)) as T;
 }
 
 /**

@@ -71,7 +71,7 @@ export class ApiKeysService {
         requestId: null,
         occurredAt: now,
         // A name is the operator's free text: one that quotes a key by mistake must not carry it into the history.
-        data: { api_key_id: row.id, name: row.name === null ? null : blankCredentialLike(row.name) },
+        data: { api_key_id: row.id, name: blankCredentialLike(row.name) },
       });
     });
     return { api_key_id: row.id, project_id: row.projectId, api_key: apiKey, name: row.name };

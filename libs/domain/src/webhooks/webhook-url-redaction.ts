@@ -1,4 +1,4 @@
-import { CREDENTIAL_CENSOR, blankCredentialLike, blankCredentialLikeInUrlPath } from '@app/config';
+import { CREDENTIAL_CENSOR, blankCredentialLikeInUrlPath } from '@app/config';
 
 /**
  * A webhook URL as it may appear in audit events and logs: the query and fragment can carry a receiver's
@@ -11,9 +11,4 @@ export function redactUrl(url: string): string {
   const base = cut === -1 ? url : url.slice(0, cut);
   const kept = blankCredentialLikeInUrlPath(base);
   return cut === -1 ? kept : `${kept}${url[cut]}${CREDENTIAL_CENSOR}`;
-}
-
-/** A description as it may appear in audit events: anything shaped like an API key or a signing secret blanked. */
-export function redactDescription(description: string | null): string | null {
-  return description === null ? null : blankCredentialLike(description);
 }

@@ -10,7 +10,7 @@ import { isPrefixedUlid, newWebhookId } from '../ids';
 import type { RequestContext } from '../request-context';
 import { SecretsService } from '../secrets/secrets.service';
 import { timeOfChange } from './time-of-change';
-import { redactDescription, redactUrl } from './webhook-url-redaction';
+import { redactUrl } from './webhook-url-redaction';
 
 /** Input of a create, already validated by the caller's DTO rules. */
 export interface CreateWebhookInput {
@@ -76,7 +76,7 @@ export class WebhooksService {
       occurredAt: now,
       data: {
         url: redactUrl(webhook.url),
-        description: redactDescription(webhook.description),
+        description: blankCredentialLike(webhook.description),
         subscribed_events: webhook.subscribedEvents,
         enabled: true,
         fingerprint: issued.fingerprint,
@@ -119,8 +119,8 @@ export class WebhooksService {
         changes.description = input.description;
         audited.push({
           field: 'description',
-          from: redactDescription(webhook.description),
-          to: redactDescription(input.description),
+          from: blankCredentialLike(webhook.description),
+          to: blankCredentialLike(input.description),
         });
       }
       if (input.subscribedEvents !== undefined) {
