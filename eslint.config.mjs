@@ -1,5 +1,6 @@
 // Type-checked lint for every app, lib and test, plus the dependency rules of the architecture:
-// apps -> libs, never apps -> apps; libs only through their index; pure libs import nothing of ours.
+// apps -> libs, never apps -> apps; libs only through their index; pure libs import nothing of ours; TypeORM only
+// in persistence.
 // The JavaScript files (benchmarks, scripts, this config) get ESLint's recommended rules, without types.
 import js from '@eslint/js';
 import globals from 'globals';
@@ -7,16 +8,40 @@ import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 
 const libs = ['config', 'validation', 'domain', 'persistence', 'queue', 'audit', 'signing'];
+const apps = ['api', 'worker', 'cli'];
 
-/** Forbid every @app lib except `allowed`, deep imports into any lib, and (unless `appsAllowed`) imports of apps. */
-function boundaries(allowed, appsAllowed = false) {
+/**
+ * Forbid every @app lib except `allowed`, deep imports into any lib (by alias or by relative path), TypeORM
+ * outside persistence, and (unless `appsAllowed`) imports of apps.
+ */
+function boundaries(allowed, { appsAllowed = false, typeormAllowed = false } = {}) {
   return {
     'no-restricted-imports': [
       'error',
       {
         patterns: [
           { group: ['@app/*/*'], message: 'Import a lib through its index only.' },
-          ...(appsAllowed ? [] : [{ group: ['**/apps/**'], message: 'Apps and libs never import an app.' }]),
+          {
+            group: ['**/libs/**', ...libs.flatMap((l) => [`**/${l}/src`, `**/${l}/src/**`])],
+            message: 'Import a lib through its @app alias and index only, never by a path into its sources.',
+          },
+          ...(typeormAllowed
+            ? []
+            : [
+                {
+                  group: ['typeorm', 'typeorm/**', '@nestjs/typeorm'],
+                  message: 'Only @app/persistence imports TypeORM; use what its index exports.',
+                },
+              ]),
+          ...(appsAllowed
+            ? []
+            : [
+                {
+                  // An app's sources, also by a relative path from another app (`../../../api/src/…`).
+                  group: ['**/apps/**', ...apps.flatMap((a) => [`**/${a}/src`, `**/${a}/src/**`])],
+                  message: 'Apps and libs never import an app.',
+                },
+              ]),
           ...libs
             .filter((l) => !allowed.includes(l))
             .map((l) => ({ group: [`@app/${l}`], message: `This layer must not depend on @app/${l}.` })),
@@ -49,10 +74,14 @@ export default tseslint.config(
   { files: ['**/*.js'], languageOptions: { sourceType: 'commonjs' } },
   { files: ['apps/**/*.ts'], rules: boundaries(libs) },
   // End-to-end tests boot the apps, so they may import them.
-  { files: ['test/**/*.ts'], rules: boundaries(libs, true) },
-  { files: ['libs/domain/**/*.ts'], rules: boundaries(['persistence', 'queue', 'audit', 'validation', 'signing', 'config']) },
+  { files: ['test/**/*.ts'], rules: boundaries(libs, { appsAllowed: true }) },
+  {
+    files: ['libs/domain/**/*.ts'],
+    rules: boundaries(['persistence', 'queue', 'audit', 'validation', 'signing', 'config']),
+  },
   { files: ['libs/audit/**/*.ts'], rules: boundaries(['persistence', 'queue', 'config']) },
-  { files: ['libs/persistence/**/*.ts', 'libs/queue/**/*.ts'], rules: boundaries(['config']) },
+  { files: ['libs/persistence/**/*.ts'], rules: boundaries(['config'], { typeormAllowed: true }) },
+  { files: ['libs/queue/**/*.ts'], rules: boundaries(['config']) },
   // config checks TARGET_ALLOW_CIDRS with validation's CIDR parser, the one the API and the worker then use.
   { files: ['libs/config/**/*.ts'], rules: boundaries(['validation']) },
   { files: ['libs/validation/**/*.ts', 'libs/signing/**/*.ts'], rules: boundaries([]) },

@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { DataSource } from 'typeorm';
-import { dataSourceOptions, Repositories, StatementRunner, type NamedStatement } from '@app/persistence';
+import {
+  createDataSource,
+  Repositories,
+  StatementRunner,
+  type DataSource,
+  type NamedStatement,
+} from '@app/persistence';
 import { TEST_DATABASE_URL } from './support/test-env';
 
 /**
@@ -13,7 +18,7 @@ describe('prepared statements of the hot reads', () => {
 
   /** A data source of one connection on the migrated test database, with the API's client (statement deadline). */
   async function oneConnection(): Promise<DataSource> {
-    const ds = new DataSource(dataSourceOptions(TEST_DATABASE_URL, 1, 15_000));
+    const ds = createDataSource(TEST_DATABASE_URL, 1, 15_000);
     await ds.initialize();
     sources.push(ds);
     return ds;

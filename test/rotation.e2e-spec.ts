@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { getQueueToken } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
-import type { QueryRunner } from 'typeorm';
 import { fingerprint, ManualClock, RotationSweepService, SecretsService } from '@app/domain';
-import { Database, RotationRepository } from '@app/persistence';
+import { Database, RotationRepository, type QueryRunner } from '@app/persistence';
 import { JobName, QueueName } from '@app/queue';
 import { RotationProcessor } from '../apps/worker/src/rotation/rotation.processor';
 import { startApi, type RunningApi } from './support/api-harness';

@@ -1,4 +1,5 @@
 // Jest loads global setup outside its module mapper, hence the relative import.
+// eslint-disable-next-line no-restricted-imports -- the @app alias does not resolve here (see above)
 import { runMigrations } from '../../libs/persistence/src/database-admin';
 import { withAdmin } from './admin-database';
 import { TEST_DATABASE_URL, applyTestEnv, assertTestDatabase } from './test-env';

@@ -1,4 +1,4 @@
-import type { DataSource } from 'typeorm';
+import type { DataSource } from '@app/persistence';
 
 /**
  * Inserts `count` live webhooks of `projectId`, each with a claimed current secret and a schedule due at

@@ -14,8 +14,17 @@ export {
 
 /** Nest module and injection token that provide the configuration. */
 export { ConfigModule, APP_CONFIG } from './config.module';
-/** Structured logging (pino) shared by the API and the worker, with redaction of secrets and keys. */
-export { LoggingModule, LOG_DESTINATION, REDACTED_LOG_PATHS, CREDENTIAL_HEADERS } from './logging.module';
+/**
+ * Structured logging (pino) shared by the API and the worker, with redaction of secrets and keys (`LOG_REDACTION`,
+ * the paths and censor every process's logger uses).
+ */
+export {
+  LoggingModule,
+  LOG_DESTINATION,
+  LOG_REDACTION,
+  REDACTED_LOG_PATHS,
+  CREDENTIAL_HEADERS,
+} from './logging.module';
 /**
  * Blanking of what is shaped like an API key or a signing secret wherever a client put it (a URL, a header, a
  * description), shared by the request log and the audit events.

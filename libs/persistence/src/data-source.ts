@@ -113,6 +113,6 @@ export function dataSourceOptions(url: string, poolSize = 10, statementTimeoutMs
 }
 
 /** A data source that is not initialised yet. */
-export function createDataSource(url: string, poolSize?: number): DataSource {
-  return new DataSource(dataSourceOptions(url, poolSize));
+export function createDataSource(url: string, poolSize?: number, statementTimeoutMs?: number): DataSource {
+  return new DataSource(dataSourceOptions(url, poolSize, statementTimeoutMs));
 }

@@ -55,6 +55,7 @@ export {
 export { MetricsRepository, type OutboxBacklog } from './repositories/metrics.repository';
 /** Transactions and the repositories bound to them. */
 export { Database, Repositories } from './database.service';
+/** Named prepared statements (each named by a digest of its text) and the runner that prepares them per connection. */
 export { StatementRunner, type NamedStatement, type StatementOptions } from './statements';
 /** The Nest module providing {@link Database}. */
 export { PersistenceModule } from './persistence.module';
@@ -62,6 +63,8 @@ export { PersistenceModule } from './persistence.module';
 export { DatabaseConnector } from './database.connector';
 /** Data source construction, shared by the app, the CLI and the TypeORM CLI. */
 export { dataSourceOptions, createDataSource, ENTITIES, MIGRATIONS } from './data-source';
+/** TypeORM's data source and query runner types, for code that is handed one (this lib alone imports TypeORM). */
+export type { DataSource, QueryRunner } from 'typeorm';
 /** Database creation and migrations. */
 export { ensureDatabase, runMigrations, migrationsApplied } from './database-admin';
 /** Classifies errors that mean Postgres is unreachable. */

@@ -13,8 +13,11 @@ export {
 export { probeRedis } from './redis-probe';
 /** A promise raced against a timer, for calls to a dependency that may hang. */
 export { withTimeout } from './with-timeout';
-/** Waiting, boundedly, for a BullMQ queue's connection (BullMQ alone waits as long as Redis stays away). */
-export { queueReady } from './queue-connection';
+/**
+ * Waiting, boundedly, for a BullMQ queue's connection (BullMQ alone waits as long as Redis stays away), and closing
+ * a queue without waiting on a Redis that is away or hangs.
+ */
+export { queueReady, closeQueue } from './queue-connection';
 /** The shared ioredis client and its token. */
 export { RedisModule, REDIS, SHARED_CLIENT_OPTIONS, SHARED_COMMAND_TIMEOUT_MS } from './redis.module';
 /** Producer of delivery attempts (deterministic job ids) and the job-id helpers of the dispatcher. */

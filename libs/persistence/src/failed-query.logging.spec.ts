@@ -1,7 +1,9 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { QueryFailedError } from 'typeorm';
-import { LOG_REDACTION } from './logging.module';
+import { LOG_REDACTION } from '@app/config';
+
+// The processes' log redaction, tested on the error TypeORM really throws: here, the one lib that imports TypeORM.
 
 /** The lines a logger with the processes' redaction writes, parsed. */
 function capture() {
