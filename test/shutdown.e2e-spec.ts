@@ -7,6 +7,7 @@ import { Queue, Worker } from 'bullmq';
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import { closeQueue, redisOptionsFromUrl } from '@app/queue';
+import { siblingDatabaseName, withAdmin } from './support/admin-database';
 import { TcpProxy } from './support/tcp-proxy';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from './support/test-env';
 import { closedPort } from './support/closed-port';
@@ -454,11 +455,11 @@ describe('graceful shutdown (SIGTERM)', () => {
 
 describe('a database that does not exist yet when the API starts', () => {
   it('says to run migrate, and the API serves once migrate has run', async () => {
+    // A database of this run's own, named like the test database (`…_test`), so that no run can drop another's.
+    const name = siblingDatabaseName('shutdown_unmigrated');
     const url = new URL(TEST_DATABASE_URL);
-    url.pathname = `/${url.pathname.slice(1)}_unmigrated`;
-    const admin = new Client({ connectionString: TEST_DATABASE_URL });
-    await admin.connect();
-    const drop = () => admin.query(`DROP DATABASE IF EXISTS "${url.pathname.slice(1)}" WITH (FORCE)`);
+    url.pathname = `/${name}`;
+    const drop = () => withAdmin((admin) => admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
     await drop();
     const port = await closedPort();
     const api = start(
@@ -477,7 +478,6 @@ describe('a database that does not exist yet when the API starts', () => {
     } finally {
       api.child.kill('SIGKILL');
       await drop();
-      await admin.end();
     }
   }, 60_000);
 });
