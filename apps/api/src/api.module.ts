@@ -8,6 +8,7 @@ import { AuditEventsController } from './audit/audit-events.controller';
 import { ApiKeyCache } from './auth/api-key.cache';
 import { ApiKeyGuard } from './auth/api-key.guard';
 import { HealthController } from './health/health.controller';
+import { ReadinessIndicator } from './health/readiness.indicator';
 import { RotationController } from './rotation/rotation.controller';
 import { IdempotencyGuard } from './idempotency/idempotency.guard';
 import { IdempotencyService } from './idempotency/idempotency.service';
@@ -46,6 +47,7 @@ import { WebhooksController } from './webhooks/webhooks.controller';
     RateLimiter,
     MetricsService,
     MonitoredQueues,
+    ReadinessIndicator,
   ],
 })
 export class ApiModule {}

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '@app/config';
+import { migrationsApplied } from './database-admin';
 import { ApiKeysRepository } from './repositories/api-keys.repository';
 import { AuditEventsRepository } from './repositories/audit-events.repository';
 import { DeliveriesRepository } from './repositories/deliveries.repository';
@@ -93,5 +94,10 @@ export class Database {
   /** Round-trips to Postgres; throws when it is unreachable. */
   async ping(): Promise<void> {
     await this.dataSource.query('SELECT 1');
+  }
+
+  /** Whether every migration this build knows is applied (reads only); throws when Postgres is unreachable. */
+  migrationsApplied(): Promise<boolean> {
+    return migrationsApplied(this.dataSource);
   }
 }

@@ -66,7 +66,7 @@ export { dataSourceOptions, createDataSource, ENTITIES, MIGRATIONS } from './dat
 /** TypeORM's data source and query runner types, for code that is handed one (this lib alone imports TypeORM). */
 export type { DataSource, QueryRunner } from 'typeorm';
 /** Database creation and migrations. */
-export { ensureDatabase, runMigrations, migrationsApplied } from './database-admin';
+export { ensureDatabase, runMigrations } from './database-admin';
 /** Classifies errors that mean Postgres is unreachable. */
 export { isDatabaseUnavailableError } from './unavailable';
 /** The feed of API key changes (Postgres LISTEN), for caches of key lookups. */
