@@ -23,8 +23,8 @@ import { ApiModule } from '../apps/api/src/api.module';
 import { runCli } from '../apps/cli/src/main';
 import { auditCommand } from '../apps/cli/src/commands/audit.command';
 import { AuditRelayProcessor } from '../apps/worker/src/audit/audit-relay.processor';
-import { AuditRelay } from '../apps/worker/src/audit/audit-relay.service';
-import { AuditRetention } from '../apps/worker/src/audit/audit-retention.service';
+import { AuditRelayService } from '../apps/worker/src/audit/audit-relay.service';
+import { AuditRetentionService } from '../apps/worker/src/audit/audit-retention.service';
 import { HousekeepingProcessor } from '../apps/worker/src/housekeeping/housekeeping.processor';
 import { WorkerModule } from '../apps/worker/src/worker.module';
 import { eventually } from './support/eventually';
@@ -550,7 +550,7 @@ describe('audit trail', () => {
       await polling.pause();
       try {
         // A run the poller started before the pause is over once this resolves.
-        await worker.get(AuditRelay).drain();
+        await worker.get(AuditRelayService).drain();
         const { key, projectId } = await api.newKey();
         const created = await api.http.post('/v1/webhooks', { key, body: valid });
         secretsSeen.add(created.body.secret);
@@ -945,7 +945,7 @@ describe('audit trail', () => {
           }),
         );
         // Every relay is asked at once too.
-        await Promise.all(workers.map((w) => w.get(AuditRelay).drain()));
+        await Promise.all(workers.map((w) => w.get(AuditRelayService).drain()));
         const got = await waitFor(
           () => entries(stream, projectId),
           (e) => e.length >= 94,
@@ -1278,7 +1278,7 @@ describe('audit trail', () => {
       const api = await bootApi({ AUDIT_RETENTION_DAYS: '30' });
       try {
         const config = withEnv({ AUDIT_RETENTION_DAYS: '30' }, () => loadConfig());
-        const retention = new AuditRetention(api.db, new ManualClock(), config);
+        const retention = new AuditRetentionService(api.db, new ManualClock(), config);
         // Suites that ran before this one may have left events of their own past the period: purge them first.
         await retention.purge();
         const projectId = randomUUID();

@@ -7,7 +7,7 @@ import { fingerprint, ManualClock, SecretsService } from '@app/domain';
 import { DeliveriesRepository } from '@app/persistence';
 import { DeliveryQueue, JobName, QueueName } from '@app/queue';
 import { HousekeepingProcessor } from '../apps/worker/src/housekeeping/housekeeping.processor';
-import { WorkerHeartbeat } from '../apps/worker/src/health/worker-heartbeat.service';
+import { WorkerHeartbeatService } from '../apps/worker/src/health/worker-heartbeat.service';
 import { startApi, type RunningApi } from './support/api-harness';
 import { eventually } from './support/eventually';
 import { seedDueWebhooks } from './support/rotation-seed';
@@ -31,7 +31,7 @@ describe('worker housekeeping', () => {
   });
 
   it('touches the heartbeat file while Postgres and Redis answer', async () => {
-    expect(await worker.get(WorkerHeartbeat).beat()).toBe(true);
+    expect(await worker.get(WorkerHeartbeatService).beat()).toBe(true);
     expect(existsSync(heartbeatFile)).toBe(true);
   });
 

@@ -5,7 +5,7 @@ import { ManualClock } from '@app/domain';
 import { SHARED_CLIENT_OPTIONS, createRedis } from '@app/queue';
 import {
   RateLimitExceeded,
-  RateLimiter,
+  RateLimiterService,
   type SyncTimer,
 } from '../apps/api/src/rate-limit/rate-limiter.service';
 import { startApi, type RunningApi } from './support/api-harness';
@@ -151,7 +151,12 @@ describe('rate limiting while a sync with Redis is in flight', () => {
     const clock = new ManualClock(Date.UTC(2032, 0, 1, 12, 0, 20) + Math.floor(Math.random() * 1e6) * 60_000);
     const redis = new Redis(TEST_REDIS_URL);
     const syncs = new ManualSyncTimer();
-    const limiter = new RateLimiter(redis, { rateLimit: { perMinute: 3 } } as AppConfig, clock, syncs.timer);
+    const limiter = new RateLimiterService(
+      redis,
+      { rateLimit: { perMinute: 3 } } as AppConfig,
+      clock,
+      syncs.timer,
+    );
     const keyId = `key_inflight_${Date.now()}`;
     try {
       await redis.ping();
@@ -182,7 +187,12 @@ describe('rate limiting while a sync with Redis is in flight', () => {
     redis.on('error', () => undefined);
     const admin = new Redis(TEST_REDIS_URL);
     const syncs = new ManualSyncTimer();
-    const limiter = new RateLimiter(redis, { rateLimit: { perMinute: 10 } } as AppConfig, clock, syncs.timer);
+    const limiter = new RateLimiterService(
+      redis,
+      { rateLimit: { perMinute: 10 } } as AppConfig,
+      clock,
+      syncs.timer,
+    );
     const keyId = `key_unanswered_${Date.now()}`;
     const counter = `ratelimit:${keyId}:${Math.floor(clock.now().getTime() / 60_000)}`;
     const warned = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
@@ -224,7 +234,12 @@ describe('rate limiting when the answer to a sync is lost with its connection', 
     redis.on('error', () => undefined);
     const admin = new Redis(TEST_REDIS_URL);
     const syncs = new ManualSyncTimer();
-    const limiter = new RateLimiter(redis, { rateLimit: { perMinute: 10 } } as AppConfig, clock, syncs.timer);
+    const limiter = new RateLimiterService(
+      redis,
+      { rateLimit: { perMinute: 10 } } as AppConfig,
+      clock,
+      syncs.timer,
+    );
     const keyId = `key_lost_answer_${Date.now()}`;
     const counter = `ratelimit:${keyId}:${Math.floor(clock.now().getTime() / 60_000)}`;
     try {
@@ -265,8 +280,8 @@ describe('rate limiting on a replica that has not heard the shared count lately'
     const redis = new Redis(TEST_REDIS_URL);
     const config = { rateLimit: { perMinute: 3 } } as AppConfig;
     const [syncsA, syncsB] = [new ManualSyncTimer(), new ManualSyncTimer()];
-    const a = new RateLimiter(redis, config, clock, syncsA.timer);
-    const b = new RateLimiter(redis, config, clock, syncsB.timer);
+    const a = new RateLimiterService(redis, config, clock, syncsA.timer);
+    const b = new RateLimiterService(redis, config, clock, syncsB.timer);
     const keyId = `key_idle_replica_${Date.now()}`;
     try {
       await redis.ping();
@@ -285,7 +300,7 @@ describe('rate limiting on a replica that has not heard the shared count lately'
       await b.refresh(keyId);
       expect(() => b.consume(keyId)).toThrow(RateLimitExceeded);
       // Nor does a replica that never served the key admit it.
-      const c = new RateLimiter(redis, config, clock, new ManualSyncTimer().timer);
+      const c = new RateLimiterService(redis, config, clock, new ManualSyncTimer().timer);
       await c.refresh(keyId);
       expect(() => c.consume(keyId)).toThrow(RateLimitExceeded);
       c.onApplicationShutdown();

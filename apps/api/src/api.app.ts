@@ -16,7 +16,7 @@ import { requestIdFor } from './http/request-id';
 import { missingHostError, unknownQueryParametersError } from './http/request-refusals';
 import { IdempotencyService } from './idempotency/idempotency.service';
 import { MetricsService } from './observability/metrics.service';
-import { MonitoredQueues } from './observability/monitored-queues.provider';
+import { MonitoredQueuesProvider } from './observability/monitored-queues.provider';
 import { setupOpenApi } from './observability/openapi';
 import { registerQueueBoard } from './observability/queue-board';
 import { logConnectionAnswer, logRequest } from './observability/request-log';
@@ -240,7 +240,7 @@ export function configureApiApp(app: NestFastifyApplication, config: AppConfig):
   app.useGlobalPipes(new ApiValidationPipe());
   setupOpenApi(app);
   if (config.admin.token) {
-    const monitored = app.get(MonitoredQueues);
+    const monitored = app.get(MonitoredQueuesProvider);
     registerQueueBoard(
       fastify,
       () => monitored.queues(),

@@ -14,8 +14,8 @@ import { IdempotencyGuard } from './idempotency/idempotency.guard';
 import { IdempotencyService } from './idempotency/idempotency.service';
 import { MetricsController } from './observability/metrics.controller';
 import { MetricsService } from './observability/metrics.service';
-import { MonitoredQueues } from './observability/monitored-queues.provider';
-import { RateLimiter } from './rate-limit/rate-limiter.service';
+import { MonitoredQueuesProvider } from './observability/monitored-queues.provider';
+import { RateLimiterService } from './rate-limit/rate-limiter.service';
 import { UrlRejectionAuditFilter } from './webhooks/url-rejection-audit.filter';
 import { WebhookEventsController } from './webhooks/webhook-events.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
@@ -44,9 +44,9 @@ import { WebhooksController } from './webhooks/webhooks.controller';
     UrlRejectionAuditFilter,
     IdempotencyService,
     IdempotencyGuard,
-    RateLimiter,
+    RateLimiterService,
     MetricsService,
-    MonitoredQueues,
+    MonitoredQueuesProvider,
     ReadinessIndicator,
   ],
 })

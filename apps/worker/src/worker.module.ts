@@ -11,10 +11,10 @@ import {
   EVENTS_INGEST_OPTIONS,
   EventsIngestor,
 } from './delivery/events.ingestor';
-import { WorkerHeartbeat } from './health/worker-heartbeat.service';
+import { WorkerHeartbeatService } from './health/worker-heartbeat.service';
 import { AuditRelayProcessor } from './audit/audit-relay.processor';
-import { AuditRelay } from './audit/audit-relay.service';
-import { AuditRetention } from './audit/audit-retention.service';
+import { AuditRelayService } from './audit/audit-relay.service';
+import { AuditRetentionService } from './audit/audit-retention.service';
 import { AuditScheduler } from './audit/audit.scheduler';
 import { HousekeepingProcessor } from './housekeeping/housekeeping.processor';
 import { HousekeepingScheduler } from './housekeeping/housekeeping.scheduler';
@@ -51,11 +51,11 @@ import { OutageShutdownService } from './scheduling/outage-shutdown.service';
     EventsIngestor,
     RotationProcessor,
     RotationScheduler,
-    WorkerHeartbeat,
+    WorkerHeartbeatService,
     AuditStreamPublisher,
-    AuditRelay,
+    AuditRelayService,
     AuditRelayProcessor,
-    AuditRetention,
+    AuditRetentionService,
     AuditScheduler,
     OutageShutdownService,
   ],

@@ -41,21 +41,21 @@ describe('bootLogger', () => {
   it('writes an object of fields with the message that follows it, as the application logger does', () => {
     const lines: Record<string, unknown>[] = [];
     const logger = bootLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
-    // What `new Logger('WorkerHeartbeat').warn({ reason }, 'a dependency does not answer')` hands it.
-    logger.warn({ reason: 'Driver not Connected' }, 'a dependency does not answer', 'WorkerHeartbeat');
-    logger.error({ reason: 'boom' }, 'relay failed', 'AuditRelay');
+    // What `new Logger('WorkerHeartbeatService').warn({ reason }, 'a dependency does not answer')` hands it.
+    logger.warn({ reason: 'Driver not Connected' }, 'a dependency does not answer', 'WorkerHeartbeatService');
+    logger.error({ reason: 'boom' }, 'relay failed', 'AuditRelayService');
     logger.log({ reason: 'no message' }, 'Ctx');
     expect(
       lines.map(({ level, context, msg, reason, stack }) => ({ level, context, msg, reason, stack })),
     ).toEqual([
       {
         level: 40,
-        context: 'WorkerHeartbeat',
+        context: 'WorkerHeartbeatService',
         msg: 'a dependency does not answer',
         reason: 'Driver not Connected',
         stack: undefined,
       },
-      { level: 50, context: 'AuditRelay', msg: 'relay failed', reason: 'boom', stack: undefined },
+      { level: 50, context: 'AuditRelayService', msg: 'relay failed', reason: 'boom', stack: undefined },
       { level: 30, context: 'Ctx', msg: undefined, reason: 'no message', stack: undefined },
     ]);
   });

@@ -46,7 +46,7 @@ function matchSuffix(labels: readonly string[], list: NameIndex): number {
  * Lists the name rules that `host` breaks. `host` must already be ASCII (IDNA-mapped), lower case, without a
  * trailing dot, and not an IP literal.
  */
-export function hostNameViolations(host: string): NameRule[] {
+export function checkHostName(host: string): NameRule[] {
   const out: NameRule[] = [];
   const labels = host.split('.');
   if (labels.length === 1) out.push('single_label');

@@ -1,6 +1,6 @@
 import { parseCidrList } from './cidr-list.parser';
 import ipaddr from 'ipaddr.js';
-import { addressViolations, isPublicAddress } from './ip-address.rule';
+import { checkIpAddress, isPublicAddress } from './ip-address.rule';
 import { setDefaultUrlPolicy } from './url-policy.store';
 
 describe('isPublicAddress', () => {
@@ -86,7 +86,7 @@ describe('isPublicAddress', () => {
   });
 });
 
-describe('addressViolations', () => {
+describe('checkIpAddress', () => {
   it.each([
     ['::', ['private_address']],
     ['::1', ['private_address']],
@@ -94,6 +94,6 @@ describe('addressViolations', () => {
     ['::ffff:127.0.0.1', ['private_address', 'ipv4_embedded']],
     ['2606:4700:4700::1111', []],
   ])('%s breaks %j', (address, expected) => {
-    expect(addressViolations(ipaddr.parse(address), [])).toEqual(expected);
+    expect(checkIpAddress(ipaddr.parse(address), [])).toEqual(expected);
   });
 });

@@ -40,7 +40,7 @@ const METADATA: ReadonlySet<string> = new Set(
  * private-address and IPv4-embedding rules; a metadata address passes only when `allow` names it as a single host,
  * so that a broad block such as `169.254.0.0/16` does not open the credential service by accident.
  */
-export function addressViolations(address: ipaddr.IPv4 | ipaddr.IPv6, allow: CidrList): AddressRule[] {
+export function checkIpAddress(address: ipaddr.IPv4 | ipaddr.IPv6, allow: CidrList): AddressRule[] {
   const out: AddressRule[] = [];
   const allowed = allow.length > 0 && cidrListContains(allow, address);
   if (address.kind() === 'ipv4') {
@@ -119,5 +119,5 @@ export function isPublicAddress(address: string, allow?: CidrList): boolean {
     const v6 = ipaddr.IPv6.parse(text);
     parsed = v6.isIPv4MappedAddress() ? v6.toIPv4Address() : v6;
   } else return false;
-  return addressViolations(parsed, list).length === 0;
+  return checkIpAddress(parsed, list).length === 0;
 }

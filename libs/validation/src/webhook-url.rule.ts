@@ -1,7 +1,7 @@
 import { domainToASCII } from 'node:url';
 import ipaddr from 'ipaddr.js';
-import { addressViolations } from './ip-address.rule';
-import { hostNameViolations } from './host-name.rule';
+import { checkIpAddress } from './ip-address.rule';
+import { checkHostName } from './host-name.rule';
 import { getDefaultUrlPolicy } from './url-policy.store';
 import {
   URL_RULES,
@@ -202,7 +202,7 @@ function checkHost(
   if (hostname.startsWith('[')) {
     const inner = hostname.slice(1, -1);
     if (ipaddr.IPv6.isValid(inner)) {
-      for (const rule of addressViolations(ipaddr.IPv6.parse(inner), allow)) violations.add(rule);
+      for (const rule of checkIpAddress(ipaddr.IPv6.parse(inner), allow)) violations.add(rule);
     } else {
       violations.add('form', 'url has an invalid IPv6 literal');
     }
@@ -216,13 +216,13 @@ function checkHost(
     // The WHATWG parser rewrites every numeric spelling (and full-width digits) to canonical form: any
     // difference from what was sent means a non-canonical spelling.
     if (raw !== null && raw.host.toLowerCase() !== host) violations.add('ip_literal_form');
-    for (const rule of addressViolations(ipaddr.IPv4.parse(host), allow)) violations.add(rule);
+    for (const rule of checkIpAddress(ipaddr.IPv4.parse(host), allow)) violations.add(rule);
     return host;
   }
   if (NUMERIC_LABEL.test(labels[labels.length - 1])) {
     violations.add('ip_literal_form');
     return host;
   }
-  for (const rule of hostNameViolations(host)) violations.add(rule);
+  for (const rule of checkHostName(host)) violations.add(rule);
   return host;
 }

@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { UnauthorizedError } from '@app/domain';
 import type { ApiKeyPrincipal } from '@app/persistence';
 import { ApiKeyCache } from './api-key.cache';
-import { RateLimitExceeded, RateLimiter, rateLimitHeaders } from '../rate-limit/rate-limiter.service';
+import { RateLimitExceeded, RateLimiterService, rateLimitHeaders } from '../rate-limit/rate-limiter.service';
 
 /** The request, once the API key guard has authenticated it. */
 export interface AuthenticatedRequest extends FastifyRequest {
@@ -23,7 +23,7 @@ export interface AuthenticatedRequest extends FastifyRequest {
 export class ApiKeyGuard implements CanActivate {
   constructor(
     private readonly apiKeys: ApiKeyCache,
-    private readonly rateLimiter: RateLimiter,
+    private readonly rateLimiter: RateLimiterService,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {

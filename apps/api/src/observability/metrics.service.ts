@@ -5,7 +5,7 @@ import type Redis from 'ioredis';
 import { Clock, rejectedEventsStream } from '@app/domain';
 import { DELIVERY_STATUSES, Database } from '@app/persistence';
 import { REDIS, withTimeout } from '@app/queue';
-import { MonitoredQueues } from './monitored-queues.provider';
+import { MonitoredQueuesProvider } from './monitored-queues.provider';
 import { CONNECTION_ROUTE } from './request-log';
 import { SharedHistoryCounts, type HistoryCounts } from './shared-history.counts';
 
@@ -73,7 +73,7 @@ export class MetricsService {
 
   constructor(
     private readonly db: Database,
-    private readonly monitored: MonitoredQueues,
+    private readonly monitored: MonitoredQueuesProvider,
     private readonly clock: Clock,
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) config: AppConfig,

@@ -26,7 +26,7 @@ const ZSET_STATES = ['delayed', 'prioritized', 'waiting-children', 'failed', 'co
  * processes jobs through these.
  */
 @Injectable()
-export class MonitoredQueues implements OnApplicationShutdown {
+export class MonitoredQueuesProvider implements OnApplicationShutdown {
   private handles: Queue[] | null = null;
   private connection: Redis | null = null;
 

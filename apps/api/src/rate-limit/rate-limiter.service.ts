@@ -69,7 +69,10 @@ interface KeyWindow {
   unsure: number;
   /** When Redis last told this replica the shared count (clock milliseconds), or null: not yet in this window. */
   knownAt: number | null;
-  /** The read of the shared count under way ({@link RateLimiter.refresh}), which concurrent requests wait for. */
+  /**
+   * The read of the shared count under way ({@link RateLimiterService.refresh}), which concurrent requests wait
+   * for.
+   */
   reading?: Promise<void>;
 }
 
@@ -92,8 +95,8 @@ const NOT_SENT = /enableOfflineQueue/;
  * need Postgres.
  */
 @Injectable()
-export class RateLimiter implements OnApplicationShutdown {
-  private readonly logger = new Logger(RateLimiter.name);
+export class RateLimiterService implements OnApplicationShutdown {
+  private readonly logger = new Logger(RateLimiterService.name);
   private readonly perMinute: number;
   private readonly windows = new Map<string, KeyWindow>();
   /** Cancels the sync that is due, if one is. */

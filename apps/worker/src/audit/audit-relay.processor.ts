@@ -2,12 +2,12 @@ import { Processor } from '@nestjs/bullmq';
 import type { Job } from 'bullmq';
 import { JobName, QueueName } from '@app/queue';
 import { QueueWorkerHost } from '../scheduling/queue-worker.host';
-import { AuditRelay } from './audit-relay.service';
+import { AuditRelayService } from './audit-relay.service';
 
 /** The audit queue: the relay's polling fallback, in case a wake-up nudge was lost. */
 @Processor(QueueName.Audit)
 export class AuditRelayProcessor extends QueueWorkerHost {
-  constructor(private readonly relay: AuditRelay) {
+  constructor(private readonly relay: AuditRelayService) {
     super();
   }
 

@@ -37,8 +37,8 @@ const RETRY_AFTER_MS = 1000;
  *   after an outage, and by the 1 s poller job, so a lost nudge delays an event by a second at most.
  */
 @Injectable()
-export class AuditRelay implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly logger = new Logger(AuditRelay.name);
+export class AuditRelayService implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger(AuditRelayService.name);
   private running: Promise<number> | null = null;
   private again = false;
   private closed = false;

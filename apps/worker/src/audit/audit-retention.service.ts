@@ -9,8 +9,8 @@ const DAY_MS = 86_400_000;
 
 /** Audit retention: deletes published audit events older than `AUDIT_RETENTION_DAYS`. */
 @Injectable()
-export class AuditRetention {
-  private readonly logger = new Logger(AuditRetention.name);
+export class AuditRetentionService {
+  private readonly logger = new Logger(AuditRetentionService.name);
 
   constructor(
     private readonly db: Database,

@@ -37,8 +37,8 @@ export async function checkHeartbeatFile(file: string): Promise<void> {
  * dependency both show.
  */
 @Injectable()
-export class WorkerHeartbeat implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly logger = new Logger(WorkerHeartbeat.name);
+export class WorkerHeartbeatService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(WorkerHeartbeatService.name);
   private timer: NodeJS.Timeout | undefined;
   private healthy = true;
   private beats = 0;

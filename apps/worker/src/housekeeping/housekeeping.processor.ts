@@ -8,7 +8,7 @@ import { Clock, DeliveriesService, SecretsService, inBatches } from '@app/domain
 import { Database } from '@app/persistence';
 import { JobName, QueueName, REDIS } from '@app/queue';
 import { QueueWorkerHost } from '../scheduling/queue-worker.host';
-import { AuditRetention } from '../audit/audit-retention.service';
+import { AuditRetentionService } from '../audit/audit-retention.service';
 
 const EXPIRE_BATCH = 500;
 const PURGE_BATCH = 5000;
@@ -32,7 +32,7 @@ export class HousekeepingProcessor extends QueueWorkerHost implements BeforeAppl
     private readonly db: Database,
     private readonly clock: Clock,
     private readonly deliveries: DeliveriesService,
-    private readonly auditRetention: AuditRetention,
+    private readonly auditRetention: AuditRetentionService,
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
