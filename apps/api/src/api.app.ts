@@ -9,7 +9,7 @@ import { parseCidrList, setDefaultUrlPolicy } from '@app/validation';
 import { ApiKeyGuard } from './auth/api-key.guard';
 import { ApiValidationPipe } from './http/api-validation.pipe';
 import { answerClientError, watchConnections } from './http/client-errors';
-import { formErrorBody } from './http/error-response';
+import { STATUS_BY_CODE, formErrorBody } from './http/error-response';
 import { HttpErrorFilter } from './http/http-error.filter';
 import { BODY_LIMIT_BYTES, registerJsonBodyParser } from './http/json-body.parser';
 import { requestIdFor } from './http/request-id';
@@ -93,7 +93,7 @@ function answerRouterError(error: FastifyError, req: FastifyRequest, reply: Fast
   if (observe !== undefined) reply.raw.once('finish', () => observe(req, reply));
   const refuse = () =>
     void reply
-      .code(400)
+      .code(STATUS_BY_CODE.validation_failed)
       .header('x-request-id', req.id)
       .header('content-type', 'application/json; charset=utf-8')
       .send(JSON.stringify(formErrorBody('path', message, req.id)));

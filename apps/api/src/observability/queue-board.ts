@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ArgumentsHost } from '@nestjs/common';
 import type { Queue } from 'bullmq';
-import { formErrorBody, type ErrorBody } from '../http/error-response';
+import { STATUS_BY_CODE, formErrorBody, type ErrorBody } from '../http/error-response';
 import { HttpErrorFilter } from '../http/http-error.filter';
 
 /** Where the dashboard is served. */
@@ -54,10 +54,10 @@ function ownErrorBody(payload: unknown, reply: FastifyReply, requestId: string):
     'error' in payload && typeof payload.error === 'string'
       ? payload.error
       : 'the dashboard refused the request';
-  if (reply.statusCode === 404) {
+  if (reply.statusCode === STATUS_BY_CODE.not_found) {
     return { error: message, code: 'not_found', request_id: requestId } satisfies ErrorBody;
   }
-  void reply.code(400);
+  void reply.code(STATUS_BY_CODE.validation_failed);
   return {
     error: message,
     code: 'validation_failed',
@@ -115,7 +115,7 @@ export function registerQueueBoard(
         .header('content-security-policy', "frame-ancestors 'none'");
       if (!adminAuthorized(req.headers.authorization, token)) {
         await reply
-          .code(401)
+          .code(STATUS_BY_CODE.unauthorized)
           .header('www-authenticate', 'Basic realm="queues"')
           .send({
             error: 'a valid ADMIN_TOKEN is required',
@@ -126,7 +126,7 @@ export function registerQueueBoard(
       }
       if (crossSiteSendable(req.method, req.headers['content-type'])) {
         await reply
-          .code(400)
+          .code(STATUS_BY_CODE.validation_failed)
           .send(
             formErrorBody(
               'request',
