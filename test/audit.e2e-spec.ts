@@ -765,9 +765,10 @@ describe('audit trail', () => {
         expect(statuses.flat()).toEqual(new Array(200).fill(200));
         // Nothing reached the stream; everything waits in the outbox.
         expect(await entries(stream, projectId)).toHaveLength(6);
-        const backlog = await api.db.repos.auditEvents.backlogStats();
-        expect(backlog.unpublished).toBeGreaterThanOrEqual(200);
-        expect(backlog.oldestUnpublishedAt).toBeInstanceOf(Date);
+        // What /metrics reports as audit_outbox_pending and audit_relay_lag_seconds.
+        const backlog = await api.db.repos.metrics.outboxBacklog();
+        expect(backlog.pending).toBeGreaterThanOrEqual(200);
+        expect(backlog.oldestOccurredAt).toBeInstanceOf(Date);
 
         proxy.restore();
         const got = await waitFor(

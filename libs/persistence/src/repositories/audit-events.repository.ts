@@ -113,14 +113,6 @@ export class AuditEventsRepository {
     ]);
   }
 
-  /** How many events wait for the relay, and since when the oldest has waited (for metrics and alerts). */
-  async backlogStats(): Promise<{ unpublished: number; oldestUnpublishedAt: Date | null }> {
-    const rows: { unpublished: string; oldest: Date | null }[] = await this.manager.query(
-      'SELECT count(*) AS unpublished, min(occurred_at) AS oldest FROM audit_events WHERE published_at IS NULL',
-    );
-    return { unpublished: Number(rows[0]?.unpublished ?? 0), oldestUnpublishedAt: rows[0]?.oldest ?? null };
-  }
-
   /** One page of a project's history, newest first (occurred_at, then seq, both descending). */
   async history(q: AuditHistoryQuery): Promise<AuditHistoryRow[]> {
     const params: unknown[] = [q.projectId];
