@@ -2,10 +2,18 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import { Logger } from '@nestjs/common';
 import { DeliveriesService, ManualClock, eventIdForPublisherId, eventIdFromStreamEntry } from '@app/domain';
-import { DeliveryQueue } from '@app/queue';
+import { loadConfig } from '@app/config';
+import {
+  DeliveryQueue,
+  QUEUE_PREFIX,
+  QueueName,
+  deliveryAttemptJobId,
+  redisOptionsFromUrl,
+} from '@app/queue';
 import { parseSignatureHeader, verifyWebhookSignature } from '@app/signing';
 import { isPublicAddress, parseCidrList } from '@app/validation';
 import { DELIVERY_TLS, DNS_RESOLVER } from '../apps/worker/src/delivery/delivery-sender.provider';
@@ -928,6 +936,85 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       [[old, recent]],
     );
     expect(left.map((r) => r.id)).toEqual([recent]);
+  });
+
+  it('housekeeping queues the attempt after one whose outcome was lost no sooner than the schedule allows', async () => {
+    // A worker that stops between an attempt's claim and the write of its outcome leaves the row pending with its
+    // scheduled_at still the due time of that attempt. The next attempt must still wait the schedule's delay after
+    // the lost one went out, and a lost last attempt ends the delivery.
+    const config = loadConfig();
+    const schedule = [0, 600, 3600];
+    const rescuer = new DeliveriesService(api.db, worker.get(DeliveryQueue), clock, {
+      ...config,
+      delivery: { ...config.delivery, retryScheduleSeconds: schedule },
+    });
+    const path = newPath();
+    const { id } = await createWebhook(receiver.url(path));
+    const now = clock.now().getTime();
+    const minutes = (n: number) => new Date(now + n * 60_000);
+    const insert = (deliveryId: string, attempt: number, scheduledAt: Date, attemptedAt: Date) =>
+      api.db.dataSource.query(
+        `INSERT INTO deliveries (id, webhook_id, project_id, external_event_id, event_type, payload, status, attempt,
+           scheduled_at, attempted_at, created_at)
+         VALUES ($1, $2, $3, $4, 'task.completed', $5, 'pending', $6, $7, $8, $9)`,
+        [
+          deliveryId,
+          id,
+          projectId,
+          `evt_${deliveryId}`,
+          '{}',
+          attempt,
+          scheduledAt,
+          attemptedAt,
+          minutes(-120),
+        ],
+      );
+    // Attempt 2 was claimed 5 minutes ago, when it was due, and its outcome never written: attempt 3 waits until
+    // an hour (the schedule's delay after attempt 2) after it went out.
+    const cutShort = randomUUID();
+    await insert(cutShort, 2, minutes(-5), minutes(-5));
+    // Attempt 2's outcome was written (attempt 3 due 10 minutes ago), but attempt 3's job was lost: at once.
+    const jobLost = randomUUID();
+    await insert(jobLost, 2, minutes(-10), minutes(-70));
+    // Attempt 3, the schedule's last, was claimed and its outcome never written: nothing is left to attempt.
+    const lastLost = randomUUID();
+    await insert(lastLost, 3, minutes(-4), minutes(-4));
+    const jobs = new Queue(QueueName.Delivery, {
+      connection: redisOptionsFromUrl(TEST_REDIS_URL),
+      prefix: QUEUE_PREFIX,
+    });
+    try {
+      expect(await rescuer.rescueStranded()).toBeGreaterThanOrEqual(3);
+      const waiting = await jobs.getJob(deliveryAttemptJobId(cutShort, 3));
+      expect(waiting?.opts.delay).toBe(55 * 60_000);
+      expect(await jobs.getJob(deliveryAttemptJobId(lastLost, 4))).toBeUndefined();
+      const rows: any[] = await api.db.dataSource.query(
+        'SELECT id, status, attempt, error_message, scheduled_at FROM deliveries WHERE id = ANY($1)',
+        [[cutShort, lastLost]],
+      );
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      expect(byId.get(cutShort)).toMatchObject({ status: 'pending', attempt: 2 });
+      expect(byId.get(lastLost)).toMatchObject({ status: 'dead', attempt: 3, scheduled_at: minutes(-4) });
+      expect(byId.get(lastLost).error_message).toContain('outcome was not recorded');
+      // The one whose outcome was written goes out at once, as attempt 3.
+      const sent = await eventually(async () => {
+        const r: any[] = await api.db.dataSource.query(
+          'SELECT status, attempt, attempted_at FROM deliveries WHERE id = $1',
+          [jobLost],
+        );
+        return r[0]?.status === 'succeeded' && r[0];
+      });
+      expect(sent).toMatchObject({ attempt: 3, attempted_at: clock.now() });
+      // A second sweep finds the waiting attempt's job and adds nothing.
+      await rescuer.rescueStranded();
+      expect((await jobs.getJob(deliveryAttemptJobId(cutShort, 3)))?.opts.delay).toBe(55 * 60_000);
+    } finally {
+      await jobs.remove(deliveryAttemptJobId(cutShort, 3));
+      await jobs.close();
+      await api.db.dataSource.query('DELETE FROM deliveries WHERE id = ANY($1)', [
+        [cutShort, jobLost, lastLost],
+      ]);
+    }
   });
 
   it('housekeeping removes a deleted webhook once its delivery log is purged, and only then', async () => {

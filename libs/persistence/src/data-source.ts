@@ -24,6 +24,7 @@ import { IdempotentResponsesForgetSecrets1765300000000 } from './migrations/1765
 import { AuditHistoryFilterIndexes1765400000000 } from './migrations/1765400000000-audit-history-filter-indexes';
 import { DeliveryLogFilterIndexes1765500000000 } from './migrations/1765500000000-delivery-log-filter-indexes';
 import { SecretsReplacementOrder1765600000000 } from './migrations/1765600000000-secrets-replacement-order';
+import { DeliveryAttemptedAt1765700000000 } from './migrations/1765700000000-delivery-attempted-at';
 import { IdempotencyAndMetrics1764200000000 } from './migrations/1764200000000-idempotency-and-metrics';
 
 // Dates sent as query parameters are written in UTC, not in the process's time zone (whose historical offsets
@@ -64,6 +65,7 @@ export const MIGRATIONS = [
   AuditHistoryFilterIndexes1765400000000,
   DeliveryLogFilterIndexes1765500000000,
   SecretsReplacementOrder1765600000000,
+  DeliveryAttemptedAt1765700000000,
 ];
 
 /**

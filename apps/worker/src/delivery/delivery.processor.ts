@@ -64,7 +64,7 @@ export class DeliveryProcessor extends QueueWorkerHost implements BeforeApplicat
 
   private readonly claims = new MicroBatcher<{ id: string; attempt: number }, ClaimedDelivery | undefined>(
     async (keys) => {
-      const claimed = await this.db.repos.deliveries.claimAttempts(dedupe(keys));
+      const claimed = await this.db.repos.deliveries.claimAttempts(dedupe(keys), this.clock.now());
       const byKey = new Map(claimed.map((c) => [`${c.id}/${c.attempt}`, c]));
       // A duplicate request in the same batch gets nothing: only one caller may make an attempt.
       return keys.map((k) => {

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import {
   Database,
+  type AttemptOutcome,
   type DeliveryEntity,
   type DeliveryStatus,
   type NewDelivery,
@@ -15,6 +16,7 @@ import { newEventId, newUuid } from '../ids';
 import { inBatches } from '../in-batches';
 import type { RequestContext } from '../request-context';
 import { serializeEventBody, testEventContent } from './event-body';
+import { retryDelayMs } from './retry-schedule';
 
 /** How long the delivery log keeps a delivery (the API contract's 7 days). */
 export const DELIVERY_RETENTION_MS = 7 * 24 * 3600 * 1000;
@@ -194,15 +196,19 @@ export class DeliveriesService {
   /**
    * Queues again the pending deliveries whose job was lost (Redis lost it, the enqueue after a commit failed, a
    * worker died mid-attempt): pending rows long past their due time whose attempt job is no longer in the queue.
-   * A lost attempt counts as made, so the next one is queued. Once `stopping` says so (the worker is shutting
-   * down), it ends after the page in flight; the next run goes on from there.
+   * A claimed attempt counts as made, so the next one is queued, never before the retry schedule allows: when the
+   * claimed attempt's outcome was never written, `scheduled_at` is still that attempt's due time, so the next one
+   * waits until the attempt's start plus the schedule's delay. A delivery whose lost attempt was the schedule's
+   * last is dead. Once `stopping` says so (the worker is shutting down), it ends after the page in flight; the
+   * next run goes on from there.
    */
   async rescueStranded(
     batchSize = 500,
     stopping: () => boolean = () => false,
     maxRows = 100_000,
   ): Promise<number> {
-    const before = new Date(this.clock.now().getTime() - STRANDED_AFTER_MS);
+    const now = this.clock.now();
+    const before = new Date(now.getTime() - STRANDED_AFTER_MS);
     let rescued = 0;
     // Page by page, in due order: a backlog of merely late deliveries at the head must not hide lost ones behind
     // it. Bounded per run; the next run (a minute later) goes on where this one stopped, and starts over from
@@ -218,19 +224,40 @@ export class DeliveriesService {
         ]),
       );
       const lost: ScheduledAttempt[] = [];
+      const exhausted: AttemptOutcome[] = [];
       for (const [i, d] of page.entries()) {
         // Merely late (a backlog) or running right now: leave it alone, or the attempt could go out twice.
         if (queued[2 * i] || queued[2 * i + 1]) continue;
+        // The schedule's least wait after the claimed attempt (no jitter); none yet before the first.
+        const wait =
+          d.attemptedAt === null
+            ? 0
+            : retryDelayMs(this.config.delivery.retryScheduleSeconds, d.attempt, undefined, () => 0);
+        if (wait === undefined) {
+          exhausted.push({
+            id: d.id,
+            attempt: d.attempt,
+            status: 'dead',
+            responseStatus: null,
+            errorMessage: `attempt ${d.attempt} went out but its outcome was not recorded, and the retry schedule has no further attempt`,
+            scheduledAt: d.attemptedAt ?? d.scheduledAt,
+            completedAt: now,
+          });
+          continue;
+        }
+        const dueAt = Math.max(d.scheduledAt.getTime(), (d.attemptedAt?.getTime() ?? 0) + wait);
         lost.push({
           deliveryId: d.id,
           projectId: d.projectId,
           webhookId: d.webhookId,
           attempt: d.attempt + 1,
-          delayMs: 0,
+          delayMs: Math.max(0, dueAt - now.getTime()),
         });
       }
       await this.queue.schedule(lost);
-      rescued += lost.length;
+      // Only where the attempt is still the latest and the delivery pending (as for every outcome).
+      await this.db.repos.deliveries.recordOutcomes(exhausted);
+      rescued += lost.length + exhausted.length;
       seen += page.length;
       if (page.length < batchSize) {
         after = undefined;

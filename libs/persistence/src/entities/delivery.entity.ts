@@ -46,6 +46,10 @@ export class DeliveryEntity {
   @Column({ name: 'scheduled_at', type: 'timestamptz' })
   scheduledAt!: Date;
 
+  /** When the latest attempt was claimed (it went out then); null before the first, and on rows from before. */
+  @Column({ name: 'attempted_at', type: 'timestamptz', nullable: true })
+  attemptedAt!: Date | null;
+
   @Column({ name: 'completed_at', type: 'timestamptz', nullable: true })
   completedAt!: Date | null;
 

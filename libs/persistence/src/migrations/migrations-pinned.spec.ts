@@ -81,6 +81,10 @@ const PINNED: Record<string, { up: string; down: string }> = {
     up: '4cb2e1b336b63955a579359cd590174168d3c7b01a7b0bffa6d64b5c7036789b',
     down: '0eac2b13a49c2394b11c4a1994c274c9c8b3af9c3ab6224a7b9062627f6043fc',
   },
+  DeliveryAttemptedAt1765700000000: {
+    up: '282845cc5f6faf8031b0c9fbf1686d59ea0fc0991b2588f464e370c31a0b0d70',
+    down: '5416520cb45db341dd53352eb1dcf9792a0377790dc47102c630204fb67c6f5a',
+  },
 };
 
 /** What a migration sends to Postgres, in order. */

@@ -50,6 +50,19 @@ export interface AttemptOutcome {
   completedAt: Date | null;
 }
 
+/** A pending delivery past its due time, as the stranded-delivery rescue sees it. */
+export interface StrandedDelivery {
+  id: string;
+  projectId: string;
+  webhookId: string;
+  /** The latest attempt claimed (0: none yet). */
+  attempt: number;
+  /** When the next attempt is due, or, if the latest attempt's outcome was never written, when that one was. */
+  scheduledAt: Date;
+  /** When the latest attempt was claimed; null before the first (and on rows from before the column). */
+  attemptedAt: Date | null;
+}
+
 /** Filters of the delivery log. */
 export interface DeliveryLogFilter {
   webhookId: string;
@@ -150,10 +163,11 @@ export class DeliveriesRepository {
 
   /**
    * Claims attempt number `attempt` of each delivery: succeeds only for a pending delivery whose previous
-   * attempt is `attempt - 1`, so a duplicated job can never send the same attempt twice. Only `attempt` changes
-   * (no indexed column), so Postgres can update the row in place (HOT) on this hot path.
+   * attempt is `attempt - 1`, so a duplicated job can never send the same attempt twice, and records `now` as the
+   * attempt's start. Only `attempt` and `attempted_at` change (no indexed column), so Postgres can update the row
+   * in place (HOT) on this hot path.
    */
-  async claimAttempts(claims: { id: string; attempt: number }[]): Promise<ClaimedDelivery[]> {
+  async claimAttempts(claims: { id: string; attempt: number }[], now: Date): Promise<ClaimedDelivery[]> {
     if (claims.length === 0) return [];
     const rows: {
       id: string;
@@ -167,12 +181,12 @@ export class DeliveriesRepository {
       webhook_enabled: boolean;
     }[] = returned(
       await this.manager.query(
-        `UPDATE deliveries d SET attempt = c.attempt
+        `UPDATE deliveries d SET attempt = c.attempt, attempted_at = $3
          FROM unnest($1::uuid[], $2::int[]) AS c(id, attempt), webhooks w
         WHERE d.id = c.id AND d.status = 'pending' AND d.attempt = c.attempt - 1 AND w.id = d.webhook_id
        RETURNING d.id, d.webhook_id, d.project_id, d.event_type, d.payload, d.attempt, w.url,
                  (w.deleted_at IS NOT NULL) AS webhook_deleted, w.enabled AS webhook_enabled`,
-        [claims.map((c) => c.id), claims.map((c) => c.attempt)],
+        [claims.map((c) => c.id), claims.map((c) => c.attempt), now],
       ),
     );
     return rows.map((r) => ({
@@ -270,15 +284,16 @@ export class DeliveriesRepository {
     before: Date,
     limit: number,
     after?: { scheduledAt: Date; id: string },
-  ): Promise<{ id: string; projectId: string; webhookId: string; attempt: number; scheduledAt: Date }[]> {
+  ): Promise<StrandedDelivery[]> {
     const rows: {
       id: string;
       project_id: string;
       webhook_id: string;
       attempt: number;
       scheduled_at: Date;
+      attempted_at: Date | null;
     }[] = await this.manager.query(
-      `SELECT id, project_id, webhook_id, attempt, scheduled_at FROM deliveries
+      `SELECT id, project_id, webhook_id, attempt, scheduled_at, attempted_at FROM deliveries
         WHERE status = 'pending' AND scheduled_at < $1
           AND ($3::timestamptz IS NULL OR (scheduled_at >= $3 AND (scheduled_at, id) > ($3::timestamptz, $4::uuid)))
         ORDER BY scheduled_at, id LIMIT $2`,
@@ -290,6 +305,7 @@ export class DeliveriesRepository {
       webhookId: r.webhook_id,
       attempt: r.attempt,
       scheduledAt: r.scheduled_at,
+      attemptedAt: r.attempted_at,
     }));
   }
 }
@@ -314,6 +330,7 @@ function toEntity(r: Record<string, unknown>): DeliveryEntity {
     responseStatus: r.response_status as number | null,
     errorMessage: r.error_message as string | null,
     scheduledAt: r.scheduled_at as Date,
+    attemptedAt: (r.attempted_at as Date | null | undefined) ?? null,
     completedAt: r.completed_at as Date | null,
     createdAt: r.created_at as Date,
   };
