@@ -357,6 +357,32 @@ describe('scheduled rotation', () => {
       expect(removed.event.data).toEqual({ scope: 'webhook' });
     });
 
+    it("records the removal of a webhook's own policy when the webhook is deleted, and none without one", async () => {
+      const withPolicy = await createWebhook();
+      const without = await createWebhook();
+      const put = await api.http.put(`/v1/webhooks/${withPolicy.id}/rotation-policy`, {
+        key,
+        body: { interval_days: 30 },
+      });
+      expect(put.status).toBe(200);
+      for (const { id } of [withPolicy, without])
+        expect((await api.http.delete(`/v1/webhooks/${id}`, { key })).status).toBe(200);
+      const events: { event: any }[] = await api.db.dataSource.query(
+        'SELECT event FROM audit_events WHERE webhook_id = ANY($1) ORDER BY seq',
+        [[withPolicy.id, without.id]],
+      );
+      const after = (id: string) =>
+        events.map((e) => e.event).filter((e) => e.webhook_id === id && e.type !== 'webhook.created');
+      const [removed, deleted] = after(withPolicy.id).filter((e) => e.type !== 'webhook.rotation_policy.set');
+      expect(removed).toMatchObject({ type: 'webhook.rotation_policy.removed', data: { scope: 'webhook' } });
+      expect(deleted.type).toBe('webhook.deleted');
+      // The same change: one actor, one request, one time.
+      expect(removed.actor).toEqual(deleted.actor);
+      expect(removed.request_id).toBe(deleted.request_id);
+      expect(removed.occurred_at).toBe(deleted.occurred_at);
+      expect(after(without.id).map((e) => e.type)).toEqual(['webhook.deleted']);
+    });
+
     it.each([
       [{}, 'interval_days', 'required'],
       [{ interval_days: 0 }, 'interval_days', 'min'],

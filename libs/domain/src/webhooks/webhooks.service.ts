@@ -162,9 +162,20 @@ export class WebhooksService {
       const now = timeOfChange(this.clock.now(), webhook);
       await tx.webhooks.softDelete(webhook.id, now);
       await tx.webhooks.releaseSlot(ctx.projectId, shard);
-      // A deleted webhook never rotates again; its own policy goes with it.
+      // A deleted webhook never rotates again; its own policy goes with it, recorded as any policy removal is, so
+      // that a subscriber following policies sees it go.
       await tx.rotation.deleteSchedule(webhook.id);
-      await tx.rotation.deletePolicy(ctx.projectId, webhook.id);
+      if (await tx.rotation.deletePolicy(ctx.projectId, webhook.id)) {
+        await this.audit.record(tx, {
+          type: 'webhook.rotation_policy.removed',
+          projectId: ctx.projectId,
+          webhookId: webhook.id,
+          actor: ctx.actor,
+          requestId: ctx.requestId,
+          occurredAt: now,
+          data: { scope: 'webhook' },
+        });
+      }
       const destroyed = await this.secrets.destroyAll(tx, webhook.id);
       await this.audit.record(tx, {
         type: 'webhook.deleted',
