@@ -55,7 +55,10 @@ export {
 export { MetricsRepository, type OutboxBacklog } from './repositories/metrics.repository';
 /** Transactions and the repositories bound to them. */
 export { Database, Repositories } from './database.service';
-/** Named prepared statements (each named by a digest of its text) and the runner that prepares them per connection. */
+/**
+ * Named prepared statements (each named by a digest of its text) and the runner that prepares them per
+ * connection.
+ */
 export { StatementRunner, type NamedStatement, type StatementOptions } from './statements';
 /** The Nest module providing {@link Database}. */
 export { PersistenceModule } from './persistence.module';

@@ -228,24 +228,25 @@ export class DeliveriesService {
       for (const [i, d] of page.entries()) {
         // Merely late (a backlog) or running right now: leave it alone, or the attempt could go out twice.
         if (queued[2 * i] || queued[2 * i + 1]) continue;
-        // The schedule's least wait after the claimed attempt (no jitter); none yet before the first.
-        const wait =
-          d.attemptedAt === null
-            ? 0
-            : retryDelayMs(this.config.delivery.retryScheduleSeconds, d.attempt, undefined, () => 0);
-        if (wait === undefined) {
-          exhausted.push({
-            id: d.id,
-            attempt: d.attempt,
-            status: 'dead',
-            responseStatus: null,
-            errorMessage: `attempt ${d.attempt} went out but its outcome was not recorded, and the retry schedule has no further attempt`,
-            scheduledAt: d.attemptedAt ?? d.scheduledAt,
-            completedAt: now,
-          });
-          continue;
+        // Due when the row says, and never before the schedule's least wait (no jitter) after the claimed attempt
+        // went out; rows without a claim time (none yet, or from before the column) as the row says.
+        let dueAt = d.scheduledAt.getTime();
+        if (d.attemptedAt !== null) {
+          const wait = retryDelayMs(this.config.delivery.retryScheduleSeconds, d.attempt, undefined, () => 0);
+          if (wait === undefined) {
+            exhausted.push({
+              id: d.id,
+              attempt: d.attempt,
+              status: 'dead',
+              responseStatus: null,
+              errorMessage: `attempt ${d.attempt} went out but its outcome was not recorded, and the retry schedule has no further attempt`,
+              scheduledAt: d.attemptedAt,
+              completedAt: now,
+            });
+            continue;
+          }
+          dueAt = Math.max(dueAt, d.attemptedAt.getTime() + wait);
         }
-        const dueAt = Math.max(d.scheduledAt.getTime(), (d.attemptedAt?.getTime() ?? 0) + wait);
         lost.push({
           deliveryId: d.id,
           projectId: d.projectId,
