@@ -1040,6 +1040,40 @@ describe('audit trail', () => {
       }
     });
 
+    it('reads again at once the entries of a read whose answer was lost with its connection', async () => {
+      const stream = newStream();
+      const proxy = await TcpProxy.inFrontOf(TEST_REDIS_URL);
+      // ioredis as a subscriber would create it: it sends an unanswered command again once it reconnects.
+      const conn = new Redis(proxy.rewrite(TEST_REDIS_URL));
+      conn.on('error', () => undefined);
+      const handled: string[] = [];
+      const subscriber = new AuditStreamSubscriber(conn, {
+        stream,
+        group: 'compliance',
+        consumer: 'c',
+        startId: '0',
+        blockMs: 200,
+        // No taking over of pending entries within the test: only the consumer itself can find them again.
+        minIdleMs: 3_600_000,
+      });
+      const running = subscriber.run((e) => void handled.push(e.id));
+      try {
+        await redis.xadd(stream, '*', 'event', JSON.stringify({ id: 'aud_before' }));
+        await eventually(() => handled.length === 1, 15_000, 'the subscriber reading');
+        // Redis hands the entry to the consumer, and the answer is lost with its connection.
+        proxy.loseAnswerHolding('aud_lost_answer');
+        await redis.xadd(stream, '*', 'event', JSON.stringify({ id: 'aud_lost_answer' }));
+        await eventually(() => handled.length === 2, 15_000, 'the entry of the lost answer handled');
+        expect(handled).toEqual(['aud_before', 'aud_lost_answer']);
+        expect(((await redis.xpending(stream, 'compliance')) as [number])[0]).toBe(0);
+      } finally {
+        subscriber.stop();
+        await running;
+        conn.disconnect();
+        await proxy.stop();
+      }
+    });
+
     it('reports entries trimmed while pending when it takes them over, and leaves none pending', async () => {
       const stream = newStream();
       const conn = new Redis(TEST_REDIS_URL);

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type Redis from 'ioredis';
 import {
   compareStreamIds,
@@ -80,11 +81,12 @@ describe('RecentIds', () => {
 });
 
 describe('AuditStreamSubscriber', () => {
-  // A fake connection: answers XREADGROUP '>' with the queued entries once, and records XACKs.
+  // A fake connection: answers XREADGROUP '>' with the queued entries once, and records XACKs. An event emitter,
+  // as a connection is (run() listens for its reconnections).
   function fakeRedis(entries: [string, string[] | null][]) {
     const acked: string[] = [];
     const calls: unknown[][] = [];
-    const redis = {
+    const redis = Object.assign(new EventEmitter(), {
       call: jest.fn(async (...args: unknown[]) => {
         calls.push(args);
         switch (args[0]) {
@@ -97,7 +99,7 @@ describe('AuditStreamSubscriber', () => {
             return 'OK';
         }
       }),
-    };
+    });
     return { redis: redis as unknown as Redis, acked, calls };
   }
 

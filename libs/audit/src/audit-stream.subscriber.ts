@@ -122,6 +122,8 @@ export class AuditStreamSubscriber {
   private readonly unhandled = new Set<string>();
   private stopped = false;
   private lastClaimAt = 0;
+  /** The connection came back (see {@link run}): this consumer's own pending entries are read again first. */
+  private rereadPending = false;
 
   constructor(
     private readonly redis: Redis,
@@ -198,6 +200,22 @@ export class AuditStreamSubscriber {
    */
   async run(handler: AuditEventHandler): Promise<void> {
     this.stopped = false;
+    // A read whose answer was lost with its connection is sent again on the next one (ioredis, by default,
+    // resends what was unanswered) and goes on from there: the entries the lost answer carried are already this
+    // consumer's, pending, and only XAUTOCLAIM would find them, `minIdleMs` later and after newer ones. They are
+    // read again at once instead.
+    const reconnected = () => {
+      this.rereadPending = true;
+    };
+    this.redis.on('ready', reconnected);
+    try {
+      await this.loop(handler);
+    } finally {
+      this.redis.off('ready', reconnected);
+    }
+  }
+
+  private async loop(handler: AuditEventHandler): Promise<void> {
     let started = false;
     let everStarted = false;
     let failures = 0;
@@ -215,6 +233,10 @@ export class AuditStreamSubscriber {
           await this.drainOwnPending(handler);
           started = true;
           everStarted = true;
+        }
+        if (this.rereadPending) {
+          this.rereadPending = false;
+          await this.drainOwnPending(handler);
         }
         if (Date.now() - this.lastClaimAt >= this.opts.claimEveryMs) await this.reclaim(handler);
         if (!this.stopped) await this.readNew(handler);
