@@ -48,8 +48,11 @@ export class AuditRecorder {
   constructor(@Optional() private readonly signal?: AuditRelaySignal) {}
 
   async record<T extends AuditEventType>(tx: Repositories, input: AuditInput<T>): Promise<AuditEvent<T>> {
-    const row = this.prepare(tx, input);
+    const row = this.rowOf(input);
     await tx.auditEvents.append([row]);
+    // After the row is written: outside a transaction (repositories on the pool) the wake-up goes at once, and
+    // sent before the insert it would find nothing, leaving the event to the relay's poll.
+    this.wakeRelayAfterCommit(tx);
     return row.event as unknown as AuditEvent<T>;
   }
 
@@ -59,9 +62,13 @@ export class AuditRecorder {
    * {@link record}.
    */
   prepare<T extends AuditEventType>(tx: Repositories, input: AuditInput<T>): NewAuditEvent {
+    this.wakeRelayAfterCommit(tx);
+    return this.rowOf(input);
+  }
+
+  private wakeRelayAfterCommit(tx: Repositories): void {
     const signal = this.signal;
     if (signal) tx.afterCommit(() => signal.nudge());
-    return this.rowOf(input);
   }
 
   /**
