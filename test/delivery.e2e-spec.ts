@@ -1640,14 +1640,31 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
         return g.pending === 0 && g.last === ids[299];
       });
       const ingestor = worker.get(EventsIngestor);
-      // Another service's group that has read up to the 150th entry: that entry and all after it stay.
+      const warned = jest.spyOn(Logger.prototype, 'warn');
+      const heldBack = () =>
+        warned.mock.calls.filter(([, message]) => String(message).includes('holds its trimming back'));
+      // Another service's group that has read up to the 150th entry: that entry and all after it stay, and a
+      // stream left longer than the warning's length says which group holds it back.
       await redis.xgroup('CREATE', STREAM, 'another-service', ids[149]);
       try {
-        await ingestor.trim(redis);
+        await ingestor.trim(redis, 100);
         const kept = (await redis.xrange(STREAM, ids[149], '+')).map(([id]) => id);
         expect(kept).toEqual(ids.slice(149));
+        expect(heldBack()).toEqual([
+          [expect.objectContaining({ group: 'another-service', position: ids[149] }), expect.any(String)],
+        ]);
       } finally {
         await redis.xgroup('DESTROY', STREAM, 'another-service');
+      }
+      // A group that has read nothing yet keeps every entry, and says so the same way.
+      await redis.xgroup('CREATE', STREAM, 'not-reading-yet', '0');
+      try {
+        expect(await ingestor.trim(redis, 100)).toBe(0);
+        expect(heldBack()).toHaveLength(2);
+        expect(heldBack()[1][0]).toMatchObject({ group: 'not-reading-yet', position: '0-0' });
+      } finally {
+        await redis.xgroup('DESTROY', STREAM, 'not-reading-yet');
+        warned.mockRestore();
       }
       // With only the deliveries group left, whole nodes before the last entry it read go (about 100 entries a
       // node): at most one node's worth stays before it.

@@ -324,9 +324,10 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
    * reader without a group, plain XREAD, is not). Nothing is trimmed while this service's own group is missing
    * (it is created again from the start of the stream). Trims approximately (whole stream nodes), at most
    * {@link TRIM_LIMIT} entries per call, so a long backlog goes in steps instead of one long blocking call.
-   * Returns the number of entries removed.
+   * A stream left longer than `longStream` because another reader's group holds it back (behind, or not reading
+   * at all) is logged as a warning. Returns the number of entries removed.
    */
-  async trim(redis: Redis): Promise<number> {
+  async trim(redis: Redis, longStream = LONG_STREAM): Promise<number> {
     let keep: { id: string; group: string } | undefined;
     let ours = false;
     for (const group of await consumerGroups(redis, this.stream)) {
@@ -335,9 +336,10 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
       if (keep === undefined || compareStreamIds(oldest, keep.id) < 0)
         keep = { id: oldest, group: group.name };
     }
-    if (!ours || keep === undefined || keep.id === '0-0') return 0;
+    if (!ours || keep === undefined) return 0;
     let removed = 0;
-    for (let round = 0; round < TRIM_ROUNDS; round++) {
+    // '0-0': a group that has read nothing yet; nothing is trimmed before it.
+    for (let round = 0; round < TRIM_ROUNDS && keep.id !== '0-0'; round++) {
       // MINID removes entries whose id is below `keep` (with `~`, only whole nodes of them); `keep` itself stays.
       const n = Number(await redis.call('XTRIM', this.stream, 'MINID', '~', keep.id, 'LIMIT', TRIM_LIMIT));
       removed += n;
@@ -345,7 +347,7 @@ export class EventsIngestor implements OnApplicationBootstrap, OnApplicationShut
     }
     if (keep.group !== this.options.group) {
       const length = await redis.xlen(this.stream);
-      if (length > LONG_STREAM)
+      if (length > longStream)
         this.logger.warn(
           { stream: this.stream, length, group: keep.group, position: keep.id },
           'the events stream is long: a consumer group of another reader holds its trimming back',
