@@ -631,11 +631,21 @@ describe('signed delivery to a local HTTPS receiver (TARGET_ALLOW_CIDRS=127.0.0.
       res.end();
     });
     const { id } = await createWebhook(receiver.url(path));
-    await sendTest(id);
-    const first = await eventually(() => receiver.at(path).length === 1 && Date.now());
-    await eventually(() => receiver.at(path).length === 2, 15_000, 'the retry');
-    expect(Date.now() - first).toBeGreaterThanOrEqual(900);
-    expect(await finalEntry(id)).toMatchObject({ status: 'succeeded', attempt: 2 });
+    // The retry schedule here is 0, 0, 0: the second attempt waits for the receiver's Retry-After alone.
+    const scheduled = jest.spyOn(DeliveryQueue.prototype, 'schedule');
+    try {
+      await sendTest(id);
+      await eventually(() => receiver.at(path).length === 2, 15_000, 'the retry');
+      const row = await finalEntry(id);
+      expect(row).toMatchObject({ status: 'succeeded', attempt: 2 });
+      const retries = scheduled.mock.calls.flatMap(([attempts]) =>
+        attempts.filter((a) => a.deliveryId === row.id && a.attempt === 2),
+      );
+      // Due one second (by the test's clock) after the 429, when the attempt was recorded.
+      expect(retries).toEqual([expect.objectContaining({ delayMs: 1000 })]);
+    } finally {
+      scheduled.mockRestore();
+    }
   });
 
   it('ends as failed on a 400, without retrying', async () => {

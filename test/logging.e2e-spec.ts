@@ -78,10 +78,7 @@ describe('structured logs', () => {
     await api.http.post(`/v1/webhooks/${id}/test`, { key, body: { event_type: 'task.completed' } });
 
     // pino writes asynchronously through the stream; wait for the last request's line.
-    const deadline = Date.now() + 5000;
-    while (!logs.text.includes(`/v1/webhooks/${id}/test`) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await eventually(() => logs.text.includes(`/v1/webhooks/${id}/test`), 5000, "the test event's log line");
 
     const text = logs.text;
     for (const forbidden of [
@@ -202,13 +199,11 @@ describe('structured logs', () => {
       );
     }
     // pino writes asynchronously: wait for a line about each.
-    const deadline = Date.now() + 5000;
-    while (
-      !(logs.text.includes('abort-create') && logs.text.includes('abort-keyed')) &&
-      Date.now() < deadline
-    ) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await eventually(
+      () => logs.text.includes('abort-create') && logs.text.includes('abort-keyed'),
+      5000,
+      'a line about each aborted request',
+    );
     const aborted = logs.lines.filter((l) => /abort-(create|keyed)/.test(JSON.stringify(l)));
     expect(aborted.filter((l) => l.level >= 40)).toEqual([]);
     expect(logs.lines.filter((l) => l.msg === 'dependency unavailable')).toEqual([]);
@@ -283,10 +278,7 @@ describe('structured logs', () => {
     expect(statuses).toEqual([400, 417, 404, 408, 431]);
 
     const answered = () => logs.lines.filter((l) => l.msg === 'request answered by the HTTP server');
-    const deadline = Date.now() + 5000;
-    while (answered().length < exchanges.length && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await eventually(() => answered().length >= exchanges.length, 5000, "the HTTP server's answer lines");
     expect(answered().map((l) => [l.level, l.route, l.status, l.code, l.req.method, l.req.url])).toEqual([
       [40, '(connection)', 400, 'validation_failed', undefined, undefined],
       [40, '(connection)', 417, 'expectation_failed', 'GET', '/v1/webhooks?api_key=[redacted]'],

@@ -21,8 +21,11 @@ export interface RawExchange {
   rest: string;
 }
 
-/** A step of a raw exchange: bytes to write, or a pause in milliseconds. */
-export type RawStep = string | Buffer | number;
+/**
+ * A step of a raw exchange: bytes to write, a pause in milliseconds, or a wait until the server has sent this many
+ * complete responses (or closed the connection).
+ */
+export type RawStep = string | Buffer | number | { afterResponses: number };
 
 /**
  * Opens a connection to the server at `baseUrl` and plays `steps` on it (they stop as soon as the server closes the
@@ -57,12 +60,26 @@ export function rawExchange(
       clearTimeout(guard);
       reject(err);
     });
+    /** Resolves at the next bytes from the server, or when the connection closes. */
+    const nextBytes = () =>
+      new Promise<void>((resolveNext) => {
+        const done = () => {
+          socket.off('data', done);
+          socket.off('close', done);
+          resolveNext();
+        };
+        socket.on('data', done);
+        socket.on('close', done);
+      });
     socket.on('connect', () => {
       void (async () => {
         for (const step of steps) {
           if (closed || socket.destroyed || !socket.writable) return;
           if (typeof step === 'number') await new Promise((r) => setTimeout(r, step));
-          else socket.write(step);
+          else if (typeof step === 'object' && !Buffer.isBuffer(step)) {
+            while (!closed && parseResponses(Buffer.concat(chunks)).responses.length < step.afterResponses)
+              await nextBytes();
+          } else socket.write(step);
         }
         if (hangUp && !closed) finish(false);
       })();
