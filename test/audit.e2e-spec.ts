@@ -712,6 +712,81 @@ describe('audit trail', () => {
       expect(pending[0]).toBe(0);
       await redis.xgroup('DESTROY', stream, group);
     });
+
+    it('audit tail --group whose reader has gone acknowledges nothing it could not print: the next tail prints it', async () => {
+      execFileSync(process.execPath, [join(__dirname, '..', 'scripts/build-if-needed.mjs')], {
+        stdio: 'inherit',
+      });
+      const config = withEnv({ AUDIT_STREAM: stream }, () => loadConfig());
+      const group = `ops-${randomUUID()}`;
+      const { key, projectId } = await api.newKey();
+      secretsSeen.add(key);
+      await waitFor(
+        () => entries(stream, projectId),
+        (e) => e.length === 1,
+        'the key event on the stream',
+      );
+      // The compiled CLI, as `… audit tail --group ops | head -1` runs it, with the reader gone before it prints.
+      const child = spawn(
+        process.execPath,
+        [
+          join(__dirname, '..', 'dist/apps/cli/src/main.js'),
+          'audit',
+          'tail',
+          '--group',
+          group,
+          '--consumer',
+          'gone',
+          '--from-start',
+        ],
+        { env: { ...process.env, AUDIT_STREAM: stream }, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((resolve) => {
+        // A hang guard only: the tail stops by itself on its first failed write.
+        const guard = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        child.once('exit', (c) => {
+          clearTimeout(guard);
+          resolve(c);
+        });
+      });
+      expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+      // It read one batch, printed none of it, and acknowledged none of it.
+      const info = (await redis.xinfo('GROUPS', stream)) as unknown[][];
+      const own = info.find((g) => g[g.indexOf('name') + 1] === group)!;
+      const lastDelivered = String(own[own.indexOf('last-delivered-id') + 1]);
+      const delivered = (await redis.xrange(stream, '-', lastDelivered)).map(([id]) => id);
+      expect(delivered.length).toBeGreaterThan(0);
+      const pending = (await redis.xpending(stream, group)) as [number, ...unknown[]];
+      expect(pending[0]).toBe(delivered.length);
+      // The group's next tail under the same consumer prints every one of them, first.
+      const lines: string[] = [];
+      const signals = new EventEmitter();
+      const next = auditCommand(
+        config,
+        ['tail', '--group', group, '--consumer', 'gone'],
+        (l) => lines.push(l),
+        signals,
+      );
+      try {
+        await waitFor(
+          async () => lines.length,
+          (n) => n >= delivered.length,
+          'the next tail to print them',
+        );
+      } finally {
+        signals.emit('SIGINT');
+        await next;
+      }
+      const byEntry = new Map((await entries(stream)).map((e) => [e.entryId, e.event.id]));
+      expect(lines.slice(0, delivered.length).map((l) => (JSON.parse(l) as AuditEvent).id)).toEqual(
+        delivered.map((id) => byEntry.get(id)),
+      );
+      expect(((await redis.xpending(stream, group)) as [number])[0]).toBe(0);
+      await redis.xgroup('DESTROY', stream, group);
+    });
   });
 
   describe('audit tail without Redis', () => {

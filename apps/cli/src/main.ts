@@ -29,6 +29,12 @@ const out = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
 
+/** Prints one line; settles once stdout has handed it to the OS, or failed to (a pipe whose reader has gone). */
+const outHandedOver = (line: string): Promise<void> =>
+  new Promise((resolve, reject) => {
+    process.stdout.write(`${line}\n`, (e) => (e ? reject(e) : resolve()));
+  });
+
 /** Runs one admin command; returns the exit code. */
 export async function runCli(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -56,7 +62,7 @@ export async function runCli(argv: string[]): Promise<number> {
     }
     if (command === 'audit') {
       // Needs Redis only, not the Nest application.
-      await auditCommand(config, rest, out);
+      await auditCommand(config, rest, outHandedOver);
       return 0;
     }
     // A Map, not an object literal: 'constructor' or '__proto__' would find what every object inherits.

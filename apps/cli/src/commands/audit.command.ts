@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import {
   AuditStreamSubscriber,
+  type AuditEvent,
   TAIL_HEARTBEAT_EVERY_MS,
   TAIL_HEARTBEAT_TTL_MS,
   THROWAWAY_TAIL_GROUP,
@@ -22,6 +23,8 @@ const NAME_RULE = 'must be 1 to 100 characters of [A-Za-z0-9_.:-]';
 const BLOCK_MS = 1000;
 /** How long the tail waits for Redis at start before it fails (once running, it rides out outages). */
 const CONNECT_WAIT_MS = 5000;
+/** What the handler throws for each event it can no longer print: the entry stays pending, and nothing is said. */
+const OUTPUT_GONE = new Error('the output is closed');
 
 /** Resolves once the client is connected, or rejects after `waitMs`. */
 function ready(redis: Redis, waitMs: number): Promise<void> {
@@ -51,7 +54,12 @@ function ready(redis: Redis, waitMs: number): Promise<void> {
 export async function auditCommand(
   config: AppConfig,
   argv: string[],
-  out: (line: string) => void,
+  /**
+   * Prints one line. An event is acknowledged once this returns, or once the promise it returns resolves: a
+   * printer into a pipe resolves when the line has been handed to the OS, and rejects when it cannot be (the
+   * reader has gone), which leaves the event pending for the group's next tail.
+   */
+  out: (line: string) => unknown,
   signals: NodeJS.EventEmitter = process,
 ): Promise<void> {
   const [sub, ...rest] = argv;
@@ -115,7 +123,10 @@ export async function auditCommand(
     consumer: ephemeral ? 'tail' : (values.consumer ?? `${hostname()}-tail`),
     startId: values['from-start'] ? '0' : '$',
     blockMs: BLOCK_MS,
-    onError: (e) => process.stderr.write(`audit tail: ${e instanceof Error ? e.message : String(e)}\n`),
+    onError: (e) => {
+      if (e !== OUTPUT_GONE)
+        process.stderr.write(`audit tail: ${e instanceof Error ? e.message : String(e)}\n`);
+    },
   });
   let forced: NodeJS.Timeout | undefined;
   const stop = (): void => {
@@ -153,10 +164,22 @@ export async function auditCommand(
   signals.on('SIGINT', stop);
   signals.on('SIGTERM', stop);
   signals.on('SIGHUP', stop);
-  // A closed pipe (`| head`) ends the tail instead of crashing it.
+  // A closed pipe (`| head`) ends the tail instead of crashing it. The events it could not print, of the batch
+  // in hand, are not acknowledged: a durable group's next tail prints them.
   process.stdout.on('error', stop);
+  let outputGone = false;
+  const print = async (event: AuditEvent): Promise<void> => {
+    if (outputGone) throw OUTPUT_GONE;
+    try {
+      await out(JSON.stringify(event));
+    } catch {
+      outputGone = true;
+      stop();
+      throw OUTPUT_GONE;
+    }
+  };
   try {
-    await subscriber.run((event) => out(JSON.stringify(event)));
+    await subscriber.run(print);
   } finally {
     if (forced) clearTimeout(forced);
     if (beating) clearInterval(beating);
