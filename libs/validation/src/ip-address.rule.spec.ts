@@ -77,6 +77,27 @@ describe('isPublicAddress', () => {
       expect(isPublicAddress('169.254.0.23', parseCidrList('169.254.0.0/16'))).toBe(false);
     });
 
+    it('opens through an IPv6 entry only the IPv4 addresses it carries that are public or allowed themselves', () => {
+      // An IPv6-only network reaches IPv4 receivers through its NAT64 prefix: allowing the prefix opens those,
+      // not the private networks behind the gateway.
+      const nat64 = parseCidrList('64:ff9b::/96');
+      expect(isPublicAddress('64:ff9b::8.8.8.8', nat64)).toBe(true);
+      expect(isPublicAddress('64:ff9b::10.0.0.1', nat64)).toBe(false);
+      expect(isPublicAddress('64:ff9b::127.0.0.1', nat64)).toBe(false);
+      expect(checkIpAddress(ipaddr.parse('64:ff9b::a00:1'), nat64)).toEqual(['ipv4_embedded']);
+      expect(isPublicAddress('64:ff9b::10.0.0.1', parseCidrList('64:ff9b::/96,10.0.0.0/8'))).toBe(true);
+      const wide = parseCidrList('::/0');
+      expect(isPublicAddress('2002:a00:1::1', wide)).toBe(false);
+      expect(isPublicAddress('2002:808:808::1', wide)).toBe(true);
+      expect(isPublicAddress('::a00:1', wide)).toBe(false);
+      expect(isPublicAddress('fe80::200:5efe:a00:1', wide)).toBe(false);
+      expect(isPublicAddress('fe80::200:5efe:808:808', wide)).toBe(true);
+      // Teredo carries the server in clear and the client inverted: both are judged.
+      expect(isPublicAddress('2001:0:808:808::f5ff:fffe', wide)).toBe(false);
+      expect(isPublicAddress('2001:0:808:808::f7f7:f7f7', wide)).toBe(true);
+      expect(isPublicAddress('64:ff9b::a9fe:a9fe', wide)).toBe(false);
+    });
+
     it('uses the process-wide allow list when none is given', () => {
       expect(isPublicAddress('10.0.0.1')).toBe(false);
       setDefaultUrlPolicy({ allowCidrs: allow });

@@ -37,8 +37,11 @@ const METADATA: ReadonlySet<string> = new Set(
 
 /**
  * Lists the address rules that `address` breaks, in a stable order. Addresses inside `allow` pass the
- * private-address and IPv4-embedding rules; a metadata address passes only when `allow` names it as a single host,
- * so that a broad block such as `169.254.0.0/16` does not open the credential service by accident.
+ * private-address rule; one that carries an IPv4 address (NAT64, 6to4, Teredo, ISATAP, compatible or mapped)
+ * passes the IPv4-embedding rule only when each IPv4 address it carries is public or inside `allow` itself, so an
+ * entry for a NAT64 prefix opens the public IPv4 receivers behind the gateway, not the private networks behind it.
+ * A metadata address passes only when `allow` names it as a single host, so that a broad block such as
+ * `169.254.0.0/16` does not open the credential service by accident.
  */
 export function checkIpAddress(address: ipaddr.IPv4 | ipaddr.IPv6, allow: CidrList): AddressRule[] {
   const out: AddressRule[] = [];
@@ -55,10 +58,16 @@ export function checkIpAddress(address: ipaddr.IPv4 | ipaddr.IPv6, allow: CidrLi
   const embedded = embeddedIpv4(v6);
   const isatap = isatapIpv4(v6);
   const isatapPrivate = isatap !== undefined && IPV4_BLOCKED.some(([net, bits]) => isatap.match(net, bits));
-  if (!allowed && (embedded.length > 0 || isatapPrivate)) out.push('ipv4_embedded');
-  const metadata =
-    METADATA.has(v6.toString()) ||
-    [...embedded, ...(isatap ? [isatap] : [])].some((v4) => METADATA.has(v4.toString()));
+  const carried = [...embedded, ...(isatap ? [isatap] : [])];
+  if (
+    allowed
+      ? carried.some(
+          (v4) => IPV4_BLOCKED.some(([net, bits]) => v4.match(net, bits)) && !cidrListContains(allow, v4),
+        )
+      : embedded.length > 0 || isatapPrivate
+  )
+    out.push('ipv4_embedded');
+  const metadata = METADATA.has(v6.toString()) || carried.some((v4) => METADATA.has(v4.toString()));
   if (metadata && !namesSingleHost(allow, v6)) out.push('metadata_service');
   return out;
 }
