@@ -159,6 +159,30 @@ describe('Idempotency-Key', () => {
     });
   });
 
+  it('answers a replay 404, not "secret retired", when the webhook is deleted while the replay is checked', async () => {
+    const { id } = (await create('k-race')).body;
+    const first = await rotate(id, 'r-race');
+    expect(first.status).toBe(200);
+    // The deletion commits between the replay's two reads: after it found the webhook live, before its secret.
+    const secrets = api.db.repos.secrets;
+    const findValid = secrets.findValid.bind(secrets);
+    const spy = jest.spyOn(secrets, 'findValid').mockImplementationOnce(async (...args) => {
+      expect((await api.http.delete(`/v1/webhooks/${id}`, { key })).status).toBe(200);
+      return findValid(...args);
+    });
+    try {
+      const again = await rotate(id, 'r-race');
+      expect(spy).toHaveBeenCalledTimes(1);
+      expect({ status: again.status, code: again.body.code }).toEqual({
+        status: 404,
+        code: 'webhook_not_found',
+      });
+      expect(JSON.stringify(again.body)).not.toContain(first.body.secret);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('replays a rotation while its secret still signs, and never once it is retired', async () => {
     const { id } = (await create('k-retire')).body;
     const first = await rotate(id, 'r-retire');

@@ -215,6 +215,9 @@ export class IdempotencyService implements BeforeApplicationShutdown {
     const fp = fingerprint(first.secret);
     const live = await repos.secrets.findValid(webhookId, this.clock.now());
     if (!live.some((s) => s.fingerprint === fp)) {
+      // Deleting a webhook destroys its secrets: one deleted since the check above is said as such.
+      if (!(await repos.webhooks.findLive(projectId, webhookId)))
+        throw new WebhookNotFoundError(WEBHOOK_DELETED);
       throw new IdempotencyKeyReusedError(RETIRED_SECRET);
     }
   }
