@@ -21,6 +21,8 @@ type Range<T> = readonly [T, number];
 const IPV4_BLOCKED: readonly Range<ipaddr.IPv4>[] = BLOCKED_IPV4_RANGES.map((r) =>
   ipaddr.IPv4.parseCIDR(r.cidr),
 );
+/** Whether an IPv4 address lies in a block that is not globally reachable. */
+const blockedV4 = (v4: ipaddr.IPv4): boolean => IPV4_BLOCKED.some(([net, bits]) => v4.match(net, bits));
 const IPV6_ALLOWED: Range<ipaddr.IPv6> = ipaddr.IPv6.parseCIDR(ALLOWED_IPV6_SPACE.cidr);
 const IPV6_BLOCKED: readonly Range<ipaddr.IPv6>[] = BLOCKED_IPV6_RANGES.map((r) =>
   ipaddr.IPv6.parseCIDR(r.cidr),
@@ -48,7 +50,7 @@ export function checkIpAddress(address: ipaddr.IPv4 | ipaddr.IPv6, allow: CidrLi
   const allowed = allow.length > 0 && cidrListContains(allow, address);
   if (address.kind() === 'ipv4') {
     const v4 = address as ipaddr.IPv4;
-    if (!allowed && IPV4_BLOCKED.some(([net, bits]) => v4.match(net, bits))) out.push('private_address');
+    if (!allowed && blockedV4(v4)) out.push('private_address');
     if (METADATA.has(v4.toString()) && !namesSingleHost(allow, v4)) out.push('metadata_service');
     return out;
   }
@@ -57,13 +59,11 @@ export function checkIpAddress(address: ipaddr.IPv4 | ipaddr.IPv6, allow: CidrLi
   if (!allowed && !global) out.push('private_address');
   const embedded = embeddedIpv4(v6);
   const isatap = isatapIpv4(v6);
-  const isatapPrivate = isatap !== undefined && IPV4_BLOCKED.some(([net, bits]) => isatap.match(net, bits));
+  const isatapPrivate = isatap !== undefined && blockedV4(isatap);
   const carried = [...embedded, ...(isatap ? [isatap] : [])];
   if (
     allowed
-      ? carried.some(
-          (v4) => IPV4_BLOCKED.some(([net, bits]) => v4.match(net, bits)) && !cidrListContains(allow, v4),
-        )
+      ? carried.some((v4) => blockedV4(v4) && !cidrListContains(allow, v4))
       : embedded.length > 0 || isatapPrivate
   )
     out.push('ipv4_embedded');
